@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from sellable.cli import main
+
+main()

@@ -1,0 +1,21 @@
+"""The ``sellable`` command line.
+
+Exit codes: 0 success; 1 unexpected failure; 2 usage or configuration error;
+3 input rejected (bad CSV row, unknown SKU, BOM cycle); 4 database unusable.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sellable.cli.app import cli
+
+
+def main() -> None:
+    cli(prog_name="sellable")
+
+
+__all__ = ["cli", "main"]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

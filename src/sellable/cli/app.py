@@ -1,0 +1,255 @@
+"""Commands. Each opens what it needs, does one thing, and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from sqlalchemy import Engine
+
+from sellable import __version__
+from sellable.config import Settings, load_settings
+from sellable.core import explain as explain_tree
+from sellable.core import render
+from sellable.errors import SellableError
+from sellable.imports import import_components, import_products, import_stock
+from sellable.imports.csvfile import Progress
+from sellable.store.db import (
+    check_schema,
+    create_db_engine,
+    redacted_url,
+    sync_warehouses,
+    upgrade_schema,
+)
+from sellable.store.loader import load_engine
+
+from .tables import stock_table
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+log = logging.getLogger("sellable")
+
+
+class AppContext:
+    """What commands share: the configuration file named on the command line, loaded once."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    def engine(self, *, migrate: bool = False) -> Engine:
+        engine = create_db_engine(self.settings)
+        if migrate:
+            upgrade_schema(engine)
+        else:
+            check_schema(engine)
+        sync_warehouses(engine, self.settings.warehouses)
+        return engine
+
+
+def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--config`` is accepted before or after the command name; the later one wins."""
+    if value is not None:
+        ctx.find_root().ensure_object(dict)["config"] = value
+    return value
+
+
+config_option = click.option(
+    "--config", "-c", metavar="FILE", expose_value=False, callback=_set_config, is_eager=True,
+    help="Configuration file (default ./sellable.toml, else $SELLABLE_CONFIG).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def command(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn :class:`SellableError` into a message on stderr and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except SellableError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(err.exit_code)
+
+    return wrapper
+
+
+def app(ctx: click.Context) -> AppContext:
+    """The shared context, created on first use with the ``--config`` given anywhere."""
+    state = ctx.find_root().ensure_object(dict)
+    if "app" not in state:
+        state["app"] = AppContext(state.get("config"))
+    application: AppContext = state["app"]
+    return application
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@config_option
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+@click.version_option(__version__, prog_name="sellable")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Sellable keeps every sales channel showing the quantity you can really sell."""
+    ctx.ensure_object(dict)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+@config_option
+@click.pass_context
+@command
+def init(ctx: click.Context) -> None:
+    """Create or upgrade the database schema and register the configured warehouses."""
+    application = app(ctx)
+    application.engine(migrate=True)
+    click.echo(
+        f"database ready: {redacted_url(application.settings)} "
+        f"(warehouses: {application.settings.warehouse_codes()})"
+    )
+
+
+@cli.command("check-config")
+@config_option
+@click.pass_context
+@command
+def check_config(ctx: click.Context) -> None:
+    """Validate the configuration file and print what it sets."""
+    settings = app(ctx).settings
+    click.echo(f"configuration OK: database {redacted_url(settings)}")
+    for w in settings.warehouses:
+        click.echo(
+            f"  warehouse {w.code}: kind {w.kind}, use_component_inventory "
+            f"{str(w.uses_components).lower()}, assembly_on_demand "
+            f"{str(w.assembly_on_demand).lower()}"
+        )
+
+
+@cli.group("import")
+@config_option
+def import_group() -> None:
+    """Import CSV files: products, components (BOMs), stock counts."""
+
+
+def _progress(label: str, path: str) -> tuple[Progress | None, Callable[[], None]]:
+    """A progress bar on stderr for big files when stderr is a terminal."""
+    size = Path(path).stat().st_size if Path(path).is_file() else 0
+    if size < 5_000_000 or not sys.stderr.isatty():
+        return None, lambda: None
+    bar = click.progressbar(length=size, label=label, file=sys.stderr)
+    bar.__enter__()
+    last = [0]
+
+    def update(done: int) -> None:
+        bar.update(done - last[0])
+        last[0] = done
+
+    return update, lambda: bar.__exit__(None, None, None)
+
+
+def _run_import(
+    ctx: click.Context, path: str, noun: str, as_json: bool,
+    run: Callable[[AppContext, Engine, Progress | None], Any],
+) -> None:
+    application = app(ctx)
+    engine = application.engine()
+    progress, done = _progress(f"importing {noun}", path)
+    try:
+        summary = run(application, engine, progress)
+    finally:
+        done()
+    click.echo(json.dumps(summary.to_dict()) if as_json else summary.describe(noun))
+
+
+@import_group.command("products")
+@click.argument("file", type=click.Path(dir_okay=False))
+@config_option
+@json_option
+@click.pass_context
+@command
+def import_products_command(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Create or update SKUs: sku,name,kind[,allow_backorder][,price]."""
+    _run_import(ctx, file, "product", as_json,
+                lambda _a, engine, progress: import_products(engine, file, progress))
+
+
+@import_group.command("components")
+@click.argument("file", type=click.Path(dir_okay=False))
+@config_option
+@json_option
+@click.pass_context
+@command
+def import_components_command(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Replace BOMs: parent_sku,component_sku,quantity[,slot][,price_offset]."""
+    _run_import(ctx, file, "component", as_json,
+                lambda _a, engine, progress: import_components(engine, file, progress))
+
+
+@import_group.command("stock")
+@click.argument("file", type=click.Path(dir_okay=False))
+@config_option
+@json_option
+@click.pass_context
+@command
+def import_stock_command(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Apply a stock count: sku,warehouse,on_hand[,locked]."""
+    _run_import(ctx, file, "stock", as_json,
+                lambda a, engine, progress: import_stock(engine, a.settings, file, progress))
+
+
+@cli.command()
+@click.argument("skus", nargs=-1)
+@click.option("--warehouse", "-w", metavar="CODE", help="Only this warehouse.")
+@config_option
+@json_option
+@click.pass_context
+@command
+def stock(ctx: click.Context, skus: tuple[str, ...], warehouse: str | None, as_json: bool) -> None:
+    """Show prepackaged, component and sellable stock per SKU and warehouse."""
+    application = app(ctx)
+    settings = application.settings
+    if warehouse is not None:
+        settings.warehouse(warehouse)  # unknown code -> ConfigError naming the known ones
+    with application.engine().connect() as connection:
+        engine = load_engine(connection, settings)
+    for sku in skus:
+        engine.catalog.position(sku)  # unknown SKU -> CatalogError naming it
+    positions = engine.positions(skus or None, [warehouse] if warehouse else None)
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in positions], indent=2))
+    else:
+        click.echo(stock_table(positions))
+
+
+@cli.command()
+@click.argument("sku")
+@click.option("--warehouse", "-w", metavar="CODE", required=True, help="Warehouse code.")
+@config_option
+@json_option
+@click.pass_context
+@command
+def explain(ctx: click.Context, sku: str, warehouse: str, as_json: bool) -> None:
+    """Walk the BOM tree of SKU and show why its sellable number is what it is."""
+    application = app(ctx)
+    application.settings.warehouse(warehouse)
+    with application.engine().connect() as connection:
+        engine = load_engine(connection, application.settings)
+    tree = explain_tree(engine, sku, warehouse)
+    click.echo(json.dumps(tree.to_dict(), indent=2) if as_json else render(tree, warehouse))

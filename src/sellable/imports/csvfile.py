@@ -1,0 +1,214 @@
+"""Reading merchants' CSV files: strict columns, line numbers, every bad row reported at once."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import os
+from collections.abc import Callable, Iterator
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TypeVar
+
+from sellable.errors import InputError
+
+T = TypeVar("T")
+
+MAX_REPORTED_ERRORS = 50
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes read so far."""
+
+
+class RowRejected(ValueError):
+    """A value in a row is bad; carries the column so the message can name it."""
+
+    def __init__(self, column: str, value: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.value = value
+        self.reason = reason
+
+
+class CsvFile:
+    """A CSV file with a header row, checked against the columns a command accepts.
+
+    Iterating yields ``(line number, row)``, where a row maps every known column to
+    its stripped value ("" when absent). Problems are collected with :meth:`reject`
+    and raised together by :meth:`raise_errors`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        required: tuple[str, ...],
+        optional: tuple[str, ...] = (),
+        progress: Progress | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.name = str(path)
+        self.required = required
+        self.optional = optional
+        self.progress = progress
+        self.size = self.path.stat().st_size if self.path.is_file() else 0
+        self.errors: list[str] = []
+        self._error_count = 0
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+        try:
+            handle = self.path.open(newline="", encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise InputError(f"{self.name}: file not found") from None
+        except OSError as err:
+            raise InputError(f"{self.name}: cannot read: {err.strerror}") from None
+        with handle:
+            reader = csv.reader(handle)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise InputError(f"{self.name}: empty file (expected a header row)") from None
+            except (csv.Error, UnicodeDecodeError) as err:
+                raise InputError(f"{self.name} line 1: cannot parse: {err}") from None
+            columns = self._check_header([h.strip() for h in header])
+            width = len(columns)
+            known = (*self.required, *self.optional)
+            line = 1
+            try:
+                for count, values in enumerate(reader, 1):
+                    line = reader.line_num
+                    if not values or (len(values) == 1 and not values[0].strip()):
+                        continue  # blank line
+                    if len(values) != width:
+                        self.reject(
+                            line, None, None,
+                            f"expected {width} fields like the header, found {len(values)}",
+                        )
+                        continue
+                    row = dict.fromkeys(known, "")
+                    for column, value in zip(columns, values, strict=True):
+                        row[column] = value.strip()
+                    yield line, row
+                    if self.progress is not None and count % 20000 == 0:
+                        self.progress(handle.tell() if handle.seekable() else 0)
+            except (csv.Error, UnicodeDecodeError) as err:
+                raise InputError(f"{self.name} line {line + 1}: cannot parse: {err}") from None
+        if self.progress is not None:
+            self.progress(self.size)
+
+    def _check_header(self, header: list[str]) -> list[str]:
+        known = (*self.required, *self.optional)
+        problems = []
+        for column in header:
+            if column not in known:
+                guess = difflib.get_close_matches(column, known, n=1)
+                hint = f"; did you mean {guess[0]!r}?" if guess else f" (known: {', '.join(known)})"
+                problems.append(f"{self.name} line 1: unknown column {column!r}{hint}")
+        seen: set[str] = set()
+        for column in header:
+            if column in seen:
+                problems.append(f"{self.name} line 1: column {column!r} appears twice")
+            seen.add(column)
+        missing = [c for c in self.required if c not in header]
+        if missing:
+            problems.append(
+                f"{self.name} line 1: missing column(s) {', '.join(map(repr, missing))} "
+                f"(required: {', '.join(self.required)})"
+            )
+        if problems:
+            raise InputError("\n".join(problems))
+        return header
+
+    def reject(self, line: int, column: str | None, value: str | None, reason: str) -> None:
+        """Record a bad row; the import fails at :meth:`raise_errors`."""
+        self._error_count += 1
+        if len(self.errors) >= MAX_REPORTED_ERRORS:
+            return
+        where = f"{self.name} line {line}"
+        if column is not None:
+            where += f", column {column!r}"
+        if value is not None:
+            reason += f" (value {value!r})"
+        self.errors.append(f"{where}: {reason}")
+
+    def field(self, line: int, parse: Callable[[str, str], T], column: str, value: str) -> T | None:
+        """Parse one value; on failure record it and return None."""
+        try:
+            return parse(column, value)
+        except RowRejected as err:
+            self.reject(line, err.column, err.value, err.reason)
+            return None
+
+    def raise_errors(self) -> None:
+        if not self._error_count:
+            return
+        more = self._error_count - len(self.errors)
+        tail = f"\n... and {more} more" if more > 0 else ""
+        raise InputError(
+            "\n".join(self.errors)
+            + tail
+            + f"\n{self.name}: rejected ({self._error_count} problem(s)); nothing was written"
+        )
+
+
+# -- value parsers: (column, raw value) -> parsed, raising RowRejected ---------------------------
+
+
+def required_text(column: str, value: str) -> str:
+    if not value:
+        raise RowRejected(column, value, "must not be empty")
+    return value
+
+
+def positive_int(column: str, value: str) -> int:
+    number = _int(column, value)
+    if number <= 0:
+        raise RowRejected(column, value, "must be a positive integer")
+    return number
+
+
+def non_negative_int(column: str, value: str) -> int:
+    number = _int(column, value)
+    if number < 0:
+        raise RowRejected(column, value, "must be zero or a positive integer")
+    return number
+
+
+def _int(column: str, value: str) -> int:
+    if not value:
+        raise RowRejected(column, value, "must not be empty")
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        as_decimal = Decimal(value)
+    except InvalidOperation:
+        raise RowRejected(column, value, "must be an integer") from None
+    if as_decimal == as_decimal.to_integral_value():  # "3.0" from a spreadsheet
+        return int(as_decimal)
+    raise RowRejected(column, value, "must be a whole number")
+
+
+_TRUE = {"true", "yes", "y", "1"}
+_FALSE = {"false", "no", "n", "0", ""}
+
+
+def boolean(column: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise RowRejected(column, value, "must be true or false")
+
+
+def optional_decimal(column: str, value: str) -> Decimal | None:
+    if not value:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise RowRejected(column, value, "must be a decimal number") from None
+    if not number.is_finite():
+        raise RowRejected(column, value, "must be a finite decimal number")
+    return number

@@ -1,0 +1,105 @@
+"""``sellable import products FILE.csv``: columns sku,name,kind[,allow_backorder][,price]."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from sellable.core import SkuKind
+from sellable.imports.csvfile import (
+    CsvFile,
+    Progress,
+    RowRejected,
+    boolean,
+    optional_decimal,
+    required_text,
+)
+from sellable.imports.summary import ImportSummary
+from sellable.store import schema
+from sellable.store.sql import chunked, upsert
+
+KINDS = tuple(kind.value for kind in SkuKind)
+
+
+def _kind(column: str, value: str) -> str:
+    lowered = value.lower()
+    if lowered not in KINDS:
+        raise RowRejected(column, value, f"unknown kind (expected one of: {', '.join(KINDS)})")
+    return lowered
+
+
+def import_products(
+    engine: Engine, path: str | os.PathLike[str], progress: Progress | None = None
+) -> ImportSummary:
+    """Create or update SKUs. The whole file is rejected on any bad row."""
+    csv_file = CsvFile(path, ("sku", "name", "kind"), ("allow_backorder", "price"), progress)
+    has_price = has_backorder = False
+    rows: dict[str, dict[str, Any]] = {}
+    first_line: dict[str, int] = {}
+    for line, row in csv_file:
+        sku = csv_file.field(line, required_text, "sku", row["sku"])
+        kind = csv_file.field(line, _kind, "kind", row["kind"])
+        backorder = csv_file.field(line, boolean, "allow_backorder", row["allow_backorder"])
+        price = csv_file.field(line, optional_decimal, "price", row["price"])
+        if price is not None and price < 0:
+            csv_file.reject(line, "price", row["price"], "must not be negative")
+        has_price = has_price or bool(row["price"])
+        has_backorder = has_backorder or bool(row["allow_backorder"])
+        if sku is None or kind is None:
+            continue
+        if sku in rows:
+            csv_file.reject(
+                line, "sku", sku, f"duplicate row: SKU already given on line {first_line[sku]}"
+            )
+            continue
+        first_line[sku] = line
+        rows[sku] = {"sku": sku, "name": row["name"], "kind": kind,
+                     "allow_backorder": bool(backorder), "price": price}
+    sku_table = schema.skus
+    with engine.begin() as connection:
+        existing: dict[str, tuple[int, str, str, bool, Decimal | None]] = {}
+        for chunk in chunked(rows):
+            for sku_id, code, name, kind, backorder, price in connection.execute(
+                select(sku_table.c.id, sku_table.c.sku, sku_table.c.name, sku_table.c.kind,
+                       sku_table.c.allow_backorder, sku_table.c.price)
+                .where(sku_table.c.sku.in_(chunk))
+            ):
+                existing[code] = (sku_id, name, kind, backorder, price)
+        to_simple = {
+            existing[sku][0]: sku for sku, row in rows.items()
+            if sku in existing and row["kind"] == "simple" and existing[sku][2] != "simple"
+        }
+        for chunk in chunked(to_simple):
+            bom = schema.bom_lines.c
+            for (parent_id,) in connection.execute(
+                select(bom.parent_id).where(bom.parent_id.in_(chunk)).distinct()
+            ):
+                sku = to_simple[parent_id]
+                csv_file.reject(
+                    first_line[sku], "kind", "simple",
+                    f"SKU {sku!r} has components and cannot become simple "
+                    "(a component of a simple SKU); remove its components first",
+                )
+        csv_file.raise_errors()
+        created = updated = 0
+        changed: list[dict[str, Any]] = []
+        for sku, row in rows.items():
+            old = existing.get(sku)
+            if old is not None:
+                # Columns left out of the file keep their stored values.
+                if not has_price:
+                    row["price"] = old[4]
+                if not has_backorder:
+                    row["allow_backorder"] = old[3]
+                if (row["name"], row["kind"], row["allow_backorder"], row["price"]) == old[1:]:
+                    continue
+                updated += 1
+            else:
+                created += 1
+            changed.append(row)
+        upsert(connection, sku_table, changed, key=("sku",),
+               update=("name", "kind", "allow_backorder", "price"))
+    return ImportSummary(str(path), len(rows), created, updated, len(rows) - created - updated)

@@ -1,0 +1,119 @@
+"""``sellable import stock FILE.csv``: sku,warehouse,on_hand[,locked] — a stock count.
+
+Counts are absolute. For every difference from the stored stock an Adjustment movement
+is written, so the ledger keeps explaining every stock row. Allocations are untouched.
+A row without ``locked`` keeps the stored locked quantity.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from sellable.config import Settings
+from sellable.imports.csvfile import CsvFile, Progress, non_negative_int
+from sellable.imports.summary import ImportSummary
+from sellable.store import schema
+from sellable.store.db import sync_warehouses
+from sellable.store.sql import upsert, utcnow
+
+
+def import_stock(
+    engine: Engine,
+    settings: Settings,
+    path: str | os.PathLike[str],
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Apply a stock count. Rejects the whole file on any bad row; one transaction."""
+    csv_file = CsvFile(path, ("sku", "warehouse", "on_hand"), ("locked",), progress)
+    warehouse_ids = sync_warehouses(engine, settings.warehouses)
+    known_codes = ", ".join(warehouse_ids)
+    counts: dict[tuple[str, int], tuple[int, int | None]] = {}
+    first_line: dict[tuple[str, int], int] = {}
+    reject = csv_file.reject
+    for line, row in csv_file:
+        sku = row["sku"]
+        if not sku:
+            reject(line, "sku", sku, "must not be empty")
+            continue
+        warehouse_id = warehouse_ids.get(row["warehouse"])
+        if warehouse_id is None:
+            reject(line, "warehouse", row["warehouse"], f"unknown warehouse (known: {known_codes})")
+            continue
+        on_hand = csv_file.field(line, non_negative_int, "on_hand", row["on_hand"])
+        locked: int | None = None
+        if row["locked"]:
+            locked = csv_file.field(line, non_negative_int, "locked", row["locked"])
+            if locked is not None and on_hand is not None and locked > on_hand:
+                reject(line, "locked", row["locked"],
+                       f"cannot lock more than is on hand ({on_hand})")
+                continue
+        if on_hand is None:
+            continue
+        key = (sku, warehouse_id)
+        if key in first_line:
+            reject(line, "sku", sku, f"duplicate row: same SKU and warehouse as line "
+                                     f"{first_line[key]}")
+            continue
+        first_line[key] = line
+        counts[key] = (on_hand, locked)
+
+    sku_table, stock_table = schema.skus.c, schema.stock
+    with engine.begin() as connection:
+        sku_ids: dict[str, int] = {}
+        wanted = {sku for sku, _ in counts}
+        for sku_id, code in connection.execute(select(sku_table.id, sku_table.sku)):
+            if code in wanted:
+                sku_ids[code] = sku_id
+        for (sku, _), line in first_line.items():
+            if sku not in sku_ids:
+                reject(line, "sku", sku, "unknown SKU (import it with 'sellable import "
+                                         "products' first)")
+        csv_file.raise_errors()
+
+        st = stock_table.c
+        query = select(st.sku_id, st.warehouse_id, st.on_hand, st.locked).where(
+            st.warehouse_id.in_(sorted({w for _, w in counts}))
+        )
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update()  # a count is absolute: no concurrent change between
+        current = {(s, w): (oh, lk) for s, w, oh, lk in connection.execute(query)}
+
+        now = utcnow()
+        reference = f"stock count {os.path.basename(path)}"
+        stock_rows: list[dict[str, Any]] = []
+        movement_rows: list[dict[str, Any]] = []
+        created = updated = 0
+        for (sku, warehouse_id), (on_hand, locked) in counts.items():
+            sku_id = sku_ids[sku]
+            old = current.get((sku_id, warehouse_id))
+            old_on_hand, old_locked = old if old is not None else (0, 0)
+            new_locked = old_locked if locked is None else locked
+            on_hand_change = on_hand - old_on_hand
+            locked_change = new_locked - old_locked
+            if old is not None and not on_hand_change and not locked_change:
+                continue
+            if old is None:
+                created += 1
+            else:
+                updated += 1
+            stock_rows.append({"sku_id": sku_id, "warehouse_id": warehouse_id,
+                               "on_hand": on_hand, "locked": new_locked, "allocated": 0})
+            if on_hand_change or locked_change:
+                movement_rows.append({
+                    "sku_id": sku_id, "warehouse_id": warehouse_id, "type": "Adjustment",
+                    "quantity": on_hand_change, "on_hand_change": on_hand_change,
+                    "locked_change": locked_change, "allocated_change": 0,
+                    "reference": reference, "at": now,
+                })
+        # allocated is not in the update list: a count never touches allocations.
+        upsert(connection, stock_table, stock_rows, key=("sku_id", "warehouse_id"),
+               update=("on_hand", "locked"))
+        if movement_rows:
+            connection.execute(schema.movements.insert(), movement_rows)
+    return ImportSummary(
+        str(path), len(counts), created, updated, len(counts) - created - updated,
+        movements=len(movement_rows),
+    )

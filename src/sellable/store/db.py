@@ -1,0 +1,126 @@
+"""Opening the database: engines for SQLite and PostgreSQL, schema upgrades, warehouse sync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from sellable.config import Settings, WarehouseSettings
+from sellable.errors import ConfigError, StoreError
+from sellable.store import schema
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def create_db_engine(settings: Settings) -> Engine:
+    """An engine for ``[database].url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    raw = settings.database.url.get_secret_value()
+    try:
+        url = make_url(raw)
+    except ArgumentError as err:
+        raise ConfigError(f"database.url: not a database URL ({err})") from None
+    if url.get_backend_name() == "sqlite":
+        timeout = settings.database.busy_timeout_seconds
+        engine = create_engine(url, connect_args={"timeout": timeout})
+        _configure_sqlite(engine, timeout)
+        return engine
+    if url.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True)
+    raise ConfigError(
+        f"database.url: unsupported database {url.get_backend_name()!r} "
+        "(use sqlite:///FILE or postgresql+psycopg://...)"
+    )
+
+
+def _configure_sqlite(engine: Engine, timeout: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin, so that a write
+        # transaction takes the lock at BEGIN IMMEDIATE and never deadlocks on upgrade.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade_schema(engine: Engine) -> str:
+    """Create or upgrade the schema to the newest migration; returns the revision."""
+    cfg = _alembic_config(engine)
+    try:
+        command.upgrade(cfg, "head")
+    except OperationalError as err:
+        raise StoreError(f"cannot upgrade the database schema: {err.orig}") from err
+    return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is not at the newest migration."""
+    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as err:
+        raise StoreError(f"cannot open the database: {err.orig}") from err
+    if current is None:
+        raise StoreError("the database has no schema yet: run 'sellable init' first")
+    if current != head:
+        raise StoreError(
+            f"the database schema is at {current}, the code needs {head}: run 'sellable init'"
+        )
+
+
+def sync_warehouses(engine: Engine, configured: list[WarehouseSettings]) -> dict[str, int]:
+    """Make the warehouses table match the configuration; returns code -> id.
+
+    Warehouses removed from the configuration stay in the table (their stock and history
+    remain), but are no longer used.
+    """
+    table = schema.warehouses
+    with engine.begin() as connection:
+        existing = {
+            row.code: row for row in connection.execute(select(table))
+        }
+        for warehouse in configured:
+            values = {
+                "kind": warehouse.kind,
+                "use_component_inventory": warehouse.uses_components,
+                "assembly_on_demand": warehouse.assembly_on_demand,
+            }
+            row = existing.get(warehouse.code)
+            if row is None:
+                connection.execute(table.insert().values(code=warehouse.code, **values))
+            elif any(getattr(row, key) != value for key, value in values.items()):
+                connection.execute(
+                    table.update().where(table.c.id == row.id).values(**values)
+                )
+        ids = {row.code: row.id for row in connection.execute(select(table.c.code, table.c.id))}
+    return {w.code: ids[w.code] for w in configured}
+
+
+def redacted_url(settings: Settings) -> str:
+    """The database URL with any password hidden, for logs and messages."""
+    return make_url(settings.database.url.get_secret_value()).render_as_string(
+        hide_password=True
+    )

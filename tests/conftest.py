@@ -1,0 +1,163 @@
+"""Shared fixtures: a real SQLite file and a real PostgreSQL database for store tests.
+
+PostgreSQL is never skipped. The server is, in order: ``$SELLABLE_TEST_POSTGRES_URL``
+(a server URL whose database we may create databases from); the local server at
+127.0.0.1:5432 as user ``postgres``; or a throwaway cluster started from the installed
+PostgreSQL binaries (``initdb``/``pg_ctl``) in a temporary directory. If none can be had
+the tests fail with the reason.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+WAREHOUSES_TOML = """
+[[warehouses]]
+code = "main"
+kind = "own"
+assembly_on_demand = true
+
+[[warehouses]]
+code = "fba-us"
+kind = "fba"
+"""
+
+
+def _can_connect(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _find_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    return candidates[0] if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ThrowawayCluster:
+    """A PostgreSQL cluster in a temporary directory, owned by a non-root user if needed."""
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = _find_binary("initdb"), _find_binary("pg_ctl")
+        if not initdb or not pg_ctl:
+            pytest.fail(
+                "PostgreSQL tests need a server: none answers at 127.0.0.1:5432, "
+                "$SELLABLE_TEST_POSTGRES_URL is not set, and no initdb/pg_ctl binaries were "
+                "found (install the 'postgresql' package)"
+            )
+        self.pg_ctl = pg_ctl
+        self.dir = Path(tempfile.mkdtemp(prefix="sellable-pg-"))
+        self.data = self.dir / "data"
+        self.port = _free_port()
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            user = "postgres" if _user_exists("postgres") else "nobody"
+            shutil.chown(self.dir, user)
+            self.dir.chmod(0o700)
+            self.prefix = ["runuser", "-u", user, "--"]
+        subprocess.run(
+            [*self.prefix, initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust",
+             "--no-sync"],
+            check=True, capture_output=True,
+        )
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*self.prefix, pg_ctl, "-D", str(self.data), "-o", options, "-w", "-l",
+             str(self.dir / "log"), "start"],
+            check=True, capture_output=True,
+        )
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.prefix, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"],
+            check=False, capture_output=True,
+        )
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A libpq URL of a PostgreSQL server where the tests may create databases."""
+    explicit = os.environ.get("SELLABLE_TEST_POSTGRES_URL")
+    if explicit:
+        url = explicit.replace("postgresql+psycopg://", "postgresql://")
+        if not _can_connect(url):
+            pytest.fail(f"$SELLABLE_TEST_POSTGRES_URL does not answer: {explicit}")
+        yield url
+        return
+    if _can_connect(DEFAULT_SERVER):
+        yield DEFAULT_SERVER
+        return
+    cluster = ThrowawayCluster()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the test server, dropped afterwards (SQLAlchemy URL)."""
+    name = f"sellable_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_server.rpartition("/")
+    try:
+        yield f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on a SQLite file and on a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sellable.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, database_url: str) -> Path:
+    """A configuration file with warehouses ``main`` (own, assembly on demand) and
+    ``fba-us`` (FBA), pointing at the test database."""
+    path = tmp_path / "sellable.toml"
+    path.write_text(f'[database]\nurl = "{database_url}"\n{WAREHOUSES_TOML}')
+    return path
