@@ -6,8 +6,6 @@ Exit codes: 0 success; 1 unexpected failure; 2 usage or configuration error;
 
 from __future__ import annotations
 
-import sys
-
 from sellable.cli.app import cli
 
 
@@ -18,4 +16,4 @@ def main() -> None:
 __all__ = ["cli", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

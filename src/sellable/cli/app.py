@@ -68,7 +68,12 @@ def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) 
 
 
 config_option = click.option(
-    "--config", "-c", metavar="FILE", expose_value=False, callback=_set_config, is_eager=True,
+    "--config",
+    "-c",
+    metavar="FILE",
+    expose_value=False,
+    callback=_set_config,
+    is_eager=True,
     help="Configuration file (default ./sellable.toml, else $SELLABLE_CONFIG).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -165,7 +170,10 @@ def _progress(label: str, path: str) -> tuple[Progress | None, Callable[[], None
 
 
 def _run_import(
-    ctx: click.Context, path: str, noun: str, as_json: bool,
+    ctx: click.Context,
+    path: str,
+    noun: str,
+    as_json: bool,
     run: Callable[[AppContext, Engine, Progress | None], Any],
 ) -> None:
     application = app(ctx)
@@ -186,8 +194,13 @@ def _run_import(
 @command
 def import_products_command(ctx: click.Context, file: str, as_json: bool) -> None:
     """Create or update SKUs: sku,name,kind[,allow_backorder][,price]."""
-    _run_import(ctx, file, "product", as_json,
-                lambda _a, engine, progress: import_products(engine, file, progress))
+    _run_import(
+        ctx,
+        file,
+        "product",
+        as_json,
+        lambda _a, engine, progress: import_products(engine, file, progress),
+    )
 
 
 @import_group.command("components")
@@ -198,8 +211,13 @@ def import_products_command(ctx: click.Context, file: str, as_json: bool) -> Non
 @command
 def import_components_command(ctx: click.Context, file: str, as_json: bool) -> None:
     """Replace BOMs: parent_sku,component_sku,quantity[,slot][,price_offset]."""
-    _run_import(ctx, file, "component", as_json,
-                lambda _a, engine, progress: import_components(engine, file, progress))
+    _run_import(
+        ctx,
+        file,
+        "component",
+        as_json,
+        lambda _a, engine, progress: import_components(engine, file, progress),
+    )
 
 
 @import_group.command("stock")
@@ -210,8 +228,13 @@ def import_components_command(ctx: click.Context, file: str, as_json: bool) -> N
 @command
 def import_stock_command(ctx: click.Context, file: str, as_json: bool) -> None:
     """Apply a stock count: sku,warehouse,on_hand[,locked]."""
-    _run_import(ctx, file, "stock", as_json,
-                lambda a, engine, progress: import_stock(engine, a.settings, file, progress))
+    _run_import(
+        ctx,
+        file,
+        "stock",
+        as_json,
+        lambda a, engine, progress: import_stock(engine, a.settings, file, progress),
+    )
 
 
 @cli.command()
@@ -253,3 +276,54 @@ def explain(ctx: click.Context, sku: str, warehouse: str, as_json: bool) -> None
         engine = load_engine(connection, application.settings)
     tree = explain_tree(engine, sku, warehouse)
     click.echo(json.dumps(tree.to_dict(), indent=2) if as_json else render(tree, warehouse))
+
+
+EXAMPLE_CONFIG = """\
+# Written by 'sellable example': the bundled example catalog on an SQLite file.
+[database]
+url = "sqlite:///sellable-example.db"
+
+[[warehouses]]
+code = "main"
+kind = "own"
+assembly_on_demand = true
+
+[[warehouses]]
+code = "fba-us"
+kind = "fba"
+"""
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--examples",
+    "examples_dir",
+    type=click.Path(file_okay=False, exists=True),
+    help="Folder with products.csv, components.csv and stock.csv (default: the bundled ones).",
+)
+@click.pass_context
+@command
+def example(ctx: click.Context, examples_dir: str | None) -> None:
+    """Set up the bundled example catalog (the seeds' coffee gift set, kits, FBA bundle)
+    and print its stock table. Without --config it writes ./sellable-example.toml."""
+    state = ctx.find_root().ensure_object(dict)
+    if state.get("config") is None:
+        path = Path("sellable-example.toml")
+        if not path.exists():
+            path.write_text(EXAMPLE_CONFIG)
+        state["config"] = str(path)
+    application = app(ctx)
+    folder = Path(examples_dir) if examples_dir else Path(__file__).parents[1] / "examples"
+    engine = application.engine(migrate=True)
+    click.echo(f"database ready: {redacted_url(application.settings)}")
+    click.echo(import_products(engine, folder / "products.csv").describe("product"))
+    click.echo(import_components(engine, folder / "components.csv").describe("component"))
+    click.echo(import_stock(engine, application.settings, folder / "stock.csv").describe("stock"))
+    with engine.connect() as connection:
+        core = load_engine(connection, application.settings)
+    click.echo("")
+    click.echo(stock_table(core.positions()))
+    click.echo(
+        f"\nTry: sellable --config {state['config']} explain GIFT-SET-COFFEE --warehouse main"
+    )

@@ -7,9 +7,17 @@ from collections.abc import Sequence
 from sellable.core import StockPosition
 
 HEADER = (
-    ("SKU", "<"), ("WAREHOUSE", "<"), ("KIND", "<"),
-    ("ON HAND", ">"), ("LOCKED", ">"), ("ALLOC", ">"), ("AVAIL", ">"),
-    ("COMP ON HAND", ">"), ("COMP AVAIL", ">"), ("SELLABLE", ">"), ("BOTTLENECK", "<"),
+    ("SKU", "<"),
+    ("WAREHOUSE", "<"),
+    ("KIND", "<"),
+    ("ON HAND", ">"),
+    ("LOCKED", ">"),
+    ("ALLOC", ">"),
+    ("AVAIL", ">"),
+    ("COMP ON HAND", ">"),
+    ("COMP AVAIL", ">"),
+    ("SELLABLE", ">"),
+    ("BOTTLENECK", "<"),
 )
 
 
@@ -18,13 +26,21 @@ def stock_table(positions: Sequence[StockPosition]) -> str:
     rows = []
     for p in positions:
         c = p.component
-        rows.append((
-            p.sku, p.warehouse, p.kind.value,
-            str(p.prepackaged.on_hand), str(p.prepackaged.locked),
-            str(p.prepackaged.allocated), str(p.prepackaged.available),
-            "-" if c is None else str(c.on_hand), "-" if c is None else str(c.available),
-            str(p.sellable), "-" if c is None or c.bottleneck is None else c.bottleneck,
-        ))
+        rows.append(
+            (
+                p.sku,
+                p.warehouse,
+                p.kind.value,
+                str(p.prepackaged.on_hand),
+                str(p.prepackaged.locked),
+                str(p.prepackaged.allocated),
+                str(p.prepackaged.available),
+                "-" if c is None else str(c.on_hand),
+                "-" if c is None else str(c.available),
+                str(p.sellable),
+                "-" if c is None or c.bottleneck is None else c.bottleneck,
+            )
+        )
     return format_table([h for h, _ in HEADER], [a for _, a in HEADER], rows)
 
 

@@ -109,9 +109,7 @@ class Catalog:
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
-    def build(
-        cls, skus: Iterable[tuple[str, SkuKind | str]], bom: Iterable[BomLine]
-    ) -> Catalog:
+    def build(cls, skus: Iterable[tuple[str, SkuKind | str]], bom: Iterable[BomLine]) -> Catalog:
         """Validate and pack a catalog given by codes. Raises :class:`CatalogError`."""
         codes: list[str] = []
         kinds: list[SkuKind] = []
@@ -252,9 +250,7 @@ def _topological_order(
                     continue
                 if child_state == 1:
                     cycle = [*path[path.index(child) :], child]
-                    raise CatalogError(
-                        "BOM cycle: " + " -> ".join(codes[p] for p in cycle)
-                    )
+                    raise CatalogError("BOM cycle: " + " -> ".join(codes[p] for p in cycle))
                 if child_state == 0:
                     state[child] = 1
                     path.append(child)

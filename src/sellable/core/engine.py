@@ -245,8 +245,9 @@ class StockEngine:
 
     def sellable_by_warehouse(self, warehouse: str) -> dict[str, int]:
         """Every SKU's sellable in one warehouse."""
-        return dict(zip(self.catalog.codes, self._sellable[self.warehouse_position(warehouse)],
-                        strict=True))
+        return dict(
+            zip(self.catalog.codes, self._sellable[self.warehouse_position(warehouse)], strict=True)
+        )
 
     def position(self, sku: str, warehouse: str) -> StockPosition:
         """The full picture of one (SKU, warehouse), as ``sellable stock --json`` shows it."""
@@ -262,9 +263,7 @@ class StockEngine:
                 component = ComponentStock(
                     on_hand=self._component_on_hand(pos, w, {}),
                     available=self._component[w][pos],
-                    bottleneck=None
-                    if limiting is None
-                    else self.catalog.slot_label(pos, limiting),
+                    bottleneck=None if limiting is None else self.catalog.slot_label(pos, limiting),
                 )
             else:
                 # FBA-style warehouses cannot assemble: component stock does not count there.

@@ -46,7 +46,11 @@ def explain(engine: StockEngine, sku: str, warehouse: str) -> Explanation:
 
 
 def _node(
-    engine: StockEngine, pos: int, w: int, per_unit: int | None, slot: str | None,
+    engine: StockEngine,
+    pos: int,
+    w: int,
+    per_unit: int | None,
+    slot: str | None,
     limiting: bool,
 ) -> Explanation:
     catalog = engine.catalog

@@ -8,13 +8,20 @@ interchangeable options; a row without ``slot`` is a slot of its own.
 from __future__ import annotations
 
 import os
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
 from sellable.core import Catalog
 from sellable.errors import CatalogError
-from sellable.imports.csvfile import CsvFile, Progress, optional_decimal, positive_int, required_text
+from sellable.imports.csvfile import (
+    CsvFile,
+    Progress,
+    optional_decimal,
+    positive_int,
+    required_text,
+)
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
 from sellable.store.sql import chunked
@@ -54,45 +61,65 @@ def import_components(
             bad = False
             for column, code in (("parent_sku", parent), ("component_sku", component)):
                 if code not in known:
-                    csv_file.reject(line, column, code, "unknown SKU (import it with "
-                                    "'sellable import products' first)")
+                    csv_file.reject(
+                        line,
+                        column,
+                        code,
+                        "unknown SKU (import it with 'sellable import products' first)",
+                    )
                     bad = True
             if bad:
                 continue
             if known[parent][1] == "simple":
-                csv_file.reject(line, "parent_sku", parent,
-                                "is a simple SKU and cannot have components "
-                                "(make it a kit, assembly, package or bundle)")
+                csv_file.reject(
+                    line,
+                    "parent_sku",
+                    parent,
+                    "is a simple SKU and cannot have components "
+                    "(make it a kit, assembly, package or bundle)",
+                )
                 continue
             if parent == component:
-                csv_file.reject(line, "component_sku", component,
-                                f"BOM cycle: {parent} -> {component}")
+                csv_file.reject(
+                    line, "component_sku", component, f"BOM cycle: {parent} -> {component}"
+                )
                 continue
             key = (parent, slot, component)
             if key in seen:
-                csv_file.reject(line, "component_sku", component,
-                                f"duplicate row: same parent, slot and component as line "
-                                f"{seen[key]}")
+                csv_file.reject(
+                    line,
+                    "component_sku",
+                    component,
+                    f"duplicate row: same parent, slot and component as line {seen[key]}",
+                )
                 continue
             seen[key] = line
             parent_id, component_id = known[parent][0], known[component][0]
             edge_lines.setdefault((parent_id, component_id), line)
-            new_rows.append({"parent_id": parent_id, "slot": slot, "component_id": component_id,
-                             "quantity": quantity, "price_offset": offset})
+            new_rows.append(
+                {
+                    "parent_id": parent_id,
+                    "slot": slot,
+                    "component_id": component_id,
+                    "quantity": quantity,
+                    "price_offset": offset,
+                }
+            )
         csv_file.raise_errors()
 
         parent_ids = {row["parent_id"] for row in new_rows}
         _refuse_cycles(connection, csv_file.name, parent_ids, new_rows, edge_lines)
         old_count = 0
         for chunk in chunked(parent_ids):
-            old_count += connection.execute(
-                bom.delete().where(bom.c.parent_id.in_(chunk))
-            ).rowcount
+            old_count += connection.execute(bom.delete().where(bom.c.parent_id.in_(chunk))).rowcount
         if new_rows:
             connection.execute(bom.insert(), new_rows)
     return ImportSummary(
-        str(path), len(new_rows), created=max(0, len(new_rows) - old_count),
-        updated=min(old_count, len(new_rows)), unchanged=0,
+        str(path),
+        len(new_rows),
+        created=max(0, len(new_rows) - old_count),
+        updated=min(old_count, len(new_rows)),
+        unchanged=0,
     )
 
 
@@ -132,7 +159,7 @@ def _refuse_cycles(
         path = str(err).removeprefix("BOM cycle: ").split(" -> ")
         lines = [
             f"line {edge_lines[(by_code[a], by_code[b])]}: {a} contains {b}"
-            for a, b in zip(path, path[1:], strict=False)
+            for a, b in pairwise(path)
             if (by_code.get(a), by_code.get(b)) in edge_lines
         ]
         where = f" ({'; '.join(lines)})" if lines else ""

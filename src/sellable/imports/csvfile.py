@@ -80,7 +80,9 @@ class CsvFile:
                         continue  # blank line
                     if len(values) != width:
                         self.reject(
-                            line, None, None,
+                            line,
+                            None,
+                            None,
                             f"expected {width} fields like the header, found {len(values)}",
                         )
                         continue

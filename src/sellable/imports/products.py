@@ -39,15 +39,15 @@ def import_products(
     has_price = has_backorder = False
     rows: dict[str, dict[str, Any]] = {}
     first_line: dict[str, int] = {}
-    for line, row in csv_file:
-        sku = csv_file.field(line, required_text, "sku", row["sku"])
-        kind = csv_file.field(line, _kind, "kind", row["kind"])
-        backorder = csv_file.field(line, boolean, "allow_backorder", row["allow_backorder"])
-        price = csv_file.field(line, optional_decimal, "price", row["price"])
+    for line, raw in csv_file:
+        sku = csv_file.field(line, required_text, "sku", raw["sku"])
+        kind = csv_file.field(line, _kind, "kind", raw["kind"])
+        backorder = csv_file.field(line, boolean, "allow_backorder", raw["allow_backorder"])
+        price = csv_file.field(line, optional_decimal, "price", raw["price"])
         if price is not None and price < 0:
-            csv_file.reject(line, "price", row["price"], "must not be negative")
-        has_price = has_price or bool(row["price"])
-        has_backorder = has_backorder or bool(row["allow_backorder"])
+            csv_file.reject(line, "price", raw["price"], "must not be negative")
+        has_price = has_price or bool(raw["price"])
+        has_backorder = has_backorder or bool(raw["allow_backorder"])
         if sku is None or kind is None:
             continue
         if sku in rows:
@@ -56,30 +56,43 @@ def import_products(
             )
             continue
         first_line[sku] = line
-        rows[sku] = {"sku": sku, "name": row["name"], "kind": kind,
-                     "allow_backorder": bool(backorder), "price": price}
+        rows[sku] = {
+            "sku": sku,
+            "name": raw["name"],
+            "kind": kind,
+            "allow_backorder": bool(backorder),
+            "price": price,
+        }
     sku_table = schema.skus
     with engine.begin() as connection:
         existing: dict[str, tuple[int, str, str, bool, Decimal | None]] = {}
         for chunk in chunked(rows):
             for sku_id, code, name, kind, backorder, price in connection.execute(
-                select(sku_table.c.id, sku_table.c.sku, sku_table.c.name, sku_table.c.kind,
-                       sku_table.c.allow_backorder, sku_table.c.price)
-                .where(sku_table.c.sku.in_(chunk))
+                select(
+                    sku_table.c.id,
+                    sku_table.c.sku,
+                    sku_table.c.name,
+                    sku_table.c.kind,
+                    sku_table.c.allow_backorder,
+                    sku_table.c.price,
+                ).where(sku_table.c.sku.in_(chunk))
             ):
                 existing[code] = (sku_id, name, kind, backorder, price)
         to_simple = {
-            existing[sku][0]: sku for sku, row in rows.items()
+            existing[sku][0]: sku
+            for sku, row in rows.items()
             if sku in existing and row["kind"] == "simple" and existing[sku][2] != "simple"
         }
-        for chunk in chunked(to_simple):
-            bom = schema.bom_lines.c
+        bom = schema.bom_lines.c
+        for id_chunk in chunked(to_simple):
             for (parent_id,) in connection.execute(
-                select(bom.parent_id).where(bom.parent_id.in_(chunk)).distinct()
+                select(bom.parent_id).where(bom.parent_id.in_(id_chunk)).distinct()
             ):
                 sku = to_simple[parent_id]
                 csv_file.reject(
-                    first_line[sku], "kind", "simple",
+                    first_line[sku],
+                    "kind",
+                    "simple",
                     f"SKU {sku!r} has components and cannot become simple "
                     "(a component of a simple SKU); remove its components first",
                 )
@@ -100,6 +113,11 @@ def import_products(
             else:
                 created += 1
             changed.append(row)
-        upsert(connection, sku_table, changed, key=("sku",),
-               update=("name", "kind", "allow_backorder", "price"))
+        upsert(
+            connection,
+            sku_table,
+            changed,
+            key=("sku",),
+            update=("name", "kind", "allow_backorder", "price"),
+        )
     return ImportSummary(str(path), len(rows), created, updated, len(rows) - created - updated)

@@ -47,15 +47,17 @@ def import_stock(
         if row["locked"]:
             locked = csv_file.field(line, non_negative_int, "locked", row["locked"])
             if locked is not None and on_hand is not None and locked > on_hand:
-                reject(line, "locked", row["locked"],
-                       f"cannot lock more than is on hand ({on_hand})")
+                reject(
+                    line, "locked", row["locked"], f"cannot lock more than is on hand ({on_hand})"
+                )
                 continue
         if on_hand is None:
             continue
         key = (sku, warehouse_id)
         if key in first_line:
-            reject(line, "sku", sku, f"duplicate row: same SKU and warehouse as line "
-                                     f"{first_line[key]}")
+            reject(
+                line, "sku", sku, f"duplicate row: same SKU and warehouse as line {first_line[key]}"
+            )
             continue
         first_line[key] = line
         counts[key] = (on_hand, locked)
@@ -69,8 +71,12 @@ def import_stock(
                 sku_ids[code] = sku_id
         for (sku, _), line in first_line.items():
             if sku not in sku_ids:
-                reject(line, "sku", sku, "unknown SKU (import it with 'sellable import "
-                                         "products' first)")
+                reject(
+                    line,
+                    "sku",
+                    sku,
+                    "unknown SKU (import it with 'sellable import products' first)",
+                )
         csv_file.raise_errors()
 
         st = stock_table.c
@@ -99,21 +105,44 @@ def import_stock(
                 created += 1
             else:
                 updated += 1
-            stock_rows.append({"sku_id": sku_id, "warehouse_id": warehouse_id,
-                               "on_hand": on_hand, "locked": new_locked, "allocated": 0})
+            stock_rows.append(
+                {
+                    "sku_id": sku_id,
+                    "warehouse_id": warehouse_id,
+                    "on_hand": on_hand,
+                    "locked": new_locked,
+                    "allocated": 0,
+                }
+            )
             if on_hand_change or locked_change:
-                movement_rows.append({
-                    "sku_id": sku_id, "warehouse_id": warehouse_id, "type": "Adjustment",
-                    "quantity": on_hand_change, "on_hand_change": on_hand_change,
-                    "locked_change": locked_change, "allocated_change": 0,
-                    "reference": reference, "at": now,
-                })
+                movement_rows.append(
+                    {
+                        "sku_id": sku_id,
+                        "warehouse_id": warehouse_id,
+                        "type": "Adjustment",
+                        "quantity": on_hand_change,
+                        "on_hand_change": on_hand_change,
+                        "locked_change": locked_change,
+                        "allocated_change": 0,
+                        "reference": reference,
+                        "at": now,
+                    }
+                )
         # allocated is not in the update list: a count never touches allocations.
-        upsert(connection, stock_table, stock_rows, key=("sku_id", "warehouse_id"),
-               update=("on_hand", "locked"))
+        upsert(
+            connection,
+            stock_table,
+            stock_rows,
+            key=("sku_id", "warehouse_id"),
+            update=("on_hand", "locked"),
+        )
         if movement_rows:
             connection.execute(schema.movements.insert(), movement_rows)
     return ImportSummary(
-        str(path), len(counts), created, updated, len(counts) - created - updated,
+        str(path),
+        len(counts),
+        created,
+        updated,
+        len(counts) - created - updated,
         movements=len(movement_rows),
     )

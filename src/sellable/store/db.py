@@ -99,9 +99,7 @@ def sync_warehouses(engine: Engine, configured: list[WarehouseSettings]) -> dict
     """
     table = schema.warehouses
     with engine.begin() as connection:
-        existing = {
-            row.code: row for row in connection.execute(select(table))
-        }
+        existing = {row.code: row for row in connection.execute(select(table))}
         for warehouse in configured:
             values = {
                 "kind": warehouse.kind,
@@ -112,15 +110,11 @@ def sync_warehouses(engine: Engine, configured: list[WarehouseSettings]) -> dict
             if row is None:
                 connection.execute(table.insert().values(code=warehouse.code, **values))
             elif any(getattr(row, key) != value for key, value in values.items()):
-                connection.execute(
-                    table.update().where(table.c.id == row.id).values(**values)
-                )
+                connection.execute(table.update().where(table.c.id == row.id).values(**values))
         ids = {row.code: row.id for row in connection.execute(select(table.c.code, table.c.id))}
     return {w.code: ids[w.code] for w in configured}
 
 
 def redacted_url(settings: Settings) -> str:
     """The database URL with any password hidden, for logs and messages."""
-    return make_url(settings.database.url.get_secret_value()).render_as_string(
-        hide_password=True
-    )
+    return make_url(settings.database.url.get_secret_value()).render_as_string(hide_password=True)

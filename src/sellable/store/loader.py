@@ -23,8 +23,12 @@ def load_catalog(connection: Connection) -> tuple[Catalog, dict[int, int]]:
         position[sku_id] = pos
     bom = schema.bom_lines.c
     rows = [
-        (position[parent], slot if slot is not None else f"#{codes[position[child]]}",
-         position[child], qty)
+        (
+            position[parent],
+            slot if slot is not None else f"#{codes[position[child]]}",
+            position[child],
+            qty,
+        )
         for parent, slot, child, qty in connection.execute(
             select(bom.parent_id, bom.slot, bom.component_id, bom.quantity).order_by(bom.id)
         )
