@@ -81,22 +81,43 @@ class ThrowawayCluster:
             self.dir.chmod(0o700)
             self.prefix = ["runuser", "-u", user, "--"]
         subprocess.run(
-            [*self.prefix, initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust",
-             "--no-sync"],
-            check=True, capture_output=True,
+            [
+                *self.prefix,
+                initdb,
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
         )
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
-            [*self.prefix, pg_ctl, "-D", str(self.data), "-o", options, "-w", "-l",
-             str(self.dir / "log"), "start"],
-            check=True, capture_output=True,
+            [
+                *self.prefix,
+                pg_ctl,
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-w",
+                "-l",
+                str(self.dir / "log"),
+                "start",
+            ],
+            check=True,
+            capture_output=True,
         )
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
         subprocess.run(
             [*self.prefix, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"],
-            check=False, capture_output=True,
+            check=False,
+            capture_output=True,
         )
         shutil.rmtree(self.dir, ignore_errors=True)
 

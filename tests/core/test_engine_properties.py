@@ -140,7 +140,9 @@ def stock_levels() -> st.SearchStrategy[StockLevels]:
 
 
 @st.composite
-def catalogs(draw: st.DrawFn) -> tuple[tuple[tuple[str, SkuKind], ...], dict[str, tuple[SlotSpec, ...]]]:
+def catalogs(
+    draw: st.DrawFn,
+) -> tuple[tuple[tuple[str, SkuKind], ...], dict[str, tuple[SlotSpec, ...]]]:
     count = draw(st.integers(2, 12))
     skus: list[tuple[str, SkuKind]] = []
     boms: dict[str, tuple[SlotSpec, ...]] = {}
@@ -161,7 +163,9 @@ def catalogs(draw: st.DrawFn) -> tuple[tuple[tuple[str, SkuKind], ...], dict[str
         for j in range(0 if extra == 0 else 1 + (extra - 1) % 3):
             components = draw(
                 st.lists(
-                    st.sampled_from(earlier), min_size=1, max_size=min(3, len(earlier)),
+                    st.sampled_from(earlier),
+                    min_size=1,
+                    max_size=min(3, len(earlier)),
                     unique=True,
                 )
             )
@@ -416,12 +420,6 @@ APPLY_NET_ZERO = Scenario(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="core bug: StockEngine.apply() reports pairs whose sellable ends where it started "
-    "when a composite and one of its components change in the same call",
-)
 @PROPERTY_SETTINGS
 @given(scenarios(with_steps=True))
 @example(APPLY_NET_ZERO)
@@ -430,10 +428,6 @@ def test_engine_apply_changed_set_is_exact(scenario: Scenario) -> None:
         assert reported == truly
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: apply() reports ('K', 'main') although its sellable stayed 10",
-)
 def test_engine_apply_does_not_report_net_unchanged_composite() -> None:
     engine = APPLY_NET_ZERO.engine(APPLY_NET_ZERO.stock)
     assert engine.sellable("K", "main") == 10

@@ -19,22 +19,29 @@ def _ledger_mismatches(engine) -> list[tuple[int, int]]:  # type: ignore[no-unty
     m, s = schema.movements.c, schema.stock.c
     sums = (
         select(
-            m.sku_id, m.warehouse_id,
+            m.sku_id,
+            m.warehouse_id,
             func.sum(m.on_hand_change).label("on_hand"),
             func.sum(m.locked_change).label("locked"),
             func.sum(m.allocated_change).label("allocated"),
-        ).group_by(m.sku_id, m.warehouse_id).subquery()
+        )
+        .group_by(m.sku_id, m.warehouse_id)
+        .subquery()
     )
     with engine.connect() as connection:
         rows = connection.execute(
-            select(s.sku_id, s.warehouse_id, s.on_hand, s.locked, s.allocated,
-                   sums.c.on_hand, sums.c.locked, sums.c.allocated)
-            .outerjoin(sums, (sums.c.sku_id == s.sku_id) & (sums.c.warehouse_id == s.warehouse_id))
+            select(
+                s.sku_id,
+                s.warehouse_id,
+                s.on_hand,
+                s.locked,
+                s.allocated,
+                sums.c.on_hand,
+                sums.c.locked,
+                sums.c.allocated,
+            ).outerjoin(sums, (sums.c.sku_id == s.sku_id) & (sums.c.warehouse_id == s.warehouse_id))
         ).all()
-    return [
-        (r[0], r[1]) for r in rows
-        if (r[2], r[3], r[4]) != (r[5] or 0, r[6] or 0, r[7] or 0)
-    ]
+    return [(r[0], r[1]) for r in rows if (r[2], r[3], r[4]) != (r[5] or 0, r[6] or 0, r[7] or 0)]
 
 
 def test_store_examples_import_and_load(config_file: Path, tmp_path: Path) -> None:

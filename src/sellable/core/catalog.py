@@ -115,9 +115,14 @@ class Catalog:
         kinds: list[SkuKind] = []
         for code, kind in skus:
             codes.append(code)
-            kinds.append(SkuKind(kind))
+            try:
+                kinds.append(SkuKind(kind))
+            except ValueError:
+                known = ", ".join(k.value for k in SkuKind)
+                raise CatalogError(f"SKU {code!r}: unknown kind {kind!r} (known: {known})") from None
         positions = {code: pos for pos, code in enumerate(codes)}
         rows: list[tuple[int, str, int, int]] = []
+        seen: set[tuple[str, str, str]] = set()
         for line in bom:
             for role, code in (("parent", line.parent), ("component", line.component)):
                 if code not in positions:
@@ -128,6 +133,13 @@ class Catalog:
                     f"positive integer, got {line.quantity}"
                 )
             slot = line.slot if line.slot is not None else f"#{line.component}"
+            if (line.parent, slot, line.component) in seen:
+                where = f"slot {line.slot!r}" if line.slot is not None else "its own slot"
+                raise CatalogError(
+                    f"BOM of {line.parent!r}: component {line.component!r} is listed twice "
+                    f"in {where}; give it once with the total quantity"
+                )
+            seen.add((line.parent, slot, line.component))
             rows.append((positions[line.parent], slot, positions[line.component], line.quantity))
         return cls.from_rows(codes, kinds, rows)
 

@@ -207,7 +207,15 @@ class StockEngine:
         changed: list[int] = []
         heap: list[tuple[int, int]] = []
         queued: set[int] = set()
+        slots_of = self.catalog.slots
         for pos in touched:
+            if use_components and slots_of[pos] is not None:
+                # A composite's own value also depends on its components: recompute it in
+                # the rank-ordered pass below, compared against its value before the change.
+                if pos not in queued:
+                    queued.add(pos)
+                    heapq.heappush(heap, (rank[pos], pos))
+                continue
             a = available[pos]
             new = (a if a > 0 else 0) + component[pos]
             if new != sellable[pos]:

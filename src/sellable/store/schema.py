@@ -15,6 +15,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -49,6 +50,8 @@ skus = Table(
     Column("kind", String(16), nullable=False),
     Column("allow_backorder", Boolean, nullable=False, default=False),
     Column("price", Numeric(14, 4), nullable=True),
+    # NULL: follow the warehouse's assembly_on_demand; true/false overrides it for this SKU.
+    Column("assembly_on_demand", Boolean, nullable=True),
     CheckConstraint("kind IN ('simple', 'kit', 'assembly', 'package', 'bundle')", name="kind"),
 )
 
@@ -95,4 +98,96 @@ movements = Table(
     Index("ix_movements_sku_warehouse", "sku_id", "warehouse_id", "id"),
 )
 
-__all__ = ["bom_lines", "metadata", "movements", "skus", "stock", "warehouses"]
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # open | shipped | cancelled
+    Column("created_at", DateTime(timezone=True), nullable=True),  # as the channel says
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("channel", "external_id", name="uq_orders_channel_external_id"),
+    CheckConstraint("status IN ('open', 'shipped', 'cancelled')", name="status"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("line_key", String(255), nullable=False),
+    Column("sku", String(255), nullable=False),  # as the channel sent it
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=True),  # NULL: unknown SKU
+    Column("quantity", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # allocated | held | shipped | cancelled
+    Column("hold_reason", String(500), nullable=True),
+    UniqueConstraint("order_id", "line_key", name="uq_order_lines_order_id_line_key"),
+    CheckConstraint("status IN ('allocated', 'held', 'shipped', 'cancelled')", name="status"),
+)
+
+# What each line holds: its own SKU's prepackaged units, or a kit's components.
+line_allocations = Table(
+    "line_allocations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("line_id", Id, ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=False),
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
+    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Index("ix_line_allocations_line", "line_id"),
+)
+
+assembly_orders = Table(
+    "assembly_orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("origin", String(16), nullable=False),  # manual | on-demand
+    Column("reference", String(255), nullable=True),  # the order it was built for
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+assembly_order_components = Table(
+    "assembly_order_components",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "assembly_order_id",
+        Id,
+        ForeignKey("assembly_orders.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Index("ix_assembly_order_components_order", "assembly_order_id"),
+)
+
+# Outbox for the sync layer: (SKU, warehouse) pairs whose sellable changed, in order.
+sellable_changes = Table(
+    "sellable_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
+    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+__all__ = [
+    "assembly_order_components",
+    "assembly_orders",
+    "bom_lines",
+    "line_allocations",
+    "metadata",
+    "movements",
+    "order_lines",
+    "orders",
+    "sellable_changes",
+    "skus",
+    "stock",
+    "warehouses",
+]
