@@ -119,7 +119,8 @@ class Catalog:
                 kinds.append(SkuKind(kind))
             except ValueError:
                 known = ", ".join(k.value for k in SkuKind)
-                raise CatalogError(f"SKU {code!r}: unknown kind {kind!r} (known: {known})") from None
+                message = f"SKU {code!r}: unknown kind {kind!r} (known: {known})"
+                raise CatalogError(message) from None
         positions = {code: pos for pos, code in enumerate(codes)}
         rows: list[tuple[int, str, int, int]] = []
         seen: set[tuple[str, str, str]] = set()
