@@ -162,18 +162,11 @@ class SyntheticCatalog:
         return engine
 
     def warehouse_settings(self) -> list[WarehouseSettings]:
-        return [
-            WarehouseSettings(
-                code=w.code, kind=w.kind, use_component_inventory=w.use_component_inventory
-            )
-            for w in self.warehouses
-        ]
+        return warehouse_settings()
 
     def settings(self, url: str) -> Settings:
         """A configuration with this catalog's warehouses, pointing at ``url``."""
-        return Settings(
-            database=DatabaseSettings(url=SecretStr(url)), warehouses=self.warehouse_settings()
-        )
+        return settings_for(url)
 
     # -- stock count CSV -------------------------------------------------------------------
 
@@ -199,3 +192,18 @@ class SyntheticCatalog:
                 locked = str(min(on_hand, (x >> 10) & 7)) if (x >> 13) & 7 == 0 else ""
                 writer.writerow((codes[pos], warehouse, on_hand, locked))
         tmp.replace(path)
+
+
+def warehouse_settings() -> list[WarehouseSettings]:
+    """The generated catalogs' warehouses, as configuration."""
+    return [
+        WarehouseSettings(
+            code=w.code, kind=w.kind, use_component_inventory=w.use_component_inventory
+        )
+        for w in WAREHOUSES
+    ]
+
+
+def settings_for(url: str) -> Settings:
+    """A configuration with the generated catalogs' warehouses, pointing at ``url``."""
+    return Settings(database=DatabaseSettings(url=SecretStr(url)), warehouses=warehouse_settings())

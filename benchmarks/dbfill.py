@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -62,10 +63,14 @@ def _sqlite_engine(spec: SyntheticCatalog, path: Path) -> Engine:
     return create_db_engine(spec.settings(f"sqlite:///{path}"))
 
 
-def _checkpoint_and_dispose(engine: Engine) -> None:
-    with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+def _checkpoint_and_dispose(engine: Engine, path: Path) -> None:
+    """Close every connection and fold the WAL into the file, so it can be copied alone."""
     engine.dispose()
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
 
 
 def _remove_sqlite(path: Path) -> None:
@@ -97,7 +102,7 @@ def ensure_sqlite(data_dir: Path, spec: SyntheticCatalog, log: Any = print) -> t
                     "price_offset) VALUES (?, ?, ?, ?, ?, ?)",
                     chunk,
                 )
-        _checkpoint_and_dispose(engine)
+        _checkpoint_and_dispose(engine, tmp)
         tmp.replace(nostock)
     if not full.exists():
         log(f"  building {full.name} (with stock; cached for next runs) ...")
@@ -115,7 +120,7 @@ def ensure_sqlite(data_dir: Path, spec: SyntheticCatalog, log: Any = print) -> t
                     chunk,
                 )
             connection.exec_driver_sql("ANALYZE")
-        _checkpoint_and_dispose(engine)
+        _checkpoint_and_dispose(engine, tmp)
         tmp.replace(full)
     return nostock, full
 
@@ -161,10 +166,14 @@ def populate_postgres(spec: SyntheticCatalog, url: str) -> None:
         with conn.cursor() as cur:
             copies = (
                 ("skus (id, sku, name, kind, allow_backorder, price)", sku_rows(spec)),
-                ("bom_lines (id, parent_id, slot, component_id, quantity, price_offset)",
-                 bom_rows(spec)),
-                ("stock (sku_id, warehouse_id, on_hand, locked, allocated)",
-                 stock_rows(spec, warehouse_ids)),
+                (
+                    "bom_lines (id, parent_id, slot, component_id, quantity, price_offset)",
+                    bom_rows(spec),
+                ),
+                (
+                    "stock (sku_id, warehouse_id, on_hand, locked, allocated)",
+                    stock_rows(spec, warehouse_ids),
+                ),
             )
             for target, rows in copies:
                 with cur.copy(f"COPY {target} FROM STDIN") as copy:

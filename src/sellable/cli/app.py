@@ -20,6 +20,7 @@ from sellable.core import render
 from sellable.errors import SellableError
 from sellable.imports import import_components, import_products, import_stock
 from sellable.imports.csvfile import Progress
+from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
 from sellable.store.db import (
     check_schema,
     create_db_engine,
@@ -29,7 +30,7 @@ from sellable.store.db import (
 )
 from sellable.store.loader import load_engine
 
-from .tables import stock_table
+from .tables import format_table, stock_table
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -235,6 +236,130 @@ def import_stock_command(ctx: click.Context, file: str, as_json: bool) -> None:
         as_json,
         lambda a, engine, progress: import_stock(engine, a.settings, file, progress),
     )
+
+
+@import_group.command("orders")
+@click.argument("file", type=click.Path(dir_okay=False))
+@config_option
+@json_option
+@click.pass_context
+@command
+def import_orders_command(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Import orders: channel,order_id,sku,quantity,warehouse[,line_id][,status][,created_at].
+
+    Re-importing an order updates it (a new status moves it on); it is never duplicated.
+    """
+    application = app(ctx)
+    engine = application.engine()
+    book = OrderBook(engine, application.settings)
+    progress, done = _progress("reading orders", file)
+    try:
+        orders = read_orders_csv(file, application.settings, book.stored, engine, progress)
+    finally:
+        done()
+    result = book.apply(orders)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo(
+        f"{file}: {len(orders)} order(s): {result.orders_created} created, "
+        f"{result.orders_updated} updated, {result.orders_unchanged} unchanged; lines: "
+        f"{result.lines_allocated} allocated, {result.lines_held} held, "
+        f"{result.lines_shipped} shipped, {result.lines_cancelled} cancelled; "
+        f"{result.assembly_orders} assembly order(s); {result.movements} movement(s); "
+        f"{len(result.changed_pairs)} sellable value(s) changed"
+    )
+    for order, line, reason in result.held:
+        click.echo(f"  held: {order} line {line}: {reason}")
+
+
+@cli.command()
+@click.option("--held", is_flag=True, help="Only held lines, with their reason.")
+@config_option
+@json_option
+@click.pass_context
+@command
+def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
+    """Orders and their lines with status; held lines with their reason."""
+    with app(ctx).engine().connect() as connection:
+        found = list_orders(connection, held_only=held)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    rows = [
+        (
+            f"{o['channel']}:{o['order_id']}",
+            o["warehouse"],
+            o["status"],
+            line["line_id"],
+            line["sku"],
+            str(line["quantity"]),
+            line["status"],
+            line["hold_reason"] or "",
+        )
+        for o in found
+        for line in o["lines"]
+    ]
+    header = ("ORDER", "WAREHOUSE", "STATUS", "LINE", "SKU", "QTY", "LINE STATUS", "REASON")
+    click.echo(format_table(header, "<<<<<><<", rows) if rows else "(no orders)")
+
+
+@cli.command("ledger")
+@click.argument("sku")
+@click.option("--warehouse", "-w", metavar="CODE", help="Only this warehouse.")
+@config_option
+@json_option
+@click.pass_context
+@command
+def ledger_command(ctx: click.Context, sku: str, warehouse: str | None, as_json: bool) -> None:
+    """The movement history of SKU with running balances (like a History tab)."""
+    application = app(ctx)
+    if warehouse is not None:
+        application.settings.warehouse(warehouse)
+    with application.engine().connect() as connection:
+        rows = ledger(connection, sku, warehouse)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = [
+        (
+            r["at"][:19].replace("T", " "),
+            r["warehouse"],
+            r["type"],
+            f"{r['quantity']:+d}",
+            str(r["balance"]),
+            str(r["available"]),
+            r["reference"] or "",
+        )
+        for r in rows
+    ]
+    header = ("TIME (UTC)", "WAREHOUSE", "TYPE", "QTY", "ON HAND", "AVAILABLE", "REFERENCE")
+    click.echo(format_table(header, "<<<>>><", table) if table else f"(no movements of {sku})")
+
+
+@cli.command()
+@click.argument("sku")
+@click.argument("quantity", type=int)
+@click.option("--warehouse", "-w", metavar="CODE", required=True, help="Where to build.")
+@config_option
+@json_option
+@click.pass_context
+@command
+def build(ctx: click.Context, sku: str, quantity: int, warehouse: str, as_json: bool) -> None:
+    """Build QUANTITY of SKU from its components (an assembly order; all or nothing)."""
+    application = app(ctx)
+    application.settings.warehouse(warehouse)
+    book = OrderBook(application.engine(), application.settings)
+    made, _changed = book.build(sku, quantity, warehouse)
+    if as_json:
+        click.echo(json.dumps(made, indent=2))
+        return
+    for order in made:
+        used = ", ".join(f"{c['quantity']} × {c['sku']}" for c in order["components"])
+        click.echo(
+            f"{order['id']}: built {order['quantity']} × {order['sku']} in "
+            f"{order['warehouse']} at {order['at']} from {used}"
+        )
 
 
 @cli.command()

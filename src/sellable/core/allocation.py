@@ -193,7 +193,15 @@ class AllocationPlanner:
         assert slots is not None
         if not slots:
             raise _Short(Shortage(self.catalog.codes[pos], 0, units, self.warehouse))
-        for index, options in enumerate(slots):
+        # Try the bottleneck slot first, so a shortage names the component that limits
+        # most (the one `sellable explain` marks), not merely the first one listed.
+        capacity = [sum(self._sellable(c) // q for c, q in options) for options in slots]
+        order = sorted(
+            range(len(slots)),
+            key=lambda i: (0, capacity[i], i) if capacity[i] < units else (1, 0, i),
+        )
+        for index in order:
+            options = slots[index]
             if len(options) == 1:
                 child, qty = options[0]
                 self._take(self.catalog.codes[child], units * qty, allocate=allocate)

@@ -52,6 +52,7 @@ class CsvFile:
         self.progress = progress
         self.size = self.path.stat().st_size if self.path.is_file() else 0
         self.errors: list[str] = []
+        self.columns: tuple[str, ...] = ()  # the header, once iteration started
         self._error_count = 0
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
@@ -118,6 +119,7 @@ class CsvFile:
             )
         if problems:
             raise InputError("\n".join(problems))
+        self.columns = tuple(header)
         return header
 
     def reject(self, line: int, column: str | None, value: str | None, reason: str) -> None:
@@ -202,6 +204,11 @@ def boolean(column: str, value: str) -> bool:
     if lowered in _FALSE:
         return False
     raise RowRejected(column, value, "must be true or false")
+
+
+def optional_boolean(column: str, value: str) -> bool | None:
+    """Empty means "not set" (None)."""
+    return None if not value else boolean(column, value)
 
 
 def optional_decimal(column: str, value: str) -> Decimal | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -14,6 +13,7 @@ from sellable.imports.csvfile import (
     Progress,
     RowRejected,
     boolean,
+    optional_boolean,
     optional_decimal,
     required_text,
 )
@@ -35,8 +35,9 @@ def import_products(
     engine: Engine, path: str | os.PathLike[str], progress: Progress | None = None
 ) -> ImportSummary:
     """Create or update SKUs. The whole file is rejected on any bad row."""
-    csv_file = CsvFile(path, ("sku", "name", "kind"), ("allow_backorder", "price"), progress)
-    has_price = has_backorder = False
+    csv_file = CsvFile(
+        path, ("sku", "name", "kind"), ("allow_backorder", "price", "assembly_on_demand"), progress
+    )
     rows: dict[str, dict[str, Any]] = {}
     first_line: dict[str, int] = {}
     for line, raw in csv_file:
@@ -44,10 +45,11 @@ def import_products(
         kind = csv_file.field(line, _kind, "kind", raw["kind"])
         backorder = csv_file.field(line, boolean, "allow_backorder", raw["allow_backorder"])
         price = csv_file.field(line, optional_decimal, "price", raw["price"])
+        on_demand = csv_file.field(
+            line, optional_boolean, "assembly_on_demand", raw["assembly_on_demand"]
+        )
         if price is not None and price < 0:
             csv_file.reject(line, "price", raw["price"], "must not be negative")
-        has_price = has_price or bool(raw["price"])
-        has_backorder = has_backorder or bool(raw["allow_backorder"])
         if sku is None or kind is None:
             continue
         if sku in rows:
@@ -62,12 +64,17 @@ def import_products(
             "kind": kind,
             "allow_backorder": bool(backorder),
             "price": price,
+            "assembly_on_demand": on_demand,
         }
+    # Optional columns left out of the file keep their stored values.
+    keep = [
+        c for c in ("allow_backorder", "price", "assembly_on_demand") if c not in csv_file.columns
+    ]
     sku_table = schema.skus
     with engine.begin() as connection:
-        existing: dict[str, tuple[int, str, str, bool, Decimal | None]] = {}
+        existing: dict[str, tuple[int, dict[str, Any]]] = {}
         for chunk in chunked(rows):
-            for sku_id, code, name, kind, backorder, price in connection.execute(
+            for sku_id, code, name, kind, backorder, price, on_demand in connection.execute(
                 select(
                     sku_table.c.id,
                     sku_table.c.sku,
@@ -75,13 +82,24 @@ def import_products(
                     sku_table.c.kind,
                     sku_table.c.allow_backorder,
                     sku_table.c.price,
+                    sku_table.c.assembly_on_demand,
                 ).where(sku_table.c.sku.in_(chunk))
             ):
-                existing[code] = (sku_id, name, kind, backorder, price)
+                existing[code] = (
+                    sku_id,
+                    {
+                        "sku": code,
+                        "name": name,
+                        "kind": kind,
+                        "allow_backorder": backorder,
+                        "price": price,
+                        "assembly_on_demand": on_demand,
+                    },
+                )
         to_simple = {
             existing[sku][0]: sku
             for sku, row in rows.items()
-            if sku in existing and row["kind"] == "simple" and existing[sku][2] != "simple"
+            if sku in existing and row["kind"] == "simple" and existing[sku][1]["kind"] != "simple"
         }
         bom = schema.bom_lines.c
         for id_chunk in chunked(to_simple):
@@ -102,12 +120,9 @@ def import_products(
         for sku, row in rows.items():
             old = existing.get(sku)
             if old is not None:
-                # Columns left out of the file keep their stored values.
-                if not has_price:
-                    row["price"] = old[4]
-                if not has_backorder:
-                    row["allow_backorder"] = old[3]
-                if (row["name"], row["kind"], row["allow_backorder"], row["price"]) == old[1:]:
+                for column in keep:
+                    row[column] = old[1][column]
+                if row == old[1]:
                     continue
                 updated += 1
             else:
@@ -118,6 +133,6 @@ def import_products(
             sku_table,
             changed,
             key=("sku",),
-            update=("name", "kind", "allow_backorder", "price"),
+            update=("name", "kind", "allow_backorder", "price", "assembly_on_demand"),
         )
     return ImportSummary(str(path), len(rows), created, updated, len(rows) - created - updated)

@@ -2,25 +2,78 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from sqlalchemy import Connection, select
 
 from sellable.config import Settings
 from sellable.core import Catalog, StockEngine, WarehouseRules
+from sellable.core.allocation import SkuPolicy
 from sellable.store import schema
 
 
-def load_catalog(connection: Connection) -> tuple[Catalog, dict[int, int]]:
-    """The whole catalog, and the map from SKU id to its position in the catalog."""
+@dataclass(frozen=True, slots=True)
+class StoredCatalog:
+    """The catalog with the store's ids and the per-SKU order policies."""
+
+    catalog: Catalog
+    ids: list[int]  # position -> sku id
+    position: dict[int, int]  # sku id -> position
+    allow_backorder: list[bool]
+    assembly_on_demand: list[bool | None]  # None: follow the warehouse
+    subtrees: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def sku_id(self, code: str) -> int:
+        return self.ids[self.catalog.position(code)]
+
+    def code(self, sku_id: int) -> str:
+        return self.catalog.codes[self.position[sku_id]]
+
+    def policy(self, code: str, warehouse_on_demand: bool) -> SkuPolicy:
+        pos = self.catalog.position(code)
+        override = self.assembly_on_demand[pos]
+        return SkuPolicy(
+            allow_backorder=self.allow_backorder[pos],
+            assembly_on_demand=warehouse_on_demand if override is None else override,
+        )
+
+    def subtree_ids(self, code: str) -> tuple[int, ...]:
+        """The SKU and everything in its BOM, recursively, as ids (cached)."""
+        found = self.subtrees.get(code)
+        if found is None:
+            catalog = self.catalog
+            start = catalog.position(code)
+            seen = {start}
+            todo = [start]
+            while todo:
+                for options in catalog.slots[todo.pop()] or ():
+                    for child, _qty in options:
+                        if child not in seen:
+                            seen.add(child)
+                            todo.append(child)
+            found = self.subtrees[code] = tuple(sorted(self.ids[p] for p in seen))
+        return found
+
+
+def load_catalog(connection: Connection) -> StoredCatalog:
+    """The whole catalog with its ids and order policies."""
     codes: list[str] = []
     kinds: list[str] = []
-    position: dict[int, int] = {}
+    ids: list[int] = []
+    backorder: list[bool] = []
+    on_demand: list[bool | None] = []
     sku = schema.skus.c
-    for pos, (sku_id, code, kind) in enumerate(
-        connection.execute(select(sku.id, sku.sku, sku.kind).order_by(sku.id))
+    for sku_id, code, kind, allow, aod in connection.execute(
+        select(sku.id, sku.sku, sku.kind, sku.allow_backorder, sku.assembly_on_demand).order_by(
+            sku.id
+        )
     ):
+        ids.append(sku_id)
         codes.append(code)
         kinds.append(kind)
-        position[sku_id] = pos
+        backorder.append(bool(allow))
+        on_demand.append(aod)
+    position = {sku_id: pos for pos, sku_id in enumerate(ids)}
     bom = schema.bom_lines.c
     rows = [
         (
@@ -33,19 +86,25 @@ def load_catalog(connection: Connection) -> tuple[Catalog, dict[int, int]]:
             select(bom.parent_id, bom.slot, bom.component_id, bom.quantity).order_by(bom.id)
         )
     ]
-    return Catalog.from_rows(codes, kinds, rows), position
+    catalog = Catalog.from_rows(codes, kinds, rows)
+    return StoredCatalog(catalog, ids, position, backorder, on_demand)
 
 
-def load_engine(connection: Connection, settings: Settings) -> StockEngine:
+def load_engine(
+    connection: Connection, settings: Settings, stored: StoredCatalog | None = None
+) -> StockEngine:
     """A :class:`StockEngine` with every SKU's stock in the configured warehouses, computed."""
-    catalog, position = load_catalog(connection)
+    if stored is None:
+        stored = load_catalog(connection)
+    position = stored.position
     rules = [WarehouseRules(w.code, w.uses_components) for w in settings.warehouses]
-    engine = StockEngine(catalog, rules)
+    engine = StockEngine(stored.catalog, rules)
     wh = schema.warehouses.c
+    configured = {r.code for r in rules}
     warehouse_position = {
         wid: engine.warehouse_position(code)
         for wid, code in connection.execute(select(wh.id, wh.code))
-        if code in {r.code for r in rules}
+        if code in configured
     }
     st = schema.stock.c
     result = connection.execute(

@@ -47,3 +47,14 @@ def chunked(items: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def insert_missing(
+    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> None:
+    """INSERT ... ON CONFLICT (key) DO NOTHING, for many rows."""
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(key))
+    connection.execute(statement, list(rows))

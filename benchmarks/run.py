@@ -1,0 +1,667 @@
+"""Sellable benchmarks: the performance targets of the stock-calculation core and the store.
+
+Usage (from the project root, with the project's virtualenv)::
+
+    .venv/bin/python benchmarks/run.py                    # everything, 1,000,000 SKUs
+    .venv/bin/python benchmarks/run.py --skus 100000      # a quick, scaled-down run
+    .venv/bin/python benchmarks/run.py --only recompute --only incremental
+    .venv/bin/python benchmarks/run.py --postgres-url postgresql://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python benchmarks/run.py --profile          # also cProfile each measured call
+
+Each figure is printed with its target and PASS or MISS, then a summary table. The exit
+status is 0 even when a figure misses its target (these are measurements, not tests), and
+1 only when a benchmark could not run (a crash, an unreachable PostgreSQL server).
+See benchmarks/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import os
+import pstats
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import dbfill  # noqa: E402
+from catalog_gen import GEN_VERSION, SyntheticCatalog, settings_for  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from sellable.core import StockEngine, StockLevels  # noqa: E402
+from sellable.imports import import_stock  # noqa: E402
+from sellable.store import schema  # noqa: E402
+from sellable.store.db import create_db_engine  # noqa: E402
+from sellable.store.loader import load_engine  # noqa: E402
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+FULL_SIZE = 1_000_000
+BENCHMARKS = ("recompute", "incremental", "load-sqlite", "load-postgres", "import")
+ALIASES = {"load": ("load-sqlite", "load-postgres")}
+
+# Targets (from the issue), for the full size of 1,000,000 SKUs.
+RECOMPUTE_MAX_S = 3.0
+PEAK_RSS_MAX_BYTES = int(1.5 * 2**30)
+CHANGES_MIN_PER_S = 50_000
+LOAD_MAX_RATIO = 2.0
+IMPORT_MAX_S = 30.0
+
+
+@dataclass
+class Figure:
+    benchmark: str
+    name: str
+    value: str
+    target: str
+    status: str  # PASS, MISS, info, ERROR
+    raw: float | None = None
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def _mib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**20:,.0f} MiB"
+
+
+def _rss_now() -> int:
+    """Current resident set size in bytes (Linux)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss() -> int:
+    """Peak resident set size of this process in bytes (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _sellable_digest(engine: StockEngine) -> list[int]:
+    """Per warehouse: (sum of sellable, hash of the sellable column) to compare engines."""
+    out = []
+    for warehouse in engine.warehouses:
+        column = tuple(engine.sellable_by_warehouse(warehouse.code).values())
+        out += [sum(column), hash(column)]
+    return out
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
+    gc.collect()
+    start = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - start, result
+
+
+# -- child processes (fresh interpreters for memory figures) ------------------------------------
+
+
+def child_recompute(args: argparse.Namespace) -> dict[str, Any]:
+    """Build catalog + engine from the generator, recompute, report times and peak RSS."""
+    rss_start = _rss_now()
+    start = time.perf_counter()
+    spec = SyntheticCatalog(args.skus, args.seed)
+    engine = spec.build_engine()
+    build_s = time.perf_counter() - start
+    times = []
+    for _ in range(args.repeat):
+        seconds, _ = _timed(engine.recompute_all)
+        times.append(seconds)
+    return {
+        "build_s": build_s,
+        "recompute_s": times,
+        "rss_start": rss_start,
+        "rss_end": _rss_now(),
+        "peak_rss": _peak_rss(),
+        "digest": _sellable_digest(engine),
+    }
+
+
+def child_load_rss(args: argparse.Namespace) -> dict[str, Any]:
+    """Load catalog and stock from a database the way the daemon does; report peak RSS."""
+    settings = settings_for(args.url)
+    db = create_db_engine(settings)
+    rss_start = _rss_now()
+    with db.connect() as connection:
+        seconds, engine = _timed(load_engine, connection, settings)
+    db.dispose()
+    return {
+        "load_s": seconds,
+        "rss_start": rss_start,
+        "rss_end": _rss_now(),
+        "peak_rss": _peak_rss(),
+        "digest": _sellable_digest(engine),
+    }
+
+
+CHILDREN: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "recompute": child_recompute,
+    "load-rss": child_load_rss,
+}
+
+
+def run_child(kind: str, args: argparse.Namespace, *extra: str) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        kind,
+        "--skus",
+        str(args.skus),
+        "--seed",
+        str(args.seed),
+        "--repeat",
+        str(args.repeat),
+        *extra,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {kind!r} failed ({proc.returncode}):\n{proc.stderr}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- the benchmarks ------------------------------------------------------------------------------
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.started = time.perf_counter()
+        self.figures: list[Figure] = []
+        self._spec: SyntheticCatalog | None = None
+        self._digest: list[int] | None = None
+        self.data_dir = Path(args.data_dir)
+        self.profile_dir = self.data_dir / "profiles"
+
+    # ---- plumbing
+
+    def log(self, message: str) -> None:
+        print(f"[{time.perf_counter() - self.started:7.1f}s] {message}", flush=True)
+
+    def figure(
+        self,
+        benchmark: str,
+        name: str,
+        value: str,
+        target: str,
+        status: str,
+        raw: float | None = None,
+    ) -> None:
+        self.figures.append(Figure(benchmark, name, value, target, status, raw))
+        self.log(f"  {name}: {value}   target {target}   {status}")
+
+    @property
+    def spec(self) -> SyntheticCatalog:
+        if self._spec is None:
+            self.log(f"generating catalog layout: {self.args.skus:,} SKUs, seed {self.args.seed}")
+            self._spec = SyntheticCatalog(self.args.skus, self.args.seed)
+            s = self._spec
+            whs = ", ".join(
+                f"{w.code} ({w.kind}, components {'on' if w.use_component_inventory else 'off'})"
+                for w in s.warehouses
+            )
+            self.log(
+                f"  {s.n_simple:,} simple, {len(s.composites):,} composites "
+                f"({s.n_nested:,} nested two levels); warehouses {whs}"
+            )
+        return self._spec
+
+    def expected_digest(self) -> list[int]:
+        """The sellable columns of a freshly generated engine, to check loaded engines by."""
+        if self._digest is None:
+            self.log("  (computing the reference sellable digest from the generator)")
+            engine = self.spec.build_engine()
+            engine.recompute_all()
+            self._digest = _sellable_digest(engine)
+        return self._digest
+
+    def profile(self, name: str, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn`` once more under cProfile; save the stats and print the top entries."""
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        profiler = cProfile.Profile()
+        gc.collect()
+        profiler.enable()
+        fn(*args)
+        profiler.disable()
+        path = self.profile_dir / f"{name}.prof"
+        profiler.dump_stats(path)
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("tottime").print_stats(15)
+        self.log(f"  cProfile of {name} (by own time; saved to {path}):")
+        print(_trim_pstats(out.getvalue()), flush=True)
+
+    # ---- 1. full recompute + peak RSS
+
+    def bench_recompute(self) -> None:
+        args = self.args
+        self.log(
+            f"recompute: fresh process builds catalog + engine for {args.skus:,} SKUs, "
+            f"then StockEngine.recompute_all x{args.repeat}"
+        )
+        data = run_child("recompute", args)
+        times = data["recompute_s"]
+        median = statistics.median(times)
+        self._digest = data["digest"]
+        self.log(
+            f"  build (generate + Catalog.from_rows + load_stock_rows): {data['build_s']:.1f} s; "
+            f"RSS after imports {_mib(data['rss_start'])}, after recompute {_mib(data['rss_end'])}"
+        )
+        self.figure(
+            "recompute",
+            "full recompute_all",
+            f"{median:.3f} s (median of {len(times)}; min {min(times):.3f}, max {max(times):.3f})",
+            f"< {RECOMPUTE_MAX_S:g} s",
+            _verdict(median < RECOMPUTE_MAX_S),
+            median,
+        )
+        peak = data["peak_rss"]
+        self.figure(
+            "recompute",
+            "peak RSS, process holding catalog+engine",
+            f"{_mib(peak)} ({peak / 2**30:.2f} GiB)",
+            "< 1.5 GiB",
+            _verdict(peak < PEAK_RSS_MAX_BYTES),
+            peak,
+        )
+        if args.profile:
+            engine = self.spec.build_engine()
+            engine.recompute_all()
+            self.profile("recompute", engine.recompute_all)
+
+    # ---- 2. incremental changes
+
+    def make_changes(self, count: int, stream: str) -> list[tuple[str, str, StockLevels]]:
+        spec = self.spec
+        rng = random.Random(f"sellable-bench:{GEN_VERSION}:{spec.seed}:{stream}")
+        wh_codes = [w.code for w in spec.warehouses]
+        changes = []
+        for _ in range(count):
+            pos = rng.randrange(spec.n)
+            on_hand = rng.randrange(0, 1000)
+            locked = rng.randrange(0, 10) if rng.random() < 0.1 else 0
+            allocated = rng.randrange(0, 50) if rng.random() < 0.3 else 0
+            changes.append(
+                (spec.codes[pos], rng.choice(wh_codes), StockLevels(on_hand, locked, allocated))
+            )
+        return changes
+
+    def bench_incremental(self) -> None:
+        args = self.args
+        self.log(f"incremental: {args.changes:,} random single-SKU changes via apply_one")
+        engine = self.spec.build_engine()
+        engine.recompute_all()
+        if self._digest is None:
+            self._digest = _sellable_digest(engine)
+        changes = self.make_changes(args.changes, "incremental")
+
+        def run(batch: list[tuple[str, str, StockLevels]]) -> int:
+            apply_one = engine.apply_one
+            touched = 0
+            for sku, warehouse, levels in batch:
+                touched += len(apply_one(sku, warehouse, levels))
+            return touched
+
+        seconds, touched = _timed(run, changes)
+        rate = len(changes) / seconds
+        self.log(
+            f"  {seconds:.3f} s for {len(changes):,} changes; "
+            f"{touched / len(changes):.2f} (SKU, warehouse) sellables changed per call"
+        )
+        self.figure(
+            "incremental",
+            "apply_one throughput",
+            f"{rate:,.0f} changes/s",
+            f"> {CHANGES_MIN_PER_S:,} /s",
+            _verdict(rate > CHANGES_MIN_PER_S),
+            rate,
+        )
+        # Consistency: the incremental result must equal a recompute from scratch.
+        after = _sellable_digest(engine)
+        engine.recompute_all()
+        if _sellable_digest(engine) != after:
+            self.figure("incremental", "incremental == full recompute", "MISMATCH", "equal", "MISS")
+        else:
+            self.log("  check: sellables after the changes equal a full recompute")
+        if args.profile:
+            self.profile("incremental", run, self.make_changes(args.changes, "profile"))
+
+    # ---- 3. loading from the store
+
+    def _bare_select(self, connection: Any) -> int:
+        """The rows load_engine reads, by the same statements, fetched whole; no processing."""
+        sku, bom, st, wh = (schema.skus.c, schema.bom_lines.c, schema.stock.c, schema.warehouses.c)
+
+        rows = connection.execute(select(sku.id, sku.sku, sku.kind).order_by(sku.id)).all()
+        n = len(rows)
+        rows = connection.execute(
+            select(bom.parent_id, bom.slot, bom.component_id, bom.quantity).order_by(bom.id)
+        ).all()
+        n += len(rows)
+        n += len(connection.execute(select(wh.id, wh.code)).all())
+        rows = connection.execute(
+            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
+        ).all()
+        return n + len(rows)
+
+    @staticmethod
+    def _driver_fetchall(connection: Any) -> int:
+        """The same rows straight from the DB-API cursor (no SQLAlchemy Row objects)."""
+        cursor = connection.connection.driver_connection.cursor()
+        n = 0
+        for sql in (
+            "SELECT id, sku, kind FROM skus ORDER BY id",
+            "SELECT parent_id, slot, component_id, quantity FROM bom_lines ORDER BY id",
+            "SELECT id, code FROM warehouses",
+            "SELECT sku_id, warehouse_id, on_hand, locked, allocated FROM stock",
+        ):
+            cursor.execute(sql)
+            n += len(cursor.fetchall())
+        cursor.close()
+        return n
+
+    def _measure_load(self, bench: str, backend: str, url: str) -> None:
+        args = self.args
+        settings = self.spec.settings(url)
+        db = create_db_engine(settings)
+        bare: list[float] = []
+        loads: list[float] = []
+        driver: list[float] = []
+        try:
+            with db.connect() as connection:
+                n_rows = self._bare_select(connection)  # warm caches; not measured
+                connection.rollback()
+                for _ in range(args.repeat):
+                    seconds, _ = _timed(self._bare_select, connection)
+                    bare.append(seconds)
+                    connection.rollback()
+                    seconds, engine = _timed(load_engine, connection, settings)
+                    loads.append(seconds)
+                    connection.rollback()
+                    del engine
+                seconds, _ = _timed(self._driver_fetchall, connection)
+                driver.append(seconds)
+                connection.rollback()
+                seconds, engine = _timed(load_engine, connection, settings)
+                connection.rollback()
+                ok = _sellable_digest(engine) == self.expected_digest()
+                del engine
+                if args.profile:
+                    self.profile(bench, load_engine, connection, settings)
+                    connection.rollback()
+        finally:
+            db.dispose()
+        b, ld = min(bare), min(loads)
+        ratio = ld / b
+        self.log(
+            f"  {n_rows:,} rows; bare SELECT (SQLAlchemy Core, .all()) best {b:.2f} s "
+            f"[{', '.join(f'{t:.2f}' for t in bare)}]; load_engine best {ld:.2f} s "
+            f"[{', '.join(f'{t:.2f}' for t in loads)}]; DB-API fetchall {driver[0]:.2f} s"
+        )
+        if not ok:
+            self.figure(
+                bench,
+                f"{backend}: loaded sellables == generated",
+                "MISMATCH",
+                "equal",
+                "MISS",
+            )
+        self.figure(
+            bench,
+            f"{backend}: load_engine / bare SELECT",
+            f"{ratio:.2f}x ({ld:.2f} s / {b:.2f} s)",
+            f"< {LOAD_MAX_RATIO:g}x",
+            _verdict(ratio < LOAD_MAX_RATIO),
+            ratio,
+        )
+        self.figure(
+            bench,
+            f"{backend}: load_engine / DB-API fetchall",
+            f"{ld / driver[0]:.2f}x ({ld:.2f} s / {driver[0]:.2f} s)",
+            "-",
+            "info",
+            ld / driver[0],
+        )
+
+    def bench_load_sqlite(self) -> None:
+        self.log("load-sqlite: load_engine vs a bare SELECT of the same rows, SQLite file")
+        _, full = dbfill.ensure_sqlite(self.data_dir, self.spec, self.log)
+        url = f"sqlite:///{full}"
+        self._measure_load("load-sqlite", "sqlite", url)
+        self.log("  peak RSS of a fresh process running load_engine on the SQLite file ...")
+        data = run_child("load-rss", self.args, "--url", url)
+        self.figure(
+            "load-sqlite",
+            "sqlite: peak RSS, fresh process load_engine",
+            f"{_mib(data['peak_rss'])} (load {data['load_s']:.2f} s)",
+            "-",
+            "info",
+            data["peak_rss"],
+        )
+
+    def bench_load_postgres(self) -> None:
+        self.log("load-postgres: load_engine vs a bare SELECT of the same rows, PostgreSQL")
+        with dbfill.throwaway_postgres_db(self.args.postgres_url) as url:
+            self.log(f"  populating throwaway database {url.rsplit('/', 1)[1]} with COPY ...")
+            start = time.perf_counter()
+            dbfill.populate_postgres(self.spec, url)
+            self.log(f"  populated in {time.perf_counter() - start:.1f} s (not measured)")
+            self._measure_load("load-postgres", "postgresql", url)
+
+    # ---- 4. import stock
+
+    def bench_import(self) -> None:
+        args = self.args
+        rows = args.import_rows or args.skus
+        self.log(f"import: import_stock of a {rows:,}-row CSV into SQLite with empty stock")
+        spec = self.spec
+        nostock, _ = dbfill.ensure_sqlite(self.data_dir, spec, self.log)
+        csv_path = (
+            self.data_dir / f"stock-count-n{spec.n}-rows{rows}-seed{spec.seed}-v{GEN_VERSION}.csv"
+        )
+        if not csv_path.exists():
+            self.log(f"  writing {csv_path.name} (cached for next runs) ...")
+            spec.write_stock_csv(csv_path, rows)
+        seconds, summary = self._import_once(nostock, csv_path)
+        self.log(f"  {summary.describe('stock')}")
+        if (summary.rows, summary.created) != (rows, rows):
+            self.figure(
+                "import", "import created every row", f"{summary.created:,}", f"{rows:,}", "MISS"
+            )
+        rate = rows / seconds
+        self.figure(
+            "import",
+            f"import stock, {rows:,} rows",
+            f"{seconds:.1f} s ({rate:,.0f} rows/s)",
+            f"< {IMPORT_MAX_S:g} s",
+            _verdict(seconds < IMPORT_MAX_S),
+            seconds,
+        )
+        if args.profile:
+            self._import_once(nostock, csv_path, profile=True)
+
+    def _import_once(
+        self, nostock: Path, csv_path: Path, profile: bool = False
+    ) -> tuple[float, Any]:
+        db_path = self.data_dir / f"import-{os.getpid()}.db"
+        dbfill._remove_sqlite(db_path)
+        shutil.copyfile(nostock, db_path)
+        try:
+            settings = self.spec.settings(f"sqlite:///{db_path}")
+            db = create_db_engine(settings)
+            try:
+                if profile:
+                    self.profile("import", import_stock, db, settings, csv_path)
+                    return 0.0, None
+                return _timed(import_stock, db, settings, csv_path)
+            finally:
+                db.dispose()
+        finally:
+            dbfill._remove_sqlite(db_path)
+
+    # ---- driver
+
+    def run(self, selected: list[str]) -> int:
+        size_note = (
+            ""
+            if self.args.skus == FULL_SIZE
+            else (
+                f"  (targets are set for {FULL_SIZE:,} SKUs; at this size they are indicative only)"
+            )
+        )
+        self.log(
+            f"Sellable benchmarks: {', '.join(selected)}; python {sys.version.split()[0]}, "
+            f"{os.cpu_count()} CPU(s){size_note}"
+        )
+        crashed = False
+        for name in selected:
+            method = getattr(self, "bench_" + name.replace("-", "_"))
+            try:
+                method()
+            except Exception as err:
+                crashed = True
+                traceback.print_exc()
+                self.figure(
+                    name,
+                    name,
+                    f"crashed: {type(err).__name__}: {str(err).splitlines()[0]}"[:120],
+                    "-",
+                    "ERROR",
+                )
+            gc.collect()
+        self.summary()
+        if self.args.json:
+            Path(self.args.json).write_text(
+                json.dumps(
+                    {
+                        "skus": self.args.skus,
+                        "seed": self.args.seed,
+                        "figures": [asdict(f) for f in self.figures],
+                    },
+                    indent=2,
+                )
+            )
+        return 1 if crashed else 0
+
+    def summary(self) -> None:
+        total = time.perf_counter() - self.started
+        head = ("benchmark", "figure", "measured", "target", "result")
+        rows = [(f.benchmark, f.name, f.value, f.target, f.status) for f in self.figures]
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        line = "+".join("-" * (w + 2) for w in widths)
+        print(f"\nSummary ({self.args.skus:,} SKUs, seed {self.args.seed}, total {total:.0f} s)")
+        print(line)
+        for r in [head, *rows]:
+            print("|".join(f" {v:<{w}} " for v, w in zip(r, widths, strict=True)))
+            if r is head:
+                print(line)
+        print(line, flush=True)
+
+
+def _trim_pstats(text: str) -> str:
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if "ncalls" in ln), 0)
+    return "\n".join(ln for ln in lines[max(0, start - 2) :] if ln.strip())
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Measure Sellable against its performance targets (see benchmarks/README.md)."
+    )
+    parser.add_argument(
+        "--skus",
+        type=int,
+        default=FULL_SIZE,
+        help="catalog size (default 1,000,000; targets are set for that size)",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help=f"run only these (repeatable or comma-separated): "
+        f"{', '.join(BENCHMARKS)}, or 'load' for both loads",
+    )
+    parser.add_argument(
+        "--changes", type=int, default=100_000, help="number of apply_one changes (default 100,000)"
+    )
+    parser.add_argument(
+        "--import-rows",
+        type=int,
+        default=None,
+        help="rows in the stock-count CSV (default: as many as --skus)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="repetitions of recompute and of each load measurement (default 3)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("SELLABLE_TEST_POSTGRES_URL", DEFAULT_POSTGRES),
+        help="a server where a throwaway database may be created "
+        "(default $SELLABLE_TEST_POSTGRES_URL or " + DEFAULT_POSTGRES + ")",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=str(HERE / ".data"),
+        help="cache of generated SQLite files and CSVs (default benchmarks/.data)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after measuring, run each measured call once more under cProfile",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.changes < 1 or args.skus < 100:
+        parser.error("--repeat and --changes must be positive, --skus at least 100")
+    return args
+
+
+def selected_benchmarks(only: list[str] | None) -> list[str]:
+    if not only:
+        return list(BENCHMARKS)
+    wanted: list[str] = []
+    for item in only:
+        for name in filter(None, (part.strip() for part in item.split(","))):
+            names = ALIASES.get(name, (name,))
+            for n in names:
+                if n not in BENCHMARKS:
+                    raise SystemExit(
+                        f"run.py: unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)}, load)"
+                    )
+                if n not in wanted:
+                    wanted.append(n)
+    return [n for n in BENCHMARKS if n in wanted]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](args)), flush=True)
+        return 0
+    return Runner(args).run(selected_benchmarks(args.only))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

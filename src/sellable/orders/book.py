@@ -1,0 +1,800 @@
+"""The order book: applies orders and builds to stock through the movement ledger.
+
+Every stock change is a movement; a stock row always equals the sum of its movements.
+Orders are applied in batches, one database transaction per batch, so a crash leaves
+each order with all of its movements or none. The stock rows an order touches are
+locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite serialises writers with
+``BEGIN IMMEDIATE``) before it is planned, so concurrent importers never allocate the
+same last units twice.
+
+After each batch the calculation core says which (SKU, warehouse) sellable values
+changed; they are written to ``sellable_changes`` for the sync layer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, select, tuple_
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from tenacity import (
+    Retrying,
+    before_sleep_log,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from sellable.config import Settings
+from sellable.core import StockEngine, StockLevels
+from sellable.core.allocation import AllocationPlanner, BuildStep, Plan, Shortage
+from sellable.errors import InputError
+from sellable.orders.model import (
+    UNKNOWN_SKU,
+    LineStatus,
+    OrderImportResult,
+    OrderIn,
+    OrderStatus,
+)
+from sellable.store import schema
+from sellable.store.db import sync_warehouses
+from sellable.store.loader import StoredCatalog, load_catalog, load_engine
+from sellable.store.sql import chunked, insert_missing, utcnow
+
+log = logging.getLogger(__name__)
+
+Pair = tuple[int, int]  # (sku id, warehouse id)
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Conflicts another writer caused: a deadlock, a serialisation failure, a lock
+    timeout, or two importers creating the same order at once. Retrying is safe."""
+    if isinstance(error, IntegrityError):
+        return "uq_orders_channel_external_id" in str(error.orig) or "UNIQUE" in str(error.orig)
+    if isinstance(error, OperationalError | DBAPIError):
+        code = getattr(error.orig, "sqlstate", None)
+        return code in {"40001", "40P01", "55P03"} or "database is locked" in str(error.orig)
+    return False
+
+
+@dataclass(slots=True)
+class _Allocation:
+    id: int | None
+    sku_id: int
+    warehouse_id: int
+    quantity: int
+    deleted: bool = False
+
+
+@dataclass(slots=True)
+class _Line:
+    id: int | None
+    key: str
+    sku: str
+    sku_id: int | None
+    quantity: int
+    status: str
+    reason: str | None
+    allocations: list[_Allocation] = field(default_factory=list)
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class _Order:
+    id: int | None
+    channel: str
+    external_id: str
+    warehouse_id: int
+    status: str
+    created_at: datetime | None
+    lines: dict[str, _Line] = field(default_factory=dict)
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class _Build:
+    step: BuildStep
+    warehouse_id: int
+    origin: str
+    reference: str | None
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class _Movement:
+    sku_id: int
+    warehouse_id: int
+    type: str
+    quantity: int
+    on_hand_change: int
+    allocated_change: int
+    reference: str | None
+    build: _Build | None = None
+
+
+class _Batch:
+    """Working state of one transaction: locked stock levels, planners, what to write."""
+
+    def __init__(
+        self,
+        book: OrderBook,
+        connection: Connection,
+        pairs: set[Pair],
+    ) -> None:
+        self.book = book
+        self.connection = connection
+        self.levels = _lock_stock(connection, pairs)
+        self.deltas: dict[Pair, list[int]] = {}
+        self.movements: list[_Movement] = []
+        self.builds: list[_Build] = []
+        self.planners: dict[int, AllocationPlanner] = {}
+        self.now = utcnow()
+
+    def planner(self, warehouse_id: int) -> AllocationPlanner:
+        planner = self.planners.get(warehouse_id)
+        if planner is None:
+            book = self.book
+            code = book.warehouse_codes[warehouse_id]
+            settings = book.settings.warehouse(code)
+            stored = book.stored
+            available = {
+                stored.code(sku_id): oh - lk - al
+                for (sku_id, wid), (oh, lk, al) in self.levels.items()
+                if wid == warehouse_id
+            }
+            planner = AllocationPlanner(
+                stored.catalog,
+                code,
+                settings.uses_components,
+                available,
+                lambda sku: stored.policy(sku, settings.assembly_on_demand),
+            )
+            self.planners[warehouse_id] = planner
+        return planner
+
+    def move(
+        self,
+        sku_id: int,
+        warehouse_id: int,
+        kind: str,
+        quantity: int,
+        on_hand: int,
+        allocated: int,
+        reference: str | None,
+        *,
+        planned: bool = False,
+        build: _Build | None = None,
+    ) -> None:
+        """Record one movement and its effect on the locked stock row."""
+        self.movements.append(
+            _Movement(sku_id, warehouse_id, kind, quantity, on_hand, allocated, reference, build)
+        )
+        pair = (sku_id, warehouse_id)
+        delta = self.deltas.setdefault(pair, [0, 0])
+        delta[0] += on_hand
+        delta[1] += allocated
+        level = self.levels.setdefault(pair, (0, 0, 0))
+        self.levels[pair] = (level[0] + on_hand, level[1], level[2] + allocated)
+        if not planned and warehouse_id in self.planners:
+            # Plans already moved the planner's working stock; other movements must too.
+            planner = self.planners[warehouse_id]
+            code = self.book.stored.code(sku_id)
+            planner.available[code] = planner.available.get(code, 0) + on_hand - allocated
+
+    def apply_plan(
+        self, plan: Plan, warehouse_id: int, reference: str, origin: str
+    ) -> list[_Allocation]:
+        """Movements for a plan: builds first (AssemblyBuild), then Allocations."""
+        stored = self.book.stored
+        for step in plan.builds:
+            build = _Build(step, warehouse_id, origin, reference if origin != "manual" else None)
+            self.builds.append(build)
+            for sku, quantity in step.consumed:
+                self.move(
+                    stored.sku_id(sku),
+                    warehouse_id,
+                    "AssemblyBuild",
+                    -quantity,
+                    -quantity,
+                    0,
+                    None,
+                    planned=True,
+                    build=build,
+                )
+            self.move(
+                stored.sku_id(step.sku),
+                warehouse_id,
+                "AssemblyBuild",
+                step.quantity,
+                step.quantity,
+                0,
+                None,
+                planned=True,
+                build=build,
+            )
+        merged: dict[int, int] = {}
+        for sku, quantity in plan.allocations:
+            sku_id = stored.sku_id(sku)
+            merged[sku_id] = merged.get(sku_id, 0) + quantity
+        allocations = []
+        for sku_id, quantity in merged.items():
+            self.move(
+                sku_id, warehouse_id, "Allocation", -quantity, 0, quantity, reference, planned=True
+            )
+            allocations.append(_Allocation(None, sku_id, warehouse_id, quantity))
+        return allocations
+
+
+def _lock_stock(connection: Connection, pairs: set[Pair]) -> dict[Pair, tuple[int, int, int]]:
+    """Make sure the stock rows exist, lock them in a fixed order, and read them."""
+    if not pairs:
+        return {}
+    ordered = sorted(pairs, key=lambda p: (p[1], p[0]))
+    insert_missing(
+        connection,
+        schema.stock,
+        [
+            {"sku_id": s, "warehouse_id": w, "on_hand": 0, "locked": 0, "allocated": 0}
+            for s, w in ordered
+        ],
+        key=("sku_id", "warehouse_id"),
+    )
+    st = schema.stock.c
+    levels: dict[Pair, tuple[int, int, int]] = {}
+    for chunk in chunked(ordered, 2000):
+        query = (
+            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
+            .where(tuple_(st.sku_id, st.warehouse_id).in_(chunk))
+            .order_by(st.warehouse_id, st.sku_id)
+        )
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update()
+        for s, w, oh, lk, al in connection.execute(query):
+            levels[(s, w)] = (oh, lk, al)
+    return levels
+
+
+class OrderBook:
+    """Applies orders and builds. Holds the catalog and an incremental core in memory.
+
+    Usage::
+
+        book = OrderBook(engine, settings)
+        result = book.apply([OrderIn(...)])
+        result.changed_pairs      # {(sku, warehouse)} whose sellable changed
+    """
+
+    def __init__(self, engine: Engine, settings: Settings, batch_size: int = 200) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.batch_size = batch_size
+        warehouse_ids = sync_warehouses(engine, settings.warehouses)
+        self.warehouse_ids = warehouse_ids
+        self.warehouse_codes = {wid: code for code, wid in warehouse_ids.items()}
+        with engine.connect() as connection:
+            self.stored: StoredCatalog = load_catalog(connection)
+            self.core: StockEngine = load_engine(connection, settings, self.stored)
+
+    # -- orders ---------------------------------------------------------------------------------
+
+    def apply(self, orders: Iterable[OrderIn]) -> OrderImportResult:
+        """Create or update orders; one transaction per batch of whole orders."""
+        total = OrderImportResult()
+        batch: list[OrderIn] = []
+        for order in orders:
+            batch.append(order)
+            if len(batch) >= self.batch_size:
+                total.merge(self._retrying(self._apply_batch, batch))
+                batch = []
+        if batch:
+            total.merge(self._retrying(self._apply_batch, batch))
+        return total
+
+    def _retrying(self, func: Any, *args: Any) -> OrderImportResult:
+        for attempt in Retrying(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(10),
+            wait=wait_random_exponential(multiplier=0.05, max=2),
+            before_sleep=before_sleep_log(log, logging.INFO),
+            reraise=True,
+        ):
+            with attempt:
+                result: OrderImportResult = func(*args)
+        return result
+
+    def _apply_batch(self, orders: Sequence[OrderIn]) -> OrderImportResult:
+        result = OrderImportResult()
+        with self.engine.begin() as connection:
+            existing = self._load_orders(connection, [o.key for o in orders])
+            pairs: set[Pair] = set()
+            for order in orders:
+                warehouse_id = self._warehouse_id(order.warehouse)
+                for line in order.lines:
+                    if line.sku in self.stored.catalog:
+                        pairs.update((s, warehouse_id) for s in self.stored.subtree_ids(line.sku))
+            for known in existing.values():
+                for known_line in known.lines.values():
+                    pairs.update((a.sku_id, a.warehouse_id) for a in known_line.allocations)
+            batch = _Batch(self, connection, pairs)
+            self._sync_core(batch.levels)
+            for order in orders:
+                stored_order = existing.get(order.key)
+                if stored_order is None:
+                    stored_order = _Order(
+                        None,
+                        order.channel,
+                        order.order_id,
+                        self._warehouse_id(order.warehouse),
+                        "new",
+                        order.created_at,
+                        dirty=True,
+                    )
+                    existing[order.key] = stored_order
+                    result.orders_created += 1
+                elif self._process_is_noop(stored_order, order):
+                    result.orders_unchanged += 1
+                    continue
+                else:
+                    result.orders_updated += 1
+                self._process(batch, stored_order, order, result)
+            touched = {id(existing[o.key]): existing[o.key] for o in orders}
+            self._write(batch, list(touched.values()), result)
+        return result
+
+    def _warehouse_id(self, code: str) -> int:
+        try:
+            return self.warehouse_ids[code]
+        except KeyError:
+            raise InputError(
+                f"unknown warehouse {code!r} (known: {', '.join(self.warehouse_ids)})"
+            ) from None
+
+    def _process_is_noop(self, stored: _Order, order: OrderIn) -> bool:
+        if stored.status == OrderStatus.SHIPPED:
+            return True  # shipped is final; later changes (refunds) are not stock moves here
+        if stored.status != order.status:
+            return False
+        if stored.status == OrderStatus.CANCELLED:
+            return True
+        if any(line.status == LineStatus.HELD for line in stored.lines.values()):
+            return False  # retry held lines on every re-import
+        wanted = {(line.line_id, line.sku, line.quantity) for line in order.lines}
+        have = {
+            (line.key, line.sku, line.quantity)
+            for line in stored.lines.values()
+            if line.status != LineStatus.CANCELLED
+        }
+        return wanted == have
+
+    def _process(
+        self, batch: _Batch, stored: _Order, order: OrderIn, result: OrderImportResult
+    ) -> None:
+        reference = order.reference
+        warehouse_id = self._warehouse_id(order.warehouse)
+        if warehouse_id != stored.warehouse_id:
+            if any(line.allocations for line in stored.lines.values()):
+                raise InputError(
+                    f"{reference}: cannot move from warehouse "
+                    f"{self.warehouse_codes[stored.warehouse_id]!r} to {order.warehouse!r} "
+                    "after its stock was allocated"
+                )
+            stored.warehouse_id = warehouse_id
+        reopened = stored.status == OrderStatus.CANCELLED
+        stored.status = order.status
+        stored.dirty = True
+        if order.created_at is not None:
+            stored.created_at = order.created_at
+        incoming = {line.line_id: line for line in order.lines}
+        for key, dropped in stored.lines.items():
+            if key not in incoming and dropped.status != LineStatus.CANCELLED:
+                self._release(batch, dropped, reference)
+                dropped.status = LineStatus.CANCELLED
+                result.lines_cancelled += 1
+        for key, wanted in incoming.items():
+            line = stored.lines.get(key)
+            sku_id = self.stored.sku_id(wanted.sku) if wanted.sku in self.stored.catalog else None
+            if line is None:
+                line = _Line(
+                    None, key, wanted.sku, sku_id, wanted.quantity, "new", None, dirty=True
+                )
+                stored.lines[key] = line
+            elif line.sku != wanted.sku or line.quantity != wanted.quantity or reopened:
+                self._release(batch, line, reference)
+                line.sku, line.sku_id, line.quantity = wanted.sku, sku_id, wanted.quantity
+                line.status, line.reason, line.dirty = "new", None, True
+        for line in stored.lines.values():
+            if line.status == LineStatus.CANCELLED:
+                continue
+            if order.status == OrderStatus.CANCELLED:
+                self._release(batch, line, reference)
+                line.status, line.reason, line.dirty = LineStatus.CANCELLED, None, True
+                result.lines_cancelled += 1
+                continue
+            if line.status in ("new", LineStatus.HELD):
+                self._allocate(
+                    batch,
+                    stored,
+                    line,
+                    reference,
+                    result,
+                    force=order.status == OrderStatus.SHIPPED,
+                )
+            if order.status == OrderStatus.SHIPPED and line.status == LineStatus.ALLOCATED:
+                for allocation in line.allocations:
+                    if not allocation.deleted:
+                        batch.move(
+                            allocation.sku_id,
+                            allocation.warehouse_id,
+                            "Sale",
+                            -allocation.quantity,
+                            -allocation.quantity,
+                            -allocation.quantity,
+                            reference,
+                        )
+                        allocation.deleted = True
+                line.status, line.dirty = LineStatus.SHIPPED, True
+                result.lines_shipped += 1
+
+    def _allocate(
+        self,
+        batch: _Batch,
+        order: _Order,
+        line: _Line,
+        reference: str,
+        result: OrderImportResult,
+        *,
+        force: bool,
+    ) -> None:
+        line.dirty = True
+        if line.sku_id is None:
+            line.status, line.reason = LineStatus.HELD, UNKNOWN_SKU
+            result.lines_held += 1
+            result.held.append((reference, line.key, UNKNOWN_SKU))
+            return
+        planner = batch.planner(order.warehouse_id)
+        outcome = planner.plan_line(line.sku, line.quantity, force=force)
+        if isinstance(outcome, Shortage):
+            line.status, line.reason = LineStatus.HELD, outcome.reason
+            result.lines_held += 1
+            result.held.append((reference, line.key, outcome.reason))
+            return
+        line.allocations.extend(
+            batch.apply_plan(outcome, order.warehouse_id, reference, "on-demand")
+        )
+        result.assembly_orders += len(outcome.builds)
+        line.status, line.reason = LineStatus.ALLOCATED, None
+        result.lines_allocated += 1
+
+    def _release(self, batch: _Batch, line: _Line, reference: str) -> None:
+        for allocation in line.allocations:
+            if not allocation.deleted:
+                batch.move(
+                    allocation.sku_id,
+                    allocation.warehouse_id,
+                    "Release",
+                    allocation.quantity,
+                    0,
+                    -allocation.quantity,
+                    reference,
+                )
+                allocation.deleted = True
+        line.dirty = True
+
+    # -- builds ---------------------------------------------------------------------------------
+
+    def build(
+        self, sku: str, quantity: int, warehouse: str
+    ) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
+        """Build ``quantity`` of ``sku`` in ``warehouse`` by hand, all or nothing.
+
+        Returns the assembly orders made (nested sub-assemblies first) and the changed
+        (SKU, warehouse) pairs. Raises :class:`InputError` naming the shortage.
+        """
+        if quantity <= 0:
+            raise InputError(f"quantity must be a positive integer, got {quantity}")
+        warehouse_id = self._warehouse_id(warehouse)
+        if sku not in self.stored.catalog:
+            raise InputError(f"unknown SKU {sku!r}")
+        if not self.stored.catalog.kind_of(sku).is_composite:
+            raise InputError(f"{sku!r} is a simple SKU: it has no components to build it from")
+        if not self.settings.warehouse(warehouse).uses_components:
+            raise InputError(
+                f"warehouse {warehouse!r} does not use component inventory: it cannot assemble"
+            )
+
+        def run() -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
+            with self.engine.begin() as connection:
+                pairs = {(s, warehouse_id) for s in self.stored.subtree_ids(sku)}
+                batch = _Batch(self, connection, pairs)
+                self._sync_core(batch.levels)
+                outcome = batch.planner(warehouse_id).plan_build(sku, quantity)
+                if isinstance(outcome, Shortage):
+                    raise InputError(f"cannot build {quantity} × {sku}: {outcome.reason}")
+                batch.apply_plan(outcome, warehouse_id, "", "manual")
+                result = OrderImportResult()
+                self._write(batch, [], result)
+                made = [self._describe_build(b, batch.now) for b in batch.builds]
+                return made, result.changed_pairs
+
+        for attempt in Retrying(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(10),
+            wait=wait_random_exponential(multiplier=0.05, max=2),
+            reraise=True,
+        ):
+            with attempt:
+                made = run()
+        return made
+
+    def _describe_build(self, build: _Build, at: datetime) -> dict[str, Any]:
+        return {
+            "id": f"AO-{build.id}",
+            "sku": build.step.sku,
+            "quantity": build.step.quantity,
+            "warehouse": self.warehouse_codes[build.warehouse_id],
+            "at": at.isoformat(),
+            "origin": build.origin,
+            "reference": build.reference,
+            "components": [{"sku": s, "quantity": q} for s, q in build.step.consumed],
+        }
+
+    # -- store ----------------------------------------------------------------------------------
+
+    def _sync_core(self, levels: dict[Pair, tuple[int, int, int]]) -> set[tuple[str, str]]:
+        """Bring the in-memory core up to the locked rows (another process may have moved
+        them); returns what changed."""
+        changes = {
+            (self.stored.code(s), self.warehouse_codes[w]): StockLevels(*level)
+            for (s, w), level in levels.items()
+            if w in self.warehouse_codes
+        }
+        return self.core.apply(changes) if changes else set()
+
+    def _load_orders(
+        self, connection: Connection, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], _Order]:
+        found: dict[tuple[str, str], _Order] = {}
+        o = schema.orders.c
+        for chunk in chunked(sorted(set(keys)), 2000):
+            query = select(
+                o.id, o.channel, o.external_id, o.warehouse_id, o.status, o.created_at
+            ).where(tuple_(o.channel, o.external_id).in_(chunk))
+            if connection.dialect.name == "postgresql":
+                query = query.with_for_update()
+            for oid, channel, external_id, wid, status, created in connection.execute(query):
+                found[(channel, external_id)] = _Order(
+                    oid, channel, external_id, wid, status, created
+                )
+        by_id = {order.id: order for order in found.values()}
+        lines: dict[int, _Line] = {}
+        ol = schema.order_lines.c
+        for id_chunk in chunked(list(by_id), 2000):
+            for lid, oid, key, sku, sku_id, qty, status, reason in connection.execute(
+                select(
+                    ol.id,
+                    ol.order_id,
+                    ol.line_key,
+                    ol.sku,
+                    ol.sku_id,
+                    ol.quantity,
+                    ol.status,
+                    ol.hold_reason,
+                ).where(ol.order_id.in_(id_chunk))
+            ):
+                line = _Line(lid, key, sku, sku_id, qty, status, reason)
+                by_id[oid].lines[key] = line
+                lines[lid] = line
+        la = schema.line_allocations.c
+        for line_chunk in chunked(list(lines), 2000):
+            for aid, lid, sku_id, wid, qty in connection.execute(
+                select(la.id, la.line_id, la.sku_id, la.warehouse_id, la.quantity).where(
+                    la.line_id.in_(line_chunk)
+                )
+            ):
+                lines[lid].allocations.append(_Allocation(aid, sku_id, wid, qty))
+        return found
+
+    def _write(self, batch: _Batch, orders: list[_Order], result: OrderImportResult) -> None:
+        connection, now = batch.connection, batch.now
+        o, ol, la = schema.orders, schema.order_lines, schema.line_allocations
+        new_orders = [order for order in orders if order.id is None]
+        changed_orders = [x for x in orders if x.id is not None and x.dirty]
+        all_lines = [line for order in orders for line in order.lines.values()]
+        dirty_lines = [line for line in all_lines if line.id is not None and line.dirty]
+        if new_orders:
+            ids = (
+                connection.execute(
+                    o.insert().returning(o.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "channel": x.channel,
+                            "external_id": x.external_id,
+                            "warehouse_id": x.warehouse_id,
+                            "status": x.status,
+                            "created_at": x.created_at,
+                            "imported_at": now,
+                            "updated_at": now,
+                        }
+                        for x in new_orders
+                    ],
+                )
+                .scalars()
+                .all()
+            )
+            for order, oid in zip(new_orders, ids, strict=True):
+                order.id = oid
+        if changed_orders:
+            connection.execute(
+                o.update()
+                .where(o.c.id == bindparam("oid"))
+                .values(
+                    status=bindparam("s"),
+                    warehouse_id=bindparam("w"),
+                    created_at=bindparam("c"),
+                    updated_at=now,
+                ),
+                [
+                    {"oid": x.id, "s": x.status, "w": x.warehouse_id, "c": x.created_at}
+                    for x in changed_orders
+                ],
+            )
+        new_lines = [
+            (order, line) for order in orders for line in order.lines.values() if line.id is None
+        ]
+        if new_lines:
+            ids = (
+                connection.execute(
+                    ol.insert().returning(ol.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "order_id": order.id,
+                            "line_key": line.key,
+                            "sku": line.sku,
+                            "sku_id": line.sku_id,
+                            "quantity": line.quantity,
+                            "status": line.status,
+                            "hold_reason": line.reason,
+                        }
+                        for order, line in new_lines
+                    ],
+                )
+                .scalars()
+                .all()
+            )
+            for (_, line), lid in zip(new_lines, ids, strict=True):
+                line.id = lid
+        if dirty_lines:
+            connection.execute(
+                ol.update()
+                .where(ol.c.id == bindparam("lid"))
+                .values(
+                    sku=bindparam("k"),
+                    sku_id=bindparam("sid"),
+                    quantity=bindparam("q"),
+                    status=bindparam("s"),
+                    hold_reason=bindparam("r"),
+                ),
+                [
+                    {
+                        "lid": x.id,
+                        "k": x.sku,
+                        "sid": x.sku_id,
+                        "q": x.quantity,
+                        "s": x.status,
+                        "r": x.reason,
+                    }
+                    for x in dirty_lines
+                ],
+            )
+        gone = [
+            a.id for line in all_lines for a in line.allocations if a.deleted and a.id is not None
+        ]
+        for chunk in chunked(gone):
+            connection.execute(la.delete().where(la.c.id.in_(chunk)))
+        fresh = [
+            {
+                "line_id": line.id,
+                "sku_id": a.sku_id,
+                "warehouse_id": a.warehouse_id,
+                "quantity": a.quantity,
+            }
+            for line in all_lines
+            for a in line.allocations
+            if a.id is None and not a.deleted
+        ]
+        if fresh:
+            connection.execute(la.insert(), fresh)
+        self._write_builds(batch)
+        if batch.movements:
+            connection.execute(
+                schema.movements.insert(),
+                [
+                    {
+                        "sku_id": m.sku_id,
+                        "warehouse_id": m.warehouse_id,
+                        "type": m.type,
+                        "quantity": m.quantity,
+                        "on_hand_change": m.on_hand_change,
+                        "locked_change": 0,
+                        "allocated_change": m.allocated_change,
+                        "reference": m.reference if m.build is None else _build_reference(m.build),
+                        "at": now,
+                    }
+                    for m in batch.movements
+                ],
+            )
+        result.movements += len(batch.movements)
+        st = schema.stock
+        updates = [
+            {"s": s, "w": w, "oh": d[0], "al": d[1]}
+            for (s, w), d in batch.deltas.items()
+            if d[0] or d[1]
+        ]
+        if updates:
+            connection.execute(
+                st.update()
+                .where((st.c.sku_id == bindparam("s")) & (st.c.warehouse_id == bindparam("w")))
+                .values(
+                    on_hand=st.c.on_hand + bindparam("oh"),
+                    allocated=st.c.allocated + bindparam("al"),
+                ),
+                updates,
+            )
+        changed = self._sync_core({pair: batch.levels[pair] for pair in batch.deltas})
+        result.changed_pairs |= changed
+        if changed:
+            connection.execute(
+                schema.sellable_changes.insert(),
+                [
+                    {
+                        "sku_id": self.stored.sku_id(sku),
+                        "warehouse_id": self.warehouse_ids[wh],
+                        "at": now,
+                    }
+                    for sku, wh in sorted(changed)
+                ],
+            )
+
+    def _write_builds(self, batch: _Batch) -> None:
+        if not batch.builds:
+            return
+        ao = schema.assembly_orders
+        ids = (
+            batch.connection.execute(
+                ao.insert().returning(ao.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "warehouse_id": b.warehouse_id,
+                        "sku_id": self.stored.sku_id(b.step.sku),
+                        "quantity": b.step.quantity,
+                        "origin": b.origin,
+                        "reference": b.reference,
+                        "created_at": batch.now,
+                    }
+                    for b in batch.builds
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        for build, bid in zip(batch.builds, ids, strict=True):
+            build.id = bid
+        batch.connection.execute(
+            schema.assembly_order_components.insert(),
+            [
+                {"assembly_order_id": b.id, "sku_id": self.stored.sku_id(sku), "quantity": q}
+                for b in batch.builds
+                for sku, q in b.step.consumed
+            ],
+        )
+
+
+def _build_reference(build: _Build) -> str:
+    text = f"assembly order AO-{build.id}"
+    if build.reference:
+        text += f" for {build.reference}"
+    return text

@@ -1,0 +1,176 @@
+"""``sellable import orders FILE.csv``: channel,order_id,sku,quantity,warehouse
+[,line_id][,status][,created_at]. Rows of one order are its lines."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select, tuple_
+
+from sellable.config import Settings
+from sellable.imports.csvfile import CsvFile, Progress, RowRejected, positive_int, required_text
+from sellable.orders.model import OrderIn, OrderLineIn, OrderStatus
+from sellable.store import schema
+from sellable.store.loader import StoredCatalog
+from sellable.store.sql import chunked
+
+STATUSES = tuple(s.value for s in OrderStatus)
+
+
+def _status(column: str, value: str) -> OrderStatus:
+    if not value:
+        return OrderStatus.OPEN
+    try:
+        return OrderStatus(value.lower())
+    except ValueError:
+        raise RowRejected(
+            column, value, f"unknown status (expected one of: {', '.join(STATUSES)})"
+        ) from None
+
+
+def _timestamp(column: str, value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise RowRejected(
+            column, value, "must be an ISO 8601 time, e.g. 2026-11-23T10:00:00Z"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def read_orders_csv(
+    path: str | os.PathLike[str],
+    settings: Settings,
+    stored: StoredCatalog,
+    engine: Engine,
+    progress: Progress | None = None,
+) -> list[OrderIn]:
+    """Parse and check the whole file; raise :class:`InputError` listing every bad row."""
+    csv_file = CsvFile(
+        path,
+        ("channel", "order_id", "sku", "quantity", "warehouse"),
+        ("line_id", "status", "created_at"),
+        progress,
+    )
+    warehouses = {w.code for w in settings.warehouses}
+    known = ", ".join(sorted(warehouses))
+    orders: dict[tuple[str, str], dict[str, object]] = {}
+    first_line: dict[tuple[str, str], int] = {}
+    for line, row in csv_file:
+        channel = csv_file.field(line, required_text, "channel", row["channel"])
+        order_id = csv_file.field(line, required_text, "order_id", row["order_id"])
+        sku = csv_file.field(line, required_text, "sku", row["sku"])
+        quantity = csv_file.field(line, positive_int, "quantity", row["quantity"])
+        status = csv_file.field(line, _status, "status", row["status"])
+        created = csv_file.field(line, _timestamp, "created_at", row["created_at"])
+        warehouse = row["warehouse"]
+        if warehouse not in warehouses:
+            csv_file.reject(line, "warehouse", warehouse, f"unknown warehouse (known: {known})")
+            continue
+        if sku is not None and sku not in stored.catalog:
+            csv_file.reject(
+                line, "sku", sku, "unknown SKU (import it with 'sellable import products' first)"
+            )
+            continue
+        if None in (channel, order_id, sku, quantity, status):
+            continue
+        assert channel is not None and order_id is not None and sku is not None
+        assert quantity is not None and status is not None
+        key = (channel, order_id)
+        order = orders.get(key)
+        if order is None:
+            order = orders[key] = {
+                "warehouse": warehouse,
+                "status": status,
+                "created_at": created,
+                "lines": {},
+            }
+            first_line[key] = line
+        elif order["warehouse"] != warehouse:
+            csv_file.reject(
+                line,
+                "warehouse",
+                warehouse,
+                f"order {channel}:{order_id} has warehouse "
+                f"{order['warehouse']!r} on line {first_line[key]}",
+            )
+            continue
+        elif order["status"] != status:
+            csv_file.reject(
+                line,
+                "status",
+                row["status"],
+                f"order {channel}:{order_id} has status {order['status']!s} "
+                f"on line {first_line[key]}",
+            )
+            continue
+        lines = order["lines"]
+        assert isinstance(lines, dict)
+        line_id = row["line_id"] or sku
+        if line_id in lines:
+            csv_file.reject(
+                line,
+                "line_id" if row["line_id"] else "sku",
+                line_id,
+                f"duplicate line in order {channel}:{order_id} (line "
+                f"{lines[line_id][0]}); give each line its own line_id",
+            )
+            continue
+        lines[line_id] = (line, OrderLineIn(line_id, sku, quantity))
+    _refuse_warehouse_moves(engine, orders, first_line, csv_file)
+    csv_file.raise_errors()
+    result = []
+    for (channel, order_id), order in orders.items():
+        lines = order["lines"]
+        assert isinstance(lines, dict)
+        result.append(
+            OrderIn(
+                channel=channel,
+                order_id=order_id,
+                warehouse=str(order["warehouse"]),
+                status=OrderStatus(str(order["status"])),
+                lines=tuple(entry[1] for entry in lines.values()),
+                created_at=order["created_at"]
+                if isinstance(order["created_at"], datetime)
+                else None,
+            )
+        )
+    return result
+
+
+def _refuse_warehouse_moves(
+    engine: Engine,
+    orders: dict[tuple[str, str], dict[str, object]],
+    first_line: dict[tuple[str, str], int],
+    csv_file: CsvFile,
+) -> None:
+    """An order whose stock is allocated (or shipped) cannot change warehouse."""
+    o, w = schema.orders.c, schema.warehouses.c
+    ol, la = schema.order_lines.c, schema.line_allocations.c
+    with engine.connect() as connection:
+        for chunk in chunked(sorted(orders), 2000):
+            query = (
+                select(o.channel, o.external_id, w.code, o.status)
+                .join(schema.warehouses, w.id == o.warehouse_id)
+                .where(tuple_(o.channel, o.external_id).in_(chunk))
+                .where(
+                    (o.status == "shipped")
+                    | select(la.id)
+                    .join(schema.order_lines, ol.id == la.line_id)
+                    .where(ol.order_id == o.id)
+                    .exists()
+                )
+            )
+            for channel, external_id, code, _status_now in connection.execute(query):
+                key = (channel, external_id)
+                if orders[key]["warehouse"] != code:
+                    csv_file.reject(
+                        first_line[key],
+                        "warehouse",
+                        str(orders[key]["warehouse"]),
+                        f"order {channel}:{external_id} is already allocated in warehouse "
+                        f"{code!r} and cannot change warehouse",
+                    )

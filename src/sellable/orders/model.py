@@ -1,0 +1,108 @@
+"""Orders as channels and CSV files give them to the order book."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    OPEN = "open"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+
+
+class LineStatus(StrEnum):
+    ALLOCATED = "allocated"
+    HELD = "held"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+
+
+UNKNOWN_SKU = "unknown SKU"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineIn:
+    """One line: ``quantity`` of ``sku``. ``line_id`` is unique within the order."""
+
+    line_id: str
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIn:
+    """The channel's current view of an order. Re-sending it updates the stored order."""
+
+    channel: str
+    order_id: str
+    warehouse: str
+    status: OrderStatus
+    lines: tuple[OrderLineIn, ...]
+    created_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.channel, self.order_id)
+
+    @property
+    def reference(self) -> str:
+        return f"order {self.channel}:{self.order_id}"
+
+
+@dataclass(slots=True)
+class OrderImportResult:
+    """What applying a set of orders did."""
+
+    orders_created: int = 0
+    orders_updated: int = 0
+    orders_unchanged: int = 0
+    lines_allocated: int = 0
+    lines_held: int = 0
+    lines_shipped: int = 0
+    lines_cancelled: int = 0
+    assembly_orders: int = 0
+    movements: int = 0
+    changed_pairs: set[tuple[str, str]] = field(default_factory=set)
+    held: list[tuple[str, str, str]] = field(default_factory=list)  # (order ref, line, reason)
+    notes: list[str] = field(default_factory=list)
+
+    def merge(self, other: OrderImportResult) -> None:
+        for name in (
+            "orders_created",
+            "orders_updated",
+            "orders_unchanged",
+            "lines_allocated",
+            "lines_held",
+            "lines_shipped",
+            "lines_cancelled",
+            "assembly_orders",
+            "movements",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.changed_pairs |= other.changed_pairs
+        self.held.extend(other.held)
+        self.notes.extend(other.notes)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "orders_created": self.orders_created,
+            "orders_updated": self.orders_updated,
+            "orders_unchanged": self.orders_unchanged,
+            "lines_allocated": self.lines_allocated,
+            "lines_held": self.lines_held,
+            "lines_shipped": self.lines_shipped,
+            "lines_cancelled": self.lines_cancelled,
+            "assembly_orders": self.assembly_orders,
+            "movements": self.movements,
+            "changed_sellable": [
+                {"sku": sku, "warehouse": wh} for sku, wh in sorted(self.changed_pairs)
+            ],
+            "held": [
+                {"order": order, "line": line, "reason": reason}
+                for order, line, reason in self.held
+            ],
+            "notes": self.notes,
+        }

@@ -1,0 +1,128 @@
+"""Reading orders and the movement ledger back for people and scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from sellable.errors import InputError
+from sellable.store import schema
+
+
+def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict[str, Any]]:
+    """Orders with their lines; with ``held_only``, only held lines (and their orders)."""
+    o, ol, w = schema.orders.c, schema.order_lines.c, schema.warehouses.c
+    query = (
+        select(
+            o.id,
+            o.channel,
+            o.external_id,
+            w.code,
+            o.status,
+            o.created_at,
+            o.updated_at,
+            ol.line_key,
+            ol.sku,
+            ol.quantity,
+            ol.status,
+            ol.hold_reason,
+        )
+        .join(schema.warehouses, w.id == o.warehouse_id)
+        .join(schema.order_lines, ol.order_id == o.id)
+        .order_by(o.id, ol.id)
+    )
+    if held_only:
+        query = query.where(ol.status == "held")
+    orders: dict[int, dict[str, Any]] = {}
+    for (
+        oid,
+        channel,
+        external_id,
+        warehouse,
+        status,
+        created,
+        updated,
+        key,
+        sku,
+        qty,
+        line_status,
+        reason,
+    ) in connection.execute(query):
+        order = orders.get(oid)
+        if order is None:
+            order = orders[oid] = {
+                "channel": channel,
+                "order_id": external_id,
+                "warehouse": warehouse,
+                "status": status,
+                "created_at": created.isoformat() if created else None,
+                "updated_at": updated.isoformat() if updated else None,
+                "lines": [],
+            }
+        order["lines"].append(
+            {
+                "line_id": key,
+                "sku": sku,
+                "quantity": qty,
+                "status": line_status,
+                "hold_reason": reason,
+            }
+        )
+    return list(orders.values())
+
+
+def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> list[dict[str, Any]]:
+    """The movement history of ``sku`` with running balances per warehouse, oldest first.
+
+    ``balance`` is the running on-hand quantity (the History tab's figure); ``available``
+    the running on hand - locked - allocated.
+    """
+    s, m, w = schema.skus.c, schema.movements.c, schema.warehouses.c
+    sku_id = connection.execute(select(s.id).where(s.sku == sku)).scalar()
+    if sku_id is None:
+        raise InputError(f"unknown SKU {sku!r}")
+    query = (
+        select(
+            m.id,
+            m.at,
+            m.type,
+            m.quantity,
+            w.code,
+            m.on_hand_change,
+            m.locked_change,
+            m.allocated_change,
+            m.reference,
+        )
+        .join(schema.warehouses, w.id == m.warehouse_id)
+        .where(m.sku_id == sku_id)
+        .order_by(m.id)
+    )
+    if warehouse is not None:
+        query = query.where(w.code == warehouse)
+    balances: dict[str, list[int]] = {}
+    rows = []
+    for mid, at, kind, quantity, code, on_hand, locked, allocated, reference in connection.execute(
+        query
+    ):
+        balance = balances.setdefault(code, [0, 0, 0])
+        balance[0] += on_hand
+        balance[1] += locked
+        balance[2] += allocated
+        rows.append(
+            {
+                "id": mid,
+                "at": at.isoformat(),
+                "sku": sku,
+                "warehouse": code,
+                "type": kind,
+                "quantity": quantity,
+                "on_hand_change": on_hand,
+                "locked_change": locked,
+                "allocated_change": allocated,
+                "balance": balance[0],
+                "available": balance[0] - balance[1] - balance[2],
+                "reference": reference,
+            }
+        )
+    return rows
