@@ -320,46 +320,43 @@ def test_import_products_simple_becomes_composite(store: Store) -> None:
     assert store.sku_rows()["COMP-A"][1] == "bundle"
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        pytest.param("true", True, id="true"),
-        pytest.param("TRUE", True, id="upper-true"),
-        pytest.param("yes", True, id="yes"),
-        pytest.param("y", True, id="y"),
-        pytest.param("1", True, id="one"),
-        pytest.param("false", False, id="false"),
-        pytest.param("No", False, id="no"),
-        pytest.param("0", False, id="zero"),
-    ],
-)
-def test_import_products_allow_backorder_values(
-    empty_store: Store, value: str, expected: bool
-) -> None:
-    path = empty_store.csv("products.csv", f"sku,name,kind,allow_backorder\nX,X,simple,{value}\n")
+BACKORDER_VALUES = {
+    "true": True, "TRUE": True, "yes": True, "y": True, "1": True,
+    "false": False, "No": False, "n": False, "0": False,
+}
+
+
+def test_import_products_allow_backorder_values(empty_store: Store) -> None:
+    rows = "".join(f"X-{i},X,simple,{value}\n" for i, value in enumerate(BACKORDER_VALUES))
+    path = empty_store.csv("products.csv", "sku,name,kind,allow_backorder\n" + rows)
     import_products(empty_store.engine, path)
-    assert empty_store.sku_rows()["X"][2] is expected
+    stored = empty_store.sku_rows()
+    assert {value: stored[f"X-{i}"][2] for i, value in enumerate(BACKORDER_VALUES)} == (
+        BACKORDER_VALUES
+    )
 
 
-@pytest.mark.parametrize(
-    ("price", "stored"),
-    [
-        pytest.param("19.99", Decimal("19.99"), id="cents"),
-        pytest.param("0.1", Decimal("0.1"), id="not-binary-exact"),
-        pytest.param("0.0001", Decimal("0.0001"), id="smallest-unit"),
-        pytest.param("1234567890.1234", Decimal("1234567890.1234"), id="fourteen-digits"),
-        pytest.param("0", Decimal("0"), id="zero"),
-    ],
-)
+PRICES = {
+    "cents": ("19.99", Decimal("19.99")),
+    "not-binary-exact": ("0.1", Decimal("0.1")),
+    "smallest-unit": ("0.0001", Decimal("0.0001")),
+    "fourteen-digits": ("1234567890.1234", Decimal("1234567890.1234")),
+    "trailing-zeros": ("29.00", Decimal("29")),
+    "zero": ("0", Decimal("0")),
+    "empty": ("", None),
+}
+
+
 def test_import_products_decimal_price_round_trips_and_reimport_is_unchanged(
-    empty_store: Store, price: str, stored: Decimal
+    empty_store: Store,
 ) -> None:
-    path = empty_store.csv("products.csv", f"sku,name,kind,price\nX,X,simple,{price}\n")
-    assert import_products(empty_store.engine, path) == ImportSummary(str(path), 1, 1, 0, 0)
-    value = empty_store.sku_rows()["X"][3]
-    assert isinstance(value, Decimal)
-    assert value == stored
-    assert import_products(empty_store.engine, path) == ImportSummary(str(path), 1, 0, 0, 1)
+    rows = "".join(f"{name},{name},simple,{price}\n" for name, (price, _) in PRICES.items())
+    path = empty_store.csv("products.csv", "sku,name,kind,price\n" + rows)
+    assert import_products(empty_store.engine, path) == ImportSummary(str(path), 7, 7, 0, 0)
+    stored = {sku: row[3] for sku, row in empty_store.sku_rows().items()}
+    assert stored == {name: expected for name, (_, expected) in PRICES.items()}
+    assert all(isinstance(v, Decimal) for k, v in stored.items() if k != "empty")
+    assert import_products(empty_store.engine, path) == ImportSummary(str(path), 7, 0, 0, 7)
 
 
 def test_import_products_price_change_is_an_update(store: Store) -> None:

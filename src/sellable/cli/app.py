@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from sellable import __version__
 from sellable.config import Settings, load_settings
@@ -228,14 +228,37 @@ def import_components_command(ctx: click.Context, file: str, as_json: bool) -> N
 @click.pass_context
 @command
 def import_stock_command(ctx: click.Context, file: str, as_json: bool) -> None:
-    """Apply a stock count: sku,warehouse,on_hand[,locked]."""
-    _run_import(
-        ctx,
-        file,
-        "stock",
-        as_json,
-        lambda a, engine, progress: import_stock(engine, a.settings, file, progress),
-    )
+    """Apply a stock count: sku,warehouse,on_hand[,locked].
+
+    Afterwards, held order lines are tried again against the new stock.
+    """
+    application = app(ctx)
+    engine = application.engine()
+    book = OrderBook(engine, application.settings)
+    changed: set[tuple[str, str]] = set()
+
+    def record(connection: Connection, levels: dict[tuple[int, int], tuple[int, int, int]]) -> None:
+        changed.update(book.record_levels(connection, levels))
+
+    progress, done = _progress("importing stock", file)
+    try:
+        summary = import_stock(engine, application.settings, file, progress, on_written=record)
+    finally:
+        done()
+    retried = book.retry_held()
+    if as_json:
+        data = summary.to_dict()
+        data["sellable_changed"] = len(changed)
+        data["held_lines_allocated"] = retried.lines_allocated
+        data["lines_still_held"] = retried.lines_held
+        click.echo(json.dumps(data))
+        return
+    click.echo(summary.describe("stock") + f"; {len(changed)} sellable value(s) changed")
+    if retried.lines_allocated or retried.lines_held:
+        click.echo(
+            f"held lines retried: {retried.lines_allocated} now allocated, "
+            f"{retried.lines_held} still held"
+        )
 
 
 @import_group.command("orders")

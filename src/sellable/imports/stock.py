@@ -8,9 +8,10 @@ A row without ``locked`` keeps the stored locked quantity.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from sellable.config import Settings
 from sellable.imports.csvfile import CsvFile, Progress, non_negative_int
@@ -19,14 +20,21 @@ from sellable.store import schema
 from sellable.store.db import sync_warehouses
 from sellable.store.sql import upsert, utcnow
 
+LevelsWritten = Callable[[Connection, dict[tuple[int, int], tuple[int, int, int]]], None]
+
 
 def import_stock(
     engine: Engine,
     settings: Settings,
     path: str | os.PathLike[str],
     progress: Progress | None = None,
+    on_written: LevelsWritten | None = None,
 ) -> ImportSummary:
-    """Apply a stock count. Rejects the whole file on any bad row; one transaction."""
+    """Apply a stock count. Rejects the whole file on any bad row; one transaction.
+
+    ``on_written(connection, levels)`` runs inside that transaction with the new
+    (on hand, locked, allocated) of every changed (SKU id, warehouse id) row.
+    """
     csv_file = CsvFile(path, ("sku", "warehouse", "on_hand"), ("locked",), progress)
     warehouse_ids = sync_warehouses(engine, settings.warehouses)
     known_codes = ", ".join(warehouse_ids)
@@ -80,22 +88,23 @@ def import_stock(
         csv_file.raise_errors()
 
         st = stock_table.c
-        query = select(st.sku_id, st.warehouse_id, st.on_hand, st.locked).where(
+        query = select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated).where(
             st.warehouse_id.in_(sorted({w for _, w in counts}))
         )
         if connection.dialect.name == "postgresql":
             query = query.with_for_update()  # a count is absolute: no concurrent change between
-        current = {(s, w): (oh, lk) for s, w, oh, lk in connection.execute(query)}
+        current = {(s, w): (oh, lk, al) for s, w, oh, lk, al in connection.execute(query)}
 
         now = utcnow()
         reference = f"stock count {os.path.basename(path)}"
         stock_rows: list[dict[str, Any]] = []
+        new_levels: dict[tuple[int, int], tuple[int, int, int]] = {}
         movement_rows: list[dict[str, Any]] = []
         created = updated = 0
         for (sku, warehouse_id), (on_hand, locked) in counts.items():
             sku_id = sku_ids[sku]
             old = current.get((sku_id, warehouse_id))
-            old_on_hand, old_locked = old if old is not None else (0, 0)
+            old_on_hand, old_locked, allocated = old if old is not None else (0, 0, 0)
             new_locked = old_locked if locked is None else locked
             on_hand_change = on_hand - old_on_hand
             locked_change = new_locked - old_locked
@@ -105,6 +114,7 @@ def import_stock(
                 created += 1
             else:
                 updated += 1
+            new_levels[(sku_id, warehouse_id)] = (on_hand, new_locked, allocated)
             stock_rows.append(
                 {
                     "sku_id": sku_id,
@@ -138,6 +148,8 @@ def import_stock(
         )
         if movement_rows:
             connection.execute(schema.movements.insert(), movement_rows)
+        if on_written is not None:
+            on_written(connection, new_levels)
     return ImportSummary(
         str(path),
         len(counts),

@@ -38,6 +38,7 @@ from sellable.orders.model import (
     LineStatus,
     OrderImportResult,
     OrderIn,
+    OrderLineIn,
     OrderStatus,
 )
 from sellable.store import schema
@@ -483,6 +484,59 @@ class OrderBook:
                 )
                 allocation.deleted = True
         line.dirty = True
+
+    def retry_held(self) -> OrderImportResult:
+        """Try the held lines of open orders again (after stock arrived), oldest first."""
+        o, ol = schema.orders.c, schema.order_lines.c
+        with self.engine.connect() as connection:
+            keys = [
+                (channel, external_id)
+                for channel, external_id in connection.execute(
+                    select(o.channel, o.external_id)
+                    .where(o.status == OrderStatus.OPEN.value)
+                    .where(
+                        select(ol.id).where((ol.order_id == o.id) & (ol.status == "held")).exists()
+                    )
+                    .order_by(o.created_at, o.id)
+                )
+            ]
+            stored = self._load_orders(connection, keys) if keys else {}
+        snapshots = [
+            OrderIn(
+                channel=x.channel,
+                order_id=x.external_id,
+                warehouse=self.warehouse_codes[x.warehouse_id],
+                status=OrderStatus(x.status),
+                lines=tuple(
+                    OrderLineIn(line.key, line.sku, line.quantity)
+                    for line in x.lines.values()
+                    if line.status != LineStatus.CANCELLED
+                ),
+                created_at=x.created_at,
+            )
+            for x in (stored[key] for key in keys)
+        ]
+        return self.apply(snapshots)
+
+    def record_levels(
+        self, connection: Connection, levels: dict[Pair, tuple[int, int, int]]
+    ) -> set[tuple[str, str]]:
+        """Feed stock rows written elsewhere (a count) to the core and record the changed
+        sellable pairs, inside the caller's transaction."""
+        changed = self._sync_core(levels)
+        if changed:
+            connection.execute(
+                schema.sellable_changes.insert(),
+                [
+                    {
+                        "sku_id": self.stored.sku_id(sku),
+                        "warehouse_id": self.warehouse_ids[wh],
+                        "at": utcnow(),
+                    }
+                    for sku, wh in sorted(changed)
+                ],
+            )
+        return changed
 
     # -- builds ---------------------------------------------------------------------------------
 
