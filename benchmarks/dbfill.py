@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from alembic.script import ScriptDirectory
 from catalog_gen import GEN_VERSION, SyntheticCatalog
 from sqlalchemy import Engine
 
-from sellable.store.db import create_db_engine, sync_warehouses, upgrade_schema
+from sellable.store.db import MIGRATIONS, create_db_engine, sync_warehouses, upgrade_schema
 
 CHUNK = 50_000
 
@@ -53,9 +54,14 @@ def stock_rows(spec: SyntheticCatalog, warehouse_ids: list[int]) -> Iterator[tup
 # -- SQLite -------------------------------------------------------------------------------------
 
 
+def schema_head() -> str:
+    """The newest Alembic revision: part of the cache key, so a new migration rebuilds."""
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head() or "none"
+
+
 def sqlite_paths(data_dir: Path, spec: SyntheticCatalog) -> tuple[Path, Path]:
     """(catalog without stock, catalog with stock) cache files for this size and seed."""
-    stem = f"catalog-n{spec.n}-seed{spec.seed}-v{GEN_VERSION}"
+    stem = f"catalog-n{spec.n}-seed{spec.seed}-v{GEN_VERSION}-schema{schema_head()}"
     return data_dir / f"{stem}-nostock.db", data_dir / f"{stem}.db"
 
 
@@ -73,9 +79,19 @@ def _checkpoint_and_dispose(engine: Engine, path: Path) -> None:
         connection.close()
 
 
-def _remove_sqlite(path: Path) -> None:
+def remove_sqlite(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@contextmanager
+def _building(tmp: Path) -> Iterator[None]:
+    """Start from nothing; on failure leave no half-built file behind."""
+    remove_sqlite(tmp)
+    try:
+        yield
+    finally:
+        remove_sqlite(tmp)  # after success it has been renamed; only -wal/-shm may be left
 
 
 def ensure_sqlite(data_dir: Path, spec: SyntheticCatalog, log: Any = print) -> tuple[Path, Path]:
@@ -85,43 +101,43 @@ def ensure_sqlite(data_dir: Path, spec: SyntheticCatalog, log: Any = print) -> t
     if not nostock.exists():
         log(f"  building {nostock.name} (SKUs and BOMs; cached for next runs) ...")
         tmp = nostock.with_name(nostock.name + f".{os.getpid()}.tmp")
-        _remove_sqlite(tmp)
-        engine = _sqlite_engine(spec, tmp)
-        upgrade_schema(engine)
-        sync_warehouses(engine, spec.warehouse_settings())
-        with engine.begin() as connection:
-            for chunk in _chunks(sku_rows(spec)):
-                connection.exec_driver_sql(
-                    "INSERT INTO skus (id, sku, name, kind, allow_backorder, price) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    chunk,
-                )
-            for chunk in _chunks(bom_rows(spec)):
-                connection.exec_driver_sql(
-                    "INSERT INTO bom_lines (id, parent_id, slot, component_id, quantity, "
-                    "price_offset) VALUES (?, ?, ?, ?, ?, ?)",
-                    chunk,
-                )
-        _checkpoint_and_dispose(engine, tmp)
-        tmp.replace(nostock)
+        with _building(tmp):
+            engine = _sqlite_engine(spec, tmp)
+            upgrade_schema(engine)
+            sync_warehouses(engine, spec.warehouse_settings())
+            with engine.begin() as connection:
+                for chunk in _chunks(sku_rows(spec)):
+                    connection.exec_driver_sql(
+                        "INSERT INTO skus (id, sku, name, kind, allow_backorder, price) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        chunk,
+                    )
+                for chunk in _chunks(bom_rows(spec)):
+                    connection.exec_driver_sql(
+                        "INSERT INTO bom_lines (id, parent_id, slot, component_id, quantity, "
+                        "price_offset) VALUES (?, ?, ?, ?, ?, ?)",
+                        chunk,
+                    )
+            _checkpoint_and_dispose(engine, tmp)
+            tmp.replace(nostock)
     if not full.exists():
         log(f"  building {full.name} (with stock; cached for next runs) ...")
         tmp = full.with_name(full.name + f".{os.getpid()}.tmp")
-        _remove_sqlite(tmp)
-        shutil.copyfile(nostock, tmp)
-        engine = _sqlite_engine(spec, tmp)
-        ids = sync_warehouses(engine, spec.warehouse_settings())
-        warehouse_ids = [ids[w.code] for w in spec.warehouses]
-        with engine.begin() as connection:
-            for chunk in _chunks(stock_rows(spec, warehouse_ids)):
-                connection.exec_driver_sql(
-                    "INSERT INTO stock (sku_id, warehouse_id, on_hand, locked, allocated) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    chunk,
-                )
-            connection.exec_driver_sql("ANALYZE")
-        _checkpoint_and_dispose(engine, tmp)
-        tmp.replace(full)
+        with _building(tmp):
+            shutil.copyfile(nostock, tmp)
+            engine = _sqlite_engine(spec, tmp)
+            ids = sync_warehouses(engine, spec.warehouse_settings())
+            warehouse_ids = [ids[w.code] for w in spec.warehouses]
+            with engine.begin() as connection:
+                for chunk in _chunks(stock_rows(spec, warehouse_ids)):
+                    connection.exec_driver_sql(
+                        "INSERT INTO stock (sku_id, warehouse_id, on_hand, locked, allocated) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        chunk,
+                    )
+                connection.exec_driver_sql("ANALYZE")
+            _checkpoint_and_dispose(engine, tmp)
+            tmp.replace(full)
     return nostock, full
 
 

@@ -29,6 +29,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -42,17 +43,16 @@ if str(HERE) not in sys.path:
 
 import dbfill  # noqa: E402
 from catalog_gen import GEN_VERSION, SyntheticCatalog, settings_for  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import Connection, Engine, event  # noqa: E402
 
 from sellable.core import StockEngine, StockLevels  # noqa: E402
 from sellable.imports import import_stock  # noqa: E402
-from sellable.store import schema  # noqa: E402
 from sellable.store.db import create_db_engine  # noqa: E402
 from sellable.store.loader import load_engine  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 FULL_SIZE = 1_000_000
-BENCHMARKS = ("recompute", "incremental", "load-sqlite", "load-postgres", "import")
+BENCHMARKS = ("recompute", "incremental", "load-sqlite", "load-postgres", "import", "import-cli")
 ALIASES = {"load": ("load-sqlite", "load-postgres")}
 
 # Targets (from the issue), for the full size of 1,000,000 SKUs.
@@ -174,6 +174,33 @@ def run_child(kind: str, args: argparse.Namespace, *extra: str) -> dict[str, Any
         raise RuntimeError(f"child {kind!r} failed ({proc.returncode}):\n{proc.stderr}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
+
+
+def run_measured(cmd: list[str]) -> tuple[float, int, int, str, str]:
+    """Run ``cmd``; return wall seconds, exit code, its own peak RSS (bytes), stdout, stderr."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return seconds, proc.returncode, usage.ru_maxrss * 1024, out.read(), err.read()
+
+
+def _config_toml(url: str) -> str:
+    """A configuration file for the CLI with the generated catalogs' warehouses."""
+    lines = ["[database]", f"url = {json.dumps(url)}", ""]
+    for w in settings_for(url).warehouses:
+        lines += [
+            "[[warehouses]]",
+            f"code = {json.dumps(w.code)}",
+            f"kind = {json.dumps(w.kind)}",
+            f"use_component_inventory = {str(w.uses_components).lower()}",
+            "",
+        ]
+    return "\n".join(lines)
 
 
 # -- the benchmarks ------------------------------------------------------------------------------
@@ -344,36 +371,43 @@ class Runner:
 
     # ---- 3. loading from the store
 
-    def _bare_select(self, connection: Any) -> int:
-        """The rows load_engine reads, by the same statements, fetched whole; no processing."""
-        sku, bom, st, wh = (schema.skus.c, schema.bom_lines.c, schema.stock.c, schema.warehouses.c)
+    @staticmethod
+    def _record_selects(db: Engine, fn: Callable[[], Any]) -> tuple[Any, list[tuple[str, Any]]]:
+        """Run ``fn`` and return its result with the SELECT statements it sent to ``db``."""
+        seen: list[tuple[str, Any]] = []
 
-        rows = connection.execute(select(sku.id, sku.sku, sku.kind).order_by(sku.id)).all()
-        n = len(rows)
-        rows = connection.execute(
-            select(bom.parent_id, bom.slot, bom.component_id, bom.quantity).order_by(bom.id)
-        ).all()
-        n += len(rows)
-        n += len(connection.execute(select(wh.id, wh.code)).all())
-        rows = connection.execute(
-            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
-        ).all()
-        return n + len(rows)
+        def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                seen.append((statement, parameters))
+
+        event.listen(db, "before_cursor_execute", before)
+        try:
+            return fn(), seen
+        finally:
+            event.remove(db, "before_cursor_execute", before)
 
     @staticmethod
-    def _driver_fetchall(connection: Any) -> int:
-        """The same rows straight from the DB-API cursor (no SQLAlchemy Row objects)."""
-        cursor = connection.connection.driver_connection.cursor()
+    def _bare_select(connection: Connection, statements: list[tuple[str, Any]]) -> int:
+        """load_engine's own SELECTs, on the same connection, every row fetched (``.all()``)."""
         n = 0
-        for sql in (
-            "SELECT id, sku, kind FROM skus ORDER BY id",
-            "SELECT parent_id, slot, component_id, quantity FROM bom_lines ORDER BY id",
-            "SELECT id, code FROM warehouses",
-            "SELECT sku_id, warehouse_id, on_hand, locked, allocated FROM stock",
-        ):
-            cursor.execute(sql)
-            n += len(cursor.fetchall())
-        cursor.close()
+        for statement, parameters in statements:
+            n += len(connection.exec_driver_sql(statement, parameters or None).all())
+        return n
+
+    @staticmethod
+    def _driver_fetchall(connection: Connection, statements: list[tuple[str, Any]]) -> int:
+        """The same statements straight on the DB-API cursor: ``fetchall()`` of plain tuples."""
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        n = 0
+        try:
+            for statement, parameters in statements:
+                if parameters:
+                    cursor.execute(statement, parameters)
+                else:
+                    cursor.execute(statement)
+                n += len(cursor.fetchall())
+        finally:
+            cursor.close()
         return n
 
     def _measure_load(self, bench: str, backend: str, url: str) -> None:
@@ -382,26 +416,28 @@ class Runner:
         db = create_db_engine(settings)
         bare: list[float] = []
         loads: list[float] = []
-        driver: list[float] = []
         try:
             with db.connect() as connection:
-                n_rows = self._bare_select(connection)  # warm caches; not measured
+                # Warm-up (not measured): records load_engine's SELECTs, warms the caches,
+                # and checks that the store gives the same sellables as the generator.
+                engine, statements = self._record_selects(
+                    db, lambda: load_engine(connection, settings)
+                )
                 connection.rollback()
+                ok = _sellable_digest(engine) == self.expected_digest()
+                del engine
+                for statement, _ in statements:
+                    self.log("  load_engine reads: " + " ".join(statement.split())[:150])
                 for _ in range(args.repeat):
-                    seconds, _ = _timed(self._bare_select, connection)
+                    seconds, n_rows = _timed(self._bare_select, connection, statements)
                     bare.append(seconds)
                     connection.rollback()
                     seconds, engine = _timed(load_engine, connection, settings)
                     loads.append(seconds)
                     connection.rollback()
                     del engine
-                seconds, _ = _timed(self._driver_fetchall, connection)
-                driver.append(seconds)
+                driver, _ = _timed(self._driver_fetchall, connection, statements)
                 connection.rollback()
-                seconds, engine = _timed(load_engine, connection, settings)
-                connection.rollback()
-                ok = _sellable_digest(engine) == self.expected_digest()
-                del engine
                 if args.profile:
                     self.profile(bench, load_engine, connection, settings)
                     connection.rollback()
@@ -410,9 +446,9 @@ class Runner:
         b, ld = min(bare), min(loads)
         ratio = ld / b
         self.log(
-            f"  {n_rows:,} rows; bare SELECT (SQLAlchemy Core, .all()) best {b:.2f} s "
+            f"  {n_rows:,} rows; bare SELECT (same statements, .all()) best {b:.2f} s "
             f"[{', '.join(f'{t:.2f}' for t in bare)}]; load_engine best {ld:.2f} s "
-            f"[{', '.join(f'{t:.2f}' for t in loads)}]; DB-API fetchall {driver[0]:.2f} s"
+            f"[{', '.join(f'{t:.2f}' for t in loads)}]; DB-API fetchall {driver:.2f} s"
         )
         if not ok:
             self.figure(
@@ -433,10 +469,10 @@ class Runner:
         self.figure(
             bench,
             f"{backend}: load_engine / DB-API fetchall",
-            f"{ld / driver[0]:.2f}x ({ld:.2f} s / {driver[0]:.2f} s)",
+            f"{ld / driver:.2f}x ({ld:.2f} s / {driver:.2f} s)",
             "-",
             "info",
-            ld / driver[0],
+            ld / driver,
         )
 
     def bench_load_sqlite(self) -> None:
@@ -470,14 +506,8 @@ class Runner:
         args = self.args
         rows = args.import_rows or args.skus
         self.log(f"import: import_stock of a {rows:,}-row CSV into SQLite with empty stock")
-        spec = self.spec
-        nostock, _ = dbfill.ensure_sqlite(self.data_dir, spec, self.log)
-        csv_path = (
-            self.data_dir / f"stock-count-n{spec.n}-rows{rows}-seed{spec.seed}-v{GEN_VERSION}.csv"
-        )
-        if not csv_path.exists():
-            self.log(f"  writing {csv_path.name} (cached for next runs) ...")
-            spec.write_stock_csv(csv_path, rows)
+        nostock, _ = dbfill.ensure_sqlite(self.data_dir, self.spec, self.log)
+        csv_path = self._stock_csv(rows)
         seconds, summary = self._import_once(nostock, csv_path)
         self.log(f"  {summary.describe('stock')}")
         if (summary.rows, summary.created) != (rows, rows):
@@ -496,11 +526,58 @@ class Runner:
         if args.profile:
             self._import_once(nostock, csv_path, profile=True)
 
+    def _stock_csv(self, rows: int) -> Path:
+        spec = self.spec
+        path = (
+            self.data_dir / f"stock-count-n{spec.n}-rows{rows}-seed{spec.seed}-v{GEN_VERSION}.csv"
+        )
+        if not path.exists():
+            self.log(f"  writing {path.name} (cached for next runs) ...")
+            spec.write_stock_csv(path, rows)
+        return path
+
+    def bench_import_cli(self) -> None:
+        """Beyond the issue's figures: the whole ``sellable import stock`` command."""
+        rows = self.args.import_rows or self.args.skus
+        self.log(
+            f"import-cli: `sellable import stock` of the same {rows:,}-row CSV in a fresh "
+            "process, SQLite with empty stock (import_stock + core sync + held-line retry)"
+        )
+        nostock, _ = dbfill.ensure_sqlite(self.data_dir, self.spec, self.log)
+        csv_path = self._stock_csv(rows)
+        db_path = self.data_dir / f"import-cli-{os.getpid()}.db"
+        config = self.data_dir / f"import-cli-{os.getpid()}.toml"
+        dbfill.remove_sqlite(db_path)
+        shutil.copyfile(nostock, db_path)
+        config.write_text(_config_toml(f"sqlite:///{db_path}"))
+        cmd = [sys.executable, "-m", "sellable", "import", "stock", str(csv_path)]
+        cmd += ["--config", str(config), "--json"]
+        try:
+            seconds, code, peak, out, err = run_measured(cmd)
+        finally:
+            dbfill.remove_sqlite(db_path)
+            config.unlink(missing_ok=True)
+        if code != 0:
+            raise RuntimeError(f"sellable import stock exited {code}:\n{err[-2000:]}")
+        data = json.loads(out.strip().splitlines()[-1])
+        self.log(
+            f"  {data['created']:,} created, {data['movements']:,} movements, "
+            f"{data.get('sellable_changed', 0):,} sellable values changed"
+        )
+        self.figure(
+            "import-cli",
+            f"sellable import stock (CLI), {rows:,} rows",
+            f"{seconds:.1f} s, peak RSS {_mib(peak)}",
+            f"(< {IMPORT_MAX_S:g} s, not a target)",
+            "info",
+            seconds,
+        )
+
     def _import_once(
         self, nostock: Path, csv_path: Path, profile: bool = False
     ) -> tuple[float, Any]:
         db_path = self.data_dir / f"import-{os.getpid()}.db"
-        dbfill._remove_sqlite(db_path)
+        dbfill.remove_sqlite(db_path)
         shutil.copyfile(nostock, db_path)
         try:
             settings = self.spec.settings(f"sqlite:///{db_path}")
@@ -513,7 +590,7 @@ class Runner:
             finally:
                 db.dispose()
         finally:
-            dbfill._remove_sqlite(db_path)
+            dbfill.remove_sqlite(db_path)
 
     # ---- driver
 

@@ -11,16 +11,27 @@ import difflib
 import os
 import tomllib
 from contextvars import ContextVar
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pytimeparse2 import parse as parse_duration
 
 from sellable.errors import ConfigError
 
@@ -32,6 +43,25 @@ _toml_file: ContextVar[Path | None] = ContextVar("sellable_toml_file", default=N
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: Any) -> timedelta:
+    """``"30s"``, ``"2m"``, ``"24h"``, ``"7d"`` (a number of seconds is accepted too)."""
+    if isinstance(value, timedelta):
+        return value
+    seconds = parse_duration(str(value)) if isinstance(value, str | int | float) else None
+    if seconds is None or isinstance(value, bool):
+        raise ValueError('not a duration (write e.g. "30s", "2m", "24h", "7d")')
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(lambda d: f"{int(d.total_seconds())}s", return_type=str),
+]
 
 
 class DatabaseSettings(_Section):
@@ -76,6 +106,43 @@ class WarehouseSettings(_Section):
         return bool(self.use_component_inventory)
 
 
+class ChannelSettings(_Section):
+    """``[[channels]]``: one connector instance and the rules for what it is offered."""
+
+    code: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    connector: str = Field(min_length=1, description="entry-point name in sellable.connectors")
+    warehouses: list[str] = Field(min_length=1)
+    pull_orders_every: Duration = timedelta(minutes=2)
+    push_every: Duration = timedelta(minutes=5)
+    reconcile_every: Duration = timedelta(hours=24)
+    refresh_listings_every: Duration = timedelta(hours=1)
+    pull_stock_every: Duration = timedelta(minutes=15)
+    initial_lookback: Duration = timedelta(days=7)
+    order_overlap: Duration = Field(
+        default=timedelta(minutes=10),
+        description="how far before the stored cursor each order pull starts again",
+    )
+    safety_stock: int = Field(default=0, ge=0)
+    allocation_percent: float = Field(default=100, ge=0, le=100)
+    max_quantity: int = Field(default=0, ge=0, description="0 = no cap")
+    zero_below: int = Field(default=0, ge=0)
+    dry_run: bool = False
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class DaemonSettings(_Section):
+    """``[daemon]``: how the service runs."""
+
+    http_listen: str = Field(
+        default="127.0.0.1:9178",
+        pattern=r"^[^:]+:\d+$|^\[.+\]:\d+$",
+        description="address of /healthz and /metrics; empty port 0 picks one",
+    )
+    push_debounce: Duration = timedelta(seconds=1)
+    jitter: Duration = timedelta(seconds=5)
+    shutdown_timeout: Duration = timedelta(seconds=8)
+
+
 def _default_warehouses() -> list[WarehouseSettings]:
     return [WarehouseSettings(code="main")]
 
@@ -92,10 +159,12 @@ class Settings(BaseSettings):
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     warehouses: list[WarehouseSettings] = Field(default_factory=_default_warehouses, min_length=1)
+    channels: list[ChannelSettings] = Field(default_factory=list)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
-    def _unique_warehouses(self) -> Settings:
+    def _cross_references(self) -> Settings:
         seen: set[str] = set()
         for index, warehouse in enumerate(self.warehouses):
             if warehouse.code in seen:
@@ -103,7 +172,27 @@ class Settings(BaseSettings):
                     f"warehouses[{index}].code: warehouse {warehouse.code!r} is declared twice"
                 )
             seen.add(warehouse.code)
+        codes: set[str] = set()
+        for index, channel in enumerate(self.channels):
+            if channel.code in codes:
+                raise ValueError(
+                    f"channels[{index}].code: channel {channel.code!r} is declared twice"
+                )
+            codes.add(channel.code)
+            for position, code in enumerate(channel.warehouses):
+                if code not in seen:
+                    raise ValueError(
+                        f"channels[{index}].warehouses[{position}]: unknown warehouse {code!r} "
+                        f"(known: {', '.join(sorted(seen))})"
+                    )
         return self
+
+    def channel(self, code: str) -> ChannelSettings:
+        for channel in self.channels:
+            if channel.code == code:
+                return channel
+        known = ", ".join(c.code for c in self.channels) or "none configured"
+        raise ConfigError(f"unknown channel {code!r} (known: {known})")
 
     def warehouse(self, code: str) -> WarehouseSettings:
         for warehouse in self.warehouses:
@@ -187,7 +276,7 @@ def format_validation_error(label: str, err: ValidationError, model: type[BaseMo
                 value = problem["input"]
                 if isinstance(value, str | int | float | bool):
                     reason += f" (got {value!r})"
-        lines.append(f"{label}: {key or '(top level)'}: {reason}")
+        lines.append(f"{label}: {key}: {reason}" if key else f"{label}: {reason}")
     return "\n".join(lines)
 
 

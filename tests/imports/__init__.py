@@ -31,6 +31,7 @@ class Store:
     settings: Settings
     engine: Engine
     dir: Path
+    config: Path
 
     def csv(self, name: str, text: str) -> Path:
         """Write ``text`` to ``name`` in the work dir and return its path."""
@@ -195,7 +196,7 @@ def open_store(config_file: Path) -> Store:
     upgrade_schema(engine)
     work = config_file.parent / "csv"
     work.mkdir(exist_ok=True)
-    return Store(settings, engine, work)
+    return Store(settings, engine, work, config_file)
 
 
 def rejected(path: Path, *problems: str) -> str:
