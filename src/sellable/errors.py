@@ -4,7 +4,11 @@
     ├── ConfigError        fix the configuration file or environment, then start again
     ├── InputError         a file or record was rejected whole; nothing was written
     │   └── CatalogError   the catalog itself is inconsistent (BOM cycle, component of a simple SKU)
-    └── StoreError         the database is unreachable or its schema is not what we expect
+    ├── StoreError         the database is unreachable or its schema is not what we expect
+    └── ChannelError       a channel API failed; the job fails, the daemon goes on
+        ├── TemporaryChannelError   worth retrying later (timeouts, 429, 5xx, resets)
+        ├── AuthenticationError     credentials refused: fix the channel's settings
+        └── ChannelPayloadError     the channel sent something we cannot read
 
 Messages name the thing and the value, e.g.
 ``products.csv line 7, column 'kind': unknown kind 'kitt' (expected one of: ...)``.
@@ -39,3 +43,31 @@ class StoreError(SellableError):
     """The database cannot be used: unreachable, or its schema is behind the code."""
 
     exit_code = 4
+
+
+class ChannelError(SellableError):
+    """A channel's API failed. The job fails and is tried again at its next run."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, channel: str | None = None) -> None:
+        super().__init__(f"{channel}: {message}" if channel else message)
+        self.channel = channel
+
+
+class TemporaryChannelError(ChannelError):
+    """Worth retrying: a timeout, a connection reset, HTTP 429 or 5xx."""
+
+    def __init__(
+        self, message: str, *, channel: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, channel=channel)
+        self.retry_after = retry_after
+
+
+class AuthenticationError(ChannelError):
+    """The channel refused our credentials (HTTP 401/403)."""
+
+
+class ChannelPayloadError(ChannelError):
+    """The channel answered with something we cannot read (malformed JSON, missing fields)."""

@@ -20,7 +20,14 @@ from sellable.cli import app as app_module
 from sellable.cli import cli
 from sellable.config import Settings
 from sellable.store.db import create_db_engine
-from tests.imports import BACKENDS, EXAMPLES, WAREHOUSES_TOML, Store, shared_store
+from tests.imports import (
+    BACKENDS,
+    EXAMPLES,
+    WAREHOUSES_TOML,
+    Store,
+    shared_database,
+    shared_store,
+)
 
 NO_SCHEMA = "error: the database has no schema yet: run 'sellable init' first\n"
 PASSWORD = "s3cr3t-Pa55word"
@@ -61,6 +68,15 @@ def examples(
     """The examples loaded on each backend, for commands that only read (or are rejected)."""
     with shared_store(request, tmp_path_factory.mktemp("cli")) as opened:
         yield opened
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def uninitialised(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """A configuration whose database exists but has no schema ('sellable init' never ran)."""
+    with shared_database(request, tmp_path_factory.mktemp("uninitialised")) as config:
+        yield config
 
 
 def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Result:
@@ -510,8 +526,8 @@ def test_cli_import_missing_file_exits_3(examples: Store) -> None:
         pytest.param(["import", "products", str(EXAMPLES / "products.csv")], id="import"),
     ],
 )
-def test_cli_commands_before_init_exit_4(config_file: Path, args: list[str]) -> None:
-    result = invoke(*args, "--config", config_file)
+def test_cli_commands_before_init_exit_4(uninitialised: Path, args: list[str]) -> None:
+    result = invoke(*args, "--config", uninitialised)
     assert (result.exit_code, result.stdout, result.stderr) == (4, "", NO_SCHEMA)
 
 
@@ -564,15 +580,18 @@ def _run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None
     )
 
 
-def test_cli_subprocess_examples_main_job(config_file: Path, tmp_path: Path) -> None:
+def test_cli_subprocess_examples_main_job(tmp_path: Path) -> None:
+    """The README's main job, as a user runs it: SQLite, ./sellable.toml, then $SELLABLE_CONFIG.
+
+    (PostgreSQL runs the same commands in-process in test_cli_init_import_examples_and_stock_json.)
+    """
     work = tmp_path / "cwd"
-    before = _run("stock", "--config", config_file, cwd=work)
-    assert (before.returncode, before.stderr) == (4, NO_SCHEMA)
-    assert _run("--config", config_file, "init", cwd=work).returncode == 0
+    config = _write_config(work / "sellable.toml", f"sqlite:///{tmp_path / 'main.db'}")
+    assert _run("init", cwd=work).returncode == 0
     for name in ("products", "components", "stock"):
-        done = _run("import", name, EXAMPLES / f"{name}.csv", "--config", config_file, cwd=work)
+        done = _run("import", name, EXAMPLES / f"{name}.csv", cwd=work)
         assert (done.returncode, done.stderr) == (0, "")
-    stock = _run("stock", "--json", cwd=work, env={"SELLABLE_CONFIG": str(config_file)})
+    stock = _run("stock", "--json", cwd=tmp_path, env={"SELLABLE_CONFIG": str(config)})
     assert (stock.returncode, stock.stderr) == (0, "")
     positions = {(p["sku"], p["warehouse"]): p for p in json.loads(stock.stdout)}
     _assert_example_numbers(positions)
@@ -581,6 +600,8 @@ def test_cli_subprocess_examples_main_job(config_file: Path, tmp_path: Path) -> 
 def test_cli_subprocess_error_exit_codes(tmp_path: Path) -> None:
     work = tmp_path / "cwd"
     cfg = _write_config(work / "sellable.toml", f"sqlite:///{tmp_path / 'sub.db'}")
+    before = _run("stock", cwd=work)
+    assert (before.returncode, before.stdout, before.stderr) == (4, "", NO_SCHEMA)
     assert _run("init", cwd=work).returncode == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("sku,warehouse,on_hand\nBEANS-12OZ,main,1.5\n")

@@ -161,12 +161,9 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @contextmanager
-def shared_store(request: pytest.FixtureRequest, work: Path) -> Iterator[Store]:
-    """A store for a whole module on the backend ``request.param``, with the examples loaded.
-
-    The tests that share it only try imports that must be rejected, and each checks that
-    nothing was written; creating one PostgreSQL database per test would be far slower.
-    """
+def shared_database(request: pytest.FixtureRequest, work: Path) -> Iterator[Path]:
+    """A configuration file (warehouses main and fba-us) pointing at a new, empty database on
+    the backend ``request.param``, for a module-scoped fixture; dropped afterwards."""
     if request.param == "sqlite":
         url = f"sqlite:///{work / 'sellable.db'}"
         server = name = None
@@ -175,18 +172,33 @@ def shared_store(request: pytest.FixtureRequest, work: Path) -> Iterator[Store]:
         name = f"sellable_test_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
-        url = f"{server.rpartition('/')[0].replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+        base = server.rpartition("/")[0].replace("postgresql://", "postgresql+psycopg://")
+        url = f"{base}/{name}"
     config = work / "sellable.toml"
     config.write_text(f'[database]\nurl = "{url}"\n{WAREHOUSES_TOML}')
-    store = open_store(config)
     try:
-        store.load_examples()
-        yield store
+        yield config
     finally:
-        store.engine.dispose()
         if server is not None:
             with psycopg.connect(server, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def shared_store(request: pytest.FixtureRequest, work: Path) -> Iterator[Store]:
+    """A store for a whole module on the backend ``request.param``, with the examples loaded.
+
+    The tests that share it only run what must not write (rejected imports, reading
+    commands), and each checks that nothing was written; a PostgreSQL database per test
+    would make the suite several times slower.
+    """
+    with shared_database(request, work) as config:
+        store = open_store(config)
+        try:
+            store.load_examples()
+            yield store
+        finally:
+            store.engine.dispose()
 
 
 def open_store(config_file: Path) -> Store:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -177,11 +178,70 @@ sellable_changes = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+# -- the sync layer's state: cursors, listing map, last confirmed pushes, run history ----------
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+
+channel_cursors = Table(
+    "channel_cursors",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("job", String(32), primary_key=True),
+    Column("value", String(500), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+listings = Table(
+    "listings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    Column("listing_id", String(255), nullable=False),
+    Column("parent_id", String(255), nullable=True),
+    Column("channel_sku", String(255), nullable=True),
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=True),  # NULL: unmatched
+    Column("warehouses", String(500), nullable=True),  # comma list; NULL: the channel's
+    Column("extra", Text, nullable=True),  # connector's JSON, e.g. a product type
+    Column("present", Boolean, nullable=False),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("channel_quantity", BigInteger, nullable=True),  # last read from the channel
+    Column("last_pushed", BigInteger, nullable=True),  # last quantity the channel confirmed
+    Column("last_pushed_at", DateTime(timezone=True), nullable=True),
+    Column("push_failures", Integer, nullable=False, default=0),
+    Column("last_error", String(1000), nullable=True),
+    UniqueConstraint("channel", "listing_id", name="uq_listings_channel_listing_id"),
+    Index("ix_listings_channel_sku", "channel", "sku_id"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    Column("job", String(32), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("ok", Boolean, nullable=True),
+    Column("summary", Text, nullable=True),  # JSON counts
+    Column("error", Text, nullable=True),
+    Index("ix_job_runs_channel_job", "channel", "job", "id"),
+)
+
 __all__ = [
     "assembly_order_components",
     "assembly_orders",
     "bom_lines",
+    "channel_cursors",
+    "job_runs",
     "line_allocations",
+    "listings",
+    "meta",
     "metadata",
     "movements",
     "order_lines",

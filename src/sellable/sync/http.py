@@ -1,0 +1,348 @@
+"""The HTTP policy every connector gets: one httpx client per channel with timeouts,
+a token-bucket rate limiter, retries with tenacity, and ``Retry-After``.
+
+Connectors call :meth:`ChannelHttp.request` and get a response or a
+:class:`~sellable.errors.ChannelError`; they never sleep or retry themselves.
+
+The token bucket is ours rather than a library's because it must run on an injected
+clock (tests use a fake one, never sleeps) and change its rate when a channel announces
+a new limit in a response header (Amazon's ``x-amzn-RateLimit-Limit``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from sellable import __version__
+from sellable.errors import (
+    AuthenticationError,
+    ChannelError,
+    ChannelPayloadError,
+    TemporaryChannelError,
+)
+
+log = logging.getLogger("sellable.http")
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+USER_AGENT = f"sellable/{__version__} (+https://github.com/sellable)"
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up. :meth:`acquire` waits."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError(f"rate must be > 0 and burst >= 1, got {rate}, {burst}")
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(burst)
+        self._stamp = clock()
+        self._lock = threading.Lock()
+        self.waited = 0.0  # total seconds spent waiting, for metrics
+
+    def set_rate(self, rate: float, burst: int | None = None) -> None:
+        with self._lock:
+            self._refill()
+            self.rate = rate
+            if burst is not None:
+                self.burst = burst
+                self._tokens = min(self._tokens, burst)
+
+    def drain(self) -> None:
+        """Forget saved tokens (after the channel said we were too fast)."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self._tokens, 0.0)
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def acquire(self, tokens: float = 1.0) -> float:
+        """Take ``tokens``, waiting as long as needed; returns the seconds waited."""
+        with self._lock:
+            self._refill()
+            self._tokens -= tokens
+            wait = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+        if wait > 0:
+            self.waited += wait
+            self._sleep(wait)
+        return wait
+
+
+def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = now() if now is not None else datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+class CircuitBreaker:
+    """Opens after ``threshold`` failed jobs in a row; while open, the channel's jobs are
+    skipped until ``cooldown`` seconds passed (doubling up to ``max_cooldown``)."""
+
+    def __init__(
+        self,
+        threshold: int = 5,
+        cooldown: float = 30.0,
+        max_cooldown: float = 900.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.base_cooldown = cooldown
+        self.max_cooldown = max_cooldown
+        self._clock = clock
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.cooldown = cooldown
+
+    @property
+    def is_open(self) -> bool:
+        if self.opened_at is None:
+            return False
+        return self._clock() - self.opened_at < self.cooldown
+
+    def record_success(self) -> bool:
+        """Returns True when this success closed an open breaker (the channel recovered)."""
+        was_failing = self.failures >= self.threshold
+        self.failures = 0
+        self.opened_at = None
+        self.cooldown = self.base_cooldown
+        return was_failing
+
+    def record_failure(self) -> bool:
+        """Returns True when this failure opened the breaker."""
+        self.failures += 1
+        if self.failures < self.threshold:
+            return False
+        first = self.opened_at is None
+        if not first:
+            self.cooldown = min(self.max_cooldown, self.cooldown * 2)
+        self.opened_at = self._clock()
+        return first
+
+
+class ChannelHttp:
+    """One channel's HTTP client.
+
+    Usage (inside a connector)::
+
+        response = self.http.request("GET", "/orders", params={"page": 2})
+        data = self.http.json(response)
+    """
+
+    def __init__(
+        self,
+        channel: str,
+        *,
+        base_url: str = "",
+        rate: float | None = None,
+        burst: int = 1,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 60.0,
+        authenticate: Callable[[dict[str, str]], None] | None = None,
+        auth: httpx.Auth | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        on_response: Callable[[httpx.Response], None] | None = None,
+    ) -> None:
+        self.channel = channel
+        self._client = httpx.Client(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            headers={"User-Agent": USER_AGENT},
+            transport=transport,
+            auth=auth,
+            follow_redirects=False,
+        )
+        self.bucket = TokenBucket(rate, burst, clock, sleep) if rate else None
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.authenticate = authenticate
+        self._sleep = sleep
+        self._jitter = jitter
+        self.on_response = on_response
+        self.requests = 0
+        self.retries = 0
+        self.throttled = 0  # 429 answers seen
+
+    def set_base_url(self, url: str) -> None:
+        self._client.base_url = httpx.URL(url)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: bool = True,
+    ) -> httpx.Response:
+        """Send a request, retrying transport errors, 429 and 5xx. Raises ChannelError."""
+        attempts = self.max_attempts if retry else 1
+        for attempt in Retrying(
+            retry=retry_if_exception_type(TemporaryChannelError),
+            stop=stop_after_attempt(attempts),
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        ):
+            with attempt:
+                return self._send(method, url, params, json, content, headers)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def request_json(self, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, Any]:
+        """:meth:`request` and parse JSON; a malformed body is retried like a 5xx."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(TemporaryChannelError),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        ):
+            with attempt:
+                response = self.request(method, url, **kwargs)
+                try:
+                    return response, response.json()
+                except ValueError as err:
+                    raise TemporaryChannelError(
+                        f"malformed JSON from {method} {_path(response)}: {err}",
+                        channel=self.channel,
+                    ) from err
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as err:
+            raise ChannelPayloadError(
+                f"malformed JSON from {response.request.method} {_path(response)}: {err}",
+                channel=self.channel,
+            ) from err
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        content: bytes | str | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        if self.bucket is not None:
+            self.bucket.acquire()
+        merged = dict(headers or {})
+        if self.authenticate is not None:
+            self.authenticate(merged)
+        self.requests += 1
+        try:
+            response = self._client.request(
+                method, url, params=params, json=json, content=content, headers=merged
+            )
+        except httpx.TimeoutException as err:
+            raise TemporaryChannelError(
+                f"{method} {url}: timed out ({type(err).__name__})", channel=self.channel
+            ) from err
+        except httpx.TransportError as err:
+            raise TemporaryChannelError(
+                f"{method} {url}: {type(err).__name__}: {err}", channel=self.channel
+            ) from err
+        if self.on_response is not None:
+            self.on_response(response)
+        status = response.status_code
+        if status == 429:
+            self.throttled += 1
+            if self.bucket is not None:
+                self.bucket.drain()
+            raise TemporaryChannelError(
+                f"{method} {_path(response)}: HTTP 429 (throttled)",
+                channel=self.channel,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if status >= 500:
+            raise TemporaryChannelError(
+                f"{method} {_path(response)}: HTTP {status}",
+                channel=self.channel,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if status in (401, 403):
+            raise AuthenticationError(
+                f"{method} {_path(response)}: HTTP {status}: credentials refused "
+                f"({_snippet(response)})",
+                channel=self.channel,
+            )
+        if status >= 400 and status != 413:
+            raise ChannelError(
+                f"{method} {_path(response)}: HTTP {status}: {_snippet(response)}",
+                channel=self.channel,
+            )
+        return response
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TemporaryChannelError) and error.retry_after is not None:
+            return min(self.backoff_max, error.retry_after)
+        exponential: float = self.backoff_base * 2.0 ** (state.attempt_number - 1)
+        return min(self.backoff_max, exponential * (0.5 + self._jitter()))
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        self.retries += 1
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.info(
+            "channel %s: attempt %d failed (%s); retrying in %.2fs",
+            self.channel,
+            state.attempt_number,
+            error,
+            wait,
+        )
+
+
+def _path(response: httpx.Response) -> str:
+    return response.request.url.path
+
+
+def _snippet(response: httpx.Response, limit: int = 300) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:limit] + ("…" if len(text) > limit else "")
