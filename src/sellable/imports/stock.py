@@ -11,14 +11,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, tuple_
 
 from sellable.config import Settings
 from sellable.imports.csvfile import CsvFile, Progress, non_negative_int
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
 from sellable.store.db import sync_warehouses
-from sellable.store.sql import upsert, utcnow
+from sellable.store.sql import chunked, upsert, utcnow
 
 LevelsWritten = Callable[[Connection, dict[tuple[int, int], tuple[int, int, int]]], None]
 
@@ -70,7 +70,7 @@ def import_stock(
         first_line[key] = line
         counts[key] = (on_hand, locked)
 
-    sku_table, stock_table = schema.skus.c, schema.stock
+    sku_table = schema.skus.c
     with engine.begin() as connection:
         sku_ids: dict[str, int] = {}
         wanted = {sku for sku, _ in counts}
@@ -87,74 +87,98 @@ def import_stock(
                 )
         csv_file.raise_errors()
 
-        st = stock_table.c
-        query = select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated).where(
-            st.warehouse_id.in_(sorted({w for _, w in counts}))
+        by_id = {
+            (sku_ids[sku], warehouse_id): value for (sku, warehouse_id), value in counts.items()
+        }
+        created, updated, movements = write_stock_counts(
+            connection, by_id, f"stock count {os.path.basename(path)}", on_written
         )
-        if connection.dialect.name == "postgresql":
-            query = query.with_for_update()  # a count is absolute: no concurrent change between
-        current = {(s, w): (oh, lk, al) for s, w, oh, lk, al in connection.execute(query)}
-
-        now = utcnow()
-        reference = f"stock count {os.path.basename(path)}"
-        stock_rows: list[dict[str, Any]] = []
-        new_levels: dict[tuple[int, int], tuple[int, int, int]] = {}
-        movement_rows: list[dict[str, Any]] = []
-        created = updated = 0
-        for (sku, warehouse_id), (on_hand, locked) in counts.items():
-            sku_id = sku_ids[sku]
-            old = current.get((sku_id, warehouse_id))
-            old_on_hand, old_locked, allocated = old if old is not None else (0, 0, 0)
-            new_locked = old_locked if locked is None else locked
-            on_hand_change = on_hand - old_on_hand
-            locked_change = new_locked - old_locked
-            if old is not None and not on_hand_change and not locked_change:
-                continue
-            if old is None:
-                created += 1
-            else:
-                updated += 1
-            new_levels[(sku_id, warehouse_id)] = (on_hand, new_locked, allocated)
-            stock_rows.append(
-                {
-                    "sku_id": sku_id,
-                    "warehouse_id": warehouse_id,
-                    "on_hand": on_hand,
-                    "locked": new_locked,
-                    "allocated": 0,
-                }
-            )
-            if on_hand_change or locked_change:
-                movement_rows.append(
-                    {
-                        "sku_id": sku_id,
-                        "warehouse_id": warehouse_id,
-                        "type": "Adjustment",
-                        "quantity": on_hand_change,
-                        "on_hand_change": on_hand_change,
-                        "locked_change": locked_change,
-                        "allocated_change": 0,
-                        "reference": reference,
-                        "at": now,
-                    }
-                )
-        # allocated is not in the update list: a count never touches allocations.
-        upsert(
-            connection,
-            stock_table,
-            stock_rows,
-            key=("sku_id", "warehouse_id"),
-            update=("on_hand", "locked"),
-        )
-        if movement_rows:
-            connection.execute(schema.movements.insert(), movement_rows)
-        if on_written is not None:
-            on_written(connection, new_levels)
     return ImportSummary(
         str(path),
         len(counts),
         created,
         updated,
         len(counts) - created - updated,
-        movements=len(movement_rows),
+        movements=movements,
     )
+
+
+def write_stock_counts(
+    connection: Connection,
+    counts: dict[tuple[int, int], tuple[int, int | None]],
+    reference: str,
+    on_written: LevelsWritten | None = None,
+) -> tuple[int, int, int]:
+    """Set absolute (on hand, locked or None to keep) per (SKU id, warehouse id), writing an
+    Adjustment movement for every difference. Returns (created, updated, movements)."""
+    stock_table = schema.stock
+    st = stock_table.c
+    columns = (st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
+    if len(counts) > 20_000:  # a big count: one scan of its warehouses beats many lookups
+        queries = [select(*columns).where(st.warehouse_id.in_(sorted({w for _, w in counts})))]
+    else:
+        queries = [
+            select(*columns).where(tuple_(st.sku_id, st.warehouse_id).in_(chunk))
+            for chunk in chunked(sorted(counts), 2000)
+        ]
+    current: dict[tuple[int, int], tuple[int, int, int]] = {}
+    for query in queries:
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update()  # a count is absolute: nothing may move meanwhile
+        for s, w, oh, lk, al in connection.execute(query):
+            current[(s, w)] = (oh, lk, al)
+
+    now = utcnow()
+    stock_rows: list[dict[str, Any]] = []
+    new_levels: dict[tuple[int, int], tuple[int, int, int]] = {}
+    movement_rows: list[dict[str, Any]] = []
+    created = updated = 0
+    for (sku_id, warehouse_id), (on_hand, locked) in counts.items():
+        old = current.get((sku_id, warehouse_id))
+        old_on_hand, old_locked, allocated = old if old is not None else (0, 0, 0)
+        new_locked = old_locked if locked is None else locked
+        on_hand_change = on_hand - old_on_hand
+        locked_change = new_locked - old_locked
+        if old is not None and not on_hand_change and not locked_change:
+            continue
+        if old is None:
+            created += 1
+        else:
+            updated += 1
+        new_levels[(sku_id, warehouse_id)] = (on_hand, new_locked, allocated)
+        stock_rows.append(
+            {
+                "sku_id": sku_id,
+                "warehouse_id": warehouse_id,
+                "on_hand": on_hand,
+                "locked": new_locked,
+                "allocated": 0,
+            }
+        )
+        if on_hand_change or locked_change:
+            movement_rows.append(
+                {
+                    "sku_id": sku_id,
+                    "warehouse_id": warehouse_id,
+                    "type": "Adjustment",
+                    "quantity": on_hand_change,
+                    "on_hand_change": on_hand_change,
+                    "locked_change": locked_change,
+                    "allocated_change": 0,
+                    "reference": reference,
+                    "at": now,
+                }
+            )
+    # allocated is not in the update list: a count never touches allocations.
+    upsert(
+        connection,
+        stock_table,
+        stock_rows,
+        key=("sku_id", "warehouse_id"),
+        update=("on_hand", "locked"),
+    )
+    if movement_rows:
+        connection.execute(schema.movements.insert(), movement_rows)
+    if on_written is not None:
+        on_written(connection, new_levels)
+    return created, updated, len(movement_rows)

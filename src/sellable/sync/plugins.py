@@ -1,0 +1,62 @@
+"""Connector discovery through the ``sellable.connectors`` entry-point group.
+
+Entry points are listed cheaply and loaded lazily, once; what they load must be a
+:class:`~sellable.sdk.Connector` subclass.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+
+from pydantic import ValidationError
+
+from sellable.config import ChannelSettings, format_validation_error
+from sellable.errors import ConfigError
+from sellable.sdk import Connector, ConnectorSettings
+
+GROUP = "sellable.connectors"
+
+
+def installed_connectors() -> dict[str, EntryPoint]:
+    """Entry-point name -> entry point, for every installed connector."""
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+@cache
+def load_connector(name: str) -> type[Connector]:
+    """The connector class registered as ``name``. Raises ConfigError naming the installed."""
+    available = installed_connectors()
+    entry = available.get(name)
+    if entry is None:
+        known = ", ".join(sorted(available)) or "none installed"
+        raise ConfigError(f"unknown connector {name!r} (installed: {known})")
+    try:
+        loaded = entry.load()
+    except Exception as err:  # a broken plugin must not take the daemon down
+        raise ConfigError(
+            f"connector {name!r} ({entry.value}) failed to load: {type(err).__name__}: {err}"
+        ) from err
+    if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
+        raise ConfigError(
+            f"connector {name!r} ({entry.value}) is not a sellable.sdk.Connector subclass"
+        )
+    return loaded
+
+
+def validate_channel_settings(
+    index: int, channel: ChannelSettings, label: str
+) -> ConnectorSettings:
+    """The channel's ``settings`` table validated by its connector's model."""
+    connector = load_connector(channel.connector)
+    try:
+        return connector.Settings.model_validate(channel.settings)
+    except ValidationError as err:
+        message = format_validation_error(label, err, connector.Settings)
+        prefix = f"{label}: "
+        lines = [
+            f"{prefix}channels[{index}].settings.{line.removeprefix(prefix)} "
+            f"(channel {channel.code!r}, connector {channel.connector!r})"
+            for line in message.splitlines()
+        ]
+        raise ConfigError("\n".join(lines)) from err
