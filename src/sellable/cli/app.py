@@ -14,10 +14,10 @@ import click
 from sqlalchemy import Connection, Engine
 
 from sellable import __version__
-from sellable.config import Settings, load_settings
+from sellable.config import Settings, find_config_file, load_settings
 from sellable.core import explain as explain_tree
 from sellable.core import render
-from sellable.errors import SellableError
+from sellable.errors import ConfigError, SellableError
 from sellable.imports import import_components, import_products, import_stock
 from sellable.imports.csvfile import Progress
 from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
@@ -29,6 +29,10 @@ from sellable.store.db import (
     upgrade_schema,
 )
 from sellable.store.loader import load_engine
+from sellable.sync.engine import SyncEngine
+from sellable.sync.plugins import installed_connectors, load_connector, validate_channel_settings
+from sellable.sync.service import run_daemon
+from sellable.sync.status import channel_status, render_status
 
 from .tables import format_table, stock_table
 
@@ -44,6 +48,11 @@ class AppContext:
     def __init__(self, config_path: str | None) -> None:
         self.config_path = config_path
         self._settings: Settings | None = None
+
+    @property
+    def config_label(self) -> str:
+        path = find_config_file(self.config_path)
+        return str(path) if path is not None else "(defaults and environment)"
 
     @property
     def settings(self) -> Settings:
@@ -138,13 +147,28 @@ def init(ctx: click.Context) -> None:
 @command
 def check_config(ctx: click.Context) -> None:
     """Validate the configuration file and print what it sets."""
-    settings = app(ctx).settings
+    application = app(ctx)
+    settings = application.settings
+    label = application.config_label
+    problems = []
+    for index, channel in enumerate(settings.channels):
+        try:
+            validate_channel_settings(index, channel, label)
+        except ConfigError as err:
+            problems.append(str(err))
+    if problems:
+        raise ConfigError("\n".join(problems))
     click.echo(f"configuration OK: database {redacted_url(settings)}")
     for w in settings.warehouses:
         click.echo(
             f"  warehouse {w.code}: kind {w.kind}, use_component_inventory "
             f"{str(w.uses_components).lower()}, assembly_on_demand "
             f"{str(w.assembly_on_demand).lower()}"
+        )
+    for channel in settings.channels:
+        click.echo(
+            f"  channel {channel.code}: connector {channel.connector}, warehouses "
+            f"{', '.join(channel.warehouses)}{' (dry run)' if channel.dry_run else ''}"
         )
 
 
@@ -475,3 +499,135 @@ def example(ctx: click.Context, examples_dir: str | None) -> None:
     click.echo(
         f"\nTry: sellable --config {state['config']} explain GIFT-SET-COFFEE --warehouse main"
     )
+
+
+# -- the daemon ---------------------------------------------------------------------------------
+
+
+def _log_to_stderr(settings: Settings) -> None:
+    root = logging.getLogger()
+    root.setLevel(settings.log_level)
+    for handler in root.handlers:
+        handler.setLevel(settings.log_level)
+
+
+@cli.command()
+@json_option
+@command
+def connectors(as_json: bool) -> None:
+    """List the installed connectors and what they can do."""
+    found: list[dict[str, Any]] = []
+    for name, entry in sorted(installed_connectors().items()):
+        try:
+            connector = load_connector(name)
+        except ConfigError as err:
+            found.append({"name": name, "target": entry.value, "error": str(err)})
+            continue
+        found.append(
+            {
+                "name": name,
+                "target": entry.value,
+                "package": entry.dist.name if entry.dist else None,
+                "capabilities": sorted(c.value for c in connector.capabilities),
+                "max_push_batch": connector.max_push_batch,
+                "rate_limit": None
+                if connector.rate_limit is None
+                else {"rate": connector.rate_limit.rate, "burst": connector.rate_limit.burst},
+                "settings": sorted(connector.Settings.model_fields),
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo("no connectors installed")
+    for item in found:
+        if "error" in item:
+            click.echo(f"{item['name']}: BROKEN: {item['error']}")
+        else:
+            click.echo(f"{item['name']} ({item['target']}): {', '.join(item['capabilities'])}")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="One pass of every job, then exit.")
+@click.option("--channel", "channels", metavar="CODE", multiple=True, help="Only this channel.")
+@config_option
+@json_option
+@click.pass_context
+@command
+def sync(ctx: click.Context, once: bool, channels: tuple[str, ...], as_json: bool) -> None:
+    """One pass of every job: listing maps, stock pulls, order pulls, reconcile and push.
+
+    Exits 1 when any job failed (a report, such as an unknown listing, is not a failure).
+    """
+    if not once:
+        raise click.UsageError("use 'sellable sync --once' (or 'sellable run' for the daemon)")
+    application = app(ctx)
+    _log_to_stderr(application.settings)
+    engine = SyncEngine(application.engine(), application.settings)
+    try:
+        results = engine.run_once(list(channels) or None)
+    finally:
+        engine.close()
+    failed = [r for r in results if not r.ok]
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "channel": r.channel,
+                        "job": r.job,
+                        "ok": r.ok,
+                        "skipped": r.skipped,
+                        "counts": r.counts,
+                        "error": r.error,
+                        "reports": r.reports,
+                        "seconds": round(r.seconds, 3),
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for code in dict.fromkeys(r.channel for r in results):
+            click.echo(f"{code}:")
+            for r in results:
+                if r.channel != code:
+                    continue
+                click.echo(f"  {r.describe()}")
+                for key, values in r.reports.items():
+                    if values:
+                        shown = ", ".join(values[:20])
+                        more = f" … and {len(values) - 20} more" if len(values) > 20 else ""
+                        click.echo(f"    {key.replace('_', ' ')}: {len(values)} ({shown}{more})")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@config_option
+@json_option
+@click.pass_context
+@command
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Per channel: last pull and push, cursor, pending pushes, errors, listing reports."""
+    application = app(ctx)
+    engine = SyncEngine(application.engine(), application.settings)
+    try:
+        report = channel_status(engine)
+    finally:
+        engine.close()
+    click.echo(json.dumps(report, indent=2) if as_json else render_status(report))
+
+
+@cli.command()
+@config_option
+@click.pass_context
+@command
+def run(ctx: click.Context) -> None:
+    """Run the daemon until SIGTERM or SIGINT."""
+    application = app(ctx)
+    _log_to_stderr(application.settings)
+    logging.getLogger().setLevel(application.settings.log_level)
+    sys.exit(run_daemon(application.engine(), application.settings))

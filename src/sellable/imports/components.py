@@ -24,7 +24,7 @@ from sellable.imports.csvfile import (
 )
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
-from sellable.store.sql import chunked
+from sellable.store.sql import bump_catalog_version, chunked
 
 
 def import_components(
@@ -114,6 +114,7 @@ def import_components(
             old_count += connection.execute(bom.delete().where(bom.c.parent_id.in_(chunk))).rowcount
         if new_rows:
             connection.execute(bom.insert(), new_rows)
+        bump_catalog_version(connection)
     return ImportSummary(
         str(path),
         len(new_rows),

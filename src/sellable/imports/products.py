@@ -19,7 +19,7 @@ from sellable.imports.csvfile import (
 )
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
-from sellable.store.sql import chunked, upsert
+from sellable.store.sql import bump_catalog_version, chunked, upsert
 
 KINDS = tuple(kind.value for kind in SkuKind)
 
@@ -135,4 +135,6 @@ def import_products(
             key=("sku",),
             update=("name", "kind", "allow_backorder", "price", "assembly_on_demand"),
         )
+        if changed:
+            bump_catalog_version(connection)
     return ImportSummary(str(path), len(rows), created, updated, len(rows) - created - updated)

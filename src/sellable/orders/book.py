@@ -598,6 +598,11 @@ class OrderBook:
 
     # -- store ----------------------------------------------------------------------------------
 
+    def sync_levels(self, levels: dict[Pair, tuple[int, int, int]]) -> set[tuple[str, str]]:
+        """Set stock rows read from the store into the in-memory core; returns the
+        (SKU, warehouse) pairs whose sellable changed."""
+        return self._sync_core(levels)
+
     def _sync_core(self, levels: dict[Pair, tuple[int, int, int]]) -> set[tuple[str, str]]:
         """Bring the in-memory core up to the locked rows (another process may have moved
         them); returns what changed."""

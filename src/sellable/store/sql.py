@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -58,3 +59,16 @@ def insert_missing(
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(key))
     connection.execute(statement, list(rows))
+
+
+def bump_catalog_version(connection: Connection) -> None:
+    """Tell running daemons that SKUs or BOMs changed, so they reload the catalog."""
+    from sellable.store import schema
+
+    upsert(
+        connection,
+        schema.meta,
+        [{"key": "catalog_version", "value": uuid.uuid4().hex}],
+        key=("key",),
+        update=("value",),
+    )
