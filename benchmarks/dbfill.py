@@ -98,6 +98,10 @@ def ensure_sqlite(data_dir: Path, spec: SyntheticCatalog, log: Any = print) -> t
     """Build (or reuse) the cached SQLite files; returns (no-stock file, full file)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     nostock, full = sqlite_paths(data_dir, spec)
+    for stale in data_dir.glob(f"catalog-n{spec.n}-seed{spec.seed}-*.db"):
+        if stale not in (nostock, full):  # an older generator version or schema
+            log(f"  removing stale cache {stale.name}")
+            remove_sqlite(stale)
     if not nostock.exists():
         log(f"  building {nostock.name} (SKUs and BOMs; cached for next runs) ...")
         tmp = nostock.with_name(nostock.name + f".{os.getpid()}.tmp")

@@ -604,6 +604,7 @@ class Runner:
         )
         self.log(
             f"Sellable benchmarks: {', '.join(selected)}; python {sys.version.split()[0]}, "
+            f"{_load_average()}, "
             f"{os.cpu_count()} CPU(s){size_note}"
         )
         crashed = False
@@ -642,13 +643,21 @@ class Runner:
         rows = [(f.benchmark, f.name, f.value, f.target, f.status) for f in self.figures]
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         line = "+".join("-" * (w + 2) for w in widths)
-        print(f"\nSummary ({self.args.skus:,} SKUs, seed {self.args.seed}, total {total:.0f} s)")
+        print(
+            f"\nSummary ({self.args.skus:,} SKUs, seed {self.args.seed}, total {total:.0f} s, "
+            f"{_load_average()})"
+        )
         print(line)
         for r in [head, *rows]:
             print("|".join(f" {v:<{w}} " for v, w in zip(r, widths, strict=True)))
             if r is head:
                 print(line)
         print(line, flush=True)
+
+
+def _load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min)"
 
 
 def _trim_pstats(text: str) -> str:

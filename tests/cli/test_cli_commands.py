@@ -108,21 +108,32 @@ def _assert_example_numbers(positions: dict[tuple[str, str], dict[str, Any]]) ->
     assert positions[("GIFT-SET-COFFEE", "main")] == GIFT_SET_MAIN
     assert positions[("ALPHABET-BUNDLE", "fba-us")]["sellable"] == 8
     assert positions[("ALPHABET-BUNDLE", "fba-us")]["prepackaged"] == {
-        "on_hand": 8, "locked": 0, "allocated": 0, "available": 8,
+        "on_hand": 8,
+        "locked": 0,
+        "allocated": 0,
+        "available": 8,
     }
     assert positions[("ALPHABET-BUNDLE", "main")]["sellable"] == 50
     assert positions[("ALPHABET-BUNDLE", "main")]["component"] == {
-        "on_hand": 50, "available": 50, "bottleneck": "DEF",
+        "on_hand": 50,
+        "available": 50,
+        "bottleneck": "DEF",
     }
     assert positions[("CAMERA-STARTER-KIT", "main")]["sellable"] == 7
     assert positions[("GIFT-KIT-COFFEE", "main")]["sellable"] == 30
     assert positions[("BEANS-12OZ", "main")] == {
-        "sku": "BEANS-12OZ", "warehouse": "main", "kind": "simple",
+        "sku": "BEANS-12OZ",
+        "warehouse": "main",
+        "kind": "simple",
         "prepackaged": {"on_hand": 50, "locked": 0, "allocated": 0, "available": 50},
-        "component": None, "sellable": 50,
+        "component": None,
+        "sellable": 50,
     }
     assert positions[("DSLR-CAMERA-BLACK", "main")]["prepackaged"] == {
-        "on_hand": 12, "locked": 2, "allocated": 0, "available": 10,
+        "on_hand": 12,
+        "locked": 2,
+        "allocated": 0,
+        "available": 10,
     }
 
 
@@ -132,10 +143,14 @@ def _assert_example_numbers(positions: dict[tuple[str, str], dict[str, Any]]) ->
 def test_cli_init_import_examples_and_stock_json(config_file: Path, database_url: str) -> None:
     init = invoke("--config", config_file, "init")
     assert (init.exit_code, init.stdout) == (
-        0, f"database ready: {database_url} (warehouses: main, fba-us)\n"
+        0,
+        f"database ready: {database_url} (warehouses: main, fba-us)\n",
     )
-    for noun, rows, movements in (("product", 18, ""), ("component", 17, ""),
-                                  ("stock", 14, "; 14 movement(s) written")):
+    for noun, rows, movements in (
+        ("product", 18, ""),
+        ("component", 17, ""),
+        ("stock", 14, "; 14 movement(s) written"),
+    ):
         name = "products" if noun == "product" else "components" if noun == "component" else noun
         result = invoke("import", name, EXAMPLES / f"{name}.csv", "--config", config_file)
         assert (result.exit_code, result.stderr) == (0, "")
@@ -156,19 +171,32 @@ def test_cli_import_json_summary(examples: Store) -> None:
     assert result.exit_code == 0
     summary = json.loads(result.stdout)
     expected = {
-        "file": str(EXAMPLES / "stock.csv"), "rows": 14, "created": 0, "updated": 0,
-        "unchanged": 14, "movements": 0,
+        "file": str(EXAMPLES / "stock.csv"),
+        "rows": 14,
+        "created": 0,
+        "updated": 0,
+        "unchanged": 14,
+        "movements": 0,
     }
     assert {key: summary[key] for key in expected} == expected
 
 
 def test_cli_stock_filters_by_sku_and_warehouse(examples: Store) -> None:
-    result = invoke("stock", "GIFT-SET-COFFEE", "ALPHABET-BUNDLE", "--warehouse", "main", "--json",
-                    "--config", examples.config)
+    result = invoke(
+        "stock",
+        "GIFT-SET-COFFEE",
+        "ALPHABET-BUNDLE",
+        "--warehouse",
+        "main",
+        "--json",
+        "--config",
+        examples.config,
+    )
     assert result.exit_code == 0
     positions = json.loads(result.stdout)
     assert [(p["sku"], p["warehouse"]) for p in positions] == [
-        ("GIFT-SET-COFFEE", "main"), ("ALPHABET-BUNDLE", "main"),
+        ("GIFT-SET-COFFEE", "main"),
+        ("ALPHABET-BUNDLE", "main"),
     ]
     assert positions[0] == GIFT_SET_MAIN
 
@@ -178,10 +206,36 @@ def test_cli_stock_table(examples: Store) -> None:
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert [line.split() for line in lines] == [
-        ["SKU", "WAREHOUSE", "KIND", "ON", "HAND", "LOCKED", "ALLOC", "AVAIL", "COMP", "ON",
-         "HAND", "COMP", "AVAIL", "SELLABLE", "BOTTLENECK"],
-        ["GIFT-SET-COFFEE", "main", "assembly", "10", "0", "0", "10", "30", "30", "40",
-         "MUG-CERAMIC"],
+        [
+            "SKU",
+            "WAREHOUSE",
+            "KIND",
+            "ON",
+            "HAND",
+            "LOCKED",
+            "ALLOC",
+            "AVAIL",
+            "COMP",
+            "ON",
+            "HAND",
+            "COMP",
+            "AVAIL",
+            "SELLABLE",
+            "BOTTLENECK",
+        ],
+        [
+            "GIFT-SET-COFFEE",
+            "main",
+            "assembly",
+            "10",
+            "0",
+            "0",
+            "10",
+            "30",
+            "30",
+            "40",
+            "MUG-CERAMIC",
+        ],
         ["BEANS-12OZ", "main", "simple", "50", "0", "0", "50", "-", "-", "50", "-"],
     ]
 
@@ -203,10 +257,17 @@ def test_cli_explain_json(examples: Store) -> None:
     result = invoke("explain", "GIFT-SET-COFFEE", "-w", "main", "--json", "-c", examples.config)
     assert result.exit_code == 0
     tree = json.loads(result.stdout)
-    assert (tree["sku"], tree["kind"], tree["prepackaged_available"], tree["component"],
-            tree["sellable"]) == ("GIFT-SET-COFFEE", "assembly", 10, 30, 40)
-    assert [(c["sku"], c["sellable"], c["per_unit"], c["makes"], c["limiting"])
-            for c in tree["children"]] == [
+    assert (
+        tree["sku"],
+        tree["kind"],
+        tree["prepackaged_available"],
+        tree["component"],
+        tree["sellable"],
+    ) == ("GIFT-SET-COFFEE", "assembly", 10, 30, 40)
+    assert [
+        (c["sku"], c["sellable"], c["per_unit"], c["makes"], c["limiting"])
+        for c in tree["children"]
+    ] == [
         ("BEANS-12OZ", 50, 1, 50, False),
         ("MUG-CERAMIC", 30, 1, 30, True),
         ("SCOOP-WOOD", 100, 1, 100, False),
@@ -260,7 +321,9 @@ def test_cli_config_option_on_import_commands(examples: Store, placement: list[s
     file = EXAMPLES / "products.csv"
     result = invoke(*(a.format(cfg=examples.config, file=file) for a in placement))
     assert result.exit_code == 0
-    assert result.stdout.startswith(f"{file}: 18 product row(s): 0 created, 0 updated, 18 unchanged")
+    assert result.stdout.startswith(
+        f"{file}: 18 product row(s): 0 created, 0 updated, 18 unchanged"
+    )
 
 
 def test_cli_config_from_environment_variable(
@@ -361,7 +424,9 @@ def test_cli_check_config_errors_exit_2(tmp_path: Path, content: str, message: s
     cfg.write_text(content)
     result = invoke("check-config", "--config", cfg)
     assert (result.exit_code, result.stdout, result.stderr) == (
-        2, "", f"error: {message.format(cfg=cfg)}\n"
+        2,
+        "",
+        f"error: {message.format(cfg=cfg)}\n",
     )
 
 
@@ -369,9 +434,10 @@ def test_cli_check_config_duplicate_warehouse_code(tmp_path: Path) -> None:
     cfg = tmp_path / "sellable.toml"
     cfg.write_text('[[warehouses]]\ncode = "main"\n\n[[warehouses]]\ncode = "main"\n')
     result = invoke("check-config", "--config", cfg)
-    assert result.exit_code == 2
-    assert result.stderr.startswith(f"error: {cfg}: ")
-    assert result.stderr.endswith("warehouses[1].code: warehouse 'main' is declared twice\n")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {cfg}: warehouses[1].code: warehouse 'main' is declared twice\n",
+    )
 
 
 def test_cli_check_config_invalid_toml_names_line(tmp_path: Path) -> None:
@@ -386,10 +452,16 @@ def test_cli_check_config_invalid_toml_names_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(["--config", "{tmp}/nope.toml"], "{tmp}/nope.toml: configuration file not "
-                     "found", id="missing-config-option"),
-        pytest.param([], "{tmp}/gone.toml: configuration file not found (from $SELLABLE_CONFIG)",
-                     id="missing-config-from-env"),
+        pytest.param(
+            ["--config", "{tmp}/nope.toml"],
+            "{tmp}/nope.toml: configuration file not found",
+            id="missing-config-option",
+        ),
+        pytest.param(
+            [],
+            "{tmp}/gone.toml: configuration file not found (from $SELLABLE_CONFIG)",
+            id="missing-config-from-env",
+        ),
     ],
 )
 def test_cli_missing_config_file_exit_2(
@@ -444,9 +516,7 @@ def test_cli_check_config_never_prints_database_password(
     assert PASSWORD not in rejected.output
 
 
-def test_cli_never_prints_password_of_real_postgres(
-    postgres_url: str, tmp_path: Path
-) -> None:
+def test_cli_never_prints_password_of_real_postgres(postgres_url: str, tmp_path: Path) -> None:
     url = make_url(postgres_url)
     if url.password is None:  # the test server trusts local connections
         url = url.set(password=PASSWORD)
@@ -462,8 +532,9 @@ def test_cli_never_prints_password_of_real_postgres(
         f"database ready: {url.render_as_string(hide_password=True)} (warehouses: main, fba-us)\n"
     )
     # An unusable database (it does not exist) is exit 4, still without the password.
-    _write_config(cfg, url.set(database="sellable_no_such_db").render_as_string(
-        hide_password=False))
+    _write_config(
+        cfg, url.set(database="sellable_no_such_db").render_as_string(hide_password=False)
+    )
     missing = invoke("stock", "--config", cfg)
     assert missing.exit_code == 4
     assert missing.stderr.startswith("error: cannot open the database: ")
@@ -476,33 +547,45 @@ def test_cli_never_prints_password_of_real_postgres(
 @pytest.mark.parametrize(
     ("command", "text", "problem"),
     [
-        pytest.param("products", "sku,name,kind\nX,X,kitt\n",
-                     "line 2, column 'kind': unknown kind (expected one of: simple, kit, "
-                     "assembly, package, bundle) (value 'kitt')", id="products"),
-        pytest.param("components", "parent_sku,component_sku,quantity\nFAQ-KIT,COMP-A,0\n",
-                     "line 2, column 'quantity': must be a positive integer (value '0')",
-                     id="components"),
-        pytest.param("stock", "sku,warehouse,on_hand\nNOPE,main,1\n",
-                     "line 2, column 'sku': unknown SKU (import it with 'sellable import "
-                     "products' first) (value 'NOPE')", id="stock"),
+        pytest.param(
+            "products",
+            "sku,name,kind\nX,X,kitt\n",
+            "line 2, column 'kind': unknown kind (expected one of: simple, kit, "
+            "assembly, package, bundle) (value 'kitt')",
+            id="products",
+        ),
+        pytest.param(
+            "components",
+            "parent_sku,component_sku,quantity\nFAQ-KIT,COMP-A,0\n",
+            "line 2, column 'quantity': must be a positive integer (value '0')",
+            id="components",
+        ),
+        pytest.param(
+            "stock",
+            "sku,warehouse,on_hand\nNOPE,main,1\n",
+            "line 2, column 'sku': unknown SKU (import it with 'sellable import "
+            "products' first) (value 'NOPE')",
+            id="stock",
+        ),
     ],
 )
-def test_cli_import_bad_csv_exits_3(
-    examples: Store, command: str, text: str, problem: str
-) -> None:
+def test_cli_import_bad_csv_exits_3(examples: Store, command: str, text: str, problem: str) -> None:
     path = examples.csv(f"bad-{command}.csv", text)
     before = examples.snapshot()
     result = invoke("import", command, path, "--config", examples.config)
     assert (result.exit_code, result.stdout, result.stderr) == (
-        3, "",
+        3,
+        "",
         f"error: {path} {problem}\n{path}: rejected (1 problem(s)); nothing was written\n",
     )
     assert examples.snapshot() == before
 
 
 def test_cli_import_cycle_exits_3(examples: Store) -> None:
-    path = examples.csv("cycle.csv", "parent_sku,component_sku,quantity\nFAQ-KIT,FAQ-ASSEMBLY,1\n"
-                        "FAQ-ASSEMBLY,FAQ-KIT,1\n")
+    path = examples.csv(
+        "cycle.csv",
+        "parent_sku,component_sku,quantity\nFAQ-KIT,FAQ-ASSEMBLY,1\nFAQ-ASSEMBLY,FAQ-KIT,1\n",
+    )
     result = invoke("import", "components", path, "--config", examples.config)
     assert result.exit_code == 3
     assert result.stderr == (
@@ -542,7 +625,9 @@ def test_cli_commands_before_init_exit_4(uninitialised: Path, args: list[str]) -
 def test_cli_unknown_sku_exits_3(examples: Store, args: list[str]) -> None:
     result = invoke(*args, "--config", examples.config)
     assert (result.exit_code, result.stdout, result.stderr) == (
-        3, "", "error: unknown SKU 'UNKNOWN-SKU'\n"
+        3,
+        "",
+        "error: unknown SKU 'UNKNOWN-SKU'\n",
     )
 
 
@@ -557,7 +642,9 @@ def test_cli_unknown_sku_exits_3(examples: Store, args: list[str]) -> None:
 def test_cli_unknown_warehouse_exits_2_naming_known(examples: Store, args: list[str]) -> None:
     result = invoke(*args, "--config", examples.config)
     assert (result.exit_code, result.stdout, result.stderr) == (
-        2, "", "error: unknown warehouse 'nope' (known: main, fba-us)\n"
+        2,
+        "",
+        "error: unknown warehouse 'nope' (known: main, fba-us)\n",
     )
 
 
@@ -570,12 +657,17 @@ def test_cli_explain_requires_warehouse(examples: Store) -> None:
 # -- the installed command, in a real process -----------------------------------------------------
 
 
-def _run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None
-         ) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SELLABLE_")}
     return subprocess.run(
         [sys.executable, "-m", "sellable", *(str(a) for a in args)],
-        cwd=cwd, env={**clean, **(env or {})}, capture_output=True, text=True, timeout=60,
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
 
@@ -607,7 +699,8 @@ def test_cli_subprocess_error_exit_codes(tmp_path: Path) -> None:
     bad.write_text("sku,warehouse,on_hand\nBEANS-12OZ,main,1.5\n")
     rejected = _run("import", "stock", bad, cwd=work)
     assert (rejected.returncode, rejected.stdout, rejected.stderr) == (
-        3, "",
+        3,
+        "",
         f"error: {bad} line 2, column 'on_hand': must be a whole number (value '1.5')\n"
         f"{bad}: rejected (1 problem(s)); nothing was written\n",
     )

@@ -153,6 +153,69 @@ def test_cancel_through_the_csv_releases_the_allocation(store: Store) -> None:
     assert store.levels("BEANS") == (50, 0, 50)
 
 
+# -- a stock count retries held lines, oldest order first --------------------------------------
+
+
+def test_stock_count_retries_held_lines_oldest_order_first(store: Store) -> None:
+    path = orders_file(
+        store,
+        "shop,1,MUG,3,main,,,2026-11-22T09:00:00Z",
+        "shop,2,MUG,3,main,,,2026-11-21T09:00:00Z",
+    )
+    ok(store, "import", "orders", str(path))
+    assert [o["order_id"] for o in ok_json(store, "orders", "--held")] == ["1", "2"]
+    changes_before = len(store.sellable_changes())
+    count = store.file("sku,warehouse,on_hand\nMUG,main,4\n", name="count.csv")
+    summary = ok_json(store, "import", "stock", str(count))
+    assert (summary["held_lines_allocated"], summary["lines_still_held"]) == (1, 1)
+    # MUG 2 -> 4 changes MUG, KIT and SET (both limited by the mug); then order 2 takes 3.
+    assert summary["sellable_changed"] == 3
+    assert sorted(store.sellable_changes()[changes_before : changes_before + 3]) == [
+        ("KIT", "main"),
+        ("MUG", "main"),
+        ("SET", "main"),
+    ]
+    # Order 2 is the older one (created_at), so it gets the mugs although imported second.
+    assert store.line_states() == {
+        ("1", "MUG"): ("held", "short 2 × MUG in main (have 1, need 3)"),
+        ("2", "MUG"): ("allocated", None),
+    }
+    assert store.levels("MUG") == (4, 3, 1)
+    text = ok(store, "import", "stock", str(store.file("sku,warehouse,on_hand\nMUG,main,6\n")))
+    assert text.endswith(
+        "; 3 sellable value(s) changed\nheld lines retried: 1 now allocated, 0 still held\n"
+    )
+    assert store.orders(held_only=True) == []
+
+
+@pytest.fixture
+def sqlite_sorts_null_times_first(request: pytest.FixtureRequest, database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="BUG: OrderBook.retry_held orders by created_at, whose NULLs sort first "
+                "on SQLite and last on PostgreSQL: the backends give scarce stock to "
+                "different orders",
+            )
+        )
+
+
+@pytest.mark.usefixtures("sqlite_sorts_null_times_first")
+def test_retry_order_is_the_same_on_both_databases(store: Store) -> None:
+    """An order without created_at (imported now) is younger than one created days ago."""
+    ok(store, "import", "orders", str(orders_file(store, "shop,untimed,MUG,3,main,,,")))
+    ok(
+        store,
+        "import",
+        "orders",
+        str(orders_file(store, "shop,dated,MUG,3,main,,,2026-01-01T00:00:00Z")),
+    )
+    count = store.file("sku,warehouse,on_hand\nMUG,main,4\n", name="count.csv")
+    ok(store, "import", "stock", str(count))
+    assert [o["order_id"] for o in ok_json(store, "orders", "--held")] == ["untimed"]
+
+
 # -- orders ---------------------------------------------------------------------------------------
 
 
@@ -362,9 +425,18 @@ def test_build_in_an_unknown_warehouse_is_a_configuration_error(store: Store) ->
             "line 3, column 'sku': unknown SKU (import it with 'sellable import products' first) "
             "(value 'NOPE')",
         ),
-        ("shop,2,MUG,-2,main,,,", "line 3, column 'quantity': must be a positive integer (value '-2')"),
-        ("shop,2,MUG,0,main,,,", "line 3, column 'quantity': must be a positive integer (value '0')"),
-        ("shop,2,MUG,1.5,main,,,", "line 3, column 'quantity': must be a whole number (value '1.5')"),
+        (
+            "shop,2,MUG,-2,main,,,",
+            "line 3, column 'quantity': must be a positive integer (value '-2')",
+        ),
+        (
+            "shop,2,MUG,0,main,,,",
+            "line 3, column 'quantity': must be a positive integer (value '0')",
+        ),
+        (
+            "shop,2,MUG,1.5,main,,,",
+            "line 3, column 'quantity': must be a whole number (value '1.5')",
+        ),
         (
             "shop,2,MUG,1,moon,,,",
             "line 3, column 'warehouse': unknown warehouse (known: fba-us, main) (value 'moon')",

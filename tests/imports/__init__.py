@@ -107,8 +107,16 @@ class Store:
             return [
                 tuple(row)  # type: ignore[misc]
                 for row in connection.execute(
-                    select(k.sku, w.code, m.type, m.quantity, m.on_hand_change,
-                           m.locked_change, m.allocated_change, m.reference)
+                    select(
+                        k.sku,
+                        w.code,
+                        m.type,
+                        m.quantity,
+                        m.on_hand_change,
+                        m.locked_change,
+                        m.allocated_change,
+                        m.reference,
+                    )
                     .join(schema.skus, k.id == m.sku_id)
                     .join(schema.warehouses, w.id == m.warehouse_id)
                     .order_by(m.id)
@@ -120,24 +128,33 @@ class Store:
         m, s = schema.movements.c, schema.stock.c
         sums = (
             select(
-                m.sku_id, m.warehouse_id,
+                m.sku_id,
+                m.warehouse_id,
                 func.sum(m.on_hand_change).label("on_hand"),
                 func.sum(m.locked_change).label("locked"),
                 func.sum(m.allocated_change).label("allocated"),
-            ).group_by(m.sku_id, m.warehouse_id).subquery()
+            )
+            .group_by(m.sku_id, m.warehouse_id)
+            .subquery()
         )
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(s.sku_id, s.warehouse_id, s.on_hand, s.locked, s.allocated,
-                       sums.c.on_hand, sums.c.locked, sums.c.allocated)
-                .outerjoin(
+                select(
+                    s.sku_id,
+                    s.warehouse_id,
+                    s.on_hand,
+                    s.locked,
+                    s.allocated,
+                    sums.c.on_hand,
+                    sums.c.locked,
+                    sums.c.allocated,
+                ).outerjoin(
                     sums,
                     (sums.c.sku_id == s.sku_id) & (sums.c.warehouse_id == s.warehouse_id),
                 )
             ).all()
         return [
-            (r[0], r[1]) for r in rows
-            if (r[2], r[3], r[4]) != (r[5] or 0, r[6] or 0, r[7] or 0)
+            (r[0], r[1]) for r in rows if (r[2], r[3], r[4]) != (r[5] or 0, r[6] or 0, r[7] or 0)
         ]
 
     def sellable(self, sku: str, warehouse: str) -> int:

@@ -16,8 +16,9 @@ HEADER = "parent_sku,component_sku,quantity,slot,price_offset\n"
 UNKNOWN_SKU = "unknown SKU (import it with 'sellable import products' first)"
 
 # Three kits nested K1 -> K2 -> K3 (an existing multi-level BOM), and two empty kits.
-NESTED_PRODUCTS = "sku,name,kind\nK1,Kit 1,kit\nK2,Kit 2,kit\nK3,Kit 3,kit\nK4,Kit 4,kit\n" \
-    "K5,Kit 5,kit\n"
+NESTED_PRODUCTS = (
+    "sku,name,kind\nK1,Kit 1,kit\nK2,Kit 2,kit\nK3,Kit 3,kit\nK4,Kit 4,kit\nK5,Kit 5,kit\n"
+)
 NESTED_BOM = "parent_sku,component_sku,quantity\nK1,K2,1\nK2,K3,1\nK3,COMP-A,1\n"
 
 
@@ -105,14 +106,18 @@ ROW_ERRORS = [
     ),
     pytest.param(
         HEADER + "FAQ-KIT,COMP-A,1,,\nFAQ-KIT,COMP-B,1,,\nFAQ-KIT,COMP-A,2,,\n",
-        ["line 4, column 'component_sku': duplicate row: same parent, slot and component as "
-         "line 2 (value 'COMP-A')"],
+        [
+            "line 4, column 'component_sku': duplicate row: same parent, slot and component as "
+            "line 2 (value 'COMP-A')"
+        ],
         id="duplicate-row",
     ),
     pytest.param(
         HEADER + "CAMERA-STARTER-KIT,LENS-18-55,1,lens,\nCAMERA-STARTER-KIT,LENS-18-55,1,lens,5\n",
-        ["line 3, column 'component_sku': duplicate row: same parent, slot and component as "
-         "line 2 (value 'LENS-18-55')"],
+        [
+            "line 3, column 'component_sku': duplicate row: same parent, slot and component as "
+            "line 2 (value 'LENS-18-55')"
+        ],
         id="duplicate-option-in-slot",
     ),
     pytest.param(
@@ -122,8 +127,10 @@ ROW_ERRORS = [
     ),
     pytest.param(
         HEADER + "GIFT-KIT-COFFEE,BEANS-12OZ,1,,\nMUG-CERAMIC,SCOOP-WOOD,1,,\n",
-        ["line 3, column 'parent_sku': is a simple SKU and cannot have components (make it a "
-         "kit, assembly, package or bundle) (value 'MUG-CERAMIC')"],
+        [
+            "line 3, column 'parent_sku': is a simple SKU and cannot have components (make it a "
+            "kit, assembly, package or bundle) (value 'MUG-CERAMIC')"
+        ],
         id="component-of-simple-sku",
     ),
     pytest.param(
@@ -152,8 +159,7 @@ HEADER_ERRORS = [
         "parent_sku,component_sku,quantiy\nFAQ-KIT,COMP-A,1\n",
         [
             "line 1: unknown column 'quantiy'; did you mean 'quantity'?",
-            "line 1: missing column(s) 'quantity' (required: parent_sku, component_sku, "
-            "quantity)",
+            "line 1: missing column(s) 'quantity' (required: parent_sku, component_sku, quantity)",
         ],
         id="unknown-column-did-you-mean",
     ),
@@ -164,8 +170,7 @@ HEADER_ERRORS = [
     ),
     pytest.param(
         "parent_sku,component_sku\nFAQ-KIT,COMP-A\n",
-        ["line 1: missing column(s) 'quantity' (required: parent_sku, component_sku, "
-         "quantity)"],
+        ["line 1: missing column(s) 'quantity' (required: parent_sku, component_sku, quantity)"],
         id="missing-quantity-column",
     ),
 ]
@@ -249,7 +254,8 @@ def test_import_components_first_import_creates_every_row(config_file: Path) -> 
     assert summary == ImportSummary(str(EXAMPLES / "components.csv"), 17, 17, 0, 0)
     assert store.counts()["bom_lines"] == 17
     assert store.bom("GIFT-SET-COFFEE") == [
-        (None, "BEANS-12OZ", 1, None), (None, "MUG-CERAMIC", 1, None),
+        (None, "BEANS-12OZ", 1, None),
+        (None, "MUG-CERAMIC", 1, None),
         (None, "SCOOP-WOOD", 1, None),
     ]
     assert store.bom("FAQ-ASSEMBLY") == [(None, "COMP-A", 2, None), (None, "COMP-B", 1, None)]
@@ -278,7 +284,8 @@ def test_import_components_replaces_parent_bom_and_keeps_others(store: Store) ->
     summary = import_components(store.engine, path)
     assert summary.rows == 2
     assert store.bom("GIFT-KIT-COFFEE") == [
-        (None, "BEANS-12OZ", 2, None), (None, "MUG-CERAMIC", 1, None),
+        (None, "BEANS-12OZ", 2, None),
+        (None, "MUG-CERAMIC", 1, None),
     ]
     assert store.counts()["bom_lines"] == 16
     assert {p: store.bom(p) for p in others} == others
@@ -361,8 +368,9 @@ def test_import_components_identical_reimport_is_unchanged(store: Store) -> None
     "raises DataError (exit 1 with a traceback), SQLite stores it",
 )
 def test_import_components_rejects_quantity_out_of_range(store: Store) -> None:
-    path = store.csv("components.csv", "parent_sku,component_sku,quantity\nFAQ-KIT,COMP-A,"
-                     "9999999999\n")
+    path = store.csv(
+        "components.csv", "parent_sku,component_sku,quantity\nFAQ-KIT,COMP-A,9999999999\n"
+    )
     with pytest.raises(InputError) as excinfo:
         import_components(store.engine, path)
     assert f"{path} line 2, column 'quantity'" in str(excinfo.value)

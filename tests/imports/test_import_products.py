@@ -67,8 +67,7 @@ ROW_ERRORS = [
     pytest.param(
         HEADER + "MUG-CERAMIC,Ceramic Mug,simple,false,9.00\n"
         "MUG-CERAMIC,Ceramic Mug,simple,false,9.00\n",
-        ["line 3, column 'sku': duplicate row: SKU already given on line 2 "
-         "(value 'MUG-CERAMIC')"],
+        ["line 3, column 'sku': duplicate row: SKU already given on line 2 (value 'MUG-CERAMIC')"],
         id="duplicate-identical-row",
     ),
     pytest.param(
@@ -87,7 +86,7 @@ ROW_ERRORS = [
         id="price-not-a-number",
     ),
     pytest.param(
-        HEADER + "NEW-1,New,simple,,\"1,50\"\n",
+        HEADER + 'NEW-1,New,simple,,"1,50"\n',
         ["line 2, column 'price': must be a decimal number (value '1,50')"],
         id="price-decimal-comma",
     ),
@@ -118,8 +117,10 @@ ROW_ERRORS = [
     ),
     pytest.param(
         HEADER + "NEW-1,New,simple,,\nGIFT-SET-COFFEE,Gift set,simple,,\n",
-        ["line 3, column 'kind': SKU 'GIFT-SET-COFFEE' has components and cannot become "
-         "simple (a component of a simple SKU); remove its components first (value 'simple')"],
+        [
+            "line 3, column 'kind': SKU 'GIFT-SET-COFFEE' has components and cannot become "
+            "simple (a component of a simple SKU); remove its components first (value 'simple')"
+        ],
         id="composite-with-components-to-simple",
     ),
     pytest.param(
@@ -262,7 +263,10 @@ def test_import_products_creates_every_example_sku(empty_store: Store) -> None:
     rows = empty_store.sku_rows()
     assert len(rows) == 18
     assert rows["GIFT-SET-COFFEE"] == (
-        "Coffee Lover's Gift Set (assembled)", "assembly", False, Decimal("29.00")
+        "Coffee Lover's Gift Set (assembled)",
+        "assembly",
+        False,
+        Decimal("29.00"),
     )
     assert rows["LENS-18-55"] == ("Standard lens 18-55mm", "simple", False, None)
     assert rows["CAMERA-STARTER-KIT"][1:] == ("package", False, Decimal("999.00"))
@@ -296,7 +300,9 @@ def test_import_products_upsert_updates_name_and_kind(store: Store) -> None:
     assert store.counts() == {**counts, "skus": counts["skus"] + 1}
     # The kind change keeps the BOM: the kit is now an assembly of the same components.
     assert [component for _, component, _, _ in store.bom("GIFT-KIT-COFFEE")] == [
-        "BEANS-12OZ", "MUG-CERAMIC", "SCOOP-WOOD",
+        "BEANS-12OZ",
+        "MUG-CERAMIC",
+        "SCOOP-WOOD",
     ]
 
 
@@ -321,8 +327,15 @@ def test_import_products_simple_becomes_composite(store: Store) -> None:
 
 
 BACKORDER_VALUES = {
-    "true": True, "TRUE": True, "yes": True, "y": True, "1": True,
-    "false": False, "No": False, "n": False, "0": False,
+    "true": True,
+    "TRUE": True,
+    "yes": True,
+    "y": True,
+    "1": True,
+    "false": False,
+    "No": False,
+    "n": False,
+    "0": False,
 }
 
 

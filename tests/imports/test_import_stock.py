@@ -101,8 +101,10 @@ ROW_ERRORS = [
     ),
     pytest.param(
         HEADER + "MUG-CERAMIC,main,29,0\nBEANS-12OZ,main,50,0\nMUG-CERAMIC,main,28,0\n",
-        ["line 4, column 'sku': duplicate row: same SKU and warehouse as line 2 "
-         "(value 'MUG-CERAMIC')"],
+        [
+            "line 4, column 'sku': duplicate row: same SKU and warehouse as line 2 "
+            "(value 'MUG-CERAMIC')"
+        ],
         id="duplicate-row",
     ),
     pytest.param(
@@ -191,7 +193,14 @@ def test_import_stock_first_count_writes_one_adjustment_per_row(config_file: Pat
     movements = store.movements()
     assert len(movements) == 14
     assert movements[0] == (
-        "BEANS-12OZ", "main", "Adjustment", 50, 50, 0, 0, "stock count stock.csv"
+        "BEANS-12OZ",
+        "main",
+        "Adjustment",
+        50,
+        50,
+        0,
+        0,
+        "stock count stock.csv",
     )
     assert ("DSLR-CAMERA-BLACK", "main", "Adjustment", 12, 12, 2, 0, "stock count stock.csv") in (
         movements
@@ -213,7 +222,7 @@ def test_import_stock_recount_writes_only_the_differences(store: Store) -> None:
     counts = store.counts()
     summary = import_stock(store.engine, store.settings, path)
     assert summary == ImportSummary(str(path), 4, 1, 2, 1, movements=3)
-    assert store.movements()[counts["movements"]:] == [
+    assert store.movements()[counts["movements"] :] == [
         ("MUG-CERAMIC", "main", "Adjustment", -1, -1, 0, 0, "stock count recount.csv"),
         ("COMP-A", "fba-us", "Adjustment", 5, 5, 1, 0, "stock count recount.csv"),
         ("DSLR-CAMERA-BLACK", "main", "Adjustment", 0, 0, -2, 0, "stock count recount.csv"),
@@ -238,7 +247,14 @@ def test_import_stock_without_locked_column_keeps_locked(store: Store) -> None:
     assert summary == ImportSummary(str(path), 1, 0, 1, 0, movements=1)
     assert store.stock_row("DSLR-CAMERA-BLACK", "main") == (15, 2, 0)
     assert store.movements()[-1] == (
-        "DSLR-CAMERA-BLACK", "main", "Adjustment", 3, 3, 0, 0, "stock count recount.csv"
+        "DSLR-CAMERA-BLACK",
+        "main",
+        "Adjustment",
+        3,
+        3,
+        0,
+        0,
+        "stock count recount.csv",
     )
     assert store.ledger_mismatches() == []
 
@@ -255,11 +271,19 @@ def _allocate(store: Store, sku: str, warehouse: str, quantity: int) -> None:
     with store.engine.begin() as connection:
         sku_id = connection.execute(select(k.id).where(k.sku == sku)).scalar_one()
         warehouse_id = connection.execute(select(w.id).where(w.code == warehouse)).scalar_one()
-        connection.execute(schema.movements.insert().values(
-            sku_id=sku_id, warehouse_id=warehouse_id, type="Allocation", quantity=quantity,
-            on_hand_change=0, locked_change=0, allocated_change=quantity, reference="order 1",
-            at=utcnow(),
-        ))
+        connection.execute(
+            schema.movements.insert().values(
+                sku_id=sku_id,
+                warehouse_id=warehouse_id,
+                type="Allocation",
+                quantity=quantity,
+                on_hand_change=0,
+                locked_change=0,
+                allocated_change=quantity,
+                reference="order 1",
+                at=utcnow(),
+            )
+        )
         connection.execute(
             schema.stock.update()
             .where(s.sku_id == sku_id, s.warehouse_id == warehouse_id)
@@ -275,7 +299,14 @@ def test_import_stock_recount_keeps_allocated(store: Store) -> None:
     assert summary == ImportSummary(str(path), 1, 0, 1, 0, movements=1)
     assert store.stock_row("MUG-CERAMIC", "main") == (25, 0, 4)
     assert store.movements()[-1] == (
-        "MUG-CERAMIC", "main", "Adjustment", -5, -5, 0, 0, "stock count recount.csv"
+        "MUG-CERAMIC",
+        "main",
+        "Adjustment",
+        -5,
+        -5,
+        0,
+        0,
+        "stock count recount.csv",
     )
     assert store.ledger_mismatches() == []
     assert store.sellable("MUG-CERAMIC", "main") == 21

@@ -186,7 +186,7 @@ def test_omnium_kit_assembly_process(store: Store) -> None:
     assert types(store, "OMNI-B") == [("Adjustment", 80), ("AssemblyBuild", -40)]
 
 
-# -- 000 Luminous: assembly-on-demand ----------------------------------------------------------------
+# -- 000 Luminous: assembly-on-demand ------------------------------------------------------------
 
 
 def test_luminous_assembly_on_demand_walk_through(store: Store) -> None:

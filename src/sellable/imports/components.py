@@ -24,6 +24,7 @@ from sellable.imports.csvfile import (
 )
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
+from sellable.store.db import writing
 from sellable.store.sql import bump_catalog_version, chunked
 
 
@@ -46,7 +47,7 @@ def import_components(
 
     sku = schema.skus.c
     bom = schema.bom_lines
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         known: dict[str, tuple[int, str]] = {}
         names = {p for _, p, *_ in parsed} | {c for _, _, c, *_ in parsed}
         for chunk in chunked(names):

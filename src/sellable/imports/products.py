@@ -19,6 +19,7 @@ from sellable.imports.csvfile import (
 )
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
+from sellable.store.db import writing
 from sellable.store.sql import bump_catalog_version, chunked, upsert
 
 KINDS = tuple(kind.value for kind in SkuKind)
@@ -71,7 +72,7 @@ def import_products(
         c for c in ("allow_backorder", "price", "assembly_on_demand") if c not in csv_file.columns
     ]
     sku_table = schema.skus
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         existing: dict[str, tuple[int, dict[str, Any]]] = {}
         for chunk in chunked(rows):
             for sku_id, code, name, kind, backorder, price, on_demand in connection.execute(

@@ -17,7 +17,7 @@ from sellable.config import Settings
 from sellable.imports.csvfile import CsvFile, Progress, non_negative_int
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
-from sellable.store.db import sync_warehouses
+from sellable.store.db import sync_warehouses, writing
 from sellable.store.sql import chunked, upsert, utcnow
 
 LevelsWritten = Callable[[Connection, dict[tuple[int, int], tuple[int, int, int]]], None]
@@ -71,7 +71,7 @@ def import_stock(
         counts[key] = (on_hand, locked)
 
     sku_table = schema.skus.c
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         sku_ids: dict[str, int] = {}
         wanted = {sku for sku, _ in counts}
         for sku_id, code in connection.execute(select(sku_table.id, sku_table.sku)):

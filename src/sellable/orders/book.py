@@ -42,7 +42,7 @@ from sellable.orders.model import (
     OrderStatus,
 )
 from sellable.store import schema
-from sellable.store.db import sync_warehouses
+from sellable.store.db import sync_warehouses, writing
 from sellable.store.loader import StoredCatalog, load_catalog, load_engine
 from sellable.store.sql import chunked, insert_missing, utcnow
 
@@ -309,7 +309,7 @@ class OrderBook:
 
     def _apply_batch(self, orders: Sequence[OrderIn]) -> OrderImportResult:
         result = OrderImportResult()
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
             existing = self._load_orders(connection, [o.key for o in orders])
             pairs: set[Pair] = set()
             for order in orders:
@@ -561,7 +561,7 @@ class OrderBook:
             )
 
         def run() -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
-            with self.engine.begin() as connection:
+            with writing(self.engine) as connection:
                 pairs = {(s, warehouse_id) for s in self.stored.subtree_ids(sku)}
                 batch = _Batch(self, connection, pairs)
                 self._sync_core(batch.levels)

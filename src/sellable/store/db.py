@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -55,7 +56,22 @@ def _configure_sqlite(engine: Engine, timeout: float) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers (see `writing`) take the write lock at BEGIN, so they queue on the busy
+        # timeout instead of failing when a read snapshot cannot be upgraded; readers
+        # begin deferred and, in WAL mode, never wait.
+        if connection.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def writing(engine: Engine) -> AbstractContextManager[Connection]:
+    """A write transaction: ``with writing(engine) as connection: ...``.
+
+    On SQLite it begins IMMEDIATE (the write lock is taken, or waited for, at once);
+    on PostgreSQL it is a plain transaction.
+    """
+    return engine.execution_options(sqlite_begin="IMMEDIATE").begin()
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
@@ -98,7 +114,7 @@ def sync_warehouses(engine: Engine, configured: list[WarehouseSettings]) -> dict
     remain), but are no longer used.
     """
     table = schema.warehouses
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         existing = {row.code: row for row in connection.execute(select(table))}
         for warehouse in configured:
             values = {

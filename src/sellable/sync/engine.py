@@ -35,6 +35,7 @@ from sellable.sdk import (
     PushStatus,
 )
 from sellable.store import schema
+from sellable.store.db import writing
 from sellable.store.sql import chunked, upsert, utcnow
 from sellable.sync.http import ChannelHttp, CircuitBreaker
 from sellable.sync.locks import JobLocks
@@ -275,7 +276,7 @@ class SyncEngine:
                 }
             )
         table = schema.listings
-        with self.db.begin() as connection:
+        with writing(self.db) as connection:
             before = {
                 row.listing_id: row.present
                 for row in connection.execute(
@@ -332,7 +333,7 @@ class SyncEngine:
         with self._book_lock:
             self._refresh_core()
             st = schema.stock.c
-            with self.db.begin() as connection:
+            with writing(self.db) as connection:
                 allocated = {
                     sku_id: al
                     for sku_id, al in connection.execute(
@@ -522,7 +523,7 @@ class SyncEngine:
                 and current[row["listing_id"]] != desired[row["listing_id"]]
             ]
             table = schema.listings
-            with self.db.begin() as connection:
+            with writing(self.db) as connection:
                 if current:
                     connection.execute(
                         update(table)
@@ -606,7 +607,7 @@ class SyncEngine:
         table = schema.listings
         now = self.now()
         where = (table.c.channel == code) & (table.c.listing_id == bindparam("lid"))
-        with self.db.begin() as connection:
+        with writing(self.db) as connection:
             if confirmed:
                 connection.execute(
                     update(table)
@@ -686,7 +687,7 @@ class SyncEngine:
         return value
 
     def _set_cursor(self, code: str, job: str, value: str) -> None:
-        with self.db.begin() as connection:
+        with writing(self.db) as connection:
             upsert(
                 connection,
                 schema.channel_cursors,
@@ -697,7 +698,7 @@ class SyncEngine:
 
     def _start_run(self, code: str, job: str) -> int:
         runs = schema.job_runs
-        with self.db.begin() as connection:
+        with writing(self.db) as connection:
             run_id: int = connection.execute(
                 runs.insert().returning(runs.c.id),
                 {"channel": code, "job": job, "started_at": self.now()},
@@ -709,7 +710,7 @@ class SyncEngine:
         summary = dict(result.counts)
         for key, values in result.reports.items():
             summary[key] = values
-        with self.db.begin() as connection:
+        with writing(self.db) as connection:
             connection.execute(
                 update(runs)
                 .where(runs.c.id == run_id)

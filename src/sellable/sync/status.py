@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -10,6 +11,13 @@ from sellable.store import schema
 from sellable.sync.engine import SyncEngine
 
 MAX_LISTED = 200
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC (SQLite hands back naive datetimes; they are UTC)."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
@@ -75,14 +83,14 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                     "channel": code,
                     "connector": channel.settings.connector,
                     "warehouses": channel.settings.warehouses,
-                    "last_successful_pull": pull.finished_at.isoformat() if pull else None,
-                    "last_successful_push": push.finished_at.isoformat() if push else None,
+                    "last_successful_pull": _iso(pull.finished_at) if pull else None,
+                    "last_successful_push": _iso(push.finished_at) if push else None,
                     "cursor": cursor,
                     "pending_pushes": pending,
                     "last_error": (
                         {
                             "job": failure.job,
-                            "at": failure.finished_at.isoformat(),
+                            "at": _iso(failure.finished_at),
                             "error": failure.error,
                         }
                         if failure

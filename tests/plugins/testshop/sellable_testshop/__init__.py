@@ -1,0 +1,1 @@
+"""A tiny JSON shop (``server``) and its connector (``connector``), for daemon tests."""
