@@ -8,6 +8,7 @@ from sqlalchemy import Connection, select
 
 from sellable.errors import InputError
 from sellable.store import schema
+from sellable.store.sql import iso_utc
 
 
 def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict[str, Any]]:
@@ -56,8 +57,8 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
                 "order_id": external_id,
                 "warehouse": warehouse,
                 "status": status,
-                "created_at": created.isoformat() if created else None,
-                "updated_at": updated.isoformat() if updated else None,
+                "created_at": iso_utc(created),
+                "updated_at": iso_utc(updated),
                 "lines": [],
             }
         order["lines"].append(
@@ -112,7 +113,7 @@ def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> li
         rows.append(
             {
                 "id": mid,
-                "at": at.isoformat(),
+                "at": iso_utc(at),
                 "sku": sku,
                 "warehouse": code,
                 "type": kind,

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from sellable.store import schema
+from sellable.store.sql import iso_utc
 from sellable.sync.engine import SyncEngine
 
 MAX_LISTED = 200
-
-
-def _iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC (SQLite hands back naive datetimes; they are UTC)."""
-    if moment is None:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
@@ -83,14 +76,14 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                     "channel": code,
                     "connector": channel.settings.connector,
                     "warehouses": channel.settings.warehouses,
-                    "last_successful_pull": _iso(pull.finished_at) if pull else None,
-                    "last_successful_push": _iso(push.finished_at) if push else None,
+                    "last_successful_pull": iso_utc(pull.finished_at) if pull else None,
+                    "last_successful_push": iso_utc(push.finished_at) if push else None,
                     "cursor": cursor,
                     "pending_pushes": pending,
                     "last_error": (
                         {
                             "job": failure.job,
-                            "at": _iso(failure.finished_at),
+                            "at": iso_utc(failure.finished_at),
                             "error": failure.error,
                         }
                         if failure
