@@ -182,3 +182,59 @@ def config_file(tmp_path: Path, database_url: str) -> Path:
     path = tmp_path / "sellable.toml"
     path.write_text(f'[database]\nurl = "{database_url}"\n{WAREHOUSES_TOML}')
     return path
+
+
+TESTSHOP_PACKAGE = Path(__file__).parent / "plugins" / "testshop"
+
+
+@pytest.fixture(scope="session")
+def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The testshop connector package installed with pip into a folder of its own, which is
+    put on ``sys.path`` so that entry-point discovery finds it like any installed plugin.
+    Subprocesses get it through ``PYTHONPATH`` (see :func:`plugin_env`)."""
+    import sys
+
+    target = tmp_path_factory.mktemp("plugins")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(TESTSHOP_PACKAGE),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    sys.path.insert(0, str(target))
+    from sellable.sync.plugins import load_connector
+
+    load_connector.cache_clear()
+    try:
+        yield target
+    finally:
+        sys.path.remove(str(target))
+        load_connector.cache_clear()
+
+
+@pytest.fixture
+def plugin_env(plugin_dir: Path) -> dict[str, str]:
+    """Environment for subprocesses that must see the installed testshop plugin."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(plugin_dir), env.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+@pytest.fixture
+def testshop(plugin_dir: Path) -> Iterator[object]:
+    """A running test shop on loopback (``.url``, ``.state``)."""
+    from sellable_testshop.server import TestShopServer
+
+    with TestShopServer() as shop:
+        yield shop

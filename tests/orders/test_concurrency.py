@@ -120,13 +120,15 @@ def test_concurrent_imports_never_allocate_the_last_units_twice(
     config_file: Path, tmp_path: Path
 ) -> None:
     """8 workers × 2 orders, each wanting one unit of LAST (itself, in a kit, or built into
-    an assembly on demand): exactly 5 are served, the other 11 lines are held."""
+    an assembly on demand): exactly 5 are served, the other 11 lines are held. Each worker
+    also orders one LAST-BO, which allows backorder: all 8 are allocated, 3 short."""
     _app_settings, engine = _store(config_file, tmp_path)
     skus = ["LAST", "LAST-KIT", "LAST-ASM"]
     files = _write_orders(
         tmp_path,
         [
             [("shop", f"w{w}-{n}", skus[(2 * w + n) % 3], 1, "main", "1") for n in range(2)]
+            + [("shop", f"w{w}-bo", "LAST-BO", 1, "main", "1")]
             for w in range(WORKERS)
         ],
     )
@@ -138,16 +140,25 @@ def test_concurrent_imports_never_allocate_the_last_units_twice(
     for result in results:
         totals.update({k: v for k, v in result.items() if isinstance(v, int)})
     assert (totals["orders_created"], totals["lines_allocated"], totals["lines_held"]) == (
-        demand,
-        LAST_UNITS,
+        demand + WORKERS,
+        LAST_UNITS + WORKERS,
         demand - LAST_UNITS,
     )
     assert store_problems(engine) == []
     with engine.connect() as connection:
         stock = stock_levels(connection)
         lines = order_lines(connection)
-    statuses = Counter(v[2] for order in lines.values() for k, v in order.items() if k)
-    assert statuses == Counter(allocated=LAST_UNITS, held=demand - LAST_UNITS)
+    statuses = Counter(
+        (sku == "LAST-BO", status)
+        for order in lines.values()
+        for key, (sku, _qty, status) in order.items()
+        if key
+    )
+    assert statuses == {
+        (False, "allocated"): LAST_UNITS,
+        (False, "held"): demand - LAST_UNITS,
+        (True, "allocated"): WORKERS,
+    }
     built = stock[("LAST-ASM", "main")][0]
     kits = sum(
         1
@@ -161,29 +172,8 @@ def test_concurrent_imports_never_allocate_the_last_units_twice(
     assert stock[("LAST-ASM", "main")] == (built, 0, built)
     assert stock[("OTHER", "main")] == (OTHER_UNITS - built, 0, kits)
     assert stock.get(("LAST-KIT", "main"), (0, 0, 0)) == (0, 0, 0)
-    engine.dispose()
-
-
-def test_concurrent_imports_of_a_backordered_sku_allocate_every_line(
-    config_file: Path, tmp_path: Path
-) -> None:
-    """A SKU that allows backorder takes every order: availability goes below zero by
-    exactly the excess, and no line is held."""
-    _app_settings, engine = _store(config_file, tmp_path)
-    files = _write_orders(
-        tmp_path,
-        [[("shop", f"w{w}-{n}", "LAST-BO", 1, "main", "1") for n in range(2)] for w in range(WORKERS)],
-    )
-    demand = 2 * WORKERS
-
-    results = _run_workers(config_file, files)
-
-    assert sum(r["lines_allocated"] for r in results) == demand
-    assert sum(r["lines_held"] for r in results) == 0
-    assert store_problems(engine) == []
-    with engine.connect() as connection:
-        stock = stock_levels(connection)
-    assert stock[("LAST-BO", "main")] == (LAST_UNITS, 0, demand)
+    # Backorder: every order taken, availability short by exactly the excess.
+    assert stock[("LAST-BO", "main")] == (LAST_UNITS, 0, WORKERS)
     engine.dispose()
 
 
