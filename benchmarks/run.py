@@ -604,7 +604,7 @@ class Runner:
         )
         self.log(
             f"Sellable benchmarks: {', '.join(selected)}; python {sys.version.split()[0]}, "
-            f"{_load_average()}, "
+            f"{_load_average()}, project at {_project_revision()}, "
             f"{os.cpu_count()} CPU(s){size_note}"
         )
         crashed = False
@@ -653,6 +653,29 @@ class Runner:
             if r is head:
                 print(line)
         print(line, flush=True)
+
+
+def _project_revision() -> str:
+    """The project's git commit, marked ``+dirty`` when src/ has uncommitted changes."""
+    root = HERE.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown commit"
+    return f"commit {commit}{'+dirty src' if dirty else ''}"
 
 
 def _load_average() -> str:

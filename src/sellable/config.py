@@ -45,22 +45,36 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _duration(value: Any) -> timedelta:
+def _parse_duration(value: Any, allow_zero: bool) -> timedelta:
     """``"30s"``, ``"2m"``, ``"24h"``, ``"7d"`` (a number of seconds is accepted too)."""
     if isinstance(value, timedelta):
-        return value
-    seconds = parse_duration(str(value)) if isinstance(value, str | int | float) else None
-    if seconds is None or isinstance(value, bool):
+        seconds: float | None = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, str | int | float):
+        seconds = None
+    else:
+        seconds = parse_duration(str(value))
+    if seconds is None:
         raise ValueError('not a duration (write e.g. "30s", "2m", "24h", "7d")')
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise ValueError(
+            "duration must be positive" if not allow_zero else "duration must not be negative"
+        )
     return timedelta(seconds=seconds)
+
+
+def _format_duration(value: timedelta) -> str:
+    return f"{value.total_seconds():g}s"
 
 
 Duration = Annotated[
     timedelta,
-    BeforeValidator(_duration),
-    PlainSerializer(lambda d: f"{int(d.total_seconds())}s", return_type=str),
+    BeforeValidator(lambda v: _parse_duration(v, allow_zero=False)),
+    PlainSerializer(_format_duration, return_type=str),
+]
+NonNegativeDuration = Annotated[
+    timedelta,
+    BeforeValidator(lambda v: _parse_duration(v, allow_zero=True)),
+    PlainSerializer(_format_duration, return_type=str),
 ]
 
 
@@ -138,8 +152,8 @@ class DaemonSettings(_Section):
         pattern=r"^[^:]+:\d+$|^\[.+\]:\d+$",
         description="address of /healthz and /metrics; empty port 0 picks one",
     )
-    push_debounce: Duration = timedelta(seconds=1)
-    jitter: Duration = timedelta(seconds=5)
+    push_debounce: NonNegativeDuration = timedelta(seconds=1)
+    jitter: NonNegativeDuration = timedelta(seconds=5)
     shutdown_timeout: Duration = timedelta(seconds=8)
 
 
@@ -272,7 +286,11 @@ def format_validation_error(label: str, err: ValidationError, model: type[BaseMo
                 reason += f" (known: {', '.join(sorted(known))})"
         else:
             reason = problem["msg"].removeprefix("Value error, ")
-            if "input" in problem and problem["type"] not in ("missing",):
+            if (
+                "input" in problem
+                and problem["type"] not in ("missing",)
+                and not _is_secret(model, loc)
+            ):
                 value = problem["input"]
                 if isinstance(value, str | int | float | bool):
                     reason += f" (got {value!r})"
@@ -301,6 +319,27 @@ def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
             return []
         current = _model_in(field.annotation)
     return list(getattr(current, "model_fields", {}))
+
+
+def _is_secret(model: type[BaseModel], loc: tuple[int | str, ...]) -> bool:
+    """Whether the field at ``loc`` holds a secret, whose value must never be echoed."""
+    current: Any = model
+    annotation: Any = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        current = _model_in(annotation)
+    return _mentions(annotation, SecretStr)
+
+
+def _mentions(annotation: Any, kind: type) -> bool:
+    if annotation is kind:
+        return True
+    return any(_mentions(arg, kind) for arg in getattr(annotation, "__args__", ()))
 
 
 def _model_in(annotation: Any) -> Any:

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -188,20 +188,6 @@ def test_stock_count_retries_held_lines_oldest_order_first(store: Store) -> None
     assert store.orders(held_only=True) == []
 
 
-@pytest.fixture
-def sqlite_sorts_null_times_first(request: pytest.FixtureRequest, database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: OrderBook.retry_held orders by created_at, whose NULLs sort first "
-                "on SQLite and last on PostgreSQL: the backends give scarce stock to "
-                "different orders",
-            )
-        )
-
-
-@pytest.mark.usefixtures("sqlite_sorts_null_times_first")
 def test_retry_order_is_the_same_on_both_databases(store: Store) -> None:
     """An order without created_at (imported now) is younger than one created days ago."""
     ok(store, "import", "orders", str(orders_file(store, "shop,untimed,MUG,3,main,,,")))
@@ -235,7 +221,8 @@ def test_orders_json_and_held(store: Store) -> None:
         ("shop", "1", "main", "open", found[0]["created_at"]),
         ("web", "7", "main", "open", None),
     ]
-    assert found[0]["created_at"].startswith("2026-11-23T10:00:00")
+    created = datetime.fromisoformat(found[0]["created_at"])
+    assert created.replace(tzinfo=created.tzinfo or UTC) == datetime(2026, 11, 23, 10, tzinfo=UTC)
     assert set(found[0]) == {
         "channel",
         "order_id",
@@ -322,24 +309,11 @@ def test_ledger_of_an_unknown_sku_or_warehouse_is_refused(store: Store) -> None:
     assert "unknown warehouse 'moon' (known: main, fba-us)" in wrong.stderr
 
 
-@pytest.fixture
-def on_sqlite_times_are_naive(request: pytest.FixtureRequest, database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: on SQLite, times read back are naive: ledger 'at' and orders "
-                "'created_at'/'updated_at' print without their UTC offset (PostgreSQL: +00:00)",
-            )
-        )
-
-
-@pytest.mark.usefixtures("on_sqlite_times_are_naive")
 def test_json_times_carry_their_utc_offset(store: Store) -> None:
     path = orders_file(store, "shop,1,MUG,1,main,,open,2026-11-23T12:00:00+02:00")
     ok(store, "import", "orders", str(path))
     (found,) = ok_json(store, "orders")
-    assert found["created_at"] == "2026-11-23T10:00:00+00:00"
+    assert datetime.fromisoformat(found["created_at"]) == datetime(2026, 11, 23, 10, tzinfo=UTC)
     assert datetime.fromisoformat(found["updated_at"]).utcoffset() is not None
     for row in ok_json(store, "ledger", "MUG"):
         assert datetime.fromisoformat(row["at"]).utcoffset() is not None

@@ -58,7 +58,11 @@ def _store(config: Path, folder: Path) -> tuple[Settings, Engine]:
         write_csv(
             folder / "stock.csv",
             "sku,warehouse,on_hand",
-            [("LAST", "main", LAST_UNITS), ("LAST-BO", "main", LAST_UNITS), ("OTHER", "main", OTHER_UNITS)],
+            [
+                ("LAST", "main", LAST_UNITS),
+                ("LAST-BO", "main", LAST_UNITS),
+                ("OTHER", "main", OTHER_UNITS),
+            ],
         ),
     )
     return app_settings, engine
@@ -183,14 +187,17 @@ def test_concurrent_delivery_of_the_same_order_stores_it_once(
     """Every worker delivers the same order (a re-pull racing itself): one creates it,
     the others find it unchanged; its stock is allocated once."""
     _app_settings, engine = _store(config_file, tmp_path)
-    order = [("shop", "dup-1", "LAST", 2, "main", "a"), ("shop", "dup-1", "LAST-KIT", 1, "main", "b")]
+    order = [
+        ("shop", "dup-1", "LAST", 2, "main", "a"),
+        ("shop", "dup-1", "LAST-KIT", 1, "main", "b"),
+    ]
     files = _write_orders(tmp_path, [order] * WORKERS)
 
     results = _run_workers(config_file, files)
 
-    assert sorted((r["orders_created"], r["orders_unchanged"]) for r in results) == [
-        (0, 1)
-    ] * (WORKERS - 1) + [(1, 0)]
+    assert sorted((r["orders_created"], r["orders_unchanged"]) for r in results) == [(0, 1)] * (
+        WORKERS - 1
+    ) + [(1, 0)]
     assert sum(r["movements"] for r in results) == 3
     assert store_problems(engine) == []
     with engine.connect() as connection:

@@ -14,7 +14,7 @@ The checks read the database only, so they hold for any writer, killed or not:
 
 Run as a script, it is a worker (see :func:`main`)::
 
-    python workers.py import-orders CONFIG FILE.csv BATCH_SIZE
+    python workers.py import-orders CONFIG FILE.csv BATCH_SIZE [PAUSE_IN_BATCH]
     python workers.py cli-at-barrier ARG...
 """
 
@@ -25,7 +25,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 
 from sellable.config import Settings, load_settings
 from sellable.imports import import_components, import_products
@@ -208,7 +208,9 @@ def allocation_problems(connection: Connection) -> list[str]:
                 f"stock {skus[sku_id]}@{warehouses[wh]}: allocated {allocated}, "
                 f"the lines hold {held}"
             )
-    problems.extend(f"lines hold {q} of {p}, which has no stock row" for p, q in held_by_lines.items())
+    problems.extend(
+        f"lines hold {q} of {p}, which has no stock row" for p, q in held_by_lines.items()
+    )
     orders = {f"order {c}:{e}" for c, e in connection.execute(select(o.channel, o.external_id))}
     by_reference: dict[str, Counter[tuple[int, int]]] = defaultdict(Counter)
     for reference, sku_id, wh, change in connection.execute(
@@ -298,16 +300,36 @@ def store_problems(engine: Engine) -> list[str]:
 # -- worker subprocesses ------------------------------------------------------------------------
 
 
-def _import_orders(config: str, path: str, batch_size: str) -> None:
-    """Apply an orders file with small batches (each batch commits on its own)."""
+def _import_orders(config: str, path: str, batch_size: str, pause_in_batch: str = "") -> None:
+    """Apply an orders file with small batches (each batch commits on its own).
+
+    With ``pause_in_batch`` N, stop inside the N-th batch's transaction right after its
+    movements are inserted and before its stock rows are updated: print "paused" and
+    wait for a line on stdin (the test kills the worker instead of answering)."""
     from sellable.orders import OrderBook, read_orders_csv
 
     settings = load_settings(config)
     engine = create_db_engine(settings)
+    if pause_in_batch:
+        _pause_inside_batch(engine, int(pause_in_batch))
     book = OrderBook(engine, settings, batch_size=int(batch_size))
     orders = read_orders_csv(path, settings, book.stored, engine)
     result = book.apply(orders)
     print(result.orders_created, result.orders_unchanged, result.orders_updated, flush=True)
+
+
+def _pause_inside_batch(engine: Engine, batch: int) -> None:
+    inserts = 0
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(*args: object) -> None:
+        nonlocal inserts
+        statement = str(args[2])
+        if statement.lstrip().upper().startswith("INSERT INTO MOVEMENTS"):
+            inserts += 1
+            if inserts == batch:
+                print("paused", flush=True)
+                sys.stdin.readline()
 
 
 def _cli_at_barrier(args: list[str]) -> None:
@@ -316,7 +338,7 @@ def _cli_at_barrier(args: list[str]) -> None:
     workers at once, so their imports race instead of their interpreter start-ups."""
     import runpy
 
-    import sellable.cli  # noqa: F401  (the slow part: imports before the barrier)
+    import sellable.cli
     import sellable.orders  # noqa: F401
 
     print("ready", flush=True)

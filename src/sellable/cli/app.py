@@ -48,6 +48,7 @@ class AppContext:
     def __init__(self, config_path: str | None) -> None:
         self.config_path = config_path
         self._settings: Settings | None = None
+        self._engines: list[Engine] = []
 
     @property
     def config_label(self) -> str:
@@ -60,8 +61,15 @@ class AppContext:
             self._settings = load_settings(self.config_path)
         return self._settings
 
+    def close(self) -> None:
+        """Return every database connection (called when the command ends)."""
+        for engine in self._engines:
+            engine.dispose()
+        self._engines.clear()
+
     def engine(self, *, migrate: bool = False) -> Engine:
         engine = create_db_engine(self.settings)
+        self._engines.append(engine)
         if migrate:
             upgrade_schema(engine)
         else:
@@ -108,6 +116,7 @@ def app(ctx: click.Context) -> AppContext:
     state = ctx.find_root().ensure_object(dict)
     if "app" not in state:
         state["app"] = AppContext(state.get("config"))
+        ctx.find_root().call_on_close(state["app"].close)
     application: AppContext = state["app"]
     return application
 

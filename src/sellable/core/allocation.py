@@ -142,11 +142,34 @@ class AllocationPlanner:
         self.available[sku] = self.available.get(sku, 0) - quantity
         if allocate:
             self._plan.allocations.append((sku, quantity))
-        else:
-            self._build_stack[-1].consumed.append((sku, quantity))
+            return
+        consumed = self._build_stack[-1].consumed
+        for index, (seen, already) in enumerate(consumed):
+            if seen == sku:  # one line per component on an assembly order
+                consumed[index] = (sku, already + quantity)
+                return
+        consumed.append((sku, quantity))
+
+    def _checkpoint(self) -> tuple[dict[str, int], int, int, list[tuple[str, int]] | None]:
+        consumed = list(self._build_stack[-1].consumed) if self._build_stack else None
+        return (dict(self.available), len(self._plan.allocations), len(self._plan.builds), consumed)
+
+    def _restore(
+        self, saved: tuple[dict[str, int], int, int, list[tuple[str, int]] | None]
+    ) -> None:
+        self.available = saved[0]
+        del self._plan.allocations[saved[1] :]
+        del self._plan.builds[saved[2] :]
+        if saved[3] is not None:
+            self._build_stack[-1].consumed[:] = saved[3]
 
     def _take(self, sku: str, quantity: int, *, allocate: bool, force: bool = False) -> None:
-        """Take ``quantity`` of ``sku`` into allocation (or into the build in progress)."""
+        """Take ``quantity`` of ``sku`` into allocation (or into the build in progress).
+
+        ``force`` (or the SKU's backorder setting) takes a shortfall anyway: a virtual kit's
+        components go negative (a kit has no stock of its own to oversell); any other SKU's
+        own stock does.
+        """
         have = max(0, self.available.get(sku, 0))
         direct = min(have, quantity)
         self._record(sku, direct, allocate)
@@ -156,14 +179,10 @@ class AllocationPlanner:
         pos = self.catalog.position(sku)
         kind = self.catalog.kinds[pos]
         policy = self.policy(sku)
+        backorder = policy.allow_backorder or force
         shortage = Shortage(sku, have, quantity, self.warehouse)
         if kind.is_composite and self.uses_components:
-            saved = (
-                dict(self.available),
-                len(self._plan.allocations),
-                len(self._plan.builds),
-                len(self._build_stack[-1].consumed) if self._build_stack else 0,
-            )
+            saved = self._checkpoint()
             try:
                 if kind is SkuKind.ASSEMBLY:
                     if not policy.assembly_on_demand:
@@ -174,20 +193,19 @@ class AllocationPlanner:
                     self._take_components(pos, rest, allocate)
                 return
             except _Short as short:
-                if not (policy.allow_backorder or force):
+                if not backorder:
                     raise
                 shortage = short.shortage
-                self.available = saved[0]
-                del self._plan.allocations[saved[1] :]
-                del self._plan.builds[saved[2] :]
-                if self._build_stack:
-                    del self._build_stack[-1].consumed[saved[3] :]
-        if policy.allow_backorder or force:
+                self._restore(saved)
+            if kind is not SkuKind.ASSEMBLY:
+                self._take_components(pos, rest, allocate, force=True)
+                return
+        if backorder:
             self._record(sku, rest, allocate)
             return
         raise _Short(shortage)
 
-    def _take_components(self, pos: int, units: int, allocate: bool) -> None:
+    def _take_components(self, pos: int, units: int, allocate: bool, force: bool = False) -> None:
         """Take what ``units`` of composite ``pos`` need from each of its slots."""
         slots = self.catalog.slots[pos]
         assert slots is not None
@@ -200,11 +218,12 @@ class AllocationPlanner:
             range(len(slots)),
             key=lambda i: (0, capacity[i], i) if capacity[i] < units else (1, 0, i),
         )
+        codes = self.catalog.codes
         for index in order:
             options = slots[index]
             if len(options) == 1:
                 child, qty = options[0]
-                self._take(self.catalog.codes[child], units * qty, allocate=allocate)
+                self._take(codes[child], units * qty, allocate=allocate, force=force)
                 continue
             remaining = units
             offered = 0
@@ -213,11 +232,14 @@ class AllocationPlanner:
                 offered += can
                 give = min(remaining, can)
                 if give:
-                    self._take(self.catalog.codes[child], give * qty, allocate=allocate)
+                    self._take(codes[child], give * qty, allocate=allocate)
                     remaining -= give
                 if remaining == 0:
                     break
-            if remaining:
+            if remaining and force:
+                first, qty = options[0]
+                self._take(codes[first], remaining * qty, allocate=allocate, force=True)
+            elif remaining:
                 label = f"slot {self.catalog.slot_label(pos, index)}"
                 raise _Short(Shortage(label, offered, units, self.warehouse))
 

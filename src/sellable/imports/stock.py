@@ -181,4 +181,11 @@ def write_stock_counts(
         connection.execute(schema.movements.insert(), movement_rows)
     if on_written is not None:
         on_written(connection, new_levels)
+    elif new_levels:
+        # No calculation core at hand: name the rows in the outbox, so that running daemons
+        # and order books re-read them and work out what changed.
+        connection.execute(
+            schema.sellable_changes.insert(),
+            [{"sku_id": s, "warehouse_id": w, "at": now} for s, w in sorted(new_levels)],
+        )
     return created, updated, len(movement_rows)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, tuple_
+from sqlalchemy import Connection, Engine, bindparam, func, select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from tenacity import (
     Retrying,
@@ -230,6 +230,24 @@ class _Batch:
         return allocations
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """Times are stored in UTC (SQLite keeps no offset, so it must be UTC already)."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC)
+
+
+def _max_change_id(connection: Connection) -> int:
+    return int(connection.execute(select(func.max(schema.sellable_changes.c.id))).scalar() or 0)
+
+
+def _catalog_version(connection: Connection) -> str:
+    value = connection.execute(
+        select(schema.meta.c.value).where(schema.meta.c.key == "catalog_version")
+    ).scalar()
+    return str(value or "")
+
+
 def _lock_stock(connection: Connection, pairs: set[Pair]) -> dict[Pair, tuple[int, int, int]]:
     """Make sure the stock rows exist, lock them in a fixed order, and read them."""
     if not pairs:
@@ -276,14 +294,59 @@ class OrderBook:
         warehouse_ids = sync_warehouses(engine, settings.warehouses)
         self.warehouse_ids = warehouse_ids
         self.warehouse_codes = {wid: code for code, wid in warehouse_ids.items()}
-        with engine.connect() as connection:
+        self._load()
+
+    def _load(self) -> None:
+        with self.engine.connect() as connection:
+            # Read the outbox position and catalog version first: whatever changes while
+            # the catalog loads is caught up by the next refresh().
+            self._changes_seen = _max_change_id(connection)
+            self._catalog_version = _catalog_version(connection)
             self.stored: StoredCatalog = load_catalog(connection)
-            self.core: StockEngine = load_engine(connection, settings, self.stored)
+            self.core: StockEngine = load_engine(connection, self.settings, self.stored)
+
+    def refresh(self) -> None:
+        """Catch the in-memory catalog and core up with what other writers changed (CLI
+        imports, other processes): reload the catalog if it changed, else re-read the stock
+        rows named in the ``sellable_changes`` outbox since the last look."""
+        change, st = schema.sellable_changes.c, schema.stock.c
+        with self.engine.connect() as connection:
+            if _catalog_version(connection) != self._catalog_version:
+                reload = True
+            else:
+                reload = False
+                newest = _max_change_id(connection)
+                if newest <= self._changes_seen:
+                    return
+                pairs = sorted(
+                    {
+                        (s, w)
+                        for s, w in connection.execute(
+                            select(change.sku_id, change.warehouse_id).where(
+                                (change.id > self._changes_seen) & (change.id <= newest)
+                            )
+                        )
+                    }
+                )
+                levels: dict[Pair, tuple[int, int, int]] = {}
+                for chunk in chunked(pairs, 2000):
+                    for s, w, oh, lk, al in connection.execute(
+                        select(
+                            st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated
+                        ).where(tuple_(st.sku_id, st.warehouse_id).in_(chunk))
+                    ):
+                        levels[(s, w)] = (oh, lk, al)
+        if reload:
+            self._load()
+            return
+        self._sync_core(levels)
+        self._changes_seen = newest
 
     # -- orders ---------------------------------------------------------------------------------
 
     def apply(self, orders: Iterable[OrderIn]) -> OrderImportResult:
         """Create or update orders; one transaction per batch of whole orders."""
+        self.refresh()
         total = OrderImportResult()
         batch: list[OrderIn] = []
         for order in orders:
@@ -331,7 +394,7 @@ class OrderBook:
                         order.order_id,
                         self._warehouse_id(order.warehouse),
                         "new",
-                        order.created_at,
+                        _utc(order.created_at),
                         dirty=True,
                     )
                     existing[order.key] = stored_order
@@ -359,6 +422,8 @@ class OrderBook:
             return True  # shipped is final; later changes (refunds) are not stock moves here
         if stored.status != order.status:
             return False
+        if self.warehouse_codes.get(stored.warehouse_id) != order.warehouse:
+            return False  # _process refuses the move if stock is allocated
         if stored.status == OrderStatus.CANCELLED:
             return True
         if any(line.status == LineStatus.HELD for line in stored.lines.values()):
@@ -388,8 +453,17 @@ class OrderBook:
         stored.status = order.status
         stored.dirty = True
         if order.created_at is not None:
-            stored.created_at = order.created_at
-        incoming = {line.line_id: line for line in order.lines}
+            stored.created_at = _utc(order.created_at)
+        incoming: dict[str, OrderLineIn] = {}
+        for sent in order.lines:
+            if sent.quantity <= 0:
+                # A channel line with nothing left to send (refunded, removed) holds nothing.
+                result.notes.append(
+                    f"{reference} line {sent.line_id}: quantity {sent.quantity} ignored "
+                    "(the line holds no stock)"
+                )
+                continue
+            incoming[sent.line_id] = sent
         for key, dropped in stored.lines.items():
             if key not in incoming and dropped.status != LineStatus.CANCELLED:
                 self._release(batch, dropped, reference)
@@ -403,7 +477,12 @@ class OrderBook:
                     None, key, wanted.sku, sku_id, wanted.quantity, "new", None, dirty=True
                 )
                 stored.lines[key] = line
-            elif line.sku != wanted.sku or line.quantity != wanted.quantity or reopened:
+            elif (
+                line.sku != wanted.sku
+                or line.quantity != wanted.quantity
+                or reopened
+                or line.status == LineStatus.CANCELLED
+            ):
                 self._release(batch, line, reference)
                 line.sku, line.sku_id, line.quantity = wanted.sku, sku_id, wanted.quantity
                 line.status, line.reason, line.dirty = "new", None, True
@@ -497,7 +576,7 @@ class OrderBook:
                     .where(
                         select(ol.id).where((ol.order_id == o.id) & (ol.status == "held")).exists()
                     )
-                    .order_by(o.created_at, o.id)
+                    .order_by(o.created_at.is_(None), o.created_at, o.id)
                 )
             ]
             stored = self._load_orders(connection, keys) if keys else {}
@@ -559,6 +638,8 @@ class OrderBook:
             raise InputError(
                 f"warehouse {warehouse!r} does not use component inventory: it cannot assemble"
             )
+
+        self.refresh()
 
         def run() -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
             with writing(self.engine) as connection:

@@ -38,7 +38,7 @@ def _timestamp(column: str, value: str) -> datetime | None:
         raise RowRejected(
             column, value, "must be an ISO 8601 time, e.g. 2026-11-23T10:00:00Z"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def read_orders_csv(

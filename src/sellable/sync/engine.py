@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, tuple_, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from sellable.config import ChannelSettings, Settings
 from sellable.core.rules import ChannelRules
@@ -109,8 +109,6 @@ class SyncEngine:
         self.stopping = threading.Event()
         self.book = OrderBook(db, settings)
         self._book_lock = threading.RLock()
-        self._changes_seen = self._max_change_id()
-        self._catalog_version = self._read_catalog_version()
         self.locks = JobLocks(db)
         self.channels: dict[str, _Channel] = {}
         for index, channel in enumerate(settings.channels):
@@ -119,8 +117,8 @@ class SyncEngine:
     def _open_channel(
         self, index: int, channel: ChannelSettings, http_options: dict[str, Any]
     ) -> _Channel:
-        connector_class = load_connector(channel.connector)
         connector_settings = validate_channel_settings(index, channel, "configuration")
+        connector_class = load_connector(channel.connector)
         limit = connector_class.rate_limit
         http = ChannelHttp(
             channel.code,
@@ -331,7 +329,7 @@ class SyncEngine:
         unknown = sorted({c.sku for c in counts if c.sku not in stored.catalog})
         known = [c for c in counts if c.sku in stored.catalog]
         with self._book_lock:
-            self._refresh_core()
+            self.book.refresh()
             st = schema.stock.c
             with writing(self.db) as connection:
                 allocated = {
@@ -356,7 +354,6 @@ class SyncEngine:
                 created, updated_rows, movements = write_stock_counts(
                     connection, by_id, f"stock pull {code}", record
                 )
-            self._changes_seen = max(self._changes_seen, self._max_change_id())
         result.counts.update(
             skus=len(known),
             changed=created + updated_rows,
@@ -391,9 +388,8 @@ class SyncEngine:
                 )
             if orders:
                 with self._book_lock:
-                    self._refresh_core()
+                    self.book.refresh()
                     applied = self.book.apply(orders)
-                    self._changes_seen = max(self._changes_seen, self._max_change_id())
                 changed |= applied.changed_pairs
                 held += applied.lines_held
                 pulled += len(orders)
@@ -441,7 +437,7 @@ class SyncEngine:
         settings = channel.settings
         code = settings.code
         with self._book_lock:
-            self._refresh_core()
+            self.book.refresh()
             rows = self._matched_listings(code)
             desired = {row["listing_id"]: self._quantity_for(channel, row) for row in rows}
         if reconcile:
@@ -552,7 +548,7 @@ class SyncEngine:
         """What each matched listing of the channel should show now."""
         channel = self.channels[code]
         with self._book_lock:
-            self._refresh_core()
+            self.book.refresh()
             return {
                 row["listing_id"]: self._quantity_for(channel, row)
                 for row in self._matched_listings(code)
@@ -632,51 +628,6 @@ class SyncEngine:
     def _notify(self, changed: set[tuple[str, str]]) -> None:
         if changed and self.on_sellable_changed is not None:
             self.on_sellable_changed(changed)
-
-    def _refresh_core(self) -> None:
-        """Catch the in-memory core up with changes other processes made (CLI imports,
-        other replicas): reload the catalog when it changed, else the changed stock rows."""
-        version = self._read_catalog_version()
-        if version != self._catalog_version:
-            self.book = OrderBook(self.db, self.settings)
-            self._catalog_version = version
-            self._changes_seen = self._max_change_id()
-            return
-        change = schema.sellable_changes.c
-        st = schema.stock.c
-        with self.db.connect() as connection:
-            pairs = {
-                (s, w)
-                for s, w in connection.execute(
-                    select(change.sku_id, change.warehouse_id).where(change.id > self._changes_seen)
-                )
-            }
-            if not pairs:
-                return
-            newest = connection.execute(select(func.max(change.id))).scalar() or 0
-            levels = {}
-            for chunk in chunked(sorted(pairs), 2000):
-                for s, w, oh, lk, al in connection.execute(
-                    select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated).where(
-                        tuple_(st.sku_id, st.warehouse_id).in_(chunk)
-                    )
-                ):
-                    levels[(s, w)] = (oh, lk, al)
-        self.book.sync_levels(levels)
-        self._changes_seen = newest
-
-    def _max_change_id(self) -> int:
-        with self.db.connect() as connection:
-            return int(
-                connection.execute(select(func.max(schema.sellable_changes.c.id))).scalar() or 0
-            )
-
-    def _read_catalog_version(self) -> str:
-        with self.db.connect() as connection:
-            value = connection.execute(
-                select(schema.meta.c.value).where(schema.meta.c.key == "catalog_version")
-            ).scalar()
-        return value or ""
 
     def _cursor(self, code: str, job: str) -> str | None:
         c = schema.channel_cursors.c

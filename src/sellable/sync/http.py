@@ -16,12 +16,19 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_any,
+)
+from tenacity.stop import stop_base
 
 from sellable import __version__
 from sellable.errors import (
@@ -33,6 +40,7 @@ from sellable.errors import (
 
 log = logging.getLogger("sellable.http")
 
+T = TypeVar("T")
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
@@ -57,6 +65,8 @@ class TokenBucket:
         self.waited = 0.0  # total seconds spent waiting, for metrics
 
     def set_rate(self, rate: float, burst: int | None = None) -> None:
+        if rate <= 0 or (burst is not None and burst < 1):
+            raise ValueError(f"rate must be > 0 and burst >= 1, got {rate}, {burst}")
         with self._lock:
             self._refill()
             self.rate = rate
@@ -100,6 +110,8 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = No
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # asctime and "-0000" dates carry no zone: they are UTC
+        when = when.replace(tzinfo=UTC)
     current = now() if now is not None else datetime.now(UTC)
     return max(0.0, (when - current).total_seconds())
 
@@ -147,6 +159,22 @@ class CircuitBreaker:
             self.cooldown = min(self.max_cooldown, self.cooldown * 2)
         self.opened_at = self._clock()
         return first
+
+
+class _StopWhenTooLong(stop_base):
+    """Stop when the channel asks us to wait longer than ``backoff_max``: the job fails now
+    and runs again at its next interval, instead of holding a worker thread."""
+
+    def __init__(self, http: ChannelHttp) -> None:
+        self.http = http
+
+    def __call__(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        return (
+            isinstance(error, TemporaryChannelError)
+            and error.retry_after is not None
+            and error.retry_after > self.http.backoff_max
+        )
 
 
 class ChannelHttp:
@@ -218,38 +246,49 @@ class ChannelHttp:
         retry: bool = True,
     ) -> httpx.Response:
         """Send a request, retrying transport errors, 429 and 5xx. Raises ChannelError."""
-        attempts = self.max_attempts if retry else 1
-        for attempt in Retrying(
-            retry=retry_if_exception_type(TemporaryChannelError),
-            stop=stop_after_attempt(attempts),
-            wait=self._wait,
-            sleep=self._sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
-        ):
-            with attempt:
-                return self._send(method, url, params, json, content, headers)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._retrying(
+            lambda: self._send(method, url, params, json, content, headers), retry
+        )
 
-    def request_json(self, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, Any]:
-        """:meth:`request` and parse JSON; a malformed body is retried like a 5xx."""
+    def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: bool = True,
+    ) -> tuple[httpx.Response, Any]:
+        """:meth:`request` and parse JSON; a malformed body is retried like a 5xx, within
+        the same attempts."""
+
+        def once() -> tuple[httpx.Response, Any]:
+            response = self._send(method, url, params, json, content, headers)
+            try:
+                return response, response.json()
+            except ValueError as err:
+                raise TemporaryChannelError(
+                    f"malformed JSON from {method} {_path(response)}: {err}",
+                    channel=self.channel,
+                ) from err
+
+        return self._retrying(once, retry)
+
+    def _retrying(self, send: Callable[[], T], retry: bool) -> T:
         for attempt in Retrying(
             retry=retry_if_exception_type(TemporaryChannelError),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop_any(
+                stop_after_attempt(self.max_attempts if retry else 1), _StopWhenTooLong(self)
+            ),
             wait=self._wait,
             sleep=self._sleep,
             before_sleep=self._log_retry,
             reraise=True,
         ):
             with attempt:
-                response = self.request(method, url, **kwargs)
-                try:
-                    return response, response.json()
-                except ValueError as err:
-                    raise TemporaryChannelError(
-                        f"malformed JSON from {method} {_path(response)}: {err}",
-                        channel=self.channel,
-                    ) from err
+                return send()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def json(self, response: httpx.Response) -> Any:
@@ -275,6 +314,7 @@ class ChannelHttp:
         merged = dict(headers or {})
         if self.authenticate is not None:
             self.authenticate(merged)
+        secrets = _secrets_in(merged, self._client.auth)
         self.requests += 1
         try:
             response = self._client.request(
@@ -309,12 +349,12 @@ class ChannelHttp:
         if status in (401, 403):
             raise AuthenticationError(
                 f"{method} {_path(response)}: HTTP {status}: credentials refused "
-                f"({_snippet(response)})",
+                f"({_snippet(response, secrets)})",
                 channel=self.channel,
             )
         if status >= 400 and status != 413:
             raise ChannelError(
-                f"{method} {_path(response)}: HTTP {status}: {_snippet(response)}",
+                f"{method} {_path(response)}: HTTP {status}: {_snippet(response, secrets)}",
                 channel=self.channel,
             )
         return response
@@ -322,7 +362,7 @@ class ChannelHttp:
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, TemporaryChannelError) and error.retry_after is not None:
-            return min(self.backoff_max, error.retry_after)
+            return error.retry_after
         exponential: float = self.backoff_base * 2.0 ** (state.attempt_number - 1)
         return min(self.backoff_max, exponential * (0.5 + self._jitter()))
 
@@ -343,6 +383,32 @@ def _path(response: httpx.Response) -> str:
     return response.request.url.path
 
 
-def _snippet(response: httpx.Response, limit: int = 300) -> str:
+SECRET_HEADERS = (
+    "authorization",
+    "x-access-token",
+    "x-shopify-access-token",
+    "x-amz-access-token",
+    "api-key",
+    "x-api-key",
+    "cookie",
+)
+
+
+def _secrets_in(headers: Mapping[str, str], auth: httpx.Auth | None) -> list[str]:
+    """Credential values a response might echo back, to keep them out of our messages."""
+    found: list[str] = []
+    for key, value in headers.items():
+        if key.lower() in SECRET_HEADERS and value:
+            found.append(value)
+            found.extend(part for part in value.split() if len(part) >= 6)
+    if isinstance(auth, httpx.BasicAuth):
+        header = auth._auth_header  # "Basic base64(user:password)"
+        found.extend(part for part in header.split() if len(part) >= 6)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _snippet(response: httpx.Response, secrets: Sequence[str] = (), limit: int = 300) -> str:
     text = response.text.strip().replace("\n", " ")
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
     return text[:limit] + ("…" if len(text) > limit else "")

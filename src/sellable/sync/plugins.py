@@ -29,8 +29,8 @@ def load_connector(name: str) -> type[Connector]:
     available = installed_connectors()
     entry = available.get(name)
     if entry is None:
-        known = ", ".join(sorted(available)) or "none installed"
-        raise ConfigError(f"unknown connector {name!r} (installed: {known})")
+        known = f"installed: {', '.join(sorted(available))}" if available else "none installed"
+        raise ConfigError(f"unknown connector {name!r} ({known})")
     try:
         loaded = entry.load()
     except Exception as err:  # a broken plugin must not take the daemon down
@@ -48,7 +48,12 @@ def validate_channel_settings(
     index: int, channel: ChannelSettings, label: str
 ) -> ConnectorSettings:
     """The channel's ``settings`` table validated by its connector's model."""
-    connector = load_connector(channel.connector)
+    try:
+        connector = load_connector(channel.connector)
+    except ConfigError as err:
+        raise ConfigError(
+            f"{label}: channels[{index}].connector: {err} (channel {channel.code!r})"
+        ) from err
     try:
         return connector.Settings.model_validate(channel.settings)
     except ValidationError as err:
