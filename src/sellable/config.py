@@ -23,6 +23,7 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import (
@@ -85,6 +86,25 @@ class DatabaseSettings(_Section):
         default=SecretStr("sqlite:///sellable.db"),
         description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://user@host/db",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, url: SecretStr) -> SecretStr:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(url.get_secret_value()).get_backend_name()
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL (write sqlite:///FILE or postgresql+psycopg://...)"
+            ) from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(
+                f"unsupported database {backend!r} (use sqlite:///FILE or postgresql+psycopg://...)"
+            )
+        return url
+
     busy_timeout_seconds: float = Field(
         default=30.0, gt=0, description="how long SQLite writers wait for each other"
     )
@@ -294,8 +314,21 @@ def format_validation_error(label: str, err: ValidationError, model: type[BaseMo
                 value = problem["input"]
                 if isinstance(value, str | int | float | bool):
                     reason += f" (got {value!r})"
-        lines.append(f"{label}: {key}: {reason}" if key else f"{label}: {reason}")
+        source = _env_source(loc)
+        where = f"${source}" if source else label
+        lines.append(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
     return "\n".join(lines)
+
+
+def _env_source(loc: tuple[int | str, ...]) -> str | None:
+    """The environment variable a problem came from, when one sets that key."""
+    names = {name.upper(): name for name in os.environ}
+    parts = [str(p).upper() for p in loc if not isinstance(p, int)]
+    for end in range(len(parts), 0, -1):
+        candidate = "SELLABLE_" + "__".join(parts[:end])
+        if candidate in names and candidate != "SELLABLE_CONFIG":
+            return names[candidate]
+    return None
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

@@ -110,18 +110,44 @@ def import_components(
 
         parent_ids = {row["parent_id"] for row in new_rows}
         _refuse_cycles(connection, csv_file.name, parent_ids, new_rows, edge_lines)
-        old_count = 0
-        for chunk in chunked(parent_ids):
-            old_count += connection.execute(bom.delete().where(bom.c.parent_id.in_(chunk))).rowcount
-        if new_rows:
-            connection.execute(bom.insert(), new_rows)
-        bump_catalog_version(connection)
+        old: dict[int, list[tuple[Any, ...]]] = {}
+        for id_chunk in chunked(parent_ids):
+            for stored in connection.execute(
+                select(
+                    bom.c.parent_id,
+                    bom.c.slot,
+                    bom.c.component_id,
+                    bom.c.quantity,
+                    bom.c.price_offset,
+                )
+                .where(bom.c.parent_id.in_(id_chunk))
+                .order_by(bom.c.id)
+            ):
+                old.setdefault(stored[0], []).append(tuple(stored))
+        new: dict[int, list[tuple[Any, ...]]] = {}
+        for bom_row in new_rows:
+            new.setdefault(bom_row["parent_id"], []).append(
+                tuple(
+                    bom_row[k]
+                    for k in ("parent_id", "slot", "component_id", "quantity", "price_offset")
+                )
+            )
+        changed = [pid for pid in new if old.get(pid) != new[pid]]
+        for changed_chunk in chunked(changed):
+            connection.execute(bom.delete().where(bom.c.parent_id.in_(changed_chunk)))
+        changed_set = set(changed)
+        to_insert = [r for r in new_rows if r["parent_id"] in changed_set]
+        if to_insert:
+            connection.execute(bom.insert(), to_insert)
+            bump_catalog_version(connection)
+        created = sum(len(new[pid]) for pid in changed if pid not in old)
+        updated = sum(len(new[pid]) for pid in changed if pid in old)
     return ImportSummary(
         str(path),
         len(new_rows),
-        created=max(0, len(new_rows) - old_count),
-        updated=min(old_count, len(new_rows)),
-        unchanged=0,
+        created=created,
+        updated=updated,
+        unchanged=len(new_rows) - created - updated,
     )
 
 
@@ -159,10 +185,16 @@ def _refuse_cycles(
     except CatalogError as err:
         by_code = {code: sku_id for sku_id, code in codes.items()}
         path = str(err).removeprefix("BOM cycle: ").split(" -> ")
-        lines = [
-            f"line {edge_lines[(by_code[a], by_code[b])]}: {a} contains {b}"
+        in_file = [
+            (edge_lines[(by_code[a], by_code[b])], a, b)
             for a, b in pairwise(path)
             if (by_code.get(a), by_code.get(b)) in edge_lines
         ]
-        where = f" ({'; '.join(lines)})" if lines else ""
-        raise CatalogError(f"{file_name}: {err}{where}; nothing was written") from None
+        if not in_file:  # cannot happen: only the file's rows are new
+            raise CatalogError(f"{file_name}: {err}; nothing was written") from None
+        line, _parent, component = min(in_file)
+        others = "; ".join(f"line {n}: {a} contains {b}" for n, a, b in sorted(in_file))
+        raise CatalogError(
+            f"{file_name} line {line}, column 'component_sku': {err} ({others}) "
+            f"(value {component!r}); nothing was written"
+        ) from None

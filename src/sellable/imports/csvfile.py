@@ -157,9 +157,21 @@ class CsvFile:
 # -- value parsers: (column, raw value) -> parsed, raising RowRejected ---------------------------
 
 
+# Bounds the store's columns can hold on every database, checked before anything is written.
+MAX_QUANTITY = 1_000_000_000
+MAX_CODE_LENGTH = 255
+MAX_PRICE = Decimal("9999999999")
+PRICE_PLACES = 4
+
+
 def required_text(column: str, value: str) -> str:
+    """A code (SKU, order id, slot...): not empty, at most 255 characters."""
     if not value:
         raise RowRejected(column, value, "must not be empty")
+    if len(value) > MAX_CODE_LENGTH:
+        raise RowRejected(
+            column, value[:40] + "…", f"is {len(value)} characters long (at most {MAX_CODE_LENGTH})"
+        )
     return value
 
 
@@ -178,6 +190,13 @@ def non_negative_int(column: str, value: str) -> int:
 
 
 def _int(column: str, value: str) -> int:
+    number = _parse_int(column, value)
+    if abs(number) > MAX_QUANTITY:
+        raise RowRejected(column, value, f"is out of range (at most {MAX_QUANTITY:,})")
+    return number
+
+
+def _parse_int(column: str, value: str) -> int:
     if not value:
         raise RowRejected(column, value, "must not be empty")
     try:
@@ -220,4 +239,9 @@ def optional_decimal(column: str, value: str) -> Decimal | None:
         raise RowRejected(column, value, "must be a decimal number") from None
     if not number.is_finite():
         raise RowRejected(column, value, "must be a finite decimal number")
+    if abs(number) > MAX_PRICE:
+        raise RowRejected(column, value, f"is out of range (at most {MAX_PRICE})")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -PRICE_PLACES:
+        raise RowRejected(column, value, f"has more than {PRICE_PLACES} decimal places")
     return number

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, tuple_
 
 from sellable.config import Settings
+from sellable.errors import InputError
 from sellable.imports.csvfile import CsvFile, Progress, non_negative_int
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
@@ -90,9 +91,17 @@ def import_stock(
         by_id = {
             (sku_ids[sku], warehouse_id): value for (sku, warehouse_id), value in counts.items()
         }
+        lines = {
+            (sku_ids[sku], warehouse_id): line for (sku, warehouse_id), line in first_line.items()
+        }
         created, updated, movements = write_stock_counts(
-            connection, by_id, f"stock count {os.path.basename(path)}", on_written
+            connection,
+            by_id,
+            f"stock count {os.path.basename(path)}",
+            on_written,
+            problem=lambda key, reason: reject(lines[key], "on_hand", str(by_id[key][0]), reason),
         )
+        csv_file.raise_errors()
     return ImportSummary(
         str(path),
         len(counts),
@@ -108,6 +117,7 @@ def write_stock_counts(
     counts: dict[tuple[int, int], tuple[int, int | None]],
     reference: str,
     on_written: LevelsWritten | None = None,
+    problem: Callable[[tuple[int, int], str], None] | None = None,
 ) -> tuple[int, int, int]:
     """Set absolute (on hand, locked or None to keep) per (SKU id, warehouse id), writing an
     Adjustment movement for every difference. Returns (created, updated, movements)."""
@@ -137,6 +147,13 @@ def write_stock_counts(
         old = current.get((sku_id, warehouse_id))
         old_on_hand, old_locked, allocated = old if old is not None else (0, 0, 0)
         new_locked = old_locked if locked is None else locked
+        if on_hand < new_locked:
+            # A count without a locked column keeps the stored lock, which cannot exceed it.
+            reason = f"is below the {new_locked} unit(s) already locked; give the locked column too"
+            if problem is None:
+                raise InputError(f"{reference}: SKU id {sku_id}: on hand {on_hand} {reason}")
+            problem((sku_id, warehouse_id), reason)
+            continue
         on_hand_change = on_hand - old_on_hand
         locked_change = new_locked - old_locked
         if old is not None and not on_hand_change and not locked_change:
