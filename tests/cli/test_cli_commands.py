@@ -472,20 +472,29 @@ def test_cli_missing_config_file_exit_2(
     assert (result.exit_code, result.stderr) == (2, f"error: {message.format(tmp=tmp_path)}\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check-config crashes with a traceback (exit 1) on a database.url that is not "
-    "a URL, and says 'configuration OK' for an unsupported one (mysql://) that every other "
-    "command then refuses with exit 2",
-)
 @pytest.mark.parametrize(
-    "url", [pytest.param("not a url", id="unparsable"), pytest.param("mysql://u@h/db", id="mysql")]
+    ("url", "problem"),
+    [
+        pytest.param(
+            "not a url",
+            "not a database URL (write sqlite:///FILE or postgresql+psycopg://...)",
+            id="unparsable",
+        ),
+        pytest.param(
+            "mysql://u@h/db",
+            "unsupported database 'mysql' (use sqlite:///FILE or postgresql+psycopg://...)",
+            id="mysql",
+        ),
+    ],
 )
-def test_cli_check_config_rejects_bad_database_url(tmp_path: Path, url: str) -> None:
+def test_cli_check_config_rejects_bad_database_url(tmp_path: Path, url: str, problem: str) -> None:
     cfg = _write_config(tmp_path / "sellable.toml", url)
-    result = CliRunner().invoke(cli, ["check-config", "--config", str(cfg)])
-    assert result.exit_code == 2
-    assert result.stderr.startswith(f"error: {cfg}: database.url: ")
+    result = invoke("check-config", "--config", cfg)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        f"error: {cfg}: database.url: {problem}\n",
+    )
 
 
 # -- secrets --------------------------------------------------------------------------------------
@@ -589,8 +598,9 @@ def test_cli_import_cycle_exits_3(examples: Store) -> None:
     result = invoke("import", "components", path, "--config", examples.config)
     assert result.exit_code == 3
     assert result.stderr == (
-        f"error: {path}: BOM cycle: FAQ-KIT -> FAQ-ASSEMBLY -> FAQ-KIT (line 2: FAQ-KIT "
-        "contains FAQ-ASSEMBLY; line 3: FAQ-ASSEMBLY contains FAQ-KIT); nothing was written\n"
+        f"error: {path} line 2, column 'component_sku': BOM cycle: FAQ-KIT -> FAQ-ASSEMBLY -> "
+        "FAQ-KIT (line 2: FAQ-KIT contains FAQ-ASSEMBLY; line 3: FAQ-ASSEMBLY contains FAQ-KIT) "
+        "(value 'FAQ-ASSEMBLY'); nothing was written\n"
     )
 
 

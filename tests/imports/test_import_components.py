@@ -192,28 +192,32 @@ def test_import_components_rejects_empty_file(examples: Store) -> None:
 CYCLES = [
     pytest.param(
         "parent_sku,component_sku,quantity\nK2,K1,1\n",
-        "BOM cycle: K1 -> K2 -> K1 (line 2: K2 contains K1)",
+        "line 2, column 'component_sku': BOM cycle: K1 -> K2 -> K1 (line 2: K2 contains K1) "
+        "(value 'K1')",
         id="two-long-across-existing-bom",
     ),
     pytest.param(
         "parent_sku,component_sku,quantity\nFAQ-KIT,COMP-A,1\nK3,K1,1\n",
-        "BOM cycle: K1 -> K2 -> K3 -> K1 (line 3: K3 contains K1)",
+        "line 3, column 'component_sku': BOM cycle: K1 -> K2 -> K3 -> K1 "
+        "(line 3: K3 contains K1) (value 'K1')",
         id="three-long-across-existing-bom",
     ),
     pytest.param(
         "parent_sku,component_sku,quantity,slot\nK3,COMP-A,1,pick\nK3,K1,1,pick\n",
-        "BOM cycle: K1 -> K2 -> K3 -> K1 (line 3: K3 contains K1)",
+        "line 3, column 'component_sku': BOM cycle: K1 -> K2 -> K3 -> K1 "
+        "(line 3: K3 contains K1) (value 'K1')",
         id="through-a-slot-option",
     ),
     pytest.param(
         "parent_sku,component_sku,quantity\nK4,K5,1\nK5,K4,2\n",
-        "BOM cycle: K4 -> K5 -> K4 (line 2: K4 contains K5; line 3: K5 contains K4)",
+        "line 2, column 'component_sku': BOM cycle: K4 -> K5 -> K4 "
+        "(line 2: K4 contains K5; line 3: K5 contains K4) (value 'K5')",
         id="two-long-within-file",
     ),
     pytest.param(
         "parent_sku,component_sku,quantity\nK3,K4,1\nK4,K5,1\nK5,K1,1\n",
-        "BOM cycle: K1 -> K2 -> K3 -> K4 -> K5 -> K1 "
-        "(line 2: K3 contains K4; line 3: K4 contains K5; line 4: K5 contains K1)",
+        "line 2, column 'component_sku': BOM cycle: K1 -> K2 -> K3 -> K4 -> K5 -> K1 "
+        "(line 2: K3 contains K4; line 3: K4 contains K5; line 4: K5 contains K1) (value 'K4')",
         id="five-long-mixed",
     ),
 ]
@@ -223,25 +227,26 @@ CYCLES = [
 def test_import_components_rejects_bom_cycle_naming_path_and_lines(
     examples: Store, text: str, cycle: str
 ) -> None:
+    """The message names the first line of the cycle in the file, its column and value, then
+    every line of the file that takes part in the cycle."""
     path = examples.csv("components.csv", text)
     before = examples.snapshot()
     with pytest.raises(CatalogError) as excinfo:
         import_components(examples.engine, path)
-    assert str(excinfo.value) == f"{path}: {cycle}; nothing was written"
+    assert str(excinfo.value) == f"{path} {cycle}; nothing was written"
     assert examples.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a BOM cycle (other than a self-reference) names the file, lines and path but "
-    "not the column ('component_sku') and value, unlike every other rejected row",
-)
 def test_import_components_bom_cycle_names_column_and_value(examples: Store) -> None:
     path = examples.csv("components.csv", "parent_sku,component_sku,quantity\nK2,K1,1\n")
+    before = examples.snapshot()
     with pytest.raises(CatalogError) as excinfo:
         import_components(examples.engine, path)
-    assert f"{path} line 2, column 'component_sku'" in str(excinfo.value)
-    assert "'K1'" in str(excinfo.value)
+    assert str(excinfo.value) == (
+        f"{path} line 2, column 'component_sku': BOM cycle: K1 -> K2 -> K1 "
+        "(line 2: K2 contains K1) (value 'K1'); nothing was written"
+    )
+    assert examples.snapshot() == before
 
 
 # -- happy paths ---------------------------------------------------------------------------------
@@ -350,11 +355,6 @@ def test_import_components_rows_for_one_parent_need_not_be_adjacent(store: Store
     assert store.bom("FAQ-ASSEMBLY") == [(None, "COMP-B", 1, None)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: re-importing an identical components file reports every row 'updated' "
-    "(0 created, 17 updated, 0 unchanged) instead of 'unchanged'",
-)
 def test_import_components_identical_reimport_is_unchanged(store: Store) -> None:
     before = store.snapshot()["bom_lines"]
     summary = import_components(store.engine, EXAMPLES / "components.csv")
@@ -362,15 +362,12 @@ def test_import_components_identical_reimport_is_unchanged(store: Store) -> None
     assert summary == ImportSummary(str(EXAMPLES / "components.csv"), 17, 0, 0, 17)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a quantity beyond the INTEGER column is not rejected as input; PostgreSQL "
-    "raises DataError (exit 1 with a traceback), SQLite stores it",
-)
-def test_import_components_rejects_quantity_out_of_range(store: Store) -> None:
-    path = store.csv(
-        "components.csv", "parent_sku,component_sku,quantity\nFAQ-KIT,COMP-A,9999999999\n"
+def test_import_components_rejects_quantity_out_of_range(examples: Store) -> None:
+    path, message = _reject(
+        examples, "parent_sku,component_sku,quantity\nFAQ-KIT,COMP-A,9999999999\n"
     )
-    with pytest.raises(InputError) as excinfo:
-        import_components(store.engine, path)
-    assert f"{path} line 2, column 'quantity'" in str(excinfo.value)
+    assert message == rejected(
+        path,
+        f"{path} line 2, column 'quantity': is out of range (at most 1,000,000,000) "
+        "(value '9999999999')",
+    )

@@ -394,51 +394,45 @@ def test_import_products_header_only_file_imports_nothing(store: Store) -> None:
     assert store.snapshot() == before
 
 
-# -- known product bugs (strict xfail: they start failing when the bug is fixed) ---------------
+# -- values beyond what the database columns hold: rejected as input, nothing written -----------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a price beyond NUMERIC(14,4) is not rejected as input; PostgreSQL raises "
-    "DataError (exit 1 with a traceback), SQLite stores it",
-)
 def test_import_products_rejects_price_out_of_range(store: Store) -> None:
     path = store.csv("products.csv", "sku,name,kind,price\nBIG,Big,simple,99999999999\n")
     before = store.snapshot()
     with pytest.raises(InputError) as excinfo:
         import_products(store.engine, path)
-    assert f"{path} line 2, column 'price'" in str(excinfo.value)
-    assert "'99999999999'" in str(excinfo.value)
+    assert str(excinfo.value) == rejected(
+        path,
+        f"{path} line 2, column 'price': is out of range (at most 9999999999) "
+        "(value '99999999999')",
+    )
     assert store.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a SKU longer than the 255-character column is not rejected as input; "
-    "PostgreSQL raises DataError (exit 1 with a traceback), SQLite stores it",
-)
 def test_import_products_rejects_sku_too_long(store: Store) -> None:
     long_sku = "A" * 256
     path = store.csv("products.csv", f"sku,name,kind\n{long_sku},Long,simple\n")
     before = store.snapshot()
     with pytest.raises(InputError) as excinfo:
         import_products(store.engine, path)
-    assert f"{path} line 2, column 'sku'" in str(excinfo.value)
+    # The value shown is cut to its first 40 characters.
+    assert str(excinfo.value) == rejected(
+        path,
+        f"{path} line 2, column 'sku': is 256 characters long (at most 255) "
+        f"(value '{'A' * 40}\u2026')",
+    )
     assert store.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a price with more than 4 decimals is silently rounded to 4 when stored, so "
-    "re-importing the same file reports it 'updated' every time instead of rejecting it",
-)
-def test_import_products_price_with_five_decimals_is_rejected_or_unchanged(
-    empty_store: Store,
-) -> None:
+def test_import_products_rejects_price_with_five_decimals(empty_store: Store) -> None:
+    """Stored with 4 decimal places, a 5th would be rounded away (and every re-import would
+    report the row 'updated'): the file is rejected instead."""
     path = empty_store.csv("products.csv", "sku,name,kind,price\nX,X,simple,1.23456\n")
-    try:
+    before = empty_store.snapshot()
+    with pytest.raises(InputError) as excinfo:
         import_products(empty_store.engine, path)
-    except InputError as err:
-        assert f"{path} line 2, column 'price'" in str(err)
-        return
-    assert import_products(empty_store.engine, path) == ImportSummary(str(path), 1, 0, 0, 1)
+    assert str(excinfo.value) == rejected(
+        path, f"{path} line 2, column 'price': has more than 4 decimal places (value '1.23456')"
+    )
+    assert empty_store.snapshot() == before

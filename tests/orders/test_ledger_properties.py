@@ -1,15 +1,17 @@
 """Property test: random sequences of order imports, shipments, cancellations, re-deliveries,
 edits, builds and stock counts keep the ledger and the allocations consistent.
 
-The catalog has simple SKUs (one allowing backorder), a kit, assemblies that follow the
-warehouse's assembly-on-demand setting or override it (on, off), nested composites and a
-package with an option slot; warehouses ``main`` (own, assembly on demand) and ``fba-us``
-(FBA: no component inventory). Every step is checked against the store (see
-:func:`tests.orders.workers.store_problems`) and against the stock before it:
+The catalog has simple SKUs (one allowing backorder), kits (one allowing backorder),
+assemblies that follow the warehouse's assembly-on-demand setting or override it (on,
+off), nested composites and a package with an option slot; warehouses ``main`` (own,
+assembly on demand) and ``fba-us`` (FBA: no component inventory). Every step is checked
+against the store (see :func:`tests.orders.workers.store_problems`) and against the stock
+before it:
 
-* no SKU without backorder loses availability below zero, except where the channel says
-  an order already shipped (the shipped line's SKU may go short; nothing more gets
-  allocated) or a count lowered on hand (the counted row; nothing more gets allocated);
+* no SKU without backorder loses availability below zero, except: where the channel says
+  an order already shipped (what its lines take, see :meth:`Run.may_go_short`; nothing
+  more gets allocated there), where a count lowered on hand (the counted row; nothing
+  more gets allocated there), and what a backorder line takes;
 * orders keep the status the channel last sent (shipped is final), their lines match;
 * a failed build changes nothing; a build adds exactly its quantity and allocates nothing.
 
@@ -23,9 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 
+from sellable.config import Settings
+from sellable.core import SkuKind
 from sellable.errors import InputError
 from sellable.imports import import_stock
 from sellable.orders import OrderBook, OrderIn, OrderLineIn, OrderStatus
@@ -37,6 +42,7 @@ from tests.orders.workers import (
     movement_totals,
     open_store,
     order_lines,
+    outbox_since,
     stock_levels,
     store_problems,
     write_csv,
@@ -55,6 +61,7 @@ NEST,Kit of KIT and ASM,kit,false,
 NEST-ASM,Assembly of ASM-OFF and A,assembly,false,
 PKG,Package: A or B and C,package,false,
 BO-KIT,Kit of BO and A,kit,false,
+KIT-BO,Kit of A and C that may be backordered,kit,true,
 """
 COMPONENTS = """parent_sku,component_sku,quantity,slot
 KIT,A,1,
@@ -74,12 +81,17 @@ PKG,B,1,base
 PKG,C,1,
 BO-KIT,BO,1,
 BO-KIT,A,1,
+KIT-BO,A,1,
+KIT-BO,C,1,
 """
 SIMPLE = ["A", "B", "C", "BO"]
-COMPOSITES = ["KIT", "ASM", "ASM-ON", "ASM-OFF", "NEST", "NEST-ASM", "PKG", "BO-KIT"]
+COMPOSITES = ["KIT", "ASM", "ASM-ON", "ASM-OFF", "NEST", "NEST-ASM", "PKG", "BO-KIT", "KIT-BO"]
 SKUS = SIMPLE + COMPOSITES
 WAREHOUSES = ["main", "fba-us"]
 CHANNEL = "shop"
+
+# Pairs a step may take below zero; True: it may also allocate more of them (backorder).
+Allowed = dict[tuple[str, str], bool]
 
 PROPERTY_SETTINGS = settings(
     max_examples=30,
@@ -119,6 +131,7 @@ count = st.tuples(
         max_size=5,
         unique_by=lambda row: (row[0], row[1]),
     ),
+    st.booleans(),  # by another process (the outbox tells the book) or through the book
 )
 steps = st.lists(
     st.one_of(new_order, new_order, new_order, resend, resend, edit, build, count),
@@ -148,51 +161,81 @@ class SentOrder:
 class Run:
     """One example: applies steps through one order book and checks after each."""
 
-    def __init__(self, engine: Any, app_settings: Any, folder: Path) -> None:
+    def __init__(self, engine: Engine, app_settings: Settings, folder: Path) -> None:
         self.engine = engine
         self.settings = app_settings
         self.folder = folder
         self.book = OrderBook(engine, app_settings)
+        self.catalog = self.book.stored.catalog
         self.orders: list[SentOrder] = []
         self.counts = 0
         with engine.connect() as connection:
             self.backorder = backorder_skus(connection)
+            self.outbox_seen = max(outbox_since(connection, 0), default=0)
+            empty = load_engine(connection, app_settings)
+        self.sellable = {(sku, wh): empty.sellable(sku, wh) for wh in WAREHOUSES for sku in SKUS}
+
+    def may_go_short(self, sku: str, warehouse: str) -> set[str]:
+        """What a line of ``sku`` taken regardless of stock (backorder, or the channel says
+        it shipped) may take below zero: a virtual composite, where components are used,
+        takes its components (a slot's first option), recursively; anything else itself."""
+        kind = self.catalog.kind_of(sku)
+        if kind in (SkuKind.SIMPLE, SkuKind.ASSEMBLY) or warehouse == "fba-us":
+            return {sku}
+        found: set[str] = set()
+        for slot in self.catalog.bom(sku):
+            found |= self.may_go_short(slot.options[0].sku, warehouse)
+        return found
 
     # -- steps
 
-    def count(self, rows: list[tuple[str, str, int, int]]) -> None:
-        """A stock count as ``sellable import stock`` runs it: the count, the core told of
-        it in the same transaction, then held lines tried again."""
+    def count(self, rows: list[tuple[str, str, int, int]], elsewhere: bool) -> Allowed:
+        """A stock count. Through the book, as ``sellable import stock`` runs it: the core
+        is told in the count's transaction. ``elsewhere``: by a process without the book,
+        which names the rows in the outbox and the book catches up from there. Then held
+        lines are tried again. A count may lower on hand below what is allocated; nothing
+        more of such a row may be allocated."""
         self.counts += 1
         path = write_csv(
             self.folder / f"count-{self.counts}.csv",
             "sku,warehouse,on_hand,locked",
             [(sku, wh, on_hand, min(locked, on_hand)) for sku, wh, on_hand, locked in rows],
         )
-        import_stock(
-            self.engine,
-            self.settings,
-            path,
-            on_written=lambda connection, levels: self.book.record_levels(connection, levels),
-        )
+        if elsewhere:
+            import_stock(self.engine, self.settings, path)
+        else:
+            import_stock(
+                self.engine,
+                self.settings,
+                path,
+                on_written=lambda connection, levels: self.book.record_levels(connection, levels),
+            )
         self.book.retry_held()
+        return {(sku, wh): False for sku, wh, _, _ in rows}
 
-    def send(self, order: SentOrder, status: OrderStatus) -> tuple[set[tuple[str, str]], Any]:
-        """Send ``order`` with ``status``; returns the pairs a shipment may force short."""
-        forced: set[tuple[str, str]] = set()
-        if status is OrderStatus.SHIPPED and not order.shipped:
-            forced = {(line.sku, order.warehouse) for line in order.lines}
+    def send(self, order: SentOrder, status: OrderStatus) -> tuple[Allowed, Any]:
+        """Send ``order`` with ``status``. A line the channel says shipped is taken even if
+        short (no more gets allocated); a backorder line is allocated even if short."""
+        allowed: Allowed = {}
+        if not order.shipped:
+            for line in order.lines:
+                if status is OrderStatus.SHIPPED:
+                    for sku in self.may_go_short(line.sku, order.warehouse):
+                        allowed.setdefault((sku, order.warehouse), False)
+                if line.sku in self.backorder and status is not OrderStatus.CANCELLED:
+                    for sku in self.may_go_short(line.sku, order.warehouse):
+                        allowed[(sku, order.warehouse)] = True
         order.status = status
         order.shipped = order.shipped or status is OrderStatus.SHIPPED
-        return forced, self.book.apply([order.message()])
+        return allowed, self.book.apply([order.message()])
 
     def step(self, step: tuple[Any, ...]) -> None:
         with self.engine.connect() as connection:
             before = stock_levels(connection)
             moved_before = movement_totals(connection)
             lines_before = order_lines(connection)
-        forced: set[tuple[str, str]] = set()
-        counted: set[tuple[str, str]] = set()
+        allowed: Allowed = {}
+        derived_elsewhere = False
         kind = step[0]
         if kind == "import":
             _, wh, status, lines = step
@@ -203,11 +246,11 @@ class Run:
                 OrderStatus.OPEN,
             )
             self.orders.append(order)
-            forced, result = self.send(order, status)
+            allowed, result = self.send(order, status)
             assert (result.orders_created, result.orders_updated) == (1, 0)
         elif kind == "count":
-            counted = {(sku, wh) for sku, wh, _, _ in step[1]}
-            self.count(step[1])
+            allowed = self.count(*step[1:])
+            derived_elsewhere = step[2]
         elif kind == "build":
             self.build(*step[1:], before=before, moved_before=moved_before)
         elif self.orders:
@@ -216,53 +259,46 @@ class Run:
                 v[2] == "held" for k, v in lines_before[(CHANNEL, order.order_id)].items() if k
             )
             if kind == "ship":
-                forced, result = self.send(order, OrderStatus.SHIPPED)
+                allowed, result = self.send(order, OrderStatus.SHIPPED)
             elif kind == "cancel":
-                forced, result = self.send(order, OrderStatus.CANCELLED)
+                allowed, result = self.send(order, OrderStatus.CANCELLED)
             elif kind == "reopen":
-                forced, result = self.send(order, OrderStatus.OPEN)
+                allowed, result = self.send(order, OrderStatus.OPEN)
             elif kind == "edit":
                 if not order.shipped:  # a shipped order is final: its lines stay
                     first = order.lines[0]
                     order.lines = (OrderLineIn(first.line_id, first.sku, step[2]), *order.lines[1:])
-                forced, result = self.send(order, OrderStatus.OPEN)
+                allowed, result = self.send(order, OrderStatus.OPEN)
             else:  # redeliver: the very same message again
-                forced, result = self.send(order, order.status)
+                allowed, result = self.send(order, order.status)
                 if not was_held:
                     assert (result.orders_unchanged, result.movements) == (1, 0)
             assert result.orders_created == 0
-        self.check(before, forced=forced, counted=counted)
-        self.check_core()
+        self.check(before, allowed)
+        self.check_core(derived_elsewhere)
 
     def build(self, sku: str, quantity: int, wh: str, *, before: Levels, moved_before: Any) -> None:
+        """A manual build: all or nothing, adds exactly ``quantity``, allocates nothing."""
         try:
             made, _changed = self.book.build(sku, quantity, wh)
         except InputError:
-            event("build refused")
             with self.engine.connect() as connection:
                 assert stock_levels(connection) == before
                 assert movement_totals(connection) == moved_before
             return
         assert wh == "main", "only a warehouse with component inventory can assemble"
-        event("build made")
-        assert (made[-1]["sku"], made[-1]["quantity"], made[-1]["origin"]) == (
-            sku,
-            quantity,
-            "manual",
-        )
+        top = made[-1]
+        assert (top["sku"], top["quantity"], top["origin"]) == (sku, quantity, "manual")
         with self.engine.connect() as connection:
             after = stock_levels(connection)
-        old = before.get((sku, wh), (0, 0, 0))
-        assert after[(sku, wh)][0] == old[0] + quantity
+        assert after[(sku, wh)][0] == before.get((sku, wh), (0, 0, 0))[0] + quantity
         assert {p: v[2] for p, v in after.items() if v[2]} == {
             p: v[2] for p, v in before.items() if v[2]
         }
 
     # -- checks
 
-    def check(
-        self, before: Levels, *, forced: set[tuple[str, str]], counted: set[tuple[str, str]]
-    ) -> None:
+    def check(self, before: Levels, allowed: Allowed) -> None:
         assert store_problems(self.engine) == []
         with self.engine.connect() as connection:
             after = stock_levels(connection)
@@ -270,16 +306,13 @@ class Run:
         for pair, (on_hand, locked, allocated) in sorted(after.items()):
             if pair[0] in self.backorder:
                 continue
-            available = on_hand - locked - allocated
             old_on_hand, old_locked, old_allocated = before.get(pair, (0, 0, 0))
-            floor = min(0, old_on_hand - old_locked - old_allocated)
-            if available >= floor:
+            if on_hand - locked - allocated >= min(0, old_on_hand - old_locked - old_allocated):
                 continue
-            # Availability fell below zero: only a count or a shipment the channel reports
-            # may do that, and neither may allocate more of what is short.
-            assert pair in forced | counted, f"oversold {pair}: {before.get(pair)} -> {after[pair]}"
-            event("short after a count" if pair in counted else "short after a forced shipment")
-            assert allocated <= old_allocated, f"allocated more of short {pair}"
+            # Availability fell below zero: only a count, a shipment the channel reports or
+            # a backorder may do that; only a backorder may allocate more of what is short.
+            assert pair in allowed, f"oversold {pair}: {before.get(pair)} -> {after[pair]}"
+            assert allowed[pair] or allocated <= old_allocated, f"allocated short {pair}"
         assert set(stored) == {(CHANNEL, o.order_id) for o in self.orders}
         for order in self.orders:
             lines = stored[(CHANNEL, order.order_id)]
@@ -287,25 +320,33 @@ class Run:
             assert lines.pop("")[0] == status
             wanted = {line.line_id: (line.sku, line.quantity) for line in order.lines}
             assert {k: v[:2] for k, v in lines.items()} == wanted
-            allowed = {
+            line_statuses = {
                 OrderStatus.OPEN: {"allocated", "held"},
                 OrderStatus.SHIPPED: {"shipped"},
                 OrderStatus.CANCELLED: {"cancelled"},
             }[status]
-            assert {v[2] for v in lines.values()} <= allowed, (order, lines)
-            for _sku, _qty, line_status in lines.values():
-                event(f"line {line_status}")
-        with self.engine.connect() as connection:
-            for kind, (number, _total) in movement_totals(connection).items():
-                event(f"movement {kind}", number)
+            assert {v[2] for v in lines.values()} <= line_statuses, (order, lines)
 
-    def check_core(self) -> None:
+    def check_core(self, derived_elsewhere: bool) -> None:
+        """The book's incremental core equals the core loaded afresh from the store, and
+        every sellable value that changed is in the outbox. After a count by another
+        process the outbox names the counted rows; their composites are for the reader of
+        the outbox to work out."""
         with self.engine.connect() as connection:
             fresh = load_engine(connection, self.settings)
+            recorded = outbox_since(connection, self.outbox_seen)
+        sellable = {(sku, wh): fresh.sellable(sku, wh) for wh in WAREHOUSES for sku in SKUS}
         for wh in WAREHOUSES:
             for sku in SKUS:
                 assert self.book.core.levels(sku, wh) == fresh.levels(sku, wh), (sku, wh)
             assert self.book.core.sellable_by_warehouse(wh) == fresh.sellable_by_warehouse(wh)
+        changed = {pair for pair, value in sellable.items() if value != self.sellable[pair]}
+        named = set(recorded.values())
+        if derived_elsewhere:
+            named |= {(c, wh) for sku, wh in named for c in self.catalog.dependents(sku)}
+        assert changed <= named, f"changed sellable missing from the outbox: {changed - named}"
+        self.sellable = sellable
+        self.outbox_seen = max(recorded, default=self.outbox_seen)
 
 
 def test_ledger_random_orders_builds_and_counts_keep_invariants(
@@ -323,7 +364,7 @@ def test_ledger_random_orders_builds_and_counts_keep_invariants(
         rows += [
             (sku, "fba-us", n, 0) for sku, n in zip(["KIT", "ASM", "PKG"], prepacked, strict=True)
         ]
-        run.step(("count", rows))
+        run.step(("count", rows, False))
         for step in sequence:
             run.step(step)
 

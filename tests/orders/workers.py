@@ -78,7 +78,10 @@ def write_csv(path: Path, header: str, rows: list[tuple[object, ...]]) -> Path:
     return path
 
 
-def _codes(connection: Connection) -> tuple[dict[int, str], dict[int, str]]:
+Codes = tuple[dict[int, str], dict[int, str]]  # SKU id -> code, warehouse id -> code
+
+
+def _codes(connection: Connection) -> Codes:
     s, w = schema.skus.c, schema.warehouses.c
     skus = {i: c for i, c in connection.execute(select(s.id, s.sku))}
     warehouses = {i: c for i, c in connection.execute(select(w.id, w.code))}
@@ -108,6 +111,18 @@ def movement_totals(connection: Connection) -> dict[str, tuple[int, int]]:
     }
 
 
+def outbox_since(connection: Connection, seen: int) -> dict[int, tuple[str, str]]:
+    """``sellable_changes`` rows after id ``seen``: id -> (SKU, warehouse)."""
+    skus, warehouses = _codes(connection)
+    c = schema.sellable_changes.c
+    return {
+        change_id: (skus[s], warehouses[w])
+        for change_id, s, w in connection.execute(
+            select(c.id, c.sku_id, c.warehouse_id).where(c.id > seen)
+        )
+    }
+
+
 def backorder_skus(connection: Connection) -> set[str]:
     s = schema.skus.c
     return set(connection.execute(select(s.sku).where(s.allow_backorder)).scalars())
@@ -131,10 +146,10 @@ def order_lines(connection: Connection) -> dict[tuple[str, str], dict[str, tuple
     return found
 
 
-def ledger_mismatches(connection: Connection) -> list[str]:
+def ledger_mismatches(connection: Connection, codes: Codes) -> list[str]:
     """Stock rows that differ from the sum of their movements (or movements without a row)."""
     m, st = schema.movements.c, schema.stock.c
-    skus, warehouses = _codes(connection)
+    skus, warehouses = codes
     sums = {
         (s, w): (int(oh), int(lk), int(al))
         for s, w, oh, lk, al in connection.execute(
@@ -161,9 +176,9 @@ def ledger_mismatches(connection: Connection) -> list[str]:
     ]
 
 
-def allocation_problems(connection: Connection) -> list[str]:
+def allocation_problems(connection: Connection, codes: Codes) -> list[str]:
     """Allocated quantities that the lines and the order movements do not explain."""
-    skus, warehouses = _codes(connection)
+    skus, warehouses = codes
     o, ol, la = schema.orders.c, schema.order_lines.c, schema.line_allocations.c
     st, m = schema.stock.c, schema.movements.c
     problems: list[str] = []
@@ -230,9 +245,9 @@ def allocation_problems(connection: Connection) -> list[str]:
     return problems
 
 
-def assembly_problems(connection: Connection) -> list[str]:
+def assembly_problems(connection: Connection, codes: Codes) -> list[str]:
     """Assembly orders whose AssemblyBuild movements are not exactly theirs."""
-    skus, _ = _codes(connection)
+    skus, _ = codes
     ao, aoc, m = schema.assembly_orders.c, schema.assembly_order_components.c, schema.movements.c
     expected: dict[int, Counter[tuple[int, int]]] = {}
     for aid, sku_id, wh, qty in connection.execute(
@@ -289,10 +304,11 @@ def duplicate_problems(connection: Connection) -> list[str]:
 def store_problems(engine: Engine) -> list[str]:
     """Everything wrong with the store right now (empty when it is consistent)."""
     with engine.connect() as connection:
+        codes = _codes(connection)
         return [
-            *ledger_mismatches(connection),
-            *allocation_problems(connection),
-            *assembly_problems(connection),
+            *ledger_mismatches(connection, codes),
+            *allocation_problems(connection, codes),
+            *assembly_problems(connection, codes),
             *duplicate_problems(connection),
         ]
 
