@@ -1,10 +1,14 @@
 """Several processes import orders for the same last units at once.
 
-Each worker is a real ``python -m sellable --config CFG import orders FILE --json``
+Each worker is a real ``python -m sellable -v --config CFG import orders FILE --json``
 process (started through :mod:`tests.orders.workers`' barrier, so that all of them have
 their imports done and then start the command together). On PostgreSQL the stock rows
 are locked with ``SELECT ... FOR UPDATE``; on SQLite writers queue on ``BEGIN
-IMMEDIATE`` within the busy timeout, and no worker may see "database is locked".
+IMMEDIATE`` within the busy timeout, and no worker may see "database is locked" (``-v``
+logs every retry, so a retried lock error would show too).
+
+Last, a stock count and an order meet on a stock row that does not exist yet (threads,
+with the count held between reading and writing the stock: PostgreSQL only).
 """
 
 from __future__ import annotations
@@ -12,15 +16,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+import pytest
+from sqlalchemy import Engine, event, func, select
 
 from sellable.config import Settings
 from sellable.imports import import_stock
+from sellable.orders import OrderBook, OrderIn, OrderLineIn, OrderStatus
 from sellable.store import schema
+from sellable.store.db import create_db_engine
+from tests.conftest import WAREHOUSES_TOML
 from tests.orders.workers import (
     WORKER_SCRIPT,
     open_store,
@@ -50,8 +61,9 @@ LAST-ASM,OTHER,1
 ORDERS_HEADER = "channel,order_id,sku,quantity,warehouse,line_id"
 
 
-def _store(config: Path, folder: Path) -> tuple[Settings, Engine]:
+def _store(request: pytest.FixtureRequest, config: Path, folder: Path) -> tuple[Settings, Engine]:
     app_settings, engine = open_store(config, PRODUCTS, COMPONENTS, folder)
+    request.addfinalizer(engine.dispose)
     import_stock(
         engine,
         app_settings,
@@ -95,7 +107,8 @@ def _run_workers(config: Path, files: list[Path]) -> list[dict[str, Any]]:
     try:
         for worker in workers:
             assert worker.stdout is not None
-            assert worker.stdout.readline() == "ready\n"
+            ready = worker.stdout.readline()
+            assert ready == "ready\n", worker.communicate()
         for worker in workers:
             assert worker.stdin is not None
             worker.stdin.write("go\n")
@@ -121,12 +134,12 @@ def _write_orders(folder: Path, rows_per_worker: list[list[tuple[object, ...]]])
 
 
 def test_concurrent_imports_never_allocate_the_last_units_twice(
-    config_file: Path, tmp_path: Path
+    request: pytest.FixtureRequest, config_file: Path, tmp_path: Path
 ) -> None:
     """8 workers × 2 orders, each wanting one unit of LAST (itself, in a kit, or built into
     an assembly on demand): exactly 5 are served, the other 11 lines are held. Each worker
     also orders one LAST-BO, which allows backorder: all 8 are allocated, 3 short."""
-    _app_settings, engine = _store(config_file, tmp_path)
+    _app_settings, engine = _store(request, config_file, tmp_path)
     skus = ["LAST", "LAST-KIT", "LAST-ASM"]
     files = _write_orders(
         tmp_path,
@@ -178,15 +191,14 @@ def test_concurrent_imports_never_allocate_the_last_units_twice(
     assert stock.get(("LAST-KIT", "main"), (0, 0, 0)) == (0, 0, 0)
     # Backorder: every order taken, availability short by exactly the excess.
     assert stock[("LAST-BO", "main")] == (LAST_UNITS, 0, WORKERS)
-    engine.dispose()
 
 
 def test_concurrent_delivery_of_the_same_order_stores_it_once(
-    config_file: Path, tmp_path: Path
+    request: pytest.FixtureRequest, config_file: Path, tmp_path: Path
 ) -> None:
     """Every worker delivers the same order (a re-pull racing itself): one creates it,
     the others find it unchanged; its stock is allocated once."""
-    _app_settings, engine = _store(config_file, tmp_path)
+    _app_settings, engine = _store(request, config_file, tmp_path)
     order = [
         ("shop", "dup-1", "LAST", 2, "main", "a"),
         ("shop", "dup-1", "LAST-KIT", 1, "main", "b"),
@@ -221,4 +233,84 @@ def test_concurrent_delivery_of_the_same_order_stores_it_once(
     assert stock[("LAST", "main")] == (LAST_UNITS, 0, 3)
     assert stock[("OTHER", "main")] == (OTHER_UNITS, 0, 1)
     assert by_type == {"Allocation": 3}
-    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_count_creating_a_stock_row_and_an_order_keep_the_ledger(
+    request: pytest.FixtureRequest, postgres_url: str, tmp_path: Path
+) -> None:
+    """The first count of LAST-ASM in main (it has no stock row yet) reads the stock; then
+    an order builds one LAST-ASM on demand, or waits for the count; then the count writes.
+    Either way the ledger explains the row, and the count (absolute) has the last word.
+
+    PostgreSQL only: a SQLite count holds the write lock from its BEGIN IMMEDIATE, so no
+    order can write between its read and its write."""
+    config = tmp_path / "sellable.toml"
+    config.write_text(f'[database]\nurl = "{postgres_url}"\n{WAREHOUSES_TOML}')
+    app_settings, engine = _store(request, config, tmp_path)
+    counter = create_db_engine(app_settings)
+    request.addfinalizer(counter.dispose)
+    has_read, resume = threading.Event(), threading.Event()
+
+    @event.listens_for(counter, "after_cursor_execute")
+    def _pause_after_reading_stock(*args: object) -> None:
+        statement = str(args[2])
+        if "FROM stock" in statement and "FOR UPDATE" in statement:
+            has_read.set()
+            resume.wait(60)
+
+    count_file = write_csv(
+        tmp_path / "count.csv", "sku,warehouse,on_hand", [("LAST-ASM", "main", 3)]
+    )
+    order = OrderIn("shop", "asm-1", "main", OrderStatus.OPEN, (OrderLineIn("1", "LAST-ASM", 1),))
+    book = OrderBook(engine, app_settings)
+    counting = _Background(lambda: import_stock(counter, app_settings, count_file))
+    try:
+        assert has_read.wait(60), "the count never read the stock"
+        ordering = _Background(lambda: book.apply([order]))
+        deadline = time.monotonic() + 60
+        while ordering.is_alive() and not _someone_waits_for_a_lock(engine):
+            assert time.monotonic() < deadline, "the order neither finished nor waited"
+    finally:
+        resume.set()
+    counting.result()
+    result = ordering.result()
+    assert result.lines_allocated == 1
+    assert store_problems(engine) == []
+    with engine.connect() as connection:
+        stock = stock_levels(connection)
+    assert stock[("LAST-ASM", "main")] == (3, 0, 1)
+
+
+class _Background(threading.Thread):
+    """Runs ``work`` in a thread; :meth:`result` joins it and returns or re-raises."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self.work = work
+        self.outcome: Any = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.outcome = self.work()
+        except BaseException as err:  # re-raised in the test's thread by result()
+            self.error = err
+
+    def result(self) -> Any:
+        self.join(120)
+        assert not self.is_alive(), "still running after 120 s"
+        if self.error is not None:
+            raise self.error
+        return self.outcome
+
+
+def _someone_waits_for_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return bool(
+            connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).scalar()
+        )

@@ -1,6 +1,12 @@
 """``kill -9`` in the middle of an order import: each batch of orders is one transaction,
 so the store keeps whole orders with all their movements or nothing of them, and running
 the import again finishes the job as if it had never been interrupted.
+
+The importer is a subprocess (:mod:`tests.orders.workers`, batches of 50 orders). It is
+killed either inside a batch's transaction, between writing its movements and its stock
+rows (the worker stops there and waits), or while it runs freely, as soon as 500 orders
+are committed. The reference is one uninterrupted import of the same file into the same
+catalog, with orders, movements and stock cleared in between.
 """
 
 from __future__ import annotations
@@ -165,9 +171,13 @@ def _reap(importer: subprocess.Popen[str]) -> None:
     ],
 )
 def test_crash_kill_mid_import_keeps_whole_orders_and_rerun_finishes(
-    config_file: Path, tmp_path: Path, kill: Callable[[Path, Path, Engine], None]
+    request: pytest.FixtureRequest,
+    config_file: Path,
+    tmp_path: Path,
+    kill: Callable[[Path, Path, Engine], None],
 ) -> None:
     app_settings, engine = open_store(config_file, PRODUCTS, COMPONENTS, tmp_path)
+    request.addfinalizer(engine.dispose)
     orders_csv = _orders_file(tmp_path / "orders.csv")
 
     # The reference: one uninterrupted import into the same catalog.
@@ -211,4 +221,3 @@ def test_crash_kill_mid_import_keeps_whole_orders_and_rerun_finishes(
     )
     assert store_problems(engine) == []
     assert _state(engine) == clean
-    engine.dispose()

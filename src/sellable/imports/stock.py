@@ -19,7 +19,7 @@ from sellable.imports.csvfile import CsvFile, Progress, non_negative_int
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
 from sellable.store.db import sync_warehouses, writing
-from sellable.store.sql import chunked, upsert, utcnow
+from sellable.store.sql import chunked, insert_missing, upsert, utcnow
 
 LevelsWritten = Callable[[Connection, dict[tuple[int, int], tuple[int, int, int]]], None]
 
@@ -123,14 +123,27 @@ def write_stock_counts(
     Adjustment movement for every difference. Returns (created, updated, movements)."""
     stock_table = schema.stock
     st = stock_table.c
+    # Create the missing rows first (at zero, which their empty ledger explains), so that
+    # the rows are there to be locked: a concurrent order cannot slip in between.
+    inserted = insert_missing(
+        connection,
+        stock_table,
+        [
+            {"sku_id": s, "warehouse_id": w, "on_hand": 0, "locked": 0, "allocated": 0}
+            for s, w in sorted(counts, key=lambda k: (k[1], k[0]))
+        ],
+        key=("sku_id", "warehouse_id"),
+    )
     columns = (st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
     if len(counts) > 20_000:  # a big count: one scan of its warehouses beats many lookups
         queries = [select(*columns).where(st.warehouse_id.in_(sorted({w for _, w in counts})))]
     else:
         queries = [
             select(*columns).where(tuple_(st.sku_id, st.warehouse_id).in_(chunk))
-            for chunk in chunked(sorted(counts), 2000)
+            for chunk in chunked(sorted(counts, key=lambda k: (k[1], k[0])), 2000)
         ]
+    # Rows are locked in (warehouse, SKU) order, as the order book locks them: no deadlock.
+    queries = [query.order_by(st.warehouse_id, st.sku_id) for query in queries]
     current: dict[tuple[int, int], tuple[int, int, int]] = {}
     for query in queries:
         if connection.dialect.name == "postgresql":
@@ -144,8 +157,8 @@ def write_stock_counts(
     movement_rows: list[dict[str, Any]] = []
     created = updated = 0
     for (sku_id, warehouse_id), (on_hand, locked) in counts.items():
-        old = current.get((sku_id, warehouse_id))
-        old_on_hand, old_locked, allocated = old if old is not None else (0, 0, 0)
+        old_on_hand, old_locked, allocated = current[(sku_id, warehouse_id)]
+        is_new = (sku_id, warehouse_id) in inserted
         new_locked = old_locked if locked is None else locked
         if on_hand < new_locked:
             # A count without a locked column keeps the stored lock, which cannot exceed it.
@@ -156,9 +169,9 @@ def write_stock_counts(
             continue
         on_hand_change = on_hand - old_on_hand
         locked_change = new_locked - old_locked
-        if old is not None and not on_hand_change and not locked_change:
+        if not is_new and not on_hand_change and not locked_change:
             continue
-        if old is None:
+        if is_new:
             created += 1
         else:
             updated += 1

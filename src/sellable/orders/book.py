@@ -370,10 +370,19 @@ class OrderBook:
                 result: OrderImportResult = func(*args)
         return result
 
-    def _apply_batch(self, orders: Sequence[OrderIn]) -> OrderImportResult:
+    def _apply_batch(self, batch_orders: Sequence[OrderIn]) -> OrderImportResult:
         result = OrderImportResult()
         with writing(self.engine) as connection:
-            existing = self._load_orders(connection, [o.key for o in orders])
+            existing = self._load_orders(connection, [o.key for o in batch_orders])
+            # An order that cannot be applied is reported and skipped; it never sinks the
+            # other orders of its batch.
+            orders = []
+            for order in batch_orders:
+                problem = self._refusal(existing.get(order.key), order)
+                if problem is None:
+                    orders.append(order)
+                else:
+                    result.rejected.append((order.reference, problem))
             pairs: set[Pair] = set()
             for order in orders:
                 warehouse_id = self._warehouse_id(order.warehouse)
@@ -409,6 +418,22 @@ class OrderBook:
             self._write(batch, list(touched.values()), result)
         return result
 
+    def _refusal(self, stored: _Order | None, order: OrderIn) -> str | None:
+        """Why ``order`` cannot be applied, or None."""
+        if order.warehouse not in self.warehouse_ids:
+            return f"unknown warehouse {order.warehouse!r} (known: {', '.join(self.warehouse_ids)})"
+        if (
+            stored is not None
+            and self.warehouse_ids[order.warehouse] != stored.warehouse_id
+            and stored.status != OrderStatus.SHIPPED
+            and any(not a.deleted for line in stored.lines.values() for a in line.allocations)
+        ):
+            return (
+                f"cannot move from warehouse {self.warehouse_codes[stored.warehouse_id]!r} "
+                f"to {order.warehouse!r} after its stock was allocated"
+            )
+        return None
+
     def _warehouse_id(self, code: str) -> int:
         try:
             return self.warehouse_ids[code]
@@ -440,15 +465,7 @@ class OrderBook:
         self, batch: _Batch, stored: _Order, order: OrderIn, result: OrderImportResult
     ) -> None:
         reference = order.reference
-        warehouse_id = self._warehouse_id(order.warehouse)
-        if warehouse_id != stored.warehouse_id:
-            if any(line.allocations for line in stored.lines.values()):
-                raise InputError(
-                    f"{reference}: cannot move from warehouse "
-                    f"{self.warehouse_codes[stored.warehouse_id]!r} to {order.warehouse!r} "
-                    "after its stock was allocated"
-                )
-            stored.warehouse_id = warehouse_id
+        stored.warehouse_id = self._warehouse_id(order.warehouse)  # _refusal checked the move
         reopened = stored.status == OrderStatus.CANCELLED
         stored.status = order.status
         stored.dirty = True

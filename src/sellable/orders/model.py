@@ -67,6 +67,7 @@ class OrderImportResult:
     movements: int = 0
     changed_pairs: set[tuple[str, str]] = field(default_factory=set)
     held: list[tuple[str, str, str]] = field(default_factory=list)  # (order ref, line, reason)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (order ref, reason)
     notes: list[str] = field(default_factory=list)
 
     def merge(self, other: OrderImportResult) -> None:
@@ -84,6 +85,7 @@ class OrderImportResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.changed_pairs |= other.changed_pairs
         self.held.extend(other.held)
+        self.rejected.extend(other.rejected)
         self.notes.extend(other.notes)
 
     def to_dict(self) -> dict[str, object]:
@@ -104,5 +106,6 @@ class OrderImportResult:
                 {"order": order, "line": line, "reason": reason}
                 for order, line, reason in self.held
             ],
+            "rejected": [{"order": order, "reason": reason} for order, reason in self.rejected],
             "notes": self.notes,
         }

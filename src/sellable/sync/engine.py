@@ -378,6 +378,7 @@ class SyncEngine:
         pulled = held = 0
         changed: set[tuple[str, str]] = set()
         unknown: set[str] = set()
+        rejected: list[str] = []
         for _page in range(MAX_PAGES):
             page = channel.connector.pull_orders(since, token)
             orders = [self._order_in(settings, order) for order in page.orders]
@@ -392,6 +393,7 @@ class SyncEngine:
                     applied = self.book.apply(orders)
                 changed |= applied.changed_pairs
                 held += applied.lines_held
+                rejected.extend(f"{ref}: {why}" for ref, why in applied.rejected)
                 pulled += len(orders)
             token = _next_token(page.next_cursor, tokens, code)
             if token is None:
@@ -408,16 +410,17 @@ class SyncEngine:
             self._set_cursor(code, "orders", since.isoformat())
         result.counts.update(orders=pulled, held_lines=held, changed=len(changed))
         result.reports["unknown_skus"] = sorted(unknown)
+        result.reports["rejected_orders"] = rejected
+        if rejected:
+            log.warning(
+                "channel=%s: %d order(s) refused: %s", code, len(rejected), "; ".join(rejected[:10])
+            )
         self.metrics.orders_pulled(code, pulled)
         self._notify(changed)
 
     def _order_in(self, settings: ChannelSettings, order: ChannelOrder) -> OrderIn:
+        # An unknown warehouse is refused by the order book and reported, not fatal.
         warehouse = order.warehouse or settings.warehouses[0]
-        if warehouse not in self.book.warehouse_ids:
-            raise ChannelPayloadError(
-                f"order {order.order_id}: warehouse {warehouse!r} is not configured",
-                channel=settings.code,
-            )
         return OrderIn(
             channel=settings.code,
             order_id=order.order_id,
