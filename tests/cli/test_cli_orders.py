@@ -123,6 +123,7 @@ def test_import_orders_json_summary(store: Store) -> None:
             {"sku": "SET", "warehouse": "main"},
         ],
         "held": [],
+        "rejected": [],
         "notes": [],
     }
     assert store.on_hand("SET", "BEANS", "MUG", "SCOOP") == (2, 49, 1, 99)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select, update
@@ -110,6 +110,7 @@ class SyncEngine:
         self.book = OrderBook(db, settings)
         self._book_lock = threading.RLock()
         self.locks = JobLocks(db)
+        self._missing_reported: dict[str, list[str]] = {}
         self.channels: dict[str, _Channel] = {}
         for index, channel in enumerate(settings.channels):
             self.channels[channel.code] = self._open_channel(index, channel, http_options or {})
@@ -276,11 +277,20 @@ class SyncEngine:
         table = schema.listings
         with writing(self.db) as connection:
             before = {
-                row.listing_id: row.present
+                row.listing_id: (row.present, row.last_pushed)
                 for row in connection.execute(
-                    select(table.c.listing_id, table.c.present).where(table.c.channel == code)
+                    select(table.c.listing_id, table.c.present, table.c.last_pushed).where(
+                        table.c.channel == code
+                    )
                 )
             }
+            # A listing that comes back, or whose quantity on the channel is not what it last
+            # confirmed, is pushed again at the next push (a cheap reconcile).
+            for row in rows:
+                present, last_pushed = before.get(row["listing_id"], (False, None))
+                quantity = row["channel_quantity"]
+                stale = not present or (quantity is not None and quantity != last_pushed)
+                row["last_pushed"] = None if stale else last_pushed
             upsert(
                 connection,
                 table,
@@ -295,9 +305,12 @@ class SyncEngine:
                     "present",
                     "last_seen_at",
                     "channel_quantity",
+                    "last_pushed",
                 ),
             )
-            removed = [lid for lid, present in before.items() if present and lid not in seen]
+            removed = [
+                lid for lid, (present, _pushed) in before.items() if present and lid not in seen
+            ]
             for chunk in chunked(removed):
                 connection.execute(
                     update(table)
@@ -307,7 +320,27 @@ class SyncEngine:
         unmatched: list[str] = sorted(
             {str(r["channel_sku"] or r["listing_id"]) for r in rows if r["sku_id"] is None}
         )
-        added = [lid for lid in seen if lid not in before or not before[lid]]
+        added = [lid for lid in seen if lid not in before or not before[lid][0]]
+        matched = {r["sku_id"] for r in rows if r["sku_id"] is not None}
+        missing = (
+            sorted(
+                sku
+                for pos, sku in enumerate(stored.catalog.codes)
+                if stored.ids[pos] not in matched
+            )
+            if rows
+            else []
+        )
+        result.counts["missing"] = len(missing)
+        result.reports["missing_listings"] = missing
+        if missing and missing != self._missing_reported.get(code):
+            log.info(
+                "channel=%s: %d SKU(s) of ours are not listed there: %s",
+                code,
+                len(missing),
+                ", ".join(missing[:20]),
+            )
+        self._missing_reported[code] = missing
         result.counts.update(
             listings=len(seen), new=len(added), removed=len(removed), unmatched=len(unmatched)
         )
@@ -383,7 +416,10 @@ class SyncEngine:
             page = channel.connector.pull_orders(since, token)
             orders = [self._order_in(settings, order) for order in page.orders]
             for order in page.orders:
-                newest = order.updated_at if newest is None else max(newest, order.updated_at)
+                updated = order.updated_at
+                if updated.tzinfo is None:  # a channel time without a zone is UTC
+                    updated = updated.replace(tzinfo=UTC)
+                newest = updated if newest is None else max(newest, updated)
                 unknown.update(
                     line.sku for line in order.lines if line.sku not in self.book.stored.catalog
                 )
@@ -499,6 +535,7 @@ class SyncEngine:
                 code, len(confirmed), len(refused), len(items) - len(confirmed) - len(refused)
             )
         result.counts.update(pushed=ok, failed=failed, retry=retry)
+        self.metrics.queue_depth(code, len(pending) - ok)
         if failed:
             log.warning(
                 "channel=%s: %d listing(s) refused by the channel; retried next cycle", code, failed
