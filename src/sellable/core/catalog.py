@@ -95,15 +95,16 @@ class Catalog:
             raise CatalogError(f"SKU {dup!r} appears twice in the catalog")
         self.slots = slots
         self._slot_names = slot_names
-        parents: list[list[int]] = [[] for _ in codes]
+        found: dict[int, dict[int, None]] = {}
         for parent, packed in enumerate(slots):
-            if packed is None:
-                continue
-            for slot in packed:
-                for child, _qty in slot:
-                    if not parents[child] or parents[child][-1] != parent:
-                        parents[child].append(parent)
-        self.parents: list[tuple[int, ...]] = [tuple(dict.fromkeys(p)) for p in parents]
+            if packed:
+                for slot in packed:
+                    for child, _qty in slot:
+                        found.setdefault(child, {})[parent] = None
+        none: tuple[int, ...] = ()
+        self.parents: list[tuple[int, ...]] = [none] * len(codes)
+        for child, of in found.items():
+            self.parents[child] = tuple(of)
         self.composite_order, self.rank = _topological_order(codes, slots)
 
     # -- construction -------------------------------------------------------------------------
@@ -155,10 +156,12 @@ class Catalog:
 
         Rows keep their order; slots keep the order of their first row.
         """
-        kind_list = [k if isinstance(k, SkuKind) else SkuKind(k) for k in kinds]
+        by_value = {kind.value: kind for kind in SkuKind}
+        kind_list = [k if isinstance(k, SkuKind) else by_value.get(k) or SkuKind(k) for k in kinds]
+        simple = SkuKind.SIMPLE
         grouped: dict[int, dict[str, list[tuple[int, int]]]] = {}
         for parent, slot, child, qty in bom_rows:
-            if not kind_list[parent].is_composite:
+            if kind_list[parent] is simple:
                 raise CatalogError(
                     f"{codes[parent]!r} is a simple SKU and cannot have components "
                     f"(component {codes[child]!r}); make it a kit, assembly, package or bundle"
@@ -167,7 +170,7 @@ class Catalog:
         slots: list[tuple[PackedSlot, ...] | None] = [None] * len(codes)
         names: list[tuple[str, ...] | None] = [None] * len(codes)
         for pos, kind in enumerate(kind_list):
-            if kind.is_composite:
+            if kind is not simple:
                 slots[pos] = ()
                 names[pos] = ()
         for parent, by_slot in grouped.items():

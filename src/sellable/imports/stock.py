@@ -19,7 +19,13 @@ from sellable.imports.csvfile import CsvFile, Progress, non_negative_int
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
 from sellable.store.db import sync_warehouses, writing
-from sellable.store.sql import chunked, insert_missing, upsert, utcnow
+from sellable.store.sql import (
+    chunked,
+    db_time,
+    driver_executemany,
+    fetch_tuples,
+    utcnow,
+)
 
 LevelsWritten = Callable[[Connection, dict[tuple[int, int], tuple[int, int, int]]], None]
 
@@ -75,7 +81,7 @@ def import_stock(
     with writing(engine) as connection:
         sku_ids: dict[str, int] = {}
         wanted = {sku for sku, _ in counts}
-        for sku_id, code in connection.execute(select(sku_table.id, sku_table.sku)):
+        for sku_id, code in fetch_tuples(connection, select(sku_table.id, sku_table.sku)):
             if code in wanted:
                 sku_ids[code] = sku_id
         for (sku, _), line in first_line.items():
@@ -121,44 +127,51 @@ def write_stock_counts(
 ) -> tuple[int, int, int]:
     """Set absolute (on hand, locked or None to keep) per (SKU id, warehouse id), writing an
     Adjustment movement for every difference. Returns (created, updated, movements)."""
-    stock_table = schema.stock
-    st = stock_table.c
-    # Create the missing rows first (at zero, which their empty ledger explains), so that
-    # the rows are there to be locked: a concurrent order cannot slip in between.
-    inserted = insert_missing(
-        connection,
-        stock_table,
-        [
-            {"sku_id": s, "warehouse_id": w, "on_hand": 0, "locked": 0, "allocated": 0}
-            for s, w in sorted(counts, key=lambda k: (k[1], k[0]))
-        ],
-        key=("sku_id", "warehouse_id"),
-    )
-    columns = (st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
-    if len(counts) > 20_000:  # a big count: one scan of its warehouses beats many lookups
-        queries = [select(*columns).where(st.warehouse_id.in_(sorted({w for _, w in counts})))]
-    else:
-        queries = [
+    st = schema.stock.c
+    ordered = sorted(counts, key=lambda k: (k[1], k[0]))
+    big = len(counts) > 20_000  # a big count: one scan of its warehouses beats many lookups
+    warehouses = sorted({w for _, w in counts})
+
+    def queries(*columns: Any) -> list[Any]:
+        if big:
+            return [select(*columns).where(st.warehouse_id.in_(warehouses))]
+        return [
             select(*columns).where(tuple_(st.sku_id, st.warehouse_id).in_(chunk))
-            for chunk in chunked(sorted(counts, key=lambda k: (k[1], k[0])), 2000)
+            for chunk in chunked(ordered, 2000)
         ]
-    # Rows are locked in (warehouse, SKU) order, as the order book locks them: no deadlock.
-    queries = [query.order_by(st.warehouse_id, st.sku_id) for query in queries]
+
+    existing = {
+        (s, w)
+        for query in queries(st.sku_id, st.warehouse_id)
+        for s, w in fetch_tuples(connection, query)
+    }
+    # Create the missing rows first, at zero (which their empty ledger explains), so that
+    # they are there to be locked: a concurrent order cannot slip in between.
+    missing = [(s, w) for s, w in ordered if (s, w) not in existing]
+    driver_executemany(
+        connection,
+        "INSERT INTO stock (sku_id, warehouse_id, on_hand, locked, allocated) "
+        "VALUES (?, ?, 0, 0, 0) ON CONFLICT (sku_id, warehouse_id) DO NOTHING",
+        missing,
+    )
+    created_keys = set(missing)
     current: dict[tuple[int, int], tuple[int, int, int]] = {}
-    for query in queries:
+    for query in queries(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated):
+        # Locked in (warehouse, SKU) order, as the order book locks them: no deadlock.
+        query = query.order_by(st.warehouse_id, st.sku_id)
         if connection.dialect.name == "postgresql":
             query = query.with_for_update()  # a count is absolute: nothing may move meanwhile
-        for s, w, oh, lk, al in connection.execute(query):
+        for s, w, oh, lk, al in fetch_tuples(connection, query):
             current[(s, w)] = (oh, lk, al)
 
-    now = utcnow()
-    stock_rows: list[dict[str, Any]] = []
+    now = db_time(connection, utcnow())
+    updates: list[tuple[int, int, int, int]] = []
     new_levels: dict[tuple[int, int], tuple[int, int, int]] = {}
-    movement_rows: list[dict[str, Any]] = []
+    movements: list[tuple[Any, ...]] = []
     created = updated = 0
     for (sku_id, warehouse_id), (on_hand, locked) in counts.items():
         old_on_hand, old_locked, allocated = current[(sku_id, warehouse_id)]
-        is_new = (sku_id, warehouse_id) in inserted
+        is_new = (sku_id, warehouse_id) in created_keys
         new_locked = old_locked if locked is None else locked
         if on_hand < new_locked:
             # A count without a locked column keeps the stored lock, which cannot exceed it.
@@ -169,53 +182,48 @@ def write_stock_counts(
             continue
         on_hand_change = on_hand - old_on_hand
         locked_change = new_locked - old_locked
-        if not is_new and not on_hand_change and not locked_change:
-            continue
         if is_new:
             created += 1
+        elif not on_hand_change and not locked_change:
+            continue
         else:
             updated += 1
         new_levels[(sku_id, warehouse_id)] = (on_hand, new_locked, allocated)
-        stock_rows.append(
-            {
-                "sku_id": sku_id,
-                "warehouse_id": warehouse_id,
-                "on_hand": on_hand,
-                "locked": new_locked,
-                "allocated": 0,
-            }
-        )
         if on_hand_change or locked_change:
-            movement_rows.append(
-                {
-                    "sku_id": sku_id,
-                    "warehouse_id": warehouse_id,
-                    "type": "Adjustment",
-                    "quantity": on_hand_change,
-                    "on_hand_change": on_hand_change,
-                    "locked_change": locked_change,
-                    "allocated_change": 0,
-                    "reference": reference,
-                    "at": now,
-                }
+            # allocated is left alone: a count never touches allocations.
+            updates.append((on_hand, new_locked, sku_id, warehouse_id))
+            movements.append(
+                (
+                    sku_id,
+                    warehouse_id,
+                    "Adjustment",
+                    on_hand_change,
+                    on_hand_change,
+                    locked_change,
+                    0,
+                    reference,
+                    now,
+                )
             )
-    # allocated is not in the update list: a count never touches allocations.
-    upsert(
+    driver_executemany(
         connection,
-        stock_table,
-        stock_rows,
-        key=("sku_id", "warehouse_id"),
-        update=("on_hand", "locked"),
+        "UPDATE stock SET on_hand = ?, locked = ? WHERE sku_id = ? AND warehouse_id = ?",
+        updates,
     )
-    if movement_rows:
-        connection.execute(schema.movements.insert(), movement_rows)
+    driver_executemany(
+        connection,
+        "INSERT INTO movements (sku_id, warehouse_id, type, quantity, on_hand_change, "
+        "locked_change, allocated_change, reference, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        movements,
+    )
     if on_written is not None:
         on_written(connection, new_levels)
     elif new_levels:
         # No calculation core at hand: name the rows in the outbox, so that running daemons
         # and order books re-read them and work out what changed.
-        connection.execute(
-            schema.sellable_changes.insert(),
-            [{"sku_id": s, "warehouse_id": w, "at": now} for s, w in sorted(new_levels)],
+        driver_executemany(
+            connection,
+            "INSERT INTO sellable_changes (sku_id, warehouse_id, at) VALUES (?, ?, ?)",
+            [(s, w, now) for s, w in sorted(new_levels)],
         )
-    return created, updated, len(movement_rows)
+    return created, updated, len(movements)

@@ -44,11 +44,14 @@ from sellable.orders.model import (
 from sellable.store import schema
 from sellable.store.db import sync_warehouses, writing
 from sellable.store.loader import StoredCatalog, load_catalog, load_engine
-from sellable.store.sql import chunked, insert_missing, utcnow
+from sellable.store.sql import chunked, db_time, driver_executemany, insert_missing, utcnow
 
 log = logging.getLogger(__name__)
 
 Pair = tuple[int, int]  # (sku id, warehouse id)
+
+#: How many outbox rows before the last one seen are read again at each refresh.
+OUTBOX_LOOKBACK = 1000
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -294,9 +297,11 @@ class OrderBook:
         warehouse_ids = sync_warehouses(engine, settings.warehouses)
         self.warehouse_ids = warehouse_ids
         self.warehouse_codes = {wid: code for code, wid in warehouse_ids.items()}
-        self._load()
+        self.reload()
 
-    def _load(self) -> None:
+    def reload(self) -> None:
+        """Load the catalog and every stock row afresh (the daily reconcile does this, so the
+        in-memory core can never drift for long whatever happened in the store)."""
         with self.engine.connect() as connection:
             # Read the outbox position and catalog version first: whatever changes while
             # the catalog loads is caught up by the next refresh().
@@ -318,12 +323,15 @@ class OrderBook:
                 newest = _max_change_id(connection)
                 if newest <= self._changes_seen:
                     return
+                # Re-read a window before the last id seen: on PostgreSQL a transaction that
+                # took a lower id may commit after a higher one was already read.
+                since = self._changes_seen - OUTBOX_LOOKBACK
                 pairs = sorted(
                     {
                         (s, w)
                         for s, w in connection.execute(
                             select(change.sku_id, change.warehouse_id).where(
-                                (change.id > self._changes_seen) & (change.id <= newest)
+                                (change.id > since) & (change.id <= newest)
                             )
                         )
                     }
@@ -337,7 +345,7 @@ class OrderBook:
                     ):
                         levels[(s, w)] = (oh, lk, al)
         if reload:
-            self._load()
+            self.reload()
             return
         self._sync_core(levels)
         self._changes_seen = newest
@@ -585,6 +593,11 @@ class OrderBook:
         """Try the held lines of open orders again (after stock arrived), oldest first."""
         o, ol = schema.orders.c, schema.order_lines.c
         with self.engine.connect() as connection:
+            held = connection.execute(
+                select(func.count()).select_from(schema.order_lines).where(ol.status == "held")
+            ).scalar()
+            if not held:
+                return OrderImportResult()
             keys = [
                 (channel, external_id)
                 for channel, external_id in connection.execute(
@@ -621,17 +634,17 @@ class OrderBook:
         sellable pairs, inside the caller's transaction."""
         changed = self._sync_core(levels)
         if changed:
-            connection.execute(
-                schema.sellable_changes.insert(),
+            now = db_time(connection, utcnow())
+            driver_executemany(
+                connection,
+                "INSERT INTO sellable_changes (sku_id, warehouse_id, at) VALUES (?, ?, ?)",
                 [
-                    {
-                        "sku_id": self.stored.sku_id(sku),
-                        "warehouse_id": self.warehouse_ids[wh],
-                        "at": utcnow(),
-                    }
+                    (self.stored.sku_id(sku), self.warehouse_ids[wh], now)
                     for sku, wh in sorted(changed)
                 ],
             )
+            # This book already holds these changes: do not read them back at refresh.
+            self._changes_seen = max(self._changes_seen, _max_change_id(connection))
         return changed
 
     # -- builds ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from sellable.config import Settings
 from sellable.core import Catalog, StockEngine, WarehouseRules
 from sellable.core.allocation import SkuPolicy
 from sellable.store import schema
+from sellable.store.sql import fetch_tuples
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +64,17 @@ def load_catalog(connection: Connection) -> StoredCatalog:
     backorder: list[bool] = []
     on_demand: list[bool | None] = []
     sku = schema.skus.c
-    for sku_id, code, kind, allow, aod in connection.execute(
+    for sku_id, code, kind, allow, aod in fetch_tuples(
+        connection,
         select(sku.id, sku.sku, sku.kind, sku.allow_backorder, sku.assembly_on_demand).order_by(
             sku.id
-        )
+        ),
     ):
         ids.append(sku_id)
         codes.append(code)
         kinds.append(kind)
         backorder.append(bool(allow))
-        on_demand.append(aod)
+        on_demand.append(None if aod is None else bool(aod))
     position = {sku_id: pos for pos, sku_id in enumerate(ids)}
     bom = schema.bom_lines.c
     rows = [
@@ -82,8 +84,9 @@ def load_catalog(connection: Connection) -> StoredCatalog:
             position[child],
             qty,
         )
-        for parent, slot, child, qty in connection.execute(
-            select(bom.parent_id, bom.slot, bom.component_id, bom.quantity).order_by(bom.id)
+        for parent, slot, child, qty in fetch_tuples(
+            connection,
+            select(bom.parent_id, bom.slot, bom.component_id, bom.quantity).order_by(bom.id),
         )
     ]
     catalog = Catalog.from_rows(codes, kinds, rows)
@@ -107,8 +110,8 @@ def load_engine(
         if code in configured
     }
     st = schema.stock.c
-    result = connection.execute(
-        select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
+    result = fetch_tuples(
+        connection, select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
     )
     engine.load_stock_rows(
         (position[s], warehouse_position[w], oh, lk, al)

@@ -470,6 +470,8 @@ class SyncEngine:
         self._push(channel, result, reconcile=False)
 
     def _job_reconcile(self, channel: _Channel, result: JobResult) -> None:
+        with self._book_lock:
+            self.book.reload()
         self._push(channel, result, reconcile=True)
 
     def _push(self, channel: _Channel, result: JobResult, *, reconcile: bool) -> None:
