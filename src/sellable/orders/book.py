@@ -591,6 +591,7 @@ class OrderBook:
 
     def retry_held(self) -> OrderImportResult:
         """Try the held lines of open orders again (after stock arrived), oldest first."""
+        self.refresh()
         o, ol = schema.orders.c, schema.order_lines.c
         with self.engine.connect() as connection:
             held = connection.execute(
