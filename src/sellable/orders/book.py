@@ -428,6 +428,10 @@ class OrderBook:
 
     def _refusal(self, stored: _Order | None, order: OrderIn) -> str | None:
         """Why ``order`` cannot be applied, or None."""
+        ids = [line.line_id for line in order.lines]
+        if len(ids) != len(set(ids)):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            return f"line id(s) {', '.join(map(repr, twice))} appear more than once"
         if order.warehouse not in self.warehouse_ids:
             return f"unknown warehouse {order.warehouse!r} (known: {', '.join(self.warehouse_ids)})"
         if (

@@ -322,14 +322,8 @@ class SyncEngine:
         )
         added = [lid for lid in seen if lid not in before or not before[lid][0]]
         matched = {r["sku_id"] for r in rows if r["sku_id"] is not None}
-        missing = (
-            sorted(
-                sku
-                for pos, sku in enumerate(stored.catalog.codes)
-                if stored.ids[pos] not in matched
-            )
-            if rows
-            else []
+        missing = sorted(
+            sku for pos, sku in enumerate(stored.catalog.codes) if stored.ids[pos] not in matched
         )
         result.counts["missing"] = len(missing)
         result.reports["missing_listings"] = missing

@@ -103,7 +103,8 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
         log.info("received %s: stopping", signal.Signals(signum).name)
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
     notifier = sdnotify.SystemdNotifier()
     health.start()
     scheduler.start()
@@ -117,8 +118,11 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
         ready.set()
     watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
     interval = watchdog_usec / 2_000_000 if watchdog_usec else None
-    while not stop.wait(interval):
-        notifier.notify("WATCHDOG=1")
+    # Wake up at least every second: Python runs signal handlers in the main thread only, and
+    # a signal the kernel handed to a worker thread waits until the main thread wakes.
+    while not stop.wait(min(interval, 1.0) if interval else 1.0):
+        if interval:
+            notifier.notify("WATCHDOG=1")
     notifier.notify("STOPPING=1")
     engine.stopping.set()
     timeout = settings.daemon.shutdown_timeout.total_seconds()

@@ -98,9 +98,13 @@ class TestShopServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def _body(self) -> Any:
+            def _read_body(self) -> None:
+                """Read this request's body (the handler serves a whole keep-alive connection)."""
                 length = int(self.headers.get("Content-Length") or 0)
-                return json.loads(self.rfile.read(length) or b"null")
+                self._raw_body = self.rfile.read(length)
+
+            def _body(self) -> Any:
+                return json.loads(self._raw_body or b"null")
 
             def _fault(self) -> bool:
                 with state_ref.lock:
@@ -185,6 +189,7 @@ class TestShopServer:
 
             def do_POST(self) -> None:
                 url = urlparse(self.path)
+                self._read_body()
                 if url.path == "/_faults":
                     with state_ref.lock:
                         state_ref.faults.extend(self._body())
