@@ -8,6 +8,8 @@ Usage (from the project root, with the project's virtualenv)::
     .venv/bin/python benchmarks/run.py --postgres-url postgresql://postgres@127.0.0.1:5432/postgres
     .venv/bin/python benchmarks/run.py --profile          # also cProfile each measured call
     .venv/bin/python benchmarks/run.py --only all         # also the whole `sellable import stock`
+    .venv/bin/python benchmarks/run.py --only orders      # order import, SQLite and PostgreSQL
+    .venv/bin/python benchmarks/run.py --only push --only latency   # the sync layer
 
 Each figure is printed with its target and PASS or MISS, then a summary table. The exit
 status is 0 even when a figure misses its target (these are measurements, not tests), and
@@ -42,6 +44,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+import bench_orders  # noqa: E402
+import bench_sync  # noqa: E402
 import dbfill  # noqa: E402
 from catalog_gen import GEN_VERSION, SyntheticCatalog, settings_for  # noqa: E402
 from sqlalchemy import Connection, Engine, event  # noqa: E402
@@ -53,10 +57,26 @@ from sellable.store.loader import load_engine  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 FULL_SIZE = 1_000_000
-BENCHMARKS = ("recompute", "incremental", "load-sqlite", "load-postgres", "import", "import-cli")
+BENCHMARKS = (
+    "recompute",
+    "incremental",
+    "load-sqlite",
+    "load-postgres",
+    "import",
+    "import-cli",
+    "orders-sqlite",
+    "orders-postgres",
+    "push",
+    "latency",
+)
 # import-cli is not one of the issue's figures and takes ~1.5-3 min at full size: opt-in.
-DEFAULT_BENCHMARKS = ("recompute", "incremental", "load-sqlite", "load-postgres", "import")
-ALIASES = {"load": ("load-sqlite", "load-postgres"), "all": BENCHMARKS}
+DEFAULT_BENCHMARKS = tuple(name for name in BENCHMARKS if name != "import-cli")
+ALIASES = {
+    "load": ("load-sqlite", "load-postgres"),
+    "orders": ("orders-sqlite", "orders-postgres"),
+    "sync": ("push", "latency"),
+    "all": BENCHMARKS,
+}
 
 # Targets (from the issue), for the full size of 1,000,000 SKUs.
 RECOMPUTE_MAX_S = 3.0
@@ -599,6 +619,20 @@ class Runner:
         finally:
             dbfill.remove_sqlite(db_path)
 
+    # ---- 5. orders (issue 3) and the sync layer (issue 4): see bench_orders.py, bench_sync.py
+
+    def bench_orders_sqlite(self) -> None:
+        bench_orders.bench_orders(self, "sqlite")
+
+    def bench_orders_postgres(self) -> None:
+        bench_orders.bench_orders(self, "postgres")
+
+    def bench_push(self) -> None:
+        bench_sync.bench_push(self)
+
+    def bench_latency(self) -> None:
+        bench_sync.bench_latency(self)
+
     # ---- driver
 
     def run(self, selected: list[str]) -> int:
@@ -712,7 +746,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         metavar="NAME",
         help=f"run only these (repeatable or comma-separated): {', '.join(BENCHMARKS)}; "
-        "'load' for both loads, 'all' for everything (default: all but import-cli)",
+        "'load', 'orders' for both of each, 'sync' for push and latency, "
+        "'all' for everything (default: all but import-cli)",
     )
     parser.add_argument(
         "--changes", type=int, default=100_000, help="number of apply_one changes (default 100,000)"
@@ -728,6 +763,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=3,
         help="repetitions of recompute and of each load measurement (default 3)",
+    )
+    parser.add_argument(
+        "--order-skus",
+        type=int,
+        default=10_000,
+        help="catalog size of the orders benchmarks (default 10,000; independent of --skus)",
+    )
+    parser.add_argument(
+        "--order-lines",
+        type=int,
+        default=100_000,
+        help="order lines imported by the orders benchmarks (default 100,000)",
+    )
+    parser.add_argument(
+        "--latency-orders",
+        type=int,
+        default=50,
+        help="single orders timed for the order -> changed pairs latency (default 50)",
+    )
+    parser.add_argument(
+        "--listings",
+        type=int,
+        default=100_000,
+        help="listings (and simple SKUs) of the push benchmark (default 100,000)",
+    )
+    parser.add_argument(
+        "--latency-rounds",
+        type=int,
+        default=5,
+        help="orders placed on channel a by the latency benchmark (default 5)",
+    )
+    parser.add_argument(
+        "--testshop",
+        default=str(bench_sync.TESTSHOP),
+        metavar="DIR",
+        help="the testshop package the sync benchmarks pip-install "
+        "(default tests/plugins/testshop)",
     )
     parser.add_argument(
         "--postgres-url",
@@ -749,8 +821,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.changes < 1 or args.skus < 100:
+    if args.repeat < 1 or args.changes < 1 or args.skus < 100 or args.order_skus < 100:
         parser.error("--repeat and --changes must be positive, --skus at least 100")
+    if min(args.order_lines, args.latency_orders, args.listings, args.latency_rounds) < 1:
+        parser.error("--order-lines, --latency-orders, --listings and --latency-rounds: at least 1")
+    if args.latency_rounds > bench_sync.LATENCY_SKUS:
+        parser.error(f"--latency-rounds is at most {bench_sync.LATENCY_SKUS}")
     return args
 
 
@@ -765,7 +841,7 @@ def selected_benchmarks(only: list[str] | None) -> list[str]:
                 if n not in BENCHMARKS:
                     raise SystemExit(
                         f"run.py: unknown benchmark {name!r} "
-                        f"(known: {', '.join(BENCHMARKS)}, load, all)"
+                        f"(known: {', '.join(BENCHMARKS)}, load, orders, sync, all)"
                     )
                 if n not in wanted:
                     wanted.append(n)
