@@ -14,7 +14,7 @@ changed; they are written to ``sellable_changes`` for the sync layer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +44,7 @@ from sellable.orders.model import (
 from sellable.store import schema
 from sellable.store.db import sync_warehouses, writing
 from sellable.store.loader import StoredCatalog, load_catalog, load_engine
-from sellable.store.sql import chunked, db_time, driver_executemany, insert_missing, utcnow
+from sellable.store.sql import chunked, db_time, driver_executemany, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -255,29 +255,39 @@ def _lock_stock(connection: Connection, pairs: set[Pair]) -> dict[Pair, tuple[in
     """Make sure the stock rows exist, lock them in a fixed order, and read them."""
     if not pairs:
         return {}
-    ordered = sorted(pairs, key=lambda p: (p[1], p[0]))
-    insert_missing(
-        connection,
-        schema.stock,
-        [
-            {"sku_id": s, "warehouse_id": w, "on_hand": 0, "locked": 0, "allocated": 0}
-            for s, w in ordered
-        ],
-        key=("sku_id", "warehouse_id"),
-    )
     st = schema.stock.c
-    levels: dict[Pair, tuple[int, int, int]] = {}
-    for chunk in chunked(ordered, 2000):
-        query = (
-            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
-            .where(tuple_(st.sku_id, st.warehouse_id).in_(chunk))
-            .order_by(st.warehouse_id, st.sku_id)
+    by_warehouse: dict[int, list[int]] = {}
+    for sku_id, warehouse_id in pairs:
+        by_warehouse.setdefault(warehouse_id, []).append(sku_id)
+
+    def rows(*columns: Any, lock: bool) -> Iterator[tuple[Any, ...]]:
+        # One `warehouse = w AND sku IN (...)` query per warehouse and chunk: both columns
+        # of the primary key are used (a list of (sku, warehouse) tuples plans as an OR).
+        for warehouse_id in sorted(by_warehouse):
+            for chunk in chunked(sorted(by_warehouse[warehouse_id]), 5000):
+                query = (
+                    select(*columns)
+                    .where((st.warehouse_id == warehouse_id) & st.sku_id.in_(chunk))
+                    .order_by(st.warehouse_id, st.sku_id)
+                )
+                if lock and connection.dialect.name == "postgresql":
+                    query = query.with_for_update()
+                yield from connection.execute(query)
+
+    existing = {(s, w) for s, w in rows(st.sku_id, st.warehouse_id, lock=False)}
+    missing = sorted(pairs - existing, key=lambda p: (p[1], p[0]))
+    driver_executemany(
+        connection,
+        "INSERT INTO stock (sku_id, warehouse_id, on_hand, locked, allocated) "
+        "VALUES (?, ?, 0, 0, 0) ON CONFLICT (sku_id, warehouse_id) DO NOTHING",
+        missing,
+    )
+    return {
+        (s, w): (oh, lk, al)
+        for s, w, oh, lk, al in rows(
+            st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, lock=True
         )
-        if connection.dialect.name == "postgresql":
-            query = query.with_for_update()
-        for s, w, oh, lk, al in connection.execute(query):
-            levels[(s, w)] = (oh, lk, al)
-    return levels
+    }
 
 
 class OrderBook:
@@ -734,16 +744,21 @@ class OrderBook:
     ) -> dict[tuple[str, str], _Order]:
         found: dict[tuple[str, str], _Order] = {}
         o = schema.orders.c
-        for chunk in chunked(sorted(set(keys)), 2000):
-            query = select(
-                o.id, o.channel, o.external_id, o.warehouse_id, o.status, o.created_at
-            ).where(tuple_(o.channel, o.external_id).in_(chunk))
-            if connection.dialect.name == "postgresql":
-                query = query.with_for_update()
-            for oid, channel, external_id, wid, status, created in connection.execute(query):
-                found[(channel, external_id)] = _Order(
-                    oid, channel, external_id, wid, status, created
-                )
+        by_channel: dict[str, set[str]] = {}
+        for channel_code, external in keys:
+            by_channel.setdefault(channel_code, set()).add(external)
+        for channel_code in sorted(by_channel):
+            # `channel = c AND external_id IN (...)` uses both columns of the unique index.
+            for chunk in chunked(sorted(by_channel[channel_code]), 2000):
+                query = select(
+                    o.id, o.channel, o.external_id, o.warehouse_id, o.status, o.created_at
+                ).where((o.channel == channel_code) & o.external_id.in_(chunk))
+                if connection.dialect.name == "postgresql":
+                    query = query.with_for_update()
+                for oid, channel, external_id, wid, status, created in connection.execute(query):
+                    found[(channel, external_id)] = _Order(
+                        oid, channel, external_id, wid, status, created
+                    )
         by_id = {order.id: order for order in found.values()}
         lines: dict[int, _Line] = {}
         ol = schema.order_lines.c
@@ -871,68 +886,48 @@ class OrderBook:
         for chunk in chunked(gone):
             connection.execute(la.delete().where(la.c.id.in_(chunk)))
         fresh = [
-            {
-                "line_id": line.id,
-                "sku_id": a.sku_id,
-                "warehouse_id": a.warehouse_id,
-                "quantity": a.quantity,
-            }
+            (line.id, a.sku_id, a.warehouse_id, a.quantity)
             for line in all_lines
             for a in line.allocations
             if a.id is None and not a.deleted
         ]
-        if fresh:
-            connection.execute(la.insert(), fresh)
+        driver_executemany(
+            connection,
+            "INSERT INTO line_allocations (line_id, sku_id, warehouse_id, quantity) "
+            "VALUES (?, ?, ?, ?)",
+            fresh,
+        )
         self._write_builds(batch)
-        if batch.movements:
-            connection.execute(
-                schema.movements.insert(),
-                [
-                    {
-                        "sku_id": m.sku_id,
-                        "warehouse_id": m.warehouse_id,
-                        "type": m.type,
-                        "quantity": m.quantity,
-                        "on_hand_change": m.on_hand_change,
-                        "locked_change": 0,
-                        "allocated_change": m.allocated_change,
-                        "reference": m.reference if m.build is None else _build_reference(m.build),
-                        "at": now,
-                    }
-                    for m in batch.movements
-                ],
-            )
+        at = db_time(connection, now)
+        driver_executemany(
+            connection,
+            "INSERT INTO movements (sku_id, warehouse_id, type, quantity, on_hand_change, "
+            "locked_change, allocated_change, reference, at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            [
+                (
+                    m.sku_id,
+                    m.warehouse_id,
+                    m.type,
+                    m.quantity,
+                    m.on_hand_change,
+                    m.allocated_change,
+                    m.reference if m.build is None else _build_reference(m.build),
+                    at,
+                )
+                for m in batch.movements
+            ],
+        )
         result.movements += len(batch.movements)
-        st = schema.stock
-        updates = [
-            {"s": s, "w": w, "oh": d[0], "al": d[1]}
-            for (s, w), d in batch.deltas.items()
-            if d[0] or d[1]
-        ]
-        if updates:
-            connection.execute(
-                st.update()
-                .where((st.c.sku_id == bindparam("s")) & (st.c.warehouse_id == bindparam("w")))
-                .values(
-                    on_hand=st.c.on_hand + bindparam("oh"),
-                    allocated=st.c.allocated + bindparam("al"),
-                ),
-                updates,
-            )
-        changed = self._sync_core({pair: batch.levels[pair] for pair in batch.deltas})
-        result.changed_pairs |= changed
-        if changed:
-            connection.execute(
-                schema.sellable_changes.insert(),
-                [
-                    {
-                        "sku_id": self.stored.sku_id(sku),
-                        "warehouse_id": self.warehouse_ids[wh],
-                        "at": now,
-                    }
-                    for sku, wh in sorted(changed)
-                ],
-            )
+        # Deltas, not absolute values: correct whatever else holds the row (we hold the lock).
+        driver_executemany(
+            connection,
+            "UPDATE stock SET on_hand = on_hand + ?, allocated = allocated + ? "
+            "WHERE sku_id = ? AND warehouse_id = ?",
+            [(d[0], d[1], s, w) for (s, w), d in batch.deltas.items() if d[0] or d[1]],
+        )
+        result.changed_pairs |= self.record_levels(
+            connection, {pair: batch.levels[pair] for pair in batch.deltas}
+        )
 
     def _write_builds(self, batch: _Batch) -> None:
         if not batch.builds:
