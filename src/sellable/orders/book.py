@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 Pair = tuple[int, int]  # (sku id, warehouse id)
 
+#: During a bulk import, PostgreSQL statistics are refreshed after this many batches.
+ANALYZE_EVERY_BATCHES = 25
+
 #: How many outbox rows before the last one seen are read again at each refresh.
 OUTBOX_LOOKBACK = 1000
 
@@ -367,14 +370,28 @@ class OrderBook:
         self.refresh()
         total = OrderImportResult()
         batch: list[OrderIn] = []
+        batches = 0
         for order in orders:
             batch.append(order)
             if len(batch) >= self.batch_size:
                 total.merge(self._retrying(self._apply_batch, batch))
                 batch = []
+                batches += 1
+                if batches % ANALYZE_EVERY_BATCHES == 0:
+                    self._analyze()
         if batch:
             total.merge(self._retrying(self._apply_batch, batch))
         return total
+
+    def _analyze(self) -> None:
+        """Refresh PostgreSQL's planner statistics during a bulk import: tables that started
+        empty would otherwise be planned as empty (sequential scans) until autovacuum runs,
+        if it runs at all."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE orders, order_lines, line_allocations, stock")
+            connection.commit()
 
     def _retrying(self, func: Any, *args: Any) -> OrderImportResult:
         for attempt in Retrying(
