@@ -57,21 +57,6 @@ def chunked(items: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
         yield chunk
 
 
-def insert_missing(
-    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
-) -> set[tuple[Any, ...]]:
-    """INSERT ... ON CONFLICT (key) DO NOTHING, for many rows; returns the keys inserted."""
-    if not rows:
-        return set()
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(table)
-        .on_conflict_do_nothing(index_elements=list(key))
-        .returning(*(table.c[k] for k in key))
-    )
-    return {tuple(row) for row in connection.execute(statement, list(rows))}
-
-
 def bump_catalog_version(connection: Connection) -> None:
     """Tell running daemons that SKUs or BOMs changed, so they reload the catalog."""
     from sellable.store import schema
