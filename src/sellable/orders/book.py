@@ -14,10 +14,10 @@ changed; they are written to ``sellable_changes`` for the sync layer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -49,6 +49,7 @@ from sellable.store.sql import chunked, db_time, driver_executemany, utcnow
 log = logging.getLogger(__name__)
 
 Pair = tuple[int, int]  # (sku id, warehouse id)
+T = TypeVar("T")
 
 #: During a bulk import, PostgreSQL statistics are refreshed after this many batches.
 ANALYZE_EVERY_BATCHES = 25
@@ -393,7 +394,8 @@ class OrderBook:
             connection.exec_driver_sql("ANALYZE orders, order_lines, line_allocations, stock")
             connection.commit()
 
-    def _retrying(self, func: Any, *args: Any) -> OrderImportResult:
+    def _retrying(self, func: Callable[..., T], *args: Any) -> T:
+        """Run one transaction, again when another writer's conflict made it fail."""
         for attempt in Retrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(10),
@@ -402,7 +404,7 @@ class OrderBook:
             reraise=True,
         ):
             with attempt:
-                result: OrderImportResult = func(*args)
+                result = func(*args)
         return result
 
     def _apply_batch(self, batch_orders: Sequence[OrderIn]) -> OrderImportResult:
@@ -717,15 +719,7 @@ class OrderBook:
                 made = [self._describe_build(b, batch.now) for b in batch.builds]
                 return made, result.changed_pairs
 
-        for attempt in Retrying(
-            retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(10),
-            wait=wait_random_exponential(multiplier=0.05, max=2),
-            reraise=True,
-        ):
-            with attempt:
-                made = run()
-        return made
+        return self._retrying(run)
 
     def _describe_build(self, build: _Build, at: datetime) -> dict[str, Any]:
         return {
@@ -740,11 +734,6 @@ class OrderBook:
         }
 
     # -- store ----------------------------------------------------------------------------------
-
-    def sync_levels(self, levels: dict[Pair, tuple[int, int, int]]) -> set[tuple[str, str]]:
-        """Set stock rows read from the store into the in-memory core; returns the
-        (SKU, warehouse) pairs whose sellable changed."""
-        return self._sync_core(levels)
 
     def _sync_core(self, levels: dict[Pair, tuple[int, int, int]]) -> set[tuple[str, str]]:
         """Bring the in-memory core up to the locked rows (another process may have moved
