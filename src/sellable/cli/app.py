@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import functools
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -631,6 +634,50 @@ def status(ctx: click.Context, as_json: bool) -> None:
     finally:
         engine.close()
     click.echo(json.dumps(report, indent=2) if as_json else render_status(report))
+
+
+@cli.command()
+@click.argument("name", metavar="CHANNEL")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Loopback port (0: any free port).",
+)
+@click.option(
+    "--listings",
+    "products",
+    type=click.Path(dir_okay=False, exists=True),
+    help="A products CSV: create a listing for each of its SKUs.",
+)
+@click.pass_context
+@command
+def emulate(ctx: click.Context, name: str, port: int, products: str | None) -> None:
+    """Run a local emulator of a sales channel (woocommerce, shopify, amazon) on loopback
+    until Ctrl-C, and print the connector settings that reach it."""
+    from sellable.emulators import EMULATORS, emulator_class
+
+    try:
+        server = emulator_class(name)(port=port)
+    except KeyError:
+        raise click.BadParameter(
+            f"no emulator {name!r}; choose one of {', '.join(sorted(EMULATORS))}",
+            param_hint="CHANNEL",
+        ) from None
+    if products:
+        with open(products, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("sku"):
+                    server.add_listing(row["sku"].strip(), 0, row.get("name") or None)
+    click.echo(f"{name} emulator listening on {server.url} (Ctrl-C stops it)")
+    click.echo(f"[channels.settings] for connector {server.connector!r}:")
+    for key, value in server.connector_settings().items():
+        click.echo(f"  {key} = {json.dumps(value)}")
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
 
 
 @cli.command()

@@ -1,0 +1,370 @@
+"""What every channel emulator shares: a threaded HTTP/1.1 server on loopback, a clock
+that tests can drive, token buckets, fault injection and a small control API.
+
+An emulator is a subclass of :class:`EmulatorServer` that implements :meth:`handle` (the
+channel's own API) and the three demo hooks (:meth:`add_listing`, :meth:`place_order`,
+:meth:`quantities`). Everything under ``/_emulator/`` is the control API, without auth:
+
+``POST /_emulator/faults``    a JSON list of faults, each applied to one later request:
+    ``{"status": 429}`` (the channel's own throttling answer, see :meth:`throttled`),
+    ``{"status": 503}``, ``{"kind": "reset"}`` (connection dropped, no answer),
+    ``{"kind": "malformed"}`` (HTTP 200 with a body that is not JSON),
+    ``{"kind": "slow", "seconds": 2}`` (answer after a delay). Optional ``"path"``: only
+    requests whose path starts with it take the fault.
+``POST /_emulator/listings``  ``{"sku": "MUG", "quantity": 0, "title": "Mug"}``
+``POST /_emulator/orders``    ``{"lines": [["MUG", 2]]}`` places an order, answers its id
+``GET  /_emulator/state``     ``{"quantities": {sku: n}, "requests": n, "throttled": n}``
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+CONTROL_PREFIX = "/_emulator/"
+
+
+class Clock:
+    """Wall time for timestamps and a monotonic reading for buckets and expiries."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ManualClock(Clock):
+    """A clock that only moves when told to: deterministic expiry and refill in tests."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._start = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._elapsed = 0.0
+        self._lock = threading.Lock()
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._elapsed += seconds
+
+    def monotonic(self) -> float:
+        return self._elapsed
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._elapsed)
+
+
+class Bucket:
+    """A token bucket of ``capacity`` tokens refilled at ``rate`` per second (leaky bucket
+    of the same shape). ``take(cost)`` spends tokens or refuses without spending."""
+
+    def __init__(self, capacity: float, rate: float, clock: Clock) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self.clock = clock
+        self._tokens = capacity
+        self._at = clock.monotonic()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self.clock.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    def available(self) -> float:
+        with self._lock:
+            self._refill()
+            return self._tokens
+
+    def take(self, cost: float = 1.0) -> bool:
+        with self._lock:
+            self._refill()
+            if self._tokens + 1e-9 < cost:
+                return False
+            self._tokens -= cost
+            return True
+
+    def wait_time(self, cost: float = 1.0) -> float:
+        """Seconds until ``cost`` tokens will be there."""
+        with self._lock:
+            self._refill()
+            return max(0.0, (cost - self._tokens) / self.rate) if self.rate else float("inf")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def json(self) -> Any:
+        """The body as JSON; :class:`HttpError` 400 when it is not."""
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError as err:
+            raise HttpError(400, {"error": f"invalid JSON body: {err}"}) from err
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None  # JSON-serialisable, or bytes sent as they are
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class HttpError(Exception):
+    """Raised by handlers to answer with ``status`` and a JSON ``body``."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.response = Response(status, body, headers or {})
+
+
+@dataclass
+class Fault:
+    kind: str  # "status" | "reset" | "malformed" | "slow"
+    status: int = 0
+    seconds: float = 0.0
+    path: str = ""
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Fault:
+        if "status" in raw:
+            return cls("status", status=int(raw["status"]), path=str(raw.get("path", "")))
+        kind = str(raw.get("kind", ""))
+        if kind not in {"reset", "malformed", "slow"}:
+            raise ValueError(f"unknown fault {dict(raw)!r}")
+        return cls(kind, seconds=float(raw.get("seconds", 0)), path=str(raw.get("path", "")))
+
+
+class EmulatorServer:
+    """Base of the channel emulators. Use as a context manager or call ``start``/``stop``;
+    ``serve_forever`` runs it in the foreground (``sellable emulate``)."""
+
+    #: Name under ``sellable emulate``.
+    name: ClassVar[str] = ""
+    #: The connector (entry-point name) that talks to this channel.
+    connector: ClassVar[str] = ""
+
+    def __init__(self, *, port: int = 0, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
+        self.lock = threading.RLock()  # guards the emulator's state
+        self.faults: deque[Fault] = deque()
+        self.request_count = 0
+        self.throttled_count = 0
+        self.request_log: deque[tuple[str, str, int]] = deque(maxlen=10_000)
+        self._httpd = _Server(("127.0.0.1", port), _handler_for(self))
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        port: int = self._httpd.server_address[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name=f"emulator-{self.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def serve_forever(self) -> None:
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self._httpd.server_close()
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever`` from another thread (a signal handler)."""
+        threading.Thread(target=self._httpd.shutdown, daemon=True).start()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def inject(self, *faults: Mapping[str, Any] | Fault) -> None:
+        """Queue faults; each is applied to one later request (in order)."""
+        with self.lock:
+            for raw in faults:
+                self.faults.append(raw if isinstance(raw, Fault) else Fault.parse(raw))
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if path.startswith(fault.path):
+                    self.faults.remove(fault)
+                    return fault
+        return None
+
+    # -- what subclasses implement ----------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request of the channel's API."""
+        raise NotImplementedError
+
+    def throttled(self, request: Request, retry_after: float = 1.0) -> Response:
+        """The channel's answer when a request is over its rate limit (an injected 429
+        too). Subclasses answer in the channel's own words."""
+        return Response(
+            429, {"error": "Too Many Requests"}, {"Retry-After": str(max(1, round(retry_after)))}
+        )
+
+    def add_listing(self, sku: str, quantity: int = 0, title: str | None = None) -> str:
+        """Create something sellable with this SKU; returns the channel's id for it."""
+        raise NotImplementedError
+
+    def place_order(self, lines: list[tuple[str, int]]) -> str:
+        """Place an order as a customer would; returns the channel's order id."""
+        raise NotImplementedError
+
+    def connector_settings(self) -> dict[str, Any]:
+        """The ``[channels.settings]`` table of :attr:`connector` pointed at this emulator
+        (its URL and the credentials it accepts)."""
+        raise NotImplementedError
+
+    def quantities(self) -> dict[str, int]:
+        """The quantity the channel shows per SKU now (summed over locations)."""
+        raise NotImplementedError
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def dispatch(self, request: Request) -> Response | None:
+        """The answer to one request, or None to drop the connection."""
+        with self.lock:
+            self.request_count += 1
+        if request.path.startswith(CONTROL_PREFIX):
+            return self._control(request)
+        fault = self._take_fault(request.path)
+        if fault is not None:
+            if fault.kind == "reset":
+                return None
+            if fault.kind == "malformed":
+                return Response(200, b'{"truncated": [1, 2', {"Content-Type": "application/json"})
+            if fault.kind == "slow":
+                time.sleep(fault.seconds)  # an emulated slow channel, not test timing
+            elif fault.status == 429:
+                with self.lock:
+                    self.throttled_count += 1
+                return self.throttled(request)
+            else:
+                return Response(fault.status, {"error": f"injected HTTP {fault.status}"})
+        try:
+            return self.handle(request)
+        except HttpError as err:
+            if err.response.status == 429:
+                with self.lock:
+                    self.throttled_count += 1
+            return err.response
+
+    def _control(self, request: Request) -> Response:
+        action = request.path[len(CONTROL_PREFIX) :].strip("/")
+        try:
+            if request.method == "POST" and action == "faults":
+                raw = request.json()
+                self.inject(*(raw if isinstance(raw, list) else [raw]))
+                return Response(200, {"queued": len(self.faults)})
+            if request.method == "POST" and action == "listings":
+                raw = request.json()
+                listing_id = self.add_listing(
+                    str(raw["sku"]), int(raw.get("quantity", 0)), raw.get("title")
+                )
+                return Response(201, {"id": listing_id})
+            if request.method == "POST" and action == "orders":
+                raw = request.json()
+                order_id = self.place_order([(str(s), int(q)) for s, q in raw["lines"]])
+                return Response(201, {"id": order_id})
+            if request.method == "GET" and action == "state":
+                return Response(
+                    200,
+                    {
+                        "quantities": self.quantities(),
+                        "requests": self.request_count,
+                        "throttled": self.throttled_count,
+                    },
+                )
+        except (KeyError, TypeError, ValueError) as err:
+            return Response(400, {"error": f"bad control request: {err!r}"})
+        return Response(404, {"error": f"no control action {request.method} {action}"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def _handler_for(emulator: EmulatorServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real APIs and httpx's pool expect
+        server_version = f"sellable-emulator-{emulator.name}"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the emulator's request log is request_log
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = Request(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query, keep_blank_values=True),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+            response = emulator.dispatch(request)
+            if response is None:  # an injected dropped connection
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            emulator.request_log.append((request.method, request.path, response.status))
+            if isinstance(response.body, bytes):
+                payload = response.body
+            elif response.body is None:
+                payload = b""
+            else:
+                payload = json.dumps(response.body, separators=(",", ":")).encode()
+            self.send_response(response.status)
+            headers = {"Content-Type": "application/json; charset=utf-8", **response.headers}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+    return Handler
