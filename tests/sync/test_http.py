@@ -845,3 +845,56 @@ def test_breaker_success_before_threshold_is_no_recovery(fake_time: FakeTime) ->
     breaker.record_failure()
     breaker.record_failure()
     assert not breaker.is_open
+
+
+# -- named limiters, server-reported budgets, throttles inside HTTP 200 ---------------------------
+
+
+def test_http_named_limiter_paces_by_cost_apart_from_the_default_bucket(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    api.post("/feeds").respond(200, json={})
+    http = make_http(rate=100, burst=100)
+    feeds = http.limiter("createFeed", rate=0.5, burst=1)
+
+    http.request("POST", "/feeds", limiter="createFeed")
+    http.request("POST", "/feeds", limiter="createFeed")
+    http.request("POST", "/feeds", limiter="createFeed", cost=2)
+
+    # burst 1 at 0.5/s: the second waits 2 s, the third (cost 2) 4 s
+    assert fake_time.sleeps == [2.0, 4.0]
+    assert http.limiter("createFeed", rate=0.5, burst=1) is feeds
+    assert http.bucket is not None and http.bucket.waited == 0.0
+
+
+def test_http_limiter_takes_new_figures_and_observe_sets_what_is_left(
+    make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    http = make_http()
+    bucket = http.limiter("graphql", rate=50, burst=1000)
+    bucket.observe(40)
+    bucket.acquire(100)  # 60 points short at 50/s
+    assert fake_time.sleeps == [1.2]
+    assert http.limiter("graphql", rate=100, burst=2000).rate == 100
+
+
+def test_http_check_turns_a_throttle_inside_200_into_a_retry(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    route = api.post("/graphql.json").mock(
+        side_effect=[
+            httpx.Response(200, json={"errors": [{"extensions": {"code": "THROTTLED"}}]}),
+            httpx.Response(200, json={"data": {"ok": True}}),
+        ]
+    )
+    http = make_http()
+
+    def check(_response: httpx.Response, data: object) -> None:
+        if isinstance(data, dict) and "errors" in data:
+            raise TemporaryChannelError("THROTTLED", channel=CHANNEL, retry_after=3.0)
+
+    _, data = http.request_json("POST", "/graphql.json", json={}, check=check)
+
+    assert data == {"data": {"ok": True}}
+    assert route.call_count == 2
+    assert fake_time.sleeps == [3.0]

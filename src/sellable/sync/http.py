@@ -74,6 +74,13 @@ class TokenBucket:
                 self.burst = burst
                 self._tokens = min(self._tokens, burst)
 
+    def observe(self, tokens: float) -> None:
+        """Take the channel's own count of what is left (e.g. Shopify's
+        ``throttleStatus.currentlyAvailable``) as the truth from now on."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(float(self.burst), tokens)
+
     def drain(self) -> None:
         """Forget saved tokens (after the channel said we were too fast)."""
         with self._lock:
@@ -215,6 +222,8 @@ class ChannelHttp:
             follow_redirects=False,
         )
         self.bucket = TokenBucket(rate, burst, clock, sleep) if rate else None
+        self.limiters: dict[str, TokenBucket] = {}
+        self._clock = clock
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -225,6 +234,17 @@ class ChannelHttp:
         self.requests = 0
         self.retries = 0
         self.throttled = 0  # 429 answers seen
+
+    def limiter(self, name: str, rate: float, burst: int) -> TokenBucket:
+        """A named token bucket for requests that pass ``limiter=name`` (e.g. one per API
+        operation, as Amazon publishes them), created on first use; a later call with other
+        figures (the channel announced new ones) updates it."""
+        bucket = self.limiters.get(name)
+        if bucket is None:
+            bucket = self.limiters[name] = TokenBucket(rate, burst, self._clock, self._sleep)
+        elif bucket.rate != rate or bucket.burst != burst:
+            bucket.set_rate(rate, burst)
+        return bucket
 
     def set_base_url(self, url: str) -> None:
         self._client.base_url = httpx.URL(url)
@@ -244,10 +264,15 @@ class ChannelHttp:
         content: bytes | str | None = None,
         headers: Mapping[str, str] | None = None,
         retry: bool = True,
+        limiter: str | None = None,
+        cost: float = 1.0,
     ) -> httpx.Response:
-        """Send a request, retrying transport errors, 429 and 5xx. Raises ChannelError."""
+        """Send a request, retrying transport errors, 429 and 5xx. Raises ChannelError.
+
+        Each attempt first takes ``cost`` tokens from the named ``limiter`` (see
+        :meth:`limiter`), else from the connector's ``rate_limit`` bucket."""
         return self._retrying(
-            lambda: self._send(method, url, params, json, content, headers), retry
+            lambda: self._send(method, url, params, json, content, headers, limiter, cost), retry
         )
 
     def request_json(
@@ -260,19 +285,28 @@ class ChannelHttp:
         content: bytes | str | None = None,
         headers: Mapping[str, str] | None = None,
         retry: bool = True,
+        limiter: str | None = None,
+        cost: float = 1.0,
+        check: Callable[[httpx.Response, Any], None] | None = None,
     ) -> tuple[httpx.Response, Any]:
         """:meth:`request` and parse JSON; a malformed body is retried like a 5xx, within
-        the same attempts."""
+        the same attempts. ``check(response, data)`` may raise
+        :class:`~sellable.errors.TemporaryChannelError` (with ``retry_after``) for a
+        throttle or outage the channel reports inside HTTP 200 (Shopify's ``THROTTLED``),
+        which is then retried with the same backoff and attempts."""
 
         def once() -> tuple[httpx.Response, Any]:
-            response = self._send(method, url, params, json, content, headers)
+            response = self._send(method, url, params, json, content, headers, limiter, cost)
             try:
-                return response, response.json()
+                data = response.json()
             except ValueError as err:
                 raise TemporaryChannelError(
                     f"malformed JSON from {method} {_path(response)}: {err}",
                     channel=self.channel,
                 ) from err
+            if check is not None:
+                check(response, data)
+            return response, data
 
         return self._retrying(once, retry)
 
@@ -308,9 +342,12 @@ class ChannelHttp:
         json: Any,
         content: bytes | str | None,
         headers: Mapping[str, str] | None,
+        limiter: str | None = None,
+        cost: float = 1.0,
     ) -> httpx.Response:
-        if self.bucket is not None:
-            self.bucket.acquire()
+        bucket = self.limiters[limiter] if limiter is not None else self.bucket
+        if bucket is not None:
+            bucket.acquire(cost)
         merged = dict(headers or {})
         if self.authenticate is not None:
             self.authenticate(merged)
@@ -333,8 +370,8 @@ class ChannelHttp:
         status = response.status_code
         if status == 429:
             self.throttled += 1
-            if self.bucket is not None:
-                self.bucket.drain()
+            if bucket is not None:
+                bucket.drain()
             raise TemporaryChannelError(
                 f"{method} {_path(response)}: HTTP 429 (throttled)",
                 channel=self.channel,
