@@ -68,13 +68,19 @@ BENCHMARKS = (
     "orders-postgres",
     "push",
     "latency",
+    "woocommerce",
+    "shopify",
+    "amazon",
 )
+# The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
+CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
 # import-cli is not one of the issue's figures and takes ~1.5-3 min at full size: opt-in.
 DEFAULT_BENCHMARKS = tuple(name for name in BENCHMARKS if name != "import-cli")
 ALIASES = {
     "load": ("load-sqlite", "load-postgres"),
     "orders": ("orders-sqlite", "orders-postgres"),
     "sync": ("push", "latency"),
+    "channels": CHANNEL_BENCHMARKS,
     "all": BENCHMARKS,
 }
 
@@ -632,6 +638,29 @@ class Runner:
 
     def bench_latency(self) -> None:
         bench_sync.bench_latency(self)
+
+    # ---- 6. the channels' connectors against their emulators: bench_<channel>.py
+
+    def bench_channel(self, channel: str) -> None:
+        script = HERE / f"bench_{channel}.py"
+        self.log(f"[{channel}] {script.name} (its own figures follow)")
+        done = subprocess.run([sys.executable, str(script)], cwd=HERE.parent, check=False)
+        self.figure(
+            channel,
+            f"{script.name} exit status",
+            str(done.returncode),
+            "0 (figures printed above)",
+            "info" if done.returncode == 0 else "ERROR",
+        )
+
+    def bench_woocommerce(self) -> None:
+        self.bench_channel("woocommerce")
+
+    def bench_shopify(self) -> None:
+        self.bench_channel("shopify")
+
+    def bench_amazon(self) -> None:
+        self.bench_channel("amazon")
 
     # ---- driver
 
