@@ -1,0 +1,571 @@
+"""A thin typed client of Vendure's Admin GraphQL API, on top of the channel's ChannelHttp.
+
+It knows the documents the connector sends and turns Vendure's answers into frozen
+dataclasses; it holds no business rule. Usage::
+
+    client = VendureAdminClient(http, "sync-user", SecretStr("..."))
+    page = client.variants(skip=0, take=100)
+
+Errors: a refused login or a session Vendure no longer accepts (after one fresh login)
+raise :class:`~sellable.sdk.AuthenticationError`; any other GraphQL error raises
+:class:`~sellable.sdk.ChannelError`; an answer without the fields asked for raises
+:class:`~sellable.sdk.ChannelPayloadError`. Transport errors, 429 and 5xx are retried by
+ChannelHttp before they reach here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from sellable.sdk import AuthenticationError, ChannelError, ChannelPayloadError
+
+if TYPE_CHECKING:
+    from sellable.sync.http import ChannelHttp
+
+#: The response header carrying the session token after ``login``. Vendure sends it only
+#: when ``authOptions.tokenMethod`` includes ``'bearer'`` (the default is ``'cookie'``):
+#: https://docs.vendure.io/reference/typescript-api/auth/auth-options#tokenmethod
+AUTH_TOKEN_HEADER = "vendure-auth-token"
+
+#: GraphQL error codes Vendure gives, inside HTTP 200, when the session is missing, expired
+#: or lacks a permission (ForbiddenError / UnauthorizedError):
+#: https://docs.vendure.io/reference/typescript-api/errors/error-types#forbiddenerror
+AUTH_ERROR_CODES = frozenset({"FORBIDDEN", "UNAUTHORIZED"})
+
+LOGIN = """
+mutation SellableLogin($username: String!, $password: String!) {
+  login(username: $username, password: $password) {
+    __typename
+    ... on CurrentUser { id identifier }
+    ... on ErrorResult { errorCode message }
+  }
+}
+"""
+
+VARIANT_FIELDS = """
+fragment SellableVariant on ProductVariant {
+  id productId sku name enabled trackInventory
+  outOfStockThreshold useGlobalOutOfStockThreshold
+  stockLevels { stockLocationId stockOnHand stockAllocated }
+}
+"""
+
+LISTING_PAGE = (
+    """
+query SellableVariants($options: ProductVariantListOptions) {
+  productVariants(options: $options) { totalItems items { ...SellableVariant } }
+  stockLocations(options: {sort: {createdAt: ASC}, take: 100}) {
+    totalItems items { id name }
+  }
+  globalSettings { outOfStockThreshold trackInventory }
+}
+"""
+    + VARIANT_FIELDS
+)
+
+VARIANTS_BY_ID = (
+    """
+query SellableVariantsById($options: ProductVariantListOptions) {
+  productVariants(options: $options) { totalItems items { ...SellableVariant } }
+  globalSettings { outOfStockThreshold trackInventory }
+}
+"""
+    + VARIANT_FIELDS
+)
+
+ORDERS = """
+query SellableOrders($options: OrderListOptions) {
+  orders(options: $options) {
+    totalItems
+    items {
+      id code state active createdAt updatedAt orderPlacedAt
+      lines { id quantity productVariant { id sku } }
+      fulfillments { id state lines { orderLineId quantity } }
+    }
+  }
+}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevel:
+    """A variant's stock at one stock location."""
+
+    location_id: str
+    on_hand: int
+    allocated: int
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A product variant with what decides its saleable stock."""
+
+    id: str
+    product_id: str
+    sku: str
+    name: str
+    enabled: bool
+    track_inventory: str  # GlobalFlag: TRUE, FALSE or INHERIT
+    out_of_stock_threshold: int
+    use_global_out_of_stock_threshold: bool
+    stock_levels: tuple[StockLevel, ...]
+
+    def level(self, location_id: str) -> StockLevel:
+        """The stock at ``location_id``; a location without a row holds nothing yet."""
+        for level in self.stock_levels:
+            if level.location_id == location_id:
+                return level
+        return StockLevel(location_id, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class StockLocation:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalStockSettings:
+    out_of_stock_threshold: int
+    track_inventory: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VariantPage:
+    """One page of variants, the channel's stock locations oldest first, and the global
+    stock settings."""
+
+    variants: tuple[Variant, ...]
+    total: int
+    stock_locations: tuple[StockLocation, ...]
+    stock_settings: GlobalStockSettings
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    id: str
+    variant_id: str
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentLine:
+    order_line_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fulfillment:
+    id: str
+    state: str
+    lines: tuple[FulfillmentLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: str
+    code: str
+    state: str
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+    placed_at: datetime | None
+    lines: tuple[OrderLine, ...]
+    fulfillments: tuple[Fulfillment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPage:
+    orders: tuple[Order, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockUpdate:
+    """Set ``variant_id``'s ``stockOnHand`` at each (stock location id, quantity)."""
+
+    variant_id: str
+    levels: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StockUpdateOutcome:
+    """What Vendure did with one :class:`StockUpdate`: the on-hand figures it now holds per
+    location (None when it was not applied) or the error it gave."""
+
+    variant_id: str
+    on_hand: Mapping[str, int] | None
+    error: str | None = None
+
+
+class VendureAdminClient:
+    """Vendure's Admin API over ``http``: logs in with ``username``/``password`` on the first
+    call, sends the session token as ``Authorization: Bearer``, and logs in again once when
+    Vendure stops accepting it."""
+
+    def __init__(self, http: ChannelHttp, username: str, password: SecretStr) -> None:
+        self.http = http
+        self.username = username
+        self._password = password
+        self._token: str | None = None
+        self.logins = 0
+
+    # -- session --------------------------------------------------------------------------------
+
+    def authenticate(self, request_headers: dict[str, str]) -> None:
+        """ChannelHttp's per-request hook: the session token, once there is one."""
+        if self._token is not None:
+            request_headers["Authorization"] = f"Bearer {self._token}"
+
+    def login(self) -> None:
+        """The ``login`` mutation; keeps the token from the ``vendure-auth-token`` header.
+        https://docs.vendure.io/guides/storefront/connect-api/#managing-sessions"""
+        self._token = None
+        self.logins += 1
+        variables = {"username": self.username, "password": self._password.get_secret_value()}
+        response, body = self.http.request_json(
+            "POST", "", json={"query": LOGIN, "variables": variables}
+        )
+        errors = _errors(body)
+        if errors:
+            raise AuthenticationError(
+                f"Vendure refused the login of {self.username!r}: {_describe(errors)}",
+                channel=self.http.channel,
+            )
+        result = _field(_data(body, "login"), "login")
+        if result.get("__typename") != "CurrentUser":
+            raise AuthenticationError(
+                f"Vendure refused the login of {self.username!r}: "
+                f"{result.get('errorCode')}: {result.get('message')}",
+                channel=self.http.channel,
+            )
+        token = response.headers.get(AUTH_TOKEN_HEADER)
+        if not token:
+            raise AuthenticationError(
+                f"Vendure accepted the login of {self.username!r} but sent no "
+                f"{AUTH_TOKEN_HEADER!r} header: set authOptions.tokenMethod to "
+                "['bearer', 'cookie'] in the Vendure config",
+                channel=self.http.channel,
+            )
+        self._token = token
+
+    # -- GraphQL --------------------------------------------------------------------------------
+
+    def execute(
+        self, document: str, variables: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """Send ``document``; returns ``(data, errors)`` as Vendure gave them, after logging in
+        (again) when the session is missing or refused."""
+        if self._token is None:
+            self.login()
+        body = self._post(document, variables)
+        if _is_auth_failure(body):
+            # The session expired or was revoked (sessionDuration, logout elsewhere): log in
+            # once more. A second refusal is a missing permission, not a stale session.
+            self.login()
+            body = self._post(document, variables)
+            if _is_auth_failure(body):
+                raise AuthenticationError(
+                    f"Vendure refused the request of {self.username!r} after a fresh login: "
+                    f"{_describe(_errors(body))} (see the permissions in "
+                    "docs/connectors/vendure.md)",
+                    channel=self.http.channel,
+                )
+        data = body.get("data")
+        if data is not None and not isinstance(data, dict):
+            raise ChannelPayloadError(
+                f"Vendure answered with data of type {type(data).__name__}",
+                channel=self.http.channel,
+            )
+        return data, _errors(body)
+
+    def query(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """:meth:`execute`, raising ChannelError on any GraphQL error."""
+        data, errors = self.execute(document, variables)
+        if errors:
+            raise ChannelError(f"Vendure: {_describe(errors)}", channel=self.http.channel)
+        if data is None:
+            raise ChannelPayloadError("Vendure answered without data", channel=self.http.channel)
+        return data
+
+    def _post(self, document: str, variables: Mapping[str, Any] | None) -> dict[str, Any]:
+        try:
+            _, body = self.http.request_json(
+                "POST", "", json={"query": document, "variables": dict(variables or {})}
+            )
+        except AuthenticationError:
+            # A proxy in front of Vendure may answer 401/403 itself; treat it like a
+            # refused session so that a fresh login is tried once.
+            return {"errors": [{"message": "HTTP 401/403", "extensions": {"code": "FORBIDDEN"}}]}
+        if not isinstance(body, dict):
+            raise ChannelPayloadError(
+                f"Vendure answered with a JSON {type(body).__name__}, not an object",
+                channel=self.http.channel,
+            )
+        return body
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def variants(self, skip: int, take: int) -> VariantPage:
+        """One page of every variant of the channel, by id, with the stock locations."""
+        options = {"skip": skip, "take": take, "sort": {"id": "ASC"}}
+        data = self.query(LISTING_PAGE, {"options": options})
+        try:
+            variants = _field(data, "productVariants")
+            locations = _field(data, "stockLocations")
+            return VariantPage(
+                variants=tuple(_variant(item) for item in variants["items"]),
+                total=int(variants["totalItems"]),
+                stock_locations=tuple(
+                    StockLocation(str(item["id"]), str(item["name"])) for item in locations["items"]
+                ),
+                stock_settings=_stock_settings(_field(data, "globalSettings")),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise self._payload("productVariants", err) from err
+
+    def variants_by_id(
+        self, variant_ids: Sequence[str]
+    ) -> tuple[dict[str, Variant], GlobalStockSettings]:
+        """The variants with these ids that still exist, and the global stock settings."""
+        options = {"filter": {"id": {"in": list(variant_ids)}}, "take": len(variant_ids)}
+        data = self.query(VARIANTS_BY_ID, {"options": options})
+        try:
+            found = {
+                variant.id: variant
+                for variant in (_variant(item) for item in data["productVariants"]["items"])
+            }
+            return found, _stock_settings(_field(data, "globalSettings"))
+        except (KeyError, TypeError, ValueError) as err:
+            raise self._payload("productVariants", err) from err
+
+    def orders(
+        self, filter_: Mapping[str, Any], sort: Mapping[str, str], skip: int, take: int
+    ) -> OrderPage:
+        options = {"filter": dict(filter_), "sort": dict(sort), "skip": skip, "take": take}
+        data = self.query(ORDERS, {"options": options})
+        try:
+            orders = _field(data, "orders")
+            return OrderPage(
+                orders=tuple(_order(item) for item in orders["items"]),
+                total=int(orders["totalItems"]),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise self._payload("orders", err) from err
+
+    def set_stock_levels(self, updates: Sequence[StockUpdate]) -> list[StockUpdateOutcome]:
+        """``updateProductVariants`` with absolute ``stockLevels``, one aliased field per
+        variant in one request, so that each variant gets its own result.
+
+        Vendure runs each mutation field in its own transaction, and GraphQL runs mutation
+        fields one after the other; but ``updateProductVariants`` returns a non-null list, so
+        one failing field nulls the whole ``data`` and the fields after it are not run
+        (https://spec.graphql.org/October2021/#sec-Normal-and-Serial-Execution,
+        https://spec.graphql.org/October2021/#sec-Handling-Field-Errors). The fields before
+        the failing one were applied; the ones after it are sent again in a new request.
+        """
+        outcomes: list[StockUpdateOutcome] = []
+        remaining = list(updates)
+        while remaining:
+            document, variables = _stock_mutation(remaining)
+            data, errors = self.execute(document, variables)
+            if not errors and data is not None:
+                outcomes.extend(
+                    _applied(update, data.get(f"v{i}")) for i, update in enumerate(remaining)
+                )
+                return outcomes
+            failed_at = _failed_alias(errors, len(remaining))
+            if failed_at is None:
+                # An error that names no field (a document Vendure rejects): nothing ran.
+                reason = _describe(errors) or "Vendure answered without data"
+                outcomes.extend(StockUpdateOutcome(u.variant_id, None, reason) for u in remaining)
+                return outcomes
+            for update in remaining[:failed_at]:
+                # Applied: these fields ran before the failing one (see the docstring).
+                outcomes.append(StockUpdateOutcome(update.variant_id, dict(update.levels)))
+            failing = remaining[failed_at]
+            reason = _describe([e for e in errors if _alias_index(e) == failed_at])
+            outcomes.append(StockUpdateOutcome(failing.variant_id, None, reason))
+            remaining = remaining[failed_at + 1 :]
+        return outcomes
+
+    def _payload(self, what: str, err: Exception) -> ChannelPayloadError:
+        return ChannelPayloadError(
+            f"unexpected Vendure {what} payload: {err!r}", channel=self.http.channel
+        )
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _stock_mutation(updates: Sequence[StockUpdate]) -> tuple[str, dict[str, Any]]:
+    params = ", ".join(f"$v{i}: [UpdateProductVariantInput!]!" for i in range(len(updates)))
+    fields = "\n".join(
+        f"  v{i}: updateProductVariants(input: $v{i}) "
+        "{ id stockLevels { stockLocationId stockOnHand } }"
+        for i in range(len(updates))
+    )
+    variables = {
+        f"v{i}": [
+            {
+                "id": update.variant_id,
+                "stockLevels": [
+                    {"stockLocationId": location, "stockOnHand": quantity}
+                    for location, quantity in update.levels
+                ],
+            }
+        ]
+        for i, update in enumerate(updates)
+    }
+    return f"mutation SellableSetStock({params}) {{\n{fields}\n}}", variables
+
+
+def _applied(update: StockUpdate, answer: Any) -> StockUpdateOutcome:
+    try:
+        (variant,) = answer
+        on_hand = {
+            str(level["stockLocationId"]): int(level["stockOnHand"])
+            for level in variant["stockLevels"]
+        }
+    except (KeyError, TypeError, ValueError):
+        return StockUpdateOutcome(
+            update.variant_id, None, f"unexpected answer to updateProductVariants: {answer!r}"
+        )
+    return StockUpdateOutcome(update.variant_id, on_hand)
+
+
+def _alias_index(error: Mapping[str, Any]) -> int | None:
+    path = error.get("path")
+    if not isinstance(path, list) or not path:
+        return None
+    alias = path[0]
+    if isinstance(alias, str) and alias.startswith("v") and alias[1:].isdigit():
+        return int(alias[1:])
+    return None
+
+
+def _failed_alias(errors: Sequence[Mapping[str, Any]], count: int) -> int | None:
+    found = [i for i in (_alias_index(e) for e in errors) if i is not None and i < count]
+    return min(found) if found else None
+
+
+def _errors(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    errors = body.get("errors")
+    if not errors:
+        return []
+    if not isinstance(errors, list):
+        return [{"message": str(errors)}]
+    return [e if isinstance(e, dict) else {"message": str(e)} for e in errors]
+
+
+def _is_auth_failure(body: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(e.get("extensions"), dict) and e["extensions"].get("code") in AUTH_ERROR_CODES
+        for e in _errors(body)
+    )
+
+
+def _describe(errors: Sequence[Mapping[str, Any]]) -> str:
+    parts = []
+    for error in errors:
+        extensions = error.get("extensions")
+        code = extensions.get("code") if isinstance(extensions, dict) else None
+        path = error.get("path")
+        where = f" at {'.'.join(str(p) for p in path)}" if isinstance(path, list) else ""
+        parts.append(f"{code + ': ' if code else ''}{error.get('message')}{where}")
+    return "; ".join(parts)
+
+
+def _data(body: Mapping[str, Any], what: str) -> dict[str, Any]:
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise ChannelPayloadError(f"Vendure answered {what} without data")
+    return data
+
+
+def _field(data: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name)
+    if not isinstance(value, dict):
+        raise ChannelPayloadError(f"Vendure answered without {name!r}: {value!r}")
+    return value
+
+
+def parse_time(value: str) -> datetime:
+    """A Vendure DateTime (ISO 8601 in UTC, e.g. ``2026-11-23T04:27:03.097Z``)."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def format_time(value: datetime) -> str:
+    """A DateTime for a Vendure filter: UTC, milliseconds, ``Z``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    text = value.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _stock_settings(item: Mapping[str, Any]) -> GlobalStockSettings:
+    return GlobalStockSettings(
+        out_of_stock_threshold=int(item["outOfStockThreshold"]),
+        track_inventory=bool(item["trackInventory"]),
+    )
+
+
+def _variant(item: Mapping[str, Any]) -> Variant:
+    return Variant(
+        id=str(item["id"]),
+        product_id=str(item["productId"]),
+        sku=str(item["sku"]),
+        name=str(item["name"]),
+        enabled=bool(item["enabled"]),
+        track_inventory=str(item["trackInventory"]),
+        out_of_stock_threshold=int(item["outOfStockThreshold"]),
+        use_global_out_of_stock_threshold=bool(item["useGlobalOutOfStockThreshold"]),
+        stock_levels=tuple(
+            StockLevel(
+                str(level["stockLocationId"]),
+                int(level["stockOnHand"]),
+                int(level["stockAllocated"]),
+            )
+            for level in item["stockLevels"]
+        ),
+    )
+
+
+def _order(item: Mapping[str, Any]) -> Order:
+    placed = item.get("orderPlacedAt")
+    return Order(
+        id=str(item["id"]),
+        code=str(item["code"]),
+        state=str(item["state"]),
+        active=bool(item["active"]),
+        created_at=parse_time(item["createdAt"]),
+        updated_at=parse_time(item["updatedAt"]),
+        placed_at=parse_time(placed) if placed else None,
+        lines=tuple(
+            OrderLine(
+                id=str(line["id"]),
+                variant_id=str(line["productVariant"]["id"]),
+                sku=str(line["productVariant"]["sku"]),
+                quantity=int(line["quantity"]),
+            )
+            for line in item["lines"]
+        ),
+        fulfillments=tuple(
+            Fulfillment(
+                id=str(fulfillment["id"]),
+                state=str(fulfillment["state"]),
+                lines=tuple(
+                    FulfillmentLine(str(line["orderLineId"]), int(line["quantity"]))
+                    for line in fulfillment["lines"]
+                ),
+            )
+            for fulfillment in item["fulfillments"]
+        ),
+    )
