@@ -195,6 +195,10 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     import sys
 
     target = tmp_path_factory.mktemp("plugins")
+    # Build from a private copy: pip/setuptools write build/ and *.egg-info next to the
+    # sources, and two xdist workers building one folder at once trip over each other.
+    source = tmp_path_factory.mktemp("testshop-src") / "testshop"
+    shutil.copytree(TESTSHOP_PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     subprocess.run(
         [
             sys.executable,
@@ -205,7 +209,7 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "--no-deps",
             "--target",
             str(target),
-            str(TESTSHOP_PACKAGE),
+            str(source),
         ],
         check=True,
         capture_output=True,

@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 from pytimeparse2 import parse as parse_duration
 
+from sellable.core.rules import ChannelRules
 from sellable.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("sellable.toml")
@@ -162,6 +163,15 @@ class ChannelSettings(_Section):
     zero_below: int = Field(default=0, ge=0)
     dry_run: bool = False
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    def rules(self) -> ChannelRules:
+        """The channel's rules from the sum of sellable to what it is offered."""
+        return ChannelRules(
+            allocation_percent=self.allocation_percent,
+            safety_stock=self.safety_stock,
+            max_quantity=self.max_quantity,
+            zero_below=self.zero_below,
+        )
 
 
 class DaemonSettings(_Section):

@@ -103,3 +103,26 @@ def test_rules_quantity_monotone_in_total(rules: ChannelRules, total: int, more:
 @given(rules=rules_strategy, total=st.integers(min_value=-(10**7), max_value=0))
 def test_rules_quantity_never_negative_for_oversold_totals(rules: ChannelRules, total: int) -> None:
     assert rules.quantity(total) == 0
+
+
+@PROPERTY_SETTINGS
+@given(rules=rules_strategy, total=st.integers(min_value=-(10**6), max_value=10**7))
+def test_rules_steps_end_at_the_quantity(rules: ChannelRules, total: int) -> None:
+    steps = rules.steps(total)
+    assert steps[0] == ("sellable over the channel's warehouses", total)
+    assert steps[-1][1] == rules.quantity(total)
+
+
+def test_rules_steps_name_each_rule_that_applies() -> None:
+    rules = ChannelRules(allocation_percent=50, safety_stock=3, max_quantity=10, zero_below=2)
+    assert rules.steps(41) == [
+        ("sellable over the channel's warehouses", 41),
+        ("allocation 50%", 20),
+        ("less safety stock 3", 17),
+        ("capped at max_quantity 10", 10),
+    ]
+    assert rules.steps(5)[-2:] == [("less safety stock 3", -1), ("below zero_below 2: 0", 0)]
+    assert ChannelRules().steps(-4) == [
+        ("sellable over the channel's warehouses", -4),
+        ("oversold: never negative", 0),
+    ]

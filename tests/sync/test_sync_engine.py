@@ -819,3 +819,58 @@ def test_sync_order_time_without_zone_is_read_as_utc(open_sync: OpenSync) -> Non
     assert (result.ok, result.error) == (True, None)
     assert sync.levels("MUG-CERAMIC") == (30, 2)
     assert sync.cursor() == start - timedelta(hours=1)
+
+
+# -- explain --channel: why a channel is offered its number ---------------------------------------
+
+
+def test_explain_channel_shows_rules_and_matches_the_pushed_quantity(
+    open_sync: OpenSync, config_file: Path, plugin_env: dict[str, str]
+) -> None:
+    sync = open_sync(options="safety_stock = 2\nallocation_percent = 50")
+    sync.state.place_order("1", [("MUG-CERAMIC", 4)])
+    sync.run_once()
+
+    cli = sellable_cli(
+        config_file, plugin_env, "explain", "GIFT-SET-COFFEE", "--channel", "shop", "--json"
+    )
+    text = sellable_cli(config_file, plugin_env, "explain", "GIFT-SET-COFFEE", "--channel", "shop")
+
+    assert (cli.returncode, text.returncode) == (0, 0), cli.stderr + text.stderr
+    report = json.loads(cli.stdout)
+    (entry,) = report["listings"]
+    # 10 assembled + min(50 beans, 26 mugs, 100 scoops) = 36; 50% = 18; less 2 = 16
+    assert [(w["warehouse"], w["sellable"]) for w in entry["warehouses"]] == [("main", 36)]
+    assert entry["rules"] == [
+        {"rule": "sellable over the channel's warehouses", "quantity": 36},
+        {"rule": "allocation 50%", "quantity": 18},
+        {"rule": "less safety stock 2", "quantity": 16},
+    ]
+    assert entry["quantity"] == entry["last_pushed"] == 16
+    assert entry["in_step"] is True
+    assert sync.quantities(listing("GIFT-SET-COFFEE")) == {listing("GIFT-SET-COFFEE"): 16}
+    mug = entry["warehouses"][0]["tree"]["children"][1]
+    assert (mug["sku"], mug["sellable"], mug["limiting"]) == ("MUG-CERAMIC", 26, True)
+    lines = text.stdout.splitlines()
+    assert lines[0] == "GIFT-SET-COFFEE on channel shop (testshop)"
+    assert f"    {'=> offered to the channel':<44} {16:>8}" in lines
+    assert any(line.startswith("    last confirmed by the channel: 16 at ") for line in lines)
+
+
+def test_explain_channel_for_a_sku_not_listed_says_what_it_would_be_offered(
+    open_sync: OpenSync, config_file: Path, plugin_env: dict[str, str]
+) -> None:
+    sync = open_sync(listed=("BEANS-12OZ",))
+    sync.run_once()
+
+    cli = sellable_cli(config_file, plugin_env, "explain", "FAQ-ASSEMBLY", "--channel", "shop")
+    wrong = sellable_cli(config_file, plugin_env, "explain", "FAQ-ASSEMBLY", "--channel", "nope")
+    both = sellable_cli(config_file, plugin_env, "explain", "FAQ-ASSEMBLY")
+
+    assert cli.returncode == 0, cli.stderr
+    assert "  not listed on this channel; if it were, it would be offered:" in cli.stdout
+    assert f"    {'=> offered to the channel':<44} {25:>8}" in cli.stdout.splitlines()
+    assert wrong.returncode == 2
+    assert "unknown channel 'nope' (known: shop)" in wrong.stderr
+    assert both.returncode == 2
+    assert "give exactly one of --warehouse CODE or --channel CODE" in both.stderr

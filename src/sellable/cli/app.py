@@ -36,6 +36,8 @@ from sellable.sync.engine import SyncEngine
 from sellable.sync.plugins import installed_connectors, load_connector, validate_channel_settings
 from sellable.sync.service import run_daemon
 from sellable.sync.status import channel_status, render_status
+from sellable.sync.why import explain_channel, render_channel
+from sellable.sync.why import to_json as why_json
 
 from .tables import format_table, stock_table
 
@@ -450,17 +452,38 @@ def stock(ctx: click.Context, skus: tuple[str, ...], warehouse: str | None, as_j
 
 @cli.command()
 @click.argument("sku")
-@click.option("--warehouse", "-w", metavar="CODE", required=True, help="Warehouse code.")
+@click.option("--warehouse", "-w", metavar="CODE", help="Warehouse code.")
+@click.option(
+    "--channel",
+    metavar="CODE",
+    help="Explain the quantity offered to this channel instead: each warehouse's share, "
+    "the channel rules step by step, and what the channel last confirmed.",
+)
 @config_option
 @json_option
 @click.pass_context
 @command
-def explain(ctx: click.Context, sku: str, warehouse: str, as_json: bool) -> None:
-    """Walk the BOM tree of SKU and show why its sellable number is what it is."""
+def explain(
+    ctx: click.Context, sku: str, warehouse: str | None, channel: str | None, as_json: bool
+) -> None:
+    """Walk the BOM tree of SKU and show why its sellable number is what it is, in one
+    warehouse (--warehouse) or as offered to one channel (--channel)."""
+    if (warehouse is None) == (channel is None):
+        raise click.UsageError("give exactly one of --warehouse CODE or --channel CODE")
     application = app(ctx)
-    application.settings.warehouse(warehouse)
+    if channel is not None:
+        application.settings.channel(channel)
+    if warehouse is not None:
+        application.settings.warehouse(warehouse)
     with application.engine().connect() as connection:
         engine = load_engine(connection, application.settings)
+        if channel is not None:
+            report = explain_channel(connection, application.settings, engine, channel, sku)
+            click.echo(
+                json.dumps(why_json(report), indent=2) if as_json else render_channel(report)
+            )
+            return
+    assert warehouse is not None
     tree = explain_tree(engine, sku, warehouse)
     click.echo(json.dumps(tree.to_dict(), indent=2) if as_json else render(tree, warehouse))
 
@@ -634,6 +657,87 @@ def status(ctx: click.Context, as_json: bool) -> None:
     finally:
         engine.close()
     click.echo(json.dumps(report, indent=2) if as_json else render_status(report))
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False),
+    default="sellable-demo",
+    show_default=True,
+    help="Where the demo writes its configuration and database.",
+)
+@click.option(
+    "--channels",
+    default="woocommerce,shopify,amazon",
+    show_default=True,
+    help="Comma-separated channels to emulate (those with an installed connector).",
+)
+@click.option(
+    "--passes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many sync passes (default: run until Ctrl-C).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds between the starts of two sync passes.",
+)
+@click.option(
+    "--orders",
+    "orders_per_pass",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Orders the simulated customers place per pass.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seed of the simulated customers (the same seed, the same orders).",
+)
+@command
+def demo(
+    folder: str,
+    channels: str,
+    passes: int | None,
+    interval: float,
+    orders_per_pass: int,
+    seed: int,
+) -> None:
+    """Show the whole product working: channel emulators, the example catalog on an SQLite
+    file, simulated customers ordering, and sync passes pushing what is really sellable.
+
+    Exits 0 when every channel shows what Sellable computed at the end, 1 otherwise."""
+    import threading
+
+    from sellable.demo import run_demo
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    names = [name.strip() for name in channels.split(",") if name.strip()]
+    try:
+        lagging = run_demo(
+            Path(folder),
+            names,
+            passes=passes,
+            interval=interval,
+            orders_per_pass=orders_per_pass,
+            seed=seed,
+            echo=lambda line: click.echo(line),
+            stop=stop,
+        )
+    except KeyboardInterrupt:
+        click.echo("stopped")
+        return
+    if lagging:
+        sys.exit(1)
 
 
 @cli.command()

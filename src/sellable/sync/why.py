@@ -1,0 +1,131 @@
+"""``sellable explain SKU --channel CODE``: why a channel is offered the number it is.
+
+For each listing of the SKU on the channel: what each warehouse it sells from contributes
+(with the BOM tree and its bottleneck), the channel rules applied one by one, the quantity
+the daemon wants the channel to show, the last value the channel confirmed and the last
+value read back from it. Works from the database alone: no connector is loaded and no
+channel is called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from sellable.config import Settings
+from sellable.core.engine import StockEngine
+from sellable.core.explain import explain, render
+from sellable.errors import InputError
+from sellable.store import schema
+from sellable.store.sql import iso_utc
+
+
+def explain_channel(
+    connection: Connection, settings: Settings, core: StockEngine, code: str, sku: str
+) -> dict[str, Any]:
+    """The explanation of ``sku`` on channel ``code`` (see the module doc) as plain data."""
+    channel = settings.channel(code)
+    if sku not in core.catalog:
+        raise InputError(f"unknown SKU {sku!r}")
+    rules = channel.rules()
+    listings, skus = schema.listings.c, schema.skus.c
+    rows = connection.execute(
+        select(
+            listings.listing_id,
+            listings.channel_sku,
+            listings.warehouses,
+            listings.present,
+            listings.last_pushed,
+            listings.last_pushed_at,
+            listings.channel_quantity,
+            listings.push_failures,
+            listings.last_error,
+        )
+        .join(schema.skus, skus.id == listings.sku_id)
+        .where((listings.channel == code) & (skus.sku == sku))
+        .order_by(listings.id)
+    ).all()
+    entries: list[dict[str, Any]] = []
+    known = {w.code for w in settings.warehouses}
+    candidates: list[Any] = list(rows) or [None]
+    for row in candidates:
+        codes = (
+            row.warehouses.split(",")
+            if row is not None and row.warehouses
+            else list(channel.warehouses)
+        )
+        contributions: list[dict[str, Any]] = [
+            {"warehouse": w, "sellable": core.sellable(sku, w), "tree": explain(core, sku, w)}
+            for w in codes
+            if w in known
+        ]
+        total = sum(int(c["sellable"]) for c in contributions)
+        steps = rules.steps(total)
+        entry: dict[str, Any] = {
+            "listing_id": None if row is None else row.listing_id,
+            "listed": row is not None and bool(row.present),
+            "warehouses": contributions,
+            "total_sellable": total,
+            "rules": [{"rule": name, "quantity": q} for name, q in steps],
+            "quantity": steps[-1][1],
+        }
+        if row is not None:
+            entry.update(
+                last_pushed=row.last_pushed,
+                last_pushed_at=iso_utc(row.last_pushed_at) if row.last_pushed_at else None,
+                channel_quantity=row.channel_quantity,
+                push_failures=row.push_failures,
+                last_error=row.last_error,
+                in_step=row.last_pushed == steps[-1][1],
+            )
+        entries.append(entry)
+    return {"sku": sku, "channel": code, "connector": channel.connector, "listings": entries}
+
+
+def to_json(report: dict[str, Any]) -> dict[str, Any]:
+    """The report with each BOM tree as a dict (for ``--json``)."""
+    out = dict(report)
+    out["listings"] = [
+        {
+            **entry,
+            "warehouses": [{**c, "tree": c["tree"].to_dict()} for c in entry["warehouses"]],
+        }
+        for entry in report["listings"]
+    ]
+    return out
+
+
+def render_channel(report: dict[str, Any]) -> str:
+    """Human text of :func:`explain_channel`."""
+    lines = [f"{report['sku']} on channel {report['channel']} ({report['connector']})"]
+    for entry in report["listings"]:
+        if entry["listing_id"] is None:
+            lines.append("  not listed on this channel; if it were, it would be offered:")
+        else:
+            state = "" if entry["listed"] else " (no longer on the channel)"
+            lines.append(f"  listing {entry['listing_id']}{state}")
+        for contribution in entry["warehouses"]:
+            tree = render(contribution["tree"], contribution["warehouse"])
+            lines.extend("    " + line for line in tree.splitlines())
+        for step in entry["rules"]:
+            lines.append(f"    {step['rule']:<44} {step['quantity']:>8}")
+        lines.append(f"    {'=> offered to the channel':<44} {entry['quantity']:>8}")
+        if entry["listing_id"] is not None:
+            pushed = entry["last_pushed"]
+            lines.append(
+                "    last confirmed by the channel: "
+                + ("never" if pushed is None else f"{pushed} at {entry['last_pushed_at']}")
+                + (
+                    ""
+                    if entry["channel_quantity"] is None
+                    else f"; last read back: {entry['channel_quantity']}"
+                )
+            )
+            if not entry["in_step"]:
+                lines.append("    waiting to be pushed")
+            if entry["last_error"]:
+                lines.append(
+                    f"    last push refused ({entry['push_failures']}×): {entry['last_error']}"
+                )
+    return "\n".join(lines)
