@@ -1,0 +1,349 @@
+"""``sellable demo``: the whole product on one machine, in the foreground.
+
+It starts the channel emulators that have an installed connector, writes a configuration
+with an SQLite database in a working folder, imports the example catalog (the seeds' coffee
+gift set as an assembly with assembly-on-demand and as a virtual kit, shared components, an
+FBA bundle), lists the catalog on every channel, and then runs sync passes — the very jobs
+the daemon schedules (listings, stock, orders, reconcile and push) — while simulated
+customers order on the emulated channels at a steady pace. Each pass prints the orders
+pulled, the assembly orders built, the quantities pushed per channel, the bottleneck of
+each bundle and whether every channel now shows what Sellable computed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from sellable.config import Settings, load_settings
+from sellable.core.explain import Explanation, explain
+from sellable.emulators import EmulatorServer, emulator_class
+from sellable.errors import ConfigError
+from sellable.imports import import_components, import_products, import_stock
+from sellable.store import schema
+from sellable.store.db import create_db_engine, sync_warehouses, upgrade_schema
+from sellable.sync.engine import JobResult, SyncEngine
+from sellable.sync.plugins import load_connector
+
+EXAMPLES = Path(__file__).parent / "examples"
+#: channel code -> emulator / connector name, in the order they are shown.
+CHANNELS = {"woo": "woocommerce", "shopify": "shopify", "amazon": "amazon"}
+#: The bundles whose figures and bottleneck each pass shows.
+BUNDLES = ("GIFT-SET-COFFEE", "GIFT-KIT-COFFEE", "ALPHABET-BUNDLE", "CAMERA-STARTER-KIT")
+#: What the simulated customers buy, and how often (relative weights).
+BASKET = {
+    "GIFT-SET-COFFEE": 5,
+    "GIFT-KIT-COFFEE": 4,
+    "MUG-CERAMIC": 2,
+    "BEANS-12OZ": 2,
+    "ALPHABET-BUNDLE": 1,
+}
+#: Every this many passes a delivery tops the shelves back up to the example's counts.
+RESTOCK_EVERY = 15
+WAREHOUSES = """
+[[warehouses]]
+code = "main"
+kind = "own"
+use_component_inventory = true
+assembly_on_demand = true
+
+[[warehouses]]
+code = "fba-us"
+kind = "fba"
+"""
+
+Echo = Callable[[str], None]
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal for the plain values connector settings hold."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{toml_value(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+@dataclass
+class DemoChannel:
+    code: str
+    emulator: EmulatorServer
+    settings: dict[str, Any]
+
+
+@dataclass
+class PassReport:
+    number: int
+    placed: list[str] = field(default_factory=list)
+    results: list[JobResult] = field(default_factory=list)
+    builds: list[str] = field(default_factory=list)
+    restocked: bool = False
+
+
+class Demo:
+    """The demo's state: emulators, configuration, database and the sync engine."""
+
+    def __init__(self, folder: Path, channels: list[DemoChannel], seed: int) -> None:
+        self.folder = folder
+        self.channels = channels
+        self.random = random.Random(seed)
+        self.config_path = folder / "sellable.toml"
+        self.config_path.write_text(self._config())
+        self.settings: Settings = load_settings(self.config_path)
+        self.db: Engine = create_db_engine(self.settings)
+        self.passes = 0
+        self.orders_placed = 0
+        self._last_build = 0
+
+    def _config(self) -> str:
+        database = (self.folder / "sellable-demo.db").resolve()
+        parts = [f'log_level = "WARNING"\n\n[database]\nurl = "sqlite:///{database}"\n', WAREHOUSES]
+        for channel in self.channels:
+            parts.append(
+                f"\n[[channels]]\ncode = {toml_value(channel.code)}\n"
+                f"connector = {toml_value(channel.emulator.connector)}\n"
+                'warehouses = ["main"]\ninitial_lookback = "1h"\n'
+                f"\n[channels.settings]\n"
+            )
+            parts.extend(f"{k} = {toml_value(v)}\n" for k, v in channel.settings.items())
+        return "".join(parts)
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def load_catalog(self, echo: Echo) -> None:
+        upgrade_schema(self.db)
+        sync_warehouses(self.db, self.settings.warehouses)
+        echo(import_products(self.db, EXAMPLES / "products.csv").describe("product"))
+        echo(import_components(self.db, EXAMPLES / "components.csv").describe("component"))
+        echo(import_stock(self.db, self.settings, EXAMPLES / "stock.csv").describe("stock"))
+        with self.db.connect() as connection:
+            self._last_build = connection.execute(
+                select(func.coalesce(func.max(schema.assembly_orders.c.id), 0))
+            ).scalar_one()
+        skus = [
+            (row["sku"], row["name"])
+            for row in _csv_rows(EXAMPLES / "products.csv")
+            if not row["sku"].startswith("FAQ-") and not row["sku"].startswith("COMP-")
+        ]
+        for channel in self.channels:
+            for sku, name in skus:
+                channel.emulator.add_listing(sku, 0, name)
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def customers(self, report: PassReport, orders: int) -> None:
+        """Place ``orders`` orders on random channels, each for something the channel shows
+        in stock (as a shop would only sell)."""
+        skus, weights = zip(*BASKET.items(), strict=True)
+        for _ in range(orders):
+            channel = self.random.choice(self.channels)
+            shown = channel.emulator.quantities()
+            sku = self.random.choices(skus, weights)[0]
+            quantity = self.random.randint(1, 2)
+            if shown.get(sku, 0) < quantity:
+                continue
+            order_id = channel.emulator.place_order([(sku, quantity)])
+            self.orders_placed += 1
+            report.placed.append(f"{channel.code} #{order_id} {quantity}×{sku}")
+
+    def restock(self) -> None:
+        import_stock(self.db, self.settings, EXAMPLES / "stock.csv")
+
+    def run_pass(self, engine: SyncEngine, orders: int) -> PassReport:
+        self.passes += 1
+        report = PassReport(self.passes)
+        if self.passes > 1 and self.passes % RESTOCK_EVERY == 0:
+            self.restock()
+            report.restocked = True
+        self.customers(report, orders)
+        report.results = engine.run_once()
+        report.builds = self._new_builds()
+        return report
+
+    def _new_builds(self) -> list[str]:
+        ao, skus = schema.assembly_orders.c, schema.skus.c
+        with self.db.connect() as connection:
+            rows = connection.execute(
+                select(ao.id, ao.quantity, ao.reference, skus.sku)
+                .join(schema.skus, skus.id == ao.sku_id)
+                .where(ao.id > self._last_build)
+                .order_by(ao.id)
+            ).all()
+        if rows:
+            self._last_build = rows[-1].id
+        return [f"AO-{r.id} {r.quantity}×{r.sku} for order {r.reference}" for r in rows]
+
+    # -- what it shows ----------------------------------------------------------------------
+
+    def render(self, report: PassReport, engine: SyncEngine) -> list[str]:
+        lines = [f"── pass {report.number} " + "─" * 60]
+        if report.restocked:
+            lines.append("  delivery received: shelves in main counted back to the example stock")
+        lines.append(
+            "  customers ordered: " + ("; ".join(report.placed) if report.placed else "nothing")
+        )
+        for channel in self.channels:
+            mine = {r.job: r for r in report.results if r.channel == channel.code}
+            pulled = mine["orders"].counts.get("orders", 0) if "orders" in mine else 0
+            push = mine.get("reconcile")
+            failures = [r for r in mine.values() if not r.ok]
+            text = (
+                f"  {channel.code:<8} orders pulled {pulled:>2}   "
+                f"listings pushed {push.counts.get('pushed', 0) if push else 0:>2}"
+            )
+            if failures:
+                text += "   FAILED: " + "; ".join(f"{r.job}: {r.error}" for r in failures)
+            lines.append(text)
+        for build in report.builds:
+            lines.append(f"  assembly order {build}")
+        core = engine.book.core
+        shown = {channel.code: channel.emulator.quantities() for channel in self.channels}
+        header = f"  {'bundle':<20}" + "".join(f"{c.code:>9}" for c in self.channels)
+        lines.append(header + "   bottleneck in main")
+        for sku in BUNDLES:
+            figures = "".join(f"{shown[c.code].get(sku, 0):>9}" for c in self.channels)
+            lines.append(f"  {sku:<20}{figures}   {_bottleneck(explain(core, sku, 'main'))}")
+        lagging = self.lagging(engine)
+        lines.append(
+            "  every channel shows what Sellable computed"
+            if not lagging
+            else f"  still to push: {', '.join(lagging[:6])}"
+        )
+        return lines
+
+    def lagging(self, engine: SyncEngine) -> list[str]:
+        """Listings whose channel figure differs from what Sellable wants it to show."""
+        out: list[str] = []
+        for channel in self.channels:
+            desired = engine.desired_quantities(channel.code)
+            skus = listing_skus(engine, channel.code)
+            by_sku: dict[str, int] = {}
+            for listing_id, quantity in desired.items():
+                sku = skus[listing_id]
+                by_sku[sku] = by_sku.get(sku, 0) + quantity
+            shown = channel.emulator.quantities()
+            out.extend(
+                f"{channel.code}:{sku} {shown.get(sku)}→{quantity}"
+                for sku, quantity in sorted(by_sku.items())
+                if shown.get(sku) != quantity
+            )
+        return out
+
+
+def listing_skus(engine: SyncEngine, code: str) -> dict[str, str]:
+    """Our SKU of each matched listing of the channel."""
+    listings, skus = schema.listings.c, schema.skus.c
+    with engine.db.connect() as connection:
+        return {
+            row.listing_id: row.sku
+            for row in connection.execute(
+                select(listings.listing_id, skus.sku)
+                .join(schema.listings, listings.sku_id == skus.id)
+                .where(listings.channel == code)
+            )
+        }
+
+
+def _bottleneck(node: Explanation) -> str:
+    if not node.children:
+        return f"{node.sellable} pre-packed (no components counted here)"
+    limiting = next((c for c in node.children if c.limiting), None)
+    built = f"{node.available} built + " if node.available else ""
+    if limiting is None:
+        return f"{built}{node.component} from components"
+    return (
+        f"{built}{node.component} from components; limited by {limiting.sku} "
+        f"({limiting.sellable} left, {limiting.per_unit} per unit)"
+    )
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, str]]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        yield from csv.DictReader(handle)
+
+
+@contextmanager
+def started_channels(names: list[str], echo: Echo) -> Iterator[list[DemoChannel]]:
+    """Start the emulator of each named channel whose connector is installed."""
+    with ExitStack() as stack:
+        channels: list[DemoChannel] = []
+        for code, name in CHANNELS.items():
+            if name not in names:
+                continue
+            try:
+                load_connector(name)
+                emulator = emulator_class(name)(port=0)
+            except (ConfigError, ImportError, KeyError) as err:
+                echo(f"{name}: skipped ({err})")
+                continue
+            stack.enter_context(emulator)
+            settings = emulator.connector_settings()
+            if name == "amazon":
+                settings.setdefault("fba_warehouse", "fba-us")
+            channels.append(DemoChannel(code, emulator, settings))
+            echo(f"{name} emulator listening on {emulator.url}")
+        yield channels
+
+
+def run_demo(
+    folder: Path,
+    names: list[str],
+    *,
+    passes: int | None,
+    interval: float,
+    orders_per_pass: int,
+    seed: int,
+    echo: Echo,
+    stop: threading.Event,
+) -> int:
+    """Run the demo until ``stop`` is set or ``passes`` passes are done; returns the number
+    of listings still out of step at the end (0 when every channel caught up)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("sellable").setLevel(logging.WARNING)
+    with started_channels(names, echo) as channels:
+        if not channels:
+            raise ConfigError(
+                "no channel to demonstrate: install the connectors with "
+                "pip install -e connectors/woocommerce -e connectors/shopify -e connectors/amazon"
+            )
+        demo = Demo(folder, channels, seed)
+        echo(f"configuration: {demo.config_path}")
+        demo.load_catalog(echo)
+        engine = SyncEngine(demo.db, demo.settings)
+        try:
+            echo("first pass: listings matched and every quantity pushed")
+            while not stop.is_set():
+                started = time.monotonic()
+                report = demo.run_pass(engine, 0 if demo.passes == 0 else orders_per_pass)
+                for line in demo.render(report, engine):
+                    echo(line)
+                if passes is not None and demo.passes >= passes:
+                    break
+                stop.wait(max(0.0, interval - (time.monotonic() - started)))
+            lagging = demo.lagging(engine)
+            echo(
+                f"demo stopped after {demo.passes} passes and {demo.orders_placed} orders; "
+                f"inspect it with: sellable --config {demo.config_path} status"
+            )
+            return len(lagging)
+        finally:
+            engine.close()
