@@ -1,0 +1,291 @@
+"""A thin typed client of the Shopify Admin GraphQL API: the documents the connector sends,
+their cost estimates, and pacing by Shopify's cost bucket.
+
+Every answer carries ``extensions.cost`` (requested and actual query cost, and
+``throttleStatus``: ``maximumAvailable``, ``currentlyAvailable``, ``restoreRate``); the
+client keeps a named limiter of ChannelHttp in step with it, so that a query waits for the
+points it will need instead of being refused. A ``THROTTLED`` answer (HTTP 200, no data)
+is turned into a retry after the deficit has been restored; HTTP 429 is retried by the
+framework. https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from sellable.sdk import (
+    AuthenticationError,
+    ChannelError,
+    ChannelPayloadError,
+    TemporaryChannelError,
+)
+
+if TYPE_CHECKING:
+    from sellable.sync.http import ChannelHttp
+
+LIMITER = "shopify-graphql"
+#: Until the first answer says otherwise: the standard figures of the old docs (a 1000-point
+#: bucket restored at 50 points/s); the bucket's real size and rate come from throttleStatus.
+DEFAULT_MAXIMUM = 1000
+DEFAULT_RESTORE = 50.0
+#: "The maximum cost of a single query is 1,000 points" (rate-limits page).
+MAX_QUERY_COST = 1000
+#: "Mutation | 10" (rate-limits page): the requested cost of every mutation.
+MUTATION_COST = 10
+#: "Input arrays <= 250 items" (Admin API limits).
+MAX_QUANTITIES = 250
+
+LOCATION_QUERY = "query SellablePrimaryLocation { location { id } }"
+
+ORDER_PAGE = 50
+ORDER_LINES = 10
+ORDERS_QUERY = f"""
+query SellableOrders($first: Int!, $after: String, $query: String!) {{
+  orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {{
+    nodes {{
+      id createdAt updatedAt cancelledAt closed displayFulfillmentStatus
+      lineItems(first: {ORDER_LINES}) {{
+        nodes {{ id sku quantity currentQuantity }}
+        pageInfo {{ hasNextPage endCursor }}
+      }}
+    }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+# object 1 + lineItems connection (2 + objects): Shopify's published method
+ORDERS_COST = 2 + ORDER_PAGE * (1 + 2 + ORDER_LINES)
+
+ORDER_LINES_QUERY = """
+query SellableOrderLines($id: ID!, $after: String) {
+  order(id: $id) {
+    lineItems(first: 250, after: $after) {
+      nodes { id sku quantity currentQuantity }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}"""
+ORDER_LINES_COST = 1 + 2 + 250
+
+SET_QUANTITIES = """
+mutation SellableSetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup { id }
+    userErrors { code field message }
+  }
+}"""
+
+
+def listings_query(locations: int) -> tuple[str, int, int]:
+    """The variants page document for ``locations`` inventory levels per variant, its page
+    size and requested cost (variant 1 + inventory item 1 + per level 2)."""
+    declared = "".join(f", $l{n}: ID!" for n in range(locations))
+    levels = " ".join(
+        f'l{n}: inventoryLevel(locationId: $l{n}) {{ quantities(names: ["available"]) '
+        "{ quantity } }"
+        for n in range(locations)
+    )
+    per_variant = 2 + 2 * locations
+    first = max(1, min(250, (MAX_QUERY_COST - 2) // per_variant))
+    document = (
+        f"query SellableListings($first: Int!, $after: String{declared}) {{\n"
+        "  productVariants(first: $first, after: $after, sortKey: ID) {\n"
+        f"    nodes {{ id sku inventoryItem {{ id {levels} }} }}\n"
+        "    pageInfo { hasNextPage endCursor }\n  }\n}"
+    )
+    return document, first, 2 + first * per_variant
+
+
+def levels_query(count: int) -> tuple[str, int]:
+    """One document reading ``count`` (inventory item, location) levels by alias, and its
+    requested cost (item 1 + level 1 + quantities 1 each)."""
+    declared = ", ".join(f"$i{n}: ID!, $l{n}: ID!" for n in range(count))
+    body = "\n".join(
+        f"  i{n}: inventoryItem(id: $i{n}) {{ inventoryLevel(locationId: $l{n}) "
+        '{ quantities(names: ["available"]) { quantity } } }'
+        for n in range(count)
+    )
+    return f"query SellableLevels({declared}) {{\n{body}\n}}", 3 * count
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleStatus:
+    maximum_available: float
+    currently_available: float
+    restore_rate: float
+
+
+class ShopifyGraphQL:
+    """``execute(name, document, variables, cost)`` -> the ``data`` of the answer.
+
+    ``cost`` is the document's requested cost estimate; the server's own
+    ``requestedQueryCost`` replaces it for the next call of the same document."""
+
+    def __init__(self, http: ChannelHttp, channel: str) -> None:
+        self.http = http
+        self.channel = channel
+        self.status: ThrottleStatus | None = None
+        self.costs: dict[str, int] = {}
+        self.throttled = 0  # THROTTLED answers seen (inside HTTP 200)
+        if LIMITER not in http.limiters:
+            http.limiter(LIMITER, rate=DEFAULT_RESTORE, burst=DEFAULT_MAXIMUM)
+
+    def execute(
+        self, name: str, document: str, variables: Mapping[str, Any], cost: int
+    ) -> dict[str, Any]:
+        cost = self.costs.get(document, cost)
+        bucket = self.http.limiters[LIMITER]
+        requested = {"n": cost}
+
+        def check(_response: httpx.Response, payload: Any) -> None:
+            self._check(name, document, payload, requested)
+
+        _, payload = self.http.request_json(
+            "POST",
+            "graphql.json",
+            json={"query": document, "variables": dict(variables), "operationName": name},
+            limiter=LIMITER,
+            cost=min(float(cost), float(bucket.burst)),
+            check=check,
+        )
+        errors = payload.get("errors")
+        if errors:
+            raise self._error(name, errors)
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            raise ChannelPayloadError(f"{name}: an answer without data", channel=self.channel)
+        return data
+
+    def _check(self, name: str, document: str, payload: Any, requested: dict[str, int]) -> None:
+        """Keep the limiter in step with ``throttleStatus``; turn ``THROTTLED`` into a retry
+        after the deficit is restored."""
+        if not isinstance(payload, dict):
+            raise ChannelPayloadError(
+                f"{name}: the answer is not a JSON object", channel=self.channel
+            )
+        cost = (payload.get("extensions") or {}).get("cost") or {}
+        status = cost.get("throttleStatus") or {}
+        if isinstance(cost.get("requestedQueryCost"), int | float):
+            requested["n"] = int(cost["requestedQueryCost"])
+            self.costs[document] = requested["n"]
+        try:
+            self.status = ThrottleStatus(
+                float(status["maximumAvailable"]),
+                float(status["currentlyAvailable"]),
+                float(status["restoreRate"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            pass  # an answer without cost data (an auth error): keep pacing as before
+        else:
+            bucket = self.http.limiter(
+                LIMITER,
+                rate=max(0.001, self.status.restore_rate),
+                burst=max(1, int(self.status.maximum_available)),
+            )
+            bucket.observe(self.status.currently_available)
+        codes = {
+            str((e.get("extensions") or {}).get("code"))
+            for e in payload.get("errors") or ()
+            if isinstance(e, dict)
+        }
+        if "THROTTLED" in codes:
+            self.throttled += 1
+            wait = 1.0
+            if self.status is not None and self.status.restore_rate > 0:
+                deficit = requested["n"] - self.status.currently_available
+                wait = max(0.0, deficit) / self.status.restore_rate
+            raise TemporaryChannelError(
+                f"{name}: THROTTLED (cost {requested['n']}, "
+                f"{self.status.currently_available if self.status else '?'} available)",
+                channel=self.channel,
+                retry_after=wait,
+            )
+
+    def _error(self, name: str, errors: Any) -> ChannelError:
+        messages, codes = [], set()
+        for error in errors if isinstance(errors, list) else [errors]:
+            if isinstance(error, dict):
+                messages.append(str(error.get("message", error)))
+                codes.add(str((error.get("extensions") or {}).get("code")))
+            else:
+                messages.append(str(error))
+        text = f"{name}: {'; '.join(messages)[:500]}"
+        if "ACCESS_DENIED" in codes:  # a missing scope (docs/connectors/shopify.md lists them)
+            return AuthenticationError(text, channel=self.channel)
+        return ChannelError(text, channel=self.channel)
+
+    # -- operations --------------------------------------------------------------------------
+
+    def primary_location(self) -> str:
+        data = self.execute("SellablePrimaryLocation", LOCATION_QUERY, {}, 1)
+        location = data.get("location") or {}
+        if not location.get("id"):
+            raise ChannelPayloadError("the shop has no primary location", channel=self.channel)
+        return str(location["id"])
+
+    def set_quantities(
+        self, quantities: Sequence[Mapping[str, Any]], reason: str, reference: str
+    ) -> dict[str, Any]:
+        """One ``inventorySetQuantities`` of ``available`` with a fresh idempotency key: a
+        framework retry of this call resends the same key, so an answer lost on the way
+        cannot apply it twice (https://shopify.dev/docs/api/usage/idempotent-requests)."""
+        variables = {
+            "input": {
+                "name": "available",
+                "reason": reason,
+                "referenceDocumentUri": reference,
+                "quantities": list(quantities),
+            },
+            "key": str(uuid.uuid4()),
+        }
+        data = self.execute("SellableSetQuantities", SET_QUANTITIES, variables, MUTATION_COST)
+        payload = data.get("inventorySetQuantities")
+        if not isinstance(payload, dict):
+            raise ChannelPayloadError("inventorySetQuantities: no payload", channel=self.channel)
+        return payload
+
+    def read_levels(self, pairs: Sequence[tuple[str, str]]) -> list[int | None]:
+        """``available`` of each (inventory item, location); None when not stocked there."""
+        found: list[int | None] = []
+        step = MAX_QUERY_COST // 3 - 1
+        for start in range(0, len(pairs), step):
+            part = pairs[start : start + step]
+            document, cost = levels_query(len(part))
+            variables: dict[str, str] = {}
+            for n, (item, location) in enumerate(part):
+                variables[f"i{n}"], variables[f"l{n}"] = item, location
+            data = self.execute("SellableLevels", document, variables, cost)
+            for n in range(len(part)):
+                found.append(available_of((data.get(f"i{n}") or {}).get("inventoryLevel")))
+        return found
+
+
+def available_of(level: Any) -> int | None:
+    """The ``available`` quantity of an inventory level answer, None without a level."""
+    if not isinstance(level, dict):
+        return None
+    quantities = level.get("quantities") or []
+    if not quantities or not isinstance(quantities[0], dict):
+        return None
+    value = quantities[0].get("quantity")
+    return int(value) if isinstance(value, int) else None
+
+
+__all__ = [
+    "LIMITER",
+    "MAX_QUANTITIES",
+    "ORDERS_COST",
+    "ORDERS_QUERY",
+    "ORDER_LINES_COST",
+    "ORDER_LINES_QUERY",
+    "ORDER_PAGE",
+    "ShopifyGraphQL",
+    "ThrottleStatus",
+    "available_of",
+    "levels_query",
+    "listings_query",
+]

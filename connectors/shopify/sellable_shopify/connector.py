@@ -1,0 +1,362 @@
+"""The Shopify connector: variants and their inventory levels per location as listings,
+orders by ``updated_at``, ``available`` quantities set with compare-and-swap.
+
+Targets the Admin GraphQL API from 2026-04 on: ``inventorySetQuantities`` needs an explicit
+``changeFromQuantity`` per quantity and the ``@idempotent(key:)`` directive
+(https://shopify.dev/changelog/finalizing-compare-and-swap-redesign-for-inventory-set-quantities,
+https://shopify.dev/changelog/making-idempotency-mandatory-for-inventory-adjustments-and-refund-mutations).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+
+from sellable.sdk import (
+    Capability,
+    ChannelOrder,
+    ChannelOrderLine,
+    ChannelPayloadError,
+    Connector,
+    ConnectorContext,
+    ConnectorSettings,
+    Listing,
+    ListingPage,
+    OrderPage,
+    OrderStatus,
+    PushItem,
+    PushResult,
+)
+from sellable_shopify.client import (
+    MAX_QUANTITIES,
+    ORDER_LINES_COST,
+    ORDER_LINES_QUERY,
+    ORDER_PAGE,
+    ORDERS_COST,
+    ORDERS_QUERY,
+    ShopifyGraphQL,
+    available_of,
+    listings_query,
+)
+
+LOCATION_GID = re.compile(r"^gid://shopify/Location/\d+$")
+VERSION = re.compile(r"^(\d{4})-(01|04|07|10)$")
+#: The first version with the semantics this connector is written for.
+OLDEST_VERSION = "2026-04"
+SEPARATOR = "|"  # listing id: "<inventory item gid>|<location gid>"
+
+
+class ShopifySettings(ConnectorSettings):
+    """``[channels.settings]`` of a Shopify channel."""
+
+    shop_url: str = Field(description="https://<shop>.myshopify.com (or the emulator's URL)")
+    access_token: SecretStr = Field(description="Admin API access token (X-Shopify-Access-Token)")
+    api_version: str = "2026-10"
+    #: Shopify location gid -> our warehouse code; empty: the primary location gets the
+    #: channel's total.
+    locations: dict[str, str] = Field(default_factory=dict)
+    #: The reason recorded on Shopify's inventory history for our pushes.
+    reason: str = "correction"
+
+    @field_validator("api_version")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        if value != "unstable" and (VERSION.match(value) is None or value < OLDEST_VERSION):
+            raise ValueError(
+                f"api_version {value!r} is not supported: use {OLDEST_VERSION} or later "
+                "(quarterly versions YYYY-01/04/07/10); the connector relies on "
+                "changeFromQuantity and @idempotent as of 2026-04"
+            )
+        return value
+
+    @field_validator("locations")
+    @classmethod
+    def _location_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        for location, warehouse in value.items():
+            if LOCATION_GID.match(location) is None:
+                raise ValueError(
+                    f"location {location!r} is not a Shopify location id "
+                    "(expected gid://shopify/Location/<number>)"
+                )
+            if not warehouse:
+                raise ValueError(f"location {location!r} maps to an empty warehouse code")
+        return value
+
+    @field_validator("shop_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value:
+            raise ValueError("shop_url is empty")
+        return value if "://" in value else f"https://{value}"
+
+
+class ShopifyConnector(Connector):
+    """Shopify Admin GraphQL API.
+
+    Usage (sellable.toml)::
+
+        [[channels]]
+        code = "shopify"
+        connector = "shopify"
+        warehouses = ["main", "outlet"]
+        [channels.settings]
+        shop_url = "https://my-shop.myshopify.com"
+        access_token = "shpat_..."
+        locations = { "gid://shopify/Location/1" = "main", "gid://shopify/Location/2" = "outlet" }
+    """
+
+    name = "shopify"
+    capabilities = frozenset(
+        {
+            Capability.LIST_LISTINGS,
+            Capability.PULL_ORDERS,
+            Capability.PUSH_QUANTITIES,
+            Capability.READ_QUANTITIES,
+        }
+    )
+    Settings = ShopifySettings
+    rate_limit = None  # paced by the cost bucket (client.LIMITER), not by request count
+    max_push_batch = MAX_QUANTITIES
+
+    settings: ShopifySettings
+
+    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        self.api = ShopifyGraphQL(self.http, context.channel)
+        self._primary: str | None = None
+
+    def base_url(self) -> str:
+        return f"{self.settings.shop_url}/admin/api/{self.settings.api_version}"
+
+    def authenticate(self, request_headers: dict[str, str]) -> None:
+        request_headers["X-Shopify-Access-Token"] = self.settings.access_token.get_secret_value()
+
+    # -- listings -------------------------------------------------------------------------------
+
+    def _locations(self) -> list[tuple[str, str | None]]:
+        """(location gid, warehouse code or None for the channel's total)."""
+        if self.settings.locations:
+            return sorted(self.settings.locations.items())
+        if self._primary is None:
+            self._primary = self.api.primary_location()
+        return [(self._primary, None)]
+
+    def list_listings(self, cursor: str | None) -> ListingPage:
+        locations = self._locations()
+        document, first, cost = listings_query(len(locations))
+        variables: dict[str, Any] = {"first": first, "after": cursor}
+        for n, (location, _warehouse) in enumerate(locations):
+            variables[f"l{n}"] = location
+        data = self.api.execute("SellableListings", document, variables, cost)
+        try:
+            connection = data["productVariants"]
+            listings: list[Listing] = []
+            for variant in connection["nodes"]:
+                item = variant["inventoryItem"]
+                for n, (location, warehouse) in enumerate(locations):
+                    level = item.get(f"l{n}")
+                    if level is None:
+                        # Not stocked at that location: Shopify refuses quantities there
+                        # (ITEM_NOT_STOCKED_AT_LOCATION) until the merchant activates it.
+                        continue
+                    listings.append(
+                        Listing(
+                            listing_id=f"{item['id']}{SEPARATOR}{location}",
+                            sku=variant.get("sku") or None,
+                            parent_id=str(variant["id"]),
+                            warehouses=(warehouse,) if warehouse else None,
+                            quantity=available_of(level),
+                        )
+                    )
+            page = connection["pageInfo"]
+            next_cursor = str(page["endCursor"]) if page["hasNextPage"] else None
+        except (KeyError, TypeError) as err:
+            raise ChannelPayloadError(
+                f"unexpected productVariants payload: {err!r}", channel=self.context.channel
+            ) from err
+        return ListingPage(listings, next_cursor)
+
+    # -- orders ---------------------------------------------------------------------------------
+
+    def pull_orders(self, since: datetime, cursor: str | None) -> OrderPage:
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        # Search syntax: https://shopify.dev/docs/api/usage/search-syntax; ">=" with the
+        # engine's overlap window gives at-least-once (peers.md: tap-shopify lost records at
+        # window edges with a strict bound).
+        query = f"updated_at:>='{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        variables = {"first": ORDER_PAGE, "after": cursor, "query": query}
+        data = self.api.execute("SellableOrders", ORDERS_QUERY, variables, ORDERS_COST)
+        try:
+            connection = data["orders"]
+            orders = [self._order(node) for node in connection["nodes"]]
+            page = connection["pageInfo"]
+            next_cursor = str(page["endCursor"]) if page["hasNextPage"] else None
+        except (KeyError, TypeError, ValueError) as err:
+            raise ChannelPayloadError(
+                f"unexpected orders payload: {err!r}", channel=self.context.channel
+            ) from err
+        return OrderPage(orders, next_cursor)
+
+    def _order(self, node: dict[str, Any]) -> ChannelOrder:
+        lines_connection = node["lineItems"]
+        nodes = list(lines_connection["nodes"])
+        page = lines_connection["pageInfo"]
+        while page["hasNextPage"]:  # more lines than the page query asks for
+            data = self.api.execute(
+                "SellableOrderLines",
+                ORDER_LINES_QUERY,
+                {"id": node["id"], "after": page["endCursor"]},
+                ORDER_LINES_COST,
+            )
+            more = data["order"]["lineItems"]
+            nodes.extend(more["nodes"])
+            page = more["pageInfo"]
+        lines = tuple(
+            # currentQuantity: the quantity after order edits and refunds removed units
+            # (https://shopify.dev/docs/api/admin-graphql/latest/objects/LineItem).
+            ChannelOrderLine(str(line["id"]), str(line["sku"]), int(line["currentQuantity"]))
+            for line in nodes
+            if line.get("sku")  # a custom item without SKU holds none of our stock
+        )
+        return ChannelOrder(
+            order_id=str(node["id"]),
+            status=order_status(node),
+            updated_at=_time(node["updatedAt"]),
+            created_at=_time(node["createdAt"]),
+            lines=lines,
+        )
+
+    # -- pushing --------------------------------------------------------------------------------
+
+    def push_quantities(self, items: Sequence[PushItem]) -> list[PushResult]:
+        """Set ``available`` per (inventory item, location), comparing against the last value
+        read or pushed (``changeFromQuantity``). Shopify refuses the whole call when one
+        quantity is refused (microsoft/BCApps #8396), so the others are sent again without
+        it; a stale one is read again and retried once with the value found."""
+        results: dict[str, PushResult] = {}
+        pending = list(items)
+        reread: set[str] = set()
+        reference = f"sellable://push/{self.context.channel}"
+        for _round in range(4):
+            if not pending:
+                break
+            quantities = [self._quantity(item) for item in pending]
+            payload = self.api.set_quantities(quantities, self.settings.reason, reference)
+            errors = _errors_by_index(payload.get("userErrors") or [], len(pending))
+            applied = payload.get("inventoryAdjustmentGroup") is not None
+            if not errors.by_item and errors.general:
+                message = "; ".join(errors.general)
+                results.update(
+                    (i.listing.listing_id, PushResult.failed(i.listing.listing_id, message))
+                    for i in pending
+                )
+                return list(results.values())
+            retry_next: list[PushItem] = []
+            stale: list[PushItem] = []
+            for index, item in enumerate(pending):
+                lid = item.listing.listing_id
+                refused = errors.by_item.get(index)
+                if refused is None:
+                    if applied:
+                        results[lid] = PushResult.ok(lid)
+                    else:
+                        retry_next.append(item)  # not applied: its batch had a refused item
+                elif refused[0] == "CHANGE_FROM_QUANTITY_STALE" and lid not in reread:
+                    stale.append(item)
+                else:
+                    results[lid] = PushResult.failed(lid, f"{refused[0]}: {refused[1]}")
+            if stale:
+                current = self.api.read_levels([_pair(item.listing) for item in stale])
+                for item, value in zip(stale, current, strict=True):
+                    lid = item.listing.listing_id
+                    reread.add(lid)
+                    if value is None:
+                        results[lid] = PushResult.failed(
+                            lid, "ITEM_NOT_STOCKED_AT_LOCATION: no inventory level to set"
+                        )
+                    else:
+                        retry_next.append(PushItem(item.listing, item.quantity, value))
+            pending = retry_next
+        for item in pending:
+            lid = item.listing.listing_id
+            results[lid] = PushResult.retry(lid, "not applied after 4 calls; retried next cycle")
+        return list(results.values())
+
+    @staticmethod
+    def _quantity(item: PushItem) -> dict[str, Any]:
+        inventory_item, location = _pair(item.listing)
+        return {
+            "inventoryItemId": inventory_item,
+            "locationId": location,
+            "quantity": item.quantity,
+            # Always explicit (2026-04): the last value read or pushed, or null when none is
+            # known yet (an opt-out of the check, as the changelog allows).
+            "changeFromQuantity": item.previous,
+        }
+
+    def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
+        values = self.api.read_levels([_pair(listing) for listing in listings])
+        return {
+            listing.listing_id: value
+            for listing, value in zip(listings, values, strict=True)
+            if value is not None
+        }
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.by_item: dict[int, tuple[str, str]] = {}
+        self.general: list[str] = []
+
+
+def _errors_by_index(user_errors: list[dict[str, Any]], count: int) -> _Errors:
+    """userErrors name their quantity by ``field: ["input", "quantities", "<index>", ...]``."""
+    found = _Errors()
+    for error in user_errors:
+        code = str(error.get("code") or "ERROR")
+        message = str(error.get("message") or "")
+        field = [str(part) for part in error.get("field") or ()]
+        if len(field) >= 3 and field[1] == "quantities" and field[2].isdigit():
+            index = int(field[2])
+            if index < count and index not in found.by_item:
+                found.by_item[index] = (code, message)
+                continue
+        found.general.append(f"{code}: {message}")
+    return found
+
+
+def _pair(listing: Listing) -> tuple[str, str]:
+    inventory_item, _, location = listing.listing_id.partition(SEPARATOR)
+    if not inventory_item or not location:
+        raise ChannelPayloadError(
+            f"listing id {listing.listing_id!r} is not '<inventory item>|<location>'"
+        )
+    return inventory_item, location
+
+
+def _time(value: str) -> datetime:
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def order_status(node: dict[str, Any]) -> OrderStatus:
+    """cancelledAt -> cancelled; fulfilled, or closed (archived), -> shipped; restocked
+    (every item returned to stock) -> cancelled; anything else is open
+    (https://shopify.dev/docs/api/admin-graphql/latest/enums/OrderDisplayFulfillmentStatus)."""
+    if node.get("cancelledAt"):
+        return OrderStatus.CANCELLED
+    fulfillment = node.get("displayFulfillmentStatus")
+    if fulfillment == "RESTOCKED":
+        return OrderStatus.CANCELLED
+    if fulfillment == "FULFILLED" or node.get("closed"):
+        return OrderStatus.SHIPPED
+    return OrderStatus.OPEN
+
+
+__all__ = ["ShopifyConnector", "ShopifySettings", "order_status"]

@@ -1,0 +1,1366 @@
+"""A local Shopify Admin GraphQL API: products, variants, inventory items, locations,
+inventory levels and orders, behind ``POST /admin/api/{version}/graphql.json``.
+
+What makes the real API hard is reproduced, with its sources:
+
+* every document is validated against the saved Admin schema (2025-01, from
+  Shopify/dev-mcp) amended with the 2026 inventory changes (:func:`admin_schema`), and a
+  document that fails is answered like Shopify does: HTTP 200 with an ``errors`` array;
+* the calculated query cost and its leaky bucket (1000 points, 50 restored per second by
+  default; ``THROTTLED`` inside HTTP 200, ``MAX_COST_EXCEEDED`` over the single-query cap,
+  the unused part of the requested cost refunded) —
+  https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits;
+* ``inventorySetQuantities`` with 2026-04 semantics: ``changeFromQuantity`` compare-and-swap
+  (``CHANGE_FROM_QUANTITY_STALE``), the ``@idempotent(key:)`` directive required, a replayed
+  key answering the original result without applying twice, and one refused quantity
+  refusing the whole call (as BCApps #8396 reports);
+* opaque keyset cursors (an order updated while a client pages moves behind its cursor and
+  shows up again on a later page, as on Shopify), ``updated_at:>=`` search;
+* orders that move stock from ``available`` to ``committed`` and cancellations that restock.
+
+Usage::
+
+    with ShopifyEmulator(locations=("Main", "Outlet")) as shop:
+        shop.add_listing("MUG", 5)
+        settings = shop.connector_settings()   # shop_url, access_token, api_version
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import gzip
+import hashlib
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from typing import Any, ClassVar, cast
+
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLArgument,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    build_client_schema,
+    execute,
+    get_named_type,
+    is_leaf_type,
+    parse,
+    validate,
+)
+from graphql.utilities import value_from_ast
+
+from sellable.emulators.base import Clock, EmulatorServer, HttpError, Request, Response
+
+Info = Any  # graphql-core's GraphQLResolveInfo (generic from 3.3 on); resolvers ignore it
+SCHEMA_RESOURCE = "shopify_admin_2025-01.json.gz"
+PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/graphql\.json$")
+DEFAULT_TOKEN = "shpat_emulator"
+DEFAULT_VERSION = "2026-10"
+MAX_INPUT_ARRAY = 250  # "input arrays <= 250 items" (Admin API limits)
+MUTATION_COST = 10  # rate-limits page: "Mutation | 10"
+# The reasons inventorySetQuantities accepts (InventorySetQuantitiesInput.reason docs).
+REASONS = frozenset(
+    {
+        "correction",
+        "cycle_count_available",
+        "damaged",
+        "movement_created",
+        "movement_updated",
+        "movement_received",
+        "movement_canceled",
+        "other",
+        "promotion",
+        "quality_control",
+        "received",
+        "reservation_created",
+        "reservation_deleted",
+        "reservation_updated",
+        "restock",
+        "safety_stock",
+        "shrinkage",
+    }
+)
+QUANTITY_NAMES = (
+    "available",
+    "committed",
+    "damaged",
+    "incoming",
+    "on_hand",
+    "quality_control",
+    "reserved",
+    "safety_stock",
+)
+
+# -- the schema ----------------------------------------------------------------------------------
+
+
+def _named(kind: str, name: str) -> dict[str, Any]:
+    return {"kind": kind, "name": name, "ofType": None}
+
+
+def _non_null(inner: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "NON_NULL", "name": None, "ofType": inner}
+
+
+def amend_2026(introspection: dict[str, Any]) -> dict[str, Any]:
+    """The 2025-01 introspection with the documented 2026 inventory changes:
+
+    * 2026-01 adds ``InventoryQuantityInput.changeFromQuantity``
+      (https://shopify.dev/changelog/compare-and-swap-redesign-for-inventory-set-quantities)
+      and the ``@idempotent(key: String!)`` directive
+      (https://shopify.dev/changelog/adding-idempotency-for-inventory-adjustments-and-refund-mutations);
+    * 2026-04 removes ``compareQuantity`` and ``ignoreCompareQuantity``, makes
+      ``changeFromQuantity`` mandatory (explicit ``null`` opts out; checked at run time, it
+      stays nullable in the schema) with the ``CHANGE_FROM_QUANTITY_STALE`` error
+      (https://shopify.dev/changelog/finalizing-compare-and-swap-redesign-for-inventory-set-quantities),
+      and makes ``@idempotent`` mandatory, also checked at run time
+      (https://shopify.dev/changelog/making-idempotency-mandatory-for-inventory-adjustments-and-refund-mutations).
+    """
+    schema = copy.deepcopy(introspection["__schema"])
+    types = {t["name"]: t for t in schema["types"]}
+    quantity_input = types["InventoryQuantityInput"]
+    quantity_input["inputFields"] = [
+        f for f in quantity_input["inputFields"] if f["name"] != "compareQuantity"
+    ] + [
+        {
+            "name": "changeFromQuantity",
+            "description": "The quantity the caller expects to be persisted (compare-and-swap); "
+            "null opts out of the check. Required as of 2026-04.",
+            "type": _named("SCALAR", "Int"),
+            "defaultValue": None,
+        }
+    ]
+    set_input = types["InventorySetQuantitiesInput"]
+    set_input["inputFields"] = [
+        f for f in set_input["inputFields"] if f["name"] != "ignoreCompareQuantity"
+    ]
+    codes = types["InventorySetQuantitiesUserErrorCode"]
+    codes["enumValues"] = [
+        v for v in codes["enumValues"] if not v["name"].startswith("COMPARE_QUANTITY_")
+    ] + [
+        {"name": name, "description": None, "isDeprecated": False, "deprecationReason": None}
+        for name in ("CHANGE_FROM_QUANTITY_STALE", "CHANGE_FROM_QUANTITY_REQUIRED")
+    ]
+    schema["directives"] = [*schema["directives"], _IDEMPOTENT_DIRECTIVE]
+    _undeprecate_implementations(types)
+    return {"__schema": schema}
+
+
+def _undeprecate_implementations(types: Mapping[str, dict[str, Any]]) -> None:
+    """graphql-core 3.3 refuses a schema where a type deprecates a field its interface does
+    not (a rule newer than Shopify's schema); such fields are kept, undeprecated."""
+    for kind in types.values():
+        for interface in kind.get("interfaces") or ():
+            parent = {f["name"]: f for f in types[interface["name"]].get("fields") or ()}
+            for own in kind.get("fields") or ():
+                inherited = parent.get(own["name"])
+                if own.get("isDeprecated") and inherited and not inherited.get("isDeprecated"):
+                    own["isDeprecated"], own["deprecationReason"] = False, None
+
+
+_IDEMPOTENT_DIRECTIVE: dict[str, Any] = {
+    "name": "idempotent",
+    "description": "Makes a mutation idempotent: a request replayed with the same key returns "
+    "the original result.",
+    "locations": ["FIELD"],
+    "args": [
+        {
+            "name": "key",
+            "description": "A unique key, e.g. a UUID.",
+            "type": _non_null(_named("SCALAR", "String")),
+            "defaultValue": None,
+        }
+    ],
+    "isRepeatable": False,
+}
+
+
+@functools.cache
+def admin_schema() -> GraphQLSchema:
+    """The Admin API schema the emulator validates every document against (built once)."""
+    raw = resources.files("sellable.emulators").joinpath("data", SCHEMA_RESOURCE).read_bytes()
+    introspection = json.loads(gzip.decompress(raw))["data"]
+    return build_client_schema(cast(Any, amend_2026(introspection)))
+
+
+# -- state ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Level:
+    available: int = 0
+    committed: int = 0
+    updated_at: datetime | None = None
+
+    @property
+    def on_hand(self) -> int:
+        return self.available + self.committed
+
+
+@dataclass
+class Variant:
+    number: int
+    product: int
+    sku: str | None
+    title: str
+    item: int  # inventory item number
+    levels: dict[int, Level] = field(default_factory=dict)  # location number -> level
+    mutable: bool = True  # False: NON_MUTABLE_INVENTORY_ITEM (e.g. a bundle parent)
+
+
+@dataclass
+class LineItem:
+    number: int
+    variant: int
+    sku: str | None
+    quantity: int
+    location: int
+    current: int = 0  # currentQuantity: after removals and refunds
+    fulfilled: int = 0
+
+
+@dataclass
+class Order:
+    number: int
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    lines: list[LineItem]
+    cancelled_at: datetime | None = None
+    closed: bool = False
+
+
+def gid(kind: str, number: int) -> str:
+    return f"gid://shopify/{kind}/{number}"
+
+
+def gid_number(value: Any, kind: str) -> int | None:
+    prefix = f"gid://shopify/{kind}/"
+    if isinstance(value, str) and value.startswith(prefix) and value[len(prefix) :].isdigit():
+        return int(value[len(prefix) :])
+    return None
+
+
+def _cursor(key: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+def _uncursor(value: str) -> list[Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(value.encode()))
+    except ValueError as err:
+        raise GraphQLError(f"Invalid cursor for current pagination sort: {value}") from err
+    if not isinstance(key, list):
+        raise GraphQLError(f"Invalid cursor for current pagination sort: {value}")
+    return key
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+SEARCH_TERM = re.compile(r"(?P<field>\w+):(?P<op>>=|<=|>|<|)'?(?P<value>[^'\s]+)'?")
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise GraphQLError(f"invalid date in search query: {value!r}") from err
+
+
+def _compare(left: Any, op: str, right: Any) -> bool:
+    if op == ">=":
+        return bool(left >= right)
+    if op == ">":
+        return bool(left > right)
+    if op == "<=":
+        return bool(left <= right)
+    if op == "<":
+        return bool(left < right)
+    return bool(left == right)
+
+
+class Bucket:
+    """Shopify's leaky bucket of query cost: ``take`` the requested cost before running,
+    ``refund`` what the query did not use."""
+
+    def __init__(self, maximum: float, restore_rate: float, clock: Clock) -> None:
+        self.maximum = maximum
+        self.restore_rate = restore_rate
+        self.clock = clock
+        self._points = maximum
+        self._at = clock.monotonic()
+        self._lock = threading.Lock()
+
+    def _restore(self) -> None:
+        now = self.clock.monotonic()
+        self._points = min(self.maximum, self._points + (now - self._at) * self.restore_rate)
+        self._at = now
+
+    def available(self) -> float:
+        with self._lock:
+            self._restore()
+            return self._points
+
+    def take(self, cost: float) -> bool:
+        with self._lock:
+            self._restore()
+            if self._points + 1e-9 < cost:
+                return False
+            self._points -= cost
+            return True
+
+    def refund(self, points: float) -> None:
+        with self._lock:
+            self._restore()
+            self._points = min(self.maximum, self._points + points)
+
+    def set(self, points: float) -> None:
+        """Set what is left (tests and benchmarks start from a drained bucket)."""
+        with self._lock:
+            self._restore()
+            self._points = max(0.0, min(self.maximum, points))
+
+    def status(self) -> dict[str, float]:
+        return {
+            "maximumAvailable": float(self.maximum),
+            "currentlyAvailable": float(int(self.available())),
+            "restoreRate": float(self.restore_rate),
+        }
+
+
+# -- cost ----------------------------------------------------------------------------------------
+
+
+def query_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any],
+    data: Mapping[str, Any] | None = None,
+) -> int:
+    """Requested cost (``data`` None: connections sized by ``first``/``last``) or actual cost
+    (sized by what ``data`` holds) under Shopify's published method: scalar and enum 0,
+    object 1, connection 2 plus its objects, interface/union the maximum of its types,
+    mutation 10 (https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits)."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    if operation.operation is OperationType.MUTATION:
+        return MUTATION_COST * sum(1 for _ in _fields(operation.selection_set, fragments))
+    root = schema.query_type
+    assert root is not None
+    return _selection_cost(schema, root, operation.selection_set, fragments, variables, data)
+
+
+def arguments(
+    definitions: Mapping[str, GraphQLArgument],
+    node: FieldNode | DirectiveNode,
+    variables: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The arguments of a field or directive with the request's variables filled in."""
+    found: dict[str, Any] = {}
+    for argument in node.arguments or ():
+        definition = definitions.get(argument.name.value)
+        if definition is None:
+            continue
+        if isinstance(argument.value, VariableNode):
+            name = argument.value.name.value
+            if name in variables:
+                found[argument.name.value] = variables[name]
+            continue
+        found[argument.name.value] = value_from_ast(
+            argument.value, definition.type, dict(variables)
+        )
+    return found
+
+
+def _fields(
+    selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode]
+) -> Iterable[FieldNode]:
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                yield from _fields(fragment.selection_set, fragments)
+
+
+def _selection_cost(
+    schema: GraphQLSchema,
+    parent: GraphQLObjectType | GraphQLInterfaceType,
+    selection_set: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+    data: Any,
+) -> int:
+    total = 0
+    for node in _fields(selection_set, fragments):
+        name = node.name.value
+        if name.startswith("__") or name not in parent.fields:
+            continue
+        definition = parent.fields[name]
+        target = get_named_type(definition.type)
+        if is_leaf_type(target) or node.selection_set is None:
+            continue
+        key = node.alias.value if node.alias else name
+        value = data.get(key) if isinstance(data, Mapping) else None
+        if isinstance(target, GraphQLUnionType):
+            candidates: list[GraphQLObjectType | GraphQLInterfaceType] = list(target.types)
+        elif isinstance(target, GraphQLObjectType | GraphQLInterfaceType):
+            candidates = [target]
+        else:  # pragma: no cover - leaf types were skipped
+            continue
+
+        def child(
+            selection: SelectionSetNode,
+            value: Any,
+            candidates: list[GraphQLObjectType | GraphQLInterfaceType] = candidates,
+        ) -> int:
+            return max(
+                _selection_cost(schema, c, selection, fragments, variables, value)
+                for c in candidates
+            )
+
+        if target.name.endswith("Connection") and isinstance(target, GraphQLObjectType):
+            args = arguments(definition.args, node, variables)
+            size = int(args.get("first") or args.get("last") or 0)
+            total += 2 + _connection_items(schema, target, node, fragments, variables, value, size)
+        elif isinstance(value, list):
+            total += sum(1 + child(node.selection_set, item) for item in value)
+        else:
+            total += 1 + child(node.selection_set, value)
+    return total
+
+
+def _connection_items(
+    schema: GraphQLSchema,
+    connection: GraphQLObjectType,
+    node: FieldNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+    value: Any,
+    size: int,
+) -> int:
+    """What a connection's objects cost: ``size`` of them when requested, or those in
+    ``value`` (the answer) when actual; ``pageInfo`` is part of the connection's 2 points."""
+    assert node.selection_set is not None
+    best = 0
+    for sub in _fields(node.selection_set, fragments):
+        name = sub.name.value
+        if name not in ("nodes", "edges") or sub.selection_set is None:
+            continue
+        key = sub.alias.value if sub.alias else name
+        item_type = get_named_type(connection.fields[name].type)
+        assert isinstance(item_type, GraphQLObjectType)
+        if name == "edges":  # an edge is free; its node is the object
+            inner = next(
+                (f for f in _fields(sub.selection_set, fragments) if f.name.value == "node"), None
+            )
+            node_type = get_named_type(item_type.fields["node"].type)
+            selection, node_key = (
+                (inner.selection_set, inner.alias.value if inner.alias else "node")
+                if inner is not None and inner.selection_set is not None
+                else (None, "node")
+            )
+        else:
+            node_type, selection, node_key = item_type, sub.selection_set, ""
+        if selection is None:
+            continue
+        assert isinstance(node_type, GraphQLObjectType | GraphQLInterfaceType)
+        if isinstance(value, Mapping):
+            items = value.get(key) or []
+            if node_key:
+                items = [i.get(node_key) if isinstance(i, Mapping) else None for i in items]
+            cost = sum(
+                1 + _selection_cost(schema, node_type, selection, fragments, variables, item)
+                for item in items
+            )
+        elif value is None and size:
+            one = 1 + _selection_cost(schema, node_type, selection, fragments, variables, None)
+            cost = size * one
+        else:
+            cost = 0
+        best = max(best, cost)
+    return best
+
+
+# -- the emulator --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    document: DocumentNode | None
+    errors: list[dict[str, Any]]
+
+
+class ShopifyEmulator(EmulatorServer):
+    """A stateful Shopify shop on loopback (see the module docstring).
+
+    Options: ``access_token``, ``locations`` (names; the first is primary),
+    ``maximum_available`` (1000) and ``restore_rate`` (50): the standard-plan figures of
+    the rate-limits page, ``api_version`` of :meth:`connector_settings`.
+    """
+
+    name: ClassVar[str] = "shopify"
+    connector: ClassVar[str] = "shopify"
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        clock: Clock | None = None,
+        access_token: str = DEFAULT_TOKEN,
+        locations: Sequence[str] = ("Main warehouse",),
+        maximum_available: float = 1000,
+        restore_rate: float = 50,
+        api_version: str = DEFAULT_VERSION,
+        **options: Any,
+    ) -> None:
+        if options:
+            raise TypeError(f"unknown ShopifyEmulator options: {', '.join(sorted(options))}")
+        super().__init__(port=port, clock=clock)
+        self.access_token = access_token
+        self.api_version = api_version
+        self.schema = admin_schema()
+        self.bucket = Bucket(maximum_available, restore_rate, self.clock)
+        self.locations: dict[int, str] = {n + 1: name for n, name in enumerate(locations)}
+        self.primary_location = 1
+        self.variants: dict[int, Variant] = {}
+        self.orders: dict[int, Order] = {}
+        self._numbers = {"product": 0, "variant": 0, "item": 0, "order": 0, "line": 0, "group": 0}
+        self._items: dict[int, int] = {}  # inventory item number -> variant number
+        self._idempotent: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._documents: OrderedDict[str, _Prepared] = OrderedDict()
+        self.mutations_applied = 0  # inventorySetQuantities calls that changed state
+        self.stale_answers = 0  # CHANGE_FROM_QUANTITY_STALE errors given
+        self.throttled_graphql = 0  # THROTTLED answers (HTTP 200)
+        #: Called with each mutation's variables before it runs (tests move stock there).
+        self.before_mutation: Callable[[dict[str, Any]], None] | None = None
+
+    # -- demo hooks -------------------------------------------------------------------------
+
+    def _next(self, kind: str) -> int:
+        self._numbers[kind] += 1
+        return self._numbers[kind]
+
+    def add_listing(self, sku: str, quantity: int = 0, title: str | None = None) -> str:
+        """A product with one variant of ``sku``, stocked at every location, ``quantity``
+        available at the primary one; returns the variant's gid."""
+        return self.add_variant(sku, {self.primary_location: quantity}, title=title)
+
+    def add_variant(
+        self,
+        sku: str | None,
+        available: Mapping[int, int] | None = None,
+        *,
+        title: str | None = None,
+        stocked_at: Iterable[int] | None = None,
+        product: int | None = None,
+    ) -> str:
+        """A variant stocked at ``stocked_at`` (default: every location) with ``available``
+        per location number; returns its gid."""
+        with self.lock:
+            product_number = product if product is not None else self._next("product")
+            variant = Variant(
+                number=self._next("variant"),
+                product=product_number,
+                sku=sku,
+                title=title or sku or "Untitled",
+                item=self._next("item"),
+            )
+            now = self.clock.now()
+            for location in stocked_at if stocked_at is not None else self.locations:
+                variant.levels[location] = Level((available or {}).get(location, 0), 0, now)
+            self.variants[variant.number] = variant
+            self._items[variant.item] = variant.number
+            return gid("ProductVariant", variant.number)
+
+    def variant_by_sku(self, sku: str) -> Variant:
+        with self.lock:
+            for variant in self.variants.values():
+                if variant.sku == sku:
+                    return variant
+        raise ValueError(f"no variant with SKU {sku!r}")
+
+    def set_available(self, sku: str, quantity: int, location: int | None = None) -> None:
+        """Set a level as a merchant would in the admin (the channel moving under us)."""
+        with self.lock:
+            level = self.variant_by_sku(sku).levels[location or self.primary_location]
+            level.available = quantity
+            level.updated_at = self.clock.now()
+
+    def place_order(self, lines: list[tuple[str, int]], location: int | None = None) -> str:
+        """A customer's order: each line takes stock from ``location`` (default: the first
+        location, primary first, with enough available), moving it to committed."""
+        with self.lock:
+            now = self.clock.now()
+            items: list[LineItem] = []
+            for sku, quantity in lines:
+                if quantity <= 0:
+                    raise ValueError(f"quantity must be positive, got {quantity}")
+                variant = self.variant_by_sku(sku)
+                where = [location] if location else sorted(variant.levels, key=self._by_primary)
+                chosen = next(
+                    (
+                        n
+                        for n in where
+                        if n in variant.levels and variant.levels[n].available >= quantity
+                    ),
+                    None,
+                )
+                if chosen is None:
+                    raise ValueError(f"not enough {sku!r} available to order {quantity}")
+                items.append(
+                    LineItem(self._next("line"), variant.number, sku, quantity, chosen, quantity)
+                )
+            for line in items:
+                level = self.variants[line.variant].levels[line.location]
+                level.available -= line.quantity
+                level.committed += line.quantity
+                level.updated_at = now
+            number = self._next("order")
+            self.orders[number] = Order(number, f"#{1000 + number}", now, now, items)
+            return gid("Order", number)
+
+    def _by_primary(self, location: int) -> tuple[bool, int]:
+        return (location != self.primary_location, location)
+
+    def _order(self, order_id: str) -> Order:
+        number = gid_number(order_id, "Order")
+        if number is None or number not in self.orders:
+            raise ValueError(f"no order {order_id!r}")
+        return self.orders[number]
+
+    def cancel_order(self, order_id: str, restock: bool = True) -> None:
+        """Cancel and restock what was not fulfilled (``updatedAt`` moves)."""
+        with self.lock:
+            order = self._order(order_id)
+            if order.cancelled_at is not None:
+                return
+            now = self.clock.now()
+            for line in order.lines:
+                open_quantity = line.current - line.fulfilled
+                level = self.variants[line.variant].levels[line.location]
+                level.committed -= open_quantity
+                if restock:
+                    level.available += open_quantity
+                level.updated_at = now
+                line.current = line.fulfilled
+            order.cancelled_at = order.updated_at = now
+            order.closed = True
+
+    def fulfill_order(self, order_id: str) -> None:
+        """Ship every open unit: committed and on hand go down (``updatedAt`` moves)."""
+        with self.lock:
+            order = self._order(order_id)
+            now = self.clock.now()
+            for line in order.lines:
+                shipped = line.current - line.fulfilled
+                self.variants[line.variant].levels[line.location].committed -= shipped
+                line.fulfilled = line.current
+            order.updated_at = now
+
+    def remove_units(self, order_id: str, line_index: int, units: int) -> None:
+        """An order edit removing ``units`` of a line and restocking them."""
+        with self.lock:
+            order = self._order(order_id)
+            line = order.lines[line_index]
+            units = min(units, line.current - line.fulfilled)
+            level = self.variants[line.variant].levels[line.location]
+            level.committed -= units
+            level.available += units
+            line.current -= units
+            order.updated_at = self.clock.now()
+
+    def quantities(self) -> dict[str, int]:
+        with self.lock:
+            found: dict[str, int] = {}
+            for variant in self.variants.values():
+                if variant.sku is not None:
+                    found[variant.sku] = found.get(variant.sku, 0) + sum(
+                        level.available for level in variant.levels.values()
+                    )
+            return found
+
+    def available(self, sku: str, location: int | None = None) -> int:
+        with self.lock:
+            return self.variant_by_sku(sku).levels[location or self.primary_location].available
+
+    def connector_settings(self) -> dict[str, Any]:
+        return {
+            "shop_url": self.url,
+            "access_token": self.access_token,
+            "api_version": self.api_version,
+        }
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def throttled(self, request: Request, retry_after: float = 2.0) -> Response:
+        # The REST-style 429 Shopify sends for bursts of calls (rate-limits docs: "429 Too
+        # Many Requests" with Retry-After in seconds, e.g. "2.0").
+        return Response(
+            429,
+            {
+                "errors": "Exceeded 2 calls per second for api client. Reduce request rates to "
+                "resume uninterrupted service."
+            },
+            {"Retry-After": f"{max(1.0, retry_after):.1f}"},
+        )
+
+    def handle(self, request: Request) -> Response:
+        if PATH.match(request.path) is None:
+            raise HttpError(404, {"errors": "Not Found"})
+        if request.method != "POST":
+            raise HttpError(405, {"errors": "Method Not Allowed"})
+        if request.headers.get("x-shopify-access-token") != self.access_token:
+            raise HttpError(
+                401,
+                {
+                    "errors": "[API] Invalid API key or access token (unrecognized login or "
+                    "wrong password)"
+                },
+            )
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            raise HttpError(400, {"errors": {"query": "Required parameter missing or invalid"}})
+        variables = body.get("variables") or {}
+        if not isinstance(variables, dict):
+            raise HttpError(400, {"errors": {"variables": "must be an object"}})
+        return Response(200, self.graphql(body["query"], variables, body.get("operationName")))
+
+    def _prepare(self, query: str) -> _Prepared:
+        """Parse and validate once per distinct document (the schema never changes)."""
+        with self.lock:
+            prepared = self._documents.get(query)
+            if prepared is not None:
+                self._documents.move_to_end(query)
+                return prepared
+        try:
+            document: DocumentNode | None = parse(query)
+            assert document is not None
+            errors = [_error(e) for e in validate(self.schema, document)]
+        except GraphQLError as err:
+            document, errors = None, [_error(err)]
+        prepared = _Prepared(document, errors)
+        with self.lock:
+            self._documents[query] = prepared
+            while len(self._documents) > 256:
+                self._documents.popitem(last=False)
+        return prepared
+
+    def graphql(
+        self, query: str, variables: dict[str, Any], operation_name: str | None = None
+    ) -> dict[str, Any]:
+        """The answer to one GraphQL request (always HTTP 200, as Shopify does)."""
+        prepared = self._prepare(query)
+        if prepared.errors or prepared.document is None:
+            return {"errors": prepared.errors}
+        document = prepared.document
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name is not None:
+            operations = [o for o in operations if o.name and o.name.value == operation_name]
+        if len(operations) != 1:
+            return {"errors": [{"message": "An operation name is required"}]}
+        operation = operations[0]
+        try:
+            requested = query_cost(self.schema, document, operation, variables)
+        except GraphQLError:  # variables that do not fit: the executor words the error
+            requested = 1
+        maximum = self.bucket.maximum
+        if requested > maximum:
+            return {
+                "errors": [
+                    {
+                        "message": f"Query cost is {requested}, which exceeds the single query "
+                        f"max cost limit ({int(maximum)}).\n\nSee https://shopify.dev/concepts/"
+                        "about-apis/rate-limits for more information on how the\ncost of a "
+                        "query is calculated.\n\nTo query larger amounts of data with fewer "
+                        "limits, bulk operations should be used instead.\nSee https://shopify."
+                        "dev/tutorials/perform-bulk-operations-with-admin-api for usage details.\n",
+                        "extensions": {
+                            "code": "MAX_COST_EXCEEDED",
+                            "cost": requested,
+                            "maxCost": int(maximum),
+                        },
+                    }
+                ],
+                "extensions": {"cost": self._cost(requested, None)},
+            }
+        if not self.bucket.take(requested):
+            with self.lock:
+                self.throttled_count += 1
+                self.throttled_graphql += 1
+            return {
+                "errors": [
+                    {
+                        "message": "Throttled",
+                        "extensions": {
+                            "code": "THROTTLED",
+                            "documentation": "https://shopify.dev/api/usage/rate-limits",
+                        },
+                    }
+                ],
+                "extensions": {"cost": self._cost(requested, None)},
+            }
+        if operation.operation is OperationType.MUTATION:
+            answer = self._mutate(document, operation, variables)
+            actual = requested
+        else:
+            with self.lock:
+                result = self._execute(document, operation, variables)
+            answer = _formatted(result)
+            actual = (
+                query_cost(self.schema, document, operation, variables, result.data)
+                if result.data is not None
+                else requested
+            )
+        self.bucket.refund(max(0, requested - actual))
+        answer["extensions"] = {"cost": self._cost(requested, actual)}
+        return answer
+
+    def _cost(self, requested: int, actual: int | None) -> dict[str, Any]:
+        return {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": self.bucket.status(),
+        }
+
+    def _execute(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any],
+    ) -> ExecutionResult:
+        result = execute(
+            self.schema,
+            document,
+            root_value=self._root(),
+            variable_values=variables,
+            operation_name=operation.name.value if operation.name else None,
+            field_resolver=_resolve,
+        )
+        assert isinstance(result, ExecutionResult)
+        return result
+
+    def _mutate(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any],
+    ) -> dict[str, Any]:
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        directive = self.schema.get_directive("idempotent")
+        assert directive is not None
+        keys: list[str] = []
+        for node in _fields(operation.selection_set, fragments):
+            used = next((d for d in node.directives or () if d.name.value == "idempotent"), None)
+            values = arguments(directive.args, used, variables) if used else {}
+            if node.name.value in IDEMPOTENT_MUTATIONS:
+                if values.get("key") is None:
+                    # 2026-04: "calling these mutations without an idempotency directive will
+                    # result in an error at runtime" (making-idempotency-mandatory changelog).
+                    return {
+                        "errors": [
+                            {
+                                "message": f"The @idempotent directive is required for "
+                                f"{node.name.value}.",
+                                "locations": [_location(node)],
+                                "path": [node.alias.value if node.alias else node.name.value],
+                                "extensions": {"code": "BAD_REQUEST"},
+                            }
+                        ]
+                    }
+                keys.append(str(values["key"]))
+        digest = hashlib.sha256(
+            json.dumps(
+                [document.loc.source.body if document.loc else "", variables], sort_keys=True
+            ).encode()
+        ).hexdigest()
+        with self.lock:
+            for key in keys:
+                seen = self._idempotent.get(key)
+                if seen is not None:
+                    if seen[0] != digest:
+                        return {
+                            "errors": [
+                                {
+                                    "message": "The idempotency key was already used with "
+                                    "different parameters.",
+                                    "extensions": {"code": "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"},
+                                }
+                            ]
+                        }
+                    return copy.deepcopy(
+                        seen[1]
+                    )  # a replay: the original result, not applied again
+            if self.before_mutation is not None:
+                self.before_mutation(variables)
+            answer = _formatted(self._execute(document, operation, variables))
+            for key in keys:
+                self._idempotent[key] = (digest, copy.deepcopy(answer))
+            return answer
+
+    # -- resolvers --------------------------------------------------------------------------
+
+    def _root(self) -> dict[str, Any]:
+        return {
+            "productVariants": self._product_variants,
+            "productVariant": lambda _info, id: self._variant_node(
+                self.variants.get(gid_number(id, "ProductVariant") or 0)
+            ),
+            "inventoryItem": lambda _info, id: self._item_node(
+                self.variants.get(self._items.get(gid_number(id, "InventoryItem") or 0, 0))
+            ),
+            "location": self._location_field,
+            "locations": self._locations,
+            "orders": self._orders,
+            "order": lambda _info, id: self._order_node(
+                self.orders.get(gid_number(id, "Order") or 0)
+            ),
+            "shop": {"name": "Sellable emulator", "id": "gid://shopify/Shop/1"},
+            "inventorySetQuantities": self._set_quantities,
+        }
+
+    def _location_node(self, number: int | None) -> dict[str, Any] | None:
+        if number is None or number not in self.locations:
+            return None
+        return {
+            "id": gid("Location", number),
+            "legacyResourceId": str(number),
+            "name": self.locations[number],
+            "isActive": True,
+            "isPrimary": number == self.primary_location,
+            "fulfillsOnlineOrders": True,
+            "shipsInventory": True,
+            "hasActiveInventory": True,
+        }
+
+    def _location_field(self, _info: Info, id: str | None = None) -> Any:
+        if id is None:  # "If no ID is provided, the primary location of the Shop is returned."
+            return self._location_node(self.primary_location)
+        return self._location_node(gid_number(id, "Location"))
+
+    def _locations(self, _info: Info, **args: Any) -> dict[str, Any]:
+        nodes = [(n, self._location_node(n)) for n in sorted(self.locations)]
+        return _connection([([n], node) for n, node in nodes], args)
+
+    def _variant_node(self, variant: Variant | None) -> dict[str, Any] | None:
+        if variant is None:
+            return None
+        return {
+            "id": gid("ProductVariant", variant.number),
+            "legacyResourceId": str(variant.number),
+            "sku": variant.sku,
+            "title": variant.title,
+            "displayName": variant.title,
+            "inventoryQuantity": sum(level.available for level in variant.levels.values()),
+            "product": {"id": gid("Product", variant.product), "title": variant.title},
+            "inventoryItem": lambda _info: self._item_node(variant),
+        }
+
+    def _item_node(self, variant: Variant | None) -> dict[str, Any] | None:
+        if variant is None:
+            return None
+
+        def level(_info: Info, locationId: str) -> Any:
+            number = gid_number(locationId, "Location")
+            if number is None or number not in variant.levels:
+                return None
+            return self._level_node(variant, number)
+
+        def levels(_info: Info, **args: Any) -> dict[str, Any]:
+            return _connection(
+                [([n], self._level_node(variant, n)) for n in sorted(variant.levels)], args
+            )
+
+        return {
+            "id": gid("InventoryItem", variant.item),
+            "legacyResourceId": str(variant.item),
+            "sku": variant.sku,
+            "tracked": True,
+            "requiresShipping": True,
+            "variant": lambda _info: self._variant_node(variant),
+            "inventoryLevel": level,
+            "inventoryLevels": levels,
+        }
+
+    def _level_node(self, variant: Variant, location: int) -> dict[str, Any]:
+        state = variant.levels[location]
+
+        def quantities(_info: Info, names: list[str]) -> list[dict[str, Any]]:
+            values = {"available": state.available, "committed": state.committed}
+            values["on_hand"] = state.on_hand
+            return [
+                {
+                    "id": f"gid://shopify/InventoryQuantity/{variant.item}-{location}-{name}",
+                    "name": name,
+                    "quantity": values.get(name, 0),
+                    "updatedAt": _iso(state.updated_at),
+                }
+                for name in names
+                if name in QUANTITY_NAMES
+            ]
+
+        return {
+            "id": f"gid://shopify/InventoryLevel/{variant.item}{location:04d}"
+            f"?inventory_item_id={variant.item}",
+            "location": self._location_node(location),
+            "item": lambda _info: self._item_node(variant),
+            "quantities": quantities,
+            "updatedAt": _iso(state.updated_at),
+            "createdAt": _iso(state.updated_at),
+        }
+
+    def _product_variants(self, _info: Info, **args: Any) -> dict[str, Any]:
+        sort = args.get("sortKey") or "ID"
+        if sort not in ("ID", "SKU"):
+            raise GraphQLError(f"sortKey {sort} is not supported by the emulator")
+        match = _search(args.get("query"), {"sku": lambda v: v.sku, "id": lambda v: v.number})
+        rows = []
+        for variant in self.variants.values():
+            if not match(variant):
+                continue
+            key: list[Any] = (
+                [variant.sku or "", variant.number] if sort == "SKU" else [variant.number]
+            )
+            rows.append((key, self._variant_node(variant)))
+        return _connection(rows, args)
+
+    def _order_node(self, order: Order | None) -> dict[str, Any] | None:
+        if order is None:
+            return None
+        open_units = sum(line.current - line.fulfilled for line in order.lines)
+        shipped = sum(line.fulfilled for line in order.lines)
+        if shipped and not open_units:
+            status = "FULFILLED"
+        elif shipped:
+            status = "PARTIALLY_FULFILLED"
+        else:
+            status = "UNFULFILLED"
+
+        def line_items(_info: Info, **args: Any) -> dict[str, Any]:
+            return _connection(
+                [([line.number], self._line_node(line)) for line in order.lines], args
+            )
+
+        return {
+            "id": gid("Order", order.number),
+            "legacyResourceId": str(order.number),
+            "name": order.name,
+            "createdAt": _iso(order.created_at),
+            "processedAt": _iso(order.created_at),
+            "updatedAt": _iso(order.updated_at),
+            "cancelledAt": _iso(order.cancelled_at),
+            "closed": order.closed,
+            "test": False,
+            "displayFulfillmentStatus": status,
+            "displayFinancialStatus": "PAID",
+            "lineItems": line_items,
+        }
+
+    def _line_node(self, line: LineItem) -> dict[str, Any]:
+        return {
+            "id": gid("LineItem", line.number),
+            "sku": line.sku,
+            "name": line.sku,
+            "title": line.sku,
+            "quantity": line.quantity,
+            "currentQuantity": line.current,
+            "unfulfilledQuantity": line.current - line.fulfilled,
+            "fulfillableQuantity": line.current - line.fulfilled,
+            "variant": lambda _info: self._variant_node(self.variants.get(line.variant)),
+        }
+
+    def _orders(self, _info: Info, **args: Any) -> dict[str, Any]:
+        sort = args.get("sortKey") or "PROCESSED_AT"  # Shopify's default sort key
+        fields: dict[str, Callable[[Order], Any]] = {
+            "updated_at": lambda o: o.updated_at,
+            "created_at": lambda o: o.created_at,
+            "processed_at": lambda o: o.created_at,
+            "id": lambda o: o.number,
+        }
+        match = _search(args.get("query"), fields)
+        sort_value: dict[str, Callable[[Order], Any]] = {
+            "UPDATED_AT": lambda o: _iso(o.updated_at),
+            "CREATED_AT": lambda o: _iso(o.created_at),
+            "PROCESSED_AT": lambda o: _iso(o.created_at),
+            "ID": lambda o: o.number,
+        }
+        if sort not in sort_value:
+            raise GraphQLError(f"sortKey {sort} is not supported by the emulator")
+        rows = [
+            ([sort_value[sort](order), order.number], self._order_node(order))
+            for order in self.orders.values()
+            if match(order)
+        ]
+        return _connection(rows, args)
+
+    def _set_quantities(self, _info: Info, input: dict[str, Any]) -> dict[str, Any]:
+        quantities: list[dict[str, Any]] = input["quantities"]
+        if len(quantities) > MAX_INPUT_ARRAY:
+            raise GraphQLError(
+                f"The input array size of {len(quantities)} is greater than the maximum "
+                f"allowed of {MAX_INPUT_ARRAY}.",
+                extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"},
+            )
+        errors: list[dict[str, Any]] = []
+
+        def refuse(code: str, message: str, *path: str) -> None:
+            errors.append({"code": code, "field": ["input", *path], "message": message})
+
+        if input["name"] not in ("available", "on_hand"):
+            refuse(
+                "INVALID_NAME", "The quantity name must be either 'available' or 'on_hand'.", "name"
+            )
+        if input["reason"] not in REASONS:
+            refuse("INVALID_REASON", "The specified reason is invalid.", "reason")
+        targets: list[tuple[Variant, int, int, Level]] = []
+        seen: set[tuple[str, str]] = set()
+        for index, quantity in enumerate(quantities):
+            at = ("quantities", str(index))
+            pair = (quantity["inventoryItemId"], quantity["locationId"])
+            variant = self.variants.get(
+                self._items.get(gid_number(pair[0], "InventoryItem") or 0, 0)
+            )
+            location = gid_number(pair[1], "Location")
+            if pair in seen:
+                refuse(
+                    "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR",
+                    "The combination of inventoryItemId and locationId must be unique.",
+                    *at,
+                )
+                continue
+            seen.add(pair)
+            if variant is None:
+                refuse(
+                    "INVALID_INVENTORY_ITEM",
+                    "The specified inventory item could not be found.",
+                    *at,
+                    "inventoryItemId",
+                )
+                continue
+            if location is None or location not in self.locations:
+                refuse(
+                    "INVALID_LOCATION",
+                    "The specified location could not be found.",
+                    *at,
+                    "locationId",
+                )
+                continue
+            level = variant.levels.get(location)
+            if level is None:
+                refuse(
+                    "ITEM_NOT_STOCKED_AT_LOCATION",
+                    "The specified inventory item is not stocked at the location.",
+                    *at,
+                    "locationId",
+                )
+                continue
+            if not variant.mutable:
+                refuse(
+                    "NON_MUTABLE_INVENTORY_ITEM",
+                    "The specified inventory item is not allowed to be adjusted via API.",
+                    *at,
+                    "inventoryItemId",
+                )
+                continue
+            if quantity["quantity"] < 0 and input["name"] == "on_hand":
+                refuse(
+                    "INVALID_QUANTITY_NEGATIVE", "The quantity can't be negative.", *at, "quantity"
+                )
+                continue
+            if quantity["quantity"] > 1_000_000_000:
+                refuse(
+                    "INVALID_QUANTITY_TOO_HIGH",
+                    "The quantity can't be higher than 1,000,000,000.",
+                    *at,
+                    "quantity",
+                )
+                continue
+            if "changeFromQuantity" not in quantity:
+                refuse(
+                    "CHANGE_FROM_QUANTITY_REQUIRED",
+                    "changeFromQuantity is required; pass null to opt out of the check.",
+                    *at,
+                    "changeFromQuantity",
+                )
+                continue
+            current = level.available if input["name"] == "available" else level.on_hand
+            expected = quantity["changeFromQuantity"]
+            if expected is not None and expected != current:
+                self.stale_answers += 1
+                refuse(
+                    "CHANGE_FROM_QUANTITY_STALE",
+                    "The specified compare quantity does not match the current quantity.",
+                    *at,
+                    "changeFromQuantity",
+                )
+                continue
+            targets.append((variant, location, quantity["quantity"], level))
+        if errors:  # one refused quantity refuses the whole call: nothing is applied
+            return {"inventoryAdjustmentGroup": None, "userErrors": errors}
+        now = self.clock.now()
+        changes: list[dict[str, Any]] = []
+        for variant, location, value, level in targets:
+            delta = value - (level.available if input["name"] == "available" else level.on_hand)
+            level.available += delta  # setting available moves on_hand by the same delta
+            level.updated_at = now
+            for name, after in (("available", level.available), ("on_hand", level.on_hand)):
+                changes.append(
+                    {
+                        "name": name,
+                        "delta": delta,
+                        "quantityAfterChange": after,
+                        "item": self._item_node(variant),
+                        "location": self._location_node(location),
+                        "ledgerDocumentUri": None,
+                    }
+                )
+        self.mutations_applied += 1
+        group_id = self._next("group")
+        return {
+            "inventoryAdjustmentGroup": {
+                "id": f"gid://shopify/InventoryAdjustmentGroup/{group_id}",
+                "createdAt": _iso(now),
+                "reason": input["reason"],
+                "referenceDocumentUri": input.get("referenceDocumentUri"),
+                "changes": lambda _info, **_args: changes,
+            },
+            "userErrors": [],
+        }
+
+
+IDEMPOTENT_MUTATIONS = frozenset(
+    {
+        "inventorySetQuantities",
+        "inventoryAdjustQuantities",
+        "inventorySetOnHandQuantities",
+        "inventoryMoveQuantities",
+        "refundCreate",
+    }
+)
+
+
+def _resolve(source: Any, info: Info, **args: Any) -> Any:
+    """Dicts of values or of callables ``(info, **arguments)``: the state's views."""
+    value = source.get(info.field_name) if isinstance(source, Mapping) else None
+    if callable(value):
+        return value(info, **args)
+    return value
+
+
+def _search(query: str | None, fields: Mapping[str, Callable[[Any], Any]]) -> Callable[[Any], bool]:
+    """Shopify's search syntax, the part connectors use: ``field:value``,
+    ``field:>=value`` (also ``>``, ``<=``, ``<``), terms joined by spaces or ``AND``."""
+    tests: list[Callable[[Any], bool]] = []
+    for term in SEARCH_TERM.finditer(query or ""):
+        name, op, raw = term["field"], term["op"], term["value"]
+        getter = fields.get(name)
+        if getter is None:
+            continue  # Shopify ignores search fields it does not know
+        value: Any = raw
+        if name.endswith("_at"):
+            value = _parse_time(raw)
+        elif name == "id":
+            value = int(raw) if raw.isdigit() else gid_number(raw, "Order")
+
+        def test(
+            item: Any, getter: Callable[[Any], Any] = getter, op: str = op, value: Any = value
+        ) -> bool:
+            left = getter(item)
+            return left is not None and _compare(left, op, value)
+
+        tests.append(test)
+    return lambda item: all(t(item) for t in tests)
+
+
+def _connection(rows: list[tuple[list[Any], Any]], args: Mapping[str, Any]) -> dict[str, Any]:
+    """A Relay connection over ``rows`` (sort key, node) with opaque keyset cursors."""
+    first, last = args.get("first"), args.get("last")
+    if first is None and last is None:
+        raise GraphQLError("you must provide one of first or last")
+    for value in (first, last):
+        if value is not None and not 0 <= value <= 250:
+            raise GraphQLError("The first/last argument must be between 0 and 250.")
+    rows = sorted(rows, key=lambda r: r[0], reverse=bool(args.get("reverse")))
+    after, before = args.get("after"), args.get("before")
+    if after is not None:
+        mark = _uncursor(after)
+        rows = [r for r in rows if (r[0] < mark if args.get("reverse") else r[0] > mark)]
+    if before is not None:
+        mark = _uncursor(before)
+        rows = [r for r in rows if (r[0] > mark if args.get("reverse") else r[0] < mark)]
+    has_next = has_previous = False
+    if first is not None:
+        has_next = len(rows) > first
+        rows = rows[:first]
+        has_previous = after is not None
+    elif last is not None:
+        has_previous = len(rows) > last
+        rows = rows[-last:] if last else []
+        has_next = before is not None
+    return {
+        "nodes": [node for _key, node in rows],
+        "edges": [{"cursor": _cursor(key), "node": node} for key, node in rows],
+        "pageInfo": {
+            "hasNextPage": has_next,
+            "hasPreviousPage": has_previous,
+            "startCursor": _cursor(rows[0][0]) if rows else None,
+            "endCursor": _cursor(rows[-1][0]) if rows else None,
+        },
+    }
+
+
+def _location(node: FieldNode) -> dict[str, int]:
+    if node.loc is None:
+        return {"line": 1, "column": 1}
+    source = node.loc.source.body[: node.loc.start]
+    return {"line": source.count("\n") + 1, "column": node.loc.start - source.rfind("\n")}
+
+
+def _error(error: GraphQLError) -> dict[str, Any]:
+    formatted: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        formatted["locations"] = [{"line": x.line, "column": x.column} for x in error.locations]
+    if error.path:
+        formatted["path"] = list(error.path)
+    if error.extensions:
+        formatted["extensions"] = dict(error.extensions)
+    return formatted
+
+
+def _formatted(result: ExecutionResult) -> dict[str, Any]:
+    answer: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        answer["errors"] = [_error(e) for e in result.errors]
+    return answer
+
+
+__all__ = ["Bucket", "ShopifyEmulator", "admin_schema", "amend_2026", "query_cost"]
