@@ -1,0 +1,345 @@
+"""A thin typed client of the Selling Partner API on the framework's HTTP client.
+
+It owns three things the connector should not think about:
+
+* the Login with Amazon (LWA) access token: fetched with the refresh token, refreshed a
+  minute before it expires, and fetched again once when a call answers 403 (an expired or
+  revoked token) -- https://developer-docs.amazon.com/sp-api/docs/connecting-to-the-selling-partner-api
+* one token bucket per operation at the published usage plan (the ``Usage Plan`` table of
+  each operation in the saved models), updated from the ``x-amzn-RateLimit-Limit``
+  header of every answer -- https://developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits
+* never sending the access token anywhere but the SP-API host (not to LWA, not to the
+  presigned S3 URLs of the Feeds API).
+
+Retries of 429 (``QuotaExceeded``), 5xx and transport errors are the framework's.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import httpx
+from pydantic import SecretStr
+
+from sellable.sdk import (
+    AuthenticationError,
+    ChannelError,
+    ChannelPayloadError,
+    TemporaryChannelError,
+)
+
+if TYPE_CHECKING:  # typing only, as sellable.sdk does
+    from sellable.sync.http import ChannelHttp
+
+log = logging.getLogger("sellable.amazon")
+
+#: Marks a request that must not carry the access token (LWA itself, presigned URLs);
+#: removed by :meth:`SpApiClient.authenticate` before the request is sent.
+NO_AUTH = "x-sellable-no-auth"
+
+#: Published usage plans (rate per second, burst) of every operation we call, from the
+#: "Usage Plan" tables of the saved models (orders_2026-01-01.json, fbaInventory.json,
+#: listingsItems_2021-08-01.json, feeds_2021-06-30.json).
+OPERATIONS: dict[str, tuple[float, int]] = {
+    "searchOrders": (0.0056, 20),
+    "getInventorySummaries": (2.0, 2),
+    "searchListingsItems": (5.0, 5),
+    "getListingsItem": (5.0, 10),
+    "patchListingsItem": (5.0, 5),
+    "createFeedDocument": (0.5, 15),
+    "createFeed": (0.0083, 15),
+    "getFeed": (2.0, 15),
+    "getFeedDocument": (0.0222, 10),
+}
+#: JSON_LISTINGS_FEED has a limit of its own on top of createFeed: 5 feeds per 5 minutes
+#: per region (SP-API changelog, May 2025; research/channel-apis.md "Other feed facts").
+LISTINGS_FEED_LIMIT = ("JSON_LISTINGS_FEED", 5 / 300, 5)
+
+FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
+TOKEN_MARGIN = 60.0  # refresh this many seconds before the token's announced expiry
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    lwa_endpoint: str
+    client_id: str
+    client_secret: SecretStr
+    refresh_token: SecretStr
+
+
+class SpApiClient:
+    """Usage::
+
+    client = SpApiClient(http, credentials, seller_id, marketplace_id)
+    http.authenticate = client.authenticate
+    data = client.search_orders(since="2026-01-01T00:00:00Z")
+    """
+
+    def __init__(
+        self,
+        http: ChannelHttp,
+        credentials: Credentials,
+        seller_id: str,
+        marketplace_id: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.http = http
+        self.credentials = credentials
+        self.seller_id = seller_id
+        self.marketplace_id = marketplace_id
+        self.clock = clock
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self.token_refreshes = 0
+        for name, (rate, burst) in OPERATIONS.items():
+            http.limiter(name, rate, burst)
+        http.limiter(*LISTINGS_FEED_LIMIT)
+
+    # -- LWA ------------------------------------------------------------------------------------
+
+    def authenticate(self, headers: dict[str, str]) -> None:
+        """The framework calls this for every request: add the access token, except on the
+        requests marked :data:`NO_AUTH`."""
+        if headers.pop(NO_AUTH, None) is not None:
+            return
+        headers["x-amz-access-token"] = self.access_token()
+
+    def access_token(self) -> str:
+        if self._token is None or self.clock() >= self._expires_at - TOKEN_MARGIN:
+            self._refresh()
+        assert self._token is not None
+        return self._token
+
+    def _refresh(self) -> None:
+        # POST https://api.amazon.com/auth/o2/token, form-encoded (LWA), answer
+        # {access_token, token_type: "bearer", expires_in: 3600}.
+        form = urlencode(
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": self.credentials.refresh_token.get_secret_value(),
+                "client_id": self.credentials.client_id,
+                "client_secret": self.credentials.client_secret.get_secret_value(),
+            }
+        )
+        started = self.clock()
+        try:
+            _response, data = self.http.request_json(
+                "POST",
+                self.credentials.lwa_endpoint,
+                content=form,
+                headers={
+                    NO_AUTH: "1",
+                    "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8",
+                },
+            )
+        except TemporaryChannelError:
+            raise
+        except ChannelError as err:
+            # LWA answers 400/401 {"error": "invalid_grant", ...} for bad credentials; keep
+            # the secrets out of the message even if the answer echoed them.
+            raise AuthenticationError(
+                f"LWA token request refused: {self._scrub(str(err))}", channel=self.http.channel
+            ) from None
+        token = data.get("access_token") if isinstance(data, dict) else None
+        expires = data.get("expires_in") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not isinstance(expires, int | float):
+            raise ChannelPayloadError(
+                "LWA token answer lacks access_token/expires_in", channel=self.http.channel
+            )
+        self._token = token
+        self._expires_at = started + float(expires)
+        self.token_refreshes += 1
+        log.debug("channel %s: LWA access token refreshed", self.http.channel)
+
+    def _scrub(self, text: str) -> str:
+        for secret in (
+            self.credentials.client_secret.get_secret_value(),
+            self.credentials.refresh_token.get_secret_value(),
+            self._token or "",
+        ):
+            if secret:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+    # -- one call -------------------------------------------------------------------------------
+
+    def call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> tuple[httpx.Response, Any]:
+        """One SP-API operation, paced by its own bucket; a 403 (expired token) gets one
+        fresh token and one more try."""
+        self.access_token()  # refresh before the limiter wait, not inside it
+        try:
+            response, data = self.http.request_json(
+                method, path, params=params, json=json, limiter=operation
+            )
+        except AuthenticationError:
+            # 403 "Unauthorized ... The access token you provided has expired" (or was
+            # revoked): https://developer-docs.amazon.com/sp-api/docs/sp-api-errors
+            self._token = None
+            response, data = self.http.request_json(
+                method, path, params=params, json=json, limiter=operation
+            )
+        self._observe(operation, response)
+        return response, data
+
+    def _observe(self, operation: str, response: httpx.Response) -> None:
+        """Take the usage plan the answer announces (sellers can get more than the
+        default), keeping the published burst."""
+        raw = response.headers.get("x-amzn-RateLimit-Limit")
+        if not raw:
+            return
+        try:
+            rate = float(raw)
+        except ValueError:
+            return
+        if rate > 0:
+            _default, burst = OPERATIONS[operation]
+            bucket = self.http.limiters[operation]
+            if abs(bucket.rate - rate) > 1e-9:
+                self.http.limiter(operation, rate, burst)
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def search_orders(self, since: str, pagination_token: str | None = None) -> Any:
+        # Orders API 2026-01-01 searchOrders; items come inline, FULFILLMENT gives
+        # fulfilledBy/fulfillmentStatus. Same filters on every page plus paginationToken.
+        params: dict[str, Any] = {
+            "lastUpdatedAfter": since,
+            "marketplaceIds": self.marketplace_id,
+            "maxResultsPerPage": 100,
+            "includedData": "FULFILLMENT",
+        }
+        if pagination_token:
+            params["paginationToken"] = pagination_token
+        return self.call("searchOrders", "GET", "/orders/2026-01-01/orders", params=params)[1]
+
+    def inventory_summaries(self, next_token: str | None = None) -> Any:
+        params: dict[str, Any] = {
+            "details": "true",
+            "granularityType": "Marketplace",
+            "granularityId": self.marketplace_id,
+            "marketplaceIds": self.marketplace_id,
+        }
+        if next_token:
+            params["nextToken"] = next_token
+        return self.call(
+            "getInventorySummaries", "GET", "/fba/inventory/v1/summaries", params=params
+        )[1]
+
+    def search_listings(self, page_token: str | None = None, skus: list[str] | None = None) -> Any:
+        params: dict[str, Any] = {
+            "marketplaceIds": self.marketplace_id,
+            "includedData": "summaries,fulfillmentAvailability",
+            "pageSize": 20,  # the model's maximum
+        }
+        if skus:
+            params["identifiers"] = ",".join(skus)  # at most 20
+            params["identifiersType"] = "SKU"
+        if page_token:
+            params["pageToken"] = page_token
+        return self.call(
+            "searchListingsItems",
+            "GET",
+            f"/listings/2021-08-01/items/{self.seller_id}",
+            params=params,
+        )[1]
+
+    def get_listings_item(self, sku: str, included: str) -> Any:
+        return self.call(
+            "getListingsItem",
+            "GET",
+            f"/listings/2021-08-01/items/{self.seller_id}/{_quote(sku)}",
+            params={"marketplaceIds": self.marketplace_id, "includedData": included},
+        )[1]
+
+    def patch_quantity(self, sku: str, product_type: str, quantity: int) -> Any:
+        return self.call(
+            "patchListingsItem",
+            "PATCH",
+            f"/listings/2021-08-01/items/{self.seller_id}/{_quote(sku)}",
+            params={"marketplaceIds": self.marketplace_id},
+            json={"productType": product_type, "patches": [quantity_patch(quantity)]},
+        )[1]
+
+    def create_feed_document(self) -> tuple[str, str]:
+        _r, data = self.call(
+            "createFeedDocument",
+            "POST",
+            "/feeds/2021-06-30/documents",
+            json={"contentType": FEED_CONTENT_TYPE},
+        )
+        return _field(data, "feedDocumentId", self), _field(data, "url", self)
+
+    def upload(self, url: str, body: bytes) -> None:
+        """PUT the feed document to the presigned URL (no SP-API token; it expires after
+        5 minutes -- https://developer-docs.amazon.com/sp-api/docs/feeds-api-v2021-06-30-use-case-guide)."""
+        self.http.request(
+            "PUT", url, content=body, headers={NO_AUTH: "1", "Content-Type": FEED_CONTENT_TYPE}
+        )
+
+    def create_feed(self, document_id: str) -> str:
+        self.http.limiters[LISTINGS_FEED_LIMIT[0]].acquire()
+        _r, data = self.call(
+            "createFeed",
+            "POST",
+            "/feeds/2021-06-30/feeds",
+            json={
+                "feedType": "JSON_LISTINGS_FEED",
+                "marketplaceIds": [self.marketplace_id],
+                "inputFeedDocumentId": document_id,
+            },
+        )
+        return _field(data, "feedId", self)
+
+    def get_feed(self, feed_id: str) -> Any:
+        return self.call("getFeed", "GET", f"/feeds/2021-06-30/feeds/{_quote(feed_id)}")[1]
+
+    def get_feed_document(self, document_id: str) -> Any:
+        return self.call(
+            "getFeedDocument", "GET", f"/feeds/2021-06-30/documents/{_quote(document_id)}"
+        )[1]
+
+    def download(self, url: str, compression: str | None) -> bytes:
+        response = self.http.request("GET", url, headers={NO_AUTH: "1"})
+        body = response.content
+        if compression == "GZIP":
+            body = gzip.decompress(body)
+        return body
+
+
+def quantity_patch(quantity: int) -> dict[str, Any]:
+    """The MFN quantity as one JSON Patch. ``merge`` (June 2025) leaves the other fields of
+    the DEFAULT entry (restock date, handling time) as they are; only ``DEFAULT`` (merchant
+    fulfilled) is settable, Amazon owns the FBA figures --
+    https://developer-docs.amazon.com/sp-api/docs/listings-items-api-v2021-08-01-use-case-guide"""
+    return {
+        "op": "merge",
+        "path": "/attributes/fulfillment_availability",
+        "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}],
+    }
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _field(data: Any, name: str, client: SpApiClient) -> str:
+    value = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(value, str) or not value:
+        raise ChannelPayloadError(f"answer lacks {name}", channel=client.http.channel)
+    return value

@@ -1,0 +1,599 @@
+"""The Amazon Selling Partner API connector.
+
+* Orders: Orders API 2026-01-01 ``searchOrders`` by ``lastUpdatedAfter`` with the items
+  inline (v0 ``getOrders`` is deprecated). Orders fulfilled by Amazon (AFN) are booked
+  against ``fba_warehouse``; merchant-fulfilled ones (MFN) against the channel's own first
+  warehouse.
+* FBA stock: FBA Inventory ``getInventorySummaries`` (details=true) sets the counts of
+  ``fba_warehouse``, which must be the channel's first warehouse (the framework books stock
+  pulls there): ``on_hand`` = fulfillable units, ``reserved`` = units Amazon holds for
+  pending customer orders.
+* Listings: ``searchListingsItems``; only merchant-fulfilled offers (channel ``DEFAULT``)
+  are ours to set, from the channel's own warehouses. Amazon sets FBA quantities itself.
+* Push: ``patchListingsItem`` for a few changes, one ``JSON_LISTINGS_FEED`` for many. Both
+  are asynchronous: ``ACCEPTED`` and a submitted feed only mean queued, so the item is
+  answered :attr:`PushStatus.RETRY` until the change is confirmed (listing read back, or
+  the feed's processing report), then OK, or FAILED with Amazon's messages.
+
+What is in flight lives in this instance's memory only. After a restart it is gone and the
+items are simply pushed again: quantities are absolute, so that is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+from sellable.sdk import (
+    AuthenticationError,
+    Capability,
+    ChannelError,
+    ChannelOrder,
+    ChannelOrderLine,
+    ChannelPayloadError,
+    Connector,
+    ConnectorContext,
+    ConnectorSettings,
+    Listing,
+    ListingPage,
+    OrderPage,
+    OrderStatus,
+    PushItem,
+    PushResult,
+    PushStatus,
+    StockCount,
+    TemporaryChannelError,
+)
+from sellable_amazon.client import Credentials, SpApiClient, quantity_patch
+
+log = logging.getLogger("sellable.amazon")
+
+# Orders 2026-01-01 FulfillmentStatus (orders_2026-01-01.json, definitions.FulfillmentStatus).
+# Pending orders already hold stock on Amazon, so they are open for us too.
+FULFILLMENT_STATUS = {
+    "PENDING_AVAILABILITY": OrderStatus.OPEN,
+    "PENDING": OrderStatus.OPEN,
+    "UNSHIPPED": OrderStatus.OPEN,
+    "PARTIALLY_SHIPPED": OrderStatus.OPEN,
+    "SHIPPED": OrderStatus.SHIPPED,
+    "CANCELLED": OrderStatus.CANCELLED,
+    "UNFULFILLABLE": OrderStatus.CANCELLED,
+}
+#: A ``nextToken`` of getInventorySummaries "will expire 30 seconds after being created"
+#: (fbaInventory.json, parameter nextToken); we restart the listing rather than use one
+#: older than this.
+INVENTORY_TOKEN_LIFE = 25.0
+FEED_DONE = ("DONE", "FATAL", "CANCELLED")
+
+
+class AmazonSettings(ConnectorSettings):
+    endpoint: str = "https://sellingpartnerapi-na.amazon.com"
+    lwa_endpoint: str = "https://api.amazon.com/auth/o2/token"
+    client_id: str
+    client_secret: SecretStr
+    refresh_token: SecretStr
+    seller_id: str
+    marketplace_id: str
+    fba_warehouse: str | None = None
+
+
+@dataclass(slots=True)
+class _Submission:
+    """A quantity Amazon accepted but has not confirmed yet."""
+
+    sku: str
+    quantity: int
+    kind: Literal["patch", "feed"]
+    submitted_at: float
+    ref: str  # submissionId or feedId
+
+
+@dataclass(slots=True)
+class _Feed:
+    feed_id: str
+    submitted_at: float
+    messages: dict[int, str]  # messageId -> sku
+    status: str = "IN_QUEUE"
+    outcome: dict[str, str | None] | None = None  # sku -> None (applied) or the error
+    warned: bool = False
+    waiting: set[str] = field(default_factory=set)  # SKUs not yet told the outcome
+
+
+class AmazonConnector(Connector):
+    name = "amazon"
+    capabilities = frozenset(
+        {
+            Capability.PULL_ORDERS,
+            Capability.PULL_STOCK,
+            Capability.LIST_LISTINGS,
+            Capability.PUSH_QUANTITIES,
+            Capability.READ_QUANTITIES,
+        }
+    )
+    Settings = AmazonSettings
+    rate_limit = None  # one bucket per operation instead (client.OPERATIONS)
+    #: JSON_LISTINGS_FEED takes at most 25,000 messages (listings-feed-schema-v2.json).
+    max_push_batch = 25_000
+    #: Up to this many changes in one push go through patchListingsItem (5/s); more go
+    #: through one feed (the feed's round trip takes minutes, the patches seconds).
+    patch_limit = 20
+    #: A submission not confirmed after this many seconds is reported failed (and its
+    #: items sent again); a feed stuck IN_QUEUE/IN_PROGRESS is logged as a warning.
+    stuck_after = 3600.0
+    #: Times the FBA listing may restart on an expired nextToken before the job fails.
+    inventory_restarts = 3
+
+    settings: AmazonSettings
+
+    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        s = self.settings
+        self.fba = s.fba_warehouse
+        if self.fba is not None and (not context.warehouses or context.warehouses[0] != self.fba):
+            raise ChannelError(
+                f"fba_warehouse {self.fba!r} must be the first of the channel's warehouses "
+                f"(stock pulls are booked there), got {list(context.warehouses)}",
+                channel=context.channel,
+            )
+        self.own = tuple(w for w in context.warehouses if w != self.fba)
+        # The framework's clock (a test's fake one too) for token expiry and in-flight ages.
+        self.clock = getattr(context.http, "_clock", time.monotonic)
+        self.client = SpApiClient(
+            context.http,
+            Credentials(s.lwa_endpoint, s.client_id, s.client_secret, s.refresh_token),
+            s.seller_id,
+            s.marketplace_id,
+            clock=self.clock,
+        )
+        self._product_types: dict[str, str] = {}
+        self._pending: dict[str, _Submission] = {}
+        self._feeds: dict[str, _Feed] = {}
+
+    def base_url(self) -> str:
+        return self.settings.endpoint.rstrip("/")
+
+    def authenticate(self, request_headers: dict[str, str]) -> None:
+        self.client.authenticate(request_headers)
+
+    # -- orders ---------------------------------------------------------------------------------
+
+    def pull_orders(self, since: datetime, cursor: str | None) -> OrderPage:
+        data = self.client.search_orders(_iso(since), cursor)
+        if not isinstance(data, dict) or not isinstance(data.get("orders"), list):
+            raise ChannelPayloadError("searchOrders answer lacks orders", channel=self._code)
+        orders = [o for o in (self._order(raw) for raw in data["orders"]) if o is not None]
+        token = (data.get("pagination") or {}).get("nextToken")
+        return OrderPage(orders, token or None)
+
+    def _order(self, raw: Any) -> ChannelOrder | None:
+        try:
+            order_id = str(raw["orderId"])
+            fulfillment = raw.get("fulfillment") or {}
+            status = FULFILLMENT_STATUS[fulfillment["fulfillmentStatus"]]
+            by = fulfillment.get("fulfilledBy")
+            lines = tuple(
+                ChannelOrderLine(
+                    str(item["orderItemId"]),
+                    str(item["product"]["sellerSku"]),
+                    int(item["quantityOrdered"]),
+                )
+                for item in raw["orderItems"]
+                if int(item["quantityOrdered"]) > 0
+            )
+            updated = _parse_time(raw["lastUpdatedTime"])
+            created = _parse_time(raw["createdTime"]) if raw.get("createdTime") else None
+        except (KeyError, TypeError, ValueError) as err:
+            raise ChannelPayloadError(
+                f"searchOrders: order {raw.get('orderId') if isinstance(raw, dict) else raw!r}"
+                f" unreadable ({type(err).__name__}: {err})",
+                channel=self._code,
+            ) from err
+        if by == "AMAZON":
+            if self.fba is None:
+                return None  # Amazon ships it from stock we do not track here
+            warehouse: str | None = self.fba
+        else:
+            warehouse = self.own[0] if self.own else None
+        if not lines:
+            return None
+        return ChannelOrder(order_id, status, updated, lines, created, warehouse)
+
+    # -- FBA stock ------------------------------------------------------------------------------
+
+    def pull_stock(self) -> list[StockCount]:
+        if self.fba is None:
+            return []  # no FBA warehouse configured: nothing of ours to count
+        for _attempt in range(self.inventory_restarts + 1):
+            counts = self._inventory_listing()
+            if counts is not None:
+                return counts
+            log.info("channel=%s: FBA inventory nextToken expired; listing again", self._code)
+        raise TemporaryChannelError(
+            f"getInventorySummaries: nextToken expired {self.inventory_restarts + 1} times "
+            "in a row (pages slower than 30 s)",
+            channel=self._code,
+        )
+
+    def _inventory_listing(self) -> list[StockCount] | None:
+        """All summaries, or None when a page token expired (start again from page one)."""
+        found: dict[str, StockCount] = {}
+        token: str | None = None
+        issued = self.clock()
+        while True:
+            if token is not None and self.clock() - issued > INVENTORY_TOKEN_LIFE:
+                return None
+            try:
+                data = self.client.inventory_summaries(token)
+            except (TemporaryChannelError, AuthenticationError):
+                raise
+            except ChannelError:
+                if token is None:
+                    raise
+                return None  # 400 on an expired token: restart cleanly
+            issued = self.clock()
+            payload = data.get("payload") if isinstance(data, dict) else None
+            summaries = payload.get("inventorySummaries") if isinstance(payload, dict) else None
+            if not isinstance(summaries, list):
+                raise ChannelPayloadError(
+                    "getInventorySummaries answer lacks payload.inventorySummaries",
+                    channel=self._code,
+                )
+            for summary in summaries:
+                count = self._count(summary)
+                if count is None:
+                    continue
+                seen = found.get(count.sku)
+                if seen is not None:  # one SKU in several conditions: add them up
+                    count = StockCount(
+                        count.sku, seen.on_hand + count.on_hand, seen.reserved + count.reserved
+                    )
+                found[count.sku] = count
+            token = (data.get("pagination") or {}).get("nextToken") or None
+            if token is None:
+                return list(found.values())
+
+    def _count(self, summary: Any) -> StockCount | None:
+        # Sellable now = fulfillableQuantity; reservedQuantity.pendingCustomerOrderQuantity
+        # is held for orders placed on Amazon (which we book as AFN orders; the framework
+        # counts those units once). Transshipment and FC processing are not sellable.
+        # https://developer-docs.amazon.com/sp-api/docs/fba-inventory-api-v1-reference
+        try:
+            sku = summary.get("sellerSku")
+            details = summary["inventoryDetails"]
+            fulfillable = int(details.get("fulfillableQuantity") or 0)
+            reserved = details.get("reservedQuantity") or {}
+            pending = int(reserved.get("pendingCustomerOrderQuantity") or 0)
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
+            raise ChannelPayloadError(
+                f"getInventorySummaries: summary without inventoryDetails ({err!r}); "
+                "details=true is required",
+                channel=self._code,
+            ) from err
+        if not sku:
+            return None
+        return StockCount(str(sku), max(0, fulfillable), max(0, pending))
+
+    # -- listings -------------------------------------------------------------------------------
+
+    def list_listings(self, cursor: str | None) -> ListingPage:
+        data = self.client.search_listings(cursor)
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ChannelPayloadError("searchListingsItems answer lacks items", channel=self._code)
+        listings = []
+        for item in items:
+            listing = self._listing(item)
+            if listing is not None:
+                listings.append(listing)
+        token = (data.get("pagination") or {}).get("nextToken")
+        return ListingPage(listings, token or None)
+
+    def _listing(self, item: Any) -> Listing | None:
+        sku = item.get("sku") if isinstance(item, dict) else None
+        if not isinstance(sku, str):
+            raise ChannelPayloadError("searchListingsItems: item without sku", channel=self._code)
+        product_type = self._product_type_in(item)
+        if product_type:
+            self._product_types[sku] = product_type
+        availability = item.get("fulfillmentAvailability") or []
+        default = next(
+            (a for a in availability if a.get("fulfillmentChannelCode") == "DEFAULT"), None
+        )
+        if (default is None and availability) or not self.own:
+            # Fulfilled by Amazon (AMAZON_NA, AMAZON_EU...): Amazon sets that quantity from
+            # what it holds; only DEFAULT is settable. FBA stock comes from pull_stock.
+            return None
+        quantity = default.get("quantity") if default else None
+        return Listing(
+            listing_id=sku,
+            sku=sku,
+            warehouses=self.own,
+            quantity=int(quantity) if isinstance(quantity, int) else None,
+            extra={"productType": product_type} if product_type else {},
+        )
+
+    def _product_type_in(self, item: dict[str, Any]) -> str | None:
+        summaries = item.get("summaries") or []
+        ours = [s for s in summaries if s.get("marketplaceId") == self.settings.marketplace_id]
+        for summary in ours or summaries:
+            if summary.get("productType"):
+                return str(summary["productType"])
+        return None
+
+    def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
+        by_sku = {(x.sku or x.listing_id): x.listing_id for x in listings}
+        skus = list(by_sku)
+        found: dict[str, int] = {}
+        for start in range(0, len(skus), 20):  # identifiers: at most 20
+            data = self.client.search_listings(skus=skus[start : start + 20])
+            for item in data.get("items") or []:
+                listing = self._listing(item)
+                if (
+                    listing is not None
+                    and listing.quantity is not None
+                    and listing.listing_id in by_sku
+                ):
+                    found[by_sku[listing.listing_id]] = listing.quantity
+        return found
+
+    # -- push -----------------------------------------------------------------------------------
+
+    def push_quantities(self, items: Sequence[PushItem]) -> list[PushResult]:
+        now = self.clock()
+        polled: set[str] = set()
+        results: list[PushResult] = []
+        submit: list[PushItem] = []
+        for item in items:
+            lid = item.listing.listing_id
+            sku = item.listing.sku or lid
+            pending = self._pending.get(sku)
+            if pending is not None:
+                outcome = self._follow(lid, pending, now, polled)
+                if pending.quantity == item.quantity:
+                    results.append(outcome)
+                    continue
+                if pending.kind == "feed" and outcome.status is PushStatus.RETRY:
+                    # A PATCH and a queued feed for one SKU may be applied out of order
+                    # (research/channel-apis.md, Feeds): wait for the feed, then send.
+                    results.append(
+                        PushResult.retry(
+                            lid, f"waiting for feed {pending.ref} before sending {item.quantity}"
+                        )
+                    )
+                    continue
+                self._pending.pop(sku, None)  # superseded by the new quantity
+            submit.append(item)
+        if len(submit) <= self.patch_limit:
+            results.extend(self._patch(item, now) for item in submit)
+        else:
+            results.extend(self._feed(submit, now))
+        return results
+
+    def _follow(self, lid: str, pending: _Submission, now: float, polled: set[str]) -> PushResult:
+        """Where a submission stands: OK once applied, RETRY while queued, FAILED when
+        refused or stuck."""
+        age = now - pending.submitted_at
+        if pending.kind == "patch":
+            if age > self.stuck_after:
+                self._pending.pop(pending.sku, None)
+                log.warning(
+                    "channel=%s: %s=%d accepted (submission %s) but not applied after %s; "
+                    "sending it again",
+                    self._code,
+                    pending.sku,
+                    pending.quantity,
+                    pending.ref,
+                    _minutes(age),
+                )
+                return PushResult.failed(
+                    lid, f"patch {pending.ref} accepted but not applied after {_minutes(age)}"
+                )
+            data = self.client.get_listings_item(pending.sku, "fulfillmentAvailability")
+            if _default_quantity(data) == pending.quantity:
+                self._pending.pop(pending.sku, None)
+                return PushResult.ok(lid)
+            return PushResult.retry(lid, f"accepted (submission {pending.ref}), not applied yet")
+        feed = self._feeds.get(pending.ref)
+        if feed is None:  # cannot happen; be safe and send again
+            self._pending.pop(pending.sku, None)
+            return PushResult.failed(lid, f"feed {pending.ref} forgotten")
+        self._poll(feed, polled)
+        if feed.outcome is not None:
+            self._pending.pop(pending.sku, None)
+            feed.waiting.discard(pending.sku)
+            if not feed.waiting:
+                self._feeds.pop(feed.feed_id, None)
+            error = feed.outcome.get(pending.sku)
+            return PushResult.ok(lid) if error is None else PushResult.failed(lid, error)
+        age = now - feed.submitted_at
+        if age > self.stuck_after:
+            if not feed.warned:
+                feed.warned = True
+                log.warning(
+                    "channel=%s: feed %s still %s after %s; its %d listing(s) are reported "
+                    "failed and sent again",
+                    self._code,
+                    feed.feed_id,
+                    feed.status,
+                    _minutes(age),
+                    len(feed.waiting),
+                )
+            self._pending.pop(pending.sku, None)
+            feed.waiting.discard(pending.sku)
+            return PushResult.failed(
+                lid, f"feed {feed.feed_id} stuck {feed.status} for {_minutes(age)}"
+            )
+        return PushResult.retry(lid, f"feed {feed.feed_id} {feed.status}")
+
+    def _poll(self, feed: _Feed, polled: set[str]) -> None:
+        """getFeed once per push call; read the processing report when it is done."""
+        if feed.outcome is not None or feed.feed_id in polled:
+            return
+        polled.add(feed.feed_id)
+        data = self.client.get_feed(feed.feed_id)
+        status = str(data.get("processingStatus")) if isinstance(data, dict) else ""
+        feed.status = status
+        if status not in FEED_DONE:
+            return
+        errors: dict[str, list[str]] = {}
+        general: list[str] = []
+        document = data.get("resultFeedDocumentId")
+        if document:
+            for issue in self._report(str(document)):
+                if issue.get("severity") != "ERROR":
+                    continue
+                text = f"{issue.get('code', '')}: {issue.get('message', '')}".strip(": ")
+                sku = feed.messages.get(issue.get("messageId", -1))
+                if sku is None:
+                    general.append(text)
+                else:
+                    errors.setdefault(sku, []).append(text)
+        outcome: dict[str, str | None] = {}
+        for sku in feed.messages.values():
+            if status != "DONE":
+                reason = "; ".join(general) or "no processing report"
+                outcome[sku] = f"feed {feed.feed_id} {status}: {reason}"[:1000]
+            elif sku in errors:
+                outcome[sku] = "; ".join(errors[sku])[:1000]
+            else:
+                outcome[sku] = None
+        feed.outcome = outcome
+
+    def _report(self, document_id: str) -> list[dict[str, Any]]:
+        # getFeedDocument -> {url, compressionAlgorithm?: GZIP}; the report follows
+        # listings-feed-processing-report-schema-v2.json: issues[{messageId, sku, code,
+        # severity, message}], summary{...}.
+        info = self.client.get_feed_document(document_id)
+        if not isinstance(info, dict) or not isinstance(info.get("url"), str):
+            raise ChannelPayloadError("getFeedDocument answer lacks url", channel=self._code)
+        body = self.client.download(info["url"], info.get("compressionAlgorithm"))
+        try:
+            report = json.loads(body)
+        except ValueError as err:
+            raise ChannelPayloadError(
+                f"feed processing report unreadable: {err}", channel=self._code
+            ) from err
+        issues = report.get("issues") if isinstance(report, dict) else None
+        return [i for i in issues or [] if isinstance(i, dict)]
+
+    def _product_type(self, listing: Listing) -> str:
+        sku = listing.sku or listing.listing_id
+        found = listing.extra.get("productType") or self._product_types.get(sku)
+        if found:
+            return found
+        # productType is required by patchListingsItem and feed PATCH messages; read it
+        # once per SKU and keep it (listings-items-api use case guide).
+        data = self.client.get_listings_item(sku, "summaries")
+        found = self._product_type_in(data) if isinstance(data, dict) else None
+        if not found:
+            raise ChannelPayloadError(
+                f"{sku}: no productType in getListingsItem", channel=self._code
+            )
+        self._product_types[sku] = found
+        return found
+
+    def _patch(self, item: PushItem, now: float) -> PushResult:
+        lid = item.listing.listing_id
+        sku = item.listing.sku or lid
+        try:
+            product_type = self._product_type(item.listing)
+            data = self.client.patch_quantity(sku, product_type, item.quantity)
+        except (TemporaryChannelError, AuthenticationError):
+            raise
+        except ChannelError as err:  # 400/404 for this SKU: refused, the others go on
+            return PushResult.failed(lid, str(err))
+        status = data.get("status") if isinstance(data, dict) else None
+        # Always HTTP 200: ACCEPTED = queued, not applied; INVALID = refused, with issues.
+        if status == "ACCEPTED":
+            ref = str(data.get("submissionId", ""))
+            self._pending[sku] = _Submission(sku, item.quantity, "patch", now, ref)
+            return PushResult.retry(lid, f"accepted (submission {ref}), not applied yet")
+        issues = data.get("issues") if isinstance(data, dict) else None
+        text = "; ".join(
+            f"{i.get('code', '')}: {i.get('message', '')}"
+            for i in issues or []
+            if isinstance(i, dict) and i.get("severity") == "ERROR"
+        )
+        return PushResult.failed(lid, f"{status}: {text or 'refused'}"[:1000])
+
+    def _feed(self, items: Sequence[PushItem], now: float) -> list[PushResult]:
+        results: list[PushResult] = []
+        messages: list[dict[str, Any]] = []
+        by_id: dict[int, str] = {}
+        lids: dict[str, str] = {}
+        for item in items:
+            lid = item.listing.listing_id
+            sku = item.listing.sku or lid
+            try:
+                product_type = self._product_type(item.listing)
+            except (TemporaryChannelError, AuthenticationError):
+                raise
+            except ChannelError as err:
+                results.append(PushResult.failed(lid, str(err)))
+                continue
+            message_id = len(messages) + 1
+            messages.append(
+                {
+                    "messageId": message_id,
+                    "sku": sku,
+                    "operationType": "PATCH",
+                    "productType": product_type,
+                    "patches": [quantity_patch(item.quantity)],
+                }
+            )
+            by_id[message_id] = sku
+            lids[sku] = lid
+        if not messages:
+            return results
+        document = {"header": {"sellerId": self.settings.seller_id, "version": "2.0"}}
+        body = json.dumps({**document, "messages": messages}, separators=(",", ":")).encode()
+        document_id, url = self.client.create_feed_document()
+        try:
+            self.client.upload(url, body)
+        except AuthenticationError:
+            # The presigned URL expired (5 minutes) before the upload: take a new one.
+            document_id, url = self.client.create_feed_document()
+            self.client.upload(url, body)
+        feed_id = self.client.create_feed(document_id)
+        feed = _Feed(feed_id, now, by_id, waiting=set(by_id.values()))
+        self._feeds[feed_id] = feed
+        quantities = {item.listing.sku or item.listing.listing_id: item.quantity for item in items}
+        for sku in by_id.values():
+            self._pending[sku] = _Submission(sku, quantities[sku], "feed", now, feed_id)
+            results.append(PushResult.retry(lids[sku], f"in feed {feed_id}, queued"))
+        log.info("channel=%s: feed %s submitted, %d message(s)", self._code, feed_id, len(by_id))
+        return results
+
+    @property
+    def _code(self) -> str:
+        return self.context.channel
+
+
+def _default_quantity(data: Any) -> int | None:
+    for entry in (data.get("fulfillmentAvailability") if isinstance(data, dict) else None) or []:
+        if entry.get("fulfillmentChannelCode") == "DEFAULT":
+            quantity = entry.get("quantity")
+            return int(quantity) if isinstance(quantity, int) else None
+    return None
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min"

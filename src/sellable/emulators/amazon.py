@@ -1,0 +1,1110 @@
+"""An emulator of the Amazon Selling Partner API (the parts Sellable uses), on loopback.
+
+What it reproduces, from the saved models in ``data/amazon/`` (see its NOTICE) and
+research/channel-apis.md:
+
+* LWA: ``POST /auth/o2/token`` (form-encoded refresh-token grant) gives tokens that expire
+  on the emulator's clock (3600 s); an expired or unknown token gets 403 ``Unauthorized``.
+* Every request is checked against its operation in the models: path, required and typed
+  query parameters (enums, maxItems, maximum), the body against its definition
+  (jsonschema); what the real API refuses gets 400 ``{"errors": [{"code": "InvalidInput"}]}``.
+* Per-operation token buckets at the published usage plans, ``x-amzn-RateLimit-Limit`` on
+  every answer, 429 ``QuotaExceeded`` (without the header) when over; JSON_LISTINGS_FEED
+  has its own 5 feeds per 5 minutes.
+* ``searchOrders`` (Orders 2026-01-01) with keyset pagination over live data: an order that
+  changes between pages moves behind the cursor and is served again on a later page.
+* ``getInventorySummaries`` with a ``nextToken`` that expires 30 s after it was issued.
+* ``searchListingsItems``, ``getListingsItem``, ``patchListingsItem`` (``ACCEPTED`` and
+  applied after ``patch_delay`` seconds; ``INVALID`` with issues for bad input).
+* Feeds: ``createFeedDocument`` (a presigned upload URL, served here, expiring after 5
+  minutes), ``createFeed``, ``getFeed`` moving IN_QUEUE -> IN_PROGRESS -> DONE/FATAL on the
+  clock (or stuck IN_PROGRESS with ``feed_stuck=True``), ``getFeedDocument`` giving a gzipped
+  processing report (listings-feed-processing-report-schema-v2) with per-message issues.
+
+Demo hooks: :meth:`add_listing` (merchant fulfilled), :meth:`add_fba_listing`,
+:meth:`place_order` (MFN by default, ``fulfilled_by="AMAZON"`` for FBA), :meth:`ship_order`,
+:meth:`cancel_order`, :meth:`refuse` (make submissions for a SKU fail), :meth:`quantities`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+import jsonschema  # type: ignore[import-untyped]
+
+from sellable.emulators.base import (
+    Bucket,
+    Clock,
+    EmulatorServer,
+    HttpError,
+    Request,
+    Response,
+)
+
+DATA = ("data", "amazon")
+MODELS = (
+    "orders_2026-01-01.json",
+    "fbaInventory.json",
+    "listingsItems_2021-08-01.json",
+    "feeds_2021-06-30.json",
+)
+#: Published usage plans (rate per second, burst), from each operation's "Usage Plan" table.
+USAGE_PLANS: dict[str, tuple[float, int]] = {
+    "searchOrders": (0.0056, 20),
+    "getOrder": (0.5, 30),
+    "getInventorySummaries": (2.0, 2),
+    "searchListingsItems": (5.0, 5),
+    "getListingsItem": (5.0, 10),
+    "patchListingsItem": (5.0, 5),
+    "createFeedDocument": (0.5, 15),
+    "createFeed": (0.0083, 15),
+    "getFeed": (2.0, 15),
+    "getFeedDocument": (0.0222, 10),
+}
+LISTINGS_FEED_PLAN = (5 / 300, 5)  # JSON_LISTINGS_FEED: 5 feeds per 5 minutes
+QUOTA_EXCEEDED = {
+    "errors": [
+        {
+            "code": "QuotaExceeded",
+            "message": "You exceeded your quota for the requested resource.",
+            "details": "",
+        }
+    ]
+}
+SELLER_ID = "A2SELLABLEEMU1"
+MARKETPLACE_ID = "ATVPDKIKX0DER"
+CLIENT_ID = "amzn1.application-oa2-client.sellable-emulator"
+CLIENT_SECRET = "sellable-emulator-client-secret"
+REFRESH_TOKEN = "Atzr|sellable-emulator-refresh-token"
+FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
+
+
+def _resource(name: str) -> Any:
+    return json.loads(resources.files("sellable.emulators").joinpath(*DATA, name).read_bytes())
+
+
+@cache
+def _operations() -> list[tuple[str, re.Pattern[str], dict[str, Any], dict[str, Any]]]:
+    """(method, path regex, operation, definitions) of every operation of the models."""
+    found = []
+    for model in MODELS:
+        spec = _resource(model)
+        definitions = spec.get("definitions", {})
+        for path, item in spec["paths"].items():
+            shared = item.get("parameters", [])
+            regex = re.compile(
+                "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$"
+            )
+            for method, operation in item.items():
+                if method not in {"get", "post", "put", "patch", "delete"}:
+                    continue
+                operation = dict(operation)
+                operation["parameters"] = [*shared, *operation.get("parameters", [])]
+                found.append((method.upper(), regex, operation, definitions))
+    return found
+
+
+@cache
+def _feed_validator() -> Any:
+    """A validator of JSON_LISTINGS_FEED documents (listings-feed-schema-v2.json)."""
+    schema = _resource("listings-feed-schema-v2.json")
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def invalid(message: str, status: int = 400, code: str = "InvalidInput") -> HttpError:
+    """The SP-API error shape (``ErrorList``)."""
+    return HttpError(status, {"errors": [{"code": code, "message": message, "details": ""}]})
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: str, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(f"Invalid {name}: {value!r} is not an ISO 8601 date-time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class _Listing:
+    sku: str
+    asin: str
+    product_type: str
+    title: str
+    channel: str  # "DEFAULT" (merchant fulfilled) or "AMAZON_NA" (FBA)
+    quantity: int = 0  # DEFAULT: what buyers can order now
+    fulfillable: int = 0  # FBA
+    reserved: int = 0  # FBA: pendingCustomerOrderQuantity
+    updated: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class _Order:
+    order_id: str
+    created: datetime
+    updated: datetime
+    status: str  # FulfillmentStatus
+    fulfilled_by: str  # MERCHANT | AMAZON
+    lines: list[tuple[str, str, int]]  # (orderItemId, sku, quantity)
+
+
+@dataclass
+class _Document:
+    document_id: str
+    expires_at: float
+    content_type: str = ""
+    content: bytes | None = None
+    report: bytes | None = None  # a processing report (gzipped), for result documents
+
+
+@dataclass
+class _Feed:
+    feed_id: str
+    document_id: str
+    created: datetime
+    created_at: float  # monotonic
+    messages: int
+    status: str = "IN_QUEUE"
+    result_document: str | None = None
+    processing_started: datetime | None = None
+    processing_ended: datetime | None = None
+
+
+class AmazonEmulator(EmulatorServer):
+    """The SP-API on loopback. Options (keyword arguments) and their defaults:
+
+    ``token_lifetime=3600`` s, ``patch_delay=5`` s until an ACCEPTED patch shows,
+    ``feed_queue_seconds=2``, ``feed_base_seconds=3`` and ``feed_seconds_per_message=0.001``
+    (IN_PROGRESS lasts base + per message x messages), ``feed_stuck=False``,
+    ``upload_url_lifetime=300`` s, ``inventory_token_lifetime=30`` s, ``inventory_page_size=50``,
+    ``rate_limits`` (operation -> (rate, burst), overriding :data:`USAGE_PLANS`),
+    ``fba_warehouse`` (put in :meth:`connector_settings`).
+    """
+
+    name = "amazon"
+    connector = "amazon"
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        clock: Clock | None = None,
+        token_lifetime: float = 3600.0,
+        patch_delay: float = 5.0,
+        feed_queue_seconds: float = 2.0,
+        feed_base_seconds: float = 3.0,
+        feed_seconds_per_message: float = 0.001,
+        feed_stuck: bool = False,
+        upload_url_lifetime: float = 300.0,
+        inventory_token_lifetime: float = 30.0,
+        inventory_page_size: int = 50,
+        rate_limits: dict[str, tuple[float, int]] | None = None,
+        fba_warehouse: str | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(port=port, clock=clock)
+        self.token_lifetime = token_lifetime
+        self.patch_delay = patch_delay
+        self.feed_queue_seconds = feed_queue_seconds
+        self.feed_base_seconds = feed_base_seconds
+        self.feed_seconds_per_message = feed_seconds_per_message
+        self.feed_stuck = feed_stuck
+        self.upload_url_lifetime = upload_url_lifetime
+        self.inventory_token_lifetime = inventory_token_lifetime
+        self.inventory_page_size = inventory_page_size
+        self.fba_warehouse = fba_warehouse
+        plans = {**USAGE_PLANS, **(rate_limits or {})}
+        self.plans = plans
+        self.buckets = {op: Bucket(burst, rate, self.clock) for op, (rate, burst) in plans.items()}
+        self.feed_bucket = Bucket(LISTINGS_FEED_PLAN[1], LISTINGS_FEED_PLAN[0], self.clock)
+        self.tokens: dict[str, float] = {}
+        self.listings: dict[str, _Listing] = {}
+        self.orders: dict[str, _Order] = {}
+        self.patches: list[tuple[float, str, int]] = []  # (apply at, sku, quantity)
+        self.documents: dict[str, _Document] = {}
+        self.feeds: dict[str, _Feed] = {}
+        self.inventory_tokens: dict[str, tuple[float, int]] = {}  # token -> (issued, offset)
+        self.refused: dict[str, str] = {}  # sku -> issue message
+        self.calls: dict[str, int] = {}  # operation -> successful calls
+        self.last_report: dict[str, Any] | None = None  # the latest processing report
+        self._ids = itertools.count(1)
+
+    # -- demo hooks -------------------------------------------------------------------------
+
+    def add_listing(self, sku: str, quantity: int = 0, title: str | None = None) -> str:
+        """A merchant-fulfilled offer (fulfillment channel DEFAULT)."""
+        return self._add(sku, title, "DEFAULT", quantity=quantity)
+
+    def add_fba_listing(
+        self, sku: str, fulfillable: int = 0, title: str | None = None, product_type: str = ""
+    ) -> str:
+        """An offer fulfilled by Amazon, with ``fulfillable`` units at its warehouses."""
+        return self._add(
+            sku, title, "AMAZON_NA", fulfillable=fulfillable, product_type=product_type
+        )
+
+    def _add(
+        self,
+        sku: str,
+        title: str | None,
+        channel: str,
+        *,
+        quantity: int = 0,
+        fulfillable: int = 0,
+        product_type: str = "",
+    ) -> str:
+        with self.lock:
+            self.listings[sku] = _Listing(
+                sku=sku,
+                asin=f"B0{next(self._ids):08d}",
+                product_type=product_type or "HOME",
+                title=title or sku,
+                channel=channel,
+                quantity=quantity,
+                fulfillable=fulfillable,
+                updated=self.clock.now(),
+            )
+        return sku
+
+    def place_order(self, lines: list[tuple[str, int]], fulfilled_by: str = "MERCHANT") -> str:
+        """An order as a buyer places it: UNSHIPPED, MFN by default (``"AMAZON"``: FBA).
+        MFN orders lower the offer's quantity; FBA orders move fulfillable units to
+        reserved (pendingCustomerOrderQuantity), as Amazon does."""
+        if fulfilled_by not in {"MERCHANT", "AMAZON"}:
+            raise ValueError(f"fulfilled_by must be MERCHANT or AMAZON, got {fulfilled_by!r}")
+        with self.lock:
+            self._tick()
+            n = next(self._ids)
+            order_id = f"113-{n:07d}-{secrets.randbelow(10**7):07d}"
+            now = self.clock.now()
+            items = []
+            for index, (sku, quantity) in enumerate(lines):
+                listing = self.listings.get(sku)
+                if listing is None:
+                    raise ValueError(f"no listing {sku!r}")
+                if fulfilled_by == "AMAZON":
+                    listing.fulfillable -= quantity
+                    listing.reserved += quantity
+                else:
+                    listing.quantity = max(0, listing.quantity - quantity)
+                listing.updated = now
+                items.append((f"{n:07d}{index:07d}", sku, quantity))
+            self.orders[order_id] = _Order(order_id, now, now, "UNSHIPPED", fulfilled_by, items)
+        return order_id
+
+    def ship_order(self, order_id: str) -> None:
+        self._set_status(order_id, "SHIPPED")
+
+    def cancel_order(self, order_id: str) -> None:
+        self._set_status(order_id, "CANCELLED")
+
+    def _set_status(self, order_id: str, status: str) -> None:
+        with self.lock:
+            order = self.orders[order_id]
+            if order.status in {"SHIPPED", "CANCELLED"}:
+                raise ValueError(f"order {order_id} is already {order.status}")
+            for _item, sku, quantity in order.lines:
+                listing = self.listings[sku]
+                if order.fulfilled_by == "AMAZON":
+                    listing.reserved -= quantity
+                    if status == "CANCELLED":
+                        listing.fulfillable += quantity
+                elif status == "CANCELLED":
+                    listing.quantity += quantity
+            order.status = status
+            order.updated = self.clock.now()
+
+    def refuse(self, sku: str, message: str = "'size' is required but not supplied.") -> None:
+        """Make patches and feed messages for ``sku`` fail with ``message`` (code 90220)."""
+        with self.lock:
+            self.refused[sku] = message
+
+    def accept(self, sku: str) -> None:
+        with self.lock:
+            self.refused.pop(sku, None)
+
+    def quantities(self) -> dict[str, int]:
+        """Merchant-fulfilled quantity as buyers see it; FBA offers: fulfillable units."""
+        with self.lock:
+            self._tick()
+            return {
+                sku: (x.quantity if x.channel == "DEFAULT" else x.fulfillable)
+                for sku, x in self.listings.items()
+            }
+
+    def connector_settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {
+            "endpoint": self.url,
+            "lwa_endpoint": f"{self.url}/auth/o2/token",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "refresh_token": REFRESH_TOKEN,
+            "seller_id": SELLER_ID,
+            "marketplace_id": MARKETPLACE_ID,
+        }
+        if self.fba_warehouse:
+            settings["fba_warehouse"] = self.fba_warehouse
+        return settings
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far expires now (as after an hour)."""
+        with self.lock:
+            self.tokens = dict.fromkeys(self.tokens, self.clock.monotonic() - 1)
+
+    # -- the API ----------------------------------------------------------------------------
+
+    def throttled(self, request: Request, retry_after: float = 1.0) -> Response:
+        # SP-API 429s carry only x-amzn-RequestId, no Retry-After and no rate header.
+        return Response(429, QUOTA_EXCEEDED, {"x-amzn-RequestId": str(uuid.uuid4())})
+
+    def handle(self, request: Request) -> Response:
+        if request.path == "/auth/o2/token" and request.method == "POST":
+            return self._lwa(request)
+        if request.path.startswith("/s3/"):
+            return self._s3(request)
+        operation, path_args, spec, definitions = self._route(request)
+        with self.lock:
+            self._authorize(request)
+            self._tick()
+            name = str(operation)
+            bucket = self.buckets.get(name)
+            if bucket is not None and not bucket.take():
+                self.throttled_count += 1
+                return self.throttled(request)
+            params, body = self._validate(request, path_args, spec, definitions)
+            handler: Callable[[dict[str, Any], Any], Response] | None = getattr(
+                self, f"_op_{name}", None
+            )
+            if handler is None:
+                raise invalid(f"operation {name} is not emulated", 404, "NotFound")
+            response = handler(params, body)
+            self.calls[name] = self.calls.get(name, 0) + 1
+            if name in self.plans:
+                response.headers["x-amzn-RateLimit-Limit"] = f"{self.plans[name][0]:g}"
+            response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+            return response
+
+    # -- LWA and auth -----------------------------------------------------------------------
+
+    def _lwa(self, request: Request) -> Response:
+        if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            raise HttpError(400, {"error": "invalid_request", "error_description": "form body"})
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode()).items()}
+        if form.get("grant_type") != "refresh_token":
+            raise HttpError(400, {"error": "unsupported_grant_type"})
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+            raise HttpError(
+                401,
+                {"error": "invalid_client", "error_description": "Client authentication failed"},
+            )
+        if form.get("refresh_token") != REFRESH_TOKEN:
+            raise HttpError(
+                400,
+                {
+                    "error": "invalid_grant",
+                    "error_description": "The request has an invalid "
+                    "grant parameter : refresh_token",
+                },
+            )
+        token = "Atza|" + secrets.token_urlsafe(24)
+        with self.lock:
+            self.tokens[token] = self.clock.monotonic() + self.token_lifetime
+            self.calls["lwa"] = self.calls.get("lwa", 0) + 1
+        return Response(
+            200,
+            {
+                "access_token": token,
+                "refresh_token": REFRESH_TOKEN,
+                "token_type": "bearer",
+                "expires_in": int(self.token_lifetime),
+            },
+        )
+
+    def _authorize(self, request: Request) -> None:
+        token = request.headers.get("x-amz-access-token", "")
+        expires = self.tokens.get(token)
+        if expires is None:
+            raise HttpError(
+                403,
+                {
+                    "errors": [
+                        {
+                            "code": "Unauthorized",
+                            "message": "Access to requested resource is denied.",
+                            "details": "",
+                        }
+                    ]
+                },
+            )
+        if self.clock.monotonic() >= expires:
+            raise HttpError(
+                403,
+                {
+                    "errors": [
+                        {
+                            "code": "Unauthorized",
+                            "message": "Access to requested resource is denied.",
+                            "details": "The access token you provided has expired.",
+                        }
+                    ]
+                },
+            )
+
+    # -- validation against the models ------------------------------------------------------
+
+    def _route(
+        self, request: Request
+    ) -> tuple[str, dict[str, str], dict[str, Any], dict[str, Any]]:
+        allowed = False
+        for method, regex, operation, definitions in _operations():
+            match = regex.match(request.path)
+            if match is None:
+                continue
+            allowed = True
+            if method == request.method:
+                return str(operation["operationId"]), match.groupdict(), operation, definitions
+        if allowed:
+            raise invalid(f"method {request.method} not allowed on {request.path}", 405)
+        raise invalid(f"resource {request.path} not found", 404, "NotFound")
+
+    def _validate(
+        self,
+        request: Request,
+        path_args: dict[str, str],
+        spec: dict[str, Any],
+        definitions: dict[str, Any],
+    ) -> tuple[dict[str, Any], Any]:
+        params: dict[str, Any] = {}
+        body: Any = None
+        for parameter in spec["parameters"]:
+            name, where = parameter["name"], parameter["in"]
+            if where == "path":
+                raw: str | None = path_args.get(name)
+            elif where == "query":
+                raw = request.arg(name)
+            elif where == "header":
+                raw = request.headers.get(name.lower())
+            else:  # body
+                if not request.body:
+                    raise invalid("Request body is missing")
+                body = request.json()
+                schema = dict(parameter["schema"])
+                schema["definitions"] = definitions
+                errors = sorted(
+                    jsonschema.Draft4Validator(schema).iter_errors(body), key=lambda e: e.path
+                )
+                if errors:
+                    where_ = "/".join(str(p) for p in errors[0].absolute_path) or "body"
+                    raise invalid(f"Invalid request body at {where_}: {errors[0].message}")
+                continue
+            if raw is None or raw == "":
+                if parameter.get("required"):
+                    raise invalid(f"Missing required parameter: {name}")
+                continue
+            params[name] = self._convert(name, raw, parameter)
+        return params, body
+
+    @staticmethod
+    def _convert(name: str, raw: str, parameter: dict[str, Any]) -> Any:
+        kind = parameter.get("type")
+        if kind == "array":
+            values = [v for v in raw.split(",") if v != ""]
+            if "maxItems" in parameter and len(values) > parameter["maxItems"]:
+                raise invalid(f"{name} accepts at most {parameter['maxItems']} values")
+            enum = (parameter.get("items") or {}).get("enum")
+            for value in values:
+                if enum and value not in enum:
+                    raise invalid(f"Invalid {name} value {value!r}; expected one of {enum}")
+            return values
+        if kind == "integer":
+            try:
+                number = int(raw)
+            except ValueError:
+                raise invalid(f"{name} must be an integer, got {raw!r}") from None
+            if "maximum" in parameter and number > parameter["maximum"]:
+                raise invalid(f"{name} must be at most {parameter['maximum']}")
+            if "minimum" in parameter and number < parameter["minimum"]:
+                raise invalid(f"{name} must be at least {parameter['minimum']}")
+            return number
+        if kind == "boolean":
+            if raw not in {"true", "false"}:
+                raise invalid(f"{name} must be true or false, got {raw!r}")
+            return raw == "true"
+        if parameter.get("enum") and raw not in parameter["enum"]:
+            raise invalid(f"Invalid {name} value {raw!r}; expected one of {parameter['enum']}")
+        if parameter.get("format") == "date-time":
+            return _parse_time(raw, name)
+        return raw
+
+    def _marketplace(self, values: list[str] | None) -> None:
+        if values is not None and MARKETPLACE_ID not in values:
+            raise invalid(f"Invalid marketplaceIds {values}; this seller sells in {MARKETPLACE_ID}")
+
+    # -- the clock --------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        """Apply what became due: accepted patches, feed progress."""
+        now = self.clock.monotonic()
+        due = [p for p in self.patches if p[0] <= now]
+        if due:
+            self.patches = [p for p in self.patches if p[0] > now]
+            for _at, sku, quantity in due:
+                listing = self.listings.get(sku)
+                if listing is not None:
+                    listing.quantity = quantity
+                    listing.updated = self.clock.now()
+        for feed in self.feeds.values():
+            if feed.status not in {"IN_QUEUE", "IN_PROGRESS"}:
+                continue
+            age = now - feed.created_at
+            if feed.status == "IN_QUEUE" and age >= self.feed_queue_seconds:
+                feed.status = "IN_PROGRESS"
+                feed.processing_started = feed.created + timedelta(seconds=self.feed_queue_seconds)
+            if feed.status == "IN_PROGRESS" and not self.feed_stuck:
+                took = self.feed_base_seconds + self.feed_seconds_per_message * feed.messages
+                if age >= self.feed_queue_seconds + took:
+                    self._process(feed)
+                    feed.processing_ended = feed.created + timedelta(
+                        seconds=self.feed_queue_seconds + took
+                    )
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def _op_searchOrders(self, params: dict[str, Any], body: Any) -> Response:
+        after, created = params.get("lastUpdatedAfter"), params.get("createdAfter")
+        if (after is None) == (created is None):
+            raise invalid("Exactly one of createdAfter and lastUpdatedAfter must be provided")
+        if after is not None and ("createdBefore" in params):
+            raise invalid("createdBefore cannot be combined with lastUpdatedAfter")
+        if created is not None and ("lastUpdatedBefore" in params):
+            raise invalid("lastUpdatedBefore cannot be combined with createdAfter")
+        now = self.clock.now()
+        for before_name, since in (("lastUpdatedBefore", after), ("createdBefore", created)):
+            before = params.get(before_name)
+            if before is not None and (before < since or before > now - timedelta(minutes=2)):
+                raise invalid(
+                    f"{before_name} must be after the start and at least 2 minutes in the past"
+                )
+        self._marketplace(params.get("marketplaceIds"))
+        size = params.get("maxResultsPerPage", 100)
+        if not 1 <= size <= 100:
+            raise invalid("maxResultsPerPage must be between 1 and 100")
+        by_updated = after is not None
+        start: datetime = params["lastUpdatedAfter"] if by_updated else params["createdAfter"]
+        before = params.get("lastUpdatedBefore" if by_updated else "createdBefore")
+        key_after: tuple[str, str] | None = None
+        token = params.get("paginationToken")
+        if token:
+            try:
+                decoded = json.loads(bytes.fromhex(token))
+                key_after = (decoded["t"], decoded["id"])
+            except (ValueError, KeyError, TypeError):
+                raise invalid(f"Invalid paginationToken {token!r}") from None
+
+        def key(order: _Order) -> tuple[str, str]:
+            moment = order.updated if by_updated else order.created
+            return (moment.isoformat(), order.order_id)
+
+        statuses = params.get("fulfillmentStatuses")
+        parties = params.get("fulfilledBy")
+        chosen = sorted(
+            (
+                o
+                for o in self.orders.values()
+                if (o.updated if by_updated else o.created) >= start
+                and (before is None or (o.updated if by_updated else o.created) <= before)
+                and (not statuses or o.status in statuses)
+                and (not parties or o.fulfilled_by in parties)
+                and (key_after is None or key(o) > key_after)
+            ),
+            key=key,
+        )
+        page, rest = chosen[:size], chosen[size:]
+        included = set(params.get("includedData") or [])
+        answer: dict[str, Any] = {
+            "orders": [self._order_json(o, included) for o in page],
+            "lastUpdatedBefore" if by_updated else "createdBefore": _iso(now),
+        }
+        if rest:
+            last = key(page[-1])
+            answer["pagination"] = {
+                "nextToken": json.dumps({"t": last[0], "id": last[1]}).encode().hex()
+            }
+        return Response(200, answer)
+
+    def _order_json(self, order: _Order, included: set[str]) -> dict[str, Any]:
+        shipped = order.status == "SHIPPED"
+        raw: dict[str, Any] = {
+            "orderId": order.order_id,
+            "createdTime": _iso(order.created),
+            "lastUpdatedTime": _iso(order.updated),
+            "salesChannel": {
+                "channelName": "AMAZON",
+                "marketplaceId": MARKETPLACE_ID,
+                "marketplaceName": "Amazon.com",
+            },
+            "orderItems": [
+                {
+                    "orderItemId": item_id,
+                    "quantityOrdered": quantity,
+                    "product": {
+                        "asin": self.listings[sku].asin if sku in self.listings else "B000000000",
+                        "sellerSku": sku,
+                    },
+                    **(
+                        {
+                            "fulfillment": {
+                                "quantityFulfilled": quantity if shipped else 0,
+                                "quantityUnfulfilled": 0 if shipped else quantity,
+                            }
+                        }
+                        if "FULFILLMENT" in included
+                        else {}
+                    ),
+                }
+                for item_id, sku, quantity in order.lines
+            ],
+        }
+        if "FULFILLMENT" in included:
+            raw["fulfillment"] = {
+                "fulfillmentStatus": order.status,
+                "fulfilledBy": order.fulfilled_by,
+                "fulfillmentServiceLevel": "STANDARD",
+            }
+        return raw
+
+    # -- FBA inventory ----------------------------------------------------------------------
+
+    def _op_getInventorySummaries(self, params: dict[str, Any], body: Any) -> Response:
+        marketplaces = params["marketplaceIds"]
+        if len(marketplaces) != 1 or params["granularityId"] != marketplaces[0]:
+            raise invalid("granularityId must be the one marketplace of marketplaceIds")
+        self._marketplace(marketplaces)
+        now = self.clock.monotonic()
+        offset = 0
+        token = params.get("nextToken")
+        if token:
+            issued = self.inventory_tokens.get(token)
+            if issued is None or now - issued[0] > self.inventory_token_lifetime:
+                raise invalid("Invalid nextToken: the token has expired or is unknown")
+            offset = issued[1]
+        skus = params.get("sellerSkus") or (
+            [params["sellerSku"]] if params.get("sellerSku") else None
+        )
+        since: datetime | None = params.get("startDateTime")
+        fba = [
+            x
+            for x in sorted(self.listings.values(), key=lambda x: x.sku)
+            if x.channel != "DEFAULT"
+            and (skus is None or since is not None or x.sku in skus)
+            and (since is None or x.updated >= since)
+        ]
+        page = fba[offset : offset + self.inventory_page_size]
+        answer: dict[str, Any] = {
+            "payload": {
+                "granularity": {
+                    "granularityType": "Marketplace",
+                    "granularityId": params["granularityId"],
+                },
+                "inventorySummaries": [
+                    self._summary(x, params.get("details", False)) for x in page
+                ],
+            }
+        }
+        if offset + len(page) < len(fba):
+            next_token = secrets.token_urlsafe(18)
+            self.inventory_tokens[next_token] = (now, offset + len(page))
+            answer["pagination"] = {"nextToken": next_token}
+        return Response(200, answer)
+
+    def _summary(self, listing: _Listing, details: bool) -> dict[str, Any]:
+        fulfillable = max(0, listing.fulfillable)
+        summary: dict[str, Any] = {
+            "asin": listing.asin,
+            "fnSku": "X00" + listing.asin[3:],
+            "sellerSku": listing.sku,
+            "condition": "NewItem",
+            "lastUpdatedTime": _iso(listing.updated),
+            "productName": listing.title,
+            "totalQuantity": fulfillable + listing.reserved,
+        }
+        if details:
+            summary["inventoryDetails"] = {
+                "fulfillableQuantity": fulfillable,
+                "inboundWorkingQuantity": 0,
+                "inboundShippedQuantity": 0,
+                "inboundReceivingQuantity": 0,
+                "reservedQuantity": {
+                    "totalReservedQuantity": listing.reserved,
+                    "pendingCustomerOrderQuantity": listing.reserved,
+                    "pendingTransshipmentQuantity": 0,
+                    "fcProcessingQuantity": 0,
+                },
+                "researchingQuantity": {"totalResearchingQuantity": 0},
+                "unfulfillableQuantity": {"totalUnfulfillableQuantity": 0},
+            }
+        return summary
+
+    # -- listings ---------------------------------------------------------------------------
+
+    def _item_json(self, listing: _Listing, included: list[str]) -> dict[str, Any]:
+        item: dict[str, Any] = {"sku": listing.sku}
+        if "summaries" in included:
+            item["summaries"] = [
+                {
+                    "marketplaceId": MARKETPLACE_ID,
+                    "asin": listing.asin,
+                    "productType": listing.product_type,
+                    "conditionType": "new_new",
+                    "status": ["BUYABLE", "DISCOVERABLE"],
+                    "itemName": listing.title,
+                    "createdDate": _iso(listing.updated),
+                    "lastUpdatedDate": _iso(listing.updated),
+                }
+            ]
+        if "fulfillmentAvailability" in included:
+            if listing.channel == "DEFAULT":
+                item["fulfillmentAvailability"] = [
+                    {"fulfillmentChannelCode": "DEFAULT", "quantity": listing.quantity}
+                ]
+            else:
+                item["fulfillmentAvailability"] = [
+                    {
+                        "fulfillmentChannelCode": listing.channel,
+                        "quantity": max(0, listing.fulfillable),
+                    }
+                ]
+        if "issues" in included:
+            item["issues"] = []
+        return item
+
+    def _op_searchListingsItems(self, params: dict[str, Any], body: Any) -> Response:
+        self._seller(params["sellerId"])
+        self._marketplace(params["marketplaceIds"])
+        identifiers = params.get("identifiers")
+        if identifiers and "identifiersType" not in params:
+            raise invalid("identifiersType is required with identifiers")
+        size = params.get("pageSize", 10)
+        if size < 1:
+            raise invalid("pageSize must be at least 1")
+        included = params.get("includedData") or ["summaries"]
+        chosen = [
+            x
+            for x in sorted(self.listings.values(), key=lambda x: x.sku)
+            if not identifiers or (params.get("identifiersType") == "SKU" and x.sku in identifiers)
+        ]
+        offset = 0
+        token = params.get("pageToken")
+        if token:
+            try:
+                offset = int(bytes.fromhex(token).decode())
+            except ValueError:
+                raise invalid(f"Invalid pageToken {token!r}") from None
+        page = chosen[offset : offset + size]
+        answer: dict[str, Any] = {
+            "numberOfResults": len(chosen),
+            "items": [self._item_json(x, included) for x in page],
+        }
+        if offset + size < len(chosen):
+            answer["pagination"] = {"nextToken": str(offset + size).encode().hex()}
+        return Response(200, answer)
+
+    def _op_getListingsItem(self, params: dict[str, Any], body: Any) -> Response:
+        self._seller(params["sellerId"])
+        self._marketplace(params["marketplaceIds"])
+        listing = self.listings.get(params["sku"])
+        if listing is None:
+            raise invalid(f"SKU '{params['sku']}' not found in marketplace", 404, "NOT_FOUND")
+        return Response(200, self._item_json(listing, params.get("includedData") or ["summaries"]))
+
+    def _op_patchListingsItem(self, params: dict[str, Any], body: Any) -> Response:
+        self._seller(params["sellerId"])
+        self._marketplace(params["marketplaceIds"])
+        sku = params["sku"]
+        listing = self.listings.get(sku)
+        if listing is None:
+            raise invalid(f"SKU '{sku}' not found in marketplace", 404, "NOT_FOUND")
+        issues, quantity = self._check_patch(listing, body["productType"], body["patches"])
+        submission = str(uuid.uuid4())
+        preview = params.get("mode") == "VALIDATION_PREVIEW"
+        if issues:
+            return Response(
+                200,
+                {"sku": sku, "status": "INVALID", "submissionId": submission, "issues": issues},
+            )
+        if not preview and quantity is not None:
+            self.patches.append((self.clock.monotonic() + self.patch_delay, sku, quantity))
+        status = "VALID" if preview else "ACCEPTED"
+        return Response(
+            200, {"sku": sku, "status": status, "submissionId": submission, "issues": []}
+        )
+
+    def _check_patch(
+        self, listing: _Listing, product_type: str, patches: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Issues (as the Listings Items API reports them) and the new DEFAULT quantity."""
+        issues: list[dict[str, Any]] = []
+        quantity: int | None = None
+
+        def issue(code: str, message: str, attribute: str = "fulfillment_availability") -> None:
+            issues.append(
+                {
+                    "code": code,
+                    "message": message,
+                    "severity": "ERROR",
+                    "attributeNames": [attribute],
+                    "categories": ["INVALID_ATTRIBUTE"],
+                }
+            )
+
+        if product_type != listing.product_type:
+            issue(
+                "4000003",
+                f"The product type '{product_type}' does not match the listing's "
+                f"'{listing.product_type}'.",
+                "product_type",
+            )
+        for patch in patches:
+            if patch.get("path") != "/attributes/fulfillment_availability":
+                continue  # other attributes: accepted, not emulated
+            if patch.get("op") not in {"merge", "replace"}:
+                issue("90000900", f"op '{patch.get('op')}' cannot set a quantity.")
+                continue
+            for value in patch.get("value") or []:
+                if value.get("fulfillment_channel_code") != "DEFAULT":
+                    issue(
+                        "8560",
+                        "Only the DEFAULT fulfillment channel can be set; Amazon manages "
+                        "the quantity of FBA offers.",
+                    )
+                    continue
+                if listing.channel != "DEFAULT":
+                    issue("8560", "This offer is fulfilled by Amazon; its quantity is Amazon's.")
+                    continue
+                raw = value.get("quantity")
+                if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0:
+                    issue("90000900", f"'quantity' must be a whole number >= 0, got {raw!r}.")
+                    continue
+                quantity = raw
+        if listing.sku in self.refused:
+            issue("90220", self.refused[listing.sku], "size")
+        return issues, quantity
+
+    def _seller(self, seller_id: str) -> None:
+        if seller_id != SELLER_ID:
+            raise invalid(
+                f"Seller {seller_id} is not the authorised selling partner", 403, "Unauthorized"
+            )
+
+    # -- feeds ------------------------------------------------------------------------------
+
+    def _op_createFeedDocument(self, params: dict[str, Any], body: Any) -> Response:
+        document_id = str(uuid.uuid4())
+        self.documents[document_id] = _Document(
+            document_id, self.clock.monotonic() + self.upload_url_lifetime, str(body["contentType"])
+        )
+        return Response(
+            201,
+            {"feedDocumentId": document_id, "url": f"{self.url}/s3/feeds/{document_id}"},
+        )
+
+    def _s3(self, request: Request) -> Response:
+        """The presigned URLs: PUT a feed document, GET a processing report."""
+        parts = request.path.strip("/").split("/")
+        if len(parts) != 3:
+            raise HttpError(404, b"<Error><Code>NoSuchKey</Code></Error>")
+        _s3, kind, document_id = parts
+        with self.lock:
+            document = self.documents.get(document_id)
+            if document is None:
+                raise HttpError(404, b"<Error><Code>NoSuchKey</Code></Error>")
+            if kind == "feeds" and request.method == "PUT":
+                if self.clock.monotonic() > document.expires_at:
+                    raise HttpError(
+                        403,
+                        b"<Error><Code>AccessDenied</Code><Message>Request has expired"
+                        b"</Message></Error>",
+                        {"Content-Type": "application/xml"},
+                    )
+                wanted = document.content_type.lower()
+                if request.headers.get("content-type", "").lower() != wanted:
+                    raise HttpError(
+                        403,
+                        b"<Error><Code>SignatureDoesNotMatch</Code><Message>Content-Type "
+                        b"differs from createFeedDocument</Message></Error>",
+                        {"Content-Type": "application/xml"},
+                    )
+                document.content = request.body
+                return Response(200, b"", {"Content-Type": "application/xml"})
+            if kind == "reports" and request.method == "GET" and document.report is not None:
+                return Response(200, document.report, {"Content-Type": "application/octet-stream"})
+        raise HttpError(404, b"<Error><Code>NoSuchKey</Code></Error>")
+
+    def _op_createFeed(self, params: dict[str, Any], body: Any) -> Response:
+        self._marketplace(body["marketplaceIds"])
+        document = self.documents.get(body["inputFeedDocumentId"])
+        if document is None:
+            raise invalid(f"Unknown inputFeedDocumentId {body['inputFeedDocumentId']!r}")
+        if body["feedType"] != "JSON_LISTINGS_FEED":
+            raise invalid(f"feedType {body['feedType']!r} is not emulated")
+        if not self.feed_bucket.take():
+            self.throttled_count += 1
+            return self.throttled(Request("POST", "", {}, {}, b""))
+        messages = 0
+        if document.content is not None:
+            try:
+                raw = json.loads(document.content)
+                messages = len(raw.get("messages") or [])
+            except (ValueError, AttributeError):
+                messages = 0
+        feed_id = str(50_000_000 + next(self._ids))
+        self.feeds[feed_id] = _Feed(
+            feed_id, document.document_id, self.clock.now(), self.clock.monotonic(), messages
+        )
+        return Response(202, {"feedId": feed_id})
+
+    def _op_getFeed(self, params: dict[str, Any], body: Any) -> Response:
+        feed = self.feeds.get(params["feedId"])
+        if feed is None:
+            raise invalid(f"Feed {params['feedId']} not found", 404, "NotFound")
+        answer: dict[str, Any] = {
+            "feedId": feed.feed_id,
+            "feedType": "JSON_LISTINGS_FEED",
+            "marketplaceIds": [MARKETPLACE_ID],
+            "createdTime": _iso(feed.created),
+            "processingStatus": feed.status,
+        }
+        if feed.processing_started:
+            answer["processingStartTime"] = _iso(feed.processing_started)
+        if feed.processing_ended:
+            answer["processingEndTime"] = _iso(feed.processing_ended)
+        if feed.result_document:
+            answer["resultFeedDocumentId"] = feed.result_document
+        return Response(200, answer)
+
+    def _op_getFeedDocument(self, params: dict[str, Any], body: Any) -> Response:
+        document = self.documents.get(params["feedDocumentId"])
+        if document is None:
+            raise invalid(f"Feed document {params['feedDocumentId']} not found", 404, "NotFound")
+        if document.report is None:
+            return Response(
+                200,
+                {
+                    "feedDocumentId": document.document_id,
+                    "url": f"{self.url}/s3/feeds/{document.document_id}",
+                },
+            )
+        return Response(
+            200,
+            {
+                "feedDocumentId": document.document_id,
+                "url": f"{self.url}/s3/reports/{document.document_id}",
+                "compressionAlgorithm": "GZIP",
+            },
+        )
+
+    def _process(self, feed: _Feed) -> None:
+        """Validate the uploaded document, apply its valid messages, write the report."""
+        document = self.documents[feed.document_id]
+        issues: list[dict[str, Any]] = []
+        processed = accepted = invalid_count = 0
+        status = "DONE"
+        parsed: Any = None
+        if document.content is None:
+            status = "FATAL"
+            issues.append(
+                self._issue(None, None, "100001", "The feed document was never uploaded.")
+            )
+        else:
+            try:
+                parsed = json.loads(document.content)
+            except ValueError as err:
+                status = "FATAL"
+                issues.append(self._issue(None, None, "100002", f"Not valid JSON: {err}"))
+        if parsed is not None:
+            errors = sorted(_feed_validator().iter_errors(parsed), key=lambda e: list(e.path))
+            if errors:
+                status = "FATAL"
+                first = errors[0]
+                where = "/".join(str(p) for p in first.absolute_path) or "document"
+                issues.append(
+                    self._issue(
+                        None, None, "100003", f"Schema violation at {where}: {first.message}"
+                    )
+                )
+            elif parsed["header"]["sellerId"] != SELLER_ID:
+                status = "FATAL"
+                issues.append(self._issue(None, None, "100004", "sellerId is not this seller."))
+        if status == "DONE":
+            for message in parsed["messages"]:
+                processed += 1
+                found = self._message_issues(message)
+                if found:
+                    invalid_count += 1
+                    issues.extend(found)
+                else:
+                    accepted += 1
+        report = {
+            "header": {"sellerId": SELLER_ID, "version": "2.0", "feedId": feed.feed_id},
+            "issues": issues,
+            "summary": {
+                "errors": sum(1 for i in issues if i["severity"] == "ERROR"),
+                "warnings": 0,
+                "messagesProcessed": processed,
+                "messagesAccepted": accepted,
+                "messagesInvalid": invalid_count,
+            },
+        }
+        result_id = str(uuid.uuid4())
+        self.documents[result_id] = _Document(
+            result_id,
+            float("inf"),
+            "application/json",
+            report=gzip.compress(json.dumps(report).encode()),
+        )
+        feed.result_document = result_id
+        feed.status = status
+        self.last_report = report
+
+    def _message_issues(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        message_id, sku = message["messageId"], message["sku"]
+        listing = self.listings.get(sku)
+        if listing is None:
+            return [self._issue(message_id, sku, "4000001", f"SKU '{sku}' does not exist.")]
+        if message["operationType"] != "PATCH":
+            return []  # UPDATE/PARTIAL_UPDATE/DELETE: accepted, not emulated
+        found, quantity = self._check_patch(
+            listing, message.get("productType", ""), message.get("patches") or []
+        )
+        if found:
+            return [self._issue(message_id, sku, i["code"], i["message"]) for i in found]
+        if quantity is not None:
+            listing.quantity = quantity
+            listing.updated = self.clock.now()
+        return []
+
+    @staticmethod
+    def _issue(message_id: int | None, sku: str | None, code: str, text: str) -> dict[str, Any]:
+        issue: dict[str, Any] = {"code": code, "severity": "ERROR", "message": text}
+        if message_id is not None:
+            issue["messageId"] = message_id
+        if sku is not None:
+            issue["sku"] = sku
+        return issue
