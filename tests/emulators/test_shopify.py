@@ -1,0 +1,349 @@
+"""The Shopify emulator over loopback HTTP: schema validation, the cost bucket, compare-and-
+swap, idempotency, orders and pagination, with a manual clock (no sleeps)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from sellable.emulators import ManualClock, emulator_class
+from sellable.emulators.shopify import ShopifyEmulator
+
+TOKEN = "shpat_emulator"
+SET = """
+mutation Set($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup { id changes { name delta quantityAfterChange } }
+    userErrors { code field message }
+  }
+}"""
+LEVEL = """
+query Level($item: ID!, $location: ID!) {
+  inventoryItem(id: $item) {
+    inventoryLevel(locationId: $location) {
+      quantities(names: ["available", "on_hand", "committed"]) { name quantity }
+    }
+  }
+}"""
+ORDERS = """
+query Orders($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {
+    nodes {
+      id updatedAt cancelledAt lineItems(first: 5) { nodes { sku quantity currentQuantity } }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+ITEM1, LOC1, LOC2 = (
+    "gid://shopify/InventoryItem/1",
+    "gid://shopify/Location/1",
+    "gid://shopify/Location/2",
+)
+
+
+class Shop:
+    def __init__(self, emulator: ShopifyEmulator, clock: ManualClock) -> None:
+        self.emulator = emulator
+        self.clock = clock
+        self.client = httpx.Client(base_url=emulator.url, timeout=10)
+
+    def post(self, body: Any, token: str = TOKEN, version: str = "2026-10") -> httpx.Response:
+        return self.client.post(
+            f"/admin/api/{version}/graphql.json",
+            json=body,
+            headers={"X-Shopify-Access-Token": token},
+        )
+
+    def gql(self, document: str, **variables: Any) -> dict[str, Any]:
+        response = self.post({"query": document, "variables": variables})
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def set(self, key: str, *quantities: dict[str, Any], reason: str = "correction") -> Any:
+        return self.gql(
+            SET,
+            input={"name": "available", "reason": reason, "quantities": list(quantities)},
+            key=key,
+        )
+
+    def levels(self, item: str = ITEM1, location: str = LOC1) -> dict[str, int]:
+        data = self.gql(LEVEL, item=item, location=location)["data"]
+        return {
+            q["name"]: q["quantity"] for q in data["inventoryItem"]["inventoryLevel"]["quantities"]
+        }
+
+
+@pytest.fixture
+def shop() -> Iterator[Shop]:
+    clock = ManualClock()
+    with ShopifyEmulator(clock=clock, locations=("Main", "Outlet")) as emulator:
+        emulator.add_variant("MUG", {1: 5, 2: 2})
+        emulator.add_variant("CUP", {1: 3})
+        handle = Shop(emulator, clock)
+        yield handle
+        handle.client.close()
+
+
+def test_shopify_emulator_is_registered_and_starts_with_defaults() -> None:
+    cls = emulator_class("shopify")
+    assert cls is ShopifyEmulator
+    with cls(port=0) as emulator:
+        assert isinstance(emulator, ShopifyEmulator)
+        assert emulator.connector_settings() == {
+            "shop_url": emulator.url,
+            "access_token": TOKEN,
+            "api_version": "2026-10",
+        }
+
+
+def test_shopify_emulator_refuses_a_wrong_token_like_shopify(shop: Shop) -> None:
+    response = shop.post({"query": "{ shop { name } }"}, token="wrong")
+    assert response.status_code == 401
+    assert response.json() == {
+        "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"
+    }
+
+
+def test_shopify_emulator_validates_documents_against_the_admin_schema(shop: Shop) -> None:
+    answer = shop.gql("{ shop { nme } }")
+    assert answer == {
+        "errors": [
+            {
+                "message": "Cannot query field 'nme' on type 'Shop'. Did you mean 'name'?",
+                "locations": [{"line": 1, "column": 10}],
+            }
+        ]
+    }
+    # 2026-04 removed compareQuantity: the amended schema refuses it, takes changeFromQuantity.
+    old = SET.replace("$input: InventorySetQuantitiesInput!", "$q: Int!").replace(
+        "input: $input",
+        'input: {name: "available", reason: "correction", quantities: [{inventoryItemId: '
+        '"gid://shopify/InventoryItem/1", locationId: "gid://shopify/Location/1", '
+        "quantity: 7, compareQuantity: $q}]}",
+    )
+    refused = shop.gql(old, q=5, key="k-old")
+    (error,) = refused["errors"]
+    assert "data" not in refused
+    assert "'InventoryQuantityInput'" in error["message"]
+    assert "unknown field 'compareQuantity'" in error["message"]
+    assert shop.levels()["available"] == 5
+
+
+def test_shopify_emulator_requires_the_idempotent_directive_as_2026_04_does(shop: Shop) -> None:
+    without = SET.replace(" @idempotent(key: $key)", "").replace(", $key: String!", "")
+    answer = shop.gql(
+        without,
+        input={
+            "name": "available",
+            "reason": "correction",
+            "quantities": [
+                {
+                    "inventoryItemId": ITEM1,
+                    "locationId": LOC1,
+                    "quantity": 9,
+                    "changeFromQuantity": 5,
+                }
+            ],
+        },
+    )
+    assert answer["errors"][0]["message"] == (
+        "The @idempotent directive is required for inventorySetQuantities."
+    )
+    assert "data" not in answer
+    assert shop.levels()["available"] == 5
+
+
+def test_shopify_emulator_sets_available_and_moves_on_hand_by_the_same_delta(shop: Shop) -> None:
+    answer = shop.set(
+        "k1", {"inventoryItemId": ITEM1, "locationId": LOC1, "quantity": 9, "changeFromQuantity": 5}
+    )
+    payload = answer["data"]["inventorySetQuantities"]
+    assert payload["userErrors"] == []
+    assert payload["inventoryAdjustmentGroup"]["changes"] == [
+        {"name": "available", "delta": 4, "quantityAfterChange": 9},
+        {"name": "on_hand", "delta": 4, "quantityAfterChange": 9},
+    ]
+    assert answer["extensions"]["cost"] == {
+        "requestedQueryCost": 10,
+        "actualQueryCost": 10,
+        "throttleStatus": {
+            "maximumAvailable": 1000.0,
+            "currentlyAvailable": 990.0,
+            "restoreRate": 50.0,
+        },
+    }
+    assert shop.levels() == {"available": 9, "on_hand": 9, "committed": 0}
+    assert shop.emulator.quantities() == {"MUG": 11, "CUP": 3}
+
+
+def test_shopify_emulator_answers_stale_change_from_quantity_and_applies_nothing(
+    shop: Shop,
+) -> None:
+    shop.emulator.place_order([("MUG", 2)])  # 5 -> 3 between our read and our push
+
+    answer = shop.set(
+        "k1",
+        {"inventoryItemId": ITEM1, "locationId": LOC2, "quantity": 1, "changeFromQuantity": 2},
+        {"inventoryItemId": ITEM1, "locationId": LOC1, "quantity": 9, "changeFromQuantity": 5},
+    )
+
+    assert answer["data"]["inventorySetQuantities"] == {
+        "inventoryAdjustmentGroup": None,
+        "userErrors": [
+            {
+                "code": "CHANGE_FROM_QUANTITY_STALE",
+                "field": ["input", "quantities", "1", "changeFromQuantity"],
+                "message": "The specified compare quantity does not match the current quantity.",
+            }
+        ],
+    }
+    assert shop.levels(location=LOC1) == {"available": 3, "on_hand": 5, "committed": 2}
+    assert shop.levels(location=LOC2)["available"] == 2  # its sibling was not applied either
+
+
+def test_shopify_emulator_requires_an_explicit_change_from_quantity(shop: Shop) -> None:
+    answer = shop.set("k1", {"inventoryItemId": ITEM1, "locationId": LOC1, "quantity": 9})
+    assert answer["data"]["inventorySetQuantities"]["userErrors"][0]["code"] == (
+        "CHANGE_FROM_QUANTITY_REQUIRED"
+    )
+    opted_out = shop.set(
+        "k2",
+        {"inventoryItemId": ITEM1, "locationId": LOC1, "quantity": 9, "changeFromQuantity": None},
+    )
+    assert opted_out["data"]["inventorySetQuantities"]["userErrors"] == []
+    assert shop.levels()["available"] == 9
+
+
+def test_shopify_emulator_replays_an_idempotency_key_without_applying_twice(shop: Shop) -> None:
+    quantity = {
+        "inventoryItemId": ITEM1,
+        "locationId": LOC1,
+        "quantity": 9,
+        "changeFromQuantity": 5,
+    }
+    first = shop.set("same-key", quantity)
+    shop.emulator.place_order([("MUG", 4)])  # 9 -> 5
+
+    replay = shop.set("same-key", quantity)
+
+    assert replay["data"] == first["data"]
+    assert shop.levels()["available"] == 5  # not set to 9 again
+    assert shop.emulator.mutations_applied == 1
+    mismatch = shop.set("same-key", {**quantity, "quantity": 1})
+    assert mismatch["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"
+
+
+def test_shopify_emulator_throttles_when_the_bucket_is_short_and_restores_with_time(
+    shop: Shop,
+) -> None:
+    query = "{ productVariants(first: 245) { nodes { id inventoryItem { id } } } }"
+    # requested: 2 + 245 x (variant 1 + item 1) = 492; actual: 2 + 2 x 2 = 6 (refunded)
+    answers = [shop.gql(query) for _ in range(3)]
+    assert [a["extensions"]["cost"]["actualQueryCost"] for a in answers] == [6, 6, 6]
+    assert [a["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] for a in answers] == [
+        994.0,
+        988.0,
+        982.0,
+    ]
+    shop.emulator.bucket.set(491)
+
+    throttled = shop.gql(query)
+
+    assert throttled == {
+        "errors": [
+            {
+                "message": "Throttled",
+                "extensions": {
+                    "code": "THROTTLED",
+                    "documentation": "https://shopify.dev/api/usage/rate-limits",
+                },
+            }
+        ],
+        "extensions": {
+            "cost": {
+                "requestedQueryCost": 492,
+                "actualQueryCost": None,
+                "throttleStatus": {
+                    "maximumAvailable": 1000.0,
+                    "currentlyAvailable": 491.0,
+                    "restoreRate": 50.0,
+                },
+            }
+        },
+    }
+    shop.clock.advance(0.02)  # one point restored at 50/s
+    assert shop.gql(query)["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 486.0
+    assert (shop.emulator.throttled_graphql, shop.emulator.throttled_count) == (1, 1)
+
+
+def test_shopify_emulator_refuses_a_query_over_the_single_query_maximum(shop: Shop) -> None:
+    query = (
+        "{ productVariants(first: 250) { nodes { id inventoryItem { id "
+        "inventoryLevels(first: 5) { nodes { id } } } } } }"
+    )
+    answer = shop.gql(query)
+    # 2 + 250 x (1 + 1 + (2 + 5 x 1)) = 2252
+    assert answer["errors"][0]["extensions"] == {
+        "code": "MAX_COST_EXCEEDED",
+        "cost": 2252,
+        "maxCost": 1000,
+    }
+    assert shop.emulator.bucket.available() == 1000
+
+
+def test_shopify_emulator_answers_an_injected_429_like_shopify(shop: Shop) -> None:
+    shop.emulator.inject({"status": 429})
+    response = shop.post({"query": "{ shop { name } }"})
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "2.0"
+    assert shop.post({"query": "{ shop { name } }"}).json()["data"] == {
+        "shop": {"name": "Sellable emulator"}
+    }
+
+
+def test_shopify_emulator_orders_commit_stock_and_cancellation_restocks(shop: Shop) -> None:
+    order = shop.emulator.place_order([("MUG", 2), ("CUP", 1)])
+    assert shop.emulator.quantities() == {"MUG": 5, "CUP": 2}
+    assert shop.levels() == {"available": 3, "on_hand": 5, "committed": 2}
+
+    shop.clock.advance(60)
+    shop.emulator.cancel_order(order)
+
+    assert shop.emulator.quantities() == {"MUG": 7, "CUP": 3}
+    assert shop.levels() == {"available": 5, "on_hand": 5, "committed": 0}
+    nodes = shop.gql(ORDERS, first=5, query="updated_at:>='2026-01-01T00:01:00Z'")["data"]
+    assert nodes["orders"]["nodes"] == [
+        {
+            "id": order,
+            "updatedAt": "2026-01-01T00:01:00Z",
+            "cancelledAt": "2026-01-01T00:01:00Z",
+            "lineItems": {
+                "nodes": [
+                    {"sku": "MUG", "quantity": 2, "currentQuantity": 0},
+                    {"sku": "CUP", "quantity": 1, "currentQuantity": 0},
+                ]
+            },
+        }
+    ]
+    assert shop.gql(ORDERS, first=5, query="updated_at:>'2026-01-01T00:01:00Z'")["data"] == {
+        "orders": {"nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
+    }
+
+
+def test_shopify_emulator_order_pages_drift_like_shopify(shop: Shop) -> None:
+    ids = []
+    for _ in range(3):
+        ids.append(shop.emulator.place_order([("CUP", 1)]))
+        shop.clock.advance(1)
+    first = shop.gql(ORDERS, first=2)["data"]["orders"]
+    assert [n["id"] for n in first["nodes"]] == ids[:2]
+    shop.emulator.cancel_order(ids[0])  # updated while we page: moves behind our cursor
+
+    second = shop.gql(ORDERS, first=2, after=first["pageInfo"]["endCursor"])["data"]["orders"]
+
+    assert [n["id"] for n in second["nodes"]] == [ids[2], ids[0]]
+    assert second["pageInfo"]["hasNextPage"] is False
