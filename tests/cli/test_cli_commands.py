@@ -658,10 +658,10 @@ def test_cli_unknown_warehouse_exits_2_naming_known(examples: Store, args: list[
     )
 
 
-def test_cli_explain_requires_warehouse(examples: Store) -> None:
+def test_cli_explain_requires_warehouse_or_channel(examples: Store) -> None:
     result = invoke("explain", "GIFT-SET-COFFEE", "--config", examples.config)
     assert result.exit_code == 2
-    assert "Missing option '--warehouse'" in result.stderr
+    assert "give exactly one of --warehouse CODE or --channel CODE" in result.stderr
 
 
 # -- the installed command, in a real process -----------------------------------------------------
