@@ -1,0 +1,377 @@
+"""A real Vendure server for the end-to-end tests: installed from npm once into a cache
+directory, started on a free loopback port over a fresh PostgreSQL database, seeded with
+Vendure's own populate/importer (``server/``), stopped and dropped afterwards.
+
+Nothing is skipped: without node/npm, or when the install or the start fails, the tests
+fail with the reason and the tail of the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+SERVER_FILES = Path(__file__).parent / "server"
+VENDURE_VERSION = "3.7.3"
+READY = "SELLABLE-VENDURE-READY"
+SUPERADMIN = ("superadmin", "superadmin-password")
+SYNC_USER = ("sellable-sync@example.com", "sync-password")
+SYNC_ROLE = "sellable-sync"
+START_TIMEOUT = 120.0
+INSTALL_TIMEOUT = 600.0
+
+
+def cache_dir() -> Path:
+    """Where node_modules lives: ``$SELLABLE_VENDURE_CACHE`` or ~/.cache/sellable."""
+    explicit = os.environ.get("SELLABLE_VENDURE_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "sellable" / f"vendure-{VENDURE_VERSION}"
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(
+            f"the Vendure end-to-end tests need {name!r} on PATH (Node.js 20+ with npm): "
+            "install Node.js, e.g. 'apt-get install nodejs npm'"
+        )
+    return found
+
+
+def install_vendure() -> Path:
+    """``npm install`` of ``server/package.json`` into the cache directory, once per
+    version of that file; a file lock makes concurrent pytest-xdist workers wait for one
+    install instead of racing."""
+    npm = _tool("npm")
+    _tool("node")
+    target = cache_dir()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    manifest = (SERVER_FILES / "package.json").read_bytes()
+    digest = hashlib.sha256(manifest).hexdigest()
+    marker = target / ".sellable-installed"
+    with (target.parent / f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists() and marker.read_text() == digest:
+            return target
+        target.mkdir(exist_ok=True)
+        (target / "package.json").write_bytes(manifest)
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=target,
+                capture_output=True,
+                text=True,
+                timeout=INSTALL_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"npm install of Vendure in {target} took over {INSTALL_TIMEOUT:.0f}s")
+        if done.returncode != 0:
+            pytest.fail(
+                f"npm install of Vendure {VENDURE_VERSION} in {target} failed "
+                f"(exit {done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}"
+            )
+        marker.write_text(digest)
+        print(f"installed Vendure {VENDURE_VERSION} in {time.monotonic() - started:.1f}s")
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class GraphQLFailure(AssertionError):
+    pass
+
+
+@dataclass
+class Session:
+    """A GraphQL session on one of Vendure's APIs (bearer token kept from the answers)."""
+
+    url: str
+    token: str | None = None
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    def __call__(self, document: str, variables: Mapping[str, Any] | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = self.client.post(
+            self.url, json={"query": document, "variables": dict(variables or {})}, headers=headers
+        )
+        response.raise_for_status()
+        if "vendure-auth-token" in response.headers:
+            self.token = response.headers["vendure-auth-token"]
+        body = response.json()
+        if body.get("errors"):
+            raise GraphQLFailure(f"{document.split('{')[0].strip()}: {body['errors']}")
+        return body["data"]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@dataclass
+class VendureServer:
+    """A running, seeded Vendure: its URLs, an admin session as superadmin, the credentials
+    of the restricted sync user, and shop helpers."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    database: str
+    admin: Session
+    variant_ids: dict[str, str] = field(default_factory=dict)
+    sessions: list[Session] = field(default_factory=list)
+
+    @property
+    def admin_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/admin-api"
+
+    @property
+    def shop_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/shop-api"
+
+    def shop(self) -> Session:
+        session = Session(self.shop_api_url)
+        self.sessions.append(session)
+        return session
+
+    def login_admin(self) -> None:
+        user, password = SUPERADMIN
+        result = self.admin(
+            "mutation($u: String!, $p: String!) { login(username: $u, password: $p) "
+            "{ __typename } }",
+            {"u": user, "p": password},
+        )
+        assert result["login"]["__typename"] == "CurrentUser", result
+
+    def stock(self, sku: str) -> tuple[int, int, int, bool]:
+        """(stockOnHand, stockAllocated, outOfStockThreshold, useGlobal) at location 1."""
+        data = self.admin(
+            "query($id: ID!) { productVariant(id: $id) { outOfStockThreshold "
+            "useGlobalOutOfStockThreshold stockLevels { stockLocationId stockOnHand "
+            "stockAllocated } } }",
+            {"id": self.variant_ids[sku]},
+        )["productVariant"]
+        (level,) = data["stockLevels"]
+        return (
+            level["stockOnHand"],
+            level["stockAllocated"],
+            data["outOfStockThreshold"],
+            data["useGlobalOutOfStockThreshold"],
+        )
+
+    def saleable(self, sku: str) -> int:
+        """How many units Vendure lets a shopper put in a cart: it caps ``addItemToOrder``
+        at the saleable stock and says so in an InsufficientStockError."""
+        shop = self.shop()
+        answer = shop(
+            "mutation($id: ID!) { addItemToOrder(productVariantId: $id, quantity: 500) { "
+            "__typename ... on InsufficientStockError { quantityAvailable } } }",
+            {"id": self.variant_ids[sku]},
+        )["addItemToOrder"]
+        assert answer["__typename"] == "InsufficientStockError", (sku, answer)
+        shop("mutation { removeAllOrderLines { __typename } }")
+        return int(answer["quantityAvailable"])
+
+    def place_order(self, lines: list[tuple[str, int]], email: str) -> dict[str, Any]:
+        """A guest checkout through the Shop API, paid with the dummy handler (which settles
+        at once): the order ends PaymentSettled. Returns id, code, state, updatedAt."""
+        shop = self.shop()
+        for sku, quantity in lines:
+            added = shop(
+                "mutation($id: ID!, $q: Int!) { addItemToOrder(productVariantId: $id, "
+                "quantity: $q) { __typename ... on ErrorResult { errorCode message } } }",
+                {"id": self.variant_ids[sku], "q": quantity},
+            )["addItemToOrder"]
+            assert added["__typename"] == "Order", added
+        shop(
+            "mutation($e: String!) { setCustomerForOrder(input: {emailAddress: $e, "
+            'firstName: "Test", lastName: "Buyer"}) { __typename } }',
+            {"e": email},
+        )
+        shop(
+            'mutation { setOrderShippingAddress(input: {fullName: "Test Buyer", '
+            'streetLine1: "1 Loopback Road", city: "London", postalCode: "N1 1AA", '
+            'countryCode: "GB"}) { __typename } }'
+        )
+        (method,) = shop("{ eligibleShippingMethods { id } }")["eligibleShippingMethods"]
+        shop(
+            "mutation($id: [ID!]!) { setOrderShippingMethod(shippingMethodId: $id) "
+            "{ __typename } }",
+            {"id": [method["id"]]},
+        )
+        moved = shop(
+            'mutation { transitionOrderToState(state: "ArrangingPayment") { __typename '
+            "... on OrderStateTransitionError { transitionError } } }"
+        )["transitionOrderToState"]
+        assert moved["__typename"] == "Order", moved
+        paid = shop(
+            'mutation { addPaymentToOrder(input: {method: "dummy-payment", metadata: {}}) { '
+            "__typename ... on Order { id code state updatedAt } "
+            "... on ErrorResult { errorCode message } } }"
+        )["addPaymentToOrder"]
+        assert paid["__typename"] == "Order" and paid["state"] == "PaymentSettled", paid
+        return dict(paid)
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        return dict(
+            self.admin(
+                "query($id: ID!) { order(id: $id) { id code state updatedAt "
+                "lines { id quantity } } }",
+                {"id": order_id},
+            )["order"]
+        )
+
+    def ship(self, order_id: str) -> None:
+        """Fulfil every line (manual fulfillment) and mark the fulfillment Shipped."""
+        lines = [
+            {"orderLineId": line["id"], "quantity": line["quantity"]}
+            for line in self.order(order_id)["lines"]
+        ]
+        fulfillment = self.admin(
+            "mutation($lines: [OrderLineInput!]!) { addFulfillmentToOrder(input: "
+            '{lines: $lines, handler: {code: "manual-fulfillment", arguments: '
+            '[{name: "method", value: "Courier"}, {name: "trackingCode", value: "T-1"}]}}) '
+            "{ __typename ... on Fulfillment { id } ... on ErrorResult { errorCode message } } }",
+            {"lines": lines},
+        )["addFulfillmentToOrder"]
+        assert fulfillment["__typename"] == "Fulfillment", fulfillment
+        shipped = self.admin(
+            'mutation($id: ID!) { transitionFulfillmentToState(id: $id, state: "Shipped") '
+            "{ __typename ... on ErrorResult { errorCode message } } }",
+            {"id": fulfillment["id"]},
+        )["transitionFulfillmentToState"]
+        assert shipped["__typename"] == "Fulfillment", shipped
+
+    def cancel(self, order_id: str) -> None:
+        cancelled = self.admin(
+            'mutation($id: ID!) { cancelOrder(input: {orderId: $id, reason: "test"}) '
+            "{ __typename ... on ErrorResult { errorCode message } } }",
+            {"id": order_id},
+        )["cancelOrder"]
+        assert cancelled["__typename"] == "Order", cancelled
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _wait_ready(process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if READY in text:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"Vendure exited with {process.returncode} while starting:\n{text[-4000:]}")
+        time.sleep(0.1)
+    pytest.fail(f"Vendure did not start within {START_TIMEOUT:.0f}s:\n{log.read_text()[-4000:]}")
+
+
+def _seed(server: VendureServer) -> None:
+    """The restricted sync user, a global threshold and one variant with its own."""
+    server.login_admin()
+    variants = server.admin("{ productVariants { items { id sku } } }")["productVariants"]
+    server.variant_ids.update({item["sku"]: item["id"] for item in variants["items"]})
+    roles = server.admin("{ roles { items { id code } } }")["roles"]["items"]
+    (role_id,) = [role["id"] for role in roles if role["code"] == SYNC_ROLE]
+    user, password = SYNC_USER
+    server.admin(
+        "mutation($input: CreateAdministratorInput!) { createAdministrator(input: $input) { id } }",
+        {
+            "input": {
+                "emailAddress": user,
+                "firstName": "Sellable",
+                "lastName": "Sync",
+                "password": password,
+                "roleIds": [role_id],
+            }
+        },
+    )
+    server.admin(
+        "mutation { updateGlobalSettings(input: {outOfStockThreshold: 1}) { __typename } }"
+    )
+    server.admin(
+        "mutation($id: ID!) { updateProductVariants(input: [{id: $id, outOfStockThreshold: 2, "
+        "useGlobalOutOfStockThreshold: false}]) { id } }",
+        {"id": server.variant_ids["MUG-CERAMIC"]},
+    )
+
+
+@contextlib.contextmanager
+def running_vendure(postgres_server: str, work: Path) -> Iterator[VendureServer]:
+    """Install (cached), create a database, start and seed Vendure; stop and drop after."""
+    modules = install_vendure()
+    run_dir = work / "vendure"
+    run_dir.mkdir()
+    for name in ("server.js", "initial-data.json", "products.csv"):
+        shutil.copy(SERVER_FILES / name, run_dir / name)
+    (run_dir / "node_modules").symlink_to(modules / "node_modules")
+    database = f"vendure_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    info = psycopg.conninfo.conninfo_to_dict(postgres_server)
+    port = free_port()
+    env = {
+        **os.environ,
+        "VENDURE_PORT": str(port),
+        "VENDURE_SUPERADMIN": SUPERADMIN[0],
+        "VENDURE_SUPERADMIN_PASSWORD": SUPERADMIN[1],
+        "VENDURE_DB_HOST": str(info.get("host") or "127.0.0.1"),
+        "VENDURE_DB_PORT": str(info.get("port") or 5432),
+        "VENDURE_DB_USER": str(info.get("user") or "postgres"),
+        "VENDURE_DB_PASSWORD": str(info.get("password") or ""),
+        "VENDURE_DB_NAME": database,
+    }
+    log = run_dir / "vendure.log"
+    server: VendureServer | None = None
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [_tool("node"), "server.js"],
+            cwd=run_dir,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        started = time.monotonic()
+        _wait_ready(process, log)
+        server = VendureServer(
+            port, process, log, database, Session(f"http://127.0.0.1:{port}/admin-api")
+        )
+        _seed(server)
+        print(f"Vendure started and seeded in {time.monotonic() - started:.1f}s")
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if server is not None:
+            for session in [server.admin, *server.sessions]:
+                session.close()
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
