@@ -146,7 +146,8 @@ class _Listing:
     asin: str
     product_type: str
     title: str
-    channel: str  # "DEFAULT" (merchant fulfilled) or "AMAZON_NA" (FBA)
+    channel: str  # the offer: "DEFAULT" (merchant fulfilled) or "AMAZON_NA" (FBA)
+    fba: bool = False  # has FBA inventory (an MFN offer may have some too, side by side)
     quantity: int = 0  # DEFAULT: what buyers can order now
     fulfillable: int = 0  # FBA
     reserved: int = 0  # FBA: pendingCustomerOrderQuantity
@@ -179,6 +180,7 @@ class _Feed:
     created: datetime
     created_at: float  # monotonic
     messages: int
+    stuck: bool = False  # stays IN_PROGRESS for ever (the emulator's feed_stuck when created)
     status: str = "IN_QUEUE"
     result_document: str | None = None
     processing_started: datetime | None = None
@@ -190,7 +192,8 @@ class AmazonEmulator(EmulatorServer):
 
     ``token_lifetime=3600`` s, ``patch_delay=5`` s until an ACCEPTED patch shows,
     ``feed_queue_seconds=2``, ``feed_base_seconds=3`` and ``feed_seconds_per_message=0.001``
-    (IN_PROGRESS lasts base + per message x messages), ``feed_stuck=False``,
+    (IN_PROGRESS lasts base + per message x messages), ``feed_stuck=False`` (feeds created
+    while it is true never finish),
     ``upload_url_lifetime=300`` s, ``inventory_token_lifetime=30`` s, ``inventory_page_size=50``,
     ``rate_limits`` (operation -> (rate, burst), overriding :data:`USAGE_PLANS`),
     ``fba_warehouse`` (put in :meth:`connector_settings`).
@@ -253,7 +256,15 @@ class AmazonEmulator(EmulatorServer):
     def add_fba_listing(
         self, sku: str, fulfillable: int = 0, title: str | None = None, product_type: str = ""
     ) -> str:
-        """An offer fulfilled by Amazon, with ``fulfillable`` units at its warehouses."""
+        """FBA inventory of ``fulfillable`` units for ``sku``: a new offer fulfilled by
+        Amazon, or FBA stock next to an existing merchant-fulfilled offer of that SKU."""
+        with self.lock:
+            existing = self.listings.get(sku)
+            if existing is not None:
+                existing.fba = True
+                existing.fulfillable = fulfillable
+                existing.updated = self.clock.now()
+                return sku
         return self._add(
             sku, title, "AMAZON_NA", fulfillable=fulfillable, product_type=product_type
         )
@@ -277,6 +288,7 @@ class AmazonEmulator(EmulatorServer):
                 channel=channel,
                 quantity=quantity,
                 fulfillable=fulfillable,
+                fba=channel != "DEFAULT",
                 updated=self.clock.now(),
             )
         return sku
@@ -298,6 +310,8 @@ class AmazonEmulator(EmulatorServer):
                 if listing is None:
                     raise ValueError(f"no listing {sku!r}")
                 if fulfilled_by == "AMAZON":
+                    if not listing.fba:
+                        raise ValueError(f"{sku!r} has no FBA inventory")
                     listing.fulfillable -= quantity
                     listing.reserved += quantity
                 else:
@@ -577,7 +591,7 @@ class AmazonEmulator(EmulatorServer):
             if feed.status == "IN_QUEUE" and age >= self.feed_queue_seconds:
                 feed.status = "IN_PROGRESS"
                 feed.processing_started = feed.created + timedelta(seconds=self.feed_queue_seconds)
-            if feed.status == "IN_PROGRESS" and not self.feed_stuck:
+            if feed.status == "IN_PROGRESS" and not feed.stuck:
                 took = self.feed_base_seconds + self.feed_seconds_per_message * feed.messages
                 if age >= self.feed_queue_seconds + took:
                     self._process(feed)
@@ -712,7 +726,7 @@ class AmazonEmulator(EmulatorServer):
         fba = [
             x
             for x in sorted(self.listings.values(), key=lambda x: x.sku)
-            if x.channel != "DEFAULT"
+            if x.fba
             and (skus is None or since is not None or x.sku in skus)
             and (since is None or x.updated >= since)
         ]
@@ -780,17 +794,16 @@ class AmazonEmulator(EmulatorServer):
                 }
             ]
         if "fulfillmentAvailability" in included:
+            availability = []
             if listing.channel == "DEFAULT":
-                item["fulfillmentAvailability"] = [
+                availability.append(
                     {"fulfillmentChannelCode": "DEFAULT", "quantity": listing.quantity}
-                ]
-            else:
-                item["fulfillmentAvailability"] = [
-                    {
-                        "fulfillmentChannelCode": listing.channel,
-                        "quantity": max(0, listing.fulfillable),
-                    }
-                ]
+                )
+            if listing.fba:
+                availability.append(
+                    {"fulfillmentChannelCode": "AMAZON_NA", "quantity": max(0, listing.fulfillable)}
+                )
+            item["fulfillmentAvailability"] = availability
         if "issues" in included:
             item["issues"] = []
         return item
@@ -976,7 +989,12 @@ class AmazonEmulator(EmulatorServer):
                 messages = 0
         feed_id = str(50_000_000 + next(self._ids))
         self.feeds[feed_id] = _Feed(
-            feed_id, document.document_id, self.clock.now(), self.clock.monotonic(), messages
+            feed_id,
+            document.document_id,
+            self.clock.now(),
+            self.clock.monotonic(),
+            messages,
+            stuck=self.feed_stuck,
         )
         return Response(202, {"feedId": feed_id})
 

@@ -1,0 +1,341 @@
+"""The Amazon connector end to end: the daemon's own SyncEngine jobs against the emulator
+over loopback HTTP, on the example catalog with warehouses ``main`` (own) and ``fba-us``
+(FBA), on SQLite and PostgreSQL.
+
+One ManualClock drives the emulator (token expiry, patch delay, feed processing, buckets)
+and the framework's HTTP client (its rate limiter "sleeps" by advancing the clock), so
+nothing waits for real and every quantity is exact.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sellable_amazon.connector import AmazonConnector
+
+from sellable.emulators.amazon import AmazonEmulator
+from sellable.emulators.base import ManualClock
+from sellable.sync.engine import JobResult, SyncEngine
+from sellable.sync.status import channel_status
+from tests.imports import Store, open_store
+from tests.sync.test_sync_engine import SELLABLE, SQLITE_ONLY, channel_toml
+
+FBA = "fba-us"
+MFN_SKUS = (
+    "ALPHABET-BUNDLE",
+    "GIFT-KIT-COFFEE",
+    "GIFT-SET-COFFEE",
+    "BEANS-12OZ",
+    "MUG-CERAMIC",
+    "CAMERA-STARTER-KIT",
+)
+
+
+def amazon_toml(emulator: AmazonEmulator) -> str:
+    settings = "\n".join(f'{k} = "{v}"' for k, v in emulator.connector_settings().items())
+    return (
+        f'\n[[channels]]\ncode = "amazon"\nconnector = "amazon"\n'
+        f'warehouses = ["{FBA}", "main"]\n[channels.settings]\n{settings}\n'
+    )
+
+
+@dataclass
+class Amazon:
+    store: Store
+    emulator: AmazonEmulator
+    clock: ManualClock
+    engine: SyncEngine
+
+    @property
+    def connector(self) -> AmazonConnector:
+        connector = self.engine.channels["amazon"].connector
+        assert isinstance(connector, AmazonConnector)
+        return connector
+
+    def run(self, job: str, channel: str = "amazon") -> JobResult:
+        result = self.engine.run_job(channel, job)
+        assert result.ok, result.error
+        return result
+
+    def sellable(self, sku: str, warehouse: str) -> int:
+        self.engine.book.refresh()
+        return self.engine.book.core.sellable(sku, warehouse)
+
+    def settle(self, seconds: float = 6.0) -> JobResult:
+        """Let Amazon apply what it accepted, then push again to confirm it."""
+        self.clock.advance(seconds)
+        return self.run("push")
+
+    def statuses(self) -> list[int]:
+        return [status for _method, _path, status in self.emulator.request_log]
+
+    def calls(self, method: str, prefix: str) -> list[str]:
+        return [p for m, p, _s in self.emulator.request_log if m == method and p.startswith(prefix)]
+
+
+OpenAmazon = Callable[..., Amazon]
+
+
+@pytest.fixture
+def open_amazon(config_file: Path) -> Iterator[OpenAmazon]:
+    """``open_amazon(mfn=..., fba=..., shop=None, **emulator_options)``: the example catalog,
+    the emulator with MFN offers ``mfn`` (all at 0) and FBA stock ``fba``, and a SyncEngine."""
+    made: list[tuple[AmazonEmulator, SyncEngine, Store]] = []
+
+    def open_(
+        *,
+        mfn: tuple[str, ...] = MFN_SKUS,
+        fba: dict[str, int] | None = None,
+        shop: Any = None,
+        **options: Any,
+    ) -> Amazon:
+        clock = ManualClock(datetime.now(UTC))
+        emulator = AmazonEmulator(clock=clock, **options)
+        emulator.start()
+        for sku in mfn:
+            emulator.add_listing(sku, 0)
+        for sku, units in (fba if fba is not None else {"ALPHABET-BUNDLE": 8}).items():
+            emulator.add_fba_listing(sku, units)
+        with config_file.open("a") as handle:
+            handle.write(amazon_toml(emulator) + f'fba_warehouse = "{FBA}"\n')
+            if shop is not None:
+                handle.write(channel_toml(shop.url))
+        store = open_store(config_file)
+        store.load_examples()
+        engine = SyncEngine(
+            store.engine,
+            store.settings,
+            http_options={"clock": clock.monotonic, "sleep": clock.advance, "backoff_base": 0.0},
+        )
+        made.append((emulator, engine, store))
+        return Amazon(store, emulator, clock, engine)
+
+    yield open_
+    for emulator, engine, store in made:
+        engine.close()
+        emulator.stop()
+        store.engine.dispose()
+
+
+# -- FBA and MFN side by side --------------------------------------------------------------------
+
+
+def test_mfn_sells_components_while_fba_shows_only_prepacked_units(
+    open_amazon: OpenAmazon,
+) -> None:
+    # seed-003: ALPHABET-BUNDLE = 50 buildable from ABC/DEF/GHI in main, 8 pre-packed at FBA.
+    # GIFT-KIT-COFFEE: 0 pre-packed at FBA although its three components are there.
+    amazon = open_amazon(
+        fba={
+            "ALPHABET-BUNDLE": 8,
+            "GIFT-KIT-COFFEE": 0,
+            "BEANS-12OZ": 40,
+            "MUG-CERAMIC": 40,
+            "SCOOP-WOOD": 40,
+        }
+    )
+
+    results = {r.job: r for r in amazon.engine.run_once()}
+    assert all(r.ok for r in results.values()), results
+    assert results["reconcile"].counts["retry"] == len(MFN_SKUS)  # ACCEPTED is not applied
+    assert amazon.emulator.quantities()["ALPHABET-BUNDLE"] == 0
+    confirmed = amazon.settle()
+
+    assert (confirmed.counts["pushed"], confirmed.counts["retry"]) == (len(MFN_SKUS), 0)
+    shown = amazon.emulator.quantities()
+    assert {sku: shown[sku] for sku in MFN_SKUS} == {sku: SELLABLE[sku] for sku in MFN_SKUS}
+    assert shown["ALPHABET-BUNDLE"] == 50  # MFN: from components in main only
+    assert shown["GIFT-KIT-COFFEE"] == 30
+    assert amazon.sellable("ALPHABET-BUNDLE", FBA) == 8  # FBA: pre-packed only
+    assert amazon.sellable("GIFT-KIT-COFFEE", FBA) == 0  # FBA cannot assemble
+    assert amazon.sellable("BEANS-12OZ", FBA) == 40
+    # Amazon owns the FBA offers' quantities: nothing was ever sent for them.
+    assert amazon.calls("PATCH", "/listings/")
+    assert not [p for p in amazon.calls("PATCH", "/listings/") if p.endswith("SCOOP-WOOD")]
+    assert amazon.run("push").counts["pending"] == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_orders_lower_the_warehouse_that_fulfils_them_and_fba_counts_are_not_doubled(
+    open_amazon: OpenAmazon, testshop: Any
+) -> None:
+    testshop.state.add_listing("L-DEF", "DEF")
+    amazon = open_amazon(shop=testshop)
+    amazon.engine.run_once()
+    amazon.settle()
+    assert amazon.emulator.quantities()["ALPHABET-BUNDLE"] == 50
+
+    # One order on the other channel: 3 x DEF (the bundle's bottleneck) from main.
+    testshop.state.place_order("W-1", [("DEF", 3)])
+    amazon.run("orders", "shop")
+    amazon.run("push")
+    amazon.settle()
+    assert amazon.emulator.quantities()["ALPHABET-BUNDLE"] == 47
+    assert amazon.sellable("ALPHABET-BUNDLE", FBA) == 8
+
+    # An FBA order of 3 bundles: Amazon moves 3 from fulfillable to reserved.
+    order = amazon.emulator.place_order([("ALPHABET-BUNDLE", 3)], fulfilled_by="AMAZON")
+    amazon.run("orders")
+    assert amazon.sellable("ALPHABET-BUNDLE", FBA) == 5
+    assert amazon.sellable("ALPHABET-BUNDLE", "main") == 47  # MFN untouched
+    assert amazon.run("push").counts["pending"] == 0
+    # The next FBA stock pull reports fulfillable 5 + 3 reserved for that order: once.
+    stock = amazon.run("stock")
+    assert stock.counts["skus"] == 1
+    assert amazon.sellable("ALPHABET-BUNDLE", FBA) == 5
+    amazon.run("stock")
+    assert amazon.sellable("ALPHABET-BUNDLE", FBA) == 5
+
+    # Shipped: reserved units leave Amazon's counts and our allocation alike.
+    amazon.emulator.ship_order(order)
+    amazon.clock.advance(1)
+    amazon.run("orders")
+    amazon.run("stock")
+    assert amazon.sellable("ALPHABET-BUNDLE", FBA) == 5
+
+    # A merchant-fulfilled Amazon order is booked against main.
+    amazon.emulator.place_order([("MUG-CERAMIC", 2)])
+    amazon.run("orders")
+    assert amazon.sellable("MUG-CERAMIC", "main") == 28
+    amazon.run("push")
+    amazon.settle()
+    shown = amazon.emulator.quantities()
+    assert (shown["MUG-CERAMIC"], shown["GIFT-KIT-COFFEE"], shown["ALPHABET-BUNDLE"]) == (
+        28,
+        28,
+        47,
+    )
+
+
+# -- limits, throttling, tokens ------------------------------------------------------------------
+
+
+@SQLITE_ONLY
+def test_published_limits_are_obeyed_with_zero_429s_at_steady_state(
+    open_amazon: OpenAmazon,
+) -> None:
+    amazon = open_amazon()
+    amazon.engine.run_once()
+    amazon.settle()
+    started = amazon.clock.monotonic()
+
+    for _ in range(25):  # searchOrders: 0.0056/s, burst 20
+        amazon.run("orders")
+
+    assert amazon.emulator.calls["searchOrders"] == 26
+    assert 429 not in amazon.statuses()
+    assert amazon.engine.channels["amazon"].http.throttled == 0
+    # 26 calls with a burst of 20: the last 6 waited one period each (1/0.0056 s).
+    waited = amazon.clock.monotonic() - started
+    assert 5 / 0.0056 <= waited <= 6 / 0.0056 + 1
+
+
+@SQLITE_ONLY
+def test_recovers_from_injected_429s_and_from_an_expired_token(open_amazon: OpenAmazon) -> None:
+    amazon = open_amazon()
+    amazon.emulator.place_order([("MUG-CERAMIC", 1)])
+    amazon.emulator.inject({"status": 429, "path": "/orders/"}, {"status": 429, "path": "/orders/"})
+
+    orders = amazon.run("orders")
+
+    assert orders.counts["orders"] == 1
+    assert amazon.engine.channels["amazon"].http.throttled == 2
+    assert amazon.statuses().count(429) == 2
+
+    amazon.emulator.expire_tokens()  # revoked behind our back: 403, one refresh, retried
+    assert amazon.run("listings").counts["listings"] == len(MFN_SKUS)
+    assert amazon.statuses().count(403) == 1
+    assert amazon.connector.client.token_refreshes == 2
+
+    amazon.clock.advance(3600)  # expiry known in advance: refreshed before, no 403
+    amazon.run("stock")
+    assert amazon.statuses().count(403) == 1
+    assert amazon.connector.client.token_refreshes == 3
+
+
+# -- feeds ---------------------------------------------------------------------------------------
+
+ALL_SKUS = tuple(SELLABLE)
+
+
+@SQLITE_ONLY
+def test_a_feed_with_invalid_messages_retries_only_those(open_amazon: OpenAmazon) -> None:
+    amazon = open_amazon(mfn=ALL_SKUS, fba={})
+    amazon.connector.patch_limit = 2  # more than 2 changes go through a feed
+    amazon.emulator.refuse("MUG-CERAMIC")
+    amazon.emulator.refuse("SCOOP-WOOD", "The field 'quantity' is not allowed for this offer.")
+
+    first = amazon.engine.run_once()[-1]
+    assert first.counts["retry"] == len(ALL_SKUS)
+    assert len(amazon.calls("POST", "/feeds/2021-06-30/feeds")) == 1
+    report = amazon.settle()
+
+    assert (report.counts["pushed"], report.counts["failed"]) == (len(ALL_SKUS) - 2, 2)
+    (status,) = channel_status(amazon.engine)
+    assert sorted(status["failing_listings"], key=lambda x: x["listing_id"]) == [
+        {"listing_id": "MUG-CERAMIC", "error": "90220: 'size' is required but not supplied."},
+        {
+            "listing_id": "SCOOP-WOOD",
+            "error": "90220: The field 'quantity' is not allowed for this offer.",
+        },
+    ]
+
+    amazon.emulator.accept("MUG-CERAMIC")
+    amazon.emulator.accept("SCOOP-WOOD")
+    before = len(amazon.emulator.request_log)
+    again = amazon.run("push")
+    sent = [p for m, p, _s in list(amazon.emulator.request_log)[before:] if m == "PATCH"]
+    assert again.counts["pending"] == 2
+    assert sorted(p.rsplit("/", 1)[1] for p in sent) == ["MUG-CERAMIC", "SCOOP-WOOD"]
+    amazon.settle()
+
+    assert amazon.emulator.quantities() == dict(SELLABLE)
+    assert amazon.run("push").counts["pending"] == 0
+    assert len(amazon.calls("POST", "/feeds/2021-06-30/feeds")) == 1
+
+
+@SQLITE_ONLY
+def test_a_feed_stuck_in_progress_is_escalated_without_blocking_other_pushes(
+    open_amazon: OpenAmazon, caplog: pytest.LogCaptureFixture
+) -> None:
+    amazon = open_amazon(mfn=ALL_SKUS, fba={}, feed_stuck=True)
+    amazon.connector.patch_limit = 2
+    amazon.connector.stuck_after = 600.0
+    amazon.engine.run_once()
+    (feed_id,) = amazon.emulator.feeds
+    amazon.clock.advance(300)
+    assert amazon.run("push").counts["retry"] == len(ALL_SKUS)  # in progress: wait
+
+    amazon.clock.advance(301)
+    with caplog.at_level(logging.WARNING, logger="sellable.amazon"):
+        escalated = amazon.run("push")
+
+    assert (escalated.counts["failed"], escalated.counts["retry"]) == (len(ALL_SKUS), 0)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "sellable.amazon"]
+    assert warnings == [
+        f"channel=amazon: feed {feed_id} still IN_PROGRESS after 10 min; its "
+        f"{len(ALL_SKUS)} listing(s) are reported failed and sent again"
+    ]
+    (status,) = channel_status(amazon.engine)
+    assert len(status["failing_listings"]) == len(ALL_SKUS)
+    assert status["failing_listings"][0]["error"] == f"feed {feed_id} stuck IN_PROGRESS for 10 min"
+    failed = amazon.engine.metrics.registry.get_sample_value(
+        "sellable_pushed_listings_total", {"channel": "amazon", "outcome": "failed"}
+    )
+    assert failed == len(ALL_SKUS)
+
+    # Amazon recovers; the next push sends a fresh feed, which completes, while the stuck one
+    # is no longer waited for.
+    amazon.emulator.feed_stuck = False
+    amazon.run("push")
+    assert len(amazon.emulator.feeds) == 2
+    done = amazon.settle(10)
+    assert done.counts["pushed"] == len(ALL_SKUS)
+    assert amazon.emulator.quantities() == dict(SELLABLE)
+    assert amazon.emulator.feeds[feed_id].status == "IN_PROGRESS"
