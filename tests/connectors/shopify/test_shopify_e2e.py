@@ -19,6 +19,7 @@ import pytest
 
 from sellable.emulators import ManualClock
 from sellable.emulators.shopify import ShopifyEmulator
+from sellable.imports import import_stock
 from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.status import channel_status
 from tests.imports import Store, open_store
@@ -76,7 +77,7 @@ OpenSync = Callable[..., Sync]
 
 @pytest.fixture
 def open_sync(config_file: Path) -> Iterator[OpenSync]:
-    """``open_sync(listed=..., warehouses=..., locations=..., **emulator options)``: the
+    """``open_sync(listed=..., warehouses=..., location_map=..., **emulator options)``: the
     example catalog, a Shopify emulator listing ``listed`` at 0, and an engine on it."""
     opened: list[tuple[Sync, ShopifyEmulator]] = []
 
@@ -84,7 +85,7 @@ def open_sync(config_file: Path) -> Iterator[OpenSync]:
         *,
         listed: tuple[str, ...] = LISTED,
         warehouses: tuple[str, ...] = ("main",),
-        locations: dict[str, str] | None = None,
+        location_map: dict[str, str] | None = None,
         **options: Any,
     ) -> Sync:
         clock = ManualClock(START)
@@ -93,7 +94,7 @@ def open_sync(config_file: Path) -> Iterator[OpenSync]:
         for sku in listed:
             shop.add_listing(sku, 0)
         settings = shop.connector_settings()
-        table = "".join(f'"{gid}" = "{code}", ' for gid, code in (locations or {}).items())
+        table = "".join(f'"{gid}" = "{code}", ' for gid, code in (location_map or {}).items())
         with config_file.open("a") as handle:
             handle.write(
                 '\n[[channels]]\ncode = "shopify"\nconnector = "shopify"\n'
@@ -101,7 +102,7 @@ def open_sync(config_file: Path) -> Iterator[OpenSync]:
                 + "[channels.settings]\n"
                 + f'shop_url = "{settings["shop_url"]}"\n'
                 + f'access_token = "{settings["access_token"]}"\n'
-                + (f"locations = {{ {table.rstrip(', ')} }}\n" if locations else "")
+                + (f"locations = {{ {table.rstrip(', ')} }}\n" if location_map else "")
             )
         store = open_store(config_file)
         store.load_examples()
@@ -205,3 +206,160 @@ def test_shopify_sync_pages_600_variants_and_120_orders_without_being_throttled(
     assert sync.shop.quantities() == {**expected, "ABC": 0, "ALPHABET-BUNDLE": 0}
     assert (sync.shop.throttled_graphql, sync.shop.throttled_count) == (0, 0)
     assert sum(sync.waits) > 0  # the limiter waited for points instead of being refused
+
+
+# -- throttles that do happen -------------------------------------------------------------------
+
+
+@SQLITE_ONLY
+def test_shopify_sync_recovers_from_throttled_and_429(open_sync: OpenSync) -> None:
+    sync = open_sync()
+    sync.run("listings")
+    # Another app spent the bucket behind our back: our limiter believes it has points, the
+    # shop answers THROTTLED (HTTP 200) once, then a 429 on the retry.
+    sync.shop.bucket.set(4)
+    sync.waits.clear()
+
+    push = sync.run("push")
+
+    assert push.counts["pushed"] == 5
+    assert sync.shown(*LISTED) == {sku: SELLABLE[sku] for sku in LISTED}
+    assert sync.shop.throttled_graphql == 1
+    # the retry waited for the deficit (10 requested - 4 available) at 50 points/s
+    assert sync.waits == [pytest.approx(0.12)]
+
+    sync.shop.place_order([("MUG-CERAMIC", 1)])
+    sync.shop.inject({"status": 429})
+    sync.waits.clear()
+    orders = sync.run("orders")
+    assert orders.counts["orders"] == 1
+    assert sync.shop.throttled_count == 2  # the THROTTLED answer and the 429
+    # The push left the bucket empty: the orders query (requested 2 + 50 x (1 + 2 + 10) =
+    # 652 points) waits 13.04 s at 50/s; the 429 drains the limiter, so after its
+    # Retry-After (2.0 s) the retry waits for the other 11.04 s of its 652 points.
+    assert sync.waits == [pytest.approx(13.04), 2.0, pytest.approx(11.04)]
+
+
+# -- compare-and-swap ---------------------------------------------------------------------------
+
+
+@BOTH_DATABASES
+def test_shopify_sync_rereads_a_stale_quantity_retries_once_and_ends_right(
+    open_sync: OpenSync,
+) -> None:
+    sync = open_sync()
+    sync.run_once()
+    sync.run("listings")
+    assert sync.shown("MUG-CERAMIC") == {"MUG-CERAMIC": 30}
+    # our stock changes (a delivery of 5 mugs arrives: the push is pending) ...
+    sync.store.csv("more.csv", "sku,warehouse,on_hand,locked\nMUG-CERAMIC,main,35,0\n")
+    import_stock(sync.store.engine, sync.store.settings, sync.store.dir / "more.csv")
+
+    # ... and a customer buys 2 mugs on Shopify between our read and our push
+    def customer_first(_variables: dict[str, Any]) -> None:
+        sync.shop.before_mutation = None
+        sync.shop.place_order([("MUG-CERAMIC", 2)])
+
+    sync.shop.before_mutation = customer_first
+    push = sync.run("push")
+
+    # refused as stale (28 on Shopify, not 30), read again, pushed again: ours is the truth
+    assert sync.shop.stale_answers == 1
+    assert push.counts["pushed"] == 3  # the mug and both gift sets (made with mugs)
+    assert sync.shown("MUG-CERAMIC") == {"MUG-CERAMIC": 35}
+    # the next cycle pulls that order: 35 - 2
+    sync.run_once()
+    assert sync.shown(*LISTED) == {
+        "BEANS-12OZ": 50,
+        "MUG-CERAMIC": 33,
+        "SCOOP-WOOD": 100,
+        "GIFT-SET-COFFEE": 43,
+        "GIFT-KIT-COFFEE": 33,
+    }
+
+
+@SQLITE_ONLY
+def test_shopify_sync_isolates_a_refused_item_and_retries_it_next_cycle(
+    open_sync: OpenSync,
+) -> None:
+    sync = open_sync()
+    sync.shop.variant_by_sku("SCOOP-WOOD").mutable = False  # e.g. a bundle Shopify computes
+
+    first = sync.run_once()["reconcile"]
+
+    assert (first.counts["pushed"], first.counts["failed"]) == (4, 1)
+    assert sync.shown(*LISTED) == {
+        **{sku: SELLABLE[sku] for sku in LISTED},
+        "SCOOP-WOOD": 0,
+    }
+    (status,) = channel_status(sync.engine)
+    assert status["failing_listings"] == [
+        {
+            "listing_id": "gid://shopify/InventoryItem/3|gid://shopify/Location/1",
+            "error": "NON_MUTABLE_INVENTORY_ITEM: The specified inventory item is not allowed "
+            "to be adjusted via API.",
+        }
+    ]
+    again = sync.run("push")
+    assert (again.counts["pending"], again.counts["pushed"], again.counts["failed"]) == (1, 0, 1)
+
+    sync.shop.variant_by_sku("SCOOP-WOOD").mutable = True
+    fixed = sync.run("push")
+    assert (fixed.counts["pushed"], fixed.counts["failed"]) == (1, 0)
+    assert sync.shown(*LISTED) == {sku: SELLABLE[sku] for sku in LISTED}
+
+
+# -- locations ----------------------------------------------------------------------------------
+
+
+@BOTH_DATABASES
+def test_shopify_sync_gives_each_location_the_sellable_of_its_warehouse(
+    open_sync: OpenSync,
+) -> None:
+    sync = open_sync(
+        listed=(),
+        warehouses=("main", "fba-us"),
+        location_map={"gid://shopify/Location/1": "main", "gid://shopify/Location/2": "fba-us"},
+        locations=("Main", "FBA mirror"),
+    )
+    sync.shop.add_variant("ALPHABET-BUNDLE", {1: 0, 2: 0})
+    sync.shop.add_variant("MUG-CERAMIC", {1: 0}, stocked_at=(1,))  # not stocked at 2
+
+    results = sync.run_once()
+
+    assert results["listings"].counts["listings"] == 3
+    assert sync.shop.available("ALPHABET-BUNDLE", 1) == 50  # from components in main
+    assert sync.shop.available("ALPHABET-BUNDLE", 2) == 8  # pre-packed in fba-us only
+    assert sync.shop.available("MUG-CERAMIC", 1) == 30
+    assert sync.shop.quantities() == {"ALPHABET-BUNDLE": 58, "MUG-CERAMIC": 30}
+
+
+# -- orders on Shopify ----------------------------------------------------------------------------
+
+
+@BOTH_DATABASES
+def test_shopify_order_lowers_kit_components_and_its_cancellation_releases_them(
+    open_sync: OpenSync,
+) -> None:
+    sync = open_sync()
+    sync.run_once()
+    sync.clock.advance(60)
+    order = sync.shop.place_order([("GIFT-KIT-COFFEE", 3)])  # a kit: 3 of each component
+
+    sync.clock.advance(60)
+    sync.run_once()
+
+    assert sync.shown(*LISTED) == {
+        "BEANS-12OZ": 47,
+        "MUG-CERAMIC": 27,
+        "SCOOP-WOOD": 97,
+        "GIFT-SET-COFFEE": 37,  # 10 prepackaged + min(47, 27, 97)
+        "GIFT-KIT-COFFEE": 27,
+    }
+
+    sync.clock.advance(60)
+    sync.shop.cancel_order(order)
+    sync.clock.advance(60)
+    sync.run_once()
+
+    assert sync.shown(*LISTED) == {sku: SELLABLE[sku] for sku in LISTED}
