@@ -51,10 +51,13 @@ from sellable_vendure.client import (
 
 PAGE_SIZE = 100
 
-#: Order states after which nothing about the order can change our stock any more (we
-#: count a shipped order as final), so the re-check skips them. The default order process:
+#: Cancelling an order does bump its ``updatedAt`` (seen on Vendure 3.7.3), so the re-check
+#: leaves cancelled orders to the ``updatedAt`` pass. Every other state is read again: an
+#: order can go from PaymentSettled straight to Shipped or Delivered without a new
+#: ``updatedAt``, so filtering on the current state would hide exactly the changes the
+#: re-check is for. The default order process:
 #: https://docs.vendure.io/guides/core-concepts/orders/#order-states
-FINISHED_STATES = ("Shipped", "Delivered", "Cancelled")
+RECHECK_SKIPS = ("Cancelled",)
 #: States in which some fulfillments may have left the warehouse.
 FULFILMENT_STATES = frozenset({"PartiallyShipped", "Shipped", "PartiallyDelivered", "Delivered"})
 #: Fulfillment states that mean the goods left (a new fulfillment starts as "Pending"):
@@ -79,8 +82,9 @@ class VendureSettings(ConnectorSettings):
         default=14,
         ge=0,
         le=365,
-        description="orders placed this many days before a pull's start that are not "
-        "shipped or cancelled are read again on every pull",
+        description="placed orders that are not cancelled are read again on every pull "
+        "for this many days before the pull's start (Vendure leaves updatedAt alone when an "
+        "order is paid or shipped); 0 turns the re-check off",
     )
 
     @field_validator("admin_api_url")
@@ -261,16 +265,16 @@ class VendureConnector(Connector):
     # -- orders ---------------------------------------------------------------------------------
 
     def pull_orders(self, since: datetime, cursor: str | None) -> OrderPage:
-        """Placed orders updated at or after ``since``, then every unfinished order placed up
-        to ``recheck_days`` before ``since``.
+        """Placed orders updated at or after ``since``, then every order placed up to
+        ``recheck_days`` before ``since`` that is not cancelled.
 
         Vendure does not touch an order's ``updatedAt`` when it is placed, paid or shipped
-        (only when it is cancelled or modified), so an ``updatedAt`` cursor alone would miss
+        (it does when it is cancelled), so an ``updatedAt`` cursor alone would miss
         those changes; the second pass reads them. Seen on Vendure 3.7.3: the end-to-end
         test tests/connectors/vendure/test_vendure_e2e.py asserts that ``updatedAt`` stays
         put through payment and shipping.
         """
-        phase = OrderCursor.parse(cursor, since, self.settings.recheck_days)
+        phase = OrderCursor.parse(cursor, since)
         page = self.client.orders(phase.filter(), phase.sort(), phase.ties, PAGE_SIZE)
         orders = [to_channel_order(order) for order in page.orders if _is_placed(order)]
         if len(page.orders) < PAGE_SIZE:
@@ -409,7 +413,7 @@ class OrderCursor:
         self.ties = ties
 
     @classmethod
-    def parse(cls, cursor: str | None, since: datetime, recheck_days: int) -> OrderCursor:
+    def parse(cls, cursor: str | None, since: datetime) -> OrderCursor:
         if cursor is None:
             return cls("updated", _utc(since), 0)
         try:
@@ -437,7 +441,7 @@ class OrderCursor:
             self.field: {"after": format_time(self.key_time - ONE_MS)},
         }
         if self.pass_ == "placed":
-            wanted["state"] = {"notIn": list(FINISHED_STATES)}
+            wanted["state"] = {"notIn": list(RECHECK_SKIPS)}
         return wanted
 
     def sort(self) -> dict[str, str]:
