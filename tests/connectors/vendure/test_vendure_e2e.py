@@ -3,12 +3,13 @@ through the daemon's own paths: ``sellable sync --once`` and ``status --json`` o
 command line, then SyncEngine passes in-process.
 
 Vendure is seeded (server/products.csv) with 100 units of BEANS-12OZ, MUG-CERAMIC,
-GIFT-KIT-COFFEE (a kit in our catalog), CAMERA-STARTER-KIT (a package) and VENDURE-TSHIRT
-(unknown to us); a global out-of-stock threshold of 1 and, for MUG-CERAMIC, a threshold of
-its own of 2. The connector logs in as an administrator whose role has only the
-permissions docs/connectors/vendure.md lists. Our side is the example catalog, whose
-sellable quantities in ``main`` are BEANS 50, MUG 30, GIFT-KIT 30 (min of its
-components), CAMERA-STARTER-KIT 7.
+GIFT-KIT-COFFEE (a kit in our catalog), CAMERA-STARTER-KIT (a package), ALPHABET-BUNDLE
+(a bundle) and VENDURE-TSHIRT (unknown to us); a global out-of-stock threshold of 1 and,
+for MUG-CERAMIC, a threshold of its own of 2. The connector logs in as an administrator
+whose role has only the permissions docs/connectors/vendure.md lists. Our side is the
+example catalog, whose sellable quantities in ``main`` are BEANS 50, MUG 30, GIFT-KIT 30
+(min of its components), CAMERA-STARTER-KIT 7, ALPHABET-BUNDLE 50 (and its 8 prepackaged
+units in ``fba-us``). Each test has a Vendure of its own.
 """
 
 from __future__ import annotations
@@ -47,24 +48,39 @@ def vendure(
         yield server
 
 
-def channel_toml(server: VendureServer) -> str:
+@pytest.fixture(scope="module")
+def vendure_berlin(
+    postgres_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[VendureServer]:
+    """A Vendure with a second stock location, "Berlin" (id 2), holding nothing yet."""
+    with running_vendure(postgres_server, tmp_path_factory.mktemp("vendure")) as server:
+        created = server.admin('mutation { createStockLocation(input: {name: "Berlin"}) { id } }')[
+            "createStockLocation"
+        ]
+        assert created == {"id": "2"}
+        yield server
+
+
+def open_example_store(
+    work: Path, server: VendureServer, *, warehouses: str = '["main"]', settings: str = ""
+) -> Store:
+    """The example catalog on SQLite, with a ``vendure`` channel on ``server``."""
     user, password = SYNC_USER
-    return (
-        '\n[[channels]]\ncode = "vendure"\nconnector = "vendure"\nwarehouses = ["main"]\n'
+    config = work / "sellable.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{work / "sellable.db"}"\n{WAREHOUSES_TOML}'
+        f'\n[[channels]]\ncode = "vendure"\nconnector = "vendure"\nwarehouses = {warehouses}\n'
         f'[channels.settings]\nadmin_api_url = "{server.admin_api_url}"\n'
-        f'username = "{user}"\npassword = "{password}"\n'
+        f'username = "{user}"\npassword = "{password}"\n{settings}'
     )
+    opened = open_store(config)
+    opened.load_examples()
+    return opened
 
 
 @pytest.fixture
 def store(tmp_path: Path, vendure: VendureServer) -> Iterator[Store]:
-    config = tmp_path / "sellable.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "sellable.db"}"\n{WAREHOUSES_TOML}'
-        + channel_toml(vendure)
-    )
-    opened = open_store(config)
-    opened.load_examples()
+    opened = open_example_store(tmp_path, vendure)
     yield opened
     opened.engine.dispose()
 
@@ -93,7 +109,7 @@ def by_job(results: list[JobResult]) -> dict[str, JobResult]:
 
 def vendure_stock(server: VendureServer) -> dict[str, tuple[int, int]]:
     """(stockOnHand, stockAllocated) per listed SKU."""
-    return {sku: server.stock(sku)[:2] for sku in LISTED}
+    return {sku: server.stock(sku) for sku in LISTED}
 
 
 def vendure_saleable(server: VendureServer) -> dict[str, int]:
@@ -144,9 +160,9 @@ def test_vendure_full_cycle_listings_push_orders_shipping_and_cancel(
     # sellable pushed as stockOnHand = sellable + allocated (0) + threshold.
     passes = {r["job"]: r for r in cli(store, "sync", "--once")}
     assert all(r["ok"] for r in passes.values()), passes
-    assert passes["listings"]["counts"]["listings"] == 5
+    assert passes["listings"]["counts"]["listings"] == 6
     assert passes["listings"]["reports"]["unmatched_listings"] == ["VENDURE-TSHIRT"]
-    assert passes["reconcile"]["counts"]["pushed"] == 4
+    assert passes["reconcile"]["counts"]["pushed"] == 5  # LISTED and ALPHABET-BUNDLE
     (status,) = cli(store, "status")
     assert status["unmatched_listings"] == {"count": 1, "skus": ["VENDURE-TSHIRT"]}
     assert vendure_stock(vendure) == {
@@ -161,7 +177,7 @@ def test_vendure_full_cycle_listings_push_orders_shipping_and_cancel(
         "GIFT-KIT-COFFEE": 30,
         "CAMERA-STARTER-KIT": 7,
     }
-    assert vendure.stock("VENDURE-TSHIRT")[:2] == (100, 0)  # not ours: left alone
+    assert vendure.stock("VENDURE-TSHIRT") == (100, 0)  # not ours: left alone
 
     # 2. Two orders placed in Vendure's shop and paid: the pull allocates them in our book
     # (the kit takes its components), and what is pushed drops by the right amounts.
@@ -238,3 +254,41 @@ def test_vendure_full_cycle_listings_push_orders_shipping_and_cancel(
         assert store.ledger_mismatches() == []
     finally:
         engine.close()
+
+
+def test_vendure_stock_locations_each_get_their_warehouse_and_the_threshold_once(
+    tmp_path: Path, vendure_berlin: VendureServer
+) -> None:
+    vendure = vendure_berlin
+    store = open_example_store(
+        tmp_path,
+        vendure,
+        warehouses='["main", "fba-us"]',
+        settings='stock_locations = { "1" = "main", "2" = "fba-us" }\n',
+    )
+    engine = SyncEngine(store.engine, store.settings)
+    try:
+        results = by_job(engine.run_once())
+        assert results["listings"].counts["listings"] == 12  # 6 variants x 2 locations
+        assert results["listings"].reports["unmatched_listings"] == ["VENDURE-TSHIRT"]
+        assert results["reconcile"].counts["pushed"] == 10
+        # main gets main's sellable + the threshold (it is listed first); fba-us its own:
+        # only ALPHABET-BUNDLE has stock there (8 prepackaged; FBA builds nothing).
+        assert vendure.levels("ALPHABET-BUNDLE") == {"1": (51, 0), "2": (8, 0)}
+        assert vendure.levels("BEANS-12OZ") == {"1": (51, 0), "2": (0, 0)}
+        assert vendure.levels("MUG-CERAMIC") == {"1": (32, 0), "2": (0, 0)}
+        assert vendure.levels("VENDURE-TSHIRT") == {"1": (100, 0)}
+        assert vendure.saleable("ALPHABET-BUNDLE") == 58  # 50 in main + 8 in fba-us
+        assert vendure.saleable("BEANS-12OZ") == 50
+
+        # Vendure allocates a paid order at its first location with stock; the pull
+        # allocates it in main (the channel's first warehouse) from the components.
+        placed = vendure.place_order([("ALPHABET-BUNDLE", 3)], "c@example.com")
+        results = by_job(engine.run_once())
+        assert book(store) == {placed["code"]: ("open", [("ALPHABET-BUNDLE", 3, "allocated")])}
+        assert results["reconcile"].counts["pushed"] == 1
+        assert vendure.levels("ALPHABET-BUNDLE") == {"1": (51, 3), "2": (8, 0)}  # 47 + 3 + 1
+        assert vendure.saleable("ALPHABET-BUNDLE") == 55
+    finally:
+        engine.close()
+        store.engine.dispose()

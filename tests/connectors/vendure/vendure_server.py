@@ -165,21 +165,22 @@ class VendureServer:
         )
         assert result["login"]["__typename"] == "CurrentUser", result
 
-    def stock(self, sku: str) -> tuple[int, int, int, bool]:
-        """(stockOnHand, stockAllocated, outOfStockThreshold, useGlobal) at location 1."""
+    def levels(self, sku: str) -> dict[str, tuple[int, int]]:
+        """Stock location id -> (stockOnHand, stockAllocated) of ``sku``."""
         data = self.admin(
-            "query($id: ID!) { productVariant(id: $id) { outOfStockThreshold "
-            "useGlobalOutOfStockThreshold stockLevels { stockLocationId stockOnHand "
-            "stockAllocated } } }",
+            "query($id: ID!) { productVariant(id: $id) { stockLevels { stockLocationId "
+            "stockOnHand stockAllocated } } }",
             {"id": self.variant_ids[sku]},
         )["productVariant"]
-        (level,) = data["stockLevels"]
-        return (
-            level["stockOnHand"],
-            level["stockAllocated"],
-            data["outOfStockThreshold"],
-            data["useGlobalOutOfStockThreshold"],
-        )
+        return {
+            level["stockLocationId"]: (level["stockOnHand"], level["stockAllocated"])
+            for level in data["stockLevels"]
+        }
+
+    def stock(self, sku: str) -> tuple[int, int]:
+        """(stockOnHand, stockAllocated) at the default stock location, the only one."""
+        (level,) = self.levels(sku).values()
+        return level
 
     def saleable(self, sku: str) -> int:
         """How many units Vendure lets a shopper put in a cart: it caps ``addItemToOrder``
