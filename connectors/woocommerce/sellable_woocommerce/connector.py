@@ -1,0 +1,481 @@
+"""The WooCommerce connector: products and variations matched by SKU, orders by their
+modification time, quantities pushed in batches of at most 100.
+
+Every vendor quirk below cites https://woocommerce.github.io/woocommerce-rest-api-docs/
+(the REST API v3 docs) or WooCommerce core (woocommerce/woocommerce,
+``plugins/woocommerce/includes/rest-api/Controllers/Version3/``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+
+from sellable.sdk import (
+    Capability,
+    ChannelOrder,
+    ChannelOrderLine,
+    ChannelPayloadError,
+    Connector,
+    ConnectorContext,
+    ConnectorSettings,
+    Listing,
+    ListingPage,
+    OrderPage,
+    OrderStatus,
+    PushItem,
+    PushResult,
+    RateLimit,
+)
+from sellable_woocommerce.client import (
+    BATCH_LIMIT,
+    PER_PAGE,
+    BatchTooLarge,
+    Page,
+    WooCommerceClient,
+)
+
+log = logging.getLogger("sellable.connectors.woocommerce")
+
+API_PATH = "/wp-json/wc/v3"
+
+#: Order statuses of core ("Orders" > "Order properties" > ``status`` in the docs).
+#: A status added by a plugin (e.g. ``shipped``, ``partially-shipped``) is not in this
+#: table and counts as open: holding stock for an order we do not understand cannot
+#: oversell, releasing it can.
+STATUSES = {
+    "pending": OrderStatus.OPEN,
+    "on-hold": OrderStatus.OPEN,
+    "processing": OrderStatus.OPEN,
+    "completed": OrderStatus.SHIPPED,
+    "cancelled": OrderStatus.CANCELLED,
+    "refunded": OrderStatus.CANCELLED,
+    "failed": OrderStatus.CANCELLED,
+    "trash": OrderStatus.CANCELLED,
+}
+
+#: Orders of one second that a block read re-reads from the previous page, so that up to
+#: this many orders of that second changing while we page cannot push one past us.
+BLOCK_OVERLAP = 10
+#: Ids remembered in an order cursor to skip orders already returned (the engine counts an
+#: order once anyway; this keeps pages small).
+SEEN_CAP = 1000
+
+LOOPBACK_HOSTS = {"localhost"}
+
+
+class WooCommerceSettings(ConnectorSettings):
+    """``[channels.settings]`` of a WooCommerce channel."""
+
+    #: The site's address, e.g. ``https://shop.example.com``; the connector adds
+    #: ``/wp-json/wc/v3``.
+    base_url: str
+    consumer_key: SecretStr
+    consumer_secret: SecretStr
+    #: The host's request limit when it publishes one (requests per second); the default
+    #: is :attr:`WooCommerceConnector.rate_limit`.
+    requests_per_second: float | None = Field(default=None, gt=0, le=100)
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_or_loopback(cls, value: str) -> str:
+        # Basic auth is only accepted over HTTPS; over plain HTTP WooCommerce wants OAuth
+        # 1.0a signatures ("Authentication" section of the docs), and the keys would travel
+        # in clear. Plain HTTP is allowed to loopback only (the emulator, a local site).
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError(
+                f"base_url {value!r} uses plain HTTP: WooCommerce accepts the consumer key "
+                "and secret over HTTPS only (plain HTTP is allowed to loopback addresses)"
+            )
+        if parts.path.rstrip("/").endswith(API_PATH):
+            raise ValueError(
+                f"base_url {value!r} already ends with {API_PATH}: give the site's address"
+            )
+        return value
+
+
+class WooCommerceConnector(Connector):
+    """A WooCommerce store through its REST API v3.
+
+    Usage (``sellable.toml``)::
+
+        [[channels]]
+        code = "woo"
+        connector = "woocommerce"
+        warehouses = ["main"]
+        [channels.settings]
+        base_url = "https://shop.example.com"
+        consumer_key = "ck_..."
+        consumer_secret = "cs_..."
+    """
+
+    name = "woocommerce"
+    capabilities = frozenset(
+        {
+            Capability.LIST_LISTINGS,
+            Capability.PULL_ORDERS,
+            Capability.PUSH_QUANTITIES,
+            Capability.READ_QUANTITIES,
+        }
+    )
+    Settings = WooCommerceSettings
+    # WooCommerce core publishes no rate limit for REST API v3; hosts and WAFs impose their
+    # own (research: channel-apis.md, "Rate limits at a glance"). We keep under the one
+    # figure WooCommerce itself documents, the default of its Store API limiter: 25
+    # requests per 10 s (https://developer.woocommerce.com/docs/apis/store-api/rate-limiting/).
+    # 2.5/s on average with a burst of 20, five short of 25, absorbs clock and network
+    # jitter between us and the host's bucket. At 100 objects per request that is still
+    # 250 quantities or orders per second. ``requests_per_second`` overrides the rate.
+    rate_limit = RateLimit(rate=2.5, burst=20)
+    max_push_batch = BATCH_LIMIT
+
+    settings: WooCommerceSettings
+
+    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        self.client = WooCommerceClient(self.http)
+        rate = self.settings.requests_per_second
+        if rate is not None and self.http.bucket is not None:
+            self.http.bucket.set_rate(rate)
+        key = self.settings.consumer_key.get_secret_value()
+        secret = self.settings.consumer_secret.get_secret_value()
+        self._authorization = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+
+    def base_url(self) -> str:
+        return self.settings.base_url.rstrip("/") + API_PATH
+
+    def authenticate(self, request_headers: dict[str, str]) -> None:
+        request_headers["Authorization"] = self._authorization
+
+    # -- listings ------------------------------------------------------------------------------
+
+    def list_listings(self, cursor: str | None) -> ListingPage:
+        """One page of products (by id); the variations of its variable products come with
+        it. Products are paged by id so that one created meanwhile lands on the last page."""
+        page_number = int(cursor) if cursor else 1
+        page = self.client.products(page=page_number)
+        listings: list[Listing] = []
+        for product in page.items:
+            kind = product.get("type")
+            if kind == "variable":
+                listings.extend(self._variation_listings(product))
+            elif kind in ("grouped", "external"):
+                continue  # neither holds stock ("Product properties" > type)
+            else:
+                listings.append(_listing(product, None))
+        listings = _without_duplicate_skus(listings, self.context.channel)
+        more = _more_pages(page, page_number)
+        return ListingPage(listings, str(page_number + 1) if more else None)
+
+    def _variation_listings(self, product: dict[str, Any]) -> list[Listing]:
+        parent_id = str(_require(product, "id"))
+        parent_sku = product.get("sku") or None
+        found: list[Listing] = []
+        number = 1
+        while True:
+            page = self.client.variations(parent_id, page=number)
+            for variation in page.items:
+                listing = _listing(variation, parent_id)
+                # A variation with no SKU of its own shows its parent's
+                # (WC_Product_Variation::get_sku in 'view' context): it is not that SKU.
+                if listing.sku is not None and listing.sku == parent_sku:
+                    listing = Listing(
+                        listing.listing_id,
+                        None,
+                        parent_id,
+                        quantity=listing.quantity,
+                        extra={**listing.extra, "inherited_sku": listing.sku},
+                    )
+                found.append(listing)
+            if not _more_pages(page, number):
+                return found
+            number += 1
+
+    def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
+        """Current ``stock_quantity`` of each listing whose stock WooCommerce manages
+        (``include`` filter, 100 ids per request)."""
+        by_parent: dict[str | None, list[str]] = {}
+        for listing in listings:
+            by_parent.setdefault(listing.parent_id, []).append(listing.listing_id)
+        found: dict[str, int] = {}
+        for parent_id, ids in by_parent.items():
+            for start in range(0, len(ids), PER_PAGE):
+                chunk = ids[start : start + PER_PAGE]
+                page = (
+                    self.client.products(include=chunk)
+                    if parent_id is None
+                    else self.client.variations(parent_id, include=chunk)
+                )
+                for item in page.items:
+                    quantity = item.get("stock_quantity")
+                    if item.get("manage_stock") is True and isinstance(quantity, int):
+                        found[str(item.get("id"))] = quantity
+        return found
+
+    # -- orders --------------------------------------------------------------------------------
+
+    def pull_orders(self, since: datetime, cursor: str | None) -> OrderPage:
+        """Orders modified at or after ``since``, oldest change first.
+
+        Page numbers drift: an order modified while we page moves to the end and every
+        order behind it moves up one place, so page N+1 would start one order late and
+        skip one ("Pagination" in the docs has no stable cursor). So each next page is a
+        new query from the last modification time read (keyset), which an order changed
+        meanwhile can only move after. ``modified_after`` is strict and dates have
+        whole seconds, so the query restarts one second early and skips the ids of that
+        second already returned. When one page holds a single second only, that second is
+        read on by ``offset``, overlapping the previous page by :data:`BLOCK_OVERLAP`.
+        """
+        state = _OrderCursor.decode(cursor) if cursor else _OrderCursor.start(since)
+        offset = None if state.skip == 0 else max(0, state.skip - BLOCK_OVERLAP)
+        page = self.client.orders(modified_after=state.after, offset=offset)
+        seen = set(state.seen)
+        orders = []
+        for raw in page.items:
+            order_id = str(_require(raw, "id"))
+            if order_id not in seen:
+                orders.append(_order(raw))
+        more = _more_pages(page, 1) if offset is None else len(page.items) == PER_PAGE
+        if not more or not page.items:
+            return OrderPage(orders, None)
+        first = _gmt_text(page.items[0])
+        last = _gmt_text(page.items[-1])
+        ids = [str(raw["id"]) for raw in page.items]
+        if first == last:  # the whole page is one second: read on in that second
+            end = (offset or 0) + len(page.items)
+            following = _OrderCursor(state.after, end, _capped([*state.seen, *ids]))
+        else:
+            at_last = [str(raw["id"]) for raw in page.items if _gmt_text(raw) == last]
+            following = _OrderCursor(_before(last), 0, _capped(at_last))
+        return OrderPage(orders, following.encode())
+
+    # -- pushing -------------------------------------------------------------------------------
+
+    def push_quantities(self, items: Sequence[PushItem]) -> list[PushResult]:
+        """``POST /products/batch`` for products and ``/products/{id}/variations/batch``
+        per parent for variations, at most 100 objects each, ``manage_stock: true`` with
+        every quantity (``stock_quantity`` is ignored while stock is not managed, see
+        "Product properties"). A batch answers HTTP 200 with an error object per refused
+        item; those fail alone."""
+        by_parent: dict[str | None, list[PushItem]] = {}
+        for item in items:
+            by_parent.setdefault(item.listing.parent_id, []).append(item)
+        results: list[PushResult] = []
+        for parent_id, group in by_parent.items():
+            for start in range(0, len(group), BATCH_LIMIT):
+                results.extend(self._push_batch(parent_id, group[start : start + BATCH_LIMIT]))
+        return results
+
+    def _push_batch(self, parent_id: str | None, items: Sequence[PushItem]) -> list[PushResult]:
+        updates = [
+            {
+                "id": _wc_id(item.listing.listing_id),
+                "manage_stock": True,
+                "stock_quantity": item.quantity,
+            }
+            for item in items
+        ]
+        try:
+            answer = self.client.update_batch(parent_id, updates)
+        except BatchTooLarge:
+            # The site lowered the limit (``woocommerce_rest_batch_items_limit`` filter):
+            # halve until it fits.
+            if len(items) == 1:
+                return [PushResult.failed(items[0].listing.listing_id, "HTTP 413 for one item")]
+            half = len(items) // 2
+            log.info(
+                "channel=%s: batch of %d refused with 413; sending halves",
+                self.context.channel,
+                len(items),
+            )
+            return self._push_batch(parent_id, items[:half]) + self._push_batch(
+                parent_id, items[half:]
+            )
+        wanted = {item.listing.listing_id: item.quantity for item in items}
+        results: list[PushResult] = []
+        for entry in answer.updated:
+            listing_id = str(entry.get("id"))
+            if listing_id not in wanted:
+                continue
+            error = entry.get("error")
+            if isinstance(error, dict):
+                results.append(
+                    PushResult.failed(
+                        listing_id, f"{error.get('code', 'error')}: {error.get('message', '')}"
+                    )
+                )
+            elif (
+                entry.get("manage_stock") is True
+                and entry.get("stock_quantity") == wanted[listing_id]
+            ):
+                results.append(PushResult.ok(listing_id))
+            else:
+                results.append(
+                    PushResult.failed(
+                        listing_id,
+                        "not applied: the channel shows "
+                        f"stock_quantity={entry.get('stock_quantity')!r}, "
+                        f"manage_stock={entry.get('manage_stock')!r}",
+                    )
+                )
+        return results
+
+
+# -- mapping ---------------------------------------------------------------------------------
+
+
+def _listing(item: dict[str, Any], parent_id: str | None) -> Listing:
+    quantity = item.get("stock_quantity")
+    managed = item.get("manage_stock") is True
+    extra = {} if managed else {"manage_stock": str(item.get("manage_stock")).lower()}
+    return Listing(
+        listing_id=str(_require(item, "id")),
+        sku=(item.get("sku") or None),
+        parent_id=parent_id,
+        quantity=quantity if managed and isinstance(quantity, int) else None,
+        extra=extra,
+    )
+
+
+def _without_duplicate_skus(listings: list[Listing], channel: str) -> list[Listing]:
+    """A SKU on two listings would get our whole quantity twice: match neither, report
+    both (WooCommerce refuses duplicates on save, but imports and plugins bypass that)."""
+    counts = Counter(listing.sku for listing in listings if listing.sku is not None)
+    duplicated = {sku for sku, n in counts.items() if n > 1}
+    if not duplicated:
+        return listings
+    log.warning(
+        "channel=%s: SKU(s) on more than one listing, left unmatched: %s",
+        channel,
+        ", ".join(
+            f"{sku} ({', '.join(x.listing_id for x in listings if x.sku == sku)})"
+            for sku in sorted(duplicated)
+        ),
+    )
+    return [
+        Listing(
+            x.listing_id,
+            None,
+            x.parent_id,
+            x.warehouses,
+            x.quantity,
+            {**x.extra, "duplicate_sku": x.sku},
+        )
+        if x.sku in duplicated
+        else x
+        for x in listings
+    ]
+
+
+def _order(raw: dict[str, Any]) -> ChannelOrder:
+    status = str(_require(raw, "status"))
+    lines = []
+    for line in _require(raw, "line_items"):
+        sku = line.get("sku") or ""
+        lines.append(
+            ChannelOrderLine(str(_require(line, "id")), sku, int(_require(line, "quantity")))
+        )
+    return ChannelOrder(
+        order_id=str(raw["id"]),
+        status=STATUSES.get(status, OrderStatus.OPEN),
+        updated_at=_parse_gmt(_gmt_text(raw)),
+        lines=tuple(lines),
+        created_at=_parse_gmt(raw["date_created_gmt"]) if raw.get("date_created_gmt") else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _OrderCursor:
+    """Where the next order page starts: after ``after`` (GMT text), ``skip`` orders into
+    that query (0: the query's first page), ids already returned."""
+
+    after: str
+    skip: int
+    seen: tuple[str, ...]
+
+    @classmethod
+    def start(cls, since: datetime) -> _OrderCursor:
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        floor = since.astimezone(UTC).replace(microsecond=0, tzinfo=None)
+        return cls(_before(floor.isoformat()), 0, ())
+
+    @classmethod
+    def decode(cls, cursor: str) -> _OrderCursor:
+        try:
+            raw = json.loads(cursor)
+            return cls(str(raw["a"]), int(raw["s"]), tuple(str(x) for x in raw["i"]))
+        except (ValueError, KeyError, TypeError) as err:
+            raise ChannelPayloadError(f"bad order cursor {cursor[:80]!r}") from err
+
+    def encode(self) -> str:
+        return json.dumps(
+            {"a": self.after, "s": self.skip, "i": list(self.seen)}, separators=(",", ":")
+        )
+
+
+def _gmt_text(raw: dict[str, Any]) -> str:
+    value = raw.get("date_modified_gmt")
+    if not isinstance(value, str) or not value:
+        raise ChannelPayloadError(f"order {raw.get('id')!r} has no date_modified_gmt")
+    return value
+
+
+def _parse_gmt(text: str) -> datetime:
+    """``*_gmt`` fields carry no zone and are UTC ("Orders" > "Order properties")."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise ChannelPayloadError(f"bad date {text!r}") from err
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _before(gmt_text: str) -> str:
+    """One second before: ``modified_after`` is strict and dates have whole seconds."""
+    moment = _parse_gmt(gmt_text) - timedelta(seconds=1)
+    return moment.replace(tzinfo=None).isoformat()
+
+
+def _capped(ids: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(ids))[-SEEN_CAP:]
+
+
+def _more_pages(page: Page, number: int) -> bool:
+    if page.total_pages is not None:
+        return number < page.total_pages
+    return len(page.items) == PER_PAGE  # headers stripped by a proxy: a full page may go on
+
+
+def _require(item: dict[str, Any], key: str) -> Any:
+    try:
+        return item[key]
+    except (KeyError, TypeError):
+        raise ChannelPayloadError(
+            f"WooCommerce object without {key!r}: {str(item)[:200]}"
+        ) from None
+
+
+def _wc_id(listing_id: str) -> int | str:
+    return int(listing_id) if listing_id.isdigit() else listing_id
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
