@@ -27,6 +27,7 @@ import psycopg
 import pytest
 
 SERVER_FILES = Path(__file__).parent / "server"
+NPM_FILES = ("package.json", "package-lock.json")
 VENDURE_VERSION = "3.7.3"
 READY = "SELLABLE-VENDURE-READY"
 SUPERADMIN = ("superadmin", "superadmin-password")
@@ -56,26 +57,27 @@ def _tool(name: str) -> str:
 
 
 def install_vendure() -> Path:
-    """``npm install`` of ``server/package.json`` into the cache directory, once per
-    version of that file; a file lock makes concurrent pytest-xdist workers wait for one
-    install instead of racing."""
+    """``npm ci`` of ``server/package.json`` and its lock file into the cache directory,
+    once per version of those files; a file lock makes concurrent pytest-xdist workers wait
+    for one install instead of racing."""
     npm = _tool("npm")
     _tool("node")
     target = cache_dir()
     target.parent.mkdir(parents=True, exist_ok=True)
-    manifest = (SERVER_FILES / "package.json").read_bytes()
-    digest = hashlib.sha256(manifest).hexdigest()
+    manifests = {name: (SERVER_FILES / name).read_bytes() for name in NPM_FILES}
+    digest = hashlib.sha256(b"".join(manifests.values())).hexdigest()
     marker = target / ".sellable-installed"
     with (target.parent / f"{target.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if marker.exists() and marker.read_text() == digest:
             return target
         target.mkdir(exist_ok=True)
-        (target / "package.json").write_bytes(manifest)
+        for name, content in manifests.items():
+            (target / name).write_bytes(content)
         started = time.monotonic()
         try:
             done = subprocess.run(
-                [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
                 cwd=target,
                 capture_output=True,
                 text=True,
@@ -83,10 +85,10 @@ def install_vendure() -> Path:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            pytest.fail(f"npm install of Vendure in {target} took over {INSTALL_TIMEOUT:.0f}s")
+            pytest.fail(f"npm ci of Vendure in {target} took over {INSTALL_TIMEOUT:.0f}s")
         if done.returncode != 0:
             pytest.fail(
-                f"npm install of Vendure {VENDURE_VERSION} in {target} failed "
+                f"npm ci of Vendure {VENDURE_VERSION} in {target} failed "
                 f"(exit {done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}"
             )
         marker.write_text(digest)
