@@ -29,12 +29,13 @@ if TYPE_CHECKING:
 
 #: The response header carrying the session token after ``login``. Vendure sends it only
 #: when ``authOptions.tokenMethod`` includes ``'bearer'`` (the default is ``'cookie'``):
-#: https://docs.vendure.io/reference/typescript-api/auth/auth-options#tokenmethod
+#: https://docs.vendure.io/current/framework/reference/typescript-api/auth/auth-options
 AUTH_TOKEN_HEADER = "vendure-auth-token"
 
 #: GraphQL error codes Vendure gives, inside HTTP 200, when the session is missing, expired
-#: or lacks a permission (ForbiddenError / UnauthorizedError):
-#: https://docs.vendure.io/reference/typescript-api/errors/error-types#forbiddenerror
+#: or lacks a permission: ForbiddenError and UnauthorizedError in @vendure/core's
+#: packages/core/src/common/error/errors.ts (seen on 3.7.3: an unauthenticated
+#: ``productVariants`` answers HTTP 200 with ``extensions.code == "FORBIDDEN"``).
 AUTH_ERROR_CODES = frozenset({"FORBIDDEN", "UNAUTHORIZED"})
 
 LOGIN = """
@@ -224,8 +225,8 @@ class VendureAdminClient:
             request_headers["Authorization"] = f"Bearer {self._token}"
 
     def login(self) -> None:
-        """The ``login`` mutation; keeps the token from the ``vendure-auth-token`` header.
-        https://docs.vendure.io/guides/storefront/connect-api/#managing-sessions"""
+        """The ``login`` mutation; keeps the token from the ``vendure-auth-token`` header
+        (see :data:`AUTH_TOKEN_HEADER`)."""
         self._token = None
         self.logins += 1
         variables = {"username": self.username, "password": self._password.get_secret_value()}

@@ -56,12 +56,12 @@ PAGE_SIZE = 100
 #: order can go from PaymentSettled straight to Shipped or Delivered without a new
 #: ``updatedAt``, so filtering on the current state would hide exactly the changes the
 #: re-check is for. The default order process:
-#: https://docs.vendure.io/guides/core-concepts/orders/#order-states
+#: https://docs.vendure.io/guides/core-concepts/orders/
 RECHECK_SKIPS = ("Cancelled",)
 #: States in which some fulfillments may have left the warehouse.
 FULFILMENT_STATES = frozenset({"PartiallyShipped", "Shipped", "PartiallyDelivered", "Delivered"})
 #: Fulfillment states that mean the goods left (a new fulfillment starts as "Pending"):
-#: https://docs.vendure.io/guides/core-concepts/orders/#fulfillment
+#: https://docs.vendure.io/reference/typescript-api/fulfillment/fulfillment-state
 SHIPPED_FULFILMENT_STATES = frozenset({"Shipped", "Delivered"})
 
 ONE_MS = timedelta(milliseconds=1)
@@ -167,7 +167,7 @@ class VendureConnector(Connector):
                 )
             # The oldest stock location of the channel is Vendure's default, the one a plain
             # stockOnHand update goes to (StockLocationService.defaultStockLocation):
-            # https://github.com/vendure-ecommerce/vendure/blob/master/packages/core/src/service/services/stock-location.service.ts
+            # https://github.com/vendurehq/vendure/blob/master/packages/core/src/service/services/stock-location.service.ts
             return [(ids[0], None)]
         described = ", ".join(f"{loc.id} ({loc.name})" for loc in known) or "none"
         for location, warehouse in table.items():
@@ -257,7 +257,7 @@ class VendureConnector(Connector):
         """Vendure subtracts the out-of-stock threshold once from the variant's total over
         all locations (ProductVariantService.getSaleableStockLevel), so exactly one location
         makes up for it: the first of ``stock_locations``, or the only one without a table.
-        https://github.com/vendure-ecommerce/vendure/blob/master/packages/core/src/service/services/product-variant.service.ts
+        https://github.com/vendurehq/vendure/blob/master/packages/core/src/service/services/product-variant.service.ts
         """
         table = self.settings.stock_locations
         return not table or next(iter(table)) == location
@@ -434,7 +434,8 @@ class OrderCursor:
 
     def filter(self) -> dict[str, Any]:
         # active=false and a placement time: placed orders only, no carts, no drafts
-        # (drafts are inactive but unplaced): https://docs.vendure.io/guides/core-concepts/orders/
+        # (drafts are inactive but unplaced; seen on 3.7.3, OrderService.createDraft sets
+        # active = false): https://docs.vendure.io/guides/core-concepts/orders/
         wanted: dict[str, Any] = {
             "active": {"eq": False},
             "orderPlacedAt": {"isNull": False},

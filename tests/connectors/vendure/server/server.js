@@ -28,7 +28,7 @@ const config = {
     },
     authOptions: {
         // The `vendure-auth-token` header is only sent with the bearer method (the default is
-        // 'cookie'): https://docs.vendure.io/reference/typescript-api/auth/auth-options#tokenmethod
+        // 'cookie'): https://docs.vendure.io/current/framework/reference/typescript-api/auth/auth-options
         tokenMethod: ['bearer', 'cookie'],
         superadminCredentials: {
             identifier: env('VENDURE_SUPERADMIN'),
@@ -49,7 +49,7 @@ const config = {
     },
     paymentOptions: {
         // Vendure's dev payment handler; with automaticSettle the order goes straight to
-        // PaymentSettled: https://docs.vendure.io/reference/typescript-api/payment/dummy-payment-handler
+        // PaymentSettled: https://docs.vendure.io/current/framework/reference/typescript-api/payment/dummy-payment-handler
         paymentMethodHandlers: [dummyPaymentHandler],
     },
     logger: new DefaultLogger({ level: LogLevel.Warn }),
