@@ -44,7 +44,18 @@ LOCATION_QUERY = "query SellablePrimaryLocation { location { id } }"
 
 ORDER_PAGE = 50
 ORDER_LINES = 10
-ORDERS_QUERY = f"""
+
+
+def orders_query(with_location: bool) -> tuple[str, int]:
+    """The orders page document and its requested cost (order 1 + lineItems connection
+    2 + objects; with the fulfilment location: fulfillmentOrders 2 + 1 x (fulfilment order,
+    assigned location, location) = 5 more per order)."""
+    location = (
+        "fulfillmentOrders(first: 1) { nodes { assignedLocation { location { id } } } }"
+        if with_location
+        else ""
+    )
+    document = f"""
 query SellableOrders($first: Int!, $after: String, $query: String!) {{
   orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {{
     nodes {{
@@ -53,12 +64,16 @@ query SellableOrders($first: Int!, $after: String, $query: String!) {{
         nodes {{ id sku quantity currentQuantity }}
         pageInfo {{ hasNextPage endCursor }}
       }}
+      {location}
     }}
     pageInfo {{ hasNextPage endCursor }}
   }}
 }}"""
-# object 1 + lineItems connection (2 + objects): Shopify's published method
-ORDERS_COST = 2 + ORDER_PAGE * (1 + 2 + ORDER_LINES)
+    per_order = 1 + 2 + ORDER_LINES + (5 if with_location else 0)
+    return document, 2 + ORDER_PAGE * per_order
+
+
+ORDERS_QUERY, ORDERS_COST = orders_query(False)
 
 ORDER_LINES_QUERY = """
 query SellableOrderLines($id: ID!, $after: String) {
@@ -288,4 +303,5 @@ __all__ = [
     "available_of",
     "levels_query",
     "listings_query",
+    "orders_query",
 ]

@@ -36,11 +36,10 @@ from sellable_shopify.client import (
     ORDER_LINES_COST,
     ORDER_LINES_QUERY,
     ORDER_PAGE,
-    ORDERS_COST,
-    ORDERS_QUERY,
     ShopifyGraphQL,
     available_of,
     listings_query,
+    orders_query,
 )
 
 LOCATION_GID = re.compile(r"^gid://shopify/Location/\d+$")
@@ -191,7 +190,10 @@ class ShopifyConnector(Connector):
         # window edges with a strict bound).
         query = f"updated_at:>='{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
         variables = {"first": ORDER_PAGE, "after": cursor, "query": query}
-        data = self.api.execute("SellableOrders", ORDERS_QUERY, variables, ORDERS_COST)
+        # With locations mapped, an order takes stock from the warehouse of the location
+        # Shopify assigned it to (its first fulfilment order).
+        document, cost = orders_query(bool(self.settings.locations))
+        data = self.api.execute("SellableOrders", document, variables, cost)
         try:
             connection = data["orders"]
             orders = [self._order(node) for node in connection["nodes"]]
@@ -230,7 +232,17 @@ class ShopifyConnector(Connector):
             updated_at=_time(node["updatedAt"]),
             created_at=_time(node["createdAt"]),
             lines=lines,
+            warehouse=self._warehouse_of(node),
         )
+
+    def _warehouse_of(self, node: dict[str, Any]) -> str | None:
+        """The warehouse mapped to the order's assigned location, None (the channel's first
+        warehouse) when it has none or an unmapped one."""
+        fulfilment = (node.get("fulfillmentOrders") or {}).get("nodes") or []
+        if not fulfilment:
+            return None
+        location = ((fulfilment[0].get("assignedLocation") or {}).get("location") or {}).get("id")
+        return self.settings.locations.get(str(location)) if location else None
 
     # -- pushing --------------------------------------------------------------------------------
 

@@ -1070,9 +1070,31 @@ class ShopifyEmulator(EmulatorServer):
                 [([line.number], self._line_node(line)) for line in order.lines], args
             )
 
+        def fulfillment_orders(_info: Info, **args: Any) -> dict[str, Any]:
+            # One fulfilment order per location the order's lines were assigned to.
+            locations = sorted({line.location for line in order.lines}, key=self._by_primary)
+            return _connection(
+                [
+                    (
+                        [n],
+                        {
+                            "id": f"gid://shopify/FulfillmentOrder/{order.number}{n:03d}",
+                            "status": "CLOSED" if order.cancelled_at else "OPEN",
+                            "assignedLocation": {
+                                "name": self.locations[n],
+                                "location": self._location_node(n),
+                            },
+                        },
+                    )
+                    for n in locations
+                ],
+                args,
+            )
+
         return {
             "id": gid("Order", order.number),
             "legacyResourceId": str(order.number),
+            "fulfillmentOrders": fulfillment_orders,
             "name": order.name,
             "createdAt": _iso(order.created_at),
             "processedAt": _iso(order.created_at),

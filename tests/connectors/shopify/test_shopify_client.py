@@ -495,3 +495,52 @@ def test_shopify_read_quantities_by_alias(
     assert found == {f"{ITEM}|{LOCATION}": 6}
     (body,) = bodies(route)
     assert body["variables"] == {"i0": ITEM, "l0": LOCATION, "i1": other, "l1": LOCATION}
+
+
+def test_shopify_orders_take_the_warehouse_of_their_assigned_location(
+    api: respx.MockRouter, make_connector: Callable[..., ShopifyConnector]
+) -> None:
+    def order(number: int, location: str | None) -> dict[str, Any]:
+        assigned = [{"assignedLocation": {"location": {"id": location}}}] if location else []
+        return {
+            "id": f"gid://shopify/Order/{number}",
+            "createdAt": "2026-11-01T10:00:00Z",
+            "updatedAt": "2026-11-01T10:00:00Z",
+            "cancelledAt": None,
+            "closed": False,
+            "displayFulfillmentStatus": "UNFULFILLED",
+            "lineItems": {
+                "nodes": [{"id": f"L{number}", "sku": "MUG", "quantity": 1, "currentQuantity": 1}],
+                "pageInfo": {"hasNextPage": False, "endCursor": None},
+            },
+            "fulfillmentOrders": {"nodes": assigned},
+        }
+
+    route = api.post(ENDPOINT).respond(
+        200,
+        json={
+            "data": {
+                "orders": {
+                    "nodes": [
+                        order(1, "gid://shopify/Location/2"),
+                        order(2, "gid://shopify/Location/7"),  # not mapped
+                        order(3, None),
+                    ],
+                    "pageInfo": {"hasNextPage": False, "endCursor": None},
+                }
+            },
+            "extensions": cost(902, 62, 938.0),
+        },
+    )
+    connector = make_connector(
+        locations={"gid://shopify/Location/1": "main", "gid://shopify/Location/2": "outlet"}
+    )
+
+    page = connector.pull_orders(datetime(2026, 11, 1, tzinfo=UTC), None)
+
+    assert [o.warehouse for o in page.orders] == ["outlet", None, None]
+    (body,) = bodies(route)
+    assert (
+        "fulfillmentOrders(first: 1) { nodes { assignedLocation { location { id } } } }"
+        in (body["query"])
+    )

@@ -333,6 +333,16 @@ def test_shopify_sync_gives_each_location_the_sellable_of_its_warehouse(
     assert sync.shop.available("MUG-CERAMIC", 1) == 30
     assert sync.shop.quantities() == {"ALPHABET-BUNDLE": 58, "MUG-CERAMIC": 30}
 
+    # Orders take stock from the warehouse of the location Shopify assigned them to.
+    sync.clock.advance(60)
+    sync.shop.place_order([("ALPHABET-BUNDLE", 3)], location=2)  # pre-packed units at FBA
+    sync.shop.place_order([("ALPHABET-BUNDLE", 2)], location=1)  # built from ABC, DEF, GHI
+    sync.clock.advance(60)
+    sync.run_once()
+
+    assert sync.shop.available("ALPHABET-BUNDLE", 1) == 48  # min(120, 50, 75) - 2
+    assert sync.shop.available("ALPHABET-BUNDLE", 2) == 5  # 8 - 3
+
 
 # -- orders on Shopify ----------------------------------------------------------------------------
 
