@@ -335,6 +335,8 @@ class VendureAdminClient:
         self, variant_ids: Sequence[str]
     ) -> tuple[dict[str, Variant], GlobalStockSettings]:
         """The variants with these ids that still exist, and the global stock settings."""
+        if not variant_ids:
+            raise ValueError("variants_by_id needs at least one id (take 0 lists everything)")
         options = {"filter": {"id": {"in": list(variant_ids)}}, "take": len(variant_ids)}
         data = self.query(VARIANTS_BY_ID, {"options": options})
         try:

@@ -191,6 +191,8 @@ class VendureConnector(Connector):
         """Set each listing's saleable stock by writing the stockOnHand that gives it (see
         :func:`stock_on_hand_for`), one aliased ``updateProductVariants`` field per variant."""
         keys = {item.listing.listing_id: _keys(item.listing) for item in items}
+        if not keys:
+            return []
         variants, stock_settings = self.client.variants_by_id(
             sorted({variant for variant, _ in keys.values()})
         )
@@ -238,6 +240,8 @@ class VendureConnector(Connector):
     def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
         """The saleable stock Vendure would show for each listing now."""
         keys = {listing.listing_id: _keys(listing) for listing in listings}
+        if not keys:
+            return {}
         variants, stock_settings = self.client.variants_by_id(
             sorted({variant for variant, _ in keys.values()})
         )

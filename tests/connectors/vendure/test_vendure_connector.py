@@ -222,6 +222,11 @@ def test_read_quantities_give_vendures_saleable_share_per_listing() -> None:
     assert found == {"2@1": 35, "2@2": 9}
 
 
+def test_push_and_read_of_nothing_send_nothing() -> None:
+    with connector(Script()) as vendure:
+        assert (vendure.push_quantities([]), vendure.read_quantities([])) == ([], {})
+
+
 # -- orders ---------------------------------------------------------------------------------------
 
 SINCE = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
