@@ -78,6 +78,7 @@ DEFAULT_TOKEN = "shpat_emulator"
 DEFAULT_VERSION = "2026-10"
 MAX_INPUT_ARRAY = 250  # "input arrays <= 250 items" (Admin API limits)
 MUTATION_COST = 10  # rate-limits page: "Mutation | 10"
+IDEMPOTENCY_KEYS_KEPT = 100_000
 # The reasons inventorySetQuantities accepts (InventorySetQuantitiesInput.reason docs).
 REASONS = frozenset(
     {
@@ -554,7 +555,8 @@ class ShopifyEmulator(EmulatorServer):
         self.orders: dict[int, Order] = {}
         self._numbers = {"product": 0, "variant": 0, "item": 0, "order": 0, "line": 0, "group": 0}
         self._items: dict[int, int] = {}  # inventory item number -> variant number
-        self._idempotent: dict[str, tuple[str, dict[str, Any]]] = {}
+        # Keys remembered, oldest first (Shopify keeps them for a window; we keep a count).
+        self._idempotent: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
         self._documents: OrderedDict[str, _Prepared] = OrderedDict()
         self.mutations_applied = 0  # inventorySetQuantities calls that changed state
         self.stale_answers = 0  # CHANGE_FROM_QUANTITY_STALE errors given
@@ -925,6 +927,8 @@ class ShopifyEmulator(EmulatorServer):
             answer = _formatted(self._execute(document, operation, variables))
             for key in keys:
                 self._idempotent[key] = (digest, copy.deepcopy(answer))
+            while len(self._idempotent) > IDEMPOTENCY_KEYS_KEPT:
+                self._idempotent.popitem(last=False)
             return answer
 
     # -- resolvers --------------------------------------------------------------------------

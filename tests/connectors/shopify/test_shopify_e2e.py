@@ -9,6 +9,9 @@ sleeps. Quantities are exact: warehouse ``main`` of the example catalog gives
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -164,6 +167,50 @@ def test_shopify_sync_sets_the_primary_location_and_reports_unknown_variants(
     again = sync.run_once()
     assert again["reconcile"].counts["pushed"] == 0
     assert sync.shop.mutations_applied == 1
+
+
+@SQLITE_ONLY
+def test_shopify_sync_once_cli_reports_unknown_variants_and_sets_quantities(
+    config_file: Path,
+) -> None:
+    with ShopifyEmulator() as shop:
+        assert isinstance(shop, ShopifyEmulator)
+        for sku in LISTED:
+            shop.add_listing(sku, 0)
+        shop.add_listing("NOT-OURS", 4)
+        settings = shop.connector_settings()
+        with config_file.open("a") as handle:
+            handle.write(
+                '\n[[channels]]\ncode = "shopify"\nconnector = "shopify"\nwarehouses = ["main"]\n'
+                f'[channels.settings]\nshop_url = "{settings["shop_url"]}"\n'
+                f'access_token = "{settings["access_token"]}"\n'
+            )
+        store = open_store(config_file)
+        store.load_examples()
+        store.engine.dispose()
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "sellable", "--config", str(config_file), *args],
+                cwd=config_file.parent,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+
+        once = cli("sync", "--once")
+        status = cli("status", "--json")
+
+        assert (once.returncode, status.returncode) == (0, 0), once.stdout + once.stderr
+        assert "    unmatched listings: 1 (NOT-OURS)" in once.stdout.splitlines()
+        (report,) = json.loads(status.stdout)
+        assert report["unmatched_listings"] == {"count": 1, "skus": ["NOT-OURS"]}
+        assert {sku: shop.quantities()[sku] for sku in LISTED} == {
+            sku: SELLABLE[sku] for sku in LISTED
+        }
+        assert shop.throttled_count == 0
+        assert "shpat_emulator" not in once.stdout + once.stderr
 
 
 # -- many pages, paced by the cost bucket ---------------------------------------------------------
