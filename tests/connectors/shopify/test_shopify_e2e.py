@@ -420,3 +420,32 @@ def test_shopify_order_lowers_kit_components_and_its_cancellation_releases_them(
     sync.run_once()
 
     assert sync.shown(*LISTED) == {sku: SELLABLE[sku] for sku in LISTED}
+
+
+@SQLITE_ONLY
+def test_shopify_order_edit_and_fulfilment_follow_current_quantity(open_sync: OpenSync) -> None:
+    sync = open_sync()
+    sync.run_once()
+    sync.clock.advance(60)
+    order = sync.shop.place_order([("MUG-CERAMIC", 3)])
+    sync.clock.advance(60)
+    sync.run_once()
+    assert sync.shown("MUG-CERAMIC") == {"MUG-CERAMIC": 27}
+
+    sync.clock.advance(60)
+    sync.shop.remove_units(order, 0, 1)  # the customer keeps 2: currentQuantity 2
+    sync.clock.advance(60)
+    sync.run_once()
+    assert sync.shown("MUG-CERAMIC") == {"MUG-CERAMIC": 28}
+
+    sync.clock.advance(60)
+    sync.shop.fulfill_order(order)  # shipped: stays sold, leaves our shelf
+    sync.clock.advance(60)
+    sync.run_once()
+    assert sync.shown("MUG-CERAMIC", "GIFT-KIT-COFFEE") == {
+        "MUG-CERAMIC": 28,
+        "GIFT-KIT-COFFEE": 28,
+    }
+    row = sync.store.stock_row("MUG-CERAMIC", "main")
+    assert row is not None
+    assert (row[0], row[2]) == (28, 0)  # on hand 30 - 2 shipped, nothing allocated
