@@ -94,6 +94,7 @@ class PassReport:
     placed: list[str] = field(default_factory=list)
     results: list[JobResult] = field(default_factory=list)
     builds: list[str] = field(default_factory=list)
+    new_orders: dict[str, int] = field(default_factory=dict)
     restocked: bool = False
 
 
@@ -173,9 +174,22 @@ class Demo:
             self.restock()
             report.restocked = True
         self.customers(report, orders)
+        before = self._orders_per_channel()
         report.results = engine.run_once()
+        after = self._orders_per_channel()
+        report.new_orders = {code: n - before.get(code, 0) for code, n in after.items()}
         report.builds = self._new_builds()
         return report
+
+    def _orders_per_channel(self) -> dict[str, int]:
+        orders = schema.orders.c
+        with self.db.connect() as connection:
+            return {
+                row.channel: row.n
+                for row in connection.execute(
+                    select(orders.channel, func.count().label("n")).group_by(orders.channel)
+                )
+            }
 
     def _new_builds(self) -> list[str]:
         ao, skus = schema.assembly_orders.c, schema.skus.c
@@ -202,10 +216,11 @@ class Demo:
         for channel in self.channels:
             mine = {r.job: r for r in report.results if r.channel == channel.code}
             pulled = mine["orders"].counts.get("orders", 0) if "orders" in mine else 0
+            new = report.new_orders.get(channel.code, 0)
             push = mine.get("reconcile")
             failures = [r for r in mine.values() if not r.ok]
             text = (
-                f"  {channel.code:<8} orders pulled {pulled:>2}   "
+                f"  {channel.code:<8} new orders {new:>2} (orders read {pulled:>2})   "
                 f"listings pushed {push.counts.get('pushed', 0) if push else 0:>2}"
             )
             if failures:
@@ -265,7 +280,7 @@ def _bottleneck(node: Explanation) -> str:
     if not node.children:
         return f"{node.sellable} pre-packed (no components counted here)"
     limiting = next((c for c in node.children if c.limiting), None)
-    built = f"{node.available} built + " if node.available else ""
+    built = f"{node.available} assembled on the shelf + " if node.available > 0 else ""
     if limiting is None:
         return f"{built}{node.component} from components"
     return (
