@@ -26,27 +26,8 @@ from sellable.imports import import_stock
 from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.status import channel_status
 from tests.imports import Store, open_store
+from tests.sync.test_sync_engine import SELLABLE  # the example catalog's figures in main
 
-SELLABLE = {
-    "BEANS-12OZ": 50,
-    "MUG-CERAMIC": 30,
-    "SCOOP-WOOD": 100,
-    "GIFT-SET-COFFEE": 40,  # 10 prepackaged + min(50, 30, 100) from components
-    "GIFT-KIT-COFFEE": 30,  # min(50, 30, 100)
-    "COMP-A": 50,
-    "COMP-B": 30,
-    "FAQ-KIT": 30,
-    "FAQ-ASSEMBLY": 25,
-    "ABC": 120,
-    "DEF": 50,
-    "GHI": 75,
-    "ALPHABET-BUNDLE": 50,  # from components in main; its 8 prepackaged are in fba-us
-    "DSLR-CAMERA-BLACK": 10,
-    "LENS-18-55": 4,
-    "LENS-18-135": 3,
-    "CAMERA-BAG": 20,
-    "CAMERA-STARTER-KIT": 7,
-}
 LISTED = ("BEANS-12OZ", "MUG-CERAMIC", "SCOOP-WOOD", "GIFT-SET-COFFEE", "GIFT-KIT-COFFEE")
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
