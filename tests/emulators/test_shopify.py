@@ -347,3 +347,34 @@ def test_shopify_emulator_order_pages_drift_like_shopify(shop: Shop) -> None:
 
     assert [n["id"] for n in second["nodes"]] == [ids[2], ids[0]]
     assert second["pageInfo"]["hasNextPage"] is False
+
+
+def test_shopify_emulator_single_query_cap_stays_1000_with_a_bigger_bucket() -> None:
+    clock = ManualClock()
+    with ShopifyEmulator(clock=clock, maximum_available=2000, restore_rate=100) as emulator:
+        emulator.add_listing("MUG", 1)
+        shop = Shop(emulator, clock)
+        try:
+            small = shop.gql("{ productVariants(first: 10) { nodes { id } } }")
+            big = shop.gql(
+                "{ productVariants(first: 250) { nodes { id inventoryItem { id variant { id } "
+                'inventoryLevel(locationId: "gid://shopify/Location/1") { id } } } } }'
+            )
+        finally:
+            shop.client.close()
+    assert small["extensions"]["cost"] == {
+        "requestedQueryCost": 12,
+        "actualQueryCost": 3,
+        "throttleStatus": {
+            "maximumAvailable": 2000.0,
+            "currentlyAvailable": 1997.0,
+            "restoreRate": 100.0,
+        },
+    }
+    # 2 + 250 x (variant, item, variant, level) = 1002: over the cap, not over the bucket
+    assert big["errors"][0]["extensions"] == {
+        "code": "MAX_COST_EXCEEDED",
+        "cost": 1002,
+        "maxCost": 1000,
+    }
+    assert big["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 1997.0

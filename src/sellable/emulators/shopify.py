@@ -78,6 +78,7 @@ DEFAULT_TOKEN = "shpat_emulator"
 DEFAULT_VERSION = "2026-10"
 MAX_INPUT_ARRAY = 250  # "input arrays <= 250 items" (Admin API limits)
 MUTATION_COST = 10  # rate-limits page: "Mutation | 10"
+MAX_QUERY_COST = 1000  # rate-limits page: the single-query maximum
 IDEMPOTENCY_KEYS_KEPT = 100_000
 # The reasons inventorySetQuantities accepts (InventorySetQuantitiesInput.reason docs).
 REASONS = frozenset(
@@ -793,7 +794,8 @@ class ShopifyEmulator(EmulatorServer):
             requested = query_cost(self.schema, document, operation, variables)
         except GraphQLError:  # variables that do not fit: the executor words the error
             requested = 1
-        maximum = self.bucket.maximum
+        # "The maximum cost of a single query is 1,000 points", whatever the bucket's size.
+        maximum = min(MAX_QUERY_COST, self.bucket.maximum)
         if requested > maximum:
             return {
                 "errors": [
