@@ -183,6 +183,11 @@ def test_vendure_full_cycle_listings_push_orders_shipping_and_cancel(
     # (the kit takes its components), and what is pushed drops by the right amounts.
     first = vendure.place_order([("GIFT-KIT-COFFEE", 2), ("MUG-CERAMIC", 1)], "a@example.com")
     second = vendure.place_order([("BEANS-12OZ", 1)], "b@example.com")
+    cart = vendure.shop()  # a cart never checked out is not an order
+    cart(
+        "mutation($id: ID!) { addItemToOrder(productVariantId: $id, quantity: 5) { __typename } }",
+        {"id": vendure.variant_ids["BEANS-12OZ"]},
+    )
     engine = SyncEngine(store.engine, store.settings)
     try:
         results = by_job(engine.run_once())
@@ -282,13 +287,26 @@ def test_vendure_stock_locations_each_get_their_warehouse_and_the_threshold_once
         assert vendure.saleable("BEANS-12OZ") == 50
 
         # Vendure allocates a paid order at its first location with stock; the pull
-        # allocates it in main (the channel's first warehouse) from the components.
-        placed = vendure.place_order([("ALPHABET-BUNDLE", 3)], "c@example.com")
+        # allocates it in main (the channel's first warehouse), the bundle from components.
+        placed = vendure.place_order([("ALPHABET-BUNDLE", 3), ("BEANS-12OZ", 1)], "c@example.com")
         results = by_job(engine.run_once())
-        assert book(store) == {placed["code"]: ("open", [("ALPHABET-BUNDLE", 3, "allocated")])}
-        assert results["reconcile"].counts["pushed"] == 1
+        lines = [("ALPHABET-BUNDLE", 3, "allocated"), ("BEANS-12OZ", 1, "allocated")]
+        assert book(store) == {placed["code"]: ("open", lines)}
+        assert results["reconcile"].counts["pushed"] == 2  # ALPHABET-BUNDLE and BEANS in main
         assert vendure.levels("ALPHABET-BUNDLE") == {"1": (51, 3), "2": (8, 0)}  # 47 + 3 + 1
+        assert vendure.levels("BEANS-12OZ") == {"1": (51, 1), "2": (0, 0)}  # 49 + 1 + 1
         assert vendure.saleable("ALPHABET-BUNDLE") == 55
+        assert vendure.saleable("BEANS-12OZ") == 49
+
+        # Only the BEANS line shipped: Vendure says PartiallyShipped. Without a status per
+        # line the order stays open, so the bundle's components stay allocated.
+        vendure.ship(placed["id"], "BEANS-12OZ")
+        assert vendure.order(placed["id"])["state"] == "PartiallyShipped"
+        results = by_job(engine.run_once())
+        assert book(store) == {placed["code"]: ("open", lines)}
+        assert results["reconcile"].counts["pushed"] == 0
+        assert vendure.levels("BEANS-12OZ") == {"1": (50, 0), "2": (0, 0)}  # Vendure's Sale
+        assert vendure.saleable("BEANS-12OZ") == 49
     finally:
         engine.close()
         store.engine.dispose()

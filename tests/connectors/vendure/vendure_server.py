@@ -241,16 +241,18 @@ class VendureServer:
         return dict(
             self.admin(
                 "query($id: ID!) { order(id: $id) { id code state updatedAt "
-                "lines { id quantity } } }",
+                "lines { id quantity productVariant { sku } } } }",
                 {"id": order_id},
             )["order"]
         )
 
-    def ship(self, order_id: str) -> None:
-        """Fulfil every line (manual fulfillment) and mark the fulfillment Shipped."""
+    def ship(self, order_id: str, *skus: str) -> None:
+        """Fulfil the lines of ``skus`` (all lines when none are named) with a manual
+        fulfillment and mark it Shipped."""
         lines = [
             {"orderLineId": line["id"], "quantity": line["quantity"]}
             for line in self.order(order_id)["lines"]
+            if not skus or line["productVariant"]["sku"] in skus
         ]
         fulfillment = self.admin(
             "mutation($lines: [OrderLineInput!]!) { addFulfillmentToOrder(input: "
