@@ -233,6 +233,11 @@ class VendureAdminClient:
         response, body = self.http.request_json(
             "POST", "", json={"query": LOGIN, "variables": variables}
         )
+        if not isinstance(body, dict):
+            raise ChannelPayloadError(
+                f"Vendure answered login with a JSON {type(body).__name__}, not an object",
+                channel=self.http.channel,
+            )
         errors = _errors(body)
         if errors:
             raise AuthenticationError(
