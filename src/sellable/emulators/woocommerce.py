@@ -140,6 +140,7 @@ class WooCommerceEmulator(EmulatorServer):
         self.batch_limit = batch_limit
         self.site_zone = timezone(timedelta(hours=utc_offset_hours))
         self.products: dict[int, Product] = {}
+        self._sku_ids: dict[str, int] = {}  # own SKU -> product id, first one wins
         self.orders: dict[int, Order] = {}
         self.batch_sizes: list[int] = []  # objects per accepted batch request
         #: product id -> how many more batch updates of it fail with ``db_update_error``.
@@ -189,7 +190,7 @@ class WooCommerceEmulator(EmulatorServer):
                 stock_quantity=quantity if manage_stock else None,
                 regular_price="10.00",
             )
-            self.products[product.id] = product
+            self._store(product)
             return product
 
     def add_variable_product(
@@ -200,7 +201,7 @@ class WooCommerceEmulator(EmulatorServer):
         with self.lock:
             now = self.clock.now()
             parent = Product(self._new_id(), name or sku, "variable", sku, now, now)
-            self.products[parent.id] = parent
+            self._store(parent)
             children = []
             for position, (child_sku, quantity) in enumerate(variations):
                 if child_sku and self._by_sku(child_sku) is not None:
@@ -218,7 +219,7 @@ class WooCommerceEmulator(EmulatorServer):
                     regular_price="10.00",
                     attributes=[{"id": 0, "name": "Option", "option": str(position + 1)}],
                 )
-                self.products[child.id] = child
+                self._store(child)
                 parent.variations.append(child.id)
                 children.append(child)
             return parent, children
@@ -226,8 +227,11 @@ class WooCommerceEmulator(EmulatorServer):
     def delete_product(self, product_id: int) -> None:
         with self.lock:
             product = self.products.pop(product_id)
+            self._unindex(product)
             for child in product.variations:
-                self.products.pop(child, None)
+                removed = self.products.pop(child, None)
+                if removed is not None:
+                    self._unindex(removed)
             if product.parent_id and product.parent_id in self.products:
                 self.products[product.parent_id].variations.remove(product_id)
 
@@ -607,7 +611,7 @@ class WooCommerceEmulator(EmulatorServer):
             stock_quantity=quantity,
             regular_price=str(item.get("regular_price") or "10.00"),
         )
-        self.products[child.id] = child
+        self._store(child)
         parent.variations.append(child.id)
         return child
 
@@ -626,7 +630,10 @@ class WooCommerceEmulator(EmulatorServer):
                 raise self._invalid_param("manage_stock", "manage_stock is not of type boolean.")
             product.manage_stock = manage is True
         if "sku" in item:
+            self._unindex(product)
             product.sku = str(item["sku"] or "")
+            if product.sku:
+                self._sku_ids.setdefault(product.sku, product.id)
         if "name" in item:
             product.name = str(item["name"])
         # stock_quantity only counts when stock is managed (WC_Product::set_stock_quantity is
@@ -755,10 +762,18 @@ class WooCommerceEmulator(EmulatorServer):
         return product.sku
 
     def _by_sku(self, sku: str) -> Product | None:
-        for product in self.products.values():
-            if product.sku == sku:
-                return product
-        return None
+        """The product or variation whose own SKU this is."""
+        product_id = self._sku_ids.get(sku)
+        return None if product_id is None else self.products.get(product_id)
+
+    def _store(self, product: Product) -> None:
+        self.products[product.id] = product
+        if product.sku:
+            self._sku_ids.setdefault(product.sku, product.id)
+
+    def _unindex(self, product: Product) -> None:
+        if self._sku_ids.get(product.sku) == product.id:
+            del self._sku_ids[product.sku]
 
     def _product(
         self,

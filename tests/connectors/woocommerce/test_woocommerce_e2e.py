@@ -23,20 +23,8 @@ from sellable.orders import list_orders
 from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.status import channel_status
 from tests.imports import Store, open_store
+from tests.sync.test_sync_engine import SELLABLE  # the example catalog's figures in main
 
-# Sellable in warehouse main for the example catalog (tests/sync/test_sync_engine.py).
-SELLABLE = {
-    "BEANS-12OZ": 50,
-    "MUG-CERAMIC": 30,
-    "SCOOP-WOOD": 100,
-    "GIFT-SET-COFFEE": 40,  # 10 prepackaged + min(50, 30, 100) from components
-    "GIFT-KIT-COFFEE": 30,  # min(50, 30, 100)
-    "FAQ-KIT": 30,
-    "FAQ-ASSEMBLY": 25,
-    "CAMERA-STARTER-KIT": 7,
-    "DSLR-CAMERA-BLACK": 10,
-    "ABC": 120,
-}
 SIMPLE = (
     "BEANS-12OZ",
     "MUG-CERAMIC",
