@@ -24,8 +24,9 @@ import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, event, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from sellable.config import Settings, load_settings
 from sellable.imports import import_components, import_products
@@ -335,17 +336,23 @@ def _import_orders(config: str, path: str, batch_size: str, pause_in_batch: str 
 
 
 def _pause_inside_batch(engine: Engine, batch: int) -> None:
-    inserts = 0
+    # The order book writes its movements with sellable.store.sql.copy_rows (COPY on
+    # PostgreSQL, which SQLAlchemy's cursor events never see; INSERT elsewhere).
+    from sellable.orders import book as book_module
 
-    @event.listens_for(engine, "after_cursor_execute")
-    def _after(*args: object) -> None:
+    inserts = 0
+    copy_rows = book_module.copy_rows
+
+    def _copy_then_pause(connection: Any, table: str, columns: Any, rows: Any) -> None:
         nonlocal inserts
-        statement = str(args[2])
-        if statement.lstrip().upper().startswith("INSERT INTO MOVEMENTS"):
+        copy_rows(connection, table, columns, rows)
+        if table == "movements" and rows:
             inserts += 1
             if inserts == batch:
                 print("paused", flush=True)
                 sys.stdin.readline()
+
+    book_module.copy_rows = _copy_then_pause  # type: ignore[assignment]
 
 
 def _cli_at_barrier(args: list[str]) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, tuple_
+from sqlalchemy import Connection, Engine, Table, bindparam, func, select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from tenacity import (
     Retrying,
@@ -44,18 +44,34 @@ from sellable.orders.model import (
 from sellable.store import schema
 from sellable.store.db import sync_warehouses, writing
 from sellable.store.loader import StoredCatalog, load_catalog, load_engine
-from sellable.store.sql import chunked, db_time, driver_executemany, utcnow
+from sellable.store.sql import (
+    chunked,
+    copy_rows,
+    db_time,
+    driver_executemany,
+    one_of,
+    reserve_ids,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
 Pair = tuple[int, int]  # (sku id, warehouse id)
 T = TypeVar("T")
 
-#: During a bulk import, PostgreSQL statistics are refreshed after this many batches.
-ANALYZE_EVERY_BATCHES = 25
+#: During a bulk import, PostgreSQL statistics are refreshed after this many batches, then
+#: each time the number of batches doubles (the tables' sizes stay within a factor of two
+#: of what the planner believes, with a handful of ANALYZE runs however long the import).
+ANALYZE_FIRST_AFTER_BATCHES = 25
 
 #: How many outbox rows before the last one seen are read again at each refresh.
 OUTBOX_LOOKBACK = 1000
+
+
+def _analyze_after(batches: int) -> bool:
+    """True after 25, 50, 100, 200 ... batches."""
+    doublings, rest = divmod(batches, ANALYZE_FIRST_AFTER_BATCHES)
+    return rest == 0 and doublings > 0 and doublings & (doublings - 1) == 0
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -135,7 +151,7 @@ class _Batch:
     ) -> None:
         self.book = book
         self.connection = connection
-        self.levels = _lock_stock(connection, pairs)
+        self.levels = _lock_stock(connection, pairs, book.known_stock)
         self.deltas: dict[Pair, list[int]] = {}
         self.movements: list[_Movement] = []
         self.builds: list[_Build] = []
@@ -255,16 +271,24 @@ def _catalog_version(connection: Connection) -> str:
     return str(value or "")
 
 
-def _lock_stock(connection: Connection, pairs: set[Pair]) -> dict[Pair, tuple[int, int, int]]:
-    """Make sure the stock rows exist, lock them in a fixed order, and read them."""
+def _lock_stock(
+    connection: Connection, pairs: set[Pair], known: set[Pair]
+) -> dict[Pair, tuple[int, int, int]]:
+    """Make sure the stock rows exist, lock them in a fixed order, and read them.
+
+    ``known`` holds pairs whose stock row was seen to exist (stock rows are never deleted):
+    on PostgreSQL only the others are created (``ON CONFLICT DO NOTHING``), without first
+    reading which exist."""
     if not pairs:
         return {}
+    if connection.dialect.name == "postgresql":
+        return _lock_stock_postgres(connection, pairs, known)
     st = schema.stock.c
     by_warehouse: dict[int, list[int]] = {}
     for sku_id, warehouse_id in pairs:
         by_warehouse.setdefault(warehouse_id, []).append(sku_id)
 
-    def rows(*columns: Any, lock: bool) -> Iterator[tuple[Any, ...]]:
+    def rows(*columns: Any) -> Iterator[tuple[Any, ...]]:
         # One `warehouse = w AND sku IN (...)` query per warehouse and chunk: both columns
         # of the primary key are used (a list of (sku, warehouse) tuples plans as an OR).
         for warehouse_id in sorted(by_warehouse):
@@ -274,11 +298,9 @@ def _lock_stock(connection: Connection, pairs: set[Pair]) -> dict[Pair, tuple[in
                     .where((st.warehouse_id == warehouse_id) & st.sku_id.in_(chunk))
                     .order_by(st.warehouse_id, st.sku_id)
                 )
-                if lock and connection.dialect.name == "postgresql":
-                    query = query.with_for_update()
                 yield from connection.execute(query)
 
-    existing = {(s, w) for s, w in rows(st.sku_id, st.warehouse_id, lock=False)}
+    existing = {(s, w) for s, w in rows(st.sku_id, st.warehouse_id)}
     missing = sorted(pairs - existing, key=lambda p: (p[1], p[0]))
     driver_executemany(
         connection,
@@ -289,9 +311,65 @@ def _lock_stock(connection: Connection, pairs: set[Pair]) -> dict[Pair, tuple[in
     return {
         (s, w): (oh, lk, al)
         for s, w, oh, lk, al in rows(
-            st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, lock=True
+            st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated
         )
     }
+
+
+#: The most stock pairs an order book remembers as existing (then it starts afresh).
+KNOWN_STOCK_LIMIT = 500_000
+
+
+def _lock_stock_postgres(
+    connection: Connection, pairs: set[Pair], known: set[Pair]
+) -> dict[Pair, tuple[int, int, int]]:
+    ordered = sorted(pairs, key=lambda p: (p[1], p[0]))
+    _create_stock_rows(connection, [p for p in ordered if p not in known])
+    levels = _select_stock_for_update(connection, ordered)
+    if len(levels) != len(ordered):
+        # A row believed to exist is not there (cannot happen while stock rows are never
+        # deleted): create and lock it too.
+        gone = [p for p in ordered if p not in levels]
+        _create_stock_rows(connection, gone)
+        levels.update(_select_stock_for_update(connection, gone))
+    if len(known) > KNOWN_STOCK_LIMIT:
+        known.clear()
+    known.update(levels)
+    return levels
+
+
+def _create_stock_rows(connection: Connection, ordered: list[Pair]) -> None:
+    """Create the missing stock rows among ``ordered`` (sorted by warehouse, SKU), in one
+    statement (existing rows are left alone)."""
+    if not ordered:
+        return
+    connection.exec_driver_sql(
+        "INSERT INTO stock (sku_id, warehouse_id, on_hand, locked, allocated) "
+        "SELECT s, w, 0, 0, 0 FROM unnest(%(s)s::bigint[], %(w)s::bigint[]) AS p(s, w) "
+        "ORDER BY w, s ON CONFLICT (sku_id, warehouse_id) DO NOTHING",
+        {"s": [p[0] for p in ordered], "w": [p[1] for p in ordered]},
+    )
+
+
+def _select_stock_for_update(
+    connection: Connection, ordered: list[Pair]
+) -> dict[Pair, tuple[int, int, int]]:
+    """Lock and read the stock rows of ``ordered`` in (warehouse, SKU) order: one
+    ``warehouse_id = w AND sku_id = ANY(...)`` query per warehouse (both columns of the
+    primary key are used, whatever the planner thinks of the list's length)."""
+    by_warehouse: dict[int, list[int]] = {}
+    for sku_id, warehouse_id in ordered:
+        by_warehouse.setdefault(warehouse_id, []).append(sku_id)
+    levels: dict[Pair, tuple[int, int, int]] = {}
+    for warehouse_id in sorted(by_warehouse):
+        for s, w, oh, lk, al in connection.exec_driver_sql(
+            "SELECT sku_id, warehouse_id, on_hand, locked, allocated FROM stock "
+            "WHERE warehouse_id = %(w)s AND sku_id = ANY(%(s)s::bigint[]) "
+            "ORDER BY warehouse_id, sku_id FOR UPDATE",
+            {"w": warehouse_id, "s": by_warehouse[warehouse_id]},
+        ):
+            levels[(s, w)] = (oh, lk, al)
+    return levels
 
 
 class OrderBook:
@@ -311,6 +389,8 @@ class OrderBook:
         warehouse_ids = sync_warehouses(engine, settings.warehouses)
         self.warehouse_ids = warehouse_ids
         self.warehouse_codes = {wid: code for code, wid in warehouse_ids.items()}
+        #: (SKU id, warehouse id) pairs whose stock row was seen to exist.
+        self.known_stock: set[Pair] = set()
         self.reload()
 
     def reload(self) -> None:
@@ -378,7 +458,7 @@ class OrderBook:
                 total.merge(self._retrying(self._apply_batch, batch))
                 batch = []
                 batches += 1
-                if batches % ANALYZE_EVERY_BATCHES == 0:
+                if _analyze_after(batches):
                     self._analyze()
         if batch:
             total.merge(self._retrying(self._apply_batch, batch))
@@ -669,9 +749,10 @@ class OrderBook:
         changed = self._sync_core(levels)
         if changed:
             now = db_time(connection, utcnow())
-            driver_executemany(
+            copy_rows(
                 connection,
-                "INSERT INTO sellable_changes (sku_id, warehouse_id, at) VALUES (?, ?, ?)",
+                "sellable_changes",
+                ("sku_id", "warehouse_id", "at"),
                 [
                     (self.stored.sku_id(sku), self.warehouse_ids[wh], now)
                     for sku, wh in sorted(changed)
@@ -758,7 +839,7 @@ class OrderBook:
             for chunk in chunked(sorted(by_channel[channel_code]), 2000):
                 query = select(
                     o.id, o.channel, o.external_id, o.warehouse_id, o.status, o.created_at
-                ).where((o.channel == channel_code) & o.external_id.in_(chunk))
+                ).where((o.channel == channel_code) & one_of(connection, o.external_id, chunk))
                 if connection.dialect.name == "postgresql":
                     query = query.with_for_update()
                 for oid, channel, external_id, wid, status, created in connection.execute(query):
@@ -779,7 +860,7 @@ class OrderBook:
                     ol.quantity,
                     ol.status,
                     ol.hold_reason,
-                ).where(ol.order_id.in_(id_chunk))
+                ).where(one_of(connection, ol.order_id, id_chunk))
             ):
                 line = _Line(lid, key, sku, sku_id, qty, status, reason)
                 by_id[oid].lines[key] = line
@@ -788,38 +869,48 @@ class OrderBook:
         for line_chunk in chunked(list(lines), 2000):
             for aid, lid, sku_id, wid, qty in connection.execute(
                 select(la.id, la.line_id, la.sku_id, la.warehouse_id, la.quantity).where(
-                    la.line_id.in_(line_chunk)
+                    one_of(connection, la.line_id, line_chunk)
                 )
             ):
                 lines[lid].allocations.append(_Allocation(aid, sku_id, wid, qty))
         return found
 
     def _write(self, batch: _Batch, orders: list[_Order], result: OrderImportResult) -> None:
+        """Write a batch: each table in one bulk statement (COPY on PostgreSQL, with the new
+        rows' ids drawn from their sequences first, so that nothing is read back)."""
         connection, now = batch.connection, batch.now
         o, ol, la = schema.orders, schema.order_lines, schema.line_allocations
         new_orders = [order for order in orders if order.id is None]
         changed_orders = [x for x in orders if x.id is not None and x.dirty]
         all_lines = [line for order in orders for line in order.lines.values()]
         dirty_lines = [line for line in all_lines if line.id is not None and line.dirty]
+        new_lines = [
+            (order, line) for order in orders for line in order.lines.values() if line.id is None
+        ]
+        # PostgreSQL: the ids of every new row of the batch in one round trip.
+        order_ids, line_ids, build_ids = (
+            reserve_ids(
+                connection,
+                [
+                    ("orders", len(new_orders)),
+                    ("order_lines", len(new_lines)),
+                    ("assembly_orders", len(batch.builds)),
+                ],
+            )
+            if connection.dialect.name == "postgresql"
+            else (None, None, None)
+        )
         if new_orders:
-            ids = (
-                connection.execute(
-                    o.insert().returning(o.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "channel": x.channel,
-                            "external_id": x.external_id,
-                            "warehouse_id": x.warehouse_id,
-                            "status": x.status,
-                            "created_at": x.created_at,
-                            "imported_at": now,
-                            "updated_at": now,
-                        }
-                        for x in new_orders
-                    ],
-                )
-                .scalars()
-                .all()
+            ids = _insert_rows(
+                connection,
+                order_ids,
+                o,
+                ("channel", "external_id", "warehouse_id", "status", "created_at"),
+                [
+                    (x.channel, x.external_id, x.warehouse_id, str(x.status), x.created_at)
+                    for x in new_orders
+                ],
+                {"imported_at": now, "updated_at": now},
             )
             for order, oid in zip(new_orders, ids, strict=True):
                 order.id = oid
@@ -838,28 +929,24 @@ class OrderBook:
                     for x in changed_orders
                 ],
             )
-        new_lines = [
-            (order, line) for order in orders for line in order.lines.values() if line.id is None
-        ]
         if new_lines:
-            ids = (
-                connection.execute(
-                    ol.insert().returning(ol.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "order_id": order.id,
-                            "line_key": line.key,
-                            "sku": line.sku,
-                            "sku_id": line.sku_id,
-                            "quantity": line.quantity,
-                            "status": line.status,
-                            "hold_reason": line.reason,
-                        }
-                        for order, line in new_lines
-                    ],
-                )
-                .scalars()
-                .all()
+            ids = _insert_rows(
+                connection,
+                line_ids,
+                ol,
+                ("order_id", "line_key", "sku", "sku_id", "quantity", "status", "hold_reason"),
+                [
+                    (
+                        order.id,
+                        line.key,
+                        line.sku,
+                        line.sku_id,
+                        line.quantity,
+                        str(line.status),
+                        line.reason,
+                    )
+                    for order, line in new_lines
+                ],
             )
             for (_, line), lid in zip(new_lines, ids, strict=True):
                 line.id = lid
@@ -891,24 +978,33 @@ class OrderBook:
         ]
         for chunk in chunked(gone):
             connection.execute(la.delete().where(la.c.id.in_(chunk)))
-        fresh = [
-            (line.id, a.sku_id, a.warehouse_id, a.quantity)
-            for line in all_lines
-            for a in line.allocations
-            if a.id is None and not a.deleted
-        ]
-        driver_executemany(
+        copy_rows(
             connection,
-            "INSERT INTO line_allocations (line_id, sku_id, warehouse_id, quantity) "
-            "VALUES (?, ?, ?, ?)",
-            fresh,
+            "line_allocations",
+            ("line_id", "sku_id", "warehouse_id", "quantity"),
+            [
+                (line.id, a.sku_id, a.warehouse_id, a.quantity)
+                for line in all_lines
+                for a in line.allocations
+                if a.id is None and not a.deleted
+            ],
         )
-        self._write_builds(batch)
+        self._write_builds(batch, build_ids)
         at = db_time(connection, now)
-        driver_executemany(
+        copy_rows(
             connection,
-            "INSERT INTO movements (sku_id, warehouse_id, type, quantity, on_hand_change, "
-            "locked_change, allocated_change, reference, at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            "movements",
+            (
+                "sku_id",
+                "warehouse_id",
+                "type",
+                "quantity",
+                "on_hand_change",
+                "locked_change",
+                "allocated_change",
+                "reference",
+                "at",
+            ),
             [
                 (
                     m.sku_id,
@@ -916,6 +1012,7 @@ class OrderBook:
                     m.type,
                     m.quantity,
                     m.on_hand_change,
+                    0,
                     m.allocated_change,
                     m.reference if m.build is None else _build_reference(m.build),
                     at,
@@ -925,48 +1022,106 @@ class OrderBook:
         )
         result.movements += len(batch.movements)
         # Deltas, not absolute values: correct whatever else holds the row (we hold the lock).
-        driver_executemany(
+        _add_to_stock(
             connection,
-            "UPDATE stock SET on_hand = on_hand + ?, allocated = allocated + ? "
-            "WHERE sku_id = ? AND warehouse_id = ?",
-            [(d[0], d[1], s, w) for (s, w), d in batch.deltas.items() if d[0] or d[1]],
+            [(d[0], d[1], s, w) for (s, w), d in sorted(batch.deltas.items()) if d[0] or d[1]],
         )
         result.changed_pairs |= self.record_levels(
             connection, {pair: batch.levels[pair] for pair in batch.deltas}
         )
 
-    def _write_builds(self, batch: _Batch) -> None:
+    def _write_builds(self, batch: _Batch, reserved: list[int] | None = None) -> None:
         if not batch.builds:
             return
-        ao = schema.assembly_orders
-        ids = (
-            batch.connection.execute(
-                ao.insert().returning(ao.c.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "warehouse_id": b.warehouse_id,
-                        "sku_id": self.stored.sku_id(b.step.sku),
-                        "quantity": b.step.quantity,
-                        "origin": b.origin,
-                        "reference": b.reference,
-                        "created_at": batch.now,
-                    }
-                    for b in batch.builds
-                ],
-            )
-            .scalars()
-            .all()
+        ids = _insert_rows(
+            batch.connection,
+            reserved,
+            schema.assembly_orders,
+            ("warehouse_id", "sku_id", "quantity", "origin", "reference"),
+            [
+                (
+                    b.warehouse_id,
+                    self.stored.sku_id(b.step.sku),
+                    b.step.quantity,
+                    b.origin,
+                    b.reference,
+                )
+                for b in batch.builds
+            ],
+            {"created_at": batch.now},
         )
         for build, bid in zip(batch.builds, ids, strict=True):
             build.id = bid
-        batch.connection.execute(
-            schema.assembly_order_components.insert(),
+        copy_rows(
+            batch.connection,
+            "assembly_order_components",
+            ("assembly_order_id", "sku_id", "quantity"),
             [
-                {"assembly_order_id": b.id, "sku_id": self.stored.sku_id(sku), "quantity": q}
+                (b.id, self.stored.sku_id(sku), q)
                 for b in batch.builds
                 for sku, q in b.step.consumed
             ],
         )
+
+
+def _insert_rows(
+    connection: Connection,
+    ids: list[int] | None,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    same: dict[str, Any] | None = None,
+) -> list[int]:
+    """Insert ``rows`` (values of ``columns``, plus the ``same`` values in each) and return
+    their new ids in order. PostgreSQL: ids from the sequence (``ids`` if reserved already),
+    then one COPY; elsewhere an INSERT ... RETURNING for all rows."""
+    same = same or {}
+    if connection.dialect.name == "postgresql":
+        if ids is None:
+            [ids] = reserve_ids(connection, [(table.name, len(rows))])
+        extra = tuple(same.values())
+        copy_rows(
+            connection,
+            table.name,
+            ("id", *columns, *same),
+            [(i, *row, *extra) for i, row in zip(ids, rows, strict=True)],
+        )
+        return ids
+    id_column = table.c.id
+    return list(
+        connection.execute(
+            table.insert().returning(id_column, sort_by_parameter_order=True),
+            [dict(zip(columns, row, strict=True)) | same for row in rows],
+        )
+        .scalars()
+        .all()
+    )
+
+
+def _add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int]]) -> None:
+    """``(on hand delta, allocated delta, sku id, warehouse id)`` added to the (locked) stock
+    rows: one UPDATE joined to the arrays on PostgreSQL, one per row elsewhere."""
+    if not deltas:
+        return
+    if connection.dialect.name != "postgresql":
+        driver_executemany(
+            connection,
+            "UPDATE stock SET on_hand = on_hand + ?, allocated = allocated + ? "
+            "WHERE sku_id = ? AND warehouse_id = ?",
+            deltas,
+        )
+        return
+    connection.exec_driver_sql(
+        "UPDATE stock SET on_hand = stock.on_hand + d.oh, allocated = stock.allocated + d.al "
+        "FROM unnest(%(oh)s::bigint[], %(al)s::bigint[], %(s)s::bigint[], %(w)s::bigint[]) "
+        "AS d(oh, al, s, w) WHERE stock.sku_id = d.s AND stock.warehouse_id = d.w",
+        {
+            "oh": [d[0] for d in deltas],
+            "al": [d[1] for d in deltas],
+            "s": [d[2] for d in deltas],
+            "w": [d[3] for d in deltas],
+        },
+    )
 
 
 def _build_reference(build: _Build) -> str:

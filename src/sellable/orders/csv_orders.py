@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, select
 
 from sellable.config import Settings
 from sellable.imports.csvfile import CsvFile, Progress, RowRejected, positive_int, required_text
@@ -150,12 +150,22 @@ def _refuse_warehouse_moves(
     """An order whose stock is allocated (or shipped) cannot change warehouse."""
     o, w = schema.orders.c, schema.warehouses.c
     ol, la = schema.order_lines.c, schema.line_allocations.c
+    by_channel: dict[str, list[str]] = {}
+    for channel_code, external in sorted(orders):
+        by_channel.setdefault(channel_code, []).append(external)
+    chunks = [
+        (channel_code, chunk)
+        for channel_code, externals in by_channel.items()
+        for chunk in chunked(externals, 2000)
+    ]
     with engine.connect() as connection:
-        for chunk in chunked(sorted(orders), 2000):
+        for channel_code, chunk in chunks:
+            # `channel = c AND external_id IN (...)` uses both columns of the unique index
+            # (a list of (channel, id) tuples plans as an OR).
             query = (
                 select(o.channel, o.external_id, w.code, o.status)
                 .join(schema.warehouses, w.id == o.warehouse_id)
-                .where(tuple_(o.channel, o.external_id).in_(chunk))
+                .where((o.channel == channel_code) & o.external_id.in_(chunk))
                 .where(
                     (o.status == "shipped")
                     | select(la.id)
