@@ -96,14 +96,22 @@ class WooCommerceClient:
             params["include"] = ",".join(include)
         return self._page(f"/products/{product_id}/variations", params)
 
-    def orders(self, *, modified_after: str, page: int = 1, offset: int | None = None) -> Page:
+    def orders(
+        self,
+        *,
+        modified_after: str,
+        page: int = 1,
+        offset: int | None = None,
+        status: str | None = None,
+    ) -> Page:
         """Orders modified strictly after ``modified_after`` (GMT, ``YYYY-MM-DDTHH:MM:SS``),
         oldest change first.
 
         ``dates_are_gmt=true``: without it WooCommerce reads the date in the site's time zone
         (``class-wc-rest-crud-controller.php``, collection params). ``orderby=modified`` is
-        accepted by core although the docs' table omits it. ``status`` is left at its
-        default ``any``, which covers every status but ``trash``.
+        accepted by core although the docs' table omits it. ``status`` None leaves the
+        default ``any``, which covers every status but ``trash`` (WordPress's ``any``
+        excludes statuses hidden from search); ``"trash"`` asks for those alone.
         """
         params: dict[str, Any] = {
             "modified_after": modified_after,
@@ -112,6 +120,8 @@ class WooCommerceClient:
             "order": "asc",
             "per_page": PER_PAGE,
         }
+        if status is not None:
+            params["status"] = status
         if offset is not None:
             params["offset"] = offset
         else:

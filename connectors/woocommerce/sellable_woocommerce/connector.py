@@ -238,10 +238,15 @@ class WooCommerceConnector(Connector):
         whole seconds, so the query restarts one second early and skips the ids of that
         second already returned. When one page holds a single second only, that second is
         read on by ``offset``, overlapping the previous page by :data:`BLOCK_OVERLAP`.
+
+        Trashed orders are not in the default ``status=any``, so a second pass asks for
+        ``status=trash`` alone (an order trashed while open must release its stock).
         """
         state = _OrderCursor.decode(cursor) if cursor else _OrderCursor.start(since)
         offset = None if state.skip == 0 else max(0, state.skip - BLOCK_OVERLAP)
-        page = self.client.orders(modified_after=state.after, offset=offset)
+        page = self.client.orders(
+            modified_after=state.after, offset=offset, status="trash" if state.trash else None
+        )
         seen = set(state.seen)
         orders = []
         for raw in page.items:
@@ -250,17 +255,18 @@ class WooCommerceConnector(Connector):
                 orders.append(_order(raw))
         more = _more_pages(page, 1) if offset is None else len(page.items) == PER_PAGE
         if not more or not page.items:
-            return OrderPage(orders, None)
+            following = None if state.trash else _OrderCursor.start(since, trash=True).encode()
+            return OrderPage(orders, following)
         first = _gmt_text(page.items[0])
         last = _gmt_text(page.items[-1])
         ids = [str(raw["id"]) for raw in page.items]
         if first == last:  # the whole page is one second: read on in that second
             end = (offset or 0) + len(page.items)
-            following = _OrderCursor(state.after, end, _capped([*state.seen, *ids]))
-        else:
-            at_last = [str(raw["id"]) for raw in page.items if _gmt_text(raw) == last]
-            following = _OrderCursor(_before(last), 0, _capped(at_last))
-        return OrderPage(orders, following.encode())
+            block = _OrderCursor(state.after, end, _capped([*state.seen, *ids]), state.trash)
+            return OrderPage(orders, block.encode())
+        at_last = [str(raw["id"]) for raw in page.items if _gmt_text(raw) == last]
+        keyset = _OrderCursor(_before(last), 0, _capped(at_last), state.trash)
+        return OrderPage(orders, keyset.encode())
 
     # -- pushing -------------------------------------------------------------------------------
 
@@ -400,31 +406,35 @@ def _order(raw: dict[str, Any]) -> ChannelOrder:
 @dataclass(frozen=True, slots=True)
 class _OrderCursor:
     """Where the next order page starts: after ``after`` (GMT text), ``skip`` orders into
-    that query (0: the query's first page), ids already returned."""
+    that query (0: the query's first page), ids already returned, and whether this is the
+    pass over trashed orders."""
 
     after: str
     skip: int
     seen: tuple[str, ...]
+    trash: bool = False
 
     @classmethod
-    def start(cls, since: datetime) -> _OrderCursor:
+    def start(cls, since: datetime, *, trash: bool = False) -> _OrderCursor:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         floor = since.astimezone(UTC).replace(microsecond=0, tzinfo=None)
-        return cls(_before(floor.isoformat()), 0, ())
+        return cls(_before(floor.isoformat()), 0, (), trash)
 
     @classmethod
     def decode(cls, cursor: str) -> _OrderCursor:
         try:
             raw = json.loads(cursor)
-            return cls(str(raw["a"]), int(raw["s"]), tuple(str(x) for x in raw["i"]))
+            seen = tuple(str(x) for x in raw["i"])
+            return cls(str(raw["a"]), int(raw["s"]), seen, bool(raw.get("t", False)))
         except (ValueError, KeyError, TypeError) as err:
             raise ChannelPayloadError(f"bad order cursor {cursor[:80]!r}") from err
 
     def encode(self) -> str:
-        return json.dumps(
-            {"a": self.after, "s": self.skip, "i": list(self.seen)}, separators=(",", ":")
-        )
+        raw: dict[str, Any] = {"a": self.after, "s": self.skip, "i": list(self.seen)}
+        if self.trash:
+            raw["t"] = 1
+        return json.dumps(raw, separators=(",", ":"))
 
 
 def _gmt_text(raw: dict[str, Any]) -> str:

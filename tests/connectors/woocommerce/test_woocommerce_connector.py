@@ -249,13 +249,29 @@ def test_woocommerce_variations_page_on_and_inherited_or_duplicate_skus_are_not_
 def test_woocommerce_pulls_the_docs_orders_with_gmt_dates(
     connector: WooCommerceConnector, router: respx.MockRouter
 ) -> None:
+    trashed = {**ORDERS[0], "id": 728, "status": "trash"}
+    trash = router.get(f"{API}/orders", params={"status": "trash"}).mock(
+        return_value=httpx.Response(200, json=[trashed], headers=pages(1, 1))
+    )
     route = router.get(f"{API}/orders").mock(
         return_value=httpx.Response(200, json=ORDERS, headers=pages(2, 1))
     )
+    since = datetime(2017, 3, 20, 10, 0, 0, 250_000, tzinfo=UTC)
 
-    page = connector.pull_orders(datetime(2017, 3, 20, 10, 0, 0, 250_000, tzinfo=UTC), None)
+    page = connector.pull_orders(since, None)
+    trash_page = connector.pull_orders(since, page.next_cursor)
 
-    assert page.next_cursor is None
+    # then the pass over trashed orders, which status=any leaves out
+    assert json.loads(page.next_cursor or "") == {
+        "a": "2017-03-20T09:59:59",
+        "s": 0,
+        "i": [],
+        "t": 1,
+    }
+    assert [(o.order_id, o.status) for o in trash_page.orders] == [("728", OrderStatus.CANCELLED)]
+    assert trash_page.next_cursor is None
+    assert query(trash)["status"] == "trash"
+    assert query(trash)["modified_after"] == "2017-03-20T09:59:59"
     assert list(page.orders) == [
         ChannelOrder(
             "727",
@@ -343,7 +359,7 @@ def test_woocommerce_order_pages_restart_from_the_last_second_read_and_skip_its_
     assert [o.order_id for o in two.orders] == ["99", "101"]  # 100 was returned already
     assert query(route, 1)["modified_after"] == "2026-05-01T10:00:49"
     assert query(route, 1)["page"] == "1"
-    assert two.next_cursor is None
+    assert json.loads(two.next_cursor or "")["t"] == 1  # the trash pass comes next
 
 
 def test_woocommerce_a_page_of_one_second_reads_on_by_offset_with_an_overlap(
@@ -372,7 +388,12 @@ def test_woocommerce_a_page_of_one_second_reads_on_by_offset_with_an_overlap(
         "offset": "90",  # 100 read, 10 read again
     }
     assert [o.order_id for o in two.orders] == [str(n) for n in range(101, 121)]
-    assert two.next_cursor is None
+    assert json.loads(two.next_cursor or "") == {
+        "a": "2026-05-01T08:59:59",
+        "s": 0,
+        "i": [],
+        "t": 1,
+    }
 
 
 # -- pushing ---------------------------------------------------------------------------------

@@ -297,10 +297,10 @@ def test_woocommerce_steady_state_at_the_emulators_limit_has_no_429_and_recovers
         woo.shop.place_order([(f"P-{100 + cycle:03d}", 1)])
 
     api_requests = sum(1 for _m, path, _s in woo.shop.request_log if path.startswith("/wp-json"))
-    # Per cycle: 3 product pages, 1 order page, the reconcile's read-back of 250 listings
-    # (3 requests of at most 100 ids); pushes: 3 batches in the first cycle, then 1 (the
-    # SKU ordered in the previous cycle).
-    assert api_requests == 6 * (3 + 1 + 3) + 3 + 5 * 1
+    # Per cycle: 3 product pages, 2 order pages (status any, then trash), the reconcile's
+    # read-back of 250 listings (3 requests of at most 100 ids); pushes: 3 batches in the
+    # first cycle, then 1 (the SKU ordered in the previous cycle).
+    assert api_requests == 6 * (3 + 2 + 3) + 3 + 5 * 1
     assert woo.shop.throttled_count == 0
     assert woo.http_throttled == 0
     # The client's bucket holds 20 and refills at 2.5/s: every request past the 20th waited
@@ -353,4 +353,22 @@ def test_woocommerce_orders_changed_while_paging_are_neither_lost_nor_counted_tw
     )
     # the two changed ones are read again; the ids of a page's last second read twice are not
     assert result.counts["orders"] == 250 + 2
-    assert len(calls) == 3
+    assert len(calls) == 4  # three pages of status any, one of trash
+
+
+@SQLITE_ONLY
+def test_woocommerce_an_open_order_moved_to_the_trash_releases_its_stock(open_woo: OpenWoo) -> None:
+    woo = open_woo()
+    list_examples(woo.shop)
+    woo.run_once()
+    order_id = woo.shop.place_order([("MUG-CERAMIC", 3)])
+    woo.run_once()
+    assert woo.quantities("MUG-CERAMIC") == {"MUG-CERAMIC": 27}
+
+    woo.shop.set_order_status(order_id, "trash")  # not listed by status=any any more
+    results = woo.run_once()
+
+    assert results["orders"].counts["orders"] == 1
+    (order,) = woo.orders()
+    assert order["status"] == "cancelled"
+    assert woo.quantities("MUG-CERAMIC") == {"MUG-CERAMIC": 30}
