@@ -36,6 +36,7 @@ from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.http import ChannelHttp
 from tests.connectors.vendure.vendure_server import SYNC_USER, VendureServer, running_vendure
 from tests.imports import WAREHOUSES_TOML, Store, open_store
+from tests.sync.test_sync_engine import SELLABLE
 
 LISTED = ("BEANS-12OZ", "MUG-CERAMIC", "GIFT-KIT-COFFEE", "CAMERA-STARTER-KIT")
 
@@ -156,6 +157,14 @@ def updated_pass_only(server: VendureServer, since: datetime) -> list[str]:
 def test_vendure_full_cycle_listings_push_orders_shipping_and_cancel(
     store: Store, vendure: VendureServer
 ) -> None:
+    # The figures below start from the example catalog's (the sync engine tests' table).
+    assert {sku: SELLABLE[sku] for sku in (*LISTED, "ALPHABET-BUNDLE")} == {
+        "BEANS-12OZ": 50,
+        "MUG-CERAMIC": 30,
+        "GIFT-KIT-COFFEE": 30,
+        "CAMERA-STARTER-KIT": 7,
+        "ALPHABET-BUNDLE": 50,
+    }
     # 1. `sellable sync --once`: listings matched by SKU, the unknown variant reported, our
     # sellable pushed as stockOnHand = sellable + allocated (0) + threshold.
     passes = {r["job"]: r for r in cli(store, "sync", "--once")}
