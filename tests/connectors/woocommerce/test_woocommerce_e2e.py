@@ -8,6 +8,8 @@ exercised at the emulator's default limit (25 requests per 10 s) without waiting
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +25,10 @@ from sellable.orders import list_orders
 from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.status import channel_status
 from tests.imports import Store, open_store
-from tests.sync.test_sync_engine import SELLABLE  # the example catalog's figures in main
+from tests.sync.test_sync_engine import (  # the example catalog's figures in main
+    SELLABLE,
+    sellable_cli,
+)
 
 SIMPLE = (
     "BEANS-12OZ",
@@ -175,6 +180,28 @@ def test_woocommerce_sync_pushes_the_catalog_and_reports_unknown_and_missing_lis
     again = woo.run_once()
     assert again["reconcile"].counts["pushed"] == 0  # nothing changed, nothing sent
     assert woo.shop.batch_sizes == [6, 2]
+
+
+@SQLITE_ONLY
+def test_woocommerce_sync_once_and_status_json_report_unknown_listings_without_secrets(
+    open_woo: OpenWoo, config_file: Path
+) -> None:
+    woo = open_woo()
+    ids = list_examples(woo.shop)
+    woo.engine.close()  # the command line opens its own
+
+    cli = sellable_cli(config_file, dict(os.environ), "sync", "--once")
+    status = sellable_cli(config_file, dict(os.environ), "status", "--json")
+
+    assert (cli.returncode, status.returncode) == (0, 0), cli.stdout + cli.stderr
+    unknown = sorted(["POSTER-A3", ids[""]])
+    assert f"    unmatched listings: 2 ({', '.join(unknown)})" in cli.stdout.splitlines()
+    (report,) = json.loads(status.stdout)
+    assert report["unmatched_listings"] == {"count": 2, "skus": unknown}
+    assert report["missing_listings"]["count"] == 10
+    assert woo.quantities(*SIMPLE) == {sku: SELLABLE[sku] for sku in SIMPLE}
+    for secret in (woo.shop.consumer_secret, woo.shop.consumer_key):
+        assert secret not in cli.stdout + cli.stderr + status.stdout + status.stderr
 
 
 def test_woocommerce_kit_order_lowers_kit_and_components_and_cancelling_gives_them_back(
