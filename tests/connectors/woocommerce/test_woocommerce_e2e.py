@@ -399,3 +399,23 @@ def test_woocommerce_an_open_order_moved_to_the_trash_releases_its_stock(open_wo
     (order,) = woo.orders()
     assert order["status"] == "cancelled"
     assert woo.quantities("MUG-CERAMIC") == {"MUG-CERAMIC": 30}
+
+
+@SQLITE_ONLY
+def test_woocommerce_sync_rides_out_injected_5xx_dropped_connections_and_malformed_json(
+    open_woo: OpenWoo,
+) -> None:
+    woo = open_woo()
+    list_examples(woo.shop)
+    woo.shop.inject(
+        {"status": 503, "path": "/wp-json/wc/v3/products"},
+        {"kind": "reset", "path": "/wp-json/wc/v3/orders"},
+        {"kind": "malformed", "path": "/wp-json/wc/v3/products/batch"},
+    )
+
+    results = woo.run_once()
+
+    assert results["reconcile"].counts["pushed"] == 8
+    assert woo.quantities(*SIMPLE) == {sku: SELLABLE[sku] for sku in SIMPLE}
+    assert woo.engine.channels["woo"].http.retries == 3
+    assert list(woo.shop.faults) == []
