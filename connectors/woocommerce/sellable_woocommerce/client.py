@@ -72,12 +72,12 @@ class WooCommerceClient:
     def __init__(self, http: Http) -> None:
         self.http = http
 
-    def products(self, *, page: int = 1, include: Sequence[str] = ()) -> Page:
-        """Top-level products (simple, variable, ...) in id order, so products created
-        while we page land on the last page instead of shifting the others."""
+    def products(self, *, offset: int = 0, include: Sequence[str] = ()) -> Page:
+        """Top-level products (simple, variable, ...) in id order from ``offset``: products
+        created while we page land at the end instead of shifting the others."""
         params: dict[str, Any] = {
             "per_page": PER_PAGE,
-            "page": page,
+            "offset": offset,
             "orderby": "id",
             "order": "asc",
         }

@@ -71,6 +71,9 @@ BLOCK_OVERLAP = 10
 #: order once anyway; this keeps pages small).
 SEEN_CAP = 1000
 
+#: Products each listing page reads again from the previous one (see list_listings).
+LISTING_OVERLAP = 10
+
 LOOPBACK_HOSTS = {"localhost"}
 
 
@@ -163,12 +166,27 @@ class WooCommerceConnector(Connector):
     # -- listings ------------------------------------------------------------------------------
 
     def list_listings(self, cursor: str | None) -> ListingPage:
-        """One page of products (by id); the variations of its variable products come with
-        it. Products are paged by id so that one created meanwhile lands on the last page."""
-        page_number = int(cursor) if cursor else 1
-        page = self.client.products(page=page_number)
+        """One page of products in id order; the variations of its variable products come
+        with it.
+
+        A product deleted while we page would shift the rest one place up and a page
+        number would skip one, which would then count as gone until the next refresh. So
+        the cursor is ``<products read>:<last id>`` and each page starts
+        :data:`LISTING_OVERLAP` products early (``offset``), dropping ids already read; if
+        even that did not reach back to the last id, it steps further back."""
+        read, last_id = _listing_cursor(cursor)
+        offset = max(0, read - LISTING_OVERLAP) if read else 0
+        page = self.client.products(offset=offset)
+        while offset > 0 and page.items and _product_id(page.items[0]) > last_id:
+            offset = max(0, offset - PER_PAGE)  # more deletions than the overlap
+            page = self.client.products(offset=offset)
         listings: list[Listing] = []
+        newest = last_id
         for product in page.items:
+            product_id = _product_id(product)
+            if product_id <= last_id:
+                continue
+            newest = max(newest, product_id)
             kind = product.get("type")
             if kind == "variable":
                 listings.extend(self._variation_listings(product))
@@ -177,8 +195,10 @@ class WooCommerceConnector(Connector):
             else:
                 listings.append(_listing(product, None))
         listings = _without_duplicate_skus(listings, self.context.channel)
-        more = _more_pages(page, page_number)
-        return ListingPage(listings, str(page_number + 1) if more else None)
+        end = offset + len(page.items)
+        # Without X-WP-Total (stripped by a proxy), a full page may go on.
+        more = end < page.total if page.total is not None else len(page.items) == PER_PAGE
+        return ListingPage(listings, f"{end}:{newest}" if more and page.items else None)
 
     def _variation_listings(self, product: dict[str, Any]) -> list[Listing]:
         parent_id = str(_require(product, "id"))
@@ -476,6 +496,23 @@ def _require(item: dict[str, Any], key: str) -> Any:
         raise ChannelPayloadError(
             f"WooCommerce object without {key!r}: {str(item)[:200]}"
         ) from None
+
+
+def _listing_cursor(cursor: str | None) -> tuple[int, int]:
+    if not cursor:
+        return 0, 0
+    try:
+        read, _, last = cursor.partition(":")
+        return int(read), int(last)
+    except ValueError as err:
+        raise ChannelPayloadError(f"bad listing cursor {cursor[:80]!r}") from err
+
+
+def _product_id(item: dict[str, Any]) -> int:
+    value = _require(item, "id")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ChannelPayloadError(f"product id {value!r} is not an integer")
+    return value
 
 
 def _wc_id(listing_id: str) -> int | str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -171,32 +171,62 @@ def test_woocommerce_lists_products_and_variations_with_basic_auth(
         Listing("732", None, "799", extra={"manage_stock": "false"}),
         Listing("794", None, None, extra={"manage_stock": "false"}),
     ]
-    assert query(products) == {"per_page": "100", "page": "1", "orderby": "id", "order": "asc"}
+    assert query(products) == {"per_page": "100", "offset": "0", "orderby": "id", "order": "asc"}
     assert query(variations) == {"per_page": "100", "page": "1", "orderby": "id", "order": "asc"}
     expected = "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
     assert products.calls[0].request.headers["Authorization"] == expected
 
 
-def test_woocommerce_listing_pages_follow_x_wp_totalpages(
+def shop_of(ids: list[int]) -> Callable[[httpx.Request], httpx.Response]:
+    """``GET /products?offset=…`` over the product ids in ``ids`` (changed by the test)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        chunk = ids[offset : offset + 100]
+        body = [
+            {"id": n, "type": "simple", "sku": f"S{n}", "manage_stock": True, "stock_quantity": 1}
+            for n in chunk
+        ]
+        return httpx.Response(200, json=body, headers=pages(len(ids), -(-len(ids) // 100)))
+
+    return answer
+
+
+def test_woocommerce_listing_pages_overlap_so_a_product_deleted_meanwhile_skips_none(
     connector: WooCommerceConnector, router: respx.MockRouter
 ) -> None:
-    simple = [
-        {"id": n, "type": "simple", "sku": f"S{n}", "manage_stock": True, "stock_quantity": n}
-        for n in range(1, 101)
-    ]
-    router.get(f"{API}/products", params={"page": "1"}).mock(
-        return_value=httpx.Response(200, json=simple, headers=pages(150, 2))
-    )
-    router.get(f"{API}/products", params={"page": "2"}).mock(
-        return_value=httpx.Response(200, json=simple[:50], headers=pages(150, 2))
-    )
+    ids = list(range(1, 151))
+    route = router.get(f"{API}/products").mock(side_effect=shop_of(ids))
 
     first = connector.list_listings(None)
+    ids.remove(5)  # deleted between the two pages: 101 moves onto the first page
     second = connector.list_listings(first.next_cursor)
 
-    assert first.next_cursor == "2"
+    assert first.next_cursor == "100:100"
     assert first.listings[0] == Listing("1", "S1", None, quantity=1)
-    assert (len(first.listings), len(second.listings), second.next_cursor) == (100, 50, None)
+    assert [x.listing_id for x in second.listings] == [str(n) for n in range(101, 151)]
+    assert second.next_cursor is None
+    assert [query(route, n) for n in (0, 1)] == [
+        {"per_page": "100", "offset": "0", "orderby": "id", "order": "asc"},
+        {"per_page": "100", "offset": "90", "orderby": "id", "order": "asc"},
+    ]
+
+
+def test_woocommerce_listing_steps_back_when_more_products_went_than_the_overlap(
+    connector: WooCommerceConnector, router: respx.MockRouter
+) -> None:
+    ids = list(range(1, 151))
+    route = router.get(f"{API}/products").mock(side_effect=shop_of(ids))
+
+    first = connector.list_listings(None)
+    del ids[:21]  # 1..21 deleted: offset 90 now starts at 112, past the last id read
+    second = connector.list_listings(first.next_cursor)
+    third = connector.list_listings(second.next_cursor)
+
+    read = [x.listing_id for page in (first, second, third) for x in page.listings]
+    assert read == [str(n) for n in range(1, 151)]
+    assert [query(route, n)["offset"] for n in range(4)] == ["0", "90", "0", "90"]
+    assert (second.next_cursor, third.next_cursor) == ("100:121", None)
 
 
 def test_woocommerce_variations_page_on_and_inherited_or_duplicate_skus_are_not_matched(
