@@ -67,12 +67,10 @@ STATUSES = {
 #: Orders of one second that a block read re-reads from the previous page, so that up to
 #: this many orders of that second changing while we page cannot push one past us.
 BLOCK_OVERLAP = 10
-#: Ids remembered in an order cursor to skip orders already returned (the engine counts an
-#: order once anyway; this keeps pages small).
-SEEN_CAP = 1000
 
-#: Products each listing page reads again from the previous one (see list_listings).
-LISTING_OVERLAP = 10
+#: Products each listing page reads again from the previous one, to see whether products
+#: went meanwhile (see list_listings).
+LISTING_OVERLAP = 1
 
 LOOPBACK_HOSTS = {"localhost"}
 
@@ -171,14 +169,15 @@ class WooCommerceConnector(Connector):
 
         A product deleted while we page would shift the rest one place up and a page
         number would skip one, which would then count as gone until the next refresh. So
-        the cursor is ``<products read>:<last id>`` and each page starts
-        :data:`LISTING_OVERLAP` products early (``offset``), dropping ids already read; if
-        even that did not reach back to the last id, it steps further back."""
+        the cursor is ``<products read>:<last id>`` and each page starts one product early
+        (``offset``): if that product is not the last one read, products went meanwhile
+        and the page steps back (by 100) until it overlaps what was read; ids already read
+        are dropped."""
         read, last_id = _listing_cursor(cursor)
         offset = max(0, read - LISTING_OVERLAP) if read else 0
         page = self.client.products(offset=offset)
         while offset > 0 and page.items and _product_id(page.items[0]) > last_id:
-            offset = max(0, offset - PER_PAGE)  # more deletions than the overlap
+            offset = max(0, offset - PER_PAGE)  # products went: the rest moved up
             page = self.client.products(offset=offset)
         listings: list[Listing] = []
         newest = last_id
@@ -255,9 +254,10 @@ class WooCommerceConnector(Connector):
         skip one ("Pagination" in the docs has no stable cursor). So each next page is a
         new query from the last modification time read (keyset), which an order changed
         meanwhile can only move after. ``modified_after`` is strict and dates have
-        whole seconds, so the query restarts one second early and skips the ids of that
-        second already returned. When one page holds a single second only, that second is
-        read on by ``offset``, overlapping the previous page by :data:`BLOCK_OVERLAP`.
+        whole seconds, so the query restarts one second early and skips the orders of that
+        second it already returned unchanged (same id and ``date_modified_gmt``). When one
+        page holds a single second only, that second is read on by ``offset``, overlapping
+        the previous page by :data:`BLOCK_OVERLAP`.
 
         Trashed orders are not in the default ``status=any``, so a second pass asks for
         ``status=trash`` alone (an order trashed while open must release its stock).
@@ -267,25 +267,23 @@ class WooCommerceConnector(Connector):
         page = self.client.orders(
             modified_after=state.after, offset=offset, status="trash" if state.trash else None
         )
+        # An order read again unchanged is skipped; one changed since (a new
+        # date_modified_gmt) is not: its new state is what we are here for.
         seen = set(state.seen)
-        orders = []
-        for raw in page.items:
-            order_id = str(_require(raw, "id"))
-            if order_id not in seen:
-                orders.append(_order(raw))
+        orders = [_order(raw) for raw in page.items if _version(raw) not in seen]
         more = _more_pages(page, 1) if offset is None else len(page.items) == PER_PAGE
         if not more or not page.items:
             following = None if state.trash else _OrderCursor.start(since, trash=True).encode()
             return OrderPage(orders, following)
         first = _gmt_text(page.items[0])
         last = _gmt_text(page.items[-1])
-        ids = [str(raw["id"]) for raw in page.items]
+        versions = [_version(raw) for raw in page.items]
         if first == last:  # the whole page is one second: read on in that second
             end = (offset or 0) + len(page.items)
-            block = _OrderCursor(state.after, end, _capped([*state.seen, *ids]), state.trash)
+            block = _OrderCursor(state.after, end, tuple(versions), state.trash)
             return OrderPage(orders, block.encode())
-        at_last = [str(raw["id"]) for raw in page.items if _gmt_text(raw) == last]
-        keyset = _OrderCursor(_before(last), 0, _capped(at_last), state.trash)
+        at_last = [_version(raw) for raw in page.items if _gmt_text(raw) == last]
+        keyset = _OrderCursor(_before(last), 0, tuple(at_last), state.trash)
         return OrderPage(orders, keyset.encode())
 
     # -- pushing -------------------------------------------------------------------------------
@@ -426,8 +424,8 @@ def _order(raw: dict[str, Any]) -> ChannelOrder:
 @dataclass(frozen=True, slots=True)
 class _OrderCursor:
     """Where the next order page starts: after ``after`` (GMT text), ``skip`` orders into
-    that query (0: the query's first page), ids already returned, and whether this is the
-    pass over trashed orders."""
+    that query (0: the query's first page), order versions already returned, and whether
+    this is the pass over trashed orders."""
 
     after: str
     skip: int
@@ -457,6 +455,11 @@ class _OrderCursor:
         return json.dumps(raw, separators=(",", ":"))
 
 
+def _version(raw: dict[str, Any]) -> str:
+    """An order as of one change: ``<id>@<date_modified_gmt>``."""
+    return f"{_require(raw, 'id')}@{_gmt_text(raw)}"
+
+
 def _gmt_text(raw: dict[str, Any]) -> str:
     value = raw.get("date_modified_gmt")
     if not isinstance(value, str) or not value:
@@ -477,10 +480,6 @@ def _before(gmt_text: str) -> str:
     """One second before: ``modified_after`` is strict and dates have whole seconds."""
     moment = _parse_gmt(gmt_text) - timedelta(seconds=1)
     return moment.replace(tzinfo=None).isoformat()
-
-
-def _capped(ids: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(ids))[-SEEN_CAP:]
 
 
 def _more_pages(page: Page, number: int) -> bool:

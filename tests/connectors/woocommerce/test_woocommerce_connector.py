@@ -192,40 +192,46 @@ def shop_of(ids: list[int]) -> Callable[[httpx.Request], httpx.Response]:
     return answer
 
 
-def test_woocommerce_listing_pages_overlap_so_a_product_deleted_meanwhile_skips_none(
+def test_woocommerce_listing_pages_overlap_by_one_and_skip_nothing_when_unchanged(
     connector: WooCommerceConnector, router: respx.MockRouter
 ) -> None:
-    ids = list(range(1, 151))
+    ids = list(range(1, 251))
     route = router.get(f"{API}/products").mock(side_effect=shop_of(ids))
 
     first = connector.list_listings(None)
-    ids.remove(5)  # deleted between the two pages: 101 moves onto the first page
+    ids.append(251)  # created meanwhile: it comes last, the rest does not move
     second = connector.list_listings(first.next_cursor)
+    third = connector.list_listings(second.next_cursor)
 
-    assert first.next_cursor == "100:100"
+    assert (first.next_cursor, second.next_cursor, third.next_cursor) == (
+        "100:100",
+        "199:199",
+        None,
+    )
     assert first.listings[0] == Listing("1", "S1", None, quantity=1)
-    assert [x.listing_id for x in second.listings] == [str(n) for n in range(101, 151)]
-    assert second.next_cursor is None
+    read = [x.listing_id for page in (first, second, third) for x in page.listings]
+    assert read == [str(n) for n in range(1, 252)]
     assert [query(route, n) for n in (0, 1)] == [
         {"per_page": "100", "offset": "0", "orderby": "id", "order": "asc"},
-        {"per_page": "100", "offset": "90", "orderby": "id", "order": "asc"},
+        {"per_page": "100", "offset": "99", "orderby": "id", "order": "asc"},
     ]
+    assert len(route.calls) == 3
 
 
-def test_woocommerce_listing_steps_back_when_more_products_went_than_the_overlap(
+def test_woocommerce_listing_steps_back_when_products_went_between_pages(
     connector: WooCommerceConnector, router: respx.MockRouter
 ) -> None:
     ids = list(range(1, 151))
     route = router.get(f"{API}/products").mock(side_effect=shop_of(ids))
 
     first = connector.list_listings(None)
-    del ids[:21]  # 1..21 deleted: offset 90 now starts at 112, past the last id read
+    del ids[:21]  # 1..21 deleted: offset 99 now starts at 121, past the last id read
     second = connector.list_listings(first.next_cursor)
     third = connector.list_listings(second.next_cursor)
 
     read = [x.listing_id for page in (first, second, third) for x in page.listings]
-    assert read == [str(n) for n in range(1, 151)]
-    assert [query(route, n)["offset"] for n in range(4)] == ["0", "90", "0", "90"]
+    assert read == [str(n) for n in range(1, 151)]  # page numbers would have lost 101..121
+    assert [query(route, n)["offset"] for n in range(4)] == ["0", "99", "0", "99"]
     assert (second.next_cursor, third.next_cursor) == ("100:121", None)
 
 
@@ -385,7 +391,11 @@ def test_woocommerce_order_pages_restart_from_the_last_second_read_and_skip_its_
     two = connector.pull_orders(since, one.next_cursor)
 
     assert [o.order_id for o in one.orders] == [str(n) for n in range(1, 101)]
-    assert json.loads(one.next_cursor or "") == {"a": "2026-05-01T10:00:49", "s": 0, "i": ["100"]}
+    assert json.loads(one.next_cursor or "") == {
+        "a": "2026-05-01T10:00:49",
+        "s": 0,
+        "i": ["100@2026-05-01T10:00:50"],
+    }
     assert [o.order_id for o in two.orders] == ["99", "101"]  # 100 was returned already
     assert query(route, 1)["modified_after"] == "2026-05-01T10:00:49"
     assert query(route, 1)["page"] == "1"

@@ -419,3 +419,32 @@ def test_woocommerce_sync_rides_out_injected_5xx_dropped_connections_and_malform
     assert woo.quantities(*SIMPLE) == {sku: SELLABLE[sku] for sku in SIMPLE}
     assert woo.engine.channels["woo"].http.retries == 3
     assert list(woo.shop.faults) == []
+
+
+@SQLITE_ONLY
+def test_woocommerce_orders_of_one_second_changed_while_paging_are_not_lost(
+    open_woo: OpenWoo,
+) -> None:
+    woo = open_woo(rate_limit=0)
+    woo.shop.add_listing("ABC", 0)
+    placed = [woo.shop.place_order([("ABC", 1)], status="pending") for _ in range(150)]
+    woo.clock.advance(1)
+
+    def change_after_first_page(path: str, page: int) -> None:
+        if path.endswith("/orders") and woo.shop.after_page is not None:
+            woo.shop.after_page = None
+            for order_id in placed[:5]:  # five orders of page 1 move to the next second
+                woo.shop.set_order_status(order_id, "cancelled")
+
+    woo.shop.after_page = change_after_first_page
+
+    result = woo.run("orders")
+
+    assert result.ok, result.error
+    statuses = {o["order_id"]: o["status"] for o in woo.orders()}
+    assert sorted(statuses, key=int) == sorted(placed, key=int)
+    assert [statuses[o] for o in placed[:6]] == ["cancelled"] * 5 + ["open"]
+    offsets = [
+        path for method, path, _ in woo.shop.request_log if method == "GET" and "orders" in path
+    ]
+    assert len(offsets) == 3  # the second: offset 90, read back 10 of the first page
