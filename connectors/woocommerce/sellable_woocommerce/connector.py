@@ -263,13 +263,16 @@ class WooCommerceConnector(Connector):
         ``status=trash`` alone (an order trashed while open must release its stock).
         """
         state = _OrderCursor.decode(cursor) if cursor else _OrderCursor.start(since)
+        status = "trash" if state.trash else None
         offset = None if state.skip == 0 else max(0, state.skip - BLOCK_OVERLAP)
-        page = self.client.orders(
-            modified_after=state.after, offset=offset, status="trash" if state.trash else None
-        )
+        page = self.client.orders(modified_after=state.after, offset=offset, status=status)
         # An order read again unchanged is skipped; one changed since (a new
         # date_modified_gmt) is not: its new state is what we are here for.
         seen = set(state.seen)
+        while offset and page.items and not any(_version(raw) in seen for raw in page.items):
+            # More orders of the block changed than the overlap: the rest moved up further.
+            offset = max(0, offset - PER_PAGE)
+            page = self.client.orders(modified_after=state.after, offset=offset, status=status)
         orders = [_order(raw) for raw in page.items if _version(raw) not in seen]
         more = _more_pages(page, 1) if offset is None else len(page.items) == PER_PAGE
         if not more or not page.items:

@@ -436,6 +436,32 @@ def test_woocommerce_a_page_of_one_second_reads_on_by_offset_with_an_overlap(
     }
 
 
+def test_woocommerce_a_block_steps_back_when_more_orders_changed_than_the_overlap(
+    connector: WooCommerceConnector, router: respx.MockRouter
+) -> None:
+    block = [order_at(n, "2026-05-01T10:00:00") for n in range(1, 121)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params.get("offset", "0"))
+        return httpx.Response(200, json=block[offset : offset + 100], headers=pages(120, 2))
+
+    route = router.get(f"{API}/orders").mock(side_effect=answer)
+    since = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+    one = connector.pull_orders(since, None)
+    changed = [order_at(n, "2026-05-01T10:00:01") for n in range(1, 16)]
+    block[:] = block[15:] + changed  # 15 orders of page one changed: 16 moved to the top
+    two = connector.pull_orders(since, one.next_cursor)
+    three = connector.pull_orders(since, two.next_cursor)
+
+    assert [query(route, n).get("offset") for n in range(4)] == [None, "90", "0", "90"]
+    assert [o.order_id for o in two.orders] == [str(n) for n in range(101, 116)]
+    assert [(o.order_id, o.updated_at.second) for o in three.orders] == [
+        *((str(n), 0) for n in range(116, 121)),
+        *((str(n), 1) for n in range(1, 16)),  # their new state
+    ]
+
+
 # -- pushing ---------------------------------------------------------------------------------
 
 
