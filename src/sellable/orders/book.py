@@ -574,13 +574,24 @@ class OrderBook:
             return True
         if any(line.status == LineStatus.HELD for line in stored.lines.values()):
             return False  # retry held lines on every re-import
-        wanted = {(line.line_id, line.sku, line.quantity) for line in order.lines}
+        wanted = {
+            (line.line_id, line.sku, line.quantity)
+            for line in order.lines
+            if line.status != OrderStatus.CANCELLED
+        }
         have = {
             (line.key, line.sku, line.quantity)
             for line in stored.lines.values()
             if line.status != LineStatus.CANCELLED
         }
-        return wanted == have
+        if wanted != have:
+            return False
+        # A line the channel now says is shipped, and that is not shipped here yet.
+        return all(
+            stored.lines[line.line_id].status == LineStatus.SHIPPED
+            for line in order.lines
+            if line.status == OrderStatus.SHIPPED
+        )
 
     def _process(
         self, batch: _Batch, stored: _Order, order: OrderIn, result: OrderImportResult
@@ -592,6 +603,7 @@ class OrderBook:
         stored.dirty = True
         if order.created_at is not None:
             stored.created_at = _utc(order.created_at)
+        open_order = order.status == OrderStatus.OPEN
         incoming: dict[str, OrderLineIn] = {}
         for sent in order.lines:
             if sent.quantity <= 0:
@@ -601,9 +613,16 @@ class OrderBook:
                     "(the line holds no stock)"
                 )
                 continue
+            if open_order and sent.status == OrderStatus.CANCELLED:
+                continue  # a line cancelled on its own holds nothing, like a dropped line
             incoming[sent.line_id] = sent
+        # A shipped line is final, like a shipped order: its stock is gone, whatever the
+        # channel says of it later (refunds and returns are not stock moves here).
         for key, dropped in stored.lines.items():
-            if key not in incoming and dropped.status != LineStatus.CANCELLED:
+            if key not in incoming and dropped.status not in (
+                LineStatus.CANCELLED,
+                LineStatus.SHIPPED,
+            ):
                 self._release(batch, dropped, reference)
                 dropped.status = LineStatus.CANCELLED
                 result.lines_cancelled += 1
@@ -615,6 +634,8 @@ class OrderBook:
                     None, key, wanted.sku, sku_id, wanted.quantity, "new", None, dirty=True
                 )
                 stored.lines[key] = line
+            elif line.status == LineStatus.SHIPPED:
+                continue
             elif (
                 line.sku != wanted.sku
                 or line.quantity != wanted.quantity
@@ -625,8 +646,14 @@ class OrderBook:
                 line.sku, line.sku_id, line.quantity = wanted.sku, sku_id, wanted.quantity
                 line.status, line.reason, line.dirty = "new", None, True
         for line in stored.lines.values():
-            if line.status == LineStatus.CANCELLED:
+            if line.status in (LineStatus.CANCELLED, LineStatus.SHIPPED):
                 continue
+            sent_line = incoming.get(line.key)
+            # The order's shipped or cancelled applies to all its lines; an open order's
+            # line may be shipped on its own.
+            ships = order.status == OrderStatus.SHIPPED or (
+                open_order and sent_line is not None and sent_line.status == OrderStatus.SHIPPED
+            )
             if order.status == OrderStatus.CANCELLED:
                 self._release(batch, line, reference)
                 line.status, line.reason, line.dirty = LineStatus.CANCELLED, None, True
@@ -639,9 +666,9 @@ class OrderBook:
                     line,
                     reference,
                     result,
-                    force=order.status == OrderStatus.SHIPPED,
+                    force=ships,
                 )
-            if order.status == OrderStatus.SHIPPED and line.status == LineStatus.ALLOCATED:
+            if ships and line.status == LineStatus.ALLOCATED:
                 for allocation in line.allocations:
                     if not allocation.deleted:
                         batch.move(

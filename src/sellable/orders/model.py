@@ -25,11 +25,16 @@ UNKNOWN_SKU = "unknown SKU"
 
 @dataclass(frozen=True, slots=True)
 class OrderLineIn:
-    """One line: ``quantity`` of ``sku``. ``line_id`` is unique within the order."""
+    """One line: ``quantity`` of ``sku``. ``line_id`` is unique within the order.
+
+    ``status`` is the line's own status where the channel gives one (partly shipped
+    orders): on an open order a shipped line is sold and a cancelled line holds nothing;
+    None follows the order. An order that is shipped or cancelled is so for all its lines."""
 
     line_id: str
     sku: str
     quantity: int
+    status: OrderStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,9 +54,14 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class ChannelOrderLine:
+    """One line of a :class:`ChannelOrder`. ``status``, when the channel knows it per line,
+    says a line of an open order is already shipped (sold) or cancelled (holds nothing); the
+    order's own shipped or cancelled status applies to every line whatever this says."""
+
     line_id: str
     sku: str
     quantity: int
+    status: OrderStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -456,7 +456,7 @@ class SyncEngine:
             order_id=order.order_id,
             warehouse=warehouse,
             status=order.status,
-            lines=tuple(OrderLineIn(x.line_id, x.sku, x.quantity) for x in order.lines),
+            lines=tuple(OrderLineIn(x.line_id, x.sku, x.quantity, x.status) for x in order.lines),
             created_at=order.created_at,
         )
 
