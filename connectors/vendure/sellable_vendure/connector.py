@@ -347,35 +347,51 @@ def stock_on_hand_for(
 def order_status(order: Order) -> OrderStatus:
     """Our status of a placed Vendure order.
 
-    Shipped only once every line is covered by fulfillments that left (Shipped or
-    Delivered). A partly shipped order stays open: the SDK has no per-line status yet,
-    and open keeps the unshipped lines' stock allocated. States of a custom order process
-    count as open too, which keeps stock allocated rather than selling it twice.
+    Shipped once every line is covered by fulfillments that left (Shipped or Delivered);
+    until then a partly shipped order is open and says which lines shipped (see
+    :func:`line_statuses`). States of a custom order process count as open too, which
+    keeps stock allocated rather than selling it twice.
     """
     if order.state == "Cancelled":
         return OrderStatus.CANCELLED
+    shipped = line_statuses(order)
     if order.state in FULFILMENT_STATES and all(
-        shipped >= line.quantity for line, shipped in _shipped_per_line(order) if line.quantity > 0
+        shipped[line.id] is OrderStatus.SHIPPED for line in order.lines if line.quantity > 0
     ):
         return OrderStatus.SHIPPED
     return OrderStatus.OPEN
 
 
-def _shipped_per_line(order: Order) -> list[tuple[Any, int]]:
-    shipped: dict[str, int] = {}
-    for fulfillment in order.fulfillments:
-        if fulfillment.state in SHIPPED_FULFILMENT_STATES:
-            for line in fulfillment.lines:
-                shipped[line.order_line_id] = shipped.get(line.order_line_id, 0) + line.quantity
-    return [(line, shipped.get(line.id, 0)) for line in order.lines]
+def line_statuses(order: Order) -> dict[str, OrderStatus | None]:
+    """Each line's own status: shipped when fulfillments that left cover all its units.
+
+    A line shipped in part (2 of 3 units) stays open as a whole: a line has one status,
+    and open keeps its units allocated, so nothing is sold twice; Vendure's own figures
+    already count the shipped units, which is what the next push reads.
+    """
+    left: dict[str, int] = {}
+    if order.state in FULFILMENT_STATES:
+        for fulfillment in order.fulfillments:
+            if fulfillment.state in SHIPPED_FULFILMENT_STATES:
+                for part in fulfillment.lines:
+                    left[part.order_line_id] = left.get(part.order_line_id, 0) + part.quantity
+    return {
+        line.id: OrderStatus.SHIPPED if 0 < line.quantity <= left.get(line.id, 0) else None
+        for line in order.lines
+    }
 
 
 def to_channel_order(order: Order) -> ChannelOrder:
+    status = order_status(order)
+    lines = line_statuses(order) if status is OrderStatus.OPEN else {}
     return ChannelOrder(
         order_id=order.code,
-        status=order_status(order),
+        status=status,
         updated_at=order.updated_at,
-        lines=tuple(ChannelOrderLine(line.id, line.sku, line.quantity) for line in order.lines),
+        lines=tuple(
+            ChannelOrderLine(line.id, line.sku, line.quantity, lines.get(line.id))
+            for line in order.lines
+        ),
         created_at=order.placed_at or order.created_at,
     )
 

@@ -10,7 +10,12 @@ import pytest
 from pydantic import ValidationError
 from sellable_vendure.client import _order as parse_order
 from sellable_vendure.client import parse_time
-from sellable_vendure.connector import OrderCursor, VendureSettings, order_status
+from sellable_vendure.connector import (
+    OrderCursor,
+    VendureSettings,
+    order_status,
+    to_channel_order,
+)
 
 from sellable.sdk import (
     ChannelError,
@@ -376,6 +381,42 @@ def test_order_status_maps_vendure_states_and_fulfillments(
     item = order("1", state, [("1", "GIFT-KIT-COFFEE", 2), ("2", "MUG-CERAMIC", 1)], fulfillments)
 
     assert order_status(parse_order(item)) == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "fulfillments", "expected"),
+    [
+        pytest.param(
+            "PartiallyShipped",
+            [("Shipped", [("1", 2)])],
+            (OrderStatus.SHIPPED, None),
+            id="first-line-left",
+        ),
+        pytest.param(
+            "PartiallyShipped",
+            [("Shipped", [("1", 1)]), ("Pending", [("1", 1), ("2", 1)])],
+            (None, None),
+            id="one-unit-of-two-left",
+        ),
+        pytest.param(
+            "PartiallyDelivered",
+            [("Delivered", [("2", 1)]), ("Shipped", [("1", 1)]), ("Shipped", [("1", 1)])],
+            (None, None),  # every line left: the order itself is shipped
+            id="all-left-in-three-parcels",
+        ),
+        pytest.param("PaymentSettled", [], (None, None), id="nothing-left"),
+    ],
+)
+def test_channel_order_says_which_lines_of_an_open_order_shipped(
+    state: str,
+    fulfillments: list[tuple[str, list[tuple[str, int]]]],
+    expected: tuple[OrderStatus | None, OrderStatus | None],
+) -> None:
+    item = order("1", state, [("1", "GIFT-KIT-COFFEE", 2), ("2", "MUG-CERAMIC", 1)], fulfillments)
+
+    mapped = to_channel_order(parse_order(item))
+
+    assert tuple(line.status for line in mapped.lines) == expected
 
 
 def test_pull_orders_drops_carts_and_drafts_whatever_the_server_returns() -> None:

@@ -307,15 +307,17 @@ def test_vendure_stock_locations_each_get_their_warehouse_and_the_threshold_once
         assert vendure.saleable("ALPHABET-BUNDLE") == 55
         assert vendure.saleable("BEANS-12OZ") == 49
 
-        # Only the BEANS line shipped: Vendure says PartiallyShipped. Without a status per
-        # line the order stays open, so the bundle's components stay allocated.
+        # Only the BEANS line shipped: Vendure says PartiallyShipped. The order stays open
+        # (the bundle's components stay allocated) and its BEANS line is sold.
         vendure.ship(placed["id"], "BEANS-12OZ")
         assert vendure.order(placed["id"])["state"] == "PartiallyShipped"
         results = by_job(engine.run_once())
-        assert book(store) == {placed["code"]: ("open", lines)}
+        shipped = [("ALPHABET-BUNDLE", 3, "allocated"), ("BEANS-12OZ", 1, "shipped")]
+        assert book(store) == {placed["code"]: ("open", shipped)}
         assert results["reconcile"].counts["pushed"] == 0
         assert vendure.levels("BEANS-12OZ") == {"1": (50, 0), "2": (0, 0)}  # Vendure's Sale
         assert vendure.saleable("BEANS-12OZ") == 49
+        assert store.ledger_mismatches() == []
     finally:
         engine.close()
         store.engine.dispose()
