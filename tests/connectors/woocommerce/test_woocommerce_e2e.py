@@ -448,3 +448,24 @@ def test_woocommerce_orders_of_one_second_changed_while_paging_are_not_lost(
         path for method, path, _ in woo.shop.request_log if method == "GET" and "orders" in path
     ]
     assert len(offsets) == 3  # the second: offset 90, read back 10 of the first page
+
+
+@SQLITE_ONLY
+def test_woocommerce_refused_keys_fail_the_job_with_the_shops_reason_and_no_secret(
+    open_woo: OpenWoo,
+) -> None:
+    woo = open_woo()
+    list_examples(woo.shop)
+    secret = woo.shop.consumer_secret
+    woo.shop.consumer_secret = "cs_rotated_by_the_merchant"
+
+    result = woo.run("listings")
+
+    assert not result.ok
+    assert result.error == (
+        "woo: GET /wp-json/wc/v3/products: HTTP 401: credentials refused "
+        '({"code":"woocommerce_rest_authentication_error",'
+        '"message":"Consumer secret is invalid.","data":{"status":401}})'
+    )
+    assert secret not in (result.error or "")
+    assert woo.engine.channels["woo"].http.retries == 0  # refused keys are not retried
