@@ -469,3 +469,22 @@ def test_woocommerce_refused_keys_fail_the_job_with_the_shops_reason_and_no_secr
     )
     assert secret not in (result.error or "")
     assert woo.engine.channels["woo"].http.retries == 0  # refused keys are not retried
+
+
+@SQLITE_ONLY
+def test_woocommerce_order_with_a_product_we_do_not_sell_still_takes_ours(
+    open_woo: OpenWoo,
+) -> None:
+    woo = open_woo()
+    list_examples(woo.shop)
+    woo.run_once()
+
+    woo.shop.place_order([("POSTER-A3", 1), ("MUG-CERAMIC", 2)])
+    results = woo.run_once()
+
+    assert results["orders"].reports["unknown_skus"] == ["POSTER-A3"]
+    assert results["orders"].reports["rejected_orders"] == []
+    assert woo.quantities("MUG-CERAMIC", "GIFT-KIT-COFFEE") == {
+        "MUG-CERAMIC": 28,
+        "GIFT-KIT-COFFEE": 28,
+    }
