@@ -488,3 +488,21 @@ def test_woocommerce_order_with_a_product_we_do_not_sell_still_takes_ours(
         "MUG-CERAMIC": 28,
         "GIFT-KIT-COFFEE": 28,
     }
+
+
+@SQLITE_ONLY
+def test_woocommerce_a_sku_on_two_products_is_reported_and_neither_is_pushed(
+    open_woo: OpenWoo,
+) -> None:
+    woo = open_woo()
+    ids = list_examples(woo.shop)
+    copy = woo.shop.add_product("MUG-CERAMIC", 0, unique=False)  # an import bypassed the check
+
+    results = woo.run_once()
+
+    unmatched = results["listings"].reports["unmatched_listings"]
+    assert unmatched == sorted(["POSTER-A3", ids[""], ids["MUG-CERAMIC"], str(copy.id)])
+    assert "MUG-CERAMIC" in results["listings"].reports["missing_listings"]
+    assert results["reconcile"].counts["pushed"] == 7
+    assert woo.shop.products[copy.id].stock_quantity == 0
+    assert woo.shop.products[int(ids["MUG-CERAMIC"])].stock_quantity == 0
