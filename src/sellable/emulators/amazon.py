@@ -33,6 +33,7 @@ import itertools
 import json
 import re
 import secrets
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,6 +141,28 @@ def _parse_time(value: str, name: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _check_document(content: bytes | None) -> tuple[Any, list[dict[str, Any]]]:
+    """The parsed feed document and its document-level issues (FATAL when any): never
+    uploaded, not JSON, against listings-feed-schema-v2.json, or another seller's."""
+
+    def fatal(code: str, text: str) -> tuple[Any, list[dict[str, Any]]]:
+        return None, [{"code": code, "severity": "ERROR", "message": text}]
+
+    if content is None:
+        return fatal("100001", "The feed document was never uploaded.")
+    try:
+        parsed = json.loads(content)
+    except ValueError as err:
+        return fatal("100002", f"Not valid JSON: {err}")
+    errors = sorted(_feed_validator().iter_errors(parsed), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "document"
+        return fatal("100003", f"Schema violation at {where}: {errors[0].message}")
+    if parsed["header"]["sellerId"] != SELLER_ID:
+        return fatal("100004", "sellerId is not this seller.")
+    return parsed, []
+
+
 @dataclass
 class _Listing:
     sku: str
@@ -183,6 +206,10 @@ class _Feed:
     stuck: bool = False  # stays IN_PROGRESS for ever (the emulator's feed_stuck when created)
     status: str = "IN_QUEUE"
     result_document: str | None = None
+    # The document check runs in a thread from createFeed on, as Amazon validates while
+    # the feed waits; processing joins it. (parsed document, document-level issues)
+    check: threading.Thread | None = None
+    checked: tuple[Any, list[dict[str, Any]]] = (None, [])
     processing_started: datetime | None = None
     processing_ended: datetime | None = None
 
@@ -996,7 +1023,16 @@ class AmazonEmulator(EmulatorServer):
             messages,
             stuck=self.feed_stuck,
         )
+        self._start_check(self.feeds[feed_id], document.content)
         return Response(202, {"feedId": feed_id})
+
+    @staticmethod
+    def _start_check(feed: _Feed, content: bytes | None) -> None:
+        def run() -> None:
+            feed.checked = _check_document(content)
+
+        feed.check = threading.Thread(target=run, name=f"feed-{feed.feed_id}", daemon=True)
+        feed.check.start()
 
     def _op_getFeed(self, params: dict[str, Any], body: Any) -> Response:
         feed = self.feeds.get(params["feedId"])
@@ -1039,37 +1075,12 @@ class AmazonEmulator(EmulatorServer):
         )
 
     def _process(self, feed: _Feed) -> None:
-        """Validate the uploaded document, apply its valid messages, write the report."""
-        document = self.documents[feed.document_id]
-        issues: list[dict[str, Any]] = []
+        """Apply the valid messages of the checked document and write the report."""
+        assert feed.check is not None
+        feed.check.join()  # the schema check started at createFeed (normally long done)
+        parsed, issues = feed.checked
         processed = accepted = invalid_count = 0
-        status = "DONE"
-        parsed: Any = None
-        if document.content is None:
-            status = "FATAL"
-            issues.append(
-                self._issue(None, None, "100001", "The feed document was never uploaded.")
-            )
-        else:
-            try:
-                parsed = json.loads(document.content)
-            except ValueError as err:
-                status = "FATAL"
-                issues.append(self._issue(None, None, "100002", f"Not valid JSON: {err}"))
-        if parsed is not None:
-            errors = sorted(_feed_validator().iter_errors(parsed), key=lambda e: list(e.path))
-            if errors:
-                status = "FATAL"
-                first = errors[0]
-                where = "/".join(str(p) for p in first.absolute_path) or "document"
-                issues.append(
-                    self._issue(
-                        None, None, "100003", f"Schema violation at {where}: {first.message}"
-                    )
-                )
-            elif parsed["header"]["sellerId"] != SELLER_ID:
-                status = "FATAL"
-                issues.append(self._issue(None, None, "100004", "sellerId is not this seller."))
+        status = "FATAL" if issues else "DONE"
         if status == "DONE":
             for message in parsed["messages"]:
                 processed += 1
