@@ -103,3 +103,8 @@ def test_bucket_refills_with_the_manual_clock() -> None:
     assert bucket.take(3)
     clock.advance(100)
     assert bucket.available() == 10
+
+
+def test_stop_of_a_server_never_started_returns() -> None:
+    server = EchoEmulator()
+    server.stop()

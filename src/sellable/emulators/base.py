@@ -190,7 +190,8 @@ class EmulatorServer:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve_forever that never ran
+            self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -327,6 +328,9 @@ class _Server(ThreadingHTTPServer):
 def _handler_for(emulator: EmulatorServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real APIs and httpx's pool expect
+        # headers and body go out in two writes: without TCP_NODELAY each keep-alive
+        # answer waits ~40 ms for the delayed ACK on loopback
+        disable_nagle_algorithm = True
         server_version = f"sellable-emulator-{emulator.name}"
 
         def log_message(self, format: str, *args: Any) -> None:
