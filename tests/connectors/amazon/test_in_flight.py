@@ -1,0 +1,125 @@
+"""What the connector keeps in flight between push calls, against the emulator on loopback
+(no database): one path per SKU at a time, stuck patches, and a restart forgetting it all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sellable_amazon.connector import AmazonConnector, AmazonSettings
+
+from sellable.emulators.amazon import AmazonEmulator
+from sellable.emulators.base import ManualClock
+from sellable.sdk import ConnectorContext, Listing, PushItem, PushResult, PushStatus
+from sellable.sync.http import ChannelHttp
+
+SKUS = [f"S-{n:02d}" for n in range(25)]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+def emulator(clock: ManualClock) -> Iterator[AmazonEmulator]:
+    emulator = AmazonEmulator(clock=clock, patch_delay=5.0)
+    for sku in SKUS:
+        emulator.add_listing(sku, 0)
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+Connect = Callable[[], AmazonConnector]
+
+
+@pytest.fixture
+def connect(emulator: AmazonEmulator, clock: ManualClock) -> Iterator[Connect]:
+    """A new connector instance (a daemon start) each call, on the emulator's clock."""
+    made: list[ChannelHttp] = []
+
+    def make() -> AmazonConnector:
+        http = ChannelHttp("amazon", clock=clock.monotonic, sleep=clock.advance)
+        made.append(http)
+        connector = AmazonConnector(
+            AmazonSettings(**emulator.connector_settings()),
+            ConnectorContext("amazon", ("main",), http),
+        )
+        http.set_base_url(connector.base_url())
+        http.authenticate = connector.authenticate
+        return connector
+
+    yield make
+    for http in made:
+        http.close()
+
+
+def items(quantity: int, skus: list[str] = SKUS) -> list[PushItem]:
+    return [PushItem(Listing(sku, sku, extra={"productType": "HOME"}), quantity) for sku in skus]
+
+
+def by_id(results: list[PushResult]) -> dict[str, PushResult]:
+    return {r.listing_id: r for r in results}
+
+
+def test_a_new_quantity_waits_for_the_feed_that_carries_the_old_one(
+    emulator: AmazonEmulator, clock: ManualClock, connect: Connect
+) -> None:
+    connector = connect()
+    (feed_id,) = {r.message for r in connector.push_quantities(items(5))}
+    assert feed_id is not None and feed_id.startswith("in feed ")
+
+    waiting = connector.push_quantities(items(7, ["S-00"]))
+    clock.advance(6)  # the feed is done: S-00 = 5 applied, then 7 is sent by patch
+    after = connector.push_quantities(items(7, ["S-00"]))
+    clock.advance(5)
+    confirmed = connector.push_quantities(items(7, ["S-00"]))
+    others = by_id(connector.push_quantities(items(5, SKUS[1:])))
+
+    assert waiting[0].status is PushStatus.RETRY
+    assert str(waiting[0].message).startswith("waiting for feed ")
+    assert after[0].status is PushStatus.RETRY and "accepted" in str(after[0].message)
+    assert confirmed == [PushResult.ok("S-00")]
+    assert {r.status for r in others.values()} == {PushStatus.OK}
+    assert emulator.quantities() == {"S-00": 7, **dict.fromkeys(SKUS[1:], 5)}
+
+
+def test_a_patch_never_applied_is_reported_failed_after_the_threshold(
+    clock: ManualClock, connect: Connect, emulator: AmazonEmulator
+) -> None:
+    emulator.patch_delay = 10 * 3600
+    connector = connect()
+    connector.stuck_after = 3600
+
+    connector.push_quantities(items(3, ["S-01"]))
+    clock.advance(3599)
+    still = connector.push_quantities(items(3, ["S-01"]))
+    clock.advance(2)
+    stuck = connector.push_quantities(items(3, ["S-01"]))
+    resent = connector.push_quantities(items(3, ["S-01"]))
+
+    assert still[0].status is PushStatus.RETRY
+    assert stuck[0].status is PushStatus.FAILED
+    assert str(stuck[0].message).endswith("accepted but not applied after 60 min")
+    assert resent[0].status is PushStatus.RETRY  # sent again
+    assert emulator.calls["patchListingsItem"] == 2
+
+
+def test_after_a_restart_unconfirmed_items_are_simply_sent_again(
+    clock: ManualClock, connect: Connect, emulator: AmazonEmulator
+) -> None:
+    connect().push_quantities(items(4))  # a feed; then the daemon restarts
+
+    restarted = connect()
+    again = restarted.push_quantities(items(4))
+    clock.advance(6)
+    done = restarted.push_quantities(items(4))
+
+    assert {r.status for r in again} == {PushStatus.RETRY}
+    assert len(emulator.feeds) == 2
+    assert {r.status for r in done} == {PushStatus.OK}
+    assert emulator.quantities() == dict.fromkeys(SKUS, 4)
