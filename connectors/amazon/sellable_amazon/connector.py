@@ -427,6 +427,8 @@ class AmazonConnector(Connector):
                 )
             self._pending.pop(pending.sku, None)
             feed.waiting.discard(pending.sku)
+            if not feed.waiting:
+                self._feeds.pop(feed.feed_id, None)
             return PushResult.failed(
                 lid, f"feed {feed.feed_id} stuck {feed.status} for {_minutes(age)}"
             )
