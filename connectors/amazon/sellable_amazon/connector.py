@@ -55,7 +55,8 @@ from sellable_amazon.client import Credentials, SpApiClient, quantity_patch
 
 log = logging.getLogger("sellable.amazon")
 
-# Orders 2026-01-01 FulfillmentStatus (orders_2026-01-01.json, definitions.FulfillmentStatus).
+# Orders 2026-01-01 FulfillmentStatus (orders_2026-01-01.json, definitions.FulfillmentStatus;
+# https://developer-docs.amazon.com/sp-api/docs/orders-api-v2026-01-01-reference).
 # Pending orders already hold stock on Amazon, so they are open for us too.
 FULFILLMENT_STATUS = {
     "PENDING_AVAILABILITY": OrderStatus.OPEN,
@@ -195,6 +196,9 @@ class AmazonConnector(Connector):
                 f" unreadable ({type(err).__name__}: {err})",
                 channel=self._code,
             ) from err
+        # fulfillment.fulfilledBy (only with includedData=FULFILLMENT): AMAZON = FBA (AFN),
+        # MERCHANT = MFN; it replaces v0's FulfillmentChannel AFN/MFN
+        # (https://developer-docs.amazon.com/sp-api/docs/orders-api-v0-to-v2026-01-01-migration-guide).
         if by == "AMAZON":
             if self.fba is None:
                 return None  # Amazon ships it from stock we do not track here
@@ -309,6 +313,7 @@ class AmazonConnector(Connector):
         if (default is None and availability) or not self.own:
             # Fulfilled by Amazon (AMAZON_NA, AMAZON_EU...): Amazon sets that quantity from
             # what it holds; only DEFAULT is settable. FBA stock comes from pull_stock.
+            # https://developer-docs.amazon.com/sp-api/docs/listings-items-api-v2021-08-01-use-case-guide
             return None
         quantity = default.get("quantity") if default else None
         return Listing(
