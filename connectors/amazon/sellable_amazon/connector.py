@@ -400,7 +400,13 @@ class AmazonConnector(Connector):
                 return PushResult.failed(
                     lid, f"patch {pending.ref} accepted but not applied after {_minutes(age)}"
                 )
-            data = self.client.get_listings_item(pending.sku, "fulfillmentAvailability")
+            try:
+                data = self.client.get_listings_item(pending.sku, "fulfillmentAvailability")
+            except (TemporaryChannelError, AuthenticationError):
+                raise
+            except ChannelError as err:  # e.g. 404: the offer is gone; send again next time
+                self._pending.pop(pending.sku, None)
+                return PushResult.failed(lid, str(err))
             if _default_quantity(data) == pending.quantity:
                 self._pending.pop(pending.sku, None)
                 return PushResult.ok(lid)
@@ -444,7 +450,14 @@ class AmazonConnector(Connector):
         if feed.outcome is not None or feed.feed_id in polled:
             return
         polled.add(feed.feed_id)
-        data = self.client.get_feed(feed.feed_id)
+        try:
+            data = self.client.get_feed(feed.feed_id)
+        except (TemporaryChannelError, AuthenticationError):
+            raise
+        except ChannelError as err:  # the feed is unknown to Amazon: its items go again
+            feed.status = "UNKNOWN"
+            feed.outcome = dict.fromkeys(feed.messages.values(), f"getFeed: {err}"[:1000])
+            return
         status = str(data.get("processingStatus")) if isinstance(data, dict) else ""
         feed.status = status
         if status not in FEED_DONE:
