@@ -237,7 +237,10 @@ def test_published_limits_are_obeyed_with_zero_429s_at_steady_state(
 
 
 @SQLITE_ONLY
-def test_recovers_from_injected_429s_and_from_an_expired_token(open_amazon: OpenAmazon) -> None:
+def test_recovers_from_injected_429s_and_from_an_expired_token(
+    open_amazon: OpenAmazon, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     amazon = open_amazon()
     amazon.emulator.place_order([("MUG-CERAMIC", 1)])
     amazon.emulator.inject({"status": 429, "path": "/orders/"}, {"status": 429, "path": "/orders/"})
@@ -257,6 +260,11 @@ def test_recovers_from_injected_429s_and_from_an_expired_token(open_amazon: Open
     amazon.run("stock")
     assert amazon.statuses().count(403) == 1
     assert amazon.connector.client.token_refreshes == 3
+    # No secret in any log line, retries and refusals included.
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "attempt 1 failed" in logged
+    for secret in ("sellable-emulator-client-secret", "Atzr|", "Atza|"):
+        assert secret not in logged
 
 
 # -- feeds ---------------------------------------------------------------------------------------
