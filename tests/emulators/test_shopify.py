@@ -113,10 +113,17 @@ def test_shopify_emulator_validates_documents_against_the_admin_schema(shop: Sho
     assert answer == {
         "errors": [
             {
-                "message": "Cannot query field 'nme' on type 'Shop'. Did you mean 'name'?",
+                "message": "Field 'nme' doesn't exist on type 'Shop'",
                 "locations": [{"line": 1, "column": 10}],
+                "extensions": {"code": "undefinedField", "typeName": "Shop", "fieldName": "nme"},
             }
         ]
+    }
+    assert shop.gql("{ inventoryItem { id } }")["errors"][0]["extensions"] == {
+        "code": "missingRequiredArguments",
+        "className": "Field",
+        "name": "inventoryItem",
+        "arguments": "id",
     }
     # 2026-04 removed compareQuantity: the amended schema refuses it, takes changeFromQuantity.
     old = SET.replace("$input: InventorySetQuantitiesInput!", "$q: Int!").replace(

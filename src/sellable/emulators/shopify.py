@@ -766,7 +766,7 @@ class ShopifyEmulator(EmulatorServer):
         try:
             document: DocumentNode | None = parse(query)
             assert document is not None
-            errors = [_error(e) for e in validate(self.schema, document)]
+            errors = [_shopify_words(_error(e)) for e in validate(self.schema, document)]
         except GraphQLError as err:
             document, errors = None, [_error(err)]
         prepared = _Prepared(document, errors)
@@ -1382,6 +1382,40 @@ def _error(error: GraphQLError) -> dict[str, Any]:
     if error.extensions:
         formatted["extensions"] = dict(error.extensions)
     return formatted
+
+
+UNDEFINED_FIELD = re.compile(r"^Cannot query field '(\w+)' on type '(\w+)'\.")
+UNKNOWN_ARGUMENT = re.compile(r"^Unknown argument '(\w+)' on field '(\w+)\.(\w+)'\.")
+MISSING_ARGUMENT = re.compile(r"^Argument '(\w+)\.(\w+)\((\w+):\)' of type '([^']+)' is required")
+
+
+def _shopify_words(error: dict[str, Any]) -> dict[str, Any]:
+    """graphql-core's validation messages in the words of Shopify's server (graphql-ruby),
+    for the mistakes a connector makes most; others keep graphql-core's wording."""
+    message = error["message"]
+    if found := UNDEFINED_FIELD.match(message):
+        field, kind = found.groups()
+        error["message"] = f"Field '{field}' doesn't exist on type '{kind}'"
+        error["extensions"] = {"code": "undefinedField", "typeName": kind, "fieldName": field}
+    elif found := UNKNOWN_ARGUMENT.match(message):
+        argument, _kind, field = found.groups()
+        error["message"] = f"Field '{field}' doesn't accept argument '{argument}'"
+        error["extensions"] = {
+            "code": "argumentNotAccepted",
+            "name": field,
+            "typeName": "Field",
+            "argumentName": argument,
+        }
+    elif found := MISSING_ARGUMENT.match(message):
+        _kind, field, argument, _type = found.groups()
+        error["message"] = f"Field '{field}' is missing required arguments: {argument}"
+        error["extensions"] = {
+            "code": "missingRequiredArguments",
+            "className": "Field",
+            "name": field,
+            "arguments": argument,
+        }
+    return error
 
 
 def _formatted(result: ExecutionResult) -> dict[str, Any]:
