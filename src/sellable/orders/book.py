@@ -403,6 +403,8 @@ class OrderBook:
             self._catalog_version = _catalog_version(connection)
             self.stored: StoredCatalog = load_catalog(connection)
             self.core: StockEngine = load_engine(connection, self.settings, self.stored)
+            #: The levels last given to the core per (SKU id, warehouse id) pair.
+            self._core_levels: dict[Pair, tuple[int, int, int]] = {}
 
     def refresh(self) -> None:
         """Catch the in-memory catalog and core up with what other writers changed (CLI
@@ -846,11 +848,17 @@ class OrderBook:
     def _sync_core(self, levels: dict[Pair, tuple[int, int, int]]) -> set[tuple[str, str]]:
         """Bring the in-memory core up to the locked rows (another process may have moved
         them); returns what changed."""
-        changes = {
-            (self.stored.code(s), self.warehouse_codes[w]): StockLevels(*level)
-            for (s, w), level in levels.items()
-            if w in self.warehouse_codes
-        }
+        fed = self._core_levels
+        if len(fed) > KNOWN_STOCK_LIMIT:
+            fed.clear()
+        codes = self.warehouse_codes
+        changes = {}
+        for pair, level in levels.items():
+            # Rows the core already holds at these levels (this book wrote or read them
+            # last) cannot change anything: skip them.
+            if fed.get(pair) != level and pair[1] in codes:
+                changes[(self.stored.code(pair[0]), codes[pair[1]])] = StockLevels(*level)
+                fed[pair] = level
         return self.core.apply(changes) if changes else set()
 
     def _load_orders(
