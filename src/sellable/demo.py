@@ -81,11 +81,25 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
+#: Emulator options for the demo. Amazon applies an accepted quantity change after a
+#: delay (minutes on the real service); the demo's emulator applies it at once, and the
+#: connector still confirms it by reading the listing back on the next pass.
+EMULATOR_OPTIONS: dict[str, dict[str, Any]] = {
+    "amazon": {"fba_warehouse": "fba-us", "patch_delay": 0.0},
+}
+#: The channel's warehouses: Amazon books FBA stock and FBA orders in the FBA warehouse
+#: (listed first), and sells merchant-fulfilled offers from ``main``.
+CHANNEL_WAREHOUSES = {"amazon": ["fba-us", "main"]}
+#: Pre-packed units at FBA (the seeds' alphabet bundle), shown to Amazon's FBA inventory.
+FBA_STOCK = {"ALPHABET-BUNDLE": 8}
+
+
 @dataclass
 class DemoChannel:
     code: str
     emulator: EmulatorServer
     settings: dict[str, Any]
+    warehouses: list[str] = field(default_factory=lambda: ["main"])
 
 
 @dataclass
@@ -120,7 +134,8 @@ class Demo:
             parts.append(
                 f"\n[[channels]]\ncode = {toml_value(channel.code)}\n"
                 f"connector = {toml_value(channel.emulator.connector)}\n"
-                'warehouses = ["main"]\ninitial_lookback = "1h"\n'
+                f"warehouses = {toml_value(channel.warehouses)}\n"
+                'initial_lookback = "1h"\n'
                 f"\n[channels.settings]\n"
             )
             parts.extend(f"{k} = {toml_value(v)}\n" for k, v in channel.settings.items())
@@ -146,6 +161,10 @@ class Demo:
         for channel in self.channels:
             for sku, name in skus:
                 channel.emulator.add_listing(sku, 0, name)
+            add_fba = getattr(channel.emulator, "add_fba_listing", None)
+            if add_fba is not None:
+                for sku, units in FBA_STOCK.items():
+                    add_fba(sku, units)
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -223,6 +242,9 @@ class Demo:
                 f"  {channel.code:<8} new orders {new:>2} (orders read {pulled:>2})   "
                 f"listings pushed {push.counts.get('pushed', 0) if push else 0:>2}"
             )
+            waiting = push.counts.get("retry", 0) if push else 0
+            if waiting:
+                text += f" ({waiting} accepted, awaiting the channel's confirmation)"
             if failures:
                 text += "   FAILED: " + "; ".join(f"{r.job}: {r.error}" for r in failures)
             lines.append(text)
@@ -230,10 +252,15 @@ class Demo:
             lines.append(f"  assembly order {build}")
         core = engine.book.core
         shown = {channel.code: channel.emulator.quantities() for channel in self.channels}
+        fba = any("fba-us" in c.warehouses for c in self.channels)
         header = f"  {'bundle':<20}" + "".join(f"{c.code:>9}" for c in self.channels)
+        if fba:
+            header += f"{'at FBA':>9}"
         lines.append(header + "   bottleneck in main")
         for sku in BUNDLES:
             figures = "".join(f"{shown[c.code].get(sku, 0):>9}" for c in self.channels)
+            if fba:  # FBA does not use component inventory: pre-packed units only
+                figures += f"{core.sellable(sku, 'fba-us'):>9}"
             lines.append(f"  {sku:<20}{figures}   {_bottleneck(explain(core, sku, 'main'))}")
         lagging = self.lagging(engine)
         lines.append(
@@ -306,15 +333,13 @@ def started_channels(names: list[str], echo: Echo) -> Iterator[list[DemoChannel]
                 continue
             try:
                 load_connector(name)
-                emulator = emulator_class(name)(port=0)
+                emulator = emulator_class(name)(port=0, **EMULATOR_OPTIONS.get(name, {}))
             except (ConfigError, ImportError, KeyError) as err:
                 echo(f"{name}: skipped ({err})")
                 continue
             stack.enter_context(emulator)
-            settings = emulator.connector_settings()
-            if name == "amazon":
-                settings.setdefault("fba_warehouse", "fba-us")
-            channels.append(DemoChannel(code, emulator, settings))
+            warehouses = CHANNEL_WAREHOUSES.get(name, ["main"])
+            channels.append(DemoChannel(code, emulator, emulator.connector_settings(), warehouses))
             echo(f"{name} emulator listening on {emulator.url}")
         yield channels
 

@@ -24,10 +24,7 @@ def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_demo_shows_orders_pushes_and_bottlenecks_and_every_channel_catches_up(
     tmp_path: Path,
 ) -> None:
-    done = run_demo(
-        tmp_path, "--passes", "4", "--interval", "0", "--orders", "3",
-        "--channels", "woocommerce,shopify",
-    )  # fmt: skip
+    done = run_demo(tmp_path, "--passes", "4", "--interval", "0", "--orders", "3")
 
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
@@ -38,12 +35,25 @@ def test_demo_shows_orders_pushes_and_bottlenecks_and_every_channel_catches_up(
     assert "  woo      new orders  0 (orders read  0)   listings pushed 14" in first
     assert "  shopify  new orders  0 (orders read  0)   listings pushed 14" in first
     assert (
-        "  GIFT-SET-COFFEE            40       40   10 assembled on the shelf + 30 from "
-        "components; limited by MUG-CERAMIC (30 left, 1 per unit)" in first
+        "  amazon   new orders  0 (orders read  0)   listings pushed  0 "
+        "(14 accepted, awaiting the channel's confirmation)" in first
+    )
+    # Amazon's column is its merchant-fulfilled offer (from main); FBA holds only the
+    # bundle's 8 pre-packed units and never counts components
+    assert (
+        "  bundle                    woo  shopify   amazon   at FBA   bottleneck in main" in first
     )
     assert (
-        "  GIFT-KIT-COFFEE            30       30   30 from components; limited by "
-        "MUG-CERAMIC (30 left, 1 per unit)" in first
+        "  GIFT-SET-COFFEE            40       40       40        0   10 assembled on the "
+        "shelf + 30 from components; limited by MUG-CERAMIC (30 left, 1 per unit)" in first
+    )
+    assert (
+        "  GIFT-KIT-COFFEE            30       30       30        0   30 from components; "
+        "limited by MUG-CERAMIC (30 left, 1 per unit)" in first
+    )
+    assert (
+        "  ALPHABET-BUNDLE            50       50       50        8   50 from components; "
+        "limited by DEF (50 left, 1 per unit)" in first
     )
     later = lines[passes[1] :]
     placed = [line for line in later if line.startswith("  customers ordered: ")]
