@@ -402,13 +402,21 @@ class SyncEngine:
         newest: datetime | None = None
         token: str | None = None
         tokens: set[str] = set()
-        pulled = held = 0
+        held = 0
         changed: set[tuple[str, str]] = set()
         unknown: set[str] = set()
         rejected: list[str] = []
+        # An order a pull reads twice (on two pages, or in two passes of a connector) is
+        # applied and counted once, unless it changed in between.
+        seen: dict[str, OrderIn] = {}
         for _page in range(MAX_PAGES):
             page = channel.connector.pull_orders(since, token)
-            orders = [self._order_in(settings, order) for order in page.orders]
+            orders = []
+            for order in page.orders:
+                order_in = self._order_in(settings, order)
+                if seen.get(order.order_id) != order_in:
+                    seen[order.order_id] = order_in
+                    orders.append(order_in)
             for order in page.orders:
                 updated = order.updated_at
                 if updated.tzinfo is None:  # a channel time without a zone is UTC
@@ -424,7 +432,6 @@ class SyncEngine:
                 changed |= applied.changed_pairs
                 held += applied.lines_held
                 rejected.extend(f"{ref}: {why}" for ref, why in applied.rejected)
-                pulled += len(orders)
             token = _next_token(page.next_cursor, tokens, code)
             if token is None:
                 break
@@ -438,6 +445,7 @@ class SyncEngine:
                 self._set_cursor(code, "orders", new_cursor.isoformat())
         elif cursor_value is None:
             self._set_cursor(code, "orders", since.isoformat())
+        pulled = len(seen)
         result.counts.update(orders=pulled, held_lines=held, changed=len(changed))
         result.reports["unknown_skus"] = sorted(unknown)
         result.reports["rejected_orders"] = rejected
