@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -145,7 +144,7 @@ class AmazonConnector(Connector):
             )
         self.own = tuple(w for w in context.warehouses if w != self.fba)
         # The framework's clock (a test's fake one too) for token expiry and in-flight ages.
-        self.clock = getattr(context.http, "_clock", time.monotonic)
+        self.clock = context.http.clock
         self.client = SpApiClient(
             context.http,
             Credentials(s.lwa_endpoint, s.client_id, s.client_secret, s.refresh_token),

@@ -235,6 +235,12 @@ class ChannelHttp:
         self.retries = 0
         self.throttled = 0  # 429 answers seen
 
+    @property
+    def clock(self) -> Clock:
+        """The monotonic clock the client paces by (a fake one in tests): connectors that
+        track expiries (tokens, queued work) should read time from it."""
+        return self._clock
+
     def limiter(self, name: str, rate: float, burst: int) -> TokenBucket:
         """A named token bucket for requests that pass ``limiter=name`` (e.g. one per API
         operation, as Amazon publishes them), created on first use; a later call with other
