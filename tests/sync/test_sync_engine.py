@@ -719,6 +719,7 @@ def test_sync_reports_unmatched_and_missing_listings(
     assert results["listings"].reports == {
         "unmatched_listings": ["FOREIGN-1", "L-FOREIGN-2"],
         "missing_listings": missing,
+        "duplicate_listings": [],
     }
     assert (cli.returncode, status.returncode) == (0, 0), cli.stderr + status.stderr
     printed = cli.stdout.splitlines()
@@ -874,3 +875,24 @@ def test_explain_channel_for_a_sku_not_listed_says_what_it_would_be_offered(
     assert "unknown channel 'nope' (known: shop)" in wrong.stderr
     assert both.returncode == 2
     assert "give exactly one of --warehouse CODE or --channel CODE" in both.stderr
+
+
+def test_sync_second_listing_of_one_sku_is_reported_and_never_pushed(
+    open_sync: OpenSync, config_file: Path, plugin_env: dict[str, str]
+) -> None:
+    sync = open_sync(listed=("BEANS-12OZ",))
+    sync.state.add_listing("L-A-MUG", "MUG-CERAMIC", 0)
+    sync.state.add_listing("L-B-MUG", "MUG-CERAMIC", 7)
+
+    results = sync.run_once()
+    status = sellable_cli(config_file, plugin_env, "status", "--json")
+
+    assert results["listings"].reports["duplicate_listings"] == [
+        "MUG-CERAMIC: L-B-MUG (kept L-A-MUG)"
+    ]
+    assert results["listings"].reports["unmatched_listings"] == []
+    # the shop would otherwise offer the 30 mugs twice
+    assert sync.quantities("L-A-MUG", "L-B-MUG") == {"L-A-MUG": 30, "L-B-MUG": 7}
+    (report,) = json.loads(status.stdout)
+    assert report["duplicate_listings"] == {"count": 1, "listings": ["MUG-CERAMIC: L-B-MUG"]}
+    assert report["unmatched_listings"] == {"count": 0, "skus": []}

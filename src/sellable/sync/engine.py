@@ -274,6 +274,22 @@ class SyncEngine:
                     "push_failures": 0,
                 }
             )
+        # Two listings of one SKU selling from the same warehouses would each be offered the
+        # whole sellable quantity: the channel could sell it twice. The first (by listing
+        # id) is kept; the others are left alone and reported until the channel is fixed.
+        kept: dict[tuple[int, str | None], str] = {}
+        duplicates: list[str] = []
+        duplicate_ids: set[str] = set()
+        for row in sorted(rows, key=lambda r: str(r["listing_id"])):
+            if row["sku_id"] is None:
+                continue
+            key = (row["sku_id"], row["warehouses"])
+            if key in kept:
+                duplicates.append(f"{row['channel_sku']}: {row['listing_id']} (kept {kept[key]})")
+                duplicate_ids.add(row["listing_id"])
+                row["sku_id"] = None
+            else:
+                kept[key] = row["listing_id"]
         table = schema.listings
         with writing(self.db) as connection:
             before = {
@@ -318,7 +334,11 @@ class SyncEngine:
                     .values(present=False)
                 )
         unmatched: list[str] = sorted(
-            {str(r["channel_sku"] or r["listing_id"]) for r in rows if r["sku_id"] is None}
+            {
+                str(r["channel_sku"] or r["listing_id"])
+                for r in rows
+                if r["sku_id"] is None and r["listing_id"] not in duplicate_ids
+            }
         )
         added = [lid for lid in seen if lid not in before or not before[lid][0]]
         matched = {r["sku_id"] for r in rows if r["sku_id"] is not None}
@@ -339,6 +359,16 @@ class SyncEngine:
             listings=len(seen), new=len(added), removed=len(removed), unmatched=len(unmatched)
         )
         result.reports["unmatched_listings"] = unmatched
+        result.reports["duplicate_listings"] = duplicates
+        result.counts["duplicates"] = len(duplicates)
+        if duplicates:
+            log.warning(
+                "channel=%s: %d listing(s) repeat a SKU already listed from the same "
+                "warehouses; not pushed (one channel listing per SKU): %s",
+                code,
+                len(duplicates),
+                "; ".join(duplicates[:20]),
+            )
         if unmatched:
             log.warning(
                 "channel=%s: %d listing(s) on the channel match no SKU of ours: %s",

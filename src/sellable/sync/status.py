@@ -49,7 +49,17 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                     listings.last_error,
                 ).where((listings.channel == code) & listings.present)
             ).all()
-            unmatched = sorted({r.channel_sku or r.listing_id for r in rows if r.sku_id is None})
+            # a listing of a SKU we know that is left unmatched repeats another listing of
+            # that SKU (see SyncEngine._job_listings): a duplicate, not an unknown
+            duplicate_rows = [r for r in rows if r.sku_id is None and r.channel_sku in catalog]
+            duplicates = sorted(f"{r.channel_sku}: {r.listing_id}" for r in duplicate_rows)
+            unmatched = sorted(
+                {
+                    r.channel_sku or r.listing_id
+                    for r in rows
+                    if r.sku_id is None and r.channel_sku not in catalog
+                }
+            )
             matched_ids = {r.sku_id for r in rows if r.sku_id is not None}
             stored = engine.book.stored
             missing = (
@@ -93,6 +103,10 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                     "listings": len(rows),
                     "unmatched_listings": {"count": len(unmatched), "skus": unmatched[:MAX_LISTED]},
                     "missing_listings": {"count": len(missing), "skus": missing[:MAX_LISTED]},
+                    "duplicate_listings": {
+                        "count": len(duplicates),
+                        "listings": duplicates[:MAX_LISTED],
+                    },
                     "failing_listings": failing[:MAX_LISTED],
                 }
             )
@@ -125,6 +139,12 @@ def render_status(report: list[dict[str, Any]]) -> str:
                 shown = ", ".join(part["skus"][:10])
                 more = f" … and {part['count'] - 10} more" if part["count"] > 10 else ""
                 lines.append(f"  {key.replace('_', ' ')}: {part['count']} ({shown}{more})")
+        duplicate = channel["duplicate_listings"]
+        if duplicate["count"]:
+            lines.append(
+                f"  duplicate listings (not pushed): {duplicate['count']} "
+                f"({', '.join(duplicate['listings'][:10])})"
+            )
     return "\n".join(lines)
 
 
