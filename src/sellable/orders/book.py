@@ -1146,6 +1146,14 @@ def _add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int]
             deltas,
         )
         return
+    # A few hundred rows of a table of any size, each found on the primary key: the planner
+    # would rather hash the whole stock table (several times slower on a catalog of tens of
+    # thousands of SKUs). For the rest of this transaction (nothing else is planned after
+    # this but the outbox's max(id)), joins are nested loops.
+    connection.exec_driver_sql(
+        "SELECT set_config('enable_hashjoin', 'off', true), "
+        "set_config('enable_mergejoin', 'off', true)"
+    )
     connection.exec_driver_sql(
         "UPDATE stock SET on_hand = stock.on_hand + d.oh, allocated = stock.allocated + d.al "
         "FROM unnest(%(oh)s::bigint[], %(al)s::bigint[], %(s)s::bigint[], %(w)s::bigint[]) "
