@@ -877,7 +877,7 @@ def test_explain_channel_for_a_sku_not_listed_says_what_it_would_be_offered(
     assert "give exactly one of --warehouse CODE or --channel CODE" in both.stderr
 
 
-def test_sync_second_listing_of_one_sku_is_reported_and_never_pushed(
+def test_sync_second_listing_of_one_sku_is_reported(
     open_sync: OpenSync, config_file: Path, plugin_env: dict[str, str]
 ) -> None:
     sync = open_sync(listed=("BEANS-12OZ",))
@@ -886,13 +886,20 @@ def test_sync_second_listing_of_one_sku_is_reported_and_never_pushed(
 
     results = sync.run_once()
     status = sellable_cli(config_file, plugin_env, "status", "--json")
+    text = sellable_cli(config_file, plugin_env, "status")
 
     assert results["listings"].reports["duplicate_listings"] == [
-        "MUG-CERAMIC: L-B-MUG (kept L-A-MUG)"
+        "MUG-CERAMIC: L-B-MUG (as L-A-MUG)"
     ]
+    assert results["listings"].counts["duplicates"] == 1
     assert results["listings"].reports["unmatched_listings"] == []
-    # the shop would otherwise offer the 30 mugs twice
-    assert sync.quantities("L-A-MUG", "L-B-MUG") == {"L-A-MUG": 30, "L-B-MUG": 7}
+    assert sync.quantities("L-A-MUG", "L-B-MUG") == {"L-A-MUG": 30, "L-B-MUG": 30}
     (report,) = json.loads(status.stdout)
-    assert report["duplicate_listings"] == {"count": 1, "listings": ["MUG-CERAMIC: L-B-MUG"]}
-    assert report["unmatched_listings"] == {"count": 0, "skus": []}
+    assert report["duplicate_listings"] == {
+        "count": 1,
+        "listings": ["MUG-CERAMIC: L-A-MUG, L-B-MUG"],
+    }
+    assert (
+        "  duplicate listings (same units offered twice): 1 (MUG-CERAMIC: L-A-MUG, L-B-MUG)"
+        in text.stdout.splitlines()
+    )

@@ -274,22 +274,19 @@ class SyncEngine:
                     "push_failures": 0,
                 }
             )
-        # Two listings of one SKU selling from the same warehouses would each be offered the
-        # whole sellable quantity: the channel could sell it twice. The first (by listing
-        # id) is kept; the others are left alone and reported until the channel is fixed.
-        kept: dict[tuple[int, str | None], str] = {}
+        # Two listings of one SKU selling from the same warehouses are each offered the whole
+        # sellable quantity, so the channel may sell the same units twice: reported (with a
+        # warning at each refresh) for the merchant to merge them on the channel.
+        first: dict[tuple[int, str | None], str] = {}
         duplicates: list[str] = []
-        duplicate_ids: set[str] = set()
         for row in sorted(rows, key=lambda r: str(r["listing_id"])):
             if row["sku_id"] is None:
                 continue
             key = (row["sku_id"], row["warehouses"])
-            if key in kept:
-                duplicates.append(f"{row['channel_sku']}: {row['listing_id']} (kept {kept[key]})")
-                duplicate_ids.add(row["listing_id"])
-                row["sku_id"] = None
+            if key in first:
+                duplicates.append(f"{row['channel_sku']}: {row['listing_id']} (as {first[key]})")
             else:
-                kept[key] = row["listing_id"]
+                first[key] = row["listing_id"]
         table = schema.listings
         with writing(self.db) as connection:
             before = {
@@ -334,11 +331,7 @@ class SyncEngine:
                     .values(present=False)
                 )
         unmatched: list[str] = sorted(
-            {
-                str(r["channel_sku"] or r["listing_id"])
-                for r in rows
-                if r["sku_id"] is None and r["listing_id"] not in duplicate_ids
-            }
+            {str(r["channel_sku"] or r["listing_id"]) for r in rows if r["sku_id"] is None}
         )
         added = [lid for lid in seen if lid not in before or not before[lid][0]]
         matched = {r["sku_id"] for r in rows if r["sku_id"] is not None}
@@ -364,7 +357,8 @@ class SyncEngine:
         if duplicates:
             log.warning(
                 "channel=%s: %d listing(s) repeat a SKU already listed from the same "
-                "warehouses; not pushed (one channel listing per SKU): %s",
+                "warehouses, so the same units are offered twice; merge them on the "
+                "channel: %s",
                 code,
                 len(duplicates),
                 "; ".join(duplicates[:20]),

@@ -47,21 +47,22 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                     listings.sku_id,
                     listings.last_pushed,
                     listings.last_error,
+                    listings.warehouses,
                 ).where((listings.channel == code) & listings.present)
             ).all()
-            # a listing of a SKU we know that is left unmatched repeats another listing of
-            # that SKU (see SyncEngine._job_listings): a duplicate, not an unknown
-            duplicate_rows = [r for r in rows if r.sku_id is None and r.channel_sku in catalog]
-            duplicates = sorted(f"{r.channel_sku}: {r.listing_id}" for r in duplicate_rows)
-            unmatched = sorted(
-                {
-                    r.channel_sku or r.listing_id
-                    for r in rows
-                    if r.sku_id is None and r.channel_sku not in catalog
-                }
+            unmatched = sorted({r.channel_sku or r.listing_id for r in rows if r.sku_id is None})
+            stored = engine.book.stored
+            # listings of one SKU from the same warehouses offer the same units twice
+            by_key: dict[tuple[int, str | None], list[str]] = {}
+            for r in rows:
+                if r.sku_id is not None:
+                    by_key.setdefault((r.sku_id, r.warehouses), []).append(r.listing_id)
+            duplicates = sorted(
+                f"{stored.code(sku_id)}: {', '.join(sorted(ids))}"
+                for (sku_id, _warehouses), ids in by_key.items()
+                if len(ids) > 1
             )
             matched_ids = {r.sku_id for r in rows if r.sku_id is not None}
-            stored = engine.book.stored
             missing = (
                 sorted(
                     code_
@@ -142,8 +143,8 @@ def render_status(report: list[dict[str, Any]]) -> str:
         duplicate = channel["duplicate_listings"]
         if duplicate["count"]:
             lines.append(
-                f"  duplicate listings (not pushed): {duplicate['count']} "
-                f"({', '.join(duplicate['listings'][:10])})"
+                f"  duplicate listings (same units offered twice): {duplicate['count']} "
+                f"({'; '.join(duplicate['listings'][:10])})"
             )
     return "\n".join(lines)
 
