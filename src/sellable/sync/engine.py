@@ -131,13 +131,7 @@ class SyncEngine:
         connector = connector_class(connector_settings, context)
         http.set_base_url(connector.base_url())
         http.authenticate = connector.authenticate
-        rules = ChannelRules(
-            allocation_percent=channel.allocation_percent,
-            safety_stock=channel.safety_stock,
-            max_quantity=channel.max_quantity,
-            zero_below=channel.zero_below,
-        )
-        return _Channel(channel, connector, http, rules, CircuitBreaker())
+        return _Channel(channel, connector, http, channel.rules(), CircuitBreaker())
 
     def close(self) -> None:
         for channel in self.channels.values():
