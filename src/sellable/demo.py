@@ -12,6 +12,7 @@ each bundle and whether every channel now shows what Sellable computed.
 
 from __future__ import annotations
 
+import csv
 import logging
 import random
 import threading
@@ -317,8 +318,6 @@ def _bottleneck(node: Explanation) -> str:
 
 
 def _csv_rows(path: Path) -> Iterator[dict[str, str]]:
-    import csv
-
     with path.open(newline="", encoding="utf-8") as handle:
         yield from csv.DictReader(handle)
 
