@@ -1,10 +1,11 @@
-"""End to end across channels: the WooCommerce and Shopify connectors (installed plugins)
-against their emulators over real loopback HTTP, driven by the daemon's own sync pass,
-with the example catalog on SQLite and PostgreSQL.
+"""End to end across channels: the WooCommerce, Shopify and Amazon connectors (installed
+plugins) against their emulators over real loopback HTTP, driven by the daemon's own sync
+pass, with the example catalog on SQLite and PostgreSQL. Amazon sells merchant-fulfilled
+from ``main`` and books FBA stock in ``fba-us``.
 
 An order placed on one channel must lower the quantity pushed to every other channel by
 exactly the right amount, through an assembly (with an on-demand build), a virtual kit
-and their shared components.
+and their shared components, whichever channel it was placed on.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ LISTED = (
     "MUG-CERAMIC",
     "SCOOP-WOOD",
 )
-CHANNELS = {"woo": "woocommerce", "shop": "shopify"}
+CHANNELS = {"woo": "woocommerce", "shop": "shopify", "amz": "amazon"}
+WAREHOUSES = {"amazon": '["fba-us", "main"]'}
+OPTIONS = {"amazon": {"fba_warehouse": "fba-us", "patch_delay": 0.0}}
 
 
 @pytest.fixture
@@ -38,12 +41,13 @@ def channels(config_file: Path) -> Iterator[tuple[Store, dict[str, EmulatorServe
         emulators: dict[str, EmulatorServer] = {}
         with config_file.open("a") as handle:
             for code, name in CHANNELS.items():
-                emulator = emulator_class(name)(port=0)
+                emulator = emulator_class(name)(port=0, **OPTIONS.get(name, {}))
                 stack.enter_context(emulator)
                 emulators[code] = emulator
+                warehouses = WAREHOUSES.get(name, '["main"]')
                 handle.write(
                     f'\n[[channels]]\ncode = "{code}"\nconnector = "{name}"\n'
-                    'warehouses = ["main"]\n\n[channels.settings]\n'
+                    f"warehouses = {warehouses}\n\n[channels.settings]\n"
                 )
                 for key, value in emulator.connector_settings().items():
                     handle.write(f"{key} = {toml_value(value)}\n")
@@ -102,6 +106,14 @@ def test_order_on_one_channel_lowers_every_other_channel_through_kits_and_assemb
         assert [r for r in third if not r.ok] == []
         assert shown(emulators) == everywhere(
             GIFT_SET_COFFEE=25, GIFT_KIT_COFFEE=25, BEANS_12OZ=45, MUG_CERAMIC=25, SCOOP_WOOD=95
+        )
+
+        # 5 mugs sold merchant-fulfilled on Amazon: from main, like the storefronts
+        emulators["amz"].place_order([("MUG-CERAMIC", 5)])
+        fourth = engine.run_once()
+        assert [r for r in fourth if not r.ok] == []
+        assert shown(emulators) == everywhere(
+            GIFT_SET_COFFEE=20, GIFT_KIT_COFFEE=20, BEANS_12OZ=45, MUG_CERAMIC=20, SCOOP_WOOD=95
         )
     finally:
         engine.close()
