@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -271,16 +271,13 @@ class SyncEngine:
         # Two listings of one SKU selling from the same warehouses are each offered the whole
         # sellable quantity, so the channel may sell the same units twice: reported (with a
         # warning at each refresh) for the merchant to merge them on the channel.
-        first: dict[tuple[int, str | None], str] = {}
-        duplicates: list[str] = []
-        for row in sorted(rows, key=lambda r: str(r["listing_id"])):
-            if row["sku_id"] is None:
-                continue
-            key = (row["sku_id"], row["warehouses"])
-            if key in first:
-                duplicates.append(f"{row['channel_sku']}: {row['listing_id']} (as {first[key]})")
-            else:
-                first[key] = row["listing_id"]
+        duplicates = sorted(
+            f"{stored.code(sku_id)}: {other} (as {ids[0]})"
+            for (sku_id, _warehouses), ids in repeated_listings(
+                (r["sku_id"], r["warehouses"], r["listing_id"]) for r in rows
+            ).items()
+            for other in ids[1:]
+        )
         table = schema.listings
         with writing(self.db) as connection:
             before = {
@@ -734,6 +731,18 @@ class SyncEngine:
                     error=result.error,
                 )
             )
+
+
+def repeated_listings(
+    rows: Iterable[tuple[int | None, str | None, str]],
+) -> dict[tuple[int, str | None], list[str]]:
+    """Of (sku id, warehouses, listing id) rows, the matched (sku id, warehouses) listed more
+    than once, each with its listing ids sorted: the same units offered twice."""
+    groups: dict[tuple[int, str | None], list[str]] = {}
+    for sku_id, warehouses, listing_id in rows:
+        if sku_id is not None:
+            groups.setdefault((sku_id, warehouses), []).append(listing_id)
+    return {key: sorted(ids) for key, ids in groups.items() if len(ids) > 1}
 
 
 def _next_token(token: str | None, seen: set[str], channel: str) -> str | None:

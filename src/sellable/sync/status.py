@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from sellable.store import schema
 from sellable.store.sql import iso_utc
-from sellable.sync.engine import SyncEngine
+from sellable.sync.engine import SyncEngine, repeated_listings
 
 MAX_LISTED = 200
 
@@ -53,14 +53,11 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
             unmatched = sorted({r.channel_sku or r.listing_id for r in rows if r.sku_id is None})
             stored = engine.book.stored
             # listings of one SKU from the same warehouses offer the same units twice
-            by_key: dict[tuple[int, str | None], list[str]] = {}
-            for r in rows:
-                if r.sku_id is not None:
-                    by_key.setdefault((r.sku_id, r.warehouses), []).append(r.listing_id)
             duplicates = sorted(
-                f"{stored.code(sku_id)}: {', '.join(sorted(ids))}"
-                for (sku_id, _warehouses), ids in by_key.items()
-                if len(ids) > 1
+                f"{stored.code(sku_id)}: {', '.join(ids)}"
+                for (sku_id, _warehouses), ids in repeated_listings(
+                    (r.sku_id, r.warehouses, r.listing_id) for r in rows
+                ).items()
             )
             matched_ids = {r.sku_id for r in rows if r.sku_id is not None}
             missing = (
