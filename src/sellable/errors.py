@@ -6,9 +6,13 @@
     │   └── CatalogError   the catalog itself is inconsistent (BOM cycle, component of a simple SKU)
     ├── StoreError         the database is unreachable or its schema is not what we expect
     └── ChannelError       a channel API failed; the job fails, the daemon goes on
-        ├── TemporaryChannelError   worth retrying later (timeouts, 429, 5xx, resets)
+        │                  (``status_code``: the HTTP status when one was answered)
+        ├── TemporaryChannelError   worth retrying later (timeouts, 429, 5xx, resets,
+        │                           a request abandoned at shutdown)
         ├── AuthenticationError     credentials refused: fix the channel's settings
         └── ChannelPayloadError     the channel sent something we cannot read
+
+Connectors import the channel errors from :mod:`sellable.sdk`, which re-exports them.
 
 Messages name the thing and the value, e.g.
 ``products.csv line 7, column 'kind': unknown kind 'kitt' (expected one of: ...)``.
@@ -46,22 +50,34 @@ class StoreError(SellableError):
 
 
 class ChannelError(SellableError):
-    """A channel's API failed. The job fails and is tried again at its next run."""
+    """A channel's API failed. The job fails and is tried again at its next run.
+
+    ``status_code`` is the HTTP status the channel answered (None: no answer, or an error
+    not of HTTP), as on ``httpx.HTTPStatusError``: e.g. ``err.status_code == 413`` means
+    the batch was too large."""
 
     exit_code = 5
 
-    def __init__(self, message: str, *, channel: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, channel: str | None = None, status_code: int | None = None
+    ) -> None:
         super().__init__(f"{channel}: {message}" if channel else message)
         self.channel = channel
+        self.status_code = status_code
 
 
 class TemporaryChannelError(ChannelError):
     """Worth retrying: a timeout, a connection reset, HTTP 429 or 5xx."""
 
     def __init__(
-        self, message: str, *, channel: str | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        channel: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, channel=channel)
+        super().__init__(message, channel=channel, status_code=status_code)
         self.retry_after = retry_after
 
 

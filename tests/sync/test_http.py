@@ -1,4 +1,5 @@
-"""The HTTP policy every connector gets: retries, Retry-After, the token bucket, the breaker.
+"""The HTTP policy every connector gets (sellable.sdk's ChannelHttp): retries, Retry-After,
+the token bucket, stopping at shutdown; and the sync engine's circuit breaker.
 
 HTTP is faked with respx at the transport; time is a fake clock whose ``sleep`` records the
 duration and moves the clock on, so no test ever sleeps.
@@ -7,9 +8,12 @@ duration and moves the clock on, so no test ever sleeps.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,13 +25,14 @@ from sellable.errors import (
     ChannelPayloadError,
     TemporaryChannelError,
 )
-from sellable.sync.http import (
+from sellable.sdk import (
     USER_AGENT,
     ChannelHttp,
-    CircuitBreaker,
+    RateLimit,
     TokenBucket,
     parse_retry_after,
 )
+from sellable.sync.breaker import CircuitBreaker
 
 BASE_URL = "https://shop.example.com/api"
 CHANNEL = "shop"
@@ -506,14 +511,51 @@ def test_http_error_body_is_one_line_and_shortened(
     assert snippet == ("bad request " + "x" * 400)[:300] + "…"
 
 
-def test_http_payload_too_large_is_returned_to_the_connector(
+def test_http_payload_too_large_is_a_channel_error_carrying_413(
     api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
 ) -> None:
-    # docs/writing-a-connector.md: "413 is returned to you (split the batch)".
-    route = api.post("/quantities").respond(413)
-    assert make_http().request("POST", "/quantities", json={}).status_code == 413
+    # docs/writing-a-connector.md: "413 raises ChannelError with status_code 413 (split the
+    # batch)"; it was once the one 4xx returned as a response.
+    route = api.post("/quantities").respond(413, text="too many items")
+    with pytest.raises(ChannelError) as excinfo:
+        make_http().request("POST", "/quantities", json={})
+    assert type(excinfo.value) is ChannelError
+    assert excinfo.value.status_code == 413
+    assert str(excinfo.value) == "shop: POST /api/quantities: HTTP 413: too many items"
     assert route.call_count == 1
     assert fake_time.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, ChannelError),
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (404, ChannelError),
+        (429, TemporaryChannelError),
+        (503, TemporaryChannelError),
+    ],
+)
+def test_http_errors_carry_the_status_code(
+    api: respx.MockRouter,
+    make_http: Callable[..., ChannelHttp],
+    status: int,
+    error: type[ChannelError],
+) -> None:
+    api.get("/orders").respond(status)
+    with pytest.raises(error) as excinfo:
+        make_http(max_attempts=1).request("GET", "/orders")
+    assert excinfo.value.status_code == status
+
+
+def test_http_transport_errors_carry_no_status_code(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp]
+) -> None:
+    api.get("/orders").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(TemporaryChannelError) as excinfo:
+        make_http(max_attempts=1).request("GET", "/orders")
+    assert excinfo.value.status_code is None
 
 
 # -- JSON -----------------------------------------------------------------------------------------
@@ -574,16 +616,17 @@ def test_http_request_json_server_errors_use_one_retry_budget(
     assert fake_time.sleeps == [0.5, 1.0]
 
 
-def test_http_json_of_malformed_body_is_payload_error(
+def test_http_malformed_body_names_the_channel_and_path(
     api: respx.MockRouter, make_http: Callable[..., ChannelHttp]
 ) -> None:
+    # Was a test of ChannelHttp.json, which only that test used (issue 10, defect 4):
+    # request_json is the one way to read JSON.
     api.get("/orders").respond(200, text="not json")
-    http = make_http()
-    response = http.request("GET", "/orders")
-    with pytest.raises(ChannelPayloadError) as excinfo:
-        http.json(response)
+    with pytest.raises(TemporaryChannelError) as excinfo:
+        make_http(max_attempts=1).request_json("GET", "/orders")
     assert excinfo.value.channel == CHANNEL
     assert str(excinfo.value).startswith("shop: malformed JSON from GET /api/orders: ")
+    assert not hasattr(ChannelHttp, "json")
 
 
 # -- secrets --------------------------------------------------------------------------------------
@@ -632,6 +675,152 @@ def test_http_errors_never_show_the_token_echoed_by_the_channel(
     with pytest.raises(ChannelError) as excinfo:
         make_http(authenticate=bearer).request("GET", "/orders")
     assert TOKEN not in str(excinfo.value)
+
+
+def test_http_basic_auth_echoed_by_the_channel_is_redacted(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp]
+) -> None:
+    # The header an httpx.Auth flow adds is read from the request sent, not from the private
+    # httpx.BasicAuth._auth_header (issue 10, defect 3).
+    api.get("/orders").mock(
+        side_effect=lambda request: httpx.Response(
+            400, text=f"bad credential {request.headers['Authorization']}"
+        )
+    )
+    http = make_http(auth=httpx.BasicAuth("ck_user", "cs_5ecr3t-password"))
+    with pytest.raises(ChannelError) as excinfo:
+        http.request("GET", "/orders")
+    message = str(excinfo.value)
+    assert "[redacted]" in message
+    encoded = httpx.BasicAuth("ck_user", "cs_5ecr3t-password")._auth_header.split()[1]
+    assert encoded not in message
+
+
+def test_http_source_reads_no_private_httpx_attribute() -> None:
+    import sellable.sdk._http as module
+
+    assert "_auth_header" not in Path(module.__file__).read_text(encoding="utf-8")
+
+
+# -- stopping (issue 10, defect 12) ---------------------------------------------------------------
+
+
+def test_http_stopping_set_before_a_request_sends_nothing(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    ping = api.get("/ping").respond(200)  # no /orders route: sending it would fail the test
+    stopping = threading.Event()
+    http = make_http(stopping=stopping)
+    http.request("GET", "/ping")
+    stopping.set()
+    with pytest.raises(TemporaryChannelError, match="abandoned at shutdown"):
+        http.request("GET", "/orders")
+    assert ping.call_count == 1
+    assert fake_time.sleeps == []
+
+
+def test_http_stopping_during_a_backoff_starts_no_retry(
+    api: respx.MockRouter,
+    make_http: Callable[..., ChannelHttp],
+    fake_time: FakeTime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stopping = threading.Event()
+
+    def sleep(seconds: float) -> None:  # SIGTERM arrives during the first backoff
+        fake_time.sleep(seconds)
+        stopping.set()
+
+    route = api.get("/orders").respond(503)
+    http = make_http(stopping=stopping, sleep=sleep, max_attempts=5)
+    with caplog.at_level(logging.INFO), pytest.raises(TemporaryChannelError) as excinfo:
+        http.request("GET", "/orders")
+    assert str(excinfo.value) == "shop: request abandoned at shutdown"
+    assert route.call_count == 1
+    assert fake_time.sleeps == [0.5]
+
+
+def test_http_stopping_ends_the_backoff_wait_at_once(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp]
+) -> None:
+    # No fake sleep: the client waits on the event itself. The channel answers 503 and the
+    # daemon stops while that request is in flight; the 60 s backoff must not be waited.
+    stopping = threading.Event()
+
+    def dead(request: httpx.Request) -> httpx.Response:
+        stopping.set()
+        return httpx.Response(503, headers={"Retry-After": "60"})
+
+    route = api.get("/orders").mock(side_effect=dead)
+    http = make_http(stopping=stopping, sleep=None, clock=time.monotonic, backoff_max=120)
+    started = time.monotonic()
+    with pytest.raises(TemporaryChannelError, match="abandoned at shutdown"):
+        http.request("GET", "/orders")
+    assert time.monotonic() - started < 5  # not 60: the wait ended when the event was set
+    assert route.call_count == 1
+    assert http.retries == 0
+
+
+def test_http_stopping_ends_a_limiter_wait_at_once(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp]
+) -> None:
+    stopping = threading.Event()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        stopping.set()
+        return httpx.Response(200, json=[])
+
+    route = api.get("/orders").mock(side_effect=answer)
+    http = make_http(stopping=stopping, sleep=None, clock=time.monotonic)
+    http.limiter("slow", rate=0.001, burst=1)  # the next token in 1000 s
+    http.request("GET", "/orders", limiter="slow")
+    started = time.monotonic()
+    with pytest.raises(TemporaryChannelError, match="abandoned at shutdown"):
+        http.limiters["slow"].acquire()
+    assert time.monotonic() - started < 5
+    assert route.call_count == 1
+
+
+def test_http_without_stopping_event_waits_through_the_fake_sleep(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    api.get("/orders").mock(side_effect=[httpx.Response(503), httpx.Response(200, json=[])])
+    _, data = make_http().request_json("GET", "/orders")
+    assert data == []
+    assert fake_time.sleeps == [0.5]
+
+
+# -- declared limits ------------------------------------------------------------------------------
+
+
+def test_http_unregistered_limiter_is_a_channel_error_naming_it(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp]
+) -> None:
+    # Was a KeyError that surfaced as "job crashed" (issue 10, defect 3).
+    ping = api.get("/ping").respond(200)  # no /orders route: sending it would fail the test
+    http = make_http()
+    http.request("GET", "/ping")
+    http.limiter("getOrders", rate=1, burst=2)
+    http.limiter("getFeed", rate=1, burst=2)
+    with pytest.raises(ChannelError) as excinfo:
+        http.request("GET", "/orders", limiter="getOrdres")
+    assert not isinstance(excinfo.value, TemporaryChannelError)
+    assert str(excinfo.value) == (
+        "shop: no rate limiter named 'getOrdres' (registered: getFeed, getOrders); "
+        "declare it in the connector's rate_limits()"
+    )
+    assert ping.call_count == 1
+
+
+def test_http_limits_declare_the_default_bucket_and_named_limiters(
+    make_http: Callable[..., ChannelHttp],
+) -> None:
+    http = make_http(limits={None: RateLimit(2, 10), "feeds": RateLimit(0.5, 3)})
+    assert http.bucket is not None
+    assert (http.bucket.rate, http.bucket.burst) == (2, 10)
+    assert (http.limiters["feeds"].rate, http.limiters["feeds"].burst) == (0.5, 3)
+    http.set_limits({None: RateLimit(4, 10)})
+    assert http.bucket.rate == 4
 
 
 # -- the token bucket -----------------------------------------------------------------------------

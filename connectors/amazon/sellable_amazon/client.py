@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -30,12 +30,11 @@ from pydantic import SecretStr
 from sellable.sdk import (
     AuthenticationError,
     ChannelError,
+    ChannelHttp,
     ChannelPayloadError,
+    RateLimit,
     TemporaryChannelError,
 )
-
-if TYPE_CHECKING:  # typing only, as sellable.sdk does
-    from sellable.sync.http import ChannelHttp
 
 log = logging.getLogger("sellable.amazon")
 
@@ -97,9 +96,10 @@ class SpApiClient:
         self._token: str | None = None
         self._expires_at = 0.0
         self.token_refreshes = 0
-        for name, (rate, burst) in OPERATIONS.items():
-            http.limiter(name, rate, _in_hand(burst))
-        http.limiter(*LISTINGS_FEED_LIMIT)
+        # AmazonConnector.rate_limits() declared them; a client built alone adds the missing.
+        for name, limit in rate_limits().items():
+            if name is not None and name not in http.limiters:
+                http.limiter(name, limit.rate, limit.burst)
 
     # -- LWA ------------------------------------------------------------------------------------
 
@@ -343,6 +343,17 @@ def _field(data: Any, name: str, client: SpApiClient) -> str:
     if not isinstance(value, str) or not value:
         raise ChannelPayloadError(f"answer lacks {name}", channel=client.http.channel)
     return value
+
+
+def rate_limits() -> dict[str | None, RateLimit]:
+    """The named limiters of the SP-API: one per operation as published
+    (:data:`OPERATIONS`, keeping one token of each burst in hand), and the listings feed's."""
+    limits: dict[str | None, RateLimit] = {
+        op: RateLimit(rate, _in_hand(burst)) for op, (rate, burst) in OPERATIONS.items()
+    }
+    feed, feed_rate, feed_burst = LISTINGS_FEED_LIMIT
+    limits[feed] = RateLimit(feed_rate, feed_burst)
+    return limits
 
 
 def _in_hand(burst: int) -> int:

@@ -47,10 +47,11 @@ from sellable.sdk import (
     PushItem,
     PushResult,
     PushStatus,
+    RateLimit,
     StockCount,
     TemporaryChannelError,
 )
-from sellable_amazon.client import Credentials, SpApiClient, quantity_patch
+from sellable_amazon.client import Credentials, SpApiClient, quantity_patch, rate_limits
 
 log = logging.getLogger("sellable.amazon")
 
@@ -119,6 +120,12 @@ class AmazonConnector(Connector):
     )
     Settings = AmazonSettings
     rate_limit = None  # one bucket per operation instead (client.OPERATIONS)
+
+    @classmethod
+    def rate_limits(cls, settings: ConnectorSettings) -> dict[str | None, RateLimit]:
+        """One named limiter per SP-API operation (client.OPERATIONS) and the feed's."""
+        return rate_limits()
+
     #: JSON_LISTINGS_FEED takes at most 25,000 messages (listings-feed-schema-v2.json).
     max_push_batch = 25_000
     #: Up to this many changes in one push go through patchListingsItem (5/s); more go

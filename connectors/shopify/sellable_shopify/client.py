@@ -14,19 +14,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from sellable.sdk import (
     AuthenticationError,
     ChannelError,
+    ChannelHttp,
     ChannelPayloadError,
     TemporaryChannelError,
 )
-
-if TYPE_CHECKING:
-    from sellable.sync.http import ChannelHttp
 
 LIMITER = "shopify-graphql"
 #: Until the first answer says otherwise: the standard figures of the old docs (a 1000-point

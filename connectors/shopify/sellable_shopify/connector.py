@@ -30,8 +30,12 @@ from sellable.sdk import (
     OrderStatus,
     PushItem,
     PushResult,
+    RateLimit,
 )
 from sellable_shopify.client import (
+    DEFAULT_MAXIMUM,
+    DEFAULT_RESTORE,
+    LIMITER,
     MAX_QUANTITIES,
     ORDER_LINES_COST,
     ORDER_LINES_QUERY,
@@ -120,6 +124,12 @@ class ShopifyConnector(Connector):
     )
     Settings = ShopifySettings
     rate_limit = None  # paced by the cost bucket (client.LIMITER), not by request count
+
+    @classmethod
+    def rate_limits(cls, settings: ConnectorSettings) -> dict[str | None, RateLimit]:
+        """The query-cost bucket, until the first answer's ``throttleStatus`` says more."""
+        return {LIMITER: RateLimit(rate=DEFAULT_RESTORE, burst=DEFAULT_MAXIMUM)}
+
     max_push_batch = MAX_QUANTITIES
 
     settings: ShopifySettings

@@ -18,14 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import SecretStr
 
-from sellable.sdk import AuthenticationError, ChannelError, ChannelPayloadError
-
-if TYPE_CHECKING:
-    from sellable.sync.http import ChannelHttp
+from sellable.sdk import AuthenticationError, ChannelError, ChannelHttp, ChannelPayloadError
 
 #: The response header carrying the session token after ``login``. Vendure sends it only
 #: when ``authOptions.tokenMethod`` includes ``'bearer'`` (the default is ``'cookie'``):

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from sellable.sdk import ChannelPayloadError
+from sellable.sdk import ChannelError, ChannelPayloadError
 
 #: WooCommerce core refuses ``per_page`` above 100 (400 ``rest_invalid_param``):
 #: ``per_page`` is "1-100, default 10" in the "Pagination" section of the docs.
@@ -131,9 +131,12 @@ class WooCommerceClient:
     def update_batch(self, parent_id: str | None, updates: list[dict[str, Any]]) -> BatchAnswer:
         """``POST /products/batch`` (parent None) or ``/products/{id}/variations/batch``."""
         path = "/products/batch" if parent_id is None else f"/products/{parent_id}/variations/batch"
-        response, data = self.http.request_json("POST", path, json={"update": updates})
-        if response.status_code == 413:
-            raise BatchTooLarge(f"POST {path} with {len(updates)} objects: HTTP 413")
+        try:
+            _response, data = self.http.request_json("POST", path, json={"update": updates})
+        except ChannelError as err:
+            if err.status_code == 413:
+                raise BatchTooLarge(f"POST {path} with {len(updates)} objects: HTTP 413") from err
+            raise
         if not isinstance(data, dict) or not isinstance(data.get("update"), list):
             raise ChannelPayloadError(f"POST {path}: expected an object with an 'update' list")
         return BatchAnswer(data["update"])

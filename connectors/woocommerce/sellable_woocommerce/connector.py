@@ -145,12 +145,18 @@ class WooCommerceConnector(Connector):
 
     settings: WooCommerceSettings
 
+    @classmethod
+    def rate_limits(cls, settings: ConnectorSettings) -> dict[str | None, RateLimit]:
+        """``requests_per_second`` overrides the rate, keeping the burst."""
+        assert isinstance(settings, WooCommerceSettings)
+        rate = settings.requests_per_second
+        if rate is None:
+            return super().rate_limits(settings)
+        return {None: RateLimit(rate=rate, burst=cls.rate_limit.burst if cls.rate_limit else 1)}
+
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
         self.client = WooCommerceClient(self.http)
-        rate = self.settings.requests_per_second
-        if rate is not None and self.http.bucket is not None:
-            self.http.bucket.set_rate(rate)
         key = self.settings.consumer_key.get_secret_value()
         secret = self.settings.consumer_secret.get_secret_value()
         self._authorization = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()

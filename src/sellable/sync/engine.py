@@ -27,6 +27,7 @@ from sellable.imports.stock import write_stock_counts
 from sellable.orders import OrderBook, OrderIn, OrderLineIn
 from sellable.sdk import (
     Capability,
+    ChannelHttp,
     ChannelOrder,
     Connector,
     ConnectorContext,
@@ -37,7 +38,7 @@ from sellable.sdk import (
 from sellable.store import schema
 from sellable.store.db import writing
 from sellable.store.sql import chunked, upsert, utcnow
-from sellable.sync.http import ChannelHttp, CircuitBreaker
+from sellable.sync.breaker import CircuitBreaker
 from sellable.sync.locks import JobLocks
 from sellable.sync.metrics import Metrics
 from sellable.sync.plugins import load_connector, validate_channel_settings

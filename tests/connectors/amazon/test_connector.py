@@ -22,6 +22,7 @@ from sellable_amazon.connector import AmazonConnector, AmazonSettings
 
 from sellable.errors import AuthenticationError, ChannelError
 from sellable.sdk import (
+    ChannelHttp,
     ChannelOrder,
     ChannelOrderLine,
     ConnectorContext,
@@ -32,7 +33,6 @@ from sellable.sdk import (
     PushStatus,
     StockCount,
 )
-from sellable.sync.http import ChannelHttp
 
 ENDPOINT = "https://sellingpartnerapi-fe.amazon.com"
 LWA = "https://api.amazon.com/auth/o2/token"

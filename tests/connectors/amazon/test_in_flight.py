@@ -11,8 +11,7 @@ from sellable_amazon.connector import AmazonConnector, AmazonSettings
 
 from sellable.emulators.amazon import AmazonEmulator
 from sellable.emulators.base import ManualClock
-from sellable.sdk import ConnectorContext, Listing, PushItem, PushResult, PushStatus
-from sellable.sync.http import ChannelHttp
+from sellable.sdk import ChannelHttp, ConnectorContext, Listing, PushItem, PushResult, PushStatus
 
 SKUS = [f"S-{n:02d}" for n in range(25)]
 

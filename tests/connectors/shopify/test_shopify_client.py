@@ -20,13 +20,13 @@ from sellable_shopify.connector import ShopifyConnector, ShopifySettings, order_
 from sellable.sdk import (
     AuthenticationError,
     ChannelError,
+    ChannelHttp,
     ConnectorContext,
     Listing,
     OrderStatus,
     PushItem,
     PushResult,
 )
-from sellable.sync.http import ChannelHttp
 
 SHOP = "https://example-shop.myshopify.com"
 ENDPOINT = f"{SHOP}/admin/api/2026-10/graphql.json"

@@ -14,8 +14,7 @@ import httpx
 import respx
 from sellable_vendure.connector import VendureConnector, VendureSettings
 
-from sellable.sdk import ConnectorContext
-from sellable.sync.http import ChannelHttp
+from sellable.sdk import ChannelHttp, ConnectorContext
 
 URL = "http://vendure.test/admin-api"
 TOKEN = "b3a4c1e05c1f4f0d9d4b0b6f0a5cbbd6"

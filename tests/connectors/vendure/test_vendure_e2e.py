@@ -30,10 +30,9 @@ from sellable_vendure.connector import VendureConnector, VendureSettings
 from sqlalchemy import update
 
 from sellable.orders import list_orders
-from sellable.sdk import ConnectorContext
+from sellable.sdk import ChannelHttp, ConnectorContext
 from sellable.store import schema
 from sellable.sync.engine import JobResult, SyncEngine
-from sellable.sync.http import ChannelHttp
 from tests.connectors.vendure.vendure_server import SYNC_USER, VendureServer, running_vendure
 from tests.imports import WAREHOUSES_TOML, Store, open_store
 from tests.sync.test_sync_engine import SELLABLE

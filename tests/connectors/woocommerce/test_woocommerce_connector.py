@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sellable_woocommerce.connector import STATUSES, WooCommerceConnector, WooCommerceSettings
 
 from sellable.sdk import (
+    ChannelHttp,
     ChannelOrder,
     ChannelOrderLine,
     ConnectorContext,
@@ -27,7 +28,6 @@ from sellable.sdk import (
     PushItem,
     PushResult,
 )
-from sellable.sync.http import ChannelHttp
 
 SITE = "https://example.com"
 API = SITE + "/wp-json/wc/v3"

@@ -1,8 +1,14 @@
 """The HTTP policy every connector gets: one httpx client per channel with timeouts,
 a token-bucket rate limiter, retries with tenacity, and ``Retry-After``.
 
-Connectors call :meth:`ChannelHttp.request` and get a response or a
-:class:`~sellable.errors.ChannelError`; they never sleep or retry themselves.
+Private: connectors import :class:`ChannelHttp` and friends from :mod:`sellable.sdk`.
+They call :meth:`ChannelHttp.request` and get a response or a
+:class:`~sellable.errors.ChannelError` (carrying the HTTP status); they never sleep or
+retry themselves.
+
+Every wait (backoff, ``Retry-After``, a limiter's pace) waits on the ``stopping`` event
+rather than sleeping: once the daemon sets it, the wait ends at once and no new attempt
+starts (:class:`TemporaryChannelError` "... abandoned at shutdown").
 
 The token bucket is ours rather than a library's because it must run on an injected
 clock (tests use a fake one, never sleeps) and change its rate when a channel announces
@@ -16,7 +22,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -34,7 +41,6 @@ from sellable import __version__
 from sellable.errors import (
     AuthenticationError,
     ChannelError,
-    ChannelPayloadError,
     TemporaryChannelError,
 )
 
@@ -45,6 +51,14 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 USER_AGENT = f"sellable/{__version__} (+https://github.com/sellable)"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket: ``rate`` requests per second on average, bursts up to ``burst``."""
+
+    rate: float
+    burst: int = 1
 
 
 class TokenBucket:
@@ -104,6 +118,28 @@ class TokenBucket:
         return wait
 
 
+class _Pause:
+    """The one way a :class:`ChannelHttp` waits: ``sleep`` (a test's fake one), or a wait
+    on the ``stopping`` event; either way, a set event abandons the call."""
+
+    def __init__(self, channel: str, stopping: threading.Event, sleep: Sleep | None) -> None:
+        self.channel = channel
+        self.stopping = stopping
+        self._sleep = sleep
+
+    def check(self) -> None:
+        if self.stopping.is_set():
+            raise TemporaryChannelError("request abandoned at shutdown", channel=self.channel)
+
+    def __call__(self, seconds: float) -> None:
+        self.check()
+        if self._sleep is not None:
+            self._sleep(seconds)
+        else:
+            self.stopping.wait(seconds)
+        self.check()
+
+
 def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:
     """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110)."""
     if not value:
@@ -121,51 +157,6 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = No
         when = when.replace(tzinfo=UTC)
     current = now() if now is not None else datetime.now(UTC)
     return max(0.0, (when - current).total_seconds())
-
-
-class CircuitBreaker:
-    """Opens after ``threshold`` failed jobs in a row; while open, the channel's jobs are
-    skipped until ``cooldown`` seconds passed (doubling up to ``max_cooldown``)."""
-
-    def __init__(
-        self,
-        threshold: int = 5,
-        cooldown: float = 30.0,
-        max_cooldown: float = 900.0,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self.threshold = threshold
-        self.base_cooldown = cooldown
-        self.max_cooldown = max_cooldown
-        self._clock = clock
-        self.failures = 0
-        self.opened_at: float | None = None
-        self.cooldown = cooldown
-
-    @property
-    def is_open(self) -> bool:
-        if self.opened_at is None:
-            return False
-        return self._clock() - self.opened_at < self.cooldown
-
-    def record_success(self) -> bool:
-        """Returns True when this success closed an open breaker (the channel recovered)."""
-        was_failing = self.failures >= self.threshold
-        self.failures = 0
-        self.opened_at = None
-        self.cooldown = self.base_cooldown
-        return was_failing
-
-    def record_failure(self) -> bool:
-        """Returns True when this failure opened the breaker."""
-        self.failures += 1
-        if self.failures < self.threshold:
-            return False
-        first = self.opened_at is None
-        if not first:
-            self.cooldown = min(self.max_cooldown, self.cooldown * 2)
-        self.opened_at = self._clock()
-        return first
 
 
 class _StopWhenTooLong(stop_base):
@@ -189,8 +180,11 @@ class ChannelHttp:
 
     Usage (inside a connector)::
 
-        response = self.http.request("GET", "/orders", params={"page": 2})
-        data = self.http.json(response)
+        response, data = self.http.request_json("GET", "/orders", params={"page": 2})
+
+    ``stopping``: the daemon's shutdown event. Once it is set no retry starts and any
+    backoff or limiter wait ends at once with :class:`TemporaryChannelError`. ``sleep``
+    replaces the wait on that event (tests pass a fake clock's).
     """
 
     def __init__(
@@ -208,11 +202,15 @@ class ChannelHttp:
         auth: httpx.Auth | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
+        sleep: Sleep | None = None,
         jitter: Callable[[], float] = random.random,
         on_response: Callable[[httpx.Response], None] | None = None,
+        stopping: threading.Event | None = None,
+        limits: Mapping[str | None, RateLimit] | None = None,
     ) -> None:
         self.channel = channel
+        self.stopping = stopping if stopping is not None else threading.Event()
+        self._pause = _Pause(channel, self.stopping, sleep)
         self._client = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
@@ -221,19 +219,19 @@ class ChannelHttp:
             auth=auth,
             follow_redirects=False,
         )
-        self.bucket = TokenBucket(rate, burst, clock, sleep) if rate else None
+        self.bucket = TokenBucket(rate, burst, clock, self._pause) if rate else None
         self.limiters: dict[str, TokenBucket] = {}
         self._clock = clock
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.authenticate = authenticate
-        self._sleep = sleep
         self._jitter = jitter
         self.on_response = on_response
         self.requests = 0
         self.retries = 0
         self.throttled = 0  # 429 answers seen
+        self.set_limits(limits or {})
 
     @property
     def clock(self) -> Clock:
@@ -247,9 +245,33 @@ class ChannelHttp:
         figures (the channel announced new ones) updates it."""
         bucket = self.limiters.get(name)
         if bucket is None:
-            bucket = self.limiters[name] = TokenBucket(rate, burst, self._clock, self._sleep)
+            bucket = self.limiters[name] = TokenBucket(rate, burst, self._clock, self._pause)
         elif bucket.rate != rate or bucket.burst != burst:
             bucket.set_rate(rate, burst)
+        return bucket
+
+    def set_limits(self, limits: Mapping[str | None, RateLimit]) -> None:
+        """Apply a connector's declared limits (:meth:`Connector.rate_limits`): the key None
+        is the default bucket, every other key a named :meth:`limiter`."""
+        for name, limit in limits.items():
+            if name is not None:
+                self.limiter(name, limit.rate, limit.burst)
+            elif self.bucket is None:
+                self.bucket = TokenBucket(limit.rate, limit.burst, self._clock, self._pause)
+            elif self.bucket.rate != limit.rate or self.bucket.burst != limit.burst:
+                self.bucket.set_rate(limit.rate, limit.burst)
+
+    def _bucket(self, limiter: str | None) -> TokenBucket | None:
+        if limiter is None:
+            return self.bucket
+        bucket = self.limiters.get(limiter)
+        if bucket is None:
+            known = ", ".join(sorted(self.limiters)) or "none"
+            raise ChannelError(
+                f"no rate limiter named {limiter!r} (registered: {known}); declare it in "
+                "the connector's rate_limits()",
+                channel=self.channel,
+            )
         return bucket
 
     def set_base_url(self, url: str) -> None:
@@ -317,28 +339,21 @@ class ChannelHttp:
         return self._retrying(once, retry)
 
     def _retrying(self, send: Callable[[], T], retry: bool) -> T:
+        self._pause.check()
         for attempt in Retrying(
             retry=retry_if_exception_type(TemporaryChannelError),
             stop=stop_any(
-                stop_after_attempt(self.max_attempts if retry else 1), _StopWhenTooLong(self)
+                stop_after_attempt(self.max_attempts if retry else 1),
+                _StopWhenTooLong(self),
             ),
             wait=self._wait,
-            sleep=self._sleep,
+            sleep=self._pause,
             before_sleep=self._log_retry,
             reraise=True,
         ):
             with attempt:
                 return send()
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def json(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError as err:
-            raise ChannelPayloadError(
-                f"malformed JSON from {response.request.method} {_path(response)}: {err}",
-                channel=self.channel,
-            ) from err
 
     def _send(
         self,
@@ -351,13 +366,12 @@ class ChannelHttp:
         limiter: str | None = None,
         cost: float = 1.0,
     ) -> httpx.Response:
-        bucket = self.limiters[limiter] if limiter is not None else self.bucket
+        bucket = self._bucket(limiter)
         if bucket is not None:
             bucket.acquire(cost)
         merged = dict(headers or {})
         if self.authenticate is not None:
             self.authenticate(merged)
-        secrets = _secrets_in(merged, self._client.auth)
         self.requests += 1
         try:
             response = self._client.request(
@@ -381,24 +395,30 @@ class ChannelHttp:
             raise TemporaryChannelError(
                 f"{method} {_path(response)}: HTTP 429 (throttled)",
                 channel=self.channel,
+                status_code=status,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         if status >= 500:
             raise TemporaryChannelError(
                 f"{method} {_path(response)}: HTTP {status}",
                 channel=self.channel,
+                status_code=status,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
+        # What was sent (the auth flow's header too), to keep an echo of it out of messages.
+        secrets = _secrets_in(response.request.headers.items(), merged.items())
         if status in (401, 403):
             raise AuthenticationError(
                 f"{method} {_path(response)}: HTTP {status}: credentials refused "
                 f"({_snippet(response, secrets)})",
                 channel=self.channel,
+                status_code=status,
             )
-        if status >= 400 and status != 413:
+        if status >= 400:
             raise ChannelError(
                 f"{method} {_path(response)}: HTTP {status}: {_snippet(response, secrets)}",
                 channel=self.channel,
+                status_code=status,
             )
         return response
 
@@ -410,6 +430,8 @@ class ChannelHttp:
         return min(self.backoff_max, exponential * (0.5 + self._jitter()))
 
     def _log_retry(self, state: RetryCallState) -> None:
+        if self.stopping.is_set():
+            return  # the wait that follows abandons the call; no retry to announce
         self.retries += 1
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
@@ -437,16 +459,16 @@ SECRET_HEADERS = (
 )
 
 
-def _secrets_in(headers: Mapping[str, str], auth: httpx.Auth | None) -> list[str]:
-    """Credential values a response might echo back, to keep them out of our messages."""
+def _secrets_in(*headers: Iterable[tuple[str, str]]) -> list[str]:
+    """Credential values a response might echo back, to keep them out of our messages:
+    those of the headers sent (read from the request httpx sent, so that an
+    ``httpx.Auth`` flow's ``Authorization`` is included without reading its internals)."""
     found: list[str] = []
-    for key, value in headers.items():
-        if key.lower() in SECRET_HEADERS and value:
-            found.append(value)
-            found.extend(part for part in value.split() if len(part) >= 6)
-    if isinstance(auth, httpx.BasicAuth):
-        header = auth._auth_header  # "Basic base64(user:password)"
-        found.extend(part for part in header.split() if len(part) >= 6)
+    for items in headers:
+        for key, value in items:
+            if key.lower() in SECRET_HEADERS and value:
+                found.append(value)
+                found.extend(part for part in value.split() if len(part) >= 6)
     return sorted(set(found), key=len, reverse=True)
 
 

@@ -1,0 +1,125 @@
+"""The connector base class and what it declares (private; import from sellable.sdk)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from sellable.sdk._http import ChannelHttp, RateLimit
+from sellable.sdk._models import (
+    Listing,
+    ListingPage,
+    OrderPage,
+    PushItem,
+    PushResult,
+    StockCount,
+)
+
+
+class Capability(StrEnum):
+    PULL_ORDERS = "pull_orders"
+    PULL_STOCK = "pull_stock"
+    PUSH_QUANTITIES = "push_quantities"
+    LIST_LISTINGS = "list_listings"
+    READ_QUANTITIES = "read_quantities"
+
+
+class ConnectorSettings(BaseModel):
+    """Base of a connector's settings model (``[channels.settings]``). Unknown keys are
+    errors; use ``SecretStr`` for secrets so that they never reach a log."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorContext:
+    """What the framework hands a connector: its channel code, warehouses and HTTP client."""
+
+    channel: str
+    warehouses: tuple[str, ...]
+    http: ChannelHttp
+
+
+class Connector:
+    """Base class of every connector.
+
+    Usage::
+
+        class MyShop(Connector):
+            name = "myshop"
+            capabilities = frozenset({Capability.PULL_ORDERS, Capability.PUSH_QUANTITIES})
+            Settings = MyShopSettings
+            rate_limit = RateLimit(rate=2, burst=10)
+
+            def push_quantities(self, items): ...
+    """
+
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    #: Published request rate of the channel's API; the framework paces requests by it
+    #: (see :meth:`rate_limits` for named limiters or a rate taken from the settings).
+    rate_limit: ClassVar[RateLimit | None] = None
+    #: Most items one push_quantities call may carry.
+    max_push_batch: ClassVar[int] = 100
+
+    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        self.settings = settings
+        self.context = context
+        self.http = context.http
+        self.http.set_limits(type(self).rate_limits(settings))
+
+    @classmethod
+    def rate_limits(cls, settings: ConnectorSettings) -> dict[str | None, RateLimit]:
+        """The request rates the framework paces this connector by, applied to ``self.http``
+        before any request: the key None is the default bucket (requests without
+        ``limiter=``), any other key a named limiter (``request(..., limiter=name)``).
+
+        The default is ``{None: cls.rate_limit}`` (nothing when that is None). Override it to
+        declare per-operation limits, or to take a rate from the settings::
+
+            @classmethod
+            def rate_limits(cls, settings):
+                rate = settings.requests_per_second or 2.5
+                return {None: RateLimit(rate, burst=20), "feeds": RateLimit(0.0083, 15)}
+
+        A request naming a limiter declared nowhere fails with a ChannelError naming it."""
+        return {None: cls.rate_limit} if cls.rate_limit is not None else {}
+
+    # Hooks: override those your capabilities name. -------------------------------------------
+
+    def base_url(self) -> str:
+        """The URL every request path is relative to. Called once, before any request."""
+        return ""
+
+    def authenticate(self, request_headers: dict[str, str]) -> None:
+        """Add credentials to the headers of every request (called per request)."""
+
+    def pull_orders(self, since: datetime, cursor: str | None) -> OrderPage:
+        """One page of orders updated at or after ``since``; ``cursor`` is the previous
+        page's ``next_cursor`` (None for the first page)."""
+        raise NotImplementedError
+
+    def list_listings(self, cursor: str | None) -> ListingPage:
+        """One page of the channel's listings."""
+        raise NotImplementedError
+
+    def push_quantities(self, items: Sequence[PushItem]) -> list[PushResult]:
+        """Set the quantities; one result per item, in any order."""
+        raise NotImplementedError
+
+    def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
+        """The channel's current quantity per listing id (for reconcile)."""
+        raise NotImplementedError
+
+    def pull_stock(self) -> list[StockCount]:
+        """The warehouse's counts, for a warehouse connector."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the connector holds; the HTTP client is closed by the framework."""
