@@ -189,3 +189,29 @@ def test_channel_error_carries_the_status_code() -> None:
     assert error.status_code == 413
     assert str(error) == "woo: POST /batch: HTTP 413"
     assert ChannelError("timed out").status_code is None
+
+
+# -- packaging ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pyproject",
+    sorted(
+        [*ROOT.glob("connectors/*/pyproject.toml"), ROOT / "tests/plugins/testshop/pyproject.toml"]
+    ),
+    ids=lambda p: p.parent.name,
+)
+def test_connectors_depend_on_a_compatible_range_of_sellable(pyproject: Path) -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    (requirement,) = [
+        Requirement(r) for r in project["dependencies"] if Requirement(r).name == "sellable"
+    ]
+    ours = Version(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])
+    assert ours in requirement.specifier
+    assert Version(f"{ours.major}.{ours.minor + 1}") not in requirement.specifier  # bounded
+    assert requirement.specifier.contains("0.1.9")

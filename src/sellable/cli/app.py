@@ -758,17 +758,19 @@ def demo(
 @click.pass_context
 @command
 def emulate(ctx: click.Context, name: str, port: int, products: str | None) -> None:
-    """Run a local emulator of a sales channel (woocommerce, shopify, amazon) on loopback
-    until Ctrl-C, and print the connector settings that reach it."""
-    from sellable.emulators import EMULATORS, emulator_class
+    """Run a local emulator of a sales channel (woocommerce, shopify, amazon: those
+    installed under the sellable.emulators entry point) on loopback until Ctrl-C, and print
+    the connector settings that reach it."""
+    from sellable.emulators import emulator_class, installed_emulators
 
     try:
-        server = emulator_class(name)(port=port)
+        emulator = emulator_class(name)
     except KeyError:
+        installed = ", ".join(sorted(installed_emulators())) or "none installed"
         raise click.BadParameter(
-            f"no emulator {name!r}; choose one of {', '.join(sorted(EMULATORS))}",
-            param_hint="CHANNEL",
+            f"no emulator {name!r}; installed: {installed}", param_hint="CHANNEL"
         ) from None
+    server = emulator(port=port)
     if products:
         with open(products, newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):

@@ -2,13 +2,16 @@
 each channel's official API contract, for the demo, the tests and connector authors.
 
 ``sellable emulate NAME --port N`` runs one in the foreground; tests import the classes.
+Emulators register under the ``sellable.emulators`` entry-point group; their dependencies
+are the ``emulators`` extra (``pip install 'sellable[emulators]'``).
 """
 
 from __future__ import annotations
 
-import importlib
+from importlib.metadata import EntryPoint, entry_points
 
 from sellable.emulators.base import (
+    INSTALL_HINT,
     Bucket,
     Clock,
     EmulatorServer,
@@ -18,28 +21,35 @@ from sellable.emulators.base import (
     Request,
     Response,
 )
+from sellable.errors import ConfigError
 
-#: name -> "module:class" of every emulator shipped with Sellable.
-EMULATORS: dict[str, str] = {
-    "woocommerce": "sellable.emulators.woocommerce:WooCommerceEmulator",
-    "shopify": "sellable.emulators.shopify:ShopifyEmulator",
-    "amazon": "sellable.emulators.amazon:AmazonEmulator",
-}
+#: The entry-point group emulators register under (pyproject.toml), as connectors do under
+#: ``sellable.connectors``: a plugin package may ship the emulator of its channel.
+GROUP = "sellable.emulators"
+
+
+def installed_emulators() -> dict[str, EntryPoint]:
+    """Entry-point name -> entry point, for every installed emulator."""
+    return {entry.name: entry for entry in entry_points(group=GROUP)}
 
 
 def emulator_class(name: str) -> type[EmulatorServer]:
-    """The emulator class registered as ``name``; KeyError names the known ones."""
-    try:
-        target = EMULATORS[name]
-    except KeyError:
-        raise KeyError(f"no emulator {name!r}; known: {', '.join(sorted(EMULATORS))}") from None
-    module_name, _, class_name = target.partition(":")
-    cls: type[EmulatorServer] = getattr(importlib.import_module(module_name), class_name)
-    return cls
+    """The emulator class registered as ``name``. KeyError names the installed ones;
+    ConfigError says how to install an emulator's missing dependencies."""
+    installed = installed_emulators()
+    entry = installed.get(name)
+    if entry is None:
+        known = ", ".join(sorted(installed)) or "none"
+        raise KeyError(f"no emulator {name!r}; installed: {known}")
+    loaded = entry.load()
+    if not (isinstance(loaded, type) and issubclass(loaded, EmulatorServer)):
+        raise ConfigError(f"emulator {name!r} ({entry.value}) is not an EmulatorServer subclass")
+    return loaded
 
 
 __all__ = [
-    "EMULATORS",
+    "GROUP",
+    "INSTALL_HINT",
     "Bucket",
     "Clock",
     "EmulatorServer",
@@ -49,4 +59,5 @@ __all__ = [
     "Request",
     "Response",
     "emulator_class",
+    "installed_emulators",
 ]

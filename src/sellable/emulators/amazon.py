@@ -43,7 +43,12 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
-import jsonschema  # type: ignore[import-untyped]
+from sellable.emulators.base import missing_dependency
+
+try:
+    import jsonschema  # type: ignore[import-untyped]
+except ImportError as err:  # a production install: jsonschema is the emulators extra
+    raise missing_dependency("amazon", "jsonschema") from err
 
 from sellable.emulators.base import (
     Bucket,

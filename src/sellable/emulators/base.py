@@ -14,6 +14,10 @@ channel's own API) and the three demo hooks (:meth:`add_listing`, :meth:`place_o
 ``POST /_emulator/listings``  ``{"sku": "MUG", "quantity": 0, "title": "Mug"}``
 ``POST /_emulator/orders``    ``{"lines": [["MUG", 2]]}`` places an order, answers its id
 ``GET  /_emulator/state``     ``{"quantities": {sku: n}, "requests": n, "throttled": n}``
+
+The emulators' own dependencies (graphql-core for Shopify, jsonschema for Amazon) are the
+``emulators`` extra, not needed by a production install: an emulator module imported
+without them raises :class:`~sellable.errors.ConfigError` saying how to install them.
 """
 
 from __future__ import annotations
@@ -31,7 +35,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+from sellable.errors import ConfigError
+
 CONTROL_PREFIX = "/_emulator/"
+
+
+#: How to install what the emulators need (the ``emulators`` extra of pyproject.toml).
+INSTALL_HINT = "pip install 'sellable[emulators]'"
+
+
+def missing_dependency(emulator: str, package: str) -> ConfigError:
+    """The error an emulator module raises when ``package`` is not installed."""
+    return ConfigError(
+        f"the {emulator} emulator needs {package}, which is not installed: {INSTALL_HINT}"
+    )
 
 
 class Clock:

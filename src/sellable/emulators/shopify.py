@@ -42,34 +42,46 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, ClassVar, cast
 
-from graphql import (
-    DirectiveNode,
-    DocumentNode,
-    ExecutionResult,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLArgument,
-    GraphQLError,
-    GraphQLInterfaceType,
-    GraphQLObjectType,
-    GraphQLSchema,
-    GraphQLUnionType,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    VariableNode,
-    build_client_schema,
-    execute,
-    get_named_type,
-    is_leaf_type,
-    parse,
-    validate,
-)
-from graphql.utilities import value_from_ast
+from sellable.emulators.base import missing_dependency
 
-from sellable.emulators.base import Clock, EmulatorServer, HttpError, Request, Response
+try:
+    from graphql import (
+        DirectiveNode,
+        DocumentNode,
+        ExecutionResult,
+        FieldNode,
+        FragmentDefinitionNode,
+        FragmentSpreadNode,
+        GraphQLArgument,
+        GraphQLError,
+        GraphQLInterfaceType,
+        GraphQLObjectType,
+        GraphQLSchema,
+        GraphQLUnionType,
+        InlineFragmentNode,
+        OperationDefinitionNode,
+        OperationType,
+        SelectionSetNode,
+        VariableNode,
+        build_client_schema,
+        execute,
+        get_named_type,
+        is_leaf_type,
+        parse,
+        validate,
+    )
+    from graphql.utilities import value_from_ast
+except ImportError as err:  # a production install: graphql-core is the emulators extra
+    raise missing_dependency("shopify", "graphql-core") from err
+
+
+from sellable.emulators.base import (
+    Clock,
+    EmulatorServer,
+    HttpError,
+    Request,
+    Response,
+)
 
 Info = Any  # graphql-core's GraphQLResolveInfo (generic from 3.3 on); resolvers ignore it
 SCHEMA_RESOURCE = "shopify_admin_2025-01.json.gz"
