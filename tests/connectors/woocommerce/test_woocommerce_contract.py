@@ -11,7 +11,7 @@ from sellable_woocommerce.connector import WooCommerceConnector
 
 from sellable.emulators import ManualClock
 from sellable.emulators.woocommerce import WooCommerceEmulator
-from sellable.sdk import PushItem
+from sellable.sdk import PushItem, RateLimit
 from sellable.sdk.testing import ContractSetup, build_connector, connector_tests
 
 LISTINGS = 130  # two pages of 100
@@ -49,3 +49,25 @@ class TestWooCommerceContract(connector_tests(WooCommerceConnector)):
                 min_orders=2,
                 bad_settings={"base_url": "http://shop.example.com"},  # plain HTTP off loopback
             )
+
+
+def test_requests_per_second_overrides_the_rate_through_rate_limits() -> None:
+    settings = WooCommerceConnector.Settings.model_validate(
+        {
+            "base_url": "https://shop.example.com",
+            "consumer_key": "ck_x",
+            "consumer_secret": "cs_x",
+            "requests_per_second": 5,
+        }
+    )
+    assert WooCommerceConnector.rate_limits(settings) == {None: RateLimit(rate=5, burst=20)}
+    default = WooCommerceConnector.Settings.model_validate(
+        {"base_url": "https://shop.example.com", "consumer_key": "ck_x", "consumer_secret": "cs_x"}
+    )
+    assert WooCommerceConnector.rate_limits(default) == {None: RateLimit(rate=2.5, burst=20)}
+    connector = build_connector(WooCommerceConnector, settings.model_dump(mode="python"))
+    try:
+        assert connector.http.bucket is not None
+        assert (connector.http.bucket.rate, connector.http.bucket.burst) == (5, 20)
+    finally:
+        connector.http.close()
