@@ -302,10 +302,15 @@ def test_daemon_serves_health_and_metrics_and_keeps_the_shop_in_step(
     assert shown == sellable_of(*LISTED, MUG_CERAMIC=27, GIFT_SET_COFFEE=37, GIFT_KIT_COFFEE=27)
     assert levels(site.store, "MUG-CERAMIC") == (30, 3)
     assert health[:2] == (200, "application/json")
-    assert json.loads(health[2]) == {
-        "status": "ok",
-        "channels": {"shop": {"circuit_open": False, "failures_in_a_row": 0}},
-    }
+    answer = json.loads(health[2])
+    assert answer["status"] == "ok"
+    assert answer["channels"]["shop"]["status"] == "healthy"
+    assert answer["channels"]["shop"]["authentication_refused_since"] is None
+    jobs = answer["channels"]["shop"]["jobs"]
+    assert set(jobs) == {"listings", "orders", "push", "reconcile"}
+    for job in jobs.values():
+        assert (job["ok"], job["backing_off"], job["failures_in_a_row"]) == (True, False, 0)
+        assert (job["failing_since"], job["last_error"]) == (None, None)
     assert (status, content_type) == (200, "text/plain; version=0.0.4; charset=utf-8")
     assert metrics[("sellable_channel_circuit_open", shop)] == 0
     for job in ("listings", "orders", "reconcile"):

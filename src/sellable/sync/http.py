@@ -184,6 +184,17 @@ class _StopWhenTooLong(stop_base):
         )
 
 
+class _StopAtShutdown(stop_base):
+    """Start no retry once the daemon is stopping: the job fails now and the work is
+    picked up at the next start (cursors and confirmed pushes are in the store)."""
+
+    def __init__(self, http: ChannelHttp) -> None:
+        self.http = http
+
+    def __call__(self, state: RetryCallState) -> bool:
+        return self.http.stopping is not None and self.http.stopping.is_set()
+
+
 class ChannelHttp:
     """One channel's HTTP client.
 
@@ -211,8 +222,11 @@ class ChannelHttp:
         sleep: Sleep = time.sleep,
         jitter: Callable[[], float] = random.random,
         on_response: Callable[[httpx.Response], None] | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.channel = channel
+        #: Set at shutdown: no further retry is started (the engine's event).
+        self.stopping = stopping
         self._client = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
@@ -320,16 +334,32 @@ class ChannelHttp:
         for attempt in Retrying(
             retry=retry_if_exception_type(TemporaryChannelError),
             stop=stop_any(
-                stop_after_attempt(self.max_attempts if retry else 1), _StopWhenTooLong(self)
+                stop_after_attempt(self.max_attempts if retry else 1),
+                _StopWhenTooLong(self),
+                _StopAtShutdown(self),
             ),
             wait=self._wait,
-            sleep=self._sleep,
+            sleep=self._backoff,
             before_sleep=self._log_retry,
             reraise=True,
         ):
             with attempt:
+                if attempt.retry_state.attempt_number > 1 and self._stopped():
+                    raise TemporaryChannelError(
+                        "request abandoned at shutdown", channel=self.channel
+                    )
                 return send()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _stopped(self) -> bool:
+        return self.stopping is not None and self.stopping.is_set()
+
+    def _backoff(self, seconds: float) -> None:
+        """Sleep between attempts; with the real clock, wake up at once at shutdown."""
+        if self.stopping is not None and self._sleep is time.sleep:
+            self.stopping.wait(seconds)
+        else:
+            self._sleep(seconds)
 
     def json(self, response: httpx.Response) -> Any:
         try:
