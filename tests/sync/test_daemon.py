@@ -376,6 +376,28 @@ def test_daemon_abandons_a_hung_request_at_shutdown_and_exits_0(
     assert "abandoning them and exiting" in daemon.output()
 
 
+def test_daemon_stops_within_2s_while_retrying_a_dead_channel(
+    open_site: OpenSite, tmp_path: Path
+) -> None:
+    site = open_site(sqlite_url(tmp_path))
+    site.shop.state.faults.extend({"status": 500} for _ in range(1000))  # every answer fails
+    daemon = site.daemon()
+    daemon.wait_running()
+    # After the third failed attempt the client backs off 1-3 s, then 2-6 s: a shutdown
+    # that waited for the retries would take at least 3 s.
+    wait_for(
+        "a job backing off after its third attempt",
+        lambda: daemon.running() and "attempt 3 failed" in daemon.output(),
+    )
+
+    code, seconds = daemon.stop()
+
+    assert code == 0, daemon.output()
+    assert seconds < 2.0, f"took {seconds:.1f}s\n{daemon.output()}"
+    assert "abandoning them" not in daemon.output()
+    assert "sellable daemon stopped" in daemon.output()
+
+
 TGKILL = {"x86_64": 234, "aarch64": 131}  # syscall numbers (Linux)
 
 
