@@ -80,6 +80,8 @@ class Scheduler:
         warehouses = {warehouse for _sku, warehouse in changed}
         run_at = datetime.now(UTC) + self.settings.daemon.push_debounce
         for channel in self.settings.channels:
+            if channel.code not in self.engine.channels:
+                continue  # a manual channel: nothing to push to
             if not warehouses.intersection(channel.warehouses):
                 continue
             job_id = f"{channel.code}:push-soon"
