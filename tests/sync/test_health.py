@@ -190,3 +190,15 @@ def test_health_refused_credentials_are_marked_once_and_cleared(fake: FakeClock)
     assert health.accept_auth("shop") is True
     assert health.accept_auth("shop") is False
     assert health.state("shop") == "healthy"
+
+
+def test_health_refused_credentials_make_the_channel_degraded_after_the_threshold(
+    fake: FakeClock,
+) -> None:
+    health = Health(timedelta(seconds=60), clock=fake.clock, wall=fake.wall)
+    health.refuse_auth("shop", "HTTP 401", since=WALL - timedelta(seconds=30))
+
+    soon = health.degraded("shop")
+    fake.advance(31)
+
+    assert (soon, health.degraded("shop")) == (False, True)

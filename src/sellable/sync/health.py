@@ -197,7 +197,13 @@ class Health:
     # -- the verdicts ---------------------------------------------------------------------------
 
     def degraded(self, channel: str) -> bool:
-        """Some job of the channel has failed for longer than ``degraded_after``."""
+        """Some job of the channel has failed, or its credentials have been refused, for
+        longer than ``degraded_after``."""
+        refusal = self._auth.get(channel)
+        if refusal is not None and (self._wall() - refusal.since).total_seconds() > (
+            self.degraded_after
+        ):
+            return True
         return any(
             job.failing and job.failing_for() > self.degraded_after
             for job in self.jobs(channel).values()
