@@ -185,6 +185,13 @@ class DaemonSettings(_Section):
     push_debounce: NonNegativeDuration = timedelta(seconds=1)
     jitter: NonNegativeDuration = timedelta(seconds=5)
     shutdown_timeout: Duration = timedelta(seconds=8)
+    healthz_strict: bool = Field(
+        default=False, description="answer /healthz with HTTP 503 while a channel is degraded"
+    )
+    degraded_after: Duration = Field(
+        default=timedelta(seconds=60),
+        description="a channel's job failing for longer than this makes it degraded",
+    )
 
 
 def _default_warehouses() -> list[WarehouseSettings]:

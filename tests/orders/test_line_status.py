@@ -226,7 +226,7 @@ def test_held_lines_retried_keep_a_shipped_line_sold_once(store: Store) -> None:
 
 def test_channel_orders_carry_the_line_status_to_the_book(store: Store) -> None:
     """What the sync engine hands the book for a channel order keeps each line's status."""
-    from sellable.sync.engine import SyncEngine
+    from sellable.sync.jobs.orders import order_in_for
 
     store.load({"A": "simple", "B": "simple"}, [], {"A": 10, "B": 10})
     channel_order = ChannelOrder(
@@ -236,7 +236,7 @@ def test_channel_orders_carry_the_line_status_to_the_book(store: Store) -> None:
         (ChannelOrderLine("l1", "A", 2, SHIPPED), ChannelOrderLine("l2", "B", 1)),
     )
     settings = type("ChannelSettingsStub", (), {"code": "shop", "warehouses": ["main"]})()
-    converted = SyncEngine._order_in(None, settings, channel_order)  # type: ignore[arg-type]
+    converted = order_in_for(settings, channel_order)  # type: ignore[arg-type]
     assert converted.lines == (
         OrderLineIn("l1", "A", 2, SHIPPED),
         OrderLineIn("l2", "B", 1, None),

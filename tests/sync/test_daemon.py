@@ -302,10 +302,15 @@ def test_daemon_serves_health_and_metrics_and_keeps_the_shop_in_step(
     assert shown == sellable_of(*LISTED, MUG_CERAMIC=27, GIFT_SET_COFFEE=37, GIFT_KIT_COFFEE=27)
     assert levels(site.store, "MUG-CERAMIC") == (30, 3)
     assert health[:2] == (200, "application/json")
-    assert json.loads(health[2]) == {
-        "status": "ok",
-        "channels": {"shop": {"circuit_open": False, "failures_in_a_row": 0}},
-    }
+    answer = json.loads(health[2])
+    assert answer["status"] == "ok"
+    assert answer["channels"]["shop"]["status"] == "healthy"
+    assert answer["channels"]["shop"]["authentication_refused_since"] is None
+    jobs = answer["channels"]["shop"]["jobs"]
+    assert set(jobs) == {"listings", "orders", "push", "reconcile"}
+    for job in jobs.values():
+        assert (job["ok"], job["backing_off"], job["failures_in_a_row"]) == (True, False, 0)
+        assert (job["failing_since"], job["last_error"]) == (None, None)
     assert (status, content_type) == (200, "text/plain; version=0.0.4; charset=utf-8")
     assert metrics[("sellable_channel_circuit_open", shop)] == 0
     for job in ("listings", "orders", "reconcile"):
@@ -369,6 +374,28 @@ def test_daemon_abandons_a_hung_request_at_shutdown_and_exits_0(
     assert json.loads(stopping[2])["status"] == "stopping"
     assert (code, seconds < EXIT_WITHIN) == (0, True), daemon.output()
     assert "abandoning them and exiting" in daemon.output()
+
+
+def test_daemon_stops_within_2s_while_retrying_a_dead_channel(
+    open_site: OpenSite, tmp_path: Path
+) -> None:
+    site = open_site(sqlite_url(tmp_path))
+    site.shop.state.faults.extend({"status": 500} for _ in range(1000))  # every answer fails
+    daemon = site.daemon()
+    daemon.wait_running()
+    # After the third failed attempt the client backs off 1-3 s, then 2-6 s: a shutdown
+    # that waited for the retries would take at least 3 s.
+    wait_for(
+        "a job backing off after its third attempt",
+        lambda: daemon.running() and "attempt 3 failed" in daemon.output(),
+    )
+
+    code, seconds = daemon.stop()
+
+    assert code == 0, daemon.output()
+    assert seconds < 2.0, f"took {seconds:.1f}s\n{daemon.output()}"
+    assert "abandoning them" not in daemon.output()
+    assert "sellable daemon stopped" in daemon.output()
 
 
 TGKILL = {"x86_64": 234, "aarch64": 131}  # syscall numbers (Linux)

@@ -1,5 +1,5 @@
 """The HTTP policy every connector gets (sellable.sdk's ChannelHttp): retries, Retry-After,
-the token bucket, stopping at shutdown; and the sync engine's circuit breaker.
+the token bucket, stopping at shutdown (per-job health is tested in test_health.py).
 
 HTTP is faked with respx at the transport; time is a fake clock whose ``sleep`` records the
 duration and moves the clock on, so no test ever sleeps.
@@ -32,7 +32,6 @@ from sellable.sdk import (
     TokenBucket,
     parse_retry_after,
 )
-from sellable.sync.breaker import CircuitBreaker
 
 BASE_URL = "https://shop.example.com/api"
 CHANNEL = "shop"
@@ -962,81 +961,6 @@ def test_bucket_drain_keeps_a_debt(fake_time: FakeTime) -> None:
     bucket.acquire()  # owes one token; the no-op sleep did not pay it off
     bucket.drain()
     assert bucket.acquire() == 2.0
-
-
-# -- the circuit breaker --------------------------------------------------------------------------
-
-
-def test_breaker_stays_closed_below_threshold(fake_time: FakeTime) -> None:
-    breaker = CircuitBreaker(threshold=3, cooldown=30, clock=fake_time.clock)
-    assert [breaker.record_failure(), breaker.record_failure()] == [False, False]
-    assert not breaker.is_open
-
-
-def test_breaker_opens_at_threshold_and_reports_it_once(fake_time: FakeTime) -> None:
-    breaker = CircuitBreaker(threshold=3, cooldown=30, clock=fake_time.clock)
-    opened = [breaker.record_failure() for _ in range(5)]
-    assert opened == [False, False, True, False, False]
-    assert breaker.is_open
-
-
-def test_breaker_closes_after_cooldown(fake_time: FakeTime) -> None:
-    breaker = CircuitBreaker(threshold=2, cooldown=30, clock=fake_time.clock)
-    breaker.record_failure()
-    breaker.record_failure()
-    fake_time.advance(29.5)
-    assert breaker.is_open
-    fake_time.advance(0.5)
-    assert not breaker.is_open
-
-
-def test_breaker_doubles_cooldown_while_failing(fake_time: FakeTime) -> None:
-    breaker = CircuitBreaker(threshold=2, cooldown=30, clock=fake_time.clock)
-    breaker.record_failure()
-    breaker.record_failure()
-    fake_time.advance(30)
-    assert not breaker.is_open
-    assert breaker.record_failure() is False  # the trial job failed: open again, longer
-    assert breaker.cooldown == 60
-    fake_time.advance(59)
-    assert breaker.is_open
-    fake_time.advance(1)
-    assert not breaker.is_open
-
-
-def test_breaker_cooldown_is_capped(fake_time: FakeTime) -> None:
-    breaker = CircuitBreaker(threshold=1, cooldown=30, max_cooldown=100, clock=fake_time.clock)
-    cooldowns = []
-    for _ in range(5):
-        breaker.record_failure()
-        cooldowns.append(breaker.cooldown)
-    assert cooldowns == [30, 60, 100, 100, 100]
-
-
-def test_breaker_success_reports_recovery_and_resets(fake_time: FakeTime) -> None:
-    breaker = CircuitBreaker(threshold=2, cooldown=30, clock=fake_time.clock)
-    for _ in range(3):
-        breaker.record_failure()
-    fake_time.advance(60)
-    assert breaker.record_success() is True
-    assert not breaker.is_open
-    assert (breaker.failures, breaker.cooldown, breaker.opened_at) == (0, 30, None)
-    assert breaker.record_success() is False
-    assert [breaker.record_failure(), breaker.record_failure()] == [False, True]
-    assert breaker.cooldown == 30
-
-
-def test_breaker_success_before_threshold_is_no_recovery(fake_time: FakeTime) -> None:
-    breaker = CircuitBreaker(threshold=3, cooldown=30, clock=fake_time.clock)
-    breaker.record_failure()
-    breaker.record_failure()
-    assert breaker.record_success() is False
-    breaker.record_failure()
-    breaker.record_failure()
-    assert not breaker.is_open
-
-
-# -- named limiters, server-reported budgets, throttles inside HTTP 200 ---------------------------
 
 
 def test_http_named_limiter_paces_by_cost_apart_from_the_default_bucket(

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class SinceSuccess(Protocol):
+    def seconds_since_success(self) -> float: ...
 
 
 class Metrics:
@@ -48,13 +54,19 @@ class Metrics:
         )
         self.breaker = Gauge(
             "sellable_channel_circuit_open",
-            "1 while a failing channel is backed off.",
+            "1 while a job of the channel is backed off after failing.",
             ["channel"],
+            registry=self.registry,
+        )
+        self.since_success = Gauge(
+            "sellable_job_seconds_since_success",
+            "Seconds since the job last succeeded (since the daemon started, if never).",
+            ["channel", "job"],
             registry=self.registry,
         )
         self.skipped = Counter(
             "sellable_jobs_skipped",
-            "Job runs skipped (circuit open).",
+            "Job runs skipped (backing off, or credentials refused).",
             ["channel", "job"],
             registry=self.registry,
         )
@@ -64,6 +76,10 @@ class Metrics:
     ) -> None:
         self.jobs.labels(channel, job, "ok" if ok else "failed").inc()
         self.job_seconds.labels(channel, job).observe(seconds)
+
+    def watch_success(self, channel: str, job: str, health: SinceSuccess) -> None:
+        """Read the job's seconds since its last success at every scrape."""
+        self.since_success.labels(channel, job).set_function(health.seconds_since_success)
 
     def job_skipped(self, channel: str, job: str) -> None:
         self.skipped.labels(channel, job).inc()

@@ -16,22 +16,15 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import SchedulerNotRunningError
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from sellable.config import Settings
 from sellable.sync.engine import SyncEngine
+from sellable.sync.jobs import JOB_TABLE
 
 log = logging.getLogger("sellable.scheduler")
-
-# (job, config key of its interval, delay of the first run after start, to run in order)
-SCHEDULE = (
-    ("listings", "refresh_listings_every", 0.0),
-    ("stock", "pull_stock_every", 0.5),
-    ("orders", "pull_orders_every", 1.0),
-    ("reconcile", "reconcile_every", 1.5),
-    ("push", "push_every", 2.0),
-)
 
 
 class Scheduler:
@@ -51,20 +44,35 @@ class Scheduler:
         now = datetime.now(UTC)
         jitter = int(self.settings.daemon.jitter.total_seconds()) or None
         for channel in self.settings.channels:
-            for job, key, delay in SCHEDULE:
-                interval: timedelta = getattr(channel, key)
+            if channel.code not in self.engine.channels:
+                continue  # a manual (CSV-only) channel has no jobs
+            for spec in JOB_TABLE:
+                interval: timedelta = getattr(channel, spec.interval_key)
                 self._scheduler.add_job(
-                    self.engine.run_job,
+                    self.run,
                     IntervalTrigger(
                         seconds=int(interval.total_seconds()), jitter=jitter, timezone=UTC
                     ),
-                    args=(channel.code, job),
-                    id=f"{channel.code}:{job}",
-                    name=f"{channel.code} {job}",
-                    next_run_time=now + timedelta(seconds=delay),
+                    args=(channel.code, spec.name),
+                    id=f"{channel.code}:{spec.name}",
+                    name=f"{channel.code} {spec.name}",
+                    next_run_time=now + timedelta(seconds=spec.first_delay),
                 )
         self._scheduler.start()
         log.info("scheduler started: %d channel(s)", len(self.settings.channels))
+
+    def run(self, code: str, job: str) -> None:
+        """Run one job; what escapes the engine (the store unreachable when a run is
+        recorded) is logged at ERROR with its traceback, and the schedule goes on."""
+        try:
+            self.engine.run_job(code, job)
+        except Exception:
+            log.exception(
+                "channel=%s job=%s: run failed outside the job",
+                code,
+                job,
+                extra={"channel": code, "job": job},
+            )
 
     def push_soon(self, changed: set[tuple[str, str]]) -> None:
         """Push the channels selling from the changed warehouses after the debounce; a push
@@ -72,6 +80,8 @@ class Scheduler:
         warehouses = {warehouse for _sku, warehouse in changed}
         run_at = datetime.now(UTC) + self.settings.daemon.push_debounce
         for channel in self.settings.channels:
+            if channel.code not in self.engine.channels:
+                continue  # a manual channel: nothing to push to
             if not warehouses.intersection(channel.warehouses):
                 continue
             job_id = f"{channel.code}:push-soon"
@@ -79,14 +89,20 @@ class Scheduler:
                 continue
             try:
                 self._scheduler.add_job(
-                    self.engine.run_job,
+                    self.run,
                     DateTrigger(run_date=run_at, timezone=UTC),
                     args=(channel.code, "push"),
                     id=job_id,
                     name=f"{channel.code} push soon",
                 )
-            except Exception as err:  # e.g. scheduler already shut down at exit
-                log.debug("push for %s not scheduled: %s", channel.code, err)
+            except SchedulerNotRunningError:  # shut down at exit: the push is not needed
+                log.debug("push for %s not scheduled: the scheduler has stopped", channel.code)
+            except Exception:
+                log.exception(
+                    "channel=%s: push after a change could not be scheduled",
+                    channel.code,
+                    extra={"channel": channel.code, "job": "push"},
+                )
 
     def shutdown(self, wait: bool = True) -> None:
         for channel in self.settings.channels:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from sellable.config import Settings
+from sellable.errors import ConfigError
 from sellable.sync.engine import SyncEngine
 from sellable.sync.locks import SingleInstance
 from sellable.sync.metrics import Metrics
@@ -27,9 +28,15 @@ log = logging.getLogger("sellable.daemon")
 
 
 class HealthServer:
-    """``/healthz`` (JSON, 200 while running, 503 when shutting down) and ``/metrics``."""
+    """``/healthz`` and ``/metrics``.
 
-    def __init__(self, listen: str, engine: SyncEngine, metrics: Metrics) -> None:
+    ``/healthz`` answers JSON per channel and job: ``ok``, ``degraded`` (a job of some channel
+    has failed for longer than ``daemon.degraded_after``) or ``stopping``. It is HTTP 200,
+    except 503 when stopping, and when degraded with ``daemon.healthz_strict``."""
+
+    def __init__(
+        self, listen: str, engine: SyncEngine, metrics: Metrics, *, strict: bool = False
+    ) -> None:
         host, _, port = listen.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         engine_ref, metrics_ref = engine, metrics
@@ -40,18 +47,15 @@ class HealthServer:
                     body = metrics_ref.render()
                     self._answer(200, "text/plain; version=0.0.4; charset=utf-8", body)
                 elif self.path == "/healthz":
-                    stopping = engine_ref.stopping.is_set()
-                    channels = {
-                        code: {
-                            "circuit_open": channel.breaker.is_open,
-                            "failures_in_a_row": channel.breaker.failures,
-                        }
-                        for code, channel in engine_ref.channels.items()
-                    }
-                    payload = {"status": "stopping" if stopping else "ok", "channels": channels}
-                    self._answer(
-                        503 if stopping else 200, "application/json", json.dumps(payload).encode()
-                    )
+                    payload = engine_ref.health_report()
+                    if engine_ref.stopping.is_set():
+                        payload["status"] = "stopping"
+                        status = 503
+                    elif payload["status"] == "degraded" and strict:
+                        status = 503
+                    else:
+                        status = 200
+                    self._answer(status, "application/json", json.dumps(payload).encode())
                 else:
                     self._answer(404, "text/plain", b"not found\n")
 
@@ -65,7 +69,14 @@ class HealthServer:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http: " + format, *args)
 
-        self.server = ThreadingHTTPServer((host, int(port)), Handler)
+        try:
+            self.server = ThreadingHTTPServer((host, int(port)), Handler)
+        except OSError as err:
+            raise ConfigError(
+                f"cannot serve health and metrics on {host}:{port}: "
+                f"{err.strerror or err}; another program (or another sellable daemon) may "
+                "be using it: set daemon.http_listen to a free address (port 0 picks one)"
+            ) from err
         self.server.daemon_threads = True
         self.address = f"{host}:{self.server.server_address[1]}"
         self._thread = threading.Thread(
@@ -96,7 +107,18 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
 
     engine = SyncEngine(db, settings, metrics=metrics, on_sellable_changed=changed)
     scheduler = Scheduler(engine, settings)
-    health = HealthServer(settings.daemon.http_listen, engine, metrics)
+    try:
+        health = HealthServer(
+            settings.daemon.http_listen,
+            engine,
+            metrics,
+            strict=settings.daemon.healthz_strict,
+        )
+    except ConfigError:
+        engine.close()
+        if single is not None:
+            single.release()
+        raise
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -124,7 +146,7 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
         if interval:
             notifier.notify("WATCHDOG=1")
     notifier.notify("STOPPING=1")
-    engine.stopping.set()
+    engine.stopping.set()  # jobs stop between pages; HTTP retries stop at once
     timeout = settings.daemon.shutdown_timeout.total_seconds()
     finisher = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True)
     finisher.start()

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, func, select
 
 from sellable.store import schema
 from sellable.store.sql import iso_utc
-from sellable.sync.engine import SyncEngine, repeated_listings
+from sellable.sync.engine import SyncEngine
+from sellable.sync.jobs import JOB_TABLE, repeated_listings
 
 MAX_LISTED = 200
 
 
 def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
-    """Last successful pull and push, cursor, pending pushes, last error, listing reports."""
+    """Last successful pull and push, cursor, pending pushes, health (with the last error
+    while a job fails), listing reports."""
     runs, listings, cursors = schema.job_runs.c, schema.listings.c, schema.channel_cursors.c
     catalog = engine.book.stored.catalog
     report = []
@@ -35,8 +37,7 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
 
             pull = last(("orders", "stock"), True)
             push = last(("push", "reconcile"), True)
-            failure = last(("listings", "stock", "orders", "push", "reconcile"), False)
-            latest = last(("listings", "stock", "orders", "push", "reconcile"), None)
+            failing = failing_jobs(connection, code)
             cursor = connection.execute(
                 select(cursors.value).where((cursors.channel == code) & (cursors.job == "orders"))
             ).scalar()
@@ -75,9 +76,10 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                 for r in rows
                 if r.sku_id is not None and r.last_pushed != desired.get(r.listing_id)
             )
-            failing = [
+            failing_listings = [
                 {"listing_id": r.listing_id, "error": r.last_error} for r in rows if r.last_error
             ]
+            refused = engine.state.auth_refused_mark(code)
             channel = engine.channels[code]
             report.append(
                 {
@@ -88,16 +90,7 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                     "last_successful_push": iso_utc(push.finished_at) if push else None,
                     "cursor": cursor,
                     "pending_pushes": pending,
-                    "last_error": (
-                        {
-                            "job": failure.job,
-                            "at": iso_utc(failure.finished_at),
-                            "error": failure.error,
-                        }
-                        if failure
-                        else None
-                    ),
-                    "healthy": latest is None or failure is None or latest != failure,
+                    **health_of(failing, refused),
                     "listings": len(rows),
                     "unmatched_listings": {"count": len(unmatched), "skus": unmatched[:MAX_LISTED]},
                     "missing_listings": {"count": len(missing), "skus": missing[:MAX_LISTED]},
@@ -105,10 +98,82 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                         "count": len(duplicates),
                         "listings": duplicates[:MAX_LISTED],
                     },
-                    "failing_listings": failing[:MAX_LISTED],
+                    "failing_listings": failing_listings[:MAX_LISTED],
                 }
             )
     return report
+
+
+def failing_jobs(connection: Connection, code: str) -> dict[str, dict[str, Any]]:
+    """The channel's jobs whose latest runs failed: since when (the first failure after the
+    last success), how many runs in a row, and the latest error."""
+    runs = schema.job_runs.c
+    failing: dict[str, dict[str, Any]] = {}
+    for spec in JOB_TABLE:
+        of_job = (runs.channel == code) & (runs.job == spec.name) & runs.finished_at.is_not(None)
+        last_ok = connection.execute(
+            select(func.max(runs.id)).where(of_job & runs.ok.is_(True))
+        ).scalar()
+        after = of_job & runs.ok.is_(False)
+        if last_ok is not None:
+            after = after & (runs.id > last_ok)
+        first = connection.execute(
+            select(runs.finished_at, func.count().over()).where(after).order_by(runs.id).limit(1)
+        ).first()
+        if first is None:
+            continue
+        latest = connection.execute(
+            select(runs.finished_at, runs.error).where(after).order_by(runs.id.desc()).limit(1)
+        ).one()
+        failing[spec.name] = {
+            "since": iso_utc(first[0]),
+            "failures_in_a_row": int(first[1]),
+            "at": iso_utc(latest.finished_at),
+            "error": latest.error,
+        }
+    return failing
+
+
+def health_of(
+    failing: dict[str, dict[str, Any]], refused: tuple[Any, str] | None
+) -> dict[str, Any]:
+    """The health fields of one channel's report; ``last_error`` only while it fails (it is
+    cleared when the failing jobs recover)."""
+    last_error = None
+    if failing:
+        job, latest = max(failing.items(), key=lambda item: str(item[1]["at"]))
+        last_error = {"job": job, "at": latest["at"], "error": latest["error"]}
+    if refused is not None:
+        since, error = refused
+        return {
+            "health": "authentication refused",
+            "healthy": False,
+            "failing_since": iso_utc(since),
+            "last_error": last_error or {"job": None, "at": iso_utc(since), "error": error},
+            "failing_jobs": failing,
+        }
+    return {
+        "health": "failing" if failing else "healthy",
+        "healthy": not failing,
+        "failing_since": min(str(f["since"]) for f in failing.values()) if failing else None,
+        "last_error": last_error,
+        "failing_jobs": failing,
+    }
+
+
+def health_line(channel: dict[str, Any]) -> str:
+    """``healthy``, ``failing since … (last error …)`` or ``authentication refused since …``."""
+    error = channel["last_error"]
+    said = f"{error['job']}: {error['error']}" if error and error["job"] else None
+    if channel["health"] == "authentication refused":
+        return (
+            f"authentication refused since {channel['failing_since']} ("
+            f"{said or error['error']}); its jobs wait: fix the credentials in the "
+            "configuration (the order pull tries them again)"
+        )
+    if channel["health"] == "failing":
+        return f"failing since {channel['failing_since']} (last error {said} at {error['at']})"
+    return "healthy"
 
 
 def render_status(report: list[dict[str, Any]]) -> str:
@@ -128,9 +193,7 @@ def render_status(report: list[dict[str, Any]]) -> str:
         lines.append(
             f"  listings: {channel['listings']}; pending pushes: {channel['pending_pushes']}"
         )
-        error = channel["last_error"]
-        if error:
-            lines.append(f"  last error ({error['job']} at {error['at']}): {error['error']}")
+        lines.append(f"  {health_line(channel)}")
         for key in ("unmatched_listings", "missing_listings"):
             part = channel[key]
             if part["count"]:

@@ -1,0 +1,261 @@
+"""What the sync engine keeps in the store: order cursors, job runs, the listing map and
+the last confirmed pushes, and a channel's refused credentials.
+
+All the engine's SQL is here; the jobs say what to keep, this module says how.
+
+Usage::
+
+    state = SyncState(db, now=utcnow)
+    state.cursor("shop", "orders")          # a datetime or None
+    run_id = state.start_run("shop", "push")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, delete, select, update
+
+from sellable.config import ChannelSettings
+from sellable.store import schema
+from sellable.store.db import writing
+from sellable.store.sql import chunked, upsert
+
+#: The ``channel_cursors`` job name under which refused credentials are remembered.
+AUTH_REFUSED = "auth-refused"
+
+
+def config_fingerprint(channel: ChannelSettings) -> str:
+    """A digest of the channel's configuration: a refused-credentials mark holds only
+    while it is unchanged (the key itself is not stored)."""
+    text = json.dumps(channel.model_dump(mode="json"), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class SyncState:
+    """The store's side of the sync engine."""
+
+    def __init__(self, db: Engine, now: Callable[[], datetime]) -> None:
+        self.db = db
+        self.now = now
+
+    # -- cursors --------------------------------------------------------------------------------
+
+    def cursor(self, code: str, job: str) -> datetime | None:
+        value = self._cursor_value(code, job)
+        return None if value is None else datetime.fromisoformat(value)
+
+    def set_cursor(self, code: str, job: str, value: datetime) -> None:
+        self._set_cursor_value(code, job, value.isoformat())
+
+    def _cursor_value(self, code: str, job: str) -> str | None:
+        c = schema.channel_cursors.c
+        with self.db.connect() as connection:
+            value: str | None = connection.execute(
+                select(c.value).where((c.channel == code) & (c.job == job))
+            ).scalar()
+        return value
+
+    def _set_cursor_value(self, code: str, job: str, value: str) -> None:
+        with writing(self.db) as connection:
+            upsert(
+                connection,
+                schema.channel_cursors,
+                [{"channel": code, "job": job, "value": value, "updated_at": self.now()}],
+                key=("channel", "job"),
+                update=("value", "updated_at"),
+            )
+
+    # -- refused credentials --------------------------------------------------------------------
+
+    def auth_refused(self, channel: ChannelSettings) -> tuple[datetime, str] | None:
+        """(since, error) when the channel's credentials were refused under this same
+        configuration; a mark left by another configuration is forgotten."""
+        value = self._cursor_value(channel.code, AUTH_REFUSED)
+        if value is None:
+            return None
+        mark = json.loads(value)
+        if mark.get("config") != config_fingerprint(channel):
+            self.clear_auth_refused(channel.code)
+            return None
+        return datetime.fromisoformat(mark["since"]), str(mark["error"])
+
+    def auth_refused_mark(self, code: str) -> tuple[datetime, str] | None:
+        """(since, error) of the stored mark, whatever configuration set it (for status)."""
+        value = self._cursor_value(code, AUTH_REFUSED)
+        if value is None:
+            return None
+        mark = json.loads(value)
+        return datetime.fromisoformat(mark["since"]), str(mark["error"])
+
+    def set_auth_refused(self, channel: ChannelSettings, since: datetime, error: str) -> None:
+        # channel_cursors.value holds 500 characters: the digest, the time and the error's start
+        mark = {
+            "config": config_fingerprint(channel),
+            "since": since.isoformat(),
+            "error": error[:300],
+        }
+        self._set_cursor_value(channel.code, AUTH_REFUSED, json.dumps(mark, sort_keys=True))
+
+    def clear_auth_refused(self, code: str) -> None:
+        c = schema.channel_cursors.c
+        with writing(self.db) as connection:
+            connection.execute(
+                delete(schema.channel_cursors).where((c.channel == code) & (c.job == AUTH_REFUSED))
+            )
+
+    # -- job runs -------------------------------------------------------------------------------
+
+    def start_run(self, code: str, job: str) -> int:
+        runs = schema.job_runs
+        with writing(self.db) as connection:
+            run_id: int = connection.execute(
+                runs.insert().returning(runs.c.id),
+                {"channel": code, "job": job, "started_at": self.now()},
+            ).scalar_one()
+        return run_id
+
+    def finish_run(self, run_id: int, ok: bool, summary: dict[str, Any], error: str | None) -> None:
+        runs = schema.job_runs
+        with writing(self.db) as connection:
+            connection.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    finished_at=self.now(),
+                    ok=ok,
+                    summary=json.dumps(summary, sort_keys=True),
+                    error=error,
+                )
+            )
+
+    # -- the listing map ------------------------------------------------------------------------
+
+    def store_listings(self, code: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """Write a full refresh of the channel's listings; returns (listing ids new or back,
+        listing ids gone). A listing that comes back, or whose quantity on the channel is not
+        what it last confirmed, is pushed again at the next push (a cheap reconcile)."""
+        table = schema.listings
+        seen = {row["listing_id"] for row in rows}
+        with writing(self.db) as connection:
+            before = {
+                row.listing_id: (row.present, row.last_pushed)
+                for row in connection.execute(
+                    select(table.c.listing_id, table.c.present, table.c.last_pushed).where(
+                        table.c.channel == code
+                    )
+                )
+            }
+            for row in rows:
+                present, last_pushed = before.get(row["listing_id"], (False, None))
+                quantity = row["channel_quantity"]
+                stale = not present or (quantity is not None and quantity != last_pushed)
+                row["last_pushed"] = None if stale else last_pushed
+            upsert(
+                connection,
+                table,
+                rows,
+                key=("channel", "listing_id"),
+                update=(
+                    "parent_id",
+                    "channel_sku",
+                    "sku_id",
+                    "warehouses",
+                    "extra",
+                    "present",
+                    "last_seen_at",
+                    "channel_quantity",
+                    "last_pushed",
+                ),
+            )
+            removed = [
+                lid for lid, (present, _pushed) in before.items() if present and lid not in seen
+            ]
+            for chunk in chunked(removed):
+                connection.execute(
+                    update(table)
+                    .where((table.c.channel == code) & table.c.listing_id.in_(chunk))
+                    .values(present=False)
+                )
+        added = [lid for lid in seen if lid not in before or not before[lid][0]]
+        return added, removed
+
+    def matched_listings(self, code: str) -> list[dict[str, Any]]:
+        """The channel's present listings matched to a SKU of ours, in a stable order."""
+        table, skus = schema.listings.c, schema.skus.c
+        with self.db.connect() as connection:
+            return [
+                dict(row._mapping)
+                for row in connection.execute(
+                    select(
+                        table.listing_id,
+                        table.parent_id,
+                        table.channel_sku,
+                        table.warehouses,
+                        table.extra,
+                        table.last_pushed,
+                        table.channel_quantity,
+                        skus.sku,
+                    )
+                    .join(schema.skus, skus.id == table.sku_id)
+                    .where((table.channel == code) & table.present)
+                    .order_by(table.id)
+                )
+            ]
+
+    # -- pushes ---------------------------------------------------------------------------------
+
+    def record_push(
+        self, code: str, confirmed: Sequence[dict[str, Any]], refused: Sequence[dict[str, Any]]
+    ) -> None:
+        """``confirmed``: ``{"lid", "q"}`` the channel took; ``refused``: ``{"lid", "e"}``."""
+        table = schema.listings
+        now = self.now()
+        where = (table.c.channel == code) & (table.c.listing_id == bindparam("lid"))
+        with writing(self.db) as connection:
+            if confirmed:
+                connection.execute(
+                    update(table)
+                    .where(where)
+                    .values(
+                        last_pushed=bindparam("q"),
+                        channel_quantity=bindparam("q"),
+                        last_pushed_at=now,
+                        push_failures=0,
+                        last_error=None,
+                    ),
+                    list(confirmed),
+                )
+            if refused:
+                connection.execute(
+                    update(table)
+                    .where(where)
+                    .values(push_failures=table.c.push_failures + 1, last_error=bindparam("e")),
+                    list(refused),
+                )
+
+    def record_read_back(self, code: str, current: dict[str, int], drifted: list[str]) -> None:
+        """Store the quantities read from the channel, and forget the last confirmed push of
+        the ``drifted`` listings so that they are pushed again."""
+        table = schema.listings
+        with writing(self.db) as connection:
+            if current:
+                connection.execute(
+                    update(table)
+                    .where((table.c.channel == code) & (table.c.listing_id == bindparam("l")))
+                    .values(channel_quantity=bindparam("q")),
+                    [{"l": lid, "q": q} for lid, q in current.items()],
+                )
+            for chunk in chunked(drifted):
+                connection.execute(
+                    update(table)
+                    .where((table.c.channel == code) & table.c.listing_id.in_(chunk))
+                    .values(last_pushed=None)
+                )
+
+
+__all__ = ["AUTH_REFUSED", "SyncState", "config_fingerprint"]

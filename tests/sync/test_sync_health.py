@@ -1,0 +1,440 @@
+"""Health per (channel, job) through the engine, against the test shop: failures logged
+once, recovery logged once, one job's success leaving another's failures, refused
+credentials, ``status`` in words, ``/healthz`` and its metric, the health port in use,
+stopping retries at shutdown, and the job table."""
+
+# ruff: noqa: F811  (the tests take open_sync, a fixture imported from test_sync_engine)
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from sellable.config import ChannelSettings, Settings
+from sellable.errors import ConfigError
+from sellable.sdk import Capability
+from sellable.store import schema
+from sellable.sync.engine import SyncEngine
+from sellable.sync.health import Health
+from sellable.sync.jobs import JOB_TABLE, job_spec
+from sellable.sync.metrics import Metrics
+from sellable.sync.scheduler import Scheduler
+from sellable.sync.service import HealthServer
+from sellable.sync.state import AUTH_REFUSED
+from sellable.sync.status import channel_status, render_status
+from tests.sync.test_health import WALL, FakeClock
+from tests.sync.test_sync_engine import (  # noqa: F401  (open_sync is a fixture)
+    SQLITE_ONLY,
+    TOKEN,
+    OpenSync,
+    Sync,
+    open_sync,
+    sellable_cli,
+)
+
+FAULT_500 = {"status": 500}
+
+
+@pytest.fixture
+def fake() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def engines() -> Iterator[list[SyncEngine]]:
+    opened: list[SyncEngine] = []
+    yield opened
+    for engine in opened:
+        engine.close()
+
+
+def engine_on(
+    sync: Sync,
+    fake: FakeClock,
+    engines: list[SyncEngine],
+    settings: Settings | None = None,
+    **http_options: Any,
+) -> SyncEngine:
+    """Another engine on the sync's store and shop, whose health reads the fake clock."""
+    engine = SyncEngine(
+        sync.store.engine,
+        settings or sync.store.settings,
+        http_options={"sleep": lambda _s: None, "backoff_base": 0.0, "max_attempts": 2}
+        | http_options,
+        health=Health(timedelta(seconds=60), clock=fake.clock, wall=fake.wall),
+        now=fake.wall,
+    )
+    engines.append(engine)
+    return engine
+
+
+def fail_next(sync: Sync, requests: int = 2) -> None:
+    """The next ``requests`` requests to the shop answer HTTP 500 (outlasting 2 attempts)."""
+    sync.state.faults.extend(dict(FAULT_500) for _ in range(requests))
+
+
+def sample(engine: SyncEngine, name: str, **labels: str) -> float | None:
+    return engine.metrics.registry.get_sample_value(name, labels)
+
+
+# -- one job's success does not hide another job's failure (defects 3 and 6) ---------------------
+
+
+@SQLITE_ONLY
+def test_sync_health_failing_order_pull_makes_the_channel_degraded_whatever_push_does(
+    open_sync: OpenSync, fake: FakeClock, engines: list[SyncEngine]
+) -> None:
+    sync = open_sync()
+    engine = engine_on(sync, fake, engines)
+    engine.run_job("shop", "listings")
+    fail_next(sync)
+
+    failed = engine.run_job("shop", "orders")
+    pushes = [engine.run_job("shop", "push") for _ in range(3)]  # nothing to send: ok
+    fake.advance(60)
+    within = engine.health_report()
+    fake.advance(1)
+    report = engine.health_report()
+
+    assert not failed.ok and all(p.ok for p in pushes)
+    assert within["status"] == "ok"
+    assert report["status"] == "degraded"
+    shop = report["channels"]["shop"]
+    assert shop["status"] == "degraded"
+    orders = shop["jobs"]["orders"]
+    assert (orders["ok"], orders["failures_in_a_row"]) == (False, 1)
+    assert "HTTP 500" in orders["last_error"]
+    assert orders["failing_since"] == WALL.isoformat()
+    assert shop["jobs"]["push"]["ok"] is True
+    assert sample(engine, "sellable_job_seconds_since_success", channel="shop", job="orders") == 61
+    assert sample(engine, "sellable_job_seconds_since_success", channel="shop", job="push") == 61
+
+    assert engine.run_job("shop", "orders").ok
+    assert engine.health_report()["status"] == "ok"
+    assert sample(engine, "sellable_job_seconds_since_success", channel="shop", job="orders") == 0
+
+
+@SQLITE_ONLY
+def test_sync_health_logs_a_failing_job_once_and_its_recovery_once(
+    open_sync: OpenSync,
+    fake: FakeClock,
+    engines: list[SyncEngine],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sync = open_sync()
+    engine = engine_on(sync, fake, engines)
+    caplog.set_level(logging.INFO, logger="sellable.sync")
+
+    for _ in range(3):
+        fail_next(sync)
+        engine.run_job("shop", "orders")
+    engine.run_job("shop", "orders")
+    engine.run_job("shop", "orders")
+
+    mine = [r for r in caplog.records if r.name == "sellable.sync" and "job=orders" in r.message]
+    errors = [r.message for r in mine if r.levelno >= logging.ERROR]
+    recovered = [r.message for r in mine if "recovered" in r.message]
+    again = [r for r in mine if "failed again" in r.message]
+    assert len(errors) == 1 and errors[0].startswith("channel=shop job=orders failed: "), errors
+    assert recovered == [
+        "channel=shop job=orders recovered: it succeeds again after 3 failure(s) since "
+        f"{WALL.isoformat()}"
+    ]
+    assert [r.levelno for r in again] == [logging.INFO, logging.INFO]
+    ok_lines = [r for r in mine if " ok " in r.message]
+    assert len(ok_lines) == 2
+    assert (ok_lines[0].channel, ok_lines[0].job) == ("shop", "orders")  # type: ignore[attr-defined]
+    assert ok_lines[0].counts["orders"] == 0  # type: ignore[attr-defined]
+
+
+# -- refused credentials -------------------------------------------------------------------------
+
+
+def test_sync_health_refused_credentials_stop_the_channels_jobs_but_the_order_probe(
+    open_sync: OpenSync, config_file: Path, plugin_env: dict[str, str]
+) -> None:
+    sync = open_sync()
+    sync.state.token = "rotated"  # our key is refused: HTTP 401
+
+    listings = sync.run("listings")
+    skipped = [sync.run("push"), sync.run("reconcile"), sync.run("listings")]
+    probe = sync.run("orders")
+    requests = sync.state.requests
+    (report,) = channel_status(sync.engine)
+    text_status = sellable_cli(config_file, plugin_env, "status")
+    restarted = open_sync()  # same configuration: still refused
+    still = restarted.run("push")
+
+    assert (listings.ok, probe.ok) == (False, False)
+    assert "HTTP 401" in str(probe.error)
+    for result in (*skipped, still):
+        assert str(result.skipped).startswith("authentication refused since "), result
+    assert requests == 2  # the refused listing refresh and the probe, nothing in between
+    assert report["health"] == "authentication refused"
+    assert report["healthy"] is False
+    line = next(x for x in text_status.stdout.splitlines() if "authentication refused" in x)
+    assert line.startswith(f"  authentication refused since {report['failing_since']} (")
+    assert "credentials refused" in line
+
+    sync.state.token = TOKEN  # the shop takes our key again
+    accepted = restarted.run("orders")
+    runs = [restarted.run(job) for job in ("listings", "reconcile", "push")]
+
+    assert accepted.ok, accepted.error
+    assert [(r.ok, r.skipped) for r in runs] == [(True, None)] * 3
+    (report,) = channel_status(restarted.engine)
+    assert (report["health"], report["last_error"], report["failing_jobs"]) == ("healthy", None, {})
+    assert "  healthy" in render_status([report]).splitlines()
+
+
+@SQLITE_ONLY
+def test_sync_health_a_changed_configuration_clears_refused_credentials(
+    open_sync: OpenSync, fake: FakeClock, engines: list[SyncEngine]
+) -> None:
+    sync = open_sync()
+    sync.state.token = "rotated"
+    sync.run("listings")
+    assert sync.engine.health.auth_refused("shop") is not None
+
+    channel = sync.store.settings.channels[0]
+    changed = channel.model_copy(update={"settings": {**channel.settings, "token": "rotated"}})
+    settings = sync.store.settings.model_copy(update={"channels": [changed]})
+    same = engine_on(sync, fake, engines)
+    restarted = engine_on(sync, fake, engines, settings=settings)
+
+    assert same.health.auth_refused("shop") is not None
+    assert restarted.health.auth_refused("shop") is None
+    assert restarted.state.auth_refused_mark("shop") is None  # forgotten in the store too
+    result = restarted.run_job("shop", "listings")
+    assert (result.ok, result.skipped) == (True, None), result
+
+
+# -- status in words -----------------------------------------------------------------------------
+
+
+@SQLITE_ONLY
+def test_sync_status_says_failing_since_with_the_last_error_and_clears_it_on_recovery(
+    open_sync: OpenSync,
+) -> None:
+    sync = open_sync(max_attempts=2)
+    sync.run_once()
+    (healthy,) = channel_status(sync.engine)
+    fail_next(sync)
+    sync.run("orders")
+    fail_next(sync)
+    sync.run("orders")
+    (failing,) = channel_status(sync.engine)
+    sync.run("orders")
+    (recovered,) = channel_status(sync.engine)
+
+    assert (healthy["health"], healthy["last_error"]) == ("healthy", None)
+    assert failing["health"] == "failing" and failing["healthy"] is False
+    (orders,) = failing["failing_jobs"].values()
+    assert orders["failures_in_a_row"] == 2
+    assert failing["failing_since"] == orders["since"]
+    error = failing["last_error"]
+    assert error["job"] == "orders" and "HTTP 500" in error["error"]
+    assert (
+        f"  failing since {orders['since']} (last error orders: {error['error']} at {error['at']})"
+        in render_status([failing]).splitlines()
+    )
+    assert (recovered["health"], recovered["last_error"], recovered["healthy"]) == (
+        "healthy",
+        None,
+        True,
+    )
+    assert "  healthy" in render_status([recovered]).splitlines()
+
+
+# -- /healthz and the health port ----------------------------------------------------------------
+
+
+def get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(("strict", "expected"), [(False, 200), (True, 503)], ids=["lax", "strict"])
+def test_sync_healthz_says_degraded_and_answers_503_only_when_strict(
+    open_sync: OpenSync,
+    fake: FakeClock,
+    engines: list[SyncEngine],
+    strict: bool,
+    expected: int,
+) -> None:
+    sync = open_sync()
+    engine = engine_on(sync, fake, engines)
+    server = HealthServer("127.0.0.1:0", engine, engine.metrics, strict=strict)
+    server.start()
+    try:
+        fail_next(sync)
+        engine.run_job("shop", "orders")
+        before = get(f"http://{server.address}/healthz")
+        fake.advance(61)
+        degraded = get(f"http://{server.address}/healthz")
+    finally:
+        server.stop()
+
+    assert (before[0], before[1]["status"]) == (200, "ok")
+    assert (degraded[0], degraded[1]["status"]) == (expected, "degraded")
+    assert degraded[1]["channels"]["shop"]["jobs"]["orders"]["failures_in_a_row"] == 1
+
+
+@SQLITE_ONLY
+def test_sync_health_port_in_use_is_a_configuration_error_naming_address_and_key(
+    open_sync: OpenSync, config_file: Path, plugin_env: dict[str, str]
+) -> None:
+    sync = open_sync()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError) as raised:
+            HealthServer(f"127.0.0.1:{port}", sync.engine, Metrics())
+        with config_file.open("a") as handle:
+            handle.write(f'\n[daemon]\nhttp_listen = "127.0.0.1:{port}"\n')
+        cli = sellable_cli(config_file, plugin_env, "run")
+
+    message = str(raised.value)
+    assert f"127.0.0.1:{port}" in message and "daemon.http_listen" in message
+    assert cli.returncode == 2, cli.stdout + cli.stderr
+    assert f"127.0.0.1:{port}" in cli.stderr and "daemon.http_listen" in cli.stderr
+    assert "Traceback" not in cli.stdout + cli.stderr
+
+
+# -- shutdown ------------------------------------------------------------------------------------
+
+
+@SQLITE_ONLY
+def test_sync_stopping_engine_starts_no_http_retry(open_sync: OpenSync) -> None:
+    sync: Sync
+
+    def stop_at_first_answer(response: httpx.Response) -> None:
+        sync.engine.stopping.set()  # SIGTERM arrives while the request is in flight
+
+    sync = open_sync(on_response=stop_at_first_answer)
+    fail_next(sync, 5)
+    before = sync.state.requests
+
+    result = sync.run("orders")
+
+    assert result.ok is False
+    assert sync.state.requests - before == 1  # not 5 attempts
+    assert sync.engine.channels["shop"].http.retries == 0
+
+
+# -- the scheduler -------------------------------------------------------------------------------
+
+
+@SQLITE_ONLY
+def test_scheduler_logs_a_run_failing_outside_its_job_at_error_with_the_traceback(
+    open_sync: OpenSync, caplog: pytest.LogCaptureFixture
+) -> None:
+    sync = open_sync()
+    with sync.store.engine.begin() as connection:  # the store cannot record runs any more
+        connection.execute(text(f"DROP TABLE {schema.job_runs.name}"))
+    scheduler = Scheduler(sync.engine, sync.store.settings)
+
+    with caplog.at_level(logging.DEBUG, logger="sellable.scheduler"):
+        scheduler.run("shop", "push")
+
+    (record,) = [r for r in caplog.records if r.name == "sellable.scheduler"]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "channel=shop job=push: run failed outside the job"
+    assert record.exc_info is not None and "job_runs" in str(record.exc_info[1])
+
+
+# -- the job table, the page limit, manual channels ----------------------------------------------
+
+
+def test_sync_job_table_names_each_job_once_with_its_capability_and_interval() -> None:
+    assert [(s.name, s.capability, s.interval_key) for s in JOB_TABLE] == [
+        ("listings", Capability.LIST_LISTINGS, "refresh_listings_every"),
+        ("stock", Capability.PULL_STOCK, "pull_stock_every"),
+        ("orders", Capability.PULL_ORDERS, "pull_orders_every"),
+        ("reconcile", Capability.PUSH_QUANTITIES, "reconcile_every"),
+        ("push", Capability.PUSH_QUANTITIES, "push_every"),
+    ]
+    assert [s.first_delay for s in JOB_TABLE] == sorted(s.first_delay for s in JOB_TABLE)
+    for spec in JOB_TABLE:
+        assert spec.interval_key in ChannelSettings.model_fields
+    with pytest.raises(ConfigError, match=r"unknown job 'nope' \(known: listings, stock, "):
+        job_spec("nope")
+
+
+@SQLITE_ONLY
+def test_sync_job_the_connector_cannot_do_is_skipped_saying_so(open_sync: OpenSync) -> None:
+    sync = open_sync()
+
+    assert sync.run("stock").skipped == "connector cannot pull stock"
+
+
+@SQLITE_ONLY
+def test_sync_order_pull_stopped_by_the_page_limit_keeps_the_cursor(open_sync: OpenSync) -> None:
+    sync = open_sync(settings="page_size = 1")
+    for n in range(3):
+        sync.state.place_order(str(n), [("MUG-CERAMIC", 1)])
+    sync.engine.max_pages = 2
+
+    limited = sync.run("orders")
+    limited_cursor = sync.cursor()
+    sync.engine.max_pages = SyncEngine.max_pages
+    full = sync.run("orders")
+
+    assert limited.ok, limited.error
+    assert (limited.counts["orders"], limited.counts["page_limit"]) == (2, 2)
+    assert limited_cursor is None
+    assert full.counts["orders"] == 3 and "page_limit" not in full.counts
+    assert sync.cursor() is not None
+    assert sync.levels("MUG-CERAMIC") == (30, 3)
+
+
+@SQLITE_ONLY
+def test_sync_engine_leaves_manual_channels_alone(
+    open_sync: OpenSync, fake: FakeClock, engines: list[SyncEngine]
+) -> None:
+    sync = open_sync()
+    settings = sync.store.settings
+    manual = ChannelSettings(code="phone", connector="manual", warehouses=["main"])
+    with_manual = settings.model_copy(update={"channels": [*settings.channels, manual]})
+
+    engine = engine_on(sync, fake, engines, settings=with_manual)
+
+    assert list(engine.channels) == ["shop"]
+    assert {r.channel for r in engine.run_once()} == {"shop"}
+
+
+@SQLITE_ONLY
+def test_sync_auth_mark_is_kept_in_the_store(open_sync: OpenSync) -> None:
+    sync = open_sync()
+    sync.state.token = "rotated"
+    sync.run("listings")
+
+    with sync.store.engine.connect() as connection:
+        c = schema.channel_cursors.c
+        jobs = [
+            row.job
+            for row in connection.execute(
+                schema.channel_cursors.select().where(c.channel == "shop")
+            )
+        ]
+
+    assert AUTH_REFUSED in jobs
+    mark = sync.engine.state.auth_refused_mark("shop")
+    assert mark is not None and "HTTP 401" in mark[1]
+    assert TOKEN not in json.dumps(mark[1]) and "rotated" not in json.dumps(mark[1])
