@@ -22,11 +22,10 @@ from sqlalchemy import Engine
 from sellable.config import ChannelSettings, Settings
 from sellable.errors import AuthenticationError, ConfigError, SellableError
 from sellable.orders import OrderBook
-from sellable.sdk import ConnectorContext
+from sellable.sdk import ChannelHttp, ConnectorContext
 from sellable.store.sql import utcnow
 from sellable.sync._live import LiveStock
 from sellable.sync.health import Health
-from sellable.sdk import ChannelHttp
 from sellable.sync.jobs import JOB_TABLE, MAX_PAGES, PROBE_JOB, Channel, JobResult, job_spec
 from sellable.sync.locks import JobLocks
 from sellable.sync.metrics import Metrics

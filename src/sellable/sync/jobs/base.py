@@ -9,8 +9,7 @@ from typing import Any
 from sellable.config import ChannelSettings
 from sellable.core.rules import ChannelRules
 from sellable.errors import ChannelPayloadError
-from sellable.sdk import Connector
-from sellable.sdk import ChannelHttp
+from sellable.sdk import ChannelHttp, Connector
 
 MAX_PAGES = 100_000  # pages one job reads at most (a guard against a channel paging forever)
 
