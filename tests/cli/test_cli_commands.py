@@ -30,6 +30,14 @@ from tests.imports import (
 )
 
 NO_SCHEMA = "error: the database has no schema yet: run 'sellable init' first\n"
+NO_CONFIG = "configuration: none found (defaults and environment)\n"
+
+
+def used(config: Path) -> str:
+    """The line on stderr that names the configuration file a command used."""
+    return f"configuration: {config}\n"
+
+
 PASSWORD = "s3cr3t-Pa55word"
 
 
@@ -76,6 +84,8 @@ def uninitialised(
 ) -> Iterator[Path]:
     """A configuration whose database exists but has no schema ('sellable init' never ran)."""
     with shared_database(request, tmp_path_factory.mktemp("uninitialised")) as config:
+        if request.param == "sqlite":  # an empty file, as SQLite leaves it
+            (config.parent / "sellable.db").touch()
         yield config
 
 
@@ -142,9 +152,10 @@ def _assert_example_numbers(positions: dict[tuple[str, str], dict[str, Any]]) ->
 
 def test_cli_init_import_examples_and_stock_json(config_file: Path, database_url: str) -> None:
     init = invoke("--config", config_file, "init")
-    assert (init.exit_code, init.stdout) == (
+    assert (init.exit_code, init.stdout, init.stderr) == (
         0,
         f"database ready: {database_url} (warehouses: main, fba-us)\n",
+        used(config_file),
     )
     for noun, rows, movements in (
         ("product", 18, ""),
@@ -153,13 +164,14 @@ def test_cli_init_import_examples_and_stock_json(config_file: Path, database_url
     ):
         name = "products" if noun == "product" else "components" if noun == "component" else noun
         result = invoke("import", name, EXAMPLES / f"{name}.csv", "--config", config_file)
-        assert (result.exit_code, result.stderr) == (0, "")
+        assert (result.exit_code, result.stderr) == (0, used(config_file))
         assert result.stdout.startswith(
             f"{EXAMPLES / f'{name}.csv'}: {rows} {noun} row(s): {rows} created, 0 updated, "
             f"0 unchanged{movements}"
         )
     stock = invoke("--config", config_file, "stock", "--json")
-    assert stock.exit_code == 0
+    # a list stays a list; the configuration file is named on stderr
+    assert (stock.exit_code, stock.stderr) == (0, used(config_file))
     _assert_example_numbers(_by_key(stock))
     # init again is harmless: the schema is at head.
     assert invoke("init", "--config", config_file).exit_code == 0
@@ -179,6 +191,8 @@ def test_cli_import_json_summary(examples: Store) -> None:
         "movements": 0,
     }
     assert {key: summary[key] for key in expected} == expected
+    # a JSON object names the configuration file in its meta, not on stderr
+    assert (summary["meta"], result.stderr) == ({"config": str(examples.config)}, "")
 
 
 def test_cli_stock_filters_by_sku_and_warehouse(examples: Store) -> None:
@@ -306,7 +320,11 @@ def test_cli_config_option_before_or_after_command(tmp_path: Path, placement: li
     bad = tmp_path / "bad.toml"
     bad.write_text("not toml at all [\n")
     result = invoke(*(a.format(cfg=cfg, bad=bad) for a in placement))
-    assert (result.exit_code, result.stdout, result.stderr) == (0, _check_config_ok(url), "")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        _check_config_ok(url),
+        used(cfg),
+    )
 
 
 @pytest.mark.parametrize(
@@ -332,7 +350,11 @@ def test_cli_config_from_environment_variable(
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.setenv("SELLABLE_CONFIG", str(_write_config(tmp_path / "env.toml", url)))
     result = invoke("check-config")
-    assert (result.exit_code, result.stdout) == (0, _check_config_ok(url))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        _check_config_ok(url),
+        used(tmp_path / "env.toml"),
+    )
 
 
 def test_cli_config_from_working_directory_wins_over_environment(
@@ -342,7 +364,11 @@ def test_cli_config_from_working_directory_wins_over_environment(
     _write_config(clean_environment / "sellable.toml", url)
     monkeypatch.setenv("SELLABLE_CONFIG", str(_write_config(tmp_path / "env.toml", "sqlite:///x")))
     result = invoke("check-config")
-    assert (result.exit_code, result.stdout) == (0, _check_config_ok(url))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        _check_config_ok(url),
+        used(clean_environment / "sellable.toml"),
+    )
 
 
 def test_cli_working_directory_config_drives_commands(
@@ -356,13 +382,16 @@ def test_cli_working_directory_config_drives_commands(
     assert [p["sellable"] for p in json.loads(result.stdout)] == [0, 0]
 
 
-def test_cli_without_any_config_uses_defaults() -> None:
+def test_cli_without_any_config_uses_defaults_and_says_there_is_no_file() -> None:
     result = invoke("check-config")
-    assert (result.exit_code, result.stdout) == (
+    assert (result.exit_code, result.stdout, result.stderr) == (
         0,
-        "configuration OK: database sqlite:///sellable.db\n"
+        "no configuration file found (no --config, no ./sellable.toml, no $SELLABLE_CONFIG): "
+        "using the defaults and environment: database sqlite:///sellable.db\n"
         "  warehouse main: kind own, use_component_inventory true, assembly_on_demand false\n",
+        NO_CONFIG,
     )
+    assert "configuration OK" not in result.output
 
 
 def test_cli_database_url_environment_overrides_file(
@@ -374,9 +403,15 @@ def test_cli_database_url_environment_overrides_file(
     monkeypatch.setenv("SELLABLE_DATABASE__URL", other)
     checked = invoke("check-config", "-c", config_file)
     assert (checked.exit_code, checked.stdout) == (0, _check_config_ok(other))
-    # The file's (initialised) database is not the one used: the other one has no schema.
+    # The file's (initialised) database is not the one used: the other one does not exist,
+    # and a reading command does not create it.
     stock = invoke("stock", "-c", config_file)
-    assert (stock.exit_code, stock.stderr) == (4, NO_SCHEMA)
+    assert (stock.exit_code, stock.stderr) == (
+        4,
+        f"error: no database at {tmp_path / 'other.db'} (database.url in {config_file}): "
+        "run 'sellable init' to create it, or point database.url at your database\n",
+    )
+    assert not (tmp_path / "other.db").exists()
 
 
 # -- configuration errors: exit 2 -----------------------------------------------------------------
@@ -692,9 +727,9 @@ def test_cli_subprocess_examples_main_job(tmp_path: Path) -> None:
     assert _run("init", cwd=work).returncode == 0
     for name in ("products", "components", "stock"):
         done = _run("import", name, EXAMPLES / f"{name}.csv", cwd=work)
-        assert (done.returncode, done.stderr) == (0, "")
+        assert (done.returncode, done.stderr) == (0, used(work / "sellable.toml"))
     stock = _run("stock", "--json", cwd=tmp_path, env={"SELLABLE_CONFIG": str(config)})
-    assert (stock.returncode, stock.stderr) == (0, "")
+    assert (stock.returncode, stock.stderr) == (0, used(config))
     positions = {(p["sku"], p["warehouse"]): p for p in json.loads(stock.stdout)}
     _assert_example_numbers(positions)
 
@@ -703,7 +738,13 @@ def test_cli_subprocess_error_exit_codes(tmp_path: Path) -> None:
     work = tmp_path / "cwd"
     cfg = _write_config(work / "sellable.toml", f"sqlite:///{tmp_path / 'sub.db'}")
     before = _run("stock", cwd=work)
-    assert (before.returncode, before.stdout, before.stderr) == (4, "", NO_SCHEMA)
+    assert (before.returncode, before.stdout, before.stderr) == (
+        4,
+        "",
+        f"error: no database at {tmp_path / 'sub.db'} (database.url in {cfg}): run "
+        "'sellable init' to create it, or point database.url at your database\n",
+    )
+    assert not (tmp_path / "sub.db").exists()
     assert _run("init", cwd=work).returncode == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("sku,warehouse,on_hand\nBEANS-12OZ,main,1.5\n")
