@@ -274,8 +274,8 @@ def test_cli_explain_json(examples: Store) -> None:
     assert (
         tree["sku"],
         tree["kind"],
-        tree["prepackaged_available"],
-        tree["component"],
+        tree["prepackaged"]["available"],
+        tree["component"]["available"],
         tree["sellable"],
     ) == ("GIFT-SET-COFFEE", "assembly", 10, 30, 40)
     assert [
@@ -691,6 +691,176 @@ def test_cli_unknown_warehouse_exits_2_naming_known(examples: Store, args: list[
         "",
         "error: unknown warehouse 'nope' (known: main, fba-us)\n",
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["explain", "GIFT-SET-COFFEE", "--channel", "nope"], id="explain"),
+        pytest.param(["explain", "GIFT-SET-COFFEE", "--channel", "nope", "--json"], id="json"),
+        pytest.param(["sync", "--once", "--channel", "nope"], id="sync"),
+    ],
+)
+def test_cli_unknown_channel_exits_3_like_an_unknown_sku(examples: Store, args: list[str]) -> None:
+    result = invoke(*args, "--config", examples.config)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        3,
+        "",
+        "error: unknown channel 'nope' (known: none configured)\n",
+    )
+
+
+def test_cli_explain_json_names_the_configuration_in_meta(examples: Store) -> None:
+    result = invoke("explain", "BEANS-12OZ", "-w", "main", "--json", "-c", examples.config)
+    assert result.exit_code == 0
+    assert (json.loads(result.stdout)["meta"], result.stderr) == (
+        {"config": str(examples.config)},
+        "",
+    )
+
+
+def test_cli_stock_and_explain_json_have_one_shape(examples: Store) -> None:
+    """The same figures under the same keys: prepackaged.available, component.available."""
+    (position,) = json.loads(
+        invoke("stock", "GIFT-SET-COFFEE", "-w", "main", "--json", "-c", examples.config).stdout
+    )
+    tree = json.loads(
+        invoke("explain", "GIFT-SET-COFFEE", "-w", "main", "--json", "-c", examples.config).stdout
+    )
+    for key in ("sku", "kind", "sellable"):
+        assert tree[key] == position[key]
+    assert tree["prepackaged"]["available"] == position["prepackaged"]["available"] == 10
+    assert tree["component"]["available"] == position["component"]["available"] == 30
+    beans = tree["children"][0]
+    assert (beans["sku"], beans["prepackaged"], beans["component"]) == (
+        "BEANS-12OZ",
+        {"available": 50},
+        None,
+    )
+
+
+def test_cli_import_help_lists_every_import() -> None:
+    result = invoke("import", "--help")
+    assert "Import CSV files: products, components (BOMs), stock counts, orders." in result.stdout
+    assert [line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines()[1:]] == [
+        "components",
+        "orders",
+        "products",
+        "stock",
+    ]
+
+
+def test_cli_check_config_shows_a_manual_channel(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = _write_config(
+        tmp_path / "sellable.toml",
+        url,
+        WAREHOUSES_TOML
+        + '\n[[channels]]\ncode = "counter"\nconnector = "manual"\nwarehouses = ["main"]\n',
+    )
+    result = invoke("check-config", "-c", cfg)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        _check_config_ok(url) + "  channel counter: manual (orders by CSV only), warehouses main\n",
+        used(cfg),
+    )
+
+
+# -- the database is the configuration's, and only init creates it ------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["stock"], id="stock"),
+        pytest.param(["stock", "--json"], id="stock-json"),
+        pytest.param(["orders"], id="orders"),
+        pytest.param(["ledger", "BEANS-12OZ"], id="ledger"),
+        pytest.param(["explain", "BEANS-12OZ", "-w", "main"], id="explain"),
+        pytest.param(["status"], id="status"),
+        pytest.param(["sync", "--once"], id="sync"),
+        pytest.param(["import", "products", str(EXAMPLES / "products.csv")], id="import"),
+    ],
+)
+def test_cli_commands_never_create_a_missing_sqlite_database(
+    tmp_path: Path, clean_environment: Path, args: list[str]
+) -> None:
+    (tmp_path / "etc").mkdir()
+    cfg = _write_config(tmp_path / "etc" / "sellable.toml", "sqlite:///sellable.db", "")
+    result = invoke(*args, "--config", cfg)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        4,
+        "",
+        f"error: no database at {cfg.parent / 'sellable.db'} (database.url in {cfg}): run "
+        "'sellable init' to create it, or point database.url at your database\n",
+    )
+    assert not (cfg.parent / "sellable.db").exists()
+    assert list(clean_environment.iterdir()) == []
+
+
+def test_cli_without_config_file_a_missing_database_says_so(clean_environment: Path) -> None:
+    result = invoke("stock")
+    assert (result.exit_code, result.stderr) == (
+        4,
+        f"error: no database at {clean_environment / 'sellable.db'} (no configuration file "
+        "found, so the default database.url): run 'sellable init' to create it, or point "
+        "database.url at your database\n",
+    )
+    assert list(clean_environment.iterdir()) == []
+
+
+def test_cli_relative_sqlite_path_is_beside_the_configuration(
+    tmp_path: Path, clean_environment: Path
+) -> None:
+    """Run from another folder, the commands use the database beside the file."""
+    (tmp_path / "etc").mkdir()
+    cfg = _write_config(tmp_path / "etc" / "sellable.toml", "sqlite:///data.db")
+    init = invoke("init", "-c", cfg)
+    assert (init.exit_code, init.stdout) == (
+        0,
+        f"database ready: sqlite:///{cfg.parent / 'data.db'} (warehouses: main, fba-us)\n",
+    )
+    assert (cfg.parent / "data.db").exists()
+    imported = invoke("import", "products", EXAMPLES / "products.csv", "-c", cfg)
+    assert (imported.exit_code, imported.stderr) == (0, used(cfg))
+    stock = invoke("stock", "BEANS-12OZ", "--json", "-c", cfg)
+    assert [p["sellable"] for p in json.loads(stock.stdout)] == [0, 0]
+    assert list(clean_environment.iterdir()) == []
+
+
+def test_cli_postgresql_url_without_its_driver_says_what_to_install(tmp_path: Path) -> None:
+    cfg = _write_config(tmp_path / "sellable.toml", "postgresql+pg8000://u@127.0.0.1/nothing")
+    result = invoke("stock", "-c", cfg)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: database.url is a PostgreSQL URL but its driver is not installed ("
+    )
+    assert result.stderr.endswith(
+        "): pip install 'sellable[postgres]' and write postgresql+psycopg://...\n"
+    )
+
+
+def test_cli_postgres_extra_is_named_when_psycopg_is_missing(tmp_path: Path) -> None:
+    """psycopg is an extra: without it, a PostgreSQL URL says how to install it."""
+    cfg = _write_config(tmp_path / "sellable.toml", "postgresql+psycopg://u@127.0.0.1/nothing")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['psycopg'] = None\n"  # as if it were not installed
+            "from sellable.cli import main; main()",
+            "stock",
+            "-c",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'sellable[postgres]'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_cli_explain_requires_warehouse_or_channel(examples: Store) -> None:
