@@ -759,6 +759,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     show_default=True,
     help="Seed of the simulated customers (the same seed, the same orders).",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from the database the previous run left (default: start afresh).",
+)
 @command
 def demo(
     folder: str,
@@ -767,6 +772,7 @@ def demo(
     interval: float,
     orders_per_pass: int,
     seed: int,
+    resume: bool,
 ) -> None:
     """Show the whole product working: channel emulators, the example catalog on an SQLite
     file, simulated customers ordering, and sync passes pushing what is really sellable.
@@ -789,6 +795,7 @@ def demo(
             seed=seed,
             echo=lambda line: click.echo(line),
             stop=stop,
+            resume=resume,
         )
     except KeyboardInterrupt:
         click.echo("stopped")
