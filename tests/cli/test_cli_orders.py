@@ -524,7 +524,7 @@ def test_orders_of_a_channel_with_a_connector_are_accepted(
     with config_file.open("a") as handle:
         handle.write(
             '\n[[channels]]\ncode = "woo"\nconnector = "woocommerce"\nwarehouses = ["main"]\n'
-            '[channels.settings]\nurl = "http://127.0.0.1:9"\n'
+            '[channels.settings]\nbase_url = "http://127.0.0.1:9"\n'
         )
     opened = Store(config_file, tmp_path)
     try:
