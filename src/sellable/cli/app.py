@@ -141,8 +141,9 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
         except SellableError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(err.exit_code)
-        state = click.get_current_context().find_root().ensure_object(dict)
-        if "app" in state:
+        ctx = click.get_current_context(silent=True)
+        state = ctx.find_root().obj if ctx is not None else None
+        if isinstance(state, dict) and "app" in state:
             state["app"].announce()
         return result
 
