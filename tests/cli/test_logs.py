@@ -26,6 +26,8 @@ def root_stream() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(stream)
     root = logging.getLogger()
     level = root.level
+    # an earlier in-process 'sync' may have routed warnings already, to pytest's recorder
+    logging.captureWarnings(False)
     root.addHandler(handler)
     try:
         yield stream
