@@ -34,7 +34,7 @@ from catalog_gen import GEN_VERSION, WAREHOUSES, SyntheticCatalog
 from pydantic import SecretStr
 from sqlalchemy import DateTime, Engine, func, literal, select, union_all
 
-from sellable.config import DatabaseSettings, Settings, WarehouseSettings
+from sellable.config import ChannelSettings, DatabaseSettings, Settings, WarehouseSettings
 from sellable.orders import OrderBook, OrderIn, OrderLineIn, OrderStatus, read_orders_csv
 from sellable.store import schema
 from sellable.store.db import create_db_engine, sync_warehouses, upgrade_schema
@@ -60,6 +60,12 @@ def order_settings(url: str) -> Settings:
                 assembly_on_demand=w.use_component_inventory,
             )
             for w in WAREHOUSES
+        ],
+        # the orders' channel, declared (import orders refuses unknown channels)
+        channels=[
+            ChannelSettings(
+                code=CHANNEL, connector="manual", warehouses=[w.code for w in WAREHOUSES]
+            )
         ],
     )
 

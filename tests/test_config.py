@@ -92,6 +92,66 @@ def test_config_without_any_file_uses_defaults() -> None:
     ] == [("main", "own", True, False)]
 
 
+def test_config_source_is_the_file_read(tmp_path: Path, clean_environment: Path) -> None:
+    path = _toml(tmp_path / "conf.toml", "")
+    assert load_settings(path).source == path
+    assert load_settings(Path("..") / "conf.toml").source == clean_environment / ".." / "conf.toml"
+    assert load_settings().source is None
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        pytest.param("sqlite:///sellable.db", "sqlite:///{folder}/sellable.db", id="relative"),
+        pytest.param("sqlite:///data/s.db", "sqlite:///{folder}/data/s.db", id="relative-dir"),
+        pytest.param("sqlite:////abs/s.db", "sqlite:////abs/s.db", id="absolute"),
+        pytest.param("sqlite://", "sqlite://", id="memory"),
+        pytest.param("sqlite:///:memory:", "sqlite:///:memory:", id="named-memory"),
+        pytest.param("postgresql+psycopg://u@db/s", "postgresql+psycopg://u@db/s", id="postgresql"),
+    ],
+)
+def test_config_relative_sqlite_path_is_beside_the_file(
+    tmp_path: Path, clean_environment: Path, written: str, expected: str
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = _toml(folder / "sellable.toml", f'[database]\nurl = "{written}"\n')
+    # run from elsewhere, naming the file relatively: the file's folder still counts
+    settings = load_settings(Path("..") / "etc" / "sellable.toml")
+    assert settings.database.url.get_secret_value() == expected.format(
+        folder=path.parent.absolute().parent / "cwd" / ".." / "etc"
+    )
+
+
+def test_config_default_sqlite_file_is_beside_the_file(tmp_path: Path) -> None:
+    path = _toml(tmp_path / "sellable.toml", "")
+    assert (
+        load_settings(path).database.url.get_secret_value() == f"sqlite:///{tmp_path}/sellable.db"
+    )
+
+
+def test_config_relative_sqlite_path_from_environment_stays_the_callers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SELLABLE_DATABASE__URL", "sqlite:///here.db")
+    path = _toml(tmp_path / "sellable.toml", "")
+    assert load_settings(path).database.url.get_secret_value() == "sqlite:///here.db"
+
+
+@pytest.mark.parametrize("written", ["debug", "Info", "WARNING", "error"])
+def test_config_log_level_any_case(tmp_path: Path, written: str) -> None:
+    path = _toml(tmp_path / "sellable.toml", f'log_level = "{written}"\n')
+    assert load_settings(path).log_level == written.upper()
+
+
+def test_config_logging_format(tmp_path: Path) -> None:
+    assert load_settings().logging.format == "text"
+    path = _toml(tmp_path / "sellable.toml", '[logging]\nformat = "json"\n')
+    assert load_settings(path).logging.format == "json"
+    _toml(path, '[logging]\nformat = "xml"\n')
+    assert _error(path) == f"{path}: logging.format: Input should be 'text' or 'json' (got 'xml')"
+
+
 @pytest.mark.parametrize(
     ("kind", "setting", "expected"),
     [

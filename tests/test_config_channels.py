@@ -266,6 +266,33 @@ def test_config_daemon_defaults(tmp_path: Path) -> None:
     assert daemon.push_debounce == timedelta(seconds=1)
     assert daemon.jitter == timedelta(seconds=5)
     assert daemon.shutdown_timeout == timedelta(seconds=8)
+    assert daemon.healthz_strict is False
+    assert daemon.degraded_after == timedelta(seconds=60)
+
+
+def test_config_daemon_health_keys(tmp_path: Path) -> None:
+    daemon = load(tmp_path, '[daemon]\nhealthz_strict = true\ndegraded_after = "5m"\n').daemon
+    assert (daemon.healthz_strict, daemon.degraded_after) == (True, timedelta(minutes=5))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(
+            '[daemon]\ndegraded_after = "0s"\n',
+            "daemon.degraded_after: duration must be positive (got '0s')",
+            id="degraded-after-zero",
+        ),
+        pytest.param(
+            '[daemon]\nhealthz_strict = "sometimes"\n',
+            "daemon.healthz_strict: Input should be a valid boolean, unable to interpret input "
+            "(got 'sometimes')",
+            id="strict-not-a-bool",
+        ),
+    ],
+)
+def test_config_daemon_health_key_errors(tmp_path: Path, body: str, expected: str) -> None:
+    assert problems(tmp_path, body) == [expected]
 
 
 def test_config_daemon_reads_every_key(tmp_path: Path) -> None:
@@ -298,8 +325,8 @@ def test_config_daemon_reads_every_key(tmp_path: Path) -> None:
         pytest.param(
             '[daemon]\nhttp_listen = "localhost"\n',
             [
-                "daemon.http_listen: String should match pattern "
-                "'^[^:]+:\\d+$|^\\[.+\\]:\\d+$' (got 'localhost')"
+                'daemon.http_listen: write HOST:PORT, e.g. "127.0.0.1:9178", "0.0.0.0:9178" '
+                "or \"[::1]:9178\" (port 0 picks a free one) (got 'localhost')"
             ],
             id="listen-without-port",
         ),
@@ -312,6 +339,48 @@ def test_config_daemon_reads_every_key(tmp_path: Path) -> None:
 )
 def test_config_daemon_errors(tmp_path: Path, body: str, expected: list[str]) -> None:
     assert problems(tmp_path, body) == expected
+
+
+# -- manual channels (orders by CSV only) ---------------------------------------------------------
+
+
+def manual(code: str = "counter", warehouses: str = '["main"]', extra: str = "") -> str:
+    return (
+        f'\n[[channels]]\ncode = "{code}"\nconnector = "manual"\n'
+        f"warehouses = {warehouses}\n{extra}\n"
+    )
+
+
+def test_config_manual_channel_is_a_channel_without_connector(tmp_path: Path) -> None:
+    settings = load(tmp_path, channel("shop") + manual("counter", '["main", "fba-us"]'))
+    assert settings.channel_codes() == ["shop", "counter"]
+    assert [c.is_manual for c in settings.channels] == [False, True]
+    assert [c.code for c in settings.synced_channels()] == ["shop"]
+    assert settings.channel("counter").warehouses == ["main", "fba-us"]
+
+
+def test_config_manual_channel_needs_a_warehouse(tmp_path: Path) -> None:
+    assert problems(tmp_path, manual(warehouses="[]")) == [
+        "channels[0].warehouses: List should have at least 1 item after validation, not 0"
+    ]
+
+
+def test_config_manual_channel_refuses_connector_settings(tmp_path: Path) -> None:
+    assert problems(tmp_path, manual(extra='[channels.settings]\ntoken = "x"\n')) == [
+        "channels[0]: channel 'counter' is manual (orders come by 'sellable import orders' "
+        "only): it has no connector settings to give"
+    ]
+
+
+def test_config_manual_channel_warehouses_must_be_known(tmp_path: Path) -> None:
+    assert problems(tmp_path, manual(warehouses='["eu"]')) == [
+        "channels[0].warehouses[0]: unknown warehouse 'eu' (known: fba-us, main)"
+    ]
+
+
+def test_config_channel_codes_without_channels(tmp_path: Path) -> None:
+    settings = load(tmp_path, "")
+    assert (settings.channel_codes(), settings.known_channels()) == ([], "none configured")
 
 
 # -- cross-references -----------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 Where the file is found: ``--config FILE``; else ``./sellable.toml`` when it exists; else
 ``$SELLABLE_CONFIG``. Environment variables ``SELLABLE_<SECTION>__<KEY>`` override the
-file (``SELLABLE_DATABASE__URL=postgresql+psycopg://...``).
+file (``SELLABLE_DATABASE__URL=postgresql+psycopg://...``). A relative SQLite path in the
+file is relative to the file's folder, wherever the command runs (:attr:`Settings.source`).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from datetime import timedelta
@@ -21,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -39,6 +42,9 @@ from sellable.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("sellable.toml")
 CONFIG_ENV_VAR = "SELLABLE_CONFIG"
+#: ``connector = "manual"``: a channel whose orders arrive by CSV only (no connector, no jobs).
+MANUAL_CONNECTOR = "manual"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _toml_file: ContextVar[Path | None] = ContextVar("sellable_toml_file", default=None)
 
@@ -145,7 +151,10 @@ class ChannelSettings(_Section):
     """``[[channels]]``: one connector instance and the rules for what it is offered."""
 
     code: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    connector: str = Field(min_length=1, description="entry-point name in sellable.connectors")
+    connector: str = Field(
+        min_length=1,
+        description='entry-point name in sellable.connectors, or "manual" for a CSV-only channel',
+    )
     warehouses: list[str] = Field(min_length=1)
     pull_orders_every: Duration = timedelta(minutes=2)
     push_every: Duration = timedelta(minutes=5)
@@ -164,6 +173,20 @@ class ChannelSettings(_Section):
     dry_run: bool = False
     settings: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _manual_has_no_settings(self) -> ChannelSettings:
+        if self.is_manual and self.settings:
+            raise ValueError(
+                f"channel {self.code!r} is manual (orders come by 'sellable import orders' "
+                "only): it has no connector settings to give"
+            )
+        return self
+
+    @property
+    def is_manual(self) -> bool:
+        """A CSV-only channel: no connector is loaded and no job runs for it."""
+        return self.connector == MANUAL_CONNECTOR
+
     def rules(self) -> ChannelRules:
         """The channel's rules from the sum of sellable to what it is offered."""
         return ChannelRules(
@@ -174,12 +197,14 @@ class ChannelSettings(_Section):
         )
 
 
+_LISTEN = re.compile(r"^[^:]+:\d+$|^\[.+\]:\d+$")
+
+
 class DaemonSettings(_Section):
     """``[daemon]``: how the service runs."""
 
     http_listen: str = Field(
         default="127.0.0.1:9178",
-        pattern=r"^[^:]+:\d+$|^\[.+\]:\d+$",
         description="address of /healthz and /metrics; empty port 0 picks one",
     )
     push_debounce: NonNegativeDuration = timedelta(seconds=1)
@@ -190,7 +215,36 @@ class DaemonSettings(_Section):
     )
     degraded_after: Duration = Field(
         default=timedelta(seconds=60),
-        description="a channel's job failing for longer than this makes it degraded",
+        description="a channel's job failing for longer than this makes the channel degraded",
+    )
+
+    @field_validator("http_listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if not _LISTEN.match(value):
+            raise ValueError(
+                'write HOST:PORT, e.g. "127.0.0.1:9178", "0.0.0.0:9178" or "[::1]:9178" '
+                "(port 0 picks a free one)"
+            )
+        return value
+
+
+def _log_level(value: Any) -> Any:
+    """``"info"`` is ``"INFO"``; anything else is left for the literal to refuse."""
+    if isinstance(value, str) and value.upper() in LOG_LEVELS:
+        return value.upper()
+    return value
+
+
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_log_level)]
+
+
+class LoggingSettings(_Section):
+    """``[logging]``: how log lines are written (the level is the top-level ``log_level``)."""
+
+    format: Literal["text", "json"] = Field(
+        default="text",
+        description='"text" for people, "json" (one object per line) for log shippers',
     )
 
 
@@ -212,7 +266,31 @@ class Settings(BaseSettings):
     warehouses: list[WarehouseSettings] = Field(default_factory=_default_warehouses, min_length=1)
     channels: list[ChannelSettings] = Field(default_factory=list)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    log_level: LogLevel = "INFO"
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        """The configuration file these settings were read from (None: defaults and
+        environment only)."""
+        return self._source
+
+    @model_validator(mode="after")
+    def _relative_to_the_file(self) -> Settings:
+        """Remember the file, and resolve a relative SQLite path against its folder."""
+        path = _toml_file.get()
+        if path is None:
+            return self
+        self._source = path.absolute()
+        if _env_source(("database", "url")) is None:  # a URL from the environment is the
+            # caller's, relative to where they run; one from the file is the file's
+            url = _beside(self.database.url.get_secret_value(), self._source.parent)
+            if url is not None:
+                database = self.database.model_copy(update={"url": SecretStr(url)})
+                object.__setattr__(self, "database", database)
+        return self
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:
@@ -242,8 +320,19 @@ class Settings(BaseSettings):
         for channel in self.channels:
             if channel.code == code:
                 return channel
-        known = ", ".join(c.code for c in self.channels) or "none configured"
-        raise ConfigError(f"unknown channel {code!r} (known: {known})")
+        raise ConfigError(f"unknown channel {code!r} (known: {self.known_channels()})")
+
+    def channel_codes(self) -> list[str]:
+        """Every configured channel's code, manual channels included, in file order."""
+        return [channel.code for channel in self.channels]
+
+    def synced_channels(self) -> list[ChannelSettings]:
+        """The channels with a connector (the daemon's); manual channels left out."""
+        return [channel for channel in self.channels if not channel.is_manual]
+
+    def known_channels(self) -> str:
+        """The configured codes for a message, or "none configured"."""
+        return ", ".join(self.channel_codes()) or "none configured"
 
     def warehouse(self, code: str) -> WarehouseSettings:
         for warehouse in self.warehouses:
@@ -268,6 +357,20 @@ class Settings(BaseSettings):
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+
+def _beside(url: str, folder: Path) -> str | None:
+    """The SQLite ``url`` with its relative file path made relative to ``folder``; None when
+    there is nothing to change (not SQLite, in memory, already absolute)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or Path(database).is_absolute():
+        return None
+    return parsed.set(database=str(folder / database)).render_as_string(hide_password=False)
 
 
 def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:

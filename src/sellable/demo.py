@@ -5,9 +5,12 @@ with an SQLite database in a working folder, imports the example catalog (the se
 gift set as an assembly with assembly-on-demand and as a virtual kit, shared components, an
 FBA bundle), lists the catalog on every channel, and then runs sync passes — the very jobs
 the daemon schedules (listings, stock, orders, reconcile and push) — while simulated
-customers order on the emulated channels at a steady pace. Each pass prints the orders
-pulled, the assembly orders built, the quantities pushed per channel, the bottleneck of
-each bundle and whether every channel now shows what Sellable computed.
+customers order on the emulated channels at a steady pace and the warehouse ships each
+order on the pass after it was placed. Each pass prints the orders pulled, the assembly
+orders built, the quantities pushed per channel, the bottleneck of each bundle and whether
+every channel now shows what Sellable computed.
+
+Each run starts from an empty database unless ``resume`` is asked for.
 """
 
 from __future__ import annotations
@@ -48,8 +51,10 @@ BASKET = {
     "BEANS-12OZ": 2,
     "ALPHABET-BUNDLE": 1,
 }
-#: Every this many passes a delivery tops the shelves back up to the example's counts.
+#: Every this many passes a delivery arrives and main is counted back to the example's stock
+#: (the orders shipped since the last count have taken their units off the shelves).
 RESTOCK_EVERY = 15
+DATABASE = "sellable-demo.db"
 WAREHOUSES = """
 [[warehouses]]
 code = "main"
@@ -107,6 +112,7 @@ class DemoChannel:
 class PassReport:
     number: int
     placed: list[str] = field(default_factory=list)
+    shipped: list[str] = field(default_factory=list)
     results: list[JobResult] = field(default_factory=list)
     builds: list[str] = field(default_factory=list)
     new_orders: dict[str, int] = field(default_factory=dict)
@@ -127,9 +133,13 @@ class Demo:
         self.passes = 0
         self.orders_placed = 0
         self._last_build = 0
+        #: orders placed and not yet shipped: (channel, the channel's order id)
+        self._to_ship: list[tuple[DemoChannel, str]] = []
+        #: (channel code, order id) -> the order number the shop shows (Shopify's "#1001")
+        self._numbers: dict[tuple[str, str], str] = {}
 
     def _config(self) -> str:
-        database = (self.folder / "sellable-demo.db").resolve()
+        database = (self.folder / DATABASE).resolve()
         parts = [f'log_level = "WARNING"\n\n[database]\nurl = "sqlite:///{database}"\n', WAREHOUSES]
         for channel in self.channels:
             parts.append(
@@ -144,12 +154,13 @@ class Demo:
 
     # -- setup ------------------------------------------------------------------------------
 
-    def load_catalog(self, echo: Echo) -> None:
+    def load_catalog(self, echo: Echo, *, resumed: bool = False) -> None:
         upgrade_schema(self.db)
         sync_warehouses(self.db, self.settings.warehouses)
         echo(import_products(self.db, EXAMPLES / "products.csv").describe("product"))
         echo(import_components(self.db, EXAMPLES / "components.csv").describe("component"))
-        echo(import_stock(self.db, self.settings, EXAMPLES / "stock.csv").describe("stock"))
+        if not resumed:  # a resumed run keeps the stock the previous one left
+            echo(import_stock(self.db, self.settings, EXAMPLES / "stock.csv").describe("stock"))
         with self.db.connect() as connection:
             self._last_build = connection.execute(
                 select(func.coalesce(func.max(schema.assembly_orders.c.id), 0))
@@ -182,7 +193,35 @@ class Demo:
                 continue
             order_id = channel.emulator.place_order([(sku, quantity)])
             self.orders_placed += 1
-            report.placed.append(f"{channel.code} #{order_id} {quantity}×{sku}")
+            self._to_ship.append((channel, order_id))
+            report.placed.append(
+                f"{channel.code} {self.number(channel, order_id)} {quantity}×{sku}"
+            )
+
+    def number(self, channel: DemoChannel, order_id: str) -> str:
+        """The order number as the shop shows it: ``#1001`` (a Shopify order's id is a GID
+        such as ``gid://shopify/Order/1``, not what a merchant or customer sees)."""
+        key = (channel.code, order_id)
+        if key not in self._numbers:
+            name = getattr(channel.emulator, "order_name", None)
+            self._numbers[key] = str(name(order_id)) if callable(name) else f"#{order_id}"
+        return self._numbers[key]
+
+    def ship(self, report: PassReport) -> None:
+        """The warehouse ships every order placed before this pass; the pass's order pull
+        then sees them shipped, and their units leave the shelves."""
+        shipping, self._to_ship = self._to_ship, []
+        for channel, order_id in shipping:
+            emulator: Any = channel.emulator
+            if hasattr(emulator, "fulfill_order"):  # Shopify
+                emulator.fulfill_order(order_id)
+            elif hasattr(emulator, "set_order_status"):  # WooCommerce
+                emulator.set_order_status(order_id, "completed")
+            elif hasattr(emulator, "ship_order"):  # Amazon
+                emulator.ship_order(order_id)
+            else:
+                continue
+            report.shipped.append(f"{channel.code} {self.number(channel, order_id)}")
 
     def restock(self) -> None:
         import_stock(self.db, self.settings, EXAMPLES / "stock.csv")
@@ -193,6 +232,7 @@ class Demo:
         if self.passes > 1 and self.passes % RESTOCK_EVERY == 0:
             self.restock()
             report.restocked = True
+        self.ship(report)
         self.customers(report, orders)
         before = self._orders_per_channel()
         report.results = engine.run_once()
@@ -222,14 +262,28 @@ class Demo:
             ).all()
         if rows:
             self._last_build = rows[-1].id
-        return [f"AO-{r.id} {r.quantity}×{r.sku} for order {r.reference}" for r in rows]
+        return [f"AO-{r.id} {r.quantity}×{r.sku} for {self._order_of(r.reference)}" for r in rows]
+
+    def _order_of(self, reference: str | None) -> str:
+        """``order shopify:gid://shopify/Order/1`` (the store's reference) as the shop shows
+        it: ``order shopify #1001``."""
+        if not reference:
+            return "stock"
+        code, _, order_id = reference.removeprefix("order ").partition(":")
+        number = self._numbers.get((code, order_id))
+        return f"order {code} {number}" if number else reference
 
     # -- what it shows ----------------------------------------------------------------------
 
     def render(self, report: PassReport, engine: SyncEngine) -> list[str]:
         lines = [f"── pass {report.number} " + "─" * 60]
         if report.restocked:
-            lines.append("  delivery received: shelves in main counted back to the example stock")
+            lines.append(
+                "  delivery received: main counted back to the example stock "
+                "(after the orders shipped since the last count)"
+            )
+        if report.shipped:
+            lines.append("  shipped: " + "; ".join(report.shipped))
         lines.append(
             "  customers ordered: " + ("; ".join(report.placed) if report.placed else "nothing")
         )
@@ -317,6 +371,18 @@ def _bottleneck(node: Explanation) -> str:
     )
 
 
+def _remove_database(folder: Path, echo: Echo) -> None:
+    """A fresh start: the previous run's SQLite database and its WAL files go."""
+    removed = False
+    for name in (DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm", f"{DATABASE}.lock"):
+        path = folder / name
+        if path.exists():
+            path.unlink()
+            removed = True
+    if removed:
+        echo(f"starting afresh: removed the previous run's {folder / DATABASE} (--resume keeps it)")
+
+
 def _csv_rows(path: Path) -> Iterator[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         yield from csv.DictReader(handle)
@@ -353,10 +419,15 @@ def run_demo(
     seed: int,
     echo: Echo,
     stop: threading.Event,
+    resume: bool = False,
 ) -> int:
     """Run the demo until ``stop`` is set or ``passes`` passes are done; returns the number
-    of listings still out of step at the end (0 when every channel caught up)."""
+    of listings still out of step at the end (0 when every channel caught up). The previous
+    run's database is removed first, unless ``resume``."""
     folder.mkdir(parents=True, exist_ok=True)
+    resumed = resume and (folder / DATABASE).exists()
+    if not resume:
+        _remove_database(folder, echo)
     logging.getLogger("sellable").setLevel(logging.WARNING)
     with started_channels(names, echo) as channels:
         if not channels:
@@ -366,7 +437,9 @@ def run_demo(
             )
         demo = Demo(folder, channels, seed)
         echo(f"configuration: {demo.config_path}")
-        demo.load_catalog(echo)
+        if resumed:
+            echo(f"resuming the previous run's database: {folder / DATABASE}")
+        demo.load_catalog(echo, resumed=resumed)
         engine = SyncEngine(demo.db, demo.settings)
         try:
             echo("first pass: listings matched and every quantity pushed")

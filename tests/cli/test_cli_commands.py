@@ -30,6 +30,14 @@ from tests.imports import (
 )
 
 NO_SCHEMA = "error: the database has no schema yet: run 'sellable init' first\n"
+NO_CONFIG = "configuration: none found (defaults and environment)\n"
+
+
+def used(config: Path) -> str:
+    """The line on stderr that names the configuration file a command used."""
+    return f"configuration: {config}\n"
+
+
 PASSWORD = "s3cr3t-Pa55word"
 
 
@@ -76,6 +84,8 @@ def uninitialised(
 ) -> Iterator[Path]:
     """A configuration whose database exists but has no schema ('sellable init' never ran)."""
     with shared_database(request, tmp_path_factory.mktemp("uninitialised")) as config:
+        if request.param == "sqlite":  # an empty file, as SQLite leaves it
+            (config.parent / "sellable.db").touch()
         yield config
 
 
@@ -142,9 +152,10 @@ def _assert_example_numbers(positions: dict[tuple[str, str], dict[str, Any]]) ->
 
 def test_cli_init_import_examples_and_stock_json(config_file: Path, database_url: str) -> None:
     init = invoke("--config", config_file, "init")
-    assert (init.exit_code, init.stdout) == (
+    assert (init.exit_code, init.stdout, init.stderr) == (
         0,
         f"database ready: {database_url} (warehouses: main, fba-us)\n",
+        used(config_file),
     )
     for noun, rows, movements in (
         ("product", 18, ""),
@@ -153,13 +164,14 @@ def test_cli_init_import_examples_and_stock_json(config_file: Path, database_url
     ):
         name = "products" if noun == "product" else "components" if noun == "component" else noun
         result = invoke("import", name, EXAMPLES / f"{name}.csv", "--config", config_file)
-        assert (result.exit_code, result.stderr) == (0, "")
+        assert (result.exit_code, result.stderr) == (0, used(config_file))
         assert result.stdout.startswith(
             f"{EXAMPLES / f'{name}.csv'}: {rows} {noun} row(s): {rows} created, 0 updated, "
             f"0 unchanged{movements}"
         )
     stock = invoke("--config", config_file, "stock", "--json")
-    assert stock.exit_code == 0
+    # a list stays a list; the configuration file is named on stderr
+    assert (stock.exit_code, stock.stderr) == (0, used(config_file))
     _assert_example_numbers(_by_key(stock))
     # init again is harmless: the schema is at head.
     assert invoke("init", "--config", config_file).exit_code == 0
@@ -179,6 +191,8 @@ def test_cli_import_json_summary(examples: Store) -> None:
         "movements": 0,
     }
     assert {key: summary[key] for key in expected} == expected
+    # a JSON object names the configuration file in its meta, not on stderr
+    assert (summary["meta"], result.stderr) == ({"config": str(examples.config)}, "")
 
 
 def test_cli_stock_filters_by_sku_and_warehouse(examples: Store) -> None:
@@ -260,8 +274,8 @@ def test_cli_explain_json(examples: Store) -> None:
     assert (
         tree["sku"],
         tree["kind"],
-        tree["prepackaged_available"],
-        tree["component"],
+        tree["prepackaged"]["available"],
+        tree["component"]["available"],
         tree["sellable"],
     ) == ("GIFT-SET-COFFEE", "assembly", 10, 30, 40)
     assert [
@@ -306,7 +320,11 @@ def test_cli_config_option_before_or_after_command(tmp_path: Path, placement: li
     bad = tmp_path / "bad.toml"
     bad.write_text("not toml at all [\n")
     result = invoke(*(a.format(cfg=cfg, bad=bad) for a in placement))
-    assert (result.exit_code, result.stdout, result.stderr) == (0, _check_config_ok(url), "")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        _check_config_ok(url),
+        used(cfg),
+    )
 
 
 @pytest.mark.parametrize(
@@ -332,7 +350,11 @@ def test_cli_config_from_environment_variable(
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.setenv("SELLABLE_CONFIG", str(_write_config(tmp_path / "env.toml", url)))
     result = invoke("check-config")
-    assert (result.exit_code, result.stdout) == (0, _check_config_ok(url))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        _check_config_ok(url),
+        used(tmp_path / "env.toml"),
+    )
 
 
 def test_cli_config_from_working_directory_wins_over_environment(
@@ -342,7 +364,11 @@ def test_cli_config_from_working_directory_wins_over_environment(
     _write_config(clean_environment / "sellable.toml", url)
     monkeypatch.setenv("SELLABLE_CONFIG", str(_write_config(tmp_path / "env.toml", "sqlite:///x")))
     result = invoke("check-config")
-    assert (result.exit_code, result.stdout) == (0, _check_config_ok(url))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        _check_config_ok(url),
+        used(clean_environment / "sellable.toml"),
+    )
 
 
 def test_cli_working_directory_config_drives_commands(
@@ -356,13 +382,16 @@ def test_cli_working_directory_config_drives_commands(
     assert [p["sellable"] for p in json.loads(result.stdout)] == [0, 0]
 
 
-def test_cli_without_any_config_uses_defaults() -> None:
+def test_cli_without_any_config_uses_defaults_and_says_there_is_no_file() -> None:
     result = invoke("check-config")
-    assert (result.exit_code, result.stdout) == (
+    assert (result.exit_code, result.stdout, result.stderr) == (
         0,
-        "configuration OK: database sqlite:///sellable.db\n"
+        "no configuration file found (no --config, no ./sellable.toml, no $SELLABLE_CONFIG): "
+        "using the defaults and environment: database sqlite:///sellable.db\n"
         "  warehouse main: kind own, use_component_inventory true, assembly_on_demand false\n",
+        NO_CONFIG,
     )
+    assert "configuration OK" not in result.output
 
 
 def test_cli_database_url_environment_overrides_file(
@@ -374,9 +403,15 @@ def test_cli_database_url_environment_overrides_file(
     monkeypatch.setenv("SELLABLE_DATABASE__URL", other)
     checked = invoke("check-config", "-c", config_file)
     assert (checked.exit_code, checked.stdout) == (0, _check_config_ok(other))
-    # The file's (initialised) database is not the one used: the other one has no schema.
+    # The file's (initialised) database is not the one used: the other one does not exist,
+    # and a reading command does not create it.
     stock = invoke("stock", "-c", config_file)
-    assert (stock.exit_code, stock.stderr) == (4, NO_SCHEMA)
+    assert (stock.exit_code, stock.stderr) == (
+        4,
+        f"error: no database at {tmp_path / 'other.db'} (database.url in {config_file}): "
+        "run 'sellable init' to create it, or point database.url at your database\n",
+    )
+    assert not (tmp_path / "other.db").exists()
 
 
 # -- configuration errors: exit 2 -----------------------------------------------------------------
@@ -658,6 +693,176 @@ def test_cli_unknown_warehouse_exits_2_naming_known(examples: Store, args: list[
     )
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["explain", "GIFT-SET-COFFEE", "--channel", "nope"], id="explain"),
+        pytest.param(["explain", "GIFT-SET-COFFEE", "--channel", "nope", "--json"], id="json"),
+        pytest.param(["sync", "--once", "--channel", "nope"], id="sync"),
+    ],
+)
+def test_cli_unknown_channel_exits_3_like_an_unknown_sku(examples: Store, args: list[str]) -> None:
+    result = invoke(*args, "--config", examples.config)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        3,
+        "",
+        "error: unknown channel 'nope' (known: none configured)\n",
+    )
+
+
+def test_cli_explain_json_names_the_configuration_in_meta(examples: Store) -> None:
+    result = invoke("explain", "BEANS-12OZ", "-w", "main", "--json", "-c", examples.config)
+    assert result.exit_code == 0
+    assert (json.loads(result.stdout)["meta"], result.stderr) == (
+        {"config": str(examples.config)},
+        "",
+    )
+
+
+def test_cli_stock_and_explain_json_have_one_shape(examples: Store) -> None:
+    """The same figures under the same keys: prepackaged.available, component.available."""
+    (position,) = json.loads(
+        invoke("stock", "GIFT-SET-COFFEE", "-w", "main", "--json", "-c", examples.config).stdout
+    )
+    tree = json.loads(
+        invoke("explain", "GIFT-SET-COFFEE", "-w", "main", "--json", "-c", examples.config).stdout
+    )
+    for key in ("sku", "kind", "sellable"):
+        assert tree[key] == position[key]
+    assert tree["prepackaged"]["available"] == position["prepackaged"]["available"] == 10
+    assert tree["component"]["available"] == position["component"]["available"] == 30
+    beans = tree["children"][0]
+    assert (beans["sku"], beans["prepackaged"], beans["component"]) == (
+        "BEANS-12OZ",
+        {"available": 50},
+        None,
+    )
+
+
+def test_cli_import_help_lists_every_import() -> None:
+    result = invoke("import", "--help")
+    assert "Import CSV files: products, components (BOMs), stock counts, orders." in result.stdout
+    assert [line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines()[1:]] == [
+        "components",
+        "orders",
+        "products",
+        "stock",
+    ]
+
+
+def test_cli_check_config_shows_a_manual_channel(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = _write_config(
+        tmp_path / "sellable.toml",
+        url,
+        WAREHOUSES_TOML
+        + '\n[[channels]]\ncode = "counter"\nconnector = "manual"\nwarehouses = ["main"]\n',
+    )
+    result = invoke("check-config", "-c", cfg)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        _check_config_ok(url) + "  channel counter: manual (orders by CSV only), warehouses main\n",
+        used(cfg),
+    )
+
+
+# -- the database is the configuration's, and only init creates it ------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["stock"], id="stock"),
+        pytest.param(["stock", "--json"], id="stock-json"),
+        pytest.param(["orders"], id="orders"),
+        pytest.param(["ledger", "BEANS-12OZ"], id="ledger"),
+        pytest.param(["explain", "BEANS-12OZ", "-w", "main"], id="explain"),
+        pytest.param(["status"], id="status"),
+        pytest.param(["sync", "--once"], id="sync"),
+        pytest.param(["import", "products", str(EXAMPLES / "products.csv")], id="import"),
+    ],
+)
+def test_cli_commands_never_create_a_missing_sqlite_database(
+    tmp_path: Path, clean_environment: Path, args: list[str]
+) -> None:
+    (tmp_path / "etc").mkdir()
+    cfg = _write_config(tmp_path / "etc" / "sellable.toml", "sqlite:///sellable.db", "")
+    result = invoke(*args, "--config", cfg)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        4,
+        "",
+        f"error: no database at {cfg.parent / 'sellable.db'} (database.url in {cfg}): run "
+        "'sellable init' to create it, or point database.url at your database\n",
+    )
+    assert not (cfg.parent / "sellable.db").exists()
+    assert list(clean_environment.iterdir()) == []
+
+
+def test_cli_without_config_file_a_missing_database_says_so(clean_environment: Path) -> None:
+    result = invoke("stock")
+    assert (result.exit_code, result.stderr) == (
+        4,
+        f"error: no database at {clean_environment / 'sellable.db'} (no configuration file "
+        "found, so the default database.url): run 'sellable init' to create it, or point "
+        "database.url at your database\n",
+    )
+    assert list(clean_environment.iterdir()) == []
+
+
+def test_cli_relative_sqlite_path_is_beside_the_configuration(
+    tmp_path: Path, clean_environment: Path
+) -> None:
+    """Run from another folder, the commands use the database beside the file."""
+    (tmp_path / "etc").mkdir()
+    cfg = _write_config(tmp_path / "etc" / "sellable.toml", "sqlite:///data.db")
+    init = invoke("init", "-c", cfg)
+    assert (init.exit_code, init.stdout) == (
+        0,
+        f"database ready: sqlite:///{cfg.parent / 'data.db'} (warehouses: main, fba-us)\n",
+    )
+    assert (cfg.parent / "data.db").exists()
+    imported = invoke("import", "products", EXAMPLES / "products.csv", "-c", cfg)
+    assert (imported.exit_code, imported.stderr) == (0, used(cfg))
+    stock = invoke("stock", "BEANS-12OZ", "--json", "-c", cfg)
+    assert [p["sellable"] for p in json.loads(stock.stdout)] == [0, 0]
+    assert list(clean_environment.iterdir()) == []
+
+
+def test_cli_postgresql_url_without_its_driver_says_what_to_install(tmp_path: Path) -> None:
+    cfg = _write_config(tmp_path / "sellable.toml", "postgresql+pg8000://u@127.0.0.1/nothing")
+    result = invoke("stock", "-c", cfg)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: database.url is a PostgreSQL URL but its driver is not installed ("
+    )
+    assert result.stderr.endswith(
+        "): pip install 'sellable[postgres]' and write postgresql+psycopg://...\n"
+    )
+
+
+def test_cli_postgres_extra_is_named_when_psycopg_is_missing(tmp_path: Path) -> None:
+    """psycopg is an extra: without it, a PostgreSQL URL says how to install it."""
+    cfg = _write_config(tmp_path / "sellable.toml", "postgresql+psycopg://u@127.0.0.1/nothing")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['psycopg'] = None\n"  # as if it were not installed
+            "from sellable.cli import main; main()",
+            "stock",
+            "-c",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'sellable[postgres]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_cli_explain_requires_warehouse_or_channel(examples: Store) -> None:
     result = invoke("explain", "GIFT-SET-COFFEE", "--config", examples.config)
     assert result.exit_code == 2
@@ -692,9 +897,9 @@ def test_cli_subprocess_examples_main_job(tmp_path: Path) -> None:
     assert _run("init", cwd=work).returncode == 0
     for name in ("products", "components", "stock"):
         done = _run("import", name, EXAMPLES / f"{name}.csv", cwd=work)
-        assert (done.returncode, done.stderr) == (0, "")
+        assert (done.returncode, done.stderr) == (0, used(work / "sellable.toml"))
     stock = _run("stock", "--json", cwd=tmp_path, env={"SELLABLE_CONFIG": str(config)})
-    assert (stock.returncode, stock.stderr) == (0, "")
+    assert (stock.returncode, stock.stderr) == (0, used(config))
     positions = {(p["sku"], p["warehouse"]): p for p in json.loads(stock.stdout)}
     _assert_example_numbers(positions)
 
@@ -703,7 +908,13 @@ def test_cli_subprocess_error_exit_codes(tmp_path: Path) -> None:
     work = tmp_path / "cwd"
     cfg = _write_config(work / "sellable.toml", f"sqlite:///{tmp_path / 'sub.db'}")
     before = _run("stock", cwd=work)
-    assert (before.returncode, before.stdout, before.stderr) == (4, "", NO_SCHEMA)
+    assert (before.returncode, before.stdout, before.stderr) == (
+        4,
+        "",
+        f"error: no database at {tmp_path / 'sub.db'} (database.url in {cfg}): run "
+        "'sellable init' to create it, or point database.url at your database\n",
+    )
+    assert not (tmp_path / "sub.db").exists()
     assert _run("init", cwd=work).returncode == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("sku,warehouse,on_hand\nBEANS-12OZ,main,1.5\n")

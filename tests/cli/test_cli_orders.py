@@ -36,8 +36,17 @@ BOMS = [
 STOCK = {"BEANS": 50, "MUG": 2, "SCOOP": 100, "SET": 1, "MUG@fba-us": 5}
 
 
+#: The channels the orders of these tests come from: they take orders by CSV only.
+MANUAL_SHOP = "".join(
+    f'\n[[channels]]\ncode = "{code}"\nconnector = "manual"\nwarehouses = ["main", "fba-us"]\n'
+    for code in ("shop", "web")
+)
+
+
 @pytest.fixture
 def store(config_file: Path, tmp_path: Path) -> Iterator[Store]:
+    with config_file.open("a") as handle:
+        handle.write(MANUAL_SHOP)
     opened = Store(config_file, tmp_path)
     opened.load(CATALOG, BOMS, STOCK)
     yield opened
@@ -125,6 +134,7 @@ def test_import_orders_json_summary(store: Store) -> None:
         "held": [],
         "rejected": [],
         "notes": [],
+        "meta": {"config": str(store.config)},
     }
     assert store.on_hand("SET", "BEANS", "MUG", "SCOOP") == (2, 49, 1, 99)
     assert store.levels("SET") == (2, 2, 0)
@@ -495,6 +505,34 @@ def test_bad_header_is_refused(store: Store, text: str, message: str) -> None:
     path = store.file(text, name="orders.csv")
     result = rejected(store, "import", "orders", str(path))
     assert f"{path} line 1: {message}" in result.stderr
+
+
+def test_unknown_channel_is_refused_naming_the_known_ones(store: Store) -> None:
+    path = orders_file(store, "shop,1,MUG,1,main,,,", "shpo,2,MUG,1,main,,,")
+    result = rejected(store, "import", "orders", str(path))
+    assert result.stderr == (
+        f"error: {path} line 3, column 'channel': unknown channel (known: shop, web); declare "
+        'a channel that takes orders by CSV only as [[channels]] with connector = "manual" '
+        f"(value 'shpo')\n{path}: rejected (1 problem(s)); nothing was written\n"
+    )
+    assert store.levels("MUG") == (2, 0, 2)  # nothing allocated for the unknown channel
+
+
+def test_orders_of_a_channel_with_a_connector_are_accepted(
+    config_file: Path, tmp_path: Path
+) -> None:
+    with config_file.open("a") as handle:
+        handle.write(
+            '\n[[channels]]\ncode = "woo"\nconnector = "woocommerce"\nwarehouses = ["main"]\n'
+            '[channels.settings]\nbase_url = "http://127.0.0.1:9"\n'
+        )
+    opened = Store(config_file, tmp_path)
+    try:
+        opened.load(CATALOG, BOMS, STOCK)
+        path = orders_file(opened, "woo,1,MUG,1,main,,,")
+        assert ok_json(opened, "import", "orders", str(path))["lines_allocated"] == 1
+    finally:
+        opened.engine.dispose()
 
 
 def test_missing_file_is_refused(store: Store, tmp_path: Path) -> None:

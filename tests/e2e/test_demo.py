@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,12 @@ def test_demo_shows_orders_pushes_and_bottlenecks_and_every_channel_catches_up(
     assert sum(line.count("×") for line in placed) >= 3
     # every pass ends with both channels showing exactly what Sellable computed
     assert lines.count("  every channel shows what Sellable computed") == 4
+    # orders by the number the shop shows: "#1001" on Shopify, not its GID
+    assert any(re.search(r"\bshopify #10\d\d \d×", line) for line in placed)
+    assert "gid://" not in done.stdout
+    # the orders of a pass ship on the next one
+    shipped = [line for line in later if line.startswith("  shipped: ")]
+    assert len(shipped) == 2 and all("#" in line for line in shipped)
     assert (tmp_path / "demo" / "sellable.toml").exists()
     assert (tmp_path / "demo" / "sellable-demo.db").exists()
 
@@ -70,3 +77,58 @@ def test_demo_without_any_emulated_channel_says_how_to_install_one(tmp_path: Pat
 
     assert done.returncode == 2
     assert "no channel to demonstrate" in done.stderr
+
+
+def _figure(lines: list[str], sku: str) -> int:
+    """The first channel's figure of ``sku`` in the lines of one pass."""
+    (row,) = [line for line in lines if line.startswith(f"  {sku} ")]
+    return int(row.split()[1])
+
+
+def _passes(stdout: str) -> list[list[str]]:
+    lines = stdout.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("── pass ")]
+    return [lines[a:b] for a, b in zip(starts, [*starts[1:], len(lines)], strict=True)]
+
+
+def test_demo_starts_afresh_unless_resumed(tmp_path: Path) -> None:
+    woo = ("--channels", "woocommerce", "--interval", "0")
+    first = run_demo(tmp_path, "--passes", "4", "--orders", "3", *woo)
+    assert first.returncode == 0, first.stdout + first.stderr
+    left = _figure(_passes(first.stdout)[-1], "GIFT-KIT-COFFEE")
+    assert left < 30  # the customers bought some
+
+    resumed = run_demo(tmp_path, "--passes", "1", "--resume", *woo)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resuming the previous run's database: {tmp_path / 'demo' / 'sellable-demo.db'}" in (
+        resumed.stdout
+    )
+    assert "stock.csv" not in resumed.stdout  # the stock left is kept, not counted again
+    assert _figure(_passes(resumed.stdout)[0], "GIFT-KIT-COFFEE") <= left
+
+    again = run_demo(tmp_path, "--passes", "1", *woo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.startswith(
+        f"starting afresh: removed the previous run's {tmp_path / 'demo' / 'sellable-demo.db'} "
+        "(--resume keeps it)\n"
+    )
+    (only,) = _passes(again.stdout)
+    assert (_figure(only, "GIFT-SET-COFFEE"), _figure(only, "GIFT-KIT-COFFEE")) == (40, 30)
+
+
+def test_demo_figures_come_back_with_a_delivery_as_orders_ship(tmp_path: Path) -> None:
+    """Orders ship on the pass after they are placed, so the delivery of pass 15 (main
+    counted back to the example stock) brings the figures back, pass after pass."""
+    done = run_demo(
+        tmp_path, "--passes", "16", "--interval", "0", "--orders", "3", "--channels", "woocommerce"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    passes = _passes(done.stdout)
+    delivery = passes[14]
+    assert delivery[1].startswith("  delivery received: main counted back to the example stock")
+    # 30 mugs counted; only the orders placed this very pass (at most 3 × 2) are not shipped
+    assert _figure(delivery, "GIFT-KIT-COFFEE") >= 24
+    assert _figure(passes[13], "GIFT-KIT-COFFEE") < _figure(delivery, "GIFT-KIT-COFFEE")
+    assert "for order order" not in done.stdout
+    shipped = [line for p in passes for line in p if line.startswith("  shipped: ")]
+    assert len(shipped) >= 10

@@ -16,12 +16,15 @@ from typing import Any
 import pytest
 
 from tests.orders.test_order_book import Store, invoke, order
+from tests.orders.workers import MANUAL_SHOP
 
 ORDERS_HEADER = "channel,order_id,sku,quantity,warehouse,status\n"
 
 
 @pytest.fixture
 def store(config_file: Path, tmp_path: Path) -> Iterator[Store]:
+    with config_file.open("a") as handle:  # the orders' channel: it takes orders by CSV only
+        handle.write(MANUAL_SHOP)
     opened = Store(config_file, tmp_path)
     yield opened
     opened.assert_ledger()

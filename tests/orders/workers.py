@@ -52,10 +52,19 @@ _WRITTEN_TABLES = (
 _ASSEMBLY_REFERENCE = re.compile(r"^assembly order AO-(\d+)(?: for order .+)?$")
 
 
+MANUAL_SHOP = (
+    '\n[[channels]]\ncode = "shop"\nconnector = "manual"\nwarehouses = ["main", "fba-us"]\n'
+)
+
+
 def open_store(
     config: Path, products_csv: str, components_csv: str, folder: Path
 ) -> tuple[Settings, Engine]:
-    """The configured database, migrated, with the catalog given as CSV text."""
+    """The configured database, migrated, with the catalog given as CSV text; the orders'
+    channel ``shop`` declared as a manual channel (import orders refuses unknown ones)."""
+    if 'code = "shop"' not in config.read_text():
+        with config.open("a") as handle:
+            handle.write(MANUAL_SHOP)
     settings = load_settings(config)
     engine = create_db_engine(settings)
     upgrade_schema(engine)

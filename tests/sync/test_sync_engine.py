@@ -871,7 +871,7 @@ def test_explain_channel_for_a_sku_not_listed_says_what_it_would_be_offered(
     assert cli.returncode == 0, cli.stderr
     assert "  not listed on this channel; if it were, it would be offered:" in cli.stdout
     assert f"    {'=> offered to the channel':<44} {25:>8}" in cli.stdout.splitlines()
-    assert wrong.returncode == 2
+    assert wrong.returncode == 3  # an unknown channel is bad input, as an unknown SKU
     assert "unknown channel 'nope' (known: shop)" in wrong.stderr
     assert both.returncode == 2
     assert "give exactly one of --warehouse CODE or --channel CODE" in both.stderr

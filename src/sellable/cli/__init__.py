@@ -1,7 +1,8 @@
 """The ``sellable`` command line.
 
 Exit codes: 0 success; 1 unexpected failure; 2 usage or configuration error;
-3 input rejected (bad CSV row, unknown SKU, BOM cycle); 4 database unusable.
+3 input rejected (bad CSV row, unknown SKU or channel, BOM cycle); 4 database unusable
+(unreachable, missing, or without its schema).
 """
 
 from __future__ import annotations

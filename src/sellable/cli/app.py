@@ -17,17 +17,19 @@ import click
 from sqlalchemy import Connection, Engine
 
 from sellable import __version__
-from sellable.config import Settings, find_config_file, load_settings
+from sellable.config import CONFIG_ENV_VAR, Settings, find_config_file, load_settings
 from sellable.core import explain as explain_tree
 from sellable.core import render
-from sellable.errors import ConfigError, SellableError
+from sellable.errors import ConfigError, InputError, SellableError
 from sellable.imports import import_components, import_products, import_stock
 from sellable.imports.csvfile import Progress
+from sellable.logs import apply_log_settings, start_logging
 from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
 from sellable.store.db import (
     check_schema,
     create_db_engine,
     redacted_url,
+    require_database,
     sync_warehouses,
     upgrade_schema,
 )
@@ -47,6 +49,9 @@ R = TypeVar("R")
 log = logging.getLogger("sellable")
 
 
+NO_CONFIG_FILE = "none found (defaults and environment)"
+
+
 class AppContext:
     """What commands share: the configuration file named on the command line, loaded once."""
 
@@ -54,6 +59,26 @@ class AppContext:
         self.config_path = config_path
         self._settings: Settings | None = None
         self._engines: list[Engine] = []
+        #: whether the configuration file used was named already (stderr or JSON meta)
+        self.announced = False
+
+    @property
+    def config_used(self) -> str:
+        """The configuration file the settings came from, for people."""
+        source = self.settings.source
+        return str(source) if source is not None else NO_CONFIG_FILE
+
+    def announce(self) -> None:
+        """Name the configuration file used, once, on stderr."""
+        if not self.announced and self._settings is not None:
+            click.echo(f"configuration: {self.config_used}", err=True)
+        self.announced = True
+
+    def meta(self) -> dict[str, str | None]:
+        """The ``meta`` of a JSON object printed by a command (it names the file instead)."""
+        self.announced = True
+        source = self.settings.source
+        return {"config": None if source is None else str(source)}
 
     @property
     def config_label(self) -> str:
@@ -73,6 +98,8 @@ class AppContext:
         self._engines.clear()
 
     def engine(self, *, migrate: bool = False) -> Engine:
+        if not migrate:  # only 'sellable init' creates a database
+            require_database(self.settings)
         engine = create_db_engine(self.settings)
         self._engines.append(engine)
         if migrate:
@@ -103,17 +130,38 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 
 def command(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn :class:`SellableError` into a message on stderr and its exit code."""
+    """Turn :class:`SellableError` into a message on stderr and its exit code; after a
+    command that used the configuration succeeds, name the file on stderr (unless its JSON
+    output named it in ``meta``)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
         except SellableError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(err.exit_code)
+        ctx = click.get_current_context(silent=True)
+        state = ctx.find_root().obj if ctx is not None else None
+        if isinstance(state, dict) and "app" in state:
+            state["app"].announce()
+        return result
 
     return wrapper
+
+
+def echo_json(ctx: click.Context, data: Any, *, indent: int | None = 2) -> None:
+    """Print ``data`` as JSON; an object gets ``"meta": {"config": FILE}`` (a list, whose
+    shape scripts rely on, stays a list and the file is named on stderr)."""
+    if isinstance(data, dict):
+        data = {**data, "meta": app(ctx).meta()}
+    click.echo(json.dumps(data, indent=indent))
+
+
+def known_channel(settings: Settings, code: str) -> None:
+    """An unknown channel given on the command line is bad input (exit 3, as an unknown SKU)."""
+    if code not in settings.channel_codes():
+        raise InputError(f"unknown channel {code!r} (known: {settings.known_channels()})")
 
 
 def app(ctx: click.Context) -> AppContext:
@@ -134,14 +182,7 @@ def app(ctx: click.Context) -> AppContext:
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Sellable keeps every sales channel showing the quantity you can really sell."""
     ctx.ensure_object(dict)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # One line per job is ours to log; the libraries' per-request chatter stays at WARNING.
-    for noisy in ("alembic", "httpx", "httpcore", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    start_logging(verbose)
 
 
 @cli.command()
@@ -169,13 +210,22 @@ def check_config(ctx: click.Context) -> None:
     label = application.config_label
     problems = []
     for index, channel in enumerate(settings.channels):
+        if channel.is_manual:
+            continue  # no connector, so no connector settings to check
         try:
             validate_channel_settings(index, channel, label)
         except ConfigError as err:
             problems.append(str(err))
     if problems:
         raise ConfigError("\n".join(problems))
-    click.echo(f"configuration OK: database {redacted_url(settings)}")
+    if settings.source is None:
+        click.echo(
+            "no configuration file found (no --config, no ./sellable.toml, "
+            f"no ${CONFIG_ENV_VAR}): using the defaults and environment: "
+            f"database {redacted_url(settings)}"
+        )
+    else:
+        click.echo(f"configuration OK: database {redacted_url(settings)}")
     for w in settings.warehouses:
         click.echo(
             f"  warehouse {w.code}: kind {w.kind}, use_component_inventory "
@@ -183,8 +233,11 @@ def check_config(ctx: click.Context) -> None:
             f"{str(w.assembly_on_demand).lower()}"
         )
     for channel in settings.channels:
+        connector = (
+            "manual (orders by CSV only)" if channel.is_manual else f"connector {channel.connector}"
+        )
         click.echo(
-            f"  channel {channel.code}: connector {channel.connector}, warehouses "
+            f"  channel {channel.code}: {connector}, warehouses "
             f"{', '.join(channel.warehouses)}{' (dry run)' if channel.dry_run else ''}"
         )
 
@@ -192,7 +245,7 @@ def check_config(ctx: click.Context) -> None:
 @cli.group("import")
 @config_option
 def import_group() -> None:
-    """Import CSV files: products, components (BOMs), stock counts."""
+    """Import CSV files: products, components (BOMs), stock counts, orders."""
 
 
 def _progress(label: str, path: str) -> tuple[Progress | None, Callable[[], None]]:
@@ -225,7 +278,10 @@ def _run_import(
         summary = run(application, engine, progress)
     finally:
         done()
-    click.echo(json.dumps(summary.to_dict()) if as_json else summary.describe(noun))
+    if as_json:
+        echo_json(ctx, summary.to_dict(), indent=None)
+    else:
+        click.echo(summary.describe(noun))
 
 
 @import_group.command("products")
@@ -292,7 +348,7 @@ def import_stock_command(ctx: click.Context, file: str, as_json: bool) -> None:
         data["sellable_changed"] = len(changed)
         data["held_lines_allocated"] = retried.lines_allocated
         data["lines_still_held"] = retried.lines_held
-        click.echo(json.dumps(data))
+        echo_json(ctx, data, indent=None)
         return
     click.echo(summary.describe("stock") + f"; {len(changed)} sellable value(s) changed")
     if retried.lines_allocated or retried.lines_held:
@@ -323,7 +379,7 @@ def import_orders_command(ctx: click.Context, file: str, as_json: bool) -> None:
         done()
     result = book.apply(orders)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        echo_json(ctx, result.to_dict())
         return
     click.echo(
         f"{file}: {len(orders)} order(s): {result.orders_created} created, "
@@ -472,20 +528,24 @@ def explain(
         raise click.UsageError("give exactly one of --warehouse CODE or --channel CODE")
     application = app(ctx)
     if channel is not None:
-        application.settings.channel(channel)
+        known_channel(application.settings, channel)
     if warehouse is not None:
         application.settings.warehouse(warehouse)
     with application.engine().connect() as connection:
         engine = load_engine(connection, application.settings)
         if channel is not None:
             report = explain_channel(connection, application.settings, engine, channel, sku)
-            click.echo(
-                json.dumps(why_json(report), indent=2) if as_json else render_channel(report)
-            )
+            if as_json:
+                echo_json(ctx, why_json(report))
+            else:
+                click.echo(render_channel(report))
             return
     assert warehouse is not None
     tree = explain_tree(engine, sku, warehouse)
-    click.echo(json.dumps(tree.to_dict(), indent=2) if as_json else render(tree, warehouse))
+    if as_json:
+        echo_json(ctx, tree.to_dict())
+    else:
+        click.echo(render(tree, warehouse))
 
 
 EXAMPLE_CONFIG = """\
@@ -542,13 +602,6 @@ def example(ctx: click.Context, examples_dir: str | None) -> None:
 # -- the daemon ---------------------------------------------------------------------------------
 
 
-def _log_to_stderr(settings: Settings) -> None:
-    root = logging.getLogger()
-    root.setLevel(settings.log_level)
-    for handler in root.handlers:
-        handler.setLevel(settings.log_level)
-
-
 @cli.command()
 @json_option
 @command
@@ -601,7 +654,9 @@ def sync(ctx: click.Context, once: bool, channels: tuple[str, ...], as_json: boo
     if not once:
         raise click.UsageError("use 'sellable sync --once' (or 'sellable run' for the daemon)")
     application = app(ctx)
-    _log_to_stderr(application.settings)
+    apply_log_settings(application.settings)
+    for code in channels:
+        known_channel(application.settings, code)
     engine = SyncEngine(application.engine(), application.settings)
     try:
         results = engine.run_once(list(channels) or None)
@@ -656,7 +711,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
         report = channel_status(engine)
     finally:
         engine.close()
-    click.echo(json.dumps(report, indent=2) if as_json else render_status(report))
+    if as_json:
+        echo_json(ctx, report)
+    else:
+        click.echo(render_status(report))
 
 
 @cli.command()
@@ -702,6 +760,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     show_default=True,
     help="Seed of the simulated customers (the same seed, the same orders).",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from the database the previous run left (default: start afresh).",
+)
 @command
 def demo(
     folder: str,
@@ -710,6 +773,7 @@ def demo(
     interval: float,
     orders_per_pass: int,
     seed: int,
+    resume: bool,
 ) -> None:
     """Show the whole product working: channel emulators, the example catalog on an SQLite
     file, simulated customers ordering, and sync passes pushing what is really sellable.
@@ -732,6 +796,7 @@ def demo(
             seed=seed,
             echo=lambda line: click.echo(line),
             stop=stop,
+            resume=resume,
         )
     except KeyboardInterrupt:
         click.echo("stopped")
@@ -793,6 +858,7 @@ def emulate(ctx: click.Context, name: str, port: int, products: str | None) -> N
 def run(ctx: click.Context) -> None:
     """Run the daemon until SIGTERM or SIGINT."""
     application = app(ctx)
-    _log_to_stderr(application.settings)
-    logging.getLogger().setLevel(application.settings.log_level)
-    sys.exit(run_daemon(application.engine(), application.settings))
+    apply_log_settings(application.settings)
+    engine = application.engine()
+    application.announce()  # at the start: the daemon runs until stopped
+    sys.exit(run_daemon(engine, application.settings))

@@ -25,11 +25,12 @@ class Explanation:
     children: tuple[Explanation, ...] = field(default=())
 
     def to_dict(self) -> dict[str, object]:
+        # The keys of the stock JSON (StockPosition.to_dict), for the figures a node has.
         return {
             "sku": self.sku,
             "kind": self.kind.value,
-            "prepackaged_available": self.available,
-            "component": self.component,
+            "prepackaged": {"available": self.available},
+            "component": {"available": self.component} if self.kind.is_composite else None,
             "sellable": self.sellable,
             "per_unit": self.per_unit,
             "makes": self.makes,

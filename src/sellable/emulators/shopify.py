@@ -700,6 +700,11 @@ class ShopifyEmulator(EmulatorServer):
                 line.fulfilled = line.current
             order.updated_at = now
 
+    def order_name(self, order_id: str) -> str:
+        """The order number the shop shows (``#1001``), for the GID ``order_id``."""
+        with self.lock:
+            return self._order(order_id).name
+
     def remove_units(self, order_id: str, line_index: int, units: int) -> None:
         """An order edit removing ``units`` of a line and restocking them."""
         with self.lock:

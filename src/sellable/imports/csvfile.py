@@ -68,7 +68,9 @@ class CsvFile:
                 header = next(reader)
             except StopIteration:
                 raise InputError(f"{self.name}: empty file (expected a header row)") from None
-            except (csv.Error, UnicodeDecodeError) as err:
+            except UnicodeDecodeError:
+                raise self._not_utf8() from None
+            except csv.Error as err:
                 raise InputError(f"{self.name} line 1: cannot parse: {err}") from None
             columns = self._check_header([h.strip() for h in header])
             width = len(columns)
@@ -93,10 +95,34 @@ class CsvFile:
                     yield line, row
                     if self.progress is not None and count % 20000 == 0:
                         self.progress(handle.tell() if handle.seekable() else 0)
-            except (csv.Error, UnicodeDecodeError) as err:
+            except UnicodeDecodeError:
+                # The text is decoded ahead of the rows, so the row being read is not where
+                # the bad byte is: find it in the file itself.
+                raise self._not_utf8() from None
+            except csv.Error as err:
                 raise InputError(f"{self.name} line {line + 1}: cannot parse: {err}") from None
         if self.progress is not None:
             self.progress(self.size)
+
+    def _not_utf8(self) -> InputError:
+        """The first byte that is not UTF-8, by line and offset, and what to do about it."""
+        offset = 0
+        with self.path.open("rb") as raw:
+            # A line break byte is never part of a multi-byte UTF-8 character, so the file
+            # can be checked line by line.
+            for number, data in enumerate(raw, 1):
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    at = offset + err.start
+                    return InputError(
+                        f"{self.name} line {number}: not UTF-8 text: byte 0x{data[err.start]:02X} "
+                        f"at byte offset {at} of the file (column {err.start + 1} of the line) "
+                        "cannot be read; save the file as UTF-8 (in a spreadsheet: "
+                        "'CSV UTF-8') and import it again"
+                    )
+                offset += len(data)
+        return InputError(f"{self.name}: not UTF-8 text; save the file as UTF-8")
 
     def _check_header(self, header: list[str]) -> list[str]:
         known = (*self.required, *self.optional)

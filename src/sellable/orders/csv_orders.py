@@ -57,6 +57,12 @@ def read_orders_csv(
     )
     warehouses = {w.code for w in settings.warehouses}
     known = ", ".join(sorted(warehouses))
+    # Stock is allocated for what is imported: a mistyped channel would sell it for nobody.
+    channels = set(settings.channel_codes())
+    unknown_channel = (
+        f"unknown channel (known: {settings.known_channels()}); declare a channel that "
+        'takes orders by CSV only as [[channels]] with connector = "manual"'
+    )
     orders: dict[tuple[str, str], dict[str, object]] = {}
     first_line: dict[tuple[str, str], int] = {}
     for line, row in csv_file:
@@ -67,6 +73,9 @@ def read_orders_csv(
         status = csv_file.field(line, _status, "status", row["status"])
         created = csv_file.field(line, _timestamp, "created_at", row["created_at"])
         warehouse = row["warehouse"]
+        if channel is not None and channel not in channels:
+            csv_file.reject(line, "channel", channel, unknown_channel)
+            continue
         if warehouse not in warehouses:
             csv_file.reject(line, "warehouse", warehouse, f"unknown warehouse (known: {known})")
             continue

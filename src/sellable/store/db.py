@@ -34,10 +34,42 @@ def create_db_engine(settings: Settings) -> Engine:
         _configure_sqlite(engine, timeout)
         return engine
     if url.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+        try:
+            return create_engine(url, pool_pre_ping=True)
+        except ImportError as err:
+            raise ConfigError(
+                f"database.url is a PostgreSQL URL but its driver is not installed ({err}): "
+                "pip install 'sellable[postgres]' and write postgresql+psycopg://..."
+            ) from None
     raise ConfigError(
         f"database.url: unsupported database {url.get_backend_name()!r} "
         "(use sqlite:///FILE or postgresql+psycopg://...)"
+    )
+
+
+def sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite database file of ``[database].url``; None for PostgreSQL or in memory."""
+    url = make_url(settings.database.url.get_secret_value())
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database.removeprefix("file:").partition("?")[0])
+
+
+def require_database(settings: Settings) -> None:
+    """Refuse to go on when the SQLite file is missing: opening it would create an empty
+    database where the user expected theirs (only ``sellable init`` creates one)."""
+    path = sqlite_file(settings)
+    if path is None or path.exists():
+        return
+    source = (
+        f"database.url in {settings.source}"
+        if settings.source is not None
+        else "no configuration file found, so the default database.url"
+    )
+    raise StoreError(
+        f"no database at {path.absolute()} ({source}): run 'sellable init' to create it, "
+        "or point database.url at your database"
     )
 
 

@@ -4,19 +4,18 @@
   ``pg_try_advisory_lock`` on a connection held for the job; a replica that cannot take
   it skips the run (another replica is doing it).
 * On SQLite only one daemon may run at all: :class:`SingleInstance` holds an exclusive
-  ``flock`` on ``<database>.lock`` for the daemon's life.
+  lock (``filelock``) on ``<database>.lock`` for the daemon's life.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
+from filelock import FileLock, Timeout
 from sqlalchemy import Engine, text
 
 from sellable.errors import ConfigError
@@ -57,33 +56,34 @@ class JobLocks:
 
 
 class SingleInstance:
-    """An exclusive lock file beside an SQLite database, held while the daemon runs."""
+    """An exclusive lock file beside an SQLite database, held while the daemon runs.
+
+    The lock is :class:`filelock.FileLock` (``flock`` on ``<database>.lock``, released by
+    the kernel if the process dies); the holder's pid is written to ``<database>.pid`` so
+    that a second daemon can say who holds it.
+    """
 
     def __init__(self, database_file: str) -> None:
         self.path = Path(f"{database_file}.lock")
-        self._handle: IO[str] | None = None
+        self.pid_path = Path(f"{database_file}.pid")
+        self._lock = FileLock(self.path)
 
     def acquire(self) -> None:
-        handle = self.path.open("a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            try:
+                holder = self.pid_path.read_text().strip() or "unknown"
+            except OSError:
+                holder = "unknown"
             raise ConfigError(
                 f"another sellable daemon (pid {holder}) already runs on this SQLite database "
                 f"({self.path.with_suffix('')}); SQLite supports one daemon — use PostgreSQL "
                 "to run several replicas"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._handle = handle
+        self.pid_path.write_text(str(os.getpid()))
 
     def release(self) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
+        if self._lock.is_locked:
+            self.pid_path.unlink(missing_ok=True)
+            self._lock.release()
