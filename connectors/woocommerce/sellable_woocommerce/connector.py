@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -199,7 +198,6 @@ class WooCommerceConnector(Connector):
                 continue  # neither holds stock ("Product properties" > type)
             else:
                 listings.append(_listing(product, None))
-        listings = _without_duplicate_skus(listings, self.context.channel)
         end = offset + len(page.items)
         # Without X-WP-Total (stripped by a proxy), a full page may go on.
         more = end < page.total if page.total is not None else len(page.items) == PER_PAGE
@@ -381,36 +379,6 @@ def _listing(item: dict[str, Any], parent_id: str | None) -> Listing:
         quantity=quantity if managed and isinstance(quantity, int) else None,
         extra=extra,
     )
-
-
-def _without_duplicate_skus(listings: list[Listing], channel: str) -> list[Listing]:
-    """A SKU on two listings would get our whole quantity twice: match neither, report
-    both (WooCommerce refuses duplicates on save, but imports and plugins bypass that)."""
-    counts = Counter(listing.sku for listing in listings if listing.sku is not None)
-    duplicated = {sku for sku, n in counts.items() if n > 1}
-    if not duplicated:
-        return listings
-    log.warning(
-        "channel=%s: SKU(s) on more than one listing, left unmatched: %s",
-        channel,
-        ", ".join(
-            f"{sku} ({', '.join(x.listing_id for x in listings if x.sku == sku)})"
-            for sku in sorted(duplicated)
-        ),
-    )
-    return [
-        Listing(
-            x.listing_id,
-            None,
-            x.parent_id,
-            x.warehouses,
-            x.quantity,
-            {**x.extra, "duplicate_sku": x.sku},
-        )
-        if x.sku in duplicated
-        else x
-        for x in listings
-    ]
 
 
 def _order(raw: dict[str, Any]) -> ChannelOrder:

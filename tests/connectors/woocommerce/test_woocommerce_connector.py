@@ -235,7 +235,7 @@ def test_woocommerce_listing_steps_back_when_products_went_between_pages(
     assert (second.next_cursor, third.next_cursor) == ("100:121", None)
 
 
-def test_woocommerce_variations_page_on_and_inherited_or_duplicate_skus_are_not_matched(
+def test_woocommerce_variations_page_on_and_inherited_skus_are_not_matched_duplicates_are_listed_as_they_are(
     connector: WooCommerceConnector, router: respx.MockRouter
 ) -> None:
     parent = {"id": 50, "type": "variable", "sku": "TEE", "variations": []}
@@ -274,8 +274,9 @@ def test_woocommerce_variations_page_on_and_inherited_or_duplicate_skus_are_not_
 
     assert len(listings) == 103
     assert listings["300"] == Listing("300", None, "50", quantity=4, extra={"inherited_sku": "TEE"})
-    assert listings["301"] == Listing("301", None, "50", quantity=2, extra={"duplicate_sku": "MUG"})
-    assert listings["60"] == Listing("60", None, None, quantity=2, extra={"duplicate_sku": "MUG"})
+    # A SKU on two listings is reported as it is: the engine's one duplicate policy decides.
+    assert listings["301"] == Listing("301", "MUG", "50", quantity=2)
+    assert listings["60"] == Listing("60", "MUG", None, quantity=2)
     assert listings["199"] == Listing("199", "TEE-99", "50", quantity=1)
 
 
