@@ -235,7 +235,7 @@ def test_woocommerce_listing_steps_back_when_products_went_between_pages(
     assert (second.next_cursor, third.next_cursor) == ("100:121", None)
 
 
-def test_woocommerce_variations_page_on_and_inherited_skus_are_not_matched_duplicates_are_listed_as_they_are(
+def test_woocommerce_variations_page_on_inherited_skus_unmatched_duplicates_listed(
     connector: WooCommerceConnector, router: respx.MockRouter
 ) -> None:
     parent = {"id": 50, "type": "variable", "sku": "TEE", "variations": []}
