@@ -330,7 +330,7 @@ def _import_orders(config: str, path: str, batch_size: str, pause_in_batch: str 
     if pause_in_batch:
         _pause_inside_batch(engine, int(pause_in_batch))
     book = OrderBook(engine, settings, batch_size=int(batch_size))
-    orders = read_orders_csv(path, settings, book.stored, engine)
+    orders = read_orders_csv(path, settings, book.live.catalog, engine)
     result = book.apply(orders)
     print(result.orders_created, result.orders_unchanged, result.orders_updated, flush=True)
 

@@ -23,8 +23,8 @@ from sqlalchemy import Engine, bindparam, select, update
 from sellable.config import ChannelSettings, Settings
 from sellable.core.rules import ChannelRules
 from sellable.errors import ChannelError, ChannelPayloadError, ConfigError, SellableError
-from sellable.imports.stock import write_stock_counts
 from sellable.orders import OrderBook, OrderIn, OrderLineIn
+from sellable.orders.counts import CountIn, receive_stock_counts
 from sellable.sdk import (
     Capability,
     ChannelOrder,
@@ -108,7 +108,7 @@ class SyncEngine:
         self.on_sellable_changed = on_sellable_changed
         self.stopping = threading.Event()
         self.book = OrderBook(db, settings)
-        self._book_lock = threading.RLock()
+        self._book_lock = self.book.live.lock
         self.locks = JobLocks(db)
         self._missing_reported: dict[str, list[str]] = {}
         self.channels: dict[str, _Channel] = {}
@@ -243,7 +243,7 @@ class SyncEngine:
                 break
         if self.stopping.is_set():
             raise ChannelError("listing refresh abandoned at shutdown", channel=code)
-        stored = self.book.stored
+        stored = self.book.live.catalog
         now = self.now()
         rows: list[dict[str, Any]] = []
         for listing in seen.values():
@@ -364,46 +364,20 @@ class SyncEngine:
 
     def _job_stock(self, channel: _Channel, result: JobResult) -> None:
         code = channel.settings.code
-        counts = channel.connector.pull_stock()
         warehouse = channel.settings.warehouses[0]
-        stored = self.book.stored
-        warehouse_id = self.book.warehouse_ids[warehouse]
-        unknown = sorted({c.sku for c in counts if c.sku not in stored.catalog})
-        known = [c for c in counts if c.sku in stored.catalog]
-        with self._book_lock:
-            self.book.refresh()
-            st = schema.stock.c
-            with writing(self.db) as connection:
-                allocated = {
-                    sku_id: al
-                    for sku_id, al in connection.execute(
-                        select(st.sku_id, st.allocated).where(st.warehouse_id == warehouse_id)
-                    )
-                }
-                by_id: dict[tuple[int, int], tuple[int, int | None]] = {}
-                for count in known:
-                    sku_id = stored.sku_id(count.sku)
-                    # Units the warehouse reserved for orders we already allocated are ours
-                    # on hand (our allocation subtracts them); reservations for orders we
-                    # have not pulled yet are left out, so they are never sold twice.
-                    ours = min(count.reserved, max(0, allocated.get(sku_id, 0)))
-                    by_id[(sku_id, warehouse_id)] = (count.on_hand + ours, None)
-                changed: set[tuple[str, str]] = set()
-
-                def record(conn: Any, levels: dict[tuple[int, int], tuple[int, int, int]]) -> None:
-                    changed.update(self.book.record_levels(conn, levels))
-
-                created, updated_rows, movements = write_stock_counts(
-                    connection, by_id, f"stock pull {code}", record
-                )
+        counts = [
+            CountIn(c.sku, warehouse, c.on_hand, reserved=c.reserved)
+            for c in channel.connector.pull_stock()
+        ]
+        outcome = receive_stock_counts(self.book, counts, f"stock pull {code}")
         result.counts.update(
-            skus=len(known),
-            changed=created + updated_rows,
-            movements=movements,
-            unknown=len(unknown),
+            skus=len(counts) - sum(1 for c in counts if c.sku in outcome.unknown_skus),
+            changed=outcome.created + outcome.updated,
+            movements=outcome.movements,
+            unknown=len(outcome.unknown_skus),
         )
-        result.reports["unknown_skus"] = unknown
-        self._notify(changed)
+        result.reports["unknown_skus"] = outcome.unknown_skus
+        self._notify(outcome.changed | outcome.retried.changed_pairs)
 
     def _job_orders(self, channel: _Channel, result: JobResult) -> None:
         settings = channel.settings
@@ -438,7 +412,9 @@ class SyncEngine:
                     updated = updated.replace(tzinfo=UTC)
                 newest = updated if newest is None else max(newest, updated)
                 unknown.update(
-                    line.sku for line in order.lines if line.sku not in self.book.stored.catalog
+                    line.sku
+                    for line in order.lines
+                    if line.sku not in self.book.live.catalog.catalog
                 )
             if orders:
                 with self._book_lock:
@@ -488,7 +464,7 @@ class SyncEngine:
 
     def _job_reconcile(self, channel: _Channel, result: JobResult) -> None:
         with self._book_lock:
-            self.book.reload()
+            self.book.live.reload()
         self._push(channel, result, reconcile=True)
 
     def _push(self, channel: _Channel, result: JobResult, *, reconcile: bool) -> None:
@@ -617,10 +593,7 @@ class SyncEngine:
         warehouses = (
             row["warehouses"].split(",") if row["warehouses"] else channel.settings.warehouses
         )
-        core = self.book.core
-        total = sum(
-            core.sellable(row["sku"], w) for w in warehouses if w in self.book.warehouse_ids
-        )
+        total = self.book.live.sellable_in(row["sku"], warehouses)
         return channel.rules.quantity(total)
 
     def _matched_listings(self, code: str) -> list[dict[str, Any]]:
