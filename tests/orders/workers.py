@@ -336,9 +336,9 @@ def _import_orders(config: str, path: str, batch_size: str, pause_in_batch: str 
 
 
 def _pause_inside_batch(engine: Engine, batch: int) -> None:
-    # The order book writes its movements with sellable.store.sql.copy_rows (COPY on
-    # PostgreSQL, which SQLAlchemy's cursor events never see; INSERT elsewhere).
-    from sellable.orders import book as book_module
+    # The ledger writes the order book's movements with sellable.store.sql.copy_rows (COPY
+    # on PostgreSQL, which SQLAlchemy's cursor events never see; INSERT elsewhere).
+    from sellable.store import ledger as book_module
 
     inserts = 0
     copy_rows = book_module.copy_rows

@@ -335,15 +335,17 @@ class OrderBook:
         if stored.status != order.status:
             return False
         if self.live.warehouse_codes.get(stored.warehouse_id) != order.warehouse:
-            return False  # _process refuses the move if stock is allocated
+            return False  # a move (_refusal has refused it already if stock is allocated)
         if stored.status == OrderStatus.CANCELLED:
             return True
         if any(line.status == LineStatus.HELD for line in stored.lines.values()):
             return False  # retry held lines on every re-import
+        # A line of quantity 0 or less holds nothing and is never stored (_process skips
+        # it): it cannot make the order differ.
         wanted = {
             (line.line_id, line.sku, line.quantity)
             for line in order.lines
-            if line.status != OrderStatus.CANCELLED
+            if line.status != OrderStatus.CANCELLED and line.quantity > 0
         }
         have = {
             (line.key, line.sku, line.quantity)
@@ -356,7 +358,7 @@ class OrderBook:
         return all(
             stored.lines[line.line_id].status == LineStatus.SHIPPED
             for line in order.lines
-            if line.status == OrderStatus.SHIPPED
+            if line.status == OrderStatus.SHIPPED and line.quantity > 0
         )
 
     def _process(
