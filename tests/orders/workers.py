@@ -147,36 +147,6 @@ def order_lines(connection: Connection) -> dict[tuple[str, str], dict[str, tuple
     return found
 
 
-def ledger_mismatches(connection: Connection, codes: Codes) -> list[str]:
-    """Stock rows that differ from the sum of their movements (or movements without a row)."""
-    m, st = schema.movements.c, schema.stock.c
-    skus, warehouses = codes
-    sums = {
-        (s, w): (int(oh), int(lk), int(al))
-        for s, w, oh, lk, al in connection.execute(
-            select(
-                m.sku_id,
-                m.warehouse_id,
-                func.sum(m.on_hand_change),
-                func.sum(m.locked_change),
-                func.sum(m.allocated_change),
-            ).group_by(m.sku_id, m.warehouse_id)
-        )
-    }
-    rows = {
-        (s, w): (oh, lk, al)
-        for s, w, oh, lk, al in connection.execute(
-            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
-        )
-    }
-    return [
-        f"stock {skus[s]}@{warehouses[w]} is {rows.get((s, w))}, "
-        f"its movements sum to {sums.get((s, w), (0, 0, 0))}"
-        for s, w in sorted(set(sums) | set(rows))
-        if rows.get((s, w), (0, 0, 0)) != sums.get((s, w), (0, 0, 0))
-    ]
-
-
 def allocation_problems(connection: Connection, codes: Codes) -> list[str]:
     """Allocated quantities that the lines and the order movements do not explain."""
     skus, warehouses = codes
@@ -304,10 +274,12 @@ def duplicate_problems(connection: Connection) -> list[str]:
 
 def store_problems(engine: Engine) -> list[str]:
     """Everything wrong with the store right now (empty when it is consistent)."""
+    from tests.conftest import ledger_mismatches  # the test process only
+
     with engine.connect() as connection:
         codes = _codes(connection)
         return [
-            *ledger_mismatches(connection, codes),
+            *ledger_mismatches(connection),
             *allocation_problems(connection, codes),
             *assembly_problems(connection, codes),
             *duplicate_problems(connection),
