@@ -254,10 +254,11 @@ def ledger_mismatches(connection: Connection) -> list[str]:
     """Stock rows that differ from the sum of their movements, and movements without a stock
     row, named by SKU and warehouse code (empty when the ledger explains every row)."""
     m, st = schema.movements.c, schema.stock.c
-    skus = dict(connection.execute(select(schema.skus.c.id, schema.skus.c.sku)).tuples())
-    warehouses = dict(
-        connection.execute(select(schema.warehouses.c.id, schema.warehouses.c.code)).tuples()
-    )
+    skus = {i: c for i, c in connection.execute(select(schema.skus.c.id, schema.skus.c.sku))}
+    warehouse_table = schema.warehouses.c
+    warehouses = {
+        i: c for i, c in connection.execute(select(warehouse_table.id, warehouse_table.code))
+    }
     sums = {
         (s, w): (int(oh), int(lk), int(al))
         for s, w, oh, lk, al in connection.execute(

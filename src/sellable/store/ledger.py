@@ -268,14 +268,14 @@ def write_stock_counts(
         missing,
     )
     created_keys = set(missing)
-    current: dict[tuple[int, int], tuple[int, int, int]] = {}
+    current: dict[StockKey, StockLevels] = {}
     for query in queries(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated):
         # Locked in (warehouse, SKU) order, as the order book locks them: no deadlock.
         query = query.order_by(st.warehouse_id, st.sku_id)
         if connection.dialect.name == "postgresql":
             query = query.with_for_update()  # a count is absolute: nothing may move meanwhile
         for s, w, oh, lk, al in fetch_tuples(connection, query):
-            current[(s, w)] = (oh, lk, al)
+            current[StockKey(s, w)] = StockLevels(oh, lk, al)
 
     now = db_time(connection, utcnow())
     updates: list[tuple[int, int, int, int]] = []
@@ -283,7 +283,8 @@ def write_stock_counts(
     movements: list[tuple[Any, ...]] = []
     created = updated = 0
     for (sku_id, warehouse_id), (on_hand, locked) in counts.items():
-        old_on_hand, old_locked, allocated = current[(sku_id, warehouse_id)]
+        old = current[StockKey(sku_id, warehouse_id)]
+        old_on_hand, old_locked, allocated = old.on_hand, old.locked, old.allocated
         is_new = (sku_id, warehouse_id) in created_keys
         new_locked = old_locked if locked is None else locked
         if on_hand < new_locked:
