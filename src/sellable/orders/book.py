@@ -100,7 +100,7 @@ class _Batch:
             settings = book.settings.warehouse(code)
             stored = live.catalog
             available = {
-                stored.code(sku_id): level.available
+                stored.code(sku_id): level.on_hand - level.locked - level.allocated
                 for (sku_id, wid), level in self.levels.items()
                 if wid == warehouse_id
             }

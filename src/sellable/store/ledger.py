@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -38,6 +38,10 @@ from sellable.store.sql import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: A stock row's key made from a plain (sku id, warehouse id) tuple without StockKey's
+#: constructor (the hot path: every locked row of every batch). Equal and hashed alike.
+_key = cast(Callable[[tuple[int, int]], StockKey], tuple)
 
 #: The constraint two importers creating the same order at once run into.
 ORDER_UNIQUENESS = "uq_orders_channel_external_id"
@@ -132,8 +136,10 @@ def lock_stock(
         "VALUES (?, ?, 0, 0, 0) ON CONFLICT (sku_id, warehouse_id) DO NOTHING",
         missing,
     )
+    # Plain (sku id, warehouse id) tuples as keys: equal to, and hashed as, StockKey, and
+    # several times cheaper to make for the thousands of rows of each batch.
     return {
-        StockKey(s, w): StockLevels(oh, lk, al)
+        _key((s, w)): StockLevels(oh, lk, al)
         for s, w, oh, lk, al in rows(
             st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated
         )
@@ -188,7 +194,7 @@ def _select_stock_for_update(
             "ORDER BY warehouse_id, sku_id FOR UPDATE",
             {"w": warehouse_id, "s": by_warehouse[warehouse_id]},
         ):
-            levels[StockKey(s, w)] = StockLevels(oh, lk, al)
+            levels[_key((s, w))] = StockLevels(oh, lk, al)
     return levels
 
 
