@@ -291,7 +291,7 @@ def _measure(runner: Any, bench: str, spec: SyntheticCatalog, url: str, csv_path
 
         gc.collect()
         start = time.perf_counter()
-        orders = read_orders_csv(csv_path, settings, book.stored, db)
+        orders = read_orders_csv(csv_path, settings, book.live.catalog, db)
         read_s = time.perf_counter() - start
         start = time.perf_counter()
         result = book.apply(orders)

@@ -16,11 +16,14 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import Connection, Engine, func, select
+
+from sellable.store import schema
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -242,3 +245,54 @@ def testshop(plugin_dir: Path) -> Iterator[object]:
 
     with TestShopServer() as shop:
         yield shop
+
+
+# -- the ledger invariant ------------------------------------------------------------------------
+
+
+def ledger_mismatches(connection: Connection) -> list[str]:
+    """Stock rows that differ from the sum of their movements, and movements without a stock
+    row, named by SKU and warehouse code (empty when the ledger explains every row)."""
+    m, st = schema.movements.c, schema.stock.c
+    skus = {i: c for i, c in connection.execute(select(schema.skus.c.id, schema.skus.c.sku))}
+    warehouse_table = schema.warehouses.c
+    warehouses = {
+        i: c for i, c in connection.execute(select(warehouse_table.id, warehouse_table.code))
+    }
+    sums = {
+        (s, w): (int(oh), int(lk), int(al))
+        for s, w, oh, lk, al in connection.execute(
+            select(
+                m.sku_id,
+                m.warehouse_id,
+                func.sum(m.on_hand_change),
+                func.sum(m.locked_change),
+                func.sum(m.allocated_change),
+            ).group_by(m.sku_id, m.warehouse_id)
+        )
+    }
+    rows = {
+        (s, w): (oh, lk, al)
+        for s, w, oh, lk, al in connection.execute(
+            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
+        )
+    }
+    return [
+        f"stock {skus.get(s, s)}@{warehouses.get(w, w)} is {rows.get((s, w))}, "
+        f"its movements sum to {sums.get((s, w), (0, 0, 0))}"
+        for s, w in sorted(set(sums) | set(rows))
+        if rows.get((s, w)) != sums.get((s, w), (0, 0, 0))
+    ]
+
+
+def assert_ledger_balanced(engine: Engine) -> None:
+    """Every stock row equals the sum of its movements, and no movement lacks a row."""
+    with engine.connect() as connection:
+        problems = ledger_mismatches(connection)
+    assert problems == [], "the ledger does not explain the stock:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def ledger_check() -> Callable[[Engine], None]:
+    """``ledger_check(engine)`` asserts the ledger invariant: stock == sum(movements)."""
+    return assert_ledger_balanced

@@ -305,7 +305,7 @@ class Demo:
             lines.append(text)
         for build in report.builds:
             lines.append(f"  assembly order {build}")
-        core = engine.book.core
+        core = engine.book.live.core
         shown = {channel.code: channel.emulator.quantities() for channel in self.channels}
         fba = any("fba-us" in c.warehouses for c in self.channels)
         header = f"  {'bundle':<20}" + "".join(f"{c.code:>9}" for c in self.channels)

@@ -18,6 +18,7 @@ from sellable.imports import import_components, import_products, import_stock
 from sellable.store import schema
 from sellable.store.db import create_db_engine, upgrade_schema
 from sellable.store.loader import load_engine
+from tests.conftest import ledger_mismatches
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -123,39 +124,10 @@ class Store:
                 )
             ]
 
-    def ledger_mismatches(self) -> list[tuple[int, int]]:
+    def ledger_mismatches(self) -> list[str]:
         """Stock rows that differ from the sum of their movements (must be empty)."""
-        m, s = schema.movements.c, schema.stock.c
-        sums = (
-            select(
-                m.sku_id,
-                m.warehouse_id,
-                func.sum(m.on_hand_change).label("on_hand"),
-                func.sum(m.locked_change).label("locked"),
-                func.sum(m.allocated_change).label("allocated"),
-            )
-            .group_by(m.sku_id, m.warehouse_id)
-            .subquery()
-        )
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(
-                    s.sku_id,
-                    s.warehouse_id,
-                    s.on_hand,
-                    s.locked,
-                    s.allocated,
-                    sums.c.on_hand,
-                    sums.c.locked,
-                    sums.c.allocated,
-                ).outerjoin(
-                    sums,
-                    (sums.c.sku_id == s.sku_id) & (sums.c.warehouse_id == s.warehouse_id),
-                )
-            ).all()
-        return [
-            (r[0], r[1]) for r in rows if (r[2], r[3], r[4]) != (r[5] or 0, r[6] or 0, r[7] or 0)
-        ]
+            return ledger_mismatches(connection)
 
     def sellable(self, sku: str, warehouse: str) -> int:
         with self.engine.connect() as connection:

@@ -183,7 +183,7 @@ def test_crash_kill_mid_import_keeps_whole_orders_and_rerun_finishes(
     # The reference: one uninterrupted import into the same catalog.
     _seed_stock(engine, app_settings, tmp_path)
     book = OrderBook(engine, app_settings, batch_size=BATCH_SIZE)
-    orders = read_orders_csv(orders_csv, app_settings, book.stored, engine)
+    orders = read_orders_csv(orders_csv, app_settings, book.live.catalog, engine)
     book.apply(orders)
     clean = _state(engine)
     assert store_problems(engine) == []
@@ -212,7 +212,7 @@ def test_crash_kill_mid_import_keeps_whole_orders_and_rerun_finishes(
 
     # Running the same import again finishes the job, as if it had never stopped.
     book = OrderBook(engine, app_settings, batch_size=BATCH_SIZE)
-    result = book.apply(read_orders_csv(orders_csv, app_settings, book.stored, engine))
+    result = book.apply(read_orders_csv(orders_csv, app_settings, book.live.catalog, engine))
     # Orders with held lines are tried again (and stay held: nothing came in since).
     assert (result.orders_created, result.orders_unchanged, result.orders_updated) == (
         ORDERS - committed,

@@ -166,7 +166,7 @@ class Run:
         self.settings = app_settings
         self.folder = folder
         self.book = OrderBook(engine, app_settings)
-        self.catalog = self.book.stored.catalog
+        self.catalog = self.book.live.catalog.catalog
         self.orders: list[SentOrder] = []
         self.counts = 0
         with engine.connect() as connection:
@@ -208,7 +208,9 @@ class Run:
                 self.engine,
                 self.settings,
                 path,
-                on_written=lambda connection, levels: self.book.record_levels(connection, levels),
+                on_written=lambda connection, levels: self.book.live.record_levels(
+                    connection, levels
+                ),
             )
         self.book.retry_held()
         return {(sku, wh): False for sku, wh, _, _ in rows}
@@ -338,8 +340,8 @@ class Run:
         sellable = {(sku, wh): fresh.sellable(sku, wh) for wh in WAREHOUSES for sku in SKUS}
         for wh in WAREHOUSES:
             for sku in SKUS:
-                assert self.book.core.levels(sku, wh) == fresh.levels(sku, wh), (sku, wh)
-            assert self.book.core.sellable_by_warehouse(wh) == fresh.sellable_by_warehouse(wh)
+                assert self.book.live.core.levels(sku, wh) == fresh.levels(sku, wh), (sku, wh)
+            assert self.book.live.core.sellable_by_warehouse(wh) == fresh.sellable_by_warehouse(wh)
         changed = {pair for pair, value in sellable.items() if value != self.sellable[pair]}
         named = set(recorded.values())
         if derived_elsewhere:

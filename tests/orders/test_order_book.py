@@ -27,6 +27,7 @@ from sellable.orders import ledger as read_ledger
 from sellable.store import schema
 from sellable.store.db import create_db_engine, sync_warehouses, upgrade_schema
 from sellable.store.loader import load_engine
+from tests.conftest import assert_ledger_balanced
 
 TABLES = tuple(schema.metadata.sorted_tables)
 
@@ -189,33 +190,7 @@ class Store:
 
     def assert_ledger(self) -> None:
         """Every stock row equals the sum of its movements (and no movement lacks a row)."""
-        m, st = schema.movements.c, schema.stock.c
-        with self.engine.connect() as connection:
-            sums = {
-                (s, w): (oh, lk, al)
-                for s, w, oh, lk, al in connection.execute(
-                    select(
-                        m.sku_id,
-                        m.warehouse_id,
-                        func.sum(m.on_hand_change),
-                        func.sum(m.locked_change),
-                        func.sum(m.allocated_change),
-                    ).group_by(m.sku_id, m.warehouse_id)
-                )
-            }
-            rows = {
-                (s, w): (oh, lk, al)
-                for s, w, oh, lk, al in connection.execute(
-                    select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
-                )
-            }
-        assert set(sums) <= set(rows), "movements without a stock row"
-        bad = {
-            pair: (level, sums.get(pair, (0, 0, 0)))
-            for pair, level in rows.items()
-            if tuple(level) != tuple(int(x) for x in sums.get(pair, (0, 0, 0)))
-        }
-        assert bad == {}, f"stock rows that differ from the sum of their movements: {bad}"
+        assert_ledger_balanced(self.engine)
 
 
 def invoke(config: Path, *args: str) -> Result:

@@ -156,36 +156,6 @@ def order_lines(connection: Connection) -> dict[tuple[str, str], dict[str, tuple
     return found
 
 
-def ledger_mismatches(connection: Connection, codes: Codes) -> list[str]:
-    """Stock rows that differ from the sum of their movements (or movements without a row)."""
-    m, st = schema.movements.c, schema.stock.c
-    skus, warehouses = codes
-    sums = {
-        (s, w): (int(oh), int(lk), int(al))
-        for s, w, oh, lk, al in connection.execute(
-            select(
-                m.sku_id,
-                m.warehouse_id,
-                func.sum(m.on_hand_change),
-                func.sum(m.locked_change),
-                func.sum(m.allocated_change),
-            ).group_by(m.sku_id, m.warehouse_id)
-        )
-    }
-    rows = {
-        (s, w): (oh, lk, al)
-        for s, w, oh, lk, al in connection.execute(
-            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
-        )
-    }
-    return [
-        f"stock {skus[s]}@{warehouses[w]} is {rows.get((s, w))}, "
-        f"its movements sum to {sums.get((s, w), (0, 0, 0))}"
-        for s, w in sorted(set(sums) | set(rows))
-        if rows.get((s, w), (0, 0, 0)) != sums.get((s, w), (0, 0, 0))
-    ]
-
-
 def allocation_problems(connection: Connection, codes: Codes) -> list[str]:
     """Allocated quantities that the lines and the order movements do not explain."""
     skus, warehouses = codes
@@ -313,10 +283,12 @@ def duplicate_problems(connection: Connection) -> list[str]:
 
 def store_problems(engine: Engine) -> list[str]:
     """Everything wrong with the store right now (empty when it is consistent)."""
+    from tests.conftest import ledger_mismatches  # the test process only
+
     with engine.connect() as connection:
         codes = _codes(connection)
         return [
-            *ledger_mismatches(connection, codes),
+            *ledger_mismatches(connection),
             *allocation_problems(connection, codes),
             *assembly_problems(connection, codes),
             *duplicate_problems(connection),
@@ -339,15 +311,15 @@ def _import_orders(config: str, path: str, batch_size: str, pause_in_batch: str 
     if pause_in_batch:
         _pause_inside_batch(engine, int(pause_in_batch))
     book = OrderBook(engine, settings, batch_size=int(batch_size))
-    orders = read_orders_csv(path, settings, book.stored, engine)
+    orders = read_orders_csv(path, settings, book.live.catalog, engine)
     result = book.apply(orders)
     print(result.orders_created, result.orders_unchanged, result.orders_updated, flush=True)
 
 
 def _pause_inside_batch(engine: Engine, batch: int) -> None:
-    # The order book writes its movements with sellable.store.sql.copy_rows (COPY on
-    # PostgreSQL, which SQLAlchemy's cursor events never see; INSERT elsewhere).
-    from sellable.orders import book as book_module
+    # The ledger writes the order book's movements with sellable.store.sql.copy_rows (COPY
+    # on PostgreSQL, which SQLAlchemy's cursor events never see; INSERT elsewhere).
+    from sellable.store import ledger as book_module
 
     inserts = 0
     copy_rows = book_module.copy_rows

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from sellable import __version__
 from sellable.config import CONFIG_ENV_VAR, Settings, find_config_file, load_settings
@@ -23,6 +23,7 @@ from sellable.core import render
 from sellable.errors import ConfigError, InputError, SellableError
 from sellable.imports import import_components, import_products, import_stock
 from sellable.imports.csvfile import Progress
+from sellable.imports.stock import import_stock_counts
 from sellable.logs import apply_log_settings, start_logging
 from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
 from sellable.store.db import (
@@ -332,17 +333,12 @@ def import_stock_command(ctx: click.Context, file: str, as_json: bool) -> None:
     application = app(ctx)
     engine = application.engine()
     book = OrderBook(engine, application.settings)
-    changed: set[tuple[str, str]] = set()
-
-    def record(connection: Connection, levels: dict[tuple[int, int], tuple[int, int, int]]) -> None:
-        changed.update(book.record_levels(connection, levels))
-
     progress, done = _progress("importing stock", file)
     try:
-        summary = import_stock(engine, application.settings, file, progress, on_written=record)
+        summary, outcome = import_stock_counts(book, file, progress)
     finally:
         done()
-    retried = book.retry_held()
+    changed, retried = outcome.changed, outcome.retried
     if as_json:
         data = summary.to_dict()
         data["sellable_changed"] = len(changed)
@@ -374,7 +370,7 @@ def import_orders_command(ctx: click.Context, file: str, as_json: bool) -> None:
     book = OrderBook(engine, application.settings)
     progress, done = _progress("reading orders", file)
     try:
-        orders = read_orders_csv(file, application.settings, book.stored, engine, progress)
+        orders = read_orders_csv(file, application.settings, book.live.catalog, engine, progress)
     finally:
         done()
     result = book.apply(orders)

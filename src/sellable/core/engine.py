@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sellable.core.catalog import Catalog, SkuKind
 from sellable.errors import CatalogError
@@ -87,7 +88,18 @@ class StockPosition:
         }
 
 
-SkuWarehouse = tuple[str, str]
+class SkuWarehouse(NamedTuple):
+    """A (SKU code, warehouse code) pair; equal to the plain tuple."""
+
+    sku: str
+    warehouse: str
+
+
+class StockKey(NamedTuple):
+    """A stock row's key in the store: (SKU id, warehouse id)."""
+
+    sku_id: int
+    warehouse_id: int
 
 
 class StockEngine:
@@ -183,7 +195,9 @@ class StockEngine:
             for pos, levels in items:
                 self._set_levels(pos, w, levels)
             code = self.warehouses[w].code
-            changed.update((codes[p], code) for p in self._propagate(w, [p for p, _ in items]))
+            changed.update(
+                SkuWarehouse(codes[p], code) for p in self._propagate(w, [p for p, _ in items])
+            )
         return changed
 
     def apply_one(self, sku: str, warehouse: str, levels: StockLevels) -> list[SkuWarehouse]:
@@ -192,7 +206,7 @@ class StockEngine:
         w = self.warehouse_position(warehouse)
         self._set_levels(pos, w, levels)
         codes = self.catalog.codes
-        return [(codes[p], warehouse) for p in self._propagate(w, (pos,))]
+        return [SkuWarehouse(codes[p], warehouse) for p in self._propagate(w, (pos,))]
 
     def _propagate(self, w: int, touched: Iterable[int]) -> list[int]:
         """Recompute ``touched`` and, in rank order, every composite above them whose

@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
+
+from sellable.core import SkuWarehouse
+
+
+class OrderKey(NamedTuple):
+    """An order's identity: (channel code, the channel's order id)."""
+
+    channel: str
+    external_id: str
 
 
 class OrderStatus(StrEnum):
@@ -49,8 +59,8 @@ class OrderIn:
     created_at: datetime | None = None
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.channel, self.order_id)
+    def key(self) -> OrderKey:
+        return OrderKey(self.channel, self.order_id)
 
     @property
     def reference(self) -> str:
@@ -70,7 +80,7 @@ class OrderImportResult:
     lines_cancelled: int = 0
     assembly_orders: int = 0
     movements: int = 0
-    changed_pairs: set[tuple[str, str]] = field(default_factory=set)
+    changed_pairs: set[SkuWarehouse] = field(default_factory=set)
     held: list[tuple[str, str, str]] = field(default_factory=list)  # (order ref, line, reason)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (order ref, reason)
     notes: list[str] = field(default_factory=list)

@@ -24,7 +24,6 @@ from sellable.errors import AuthenticationError, ConfigError, SellableError
 from sellable.orders import OrderBook
 from sellable.sdk import ChannelHttp, ConnectorContext
 from sellable.store.sql import utcnow
-from sellable.sync._live import LiveStock
 from sellable.sync.health import Health
 from sellable.sync.jobs import JOB_TABLE, MAX_PAGES, PROBE_JOB, Channel, JobResult, job_spec
 from sellable.sync.locks import JobLocks
@@ -72,7 +71,7 @@ class SyncEngine:
         #: Set at shutdown: jobs stop between pages and batches, HTTP retries stop at once.
         self.stopping = threading.Event()
         self.book = OrderBook(db, settings)
-        self.live = LiveStock(self.book)
+        self.live = self.book.live
         self.state = SyncState(db, now)
         self.health = health or Health(settings.daemon.degraded_after, wall=now)
         self.locks = JobLocks(db)

@@ -18,7 +18,7 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
     """Last successful pull and push, cursor, pending pushes, health (with the last error
     while a job fails), listing reports."""
     runs, listings, cursors = schema.job_runs.c, schema.listings.c, schema.channel_cursors.c
-    catalog = engine.book.stored.catalog
+    catalog = engine.book.live.catalog.catalog
     report = []
     with engine.db.connect() as connection:
         for code in engine.channels:
@@ -52,7 +52,7 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                 ).where((listings.channel == code) & listings.present)
             ).all()
             unmatched = sorted({r.channel_sku or r.listing_id for r in rows if r.sku_id is None})
-            stored = engine.book.stored
+            stored = engine.book.live.catalog
             # listings of one SKU from the same warehouses offer the same units twice
             duplicates = sorted(
                 f"{stored.code(sku_id)}: {', '.join(ids)}"

@@ -65,7 +65,7 @@ class Amazon:
 
     def sellable(self, sku: str, warehouse: str) -> int:
         self.engine.book.refresh()
-        return self.engine.book.core.sellable(sku, warehouse)
+        return self.engine.book.live.core.sellable(sku, warehouse)
 
     def settle(self, seconds: float = 6.0) -> JobResult:
         """Let Amazon apply what it accepted, then push again to confirm it."""

@@ -73,7 +73,12 @@ def refresh_listings(engine: SyncEngine, channel: Channel, result: JobResult) ->
         {str(r["channel_sku"] or r["listing_id"]) for r in rows if r["sku_id"] is None}
     )
     matched = {r["sku_id"] for r in rows if r["sku_id"] is not None}
-    missing = sorted(sku for sku, sku_id in live.codes_and_ids() if sku_id not in matched)
+    stored = live.catalog
+    missing = sorted(
+        sku
+        for sku, sku_id in zip(stored.catalog.codes, stored.ids, strict=True)
+        if sku_id not in matched
+    )
     result.counts["missing"] = len(missing)
     result.reports["missing_listings"] = missing
     if missing and missing != engine.missing_reported.get(code):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sellable.sync._live import CountIn, receive_stock_counts
+from sellable.orders.counts import CountIn, receive_stock_counts
 from sellable.sync.jobs.base import Channel, JobResult
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
         CountIn(count.sku, warehouse, count.on_hand, reserved=count.reserved)
         for count in channel.connector.pull_stock()
     ]
-    outcome = receive_stock_counts(engine.book, engine.live, counts, f"stock pull {code}")
+    outcome = receive_stock_counts(engine.book, counts, f"stock pull {code}")
     retried = outcome.retried
     unknown = set(outcome.unknown_skus)
     result.counts.update(

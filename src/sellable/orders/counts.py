@@ -1,0 +1,118 @@
+"""The use case "a stock count arrived": write the counts, record what changed, retry held
+lines.
+
+Both ``sellable import stock`` and the daemon's stock pull call
+:func:`receive_stock_counts`, so that a count, wherever it comes from, allocates the held
+lines it makes possible before anything is offered on a channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, select
+
+from sellable.core import SkuWarehouse, StockKey, StockLevels
+from sellable.errors import InputError
+from sellable.orders.book import OrderBook
+from sellable.orders.model import OrderImportResult
+from sellable.store import schema
+from sellable.store.db import writing
+from sellable.store.ledger import write_stock_counts
+
+
+@dataclass(frozen=True)
+class CountIn:
+    """An absolute count of one SKU in one warehouse.
+
+    ``locked`` None keeps the stored locked quantity. ``reserved``: units the warehouse
+    reserved for the channel's own orders; counted as ours on hand only up to what we
+    already allocated there (our allocation subtracts them), so reservations for orders
+    not pulled yet are never sold twice.
+    """
+
+    sku: str
+    warehouse: str
+    on_hand: int
+    locked: int | None = None
+    reserved: int = 0
+
+
+@dataclass
+class CountOutcome:
+    created: int = 0
+    updated: int = 0
+    movements: int = 0
+    unknown_skus: list[str] = field(default_factory=list)
+    changed: set[SkuWarehouse] = field(default_factory=set)
+    retried: OrderImportResult = field(default_factory=OrderImportResult)
+
+
+def receive_stock_counts(
+    book: OrderBook,
+    counts: Sequence[CountIn],
+    source: str,
+    *,
+    problem: Callable[[CountIn, str], None] | None = None,
+    check: Callable[[], None] | None = None,
+) -> CountOutcome:
+    """Write ``counts`` (an Adjustment movement per difference, one transaction), record
+    the changed sellable pairs, then retry the held lines of open orders, oldest first.
+
+    Unknown SKUs are skipped and listed. ``problem(count, reason)`` is told of a count that
+    cannot be applied (else :class:`InputError`); ``check()`` runs inside the transaction
+    after the counts are written (raising rolls them back).
+    """
+    live = book.live
+    outcome = CountOutcome()
+    with live.lock:
+        live.refresh()
+        outcome.unknown_skus = sorted({c.sku for c in counts if not live.knows(c.sku)})
+        by_key: dict[StockKey, CountIn] = {}
+        for count in counts:
+            if not live.knows(count.sku):
+                continue
+            warehouse_id = live.warehouse_ids.get(count.warehouse)
+            if warehouse_id is None:
+                known = ", ".join(live.warehouse_ids)
+                raise InputError(f"unknown warehouse {count.warehouse!r} (known: {known})")
+            by_key[StockKey(live.sku_id(count.sku), warehouse_id)] = count
+
+        def record(connection: Connection, levels: dict[StockKey, StockLevels]) -> None:
+            outcome.changed.update(live.record_levels(connection, levels))
+
+        with writing(book.engine) as connection:
+            allocated = _allocated(connection, by_key) if any(c.reserved for c in counts) else {}
+            values = {
+                key: (
+                    count.on_hand + min(count.reserved, max(0, allocated.get(key, 0))),
+                    count.locked,
+                )
+                for key, count in by_key.items()
+            }
+            outcome.created, outcome.updated, outcome.movements = write_stock_counts(
+                connection,
+                values,
+                source,
+                record,
+                problem=None
+                if problem is None
+                else lambda key, reason: problem(by_key[key], reason),
+            )
+            if check is not None:
+                check()
+        outcome.retried = book.retry_held()
+    return outcome
+
+
+def _allocated(connection: Connection, keys: dict[StockKey, CountIn]) -> dict[StockKey, int]:
+    """What is allocated now in the counted rows' warehouses."""
+    st = schema.stock.c
+    found: dict[StockKey, int] = {}
+    for warehouse_id in sorted({k.warehouse_id for k in keys}):
+        for sku_id, al in connection.execute(
+            select(st.sku_id, st.allocated).where(st.warehouse_id == warehouse_id)
+        ):
+            found[StockKey(sku_id, warehouse_id)] = al
+    return found
