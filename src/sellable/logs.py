@@ -36,11 +36,13 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
+        # As logging.Formatter does: other handlers and tools read record.message.
+        record.message = record.getMessage()
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": record.message,
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_") and key not in entry:

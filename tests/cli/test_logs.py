@@ -107,3 +107,14 @@ def test_logs_text_format_stays_text(tmp_path: Path, root_stream: io.StringIO) -
     apply_log_settings(_settings(tmp_path, 'log_level = "WARNING"\n'))
     logging.getLogger("sellable").warning("plain")
     assert root_stream.getvalue() == "plain\n"
+
+
+def test_logs_json_formatter_sets_the_record_message_as_logging_formatter_does() -> None:
+    record = logging.LogRecord(
+        "sellable.sync", logging.INFO, __file__, 1, "job=%s ok", ("push",), None
+    )
+
+    line = JsonFormatter().format(record)
+
+    assert record.message == "job=push ok"  # other handlers (pytest's, a syslog one) read it
+    assert json.loads(line)["message"] == "job=push ok"
