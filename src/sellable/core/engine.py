@@ -32,9 +32,9 @@ class WarehouseRules:
     use_component_inventory: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class StockLevels:
-    """Prepackaged stock of one SKU in one warehouse."""
+class StockLevels(NamedTuple):
+    """Prepackaged stock of one SKU in one warehouse. A named tuple rather than a frozen
+    dataclass: the order book builds one per locked stock row, on the import's hot path."""
 
     on_hand: int = 0
     locked: int = 0
