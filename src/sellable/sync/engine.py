@@ -37,8 +37,6 @@ log = logging.getLogger("sellable.sync")
 #: stock pulls, then all order pulls, then reconcile (which pushes).
 PASS_ORDER = ("listings", "stock", "orders", "reconcile")
 
-MANUAL = "manual"  # a CSV-only channel: no connector, no jobs
-
 
 class SyncEngine:
     """Runs the jobs of every configured channel.
@@ -79,7 +77,7 @@ class SyncEngine:
         self.channels: dict[str, Channel] = {}
         options = {"stopping": self.stopping, **(http_options or {})}
         for index, channel in enumerate(settings.channels):
-            if channel.connector == MANUAL:
+            if channel.is_manual:  # a CSV-only channel: no connector, no jobs
                 continue
             self.channels[channel.code] = self._open_channel(index, channel, options)
 
