@@ -115,6 +115,8 @@ class StockEngine:
 
     def __init__(self, catalog: Catalog, warehouses: Sequence[WarehouseRules]) -> None:
         self.catalog = catalog
+        #: Per SKU position: orders exceeding stock allowed (set by the store's loader).
+        self.allow_backorder: list[bool] = [False] * len(catalog)
         self.warehouses = tuple(warehouses)
         self._wh_index = {w.code: i for i, w in enumerate(self.warehouses)}
         n = len(catalog)
@@ -259,6 +261,12 @@ class StockEngine:
 
     def sellable(self, sku: str, warehouse: str) -> int:
         return self._sellable[self.warehouse_position(warehouse)][self.catalog.position(sku)]
+
+    def unbounded(self, sku: str, warehouse: str) -> bool:
+        """True when the order book accepts any quantity of ``sku`` in ``warehouse`` (orders
+        exceeding stock are allowed for it, or for what binds it)."""
+        self.warehouse_position(warehouse)
+        return bool(self.allow_backorder[self.catalog.position(sku)])
 
     def levels(self, sku: str, warehouse: str) -> StockLevels:
         pos = self.catalog.position(sku)

@@ -45,6 +45,9 @@ class OrderLineIn:
     sku: str
     quantity: int
     status: OrderStatus | None = None
+    #: The options the customer chose, as (slot name, option SKU) pairs: the line takes
+    #: exactly those. Empty: the planner chooses (the option with the most available).
+    options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,16 @@ class OrderIn:
     status: OrderStatus
     lines: tuple[OrderLineIn, ...]
     created_at: datetime | None = None
+    #: The warehouses a line may be routed among, in order: the first that can allocate all
+    #: of it, else split across them in order, else held in the first. Empty: ``warehouse``
+    #: only (the channel chose it: Amazon AFN, a Shopify location). When given,
+    #: ``warehouse`` is its first.
+    route: tuple[str, ...] = ()
+
+    @property
+    def warehouses(self) -> tuple[str, ...]:
+        """Where this order's lines may be booked, in order."""
+        return self.route or (self.warehouse,)
 
     @property
     def key(self) -> OrderKey:

@@ -20,12 +20,16 @@ class ChannelOrderLine:
     sku: str
     quantity: int
     status: OrderStatus | None = None
+    #: The options the customer chose, as (slot name, option SKU) pairs, where the channel
+    #: carries them: the line then takes exactly those. Empty: the planner chooses.
+    options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelOrder:
-    """An order as the channel shows it now. ``warehouse`` overrides the channel's first
-    warehouse (e.g. Amazon orders fulfilled by Amazon)."""
+    """An order as the channel shows it now. ``warehouse`` is a warehouse the channel itself
+    chose (Amazon orders fulfilled by Amazon, the location Shopify assigned): the lines are
+    booked there. None: each line is routed across the channel's warehouses in order."""
 
     order_id: str
     status: OrderStatus
@@ -110,3 +114,5 @@ class StockCount:
     sku: str
     on_hand: int
     reserved: int = 0
+    #: The warehouse counted; None: the channel's first warehouse.
+    warehouse: str | None = None

@@ -129,6 +129,11 @@ class LiveStock:
         core = self.core
         return sum(core.sellable(sku, w) for w in warehouses if w in self.warehouse_ids)
 
+    def backorderable(self, sku: str, warehouses: Iterable[str]) -> bool:
+        """True when an order for ``sku`` is accepted beyond its stock in one of ``warehouses``
+        (the SKU, or what binds it, allows orders exceeding stock)."""
+        return any(self.core.unbounded(sku, w) for w in warehouses if w in self.warehouse_ids)
+
     def feed(self, levels: Mapping[StockKey, StockLevels]) -> set[SkuWarehouse]:
         """Bring the in-memory core up to these stock rows (another process may have moved
         them); returns the (SKU, warehouse) pairs whose sellable changed."""

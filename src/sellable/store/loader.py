@@ -102,6 +102,7 @@ def load_engine(
     position = stored.position
     rules = [WarehouseRules(w.code, w.uses_components) for w in settings.warehouses]
     engine = StockEngine(stored.catalog, rules)
+    engine.allow_backorder = list(stored.allow_backorder)
     wh = schema.warehouses.c
     configured = {r.code for r in rules}
     warehouse_position = {

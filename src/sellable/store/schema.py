@@ -53,6 +53,9 @@ skus = Table(
     Column("price", Numeric(14, 4), nullable=True),
     # NULL: follow the warehouse's assembly_on_demand; true/false overrides it for this SKU.
     Column("assembly_on_demand", Boolean, nullable=True),
+    # NULL: follow the warehouse's use_component_inventory; false: sold only from assembled
+    # (prepackaged) units, whatever the warehouse says.
+    Column("use_component_inventory", Boolean, nullable=True),
     CheckConstraint("kind IN ('simple', 'kit', 'assembly', 'package', 'bundle')", name="kind"),
 )
 
@@ -79,6 +82,9 @@ stock = Table(
     Column("on_hand", BigInteger, nullable=False, default=0),
     Column("locked", BigInteger, nullable=False, default=0),
     Column("allocated", BigInteger, nullable=False, default=0),
+    # Units claimed by held lines (their whole demand, exploded as it would be allocated):
+    # not offered to anyone else. available = on_hand - locked - allocated - held.
+    Column("held", BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 movements = Table(
@@ -94,6 +100,7 @@ movements = Table(
     Column("on_hand_change", BigInteger, nullable=False, default=0),
     Column("locked_change", BigInteger, nullable=False, default=0),
     Column("allocated_change", BigInteger, nullable=False, default=0),
+    Column("held_change", BigInteger, nullable=False, default=0, server_default="0"),
     Column("reference", String(255), nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_movements_sku_warehouse", "sku_id", "warehouse_id", "id"),
@@ -110,6 +117,9 @@ orders = Table(
     Column("created_at", DateTime(timezone=True), nullable=True),  # as the channel says
     Column("imported_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The warehouses a line is routed among, in order (comma-separated codes); NULL: only
+    # the order's own warehouse (the channel chose it).
+    Column("route", String(1000), nullable=True),
     UniqueConstraint("channel", "external_id", name="uq_orders_channel_external_id"),
     CheckConstraint("status IN ('open', 'shipped', 'cancelled')", name="status"),
 )
@@ -125,6 +135,8 @@ order_lines = Table(
     Column("quantity", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),  # allocated | held | shipped | cancelled
     Column("hold_reason", String(500), nullable=True),
+    Column("options", String(1000), nullable=True),  # the customer's choice, "slot=SKU;..."
+    Column("allocated_in", String(1000), nullable=True),  # line units per warehouse, "main=3;..."
     UniqueConstraint("order_id", "line_key", name="uq_order_lines_order_id_line_key"),
     CheckConstraint("status IN ('allocated', 'held', 'shipped', 'cancelled')", name="status"),
 )
@@ -139,6 +151,19 @@ line_allocations = Table(
     Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
     Column("quantity", BigInteger, nullable=False),
     Index("ix_line_allocations_line", "line_id"),
+)
+
+# What each held line claims (not offered to anyone else while it waits): its demand
+# exploded the way it would be allocated. Summed into stock.held.
+line_holds = Table(
+    "line_holds",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("line_id", Id, ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=False),
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
+    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Index("ix_line_holds_line", "line_id"),
 )
 
 assembly_orders = Table(
