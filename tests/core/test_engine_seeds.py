@@ -22,7 +22,8 @@ from sellable.core import (
 )
 from sellable.errors import CatalogError
 
-MAIN = WarehouseRules("main", use_component_inventory=True)
+# The seeds' own warehouse assembles on demand (seed 000's "Assembly-on-Demand" setup).
+MAIN = WarehouseRules("main", use_component_inventory=True, assembly_on_demand=True)
 FBA = WarehouseRules("fba", use_component_inventory=False)
 
 S = SkuKind.SIMPLE
@@ -54,6 +55,7 @@ def prepackaged_dict(on_hand: int = 0, locked: int = 0, allocated: int = 0) -> d
         "on_hand": on_hand,
         "locked": locked,
         "allocated": allocated,
+        "held": 0,
         "available": on_hand - locked - allocated,
     }
 
@@ -115,6 +117,22 @@ def test_engine_assembly_on_demand_sells_assembled_plus_assemblable() -> None:
     assert position["component"] == component_dict(30, 30, "MUG-CERAMIC")  # assemblable
     assert position["sellable"] == 40
     assert engine.sellable("GIFT-SET-COFFEE", "main") == 40
+
+
+def test_engine_assembly_without_assembly_on_demand_sells_only_assembled_units() -> None:
+    # Without assembly-on-demand an order beyond the assembled units is held until someone
+    # builds: sellable is what an order would be allocated, the 10 assembled.
+    engine = make_engine(
+        [*COFFEE_COMPONENTS, ("GIFT-SET-COFFEE", SkuKind.ASSEMBLY)],
+        coffee_bom("GIFT-SET-COFFEE"),
+        {**COFFEE_STOCK, **on_hand(**{"GIFT-SET-COFFEE": 10})},
+        warehouses=[WarehouseRules("main", use_component_inventory=True)],
+    )
+
+    assert engine.sellable("GIFT-SET-COFFEE", "main") == 10
+    assert engine.position("GIFT-SET-COFFEE", "main").to_dict()["component"] == component_dict(
+        0, 0, None
+    )
 
 
 def test_engine_assembly_on_demand_order_flow_keeps_sellable_exact() -> None:

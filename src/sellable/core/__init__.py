@@ -5,6 +5,8 @@ from __future__ import annotations
 from sellable.core.catalog import BomLine, Catalog, ComponentOption, SkuKind, Slot
 from sellable.core.engine import (
     ComponentStock,
+    SkuPolicies,
+    SkuRules,
     SkuWarehouse,
     StockEngine,
     StockKey,
@@ -21,6 +23,8 @@ __all__ = [
     "ComponentStock",
     "Explanation",
     "SkuKind",
+    "SkuPolicies",
+    "SkuRules",
     "SkuWarehouse",
     "Slot",
     "StockEngine",

@@ -1,83 +1,75 @@
 """Planning how an order line or a build takes stock in one warehouse. Pure, no I/O.
 
-A line for SKU ``s`` takes ``s``'s prepackaged available stock first. For the rest:
+The rule is :mod:`sellable.core.demand`'s, the same one the core's sellable is computed by:
+a line takes its SKU's prepackaged available stock first; the rest is made from components
+where the SKU may be exploded there (a kit, package or bundle where the warehouse — or the
+SKU — uses component inventory takes its components; an assembly with assembly-on-demand is
+built for the shortfall: an assembly order). Demand is added up per SKU over every path.
+What cannot be served holds the line, unless orders exceeding stock are allowed where it
+falls short: then that SKU's stock goes negative.
 
-* a kit, package or bundle (virtual composites), where the warehouse uses component
-  inventory, takes its components, recursively; options of a slot are used in order;
-* an assembly with assembly-on-demand is built for the shortfall (an assembly order:
-  components consumed, assembly produced), then taken from the assembly's own stock;
-* otherwise the line is short, unless the SKU allows orders exceeding stock
-  (backorder): then it is taken anyway and its availability goes negative.
-
-Plans are all or nothing: a short line yields a :class:`Shortage` naming the
-bottleneck, and the working stock is left as it was.
+Plans are all or nothing: a short line yields a :class:`Shortage` naming the bottleneck, and
+the working stock is left as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
-from sellable.core.catalog import Catalog, SkuKind
+from sellable.core.catalog import Catalog
+from sellable.core.demand import (
+    BuildStep,
+    Demand,
+    Forced,
+    Plan,
+    Shortage,
+    Structure,
+    WarehouseFlags,
+)
+from sellable.errors import CatalogError
 
-
-@dataclass(frozen=True, slots=True)
-class SkuPolicy:
-    """What a SKU allows in the warehouse being planned."""
-
-    allow_backorder: bool = False
-    assembly_on_demand: bool = False
-
-
-@dataclass(slots=True)
-class BuildStep:
-    """One assembly order: ``quantity`` of ``sku`` made from ``consumed`` (SKU, quantity)."""
-
-    sku: str
-    quantity: int
-    consumed: list[tuple[str, int]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Plan:
-    """What a line (or a manual build) does to stock, in order: builds, then allocations."""
-
-    allocations: list[tuple[str, int]] = field(default_factory=list)
-    builds: list[BuildStep] = field(default_factory=list)
-
-    def stock_changes(self) -> dict[str, tuple[int, int]]:
-        """Per SKU: (change of on hand, change of allocated)."""
-        changes: dict[str, list[int]] = {}
-        for build in self.builds:
-            changes.setdefault(build.sku, [0, 0])[0] += build.quantity
-            for sku, quantity in build.consumed:
-                changes.setdefault(sku, [0, 0])[0] -= quantity
-        for sku, quantity in self.allocations:
-            changes.setdefault(sku, [0, 0])[1] += quantity
-        return {sku: (c[0], c[1]) for sku, c in changes.items()}
+__all__ = [
+    "AllocationPlanner",
+    "BuildStep",
+    "Plan",
+    "Shortage",
+    "forced_options",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class Shortage:
-    """Why a plan cannot be made: ``need`` units of ``sku`` were wanted, ``have`` were there."""
-
-    sku: str
-    have: int
-    need: int
-    warehouse: str
-
-    @property
-    def reason(self) -> str:
-        return (
-            f"short {self.need - self.have} × {self.sku} in {self.warehouse} "
-            f"(have {self.have}, need {self.need})"
-        )
-
-
-class _Short(Exception):
-    def __init__(self, shortage: Shortage) -> None:
-        super().__init__(shortage.reason)
-        self.shortage = shortage
+def forced_options(
+    structure: Structure, root: int, options: Sequence[tuple[str, str]]
+) -> dict[tuple[int, int], int]:
+    """The customer's choice (``slot name = option SKU``) as the slots of ``root``'s BOM, at
+    every level, that it fixes. Raises :class:`CatalogError` naming what does not match."""
+    catalog = structure.catalog
+    forced: dict[tuple[int, int], int] = {}
+    seen: set[str] = set()
+    for name, sku in options:
+        if name in seen:
+            raise CatalogError(f"option slot {name!r} is chosen twice")
+        seen.add(name)
+        matched = False
+        for node in structure.order(root):
+            for index, slot in enumerate(catalog.slots[node] or ()):
+                if len(slot) < 2 or catalog.slot_name(node, index) != name:
+                    continue
+                for option, (child, _qty) in enumerate(slot):
+                    if catalog.codes[child] == sku:
+                        forced[(node, index)] = option
+                        matched = True
+                        break
+                else:
+                    choices = ", ".join(catalog.codes[c] for c, _ in slot)
+                    raise CatalogError(
+                        f"{sku!r} is not an option of slot {name!r} of "
+                        f"{catalog.codes[node]!r} (options: {choices})"
+                    )
+        if not matched:
+            raise CatalogError(
+                f"{catalog.codes[root]!r} has no slot {name!r} with options in its BOM"
+            )
+    return forced
 
 
 class AllocationPlanner:
@@ -85,187 +77,84 @@ class AllocationPlanner:
 
     Usage::
 
-        planner = AllocationPlanner(catalog, "main", True, {"MUG": 1, ...}, policy_for)
-        result = planner.plan_line("GIFT-SET", 4)   # Plan, or Shortage
-        planner.available                           # working stock after the plans so far
+        planner = AllocationPlanner(structure, flags, "main", {position: available, ...})
+        result = planner.plan_line(position, 4)   # Plan, or Shortage
+        planner.available                         # working stock after the plans so far
 
     Successive plans see each other's effects, so one planner can plan a batch of lines.
     """
 
     def __init__(
         self,
-        catalog: Catalog,
+        structure: Structure,
+        flags: WarehouseFlags,
         warehouse: str,
-        uses_components: bool,
-        available: Mapping[str, int],
-        policy: Callable[[str], SkuPolicy],
+        available: dict[int, int],
     ) -> None:
-        self.catalog = catalog
+        self.catalog: Catalog = structure.catalog
+        self.structure = structure
+        self.flags = flags
         self.warehouse = warehouse
-        self.uses_components = uses_components
-        self.available: dict[str, int] = dict(available)
-        self.policy = policy
-        self._plan = Plan()
-        self._build_stack: list[BuildStep] = []
+        #: Working prepackaged available stock by SKU position (missing: 0).
+        self.available = available
+        self.demand = Demand(structure, flags, self._avail, warehouse)
+
+    def _avail(self, pos: int) -> int:
+        return self.available.get(pos, 0)
 
     # -- public ---------------------------------------------------------------------------------
 
-    def plan_line(self, sku: str, quantity: int, *, force: bool = False) -> Plan | Shortage:
-        """Allocate ``quantity`` of ``sku``. ``force`` takes the shortfall as a backorder
-        of ``sku`` itself (used when a channel says it already shipped)."""
-        return self._attempt(lambda: self._take(sku, quantity, allocate=True, force=force))
+    def capacity(self, pos: int, forced: Forced | None = None) -> int:
+        """The most units of ``pos`` a line could take now (the core's sellable)."""
+        return self.demand.capacity(pos, forced)
 
-    def plan_build(self, sku: str, quantity: int) -> Plan | Shortage:
-        """Build ``quantity`` of composite ``sku`` from its components, all or nothing."""
-        return self._attempt(lambda: self._build(sku, quantity))
+    def plan_line(
+        self,
+        pos: int,
+        quantity: int,
+        *,
+        force: bool = False,
+        forced: Forced | None = None,
+        backorders: bool = True,
+    ) -> Plan | Shortage:
+        """Allocate ``quantity`` of the SKU at ``pos``. Where stock falls short on SKUs that
+        allow orders exceeding stock, they take it anyway (unless ``backorders`` is off);
+        ``force`` lets the SKU itself do so (a channel says the line already shipped)."""
+        outcome = self.demand.plan(pos, quantity, forced=forced)
+        if isinstance(outcome, Shortage) and (force or (backorders and self._may_backorder(pos))):
+            second = self.demand.plan(pos, quantity, forced=forced, backorders=True, force=force)
+            if isinstance(second, Plan):
+                outcome = second
+        if isinstance(outcome, Plan):
+            self._apply(outcome)
+        return outcome
 
-    def sellable(self, sku: str) -> int:
-        """Sellable of ``sku`` on the working stock (the core's formula)."""
-        return self._sellable(self.catalog.position(sku))
+    def plan_build(self, pos: int, quantity: int) -> Plan | Shortage:
+        """Build ``quantity`` of composite ``pos`` from its components, all or nothing."""
+        outcome = self.demand.plan(pos, quantity, build=True)
+        if isinstance(outcome, Plan):
+            self._apply(outcome)
+        return outcome
+
+    def claims(self, pos: int, quantity: int, forced: Forced | None = None) -> dict[int, int]:
+        """What a held line of ``quantity`` claims per SKU position (see :meth:`Demand.claims`)."""
+        return {p: q for p, q in self.demand.claims(pos, quantity, forced).items() if q}
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _attempt(self, action: Callable[[], None]) -> Plan | Shortage:
-        saved = dict(self.available)
-        self._plan = Plan()
-        self._build_stack = []
-        try:
-            action()
-        except _Short as short:
-            self.available = saved
-            return short.shortage
-        return self._plan
+    def _may_backorder(self, pos: int) -> bool:
+        backorder = self.flags.backorder
+        return any(backorder[node] for node in self.structure.order(pos))
 
-    def _record(self, sku: str, quantity: int, allocate: bool) -> None:
-        if quantity <= 0:
-            return
-        self.available[sku] = self.available.get(sku, 0) - quantity
-        if allocate:
-            self._plan.allocations.append((sku, quantity))
-            return
-        consumed = self._build_stack[-1].consumed
-        for index, (seen, already) in enumerate(consumed):
-            if seen == sku:  # one line per component on an assembly order
-                consumed[index] = (sku, already + quantity)
-                return
-        consumed.append((sku, quantity))
-
-    def _checkpoint(self) -> tuple[dict[str, int], int, int, list[tuple[str, int]] | None]:
-        consumed = list(self._build_stack[-1].consumed) if self._build_stack else None
-        return (dict(self.available), len(self._plan.allocations), len(self._plan.builds), consumed)
-
-    def _restore(
-        self, saved: tuple[dict[str, int], int, int, list[tuple[str, int]] | None]
-    ) -> None:
-        self.available = saved[0]
-        del self._plan.allocations[saved[1] :]
-        del self._plan.builds[saved[2] :]
-        if saved[3] is not None:
-            self._build_stack[-1].consumed[:] = saved[3]
-
-    def _take(self, sku: str, quantity: int, *, allocate: bool, force: bool = False) -> None:
-        """Take ``quantity`` of ``sku`` into allocation (or into the build in progress).
-
-        ``force`` (or the SKU's backorder setting) takes a shortfall anyway: a virtual kit's
-        components go negative (a kit has no stock of its own to oversell); any other SKU's
-        own stock does.
-        """
-        have = max(0, self.available.get(sku, 0))
-        direct = min(have, quantity)
-        self._record(sku, direct, allocate)
-        rest = quantity - direct
-        if rest == 0:
-            return
-        pos = self.catalog.position(sku)
-        kind = self.catalog.kinds[pos]
-        policy = self.policy(sku)
-        backorder = policy.allow_backorder or force
-        shortage = Shortage(sku, have, quantity, self.warehouse)
-        if kind.is_composite and self.uses_components:
-            saved = self._checkpoint()
-            try:
-                if kind is SkuKind.ASSEMBLY:
-                    if not policy.assembly_on_demand:
-                        raise _Short(shortage)
-                    self._build(sku, rest)
-                    self._record(sku, rest, allocate)
-                else:
-                    self._take_components(pos, rest, allocate)
-                return
-            except _Short as short:
-                if not backorder:
-                    raise
-                shortage = short.shortage
-                self._restore(saved)
-            if kind is not SkuKind.ASSEMBLY:
-                self._take_components(pos, rest, allocate, force=True)
-                return
-        if backorder:
-            self._record(sku, rest, allocate)
-            return
-        raise _Short(shortage)
-
-    def _take_components(self, pos: int, units: int, allocate: bool, force: bool = False) -> None:
-        """Take what ``units`` of composite ``pos`` need from each of its slots."""
-        slots = self.catalog.slots[pos]
-        assert slots is not None
-        if not slots:
-            raise _Short(Shortage(self.catalog.codes[pos], 0, units, self.warehouse))
-        # Try the bottleneck slot first, so a shortage names the component that limits
-        # most (the one `sellable explain` marks), not merely the first one listed.
-        capacity = [sum(self._sellable(c) // q for c, q in options) for options in slots]
-        order = sorted(
-            range(len(slots)),
-            key=lambda i: (0, capacity[i], i) if capacity[i] < units else (1, 0, i),
-        )
-        codes = self.catalog.codes
-        for index in order:
-            options = slots[index]
-            if len(options) == 1:
-                child, qty = options[0]
-                self._take(codes[child], units * qty, allocate=allocate, force=force)
-                continue
-            remaining = units
-            offered = 0
-            for child, qty in options:
-                can = self._sellable(child) // qty
-                offered += can
-                give = min(remaining, can)
-                if give:
-                    self._take(codes[child], give * qty, allocate=allocate)
-                    remaining -= give
-                if remaining == 0:
-                    break
-            if remaining and force:
-                first, qty = options[0]
-                self._take(codes[first], remaining * qty, allocate=allocate, force=True)
-            elif remaining:
-                label = f"slot {self.catalog.slot_label(pos, index)}"
-                raise _Short(Shortage(label, offered, units, self.warehouse))
-
-    def _build(self, sku: str, quantity: int) -> None:
-        pos = self.catalog.position(sku)
-        if not self.catalog.kinds[pos].is_composite:
-            raise ValueError(f"{sku!r} is a simple SKU: there is nothing to build it from")
-        if not self.uses_components:
-            raise _Short(Shortage(sku, 0, quantity, self.warehouse))
-        step = BuildStep(sku, quantity)
-        self._build_stack.append(step)
-        try:
-            self._take_components(pos, quantity, allocate=False)
-        finally:
-            self._build_stack.pop()
-        self._plan.builds.append(step)
-        self.available[sku] = self.available.get(sku, 0) + quantity
-
-    def _sellable(self, pos: int) -> int:
-        own = max(0, self.available.get(self.catalog.codes[pos], 0))
-        slots = self.catalog.slots[pos]
-        if slots is None or not self.uses_components:
-            return own
-        best: int | None = None
-        for options in slots:
-            units = sum(self._sellable(child) // qty for child, qty in options)
-            if best is None or units < best:
-                best = units
-        return own + (best or 0)
+    def _apply(self, plan: Plan) -> None:
+        index = self.catalog.index
+        available = self.available
+        for build in plan.builds:
+            for sku, quantity in build.consumed:
+                p = index[sku]
+                available[p] = available.get(p, 0) - quantity
+            p = index[build.sku]
+            available[p] = available.get(p, 0) + build.quantity
+        for sku, quantity in plan.allocations:
+            p = index[sku]
+            available[p] = available.get(p, 0) - quantity

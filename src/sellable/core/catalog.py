@@ -210,6 +210,12 @@ class Catalog:
             for name, slot in zip(names, packed, strict=True)
         )
 
+    def slot_name(self, pos: int, slot_index: int) -> str:
+        """The public name of a slot (its component's SKU for an unnamed slot)."""
+        names = self._slot_names[pos]
+        assert names is not None
+        return _public_slot_name(names[slot_index])
+
     def slot_label(self, pos: int, slot_index: int) -> str:
         """How a bottleneck slot is named: its SKU when it has one option, else its name."""
         packed = self.slots[pos]

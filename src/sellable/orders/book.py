@@ -21,8 +21,8 @@ from sqlalchemy import Connection, Engine
 
 from sellable.config import Settings
 from sellable.core import SkuWarehouse, StockKey, StockLevels
-from sellable.core.allocation import AllocationPlanner, Plan, Shortage
-from sellable.errors import InputError
+from sellable.core.allocation import AllocationPlanner, Plan, Shortage, forced_options
+from sellable.errors import CatalogError, InputError
 from sellable.orders.model import (
     UNKNOWN_SKU,
     LineStatus,
@@ -49,6 +49,19 @@ from sellable.store.sql import db_time, utcnow
 
 log = logging.getLogger(__name__)
 
+
+def options_text(options: Sequence[tuple[str, str]]) -> str | None:
+    """The customer's choice of options as stored: ``slot=SKU;slot=SKU`` (None: none)."""
+    return ";".join(f"{slot}={sku}" for slot, sku in options) or None
+
+
+def options_pairs(text: str | None) -> tuple[tuple[str, str], ...]:
+    """:func:`options_text` read back."""
+    if not text:
+        return ()
+    return tuple((slot, sku) for slot, _, sku in (part.partition("=") for part in text.split(";")))
+
+
 #: During a bulk import, PostgreSQL statistics are refreshed after this many batches, then
 #: each time the number of batches doubles (the tables' sizes stay within a factor of two
 #: of what the planner believes, with a handful of ANALYZE runs however long the import).
@@ -71,6 +84,7 @@ class _Movement:
     allocated_change: int
     reference: str | None
     build: StoredBuild | None = None
+    held_change: int = 0
 
 
 class _Batch:
@@ -85,7 +99,7 @@ class _Batch:
         self.book = book
         self.connection = connection
         self.levels = ledger.lock_stock(connection, pairs, book.live.known_stock)
-        self.deltas: dict[StockKey, list[int]] = {}
+        self.deltas: dict[StockKey, list[int]] = {}  # on hand, allocated, held
         self.movements: list[_Movement] = []
         self.builds: list[StoredBuild] = []
         self.planners: dict[int, AllocationPlanner] = {}
@@ -94,22 +108,17 @@ class _Batch:
     def planner(self, warehouse_id: int) -> AllocationPlanner:
         planner = self.planners.get(warehouse_id)
         if planner is None:
-            book = self.book
-            live = book.live
+            live = self.book.live
             code = live.warehouse_codes[warehouse_id]
-            settings = book.settings.warehouse(code)
-            stored = live.catalog
+            core = live.core
+            position = live.catalog.position
             available = {
-                stored.code(sku_id): level.on_hand - level.locked - level.allocated
+                position[sku_id]: level.available
                 for (sku_id, wid), level in self.levels.items()
                 if wid == warehouse_id
             }
             planner = AllocationPlanner(
-                stored.catalog,
-                code,
-                settings.uses_components,
-                available,
-                lambda sku: stored.policy(sku, settings.assembly_on_demand),
+                core.structure, core.flags[core.warehouse_position(code)], code, available
             )
             self.planners[warehouse_id] = planner
         return planner
@@ -126,24 +135,28 @@ class _Batch:
         *,
         planned: bool = False,
         build: StoredBuild | None = None,
+        held: int = 0,
     ) -> None:
         """Record one movement and its effect on the locked stock row."""
         self.movements.append(
-            _Movement(sku_id, warehouse_id, kind, quantity, on_hand, allocated, reference, build)
+            _Movement(
+                sku_id, warehouse_id, kind, quantity, on_hand, allocated, reference, build, held
+            )
         )
         key = StockKey(sku_id, warehouse_id)
-        delta = self.deltas.setdefault(key, [0, 0])
+        delta = self.deltas.setdefault(key, [0, 0, 0])
         delta[0] += on_hand
         delta[1] += allocated
+        delta[2] += held
         level = self.levels.get(key) or StockLevels()
         self.levels[key] = StockLevels(
-            level.on_hand + on_hand, level.locked, level.allocated + allocated
+            level.on_hand + on_hand, level.locked, level.allocated + allocated, level.held + held
         )
         if not planned and warehouse_id in self.planners:
             # Plans already moved the planner's working stock; other movements must too.
             planner = self.planners[warehouse_id]
-            code = self.book.live.code(sku_id)
-            planner.available[code] = planner.available.get(code, 0) + on_hand - allocated
+            pos = self.book.live.catalog.position[sku_id]
+            planner.available[pos] = planner.available.get(pos, 0) + on_hand - allocated - held
 
     def apply_plan(
         self, plan: Plan, warehouse_id: int, reference: str, origin: str
@@ -265,15 +278,18 @@ class OrderBook:
             stored_catalog = self.live.catalog
             pairs: set[StockKey] = set()
             for order in orders:
-                warehouse_id = self._warehouse_id(order.warehouse)
-                for line in order.lines:
-                    if line.sku in stored_catalog.catalog:
-                        pairs.update(
-                            StockKey(s, warehouse_id) for s in stored_catalog.subtree_ids(line.sku)
-                        )
+                for code in order.warehouses:
+                    warehouse_id = self._warehouse_id(code)
+                    for line in order.lines:
+                        if line.sku in stored_catalog.catalog:
+                            pairs.update(
+                                StockKey(s, warehouse_id)
+                                for s in stored_catalog.subtree_ids(line.sku)
+                            )
             for known in existing.values():
                 for known_line in known.lines.values():
                     pairs.update(StockKey(a.sku_id, a.warehouse_id) for a in known_line.allocations)
+                    pairs.update(StockKey(h.sku_id, h.warehouse_id) for h in known_line.holds)
             batch = _Batch(self, connection, pairs)
             self.live.feed(batch.levels)
             for order in orders:
@@ -287,6 +303,7 @@ class OrderBook:
                         "new",
                         utc(order.created_at),
                         dirty=True,
+                        route=",".join(order.route) if order.route else None,
                     )
                     existing[order.key] = stored_order
                     result.orders_created += 1
@@ -306,9 +323,22 @@ class OrderBook:
         if len(ids) != len(set(ids)):
             twice = sorted({i for i in ids if ids.count(i) > 1})
             return f"line id(s) {', '.join(map(repr, twice))} appear more than once"
-        if order.warehouse not in self.live.warehouse_ids:
-            known = ", ".join(self.live.warehouse_ids)
-            return f"unknown warehouse {order.warehouse!r} (known: {known})"
+        for code in (order.warehouse, *order.route):
+            if code not in self.live.warehouse_ids:
+                known = ", ".join(self.live.warehouse_ids)
+                return f"unknown warehouse {code!r} (known: {known})"
+        if order.route and order.route[0] != order.warehouse:
+            return f"its warehouse {order.warehouse!r} is not the first of its route {order.route}"
+        for line in order.lines:
+            if line.options and self.live.knows(line.sku):
+                try:
+                    forced_options(
+                        self.live.core.structure,
+                        self.live.catalog.catalog.position(line.sku),
+                        line.options,
+                    )
+                except CatalogError as error:
+                    return f"line {line.line_id!r}: {error}"
         if (
             stored is not None
             and self.live.warehouse_ids[order.warehouse] != stored.warehouse_id
@@ -342,13 +372,15 @@ class OrderBook:
             return False  # retry held lines on every re-import
         # A line of quantity 0 or less holds nothing and is never stored (_process skips
         # it): it cannot make the order differ.
+        if stored.route != (",".join(order.route) if order.route else None):
+            return False
         wanted = {
-            (line.line_id, line.sku, line.quantity)
+            (line.line_id, line.sku, line.quantity, options_text(line.options))
             for line in order.lines
             if line.status != OrderStatus.CANCELLED and line.quantity > 0
         }
         have = {
-            (line.key, line.sku, line.quantity)
+            (line.key, line.sku, line.quantity, line.options)
             for line in stored.lines.values()
             if line.status != LineStatus.CANCELLED
         }
@@ -368,6 +400,7 @@ class OrderBook:
         stored.warehouse_id = self._warehouse_id(order.warehouse)  # _refusal checked the move
         reopened = stored.status == OrderStatus.CANCELLED
         stored.status = order.status
+        stored.route = ",".join(order.route) if order.route else None
         stored.dirty = True
         if order.created_at is not None:
             stored.created_at = utc(order.created_at)
@@ -397,9 +430,18 @@ class OrderBook:
         for key, wanted in incoming.items():
             line = stored.lines.get(key)
             sku_id = self.live.sku_id(wanted.sku) if self.live.knows(wanted.sku) else None
+            options = options_text(wanted.options)
             if line is None:
                 line = StoredLine(
-                    None, key, wanted.sku, sku_id, wanted.quantity, "new", None, dirty=True
+                    None,
+                    key,
+                    wanted.sku,
+                    sku_id,
+                    wanted.quantity,
+                    "new",
+                    None,
+                    dirty=True,
+                    options=options,
                 )
                 stored.lines[key] = line
             elif line.status == LineStatus.SHIPPED:
@@ -407,11 +449,13 @@ class OrderBook:
             elif (
                 line.sku != wanted.sku
                 or line.quantity != wanted.quantity
+                or line.options != options
                 or reopened
                 or line.status == LineStatus.CANCELLED
             ):
                 self._release(batch, line, reference)
                 line.sku, line.sku_id, line.quantity = wanted.sku, sku_id, wanted.quantity
+                line.options = options
                 line.status, line.reason, line.dirty = "new", None, True
         for line in stored.lines.values():
             if line.status in (LineStatus.CANCELLED, LineStatus.SHIPPED):
@@ -463,24 +507,107 @@ class OrderBook:
         force: bool,
     ) -> None:
         line.dirty = True
+        start = len(batch.movements)
+        active = [h for h in line.holds if not h.deleted]
+        before = sorted((h.sku_id, h.warehouse_id, h.quantity) for h in active)
+        self._unhold(batch, line, reference)
+        line.allocated_in = None
         if line.sku_id is None:
             line.status, line.reason = LineStatus.HELD, UNKNOWN_SKU
             result.lines_held += 1
             result.held.append((reference, line.key, UNKNOWN_SKU))
             return
-        planner = batch.planner(order.warehouse_id)
-        outcome = planner.plan_line(line.sku, line.quantity, force=force)
-        if isinstance(outcome, Shortage):
-            line.status, line.reason = LineStatus.HELD, outcome.reason
-            result.lines_held += 1
-            result.held.append((reference, line.key, outcome.reason))
-            return
-        line.allocations.extend(
-            batch.apply_plan(outcome, order.warehouse_id, reference, "on-demand")
+        live = self.live
+        pos = live.catalog.position[line.sku_id]
+        route = self._route_ids(order)
+        forced = (
+            forced_options(live.core.structure, pos, options_pairs(line.options))
+            if line.options
+            else None
         )
-        result.assembly_orders += len(outcome.builds)
+        parts = self._route(batch, route, pos, line.quantity, forced, force)
+        if isinstance(parts, Shortage):
+            # Held in the first warehouse, claiming its whole demand there: not offered to
+            # anyone else while it waits.
+            line.status, line.reason = LineStatus.HELD, parts.reason
+            result.lines_held += 1
+            result.held.append((reference, line.key, parts.reason))
+            home = route[0]
+            ids = live.catalog.ids
+            claims = batch.planner(home).claims(pos, line.quantity, forced)
+            for p, quantity in claims.items():
+                batch.move(ids[p], home, "Hold", -quantity, 0, 0, reference, held=quantity)
+            if sorted((ids[p], home, q) for p, q in claims.items()) == before:
+                # Held again, claiming what it claimed: no movements (a line held for days is
+                # retried at every count and re-import). The release and the claim cancel out
+                # in the stock row, so dropping both keeps every row the sum of its movements.
+                del batch.movements[start:]
+                for hold in active:
+                    hold.deleted = False
+                return
+            line.holds.extend(
+                StoredAllocation(None, ids[p], home, quantity) for p, quantity in claims.items()
+            )
+            return
+        where = []
+        for warehouse_id, plan, units in parts:
+            line.allocations.extend(batch.apply_plan(plan, warehouse_id, reference, "on-demand"))
+            result.assembly_orders += len(plan.builds)
+            where.append(f"{live.warehouse_codes[warehouse_id]}={units}")
+        line.allocated_in = ";".join(where)
         line.status, line.reason = LineStatus.ALLOCATED, None
         result.lines_allocated += 1
+
+    def _route_ids(self, order: StoredOrder) -> list[int]:
+        """The warehouses a line of ``order`` may be booked in, in order."""
+        if not order.route:
+            return [order.warehouse_id]
+        return [self.live.warehouse_ids[code] for code in order.route.split(",")]
+
+    def _route(
+        self,
+        batch: _Batch,
+        route: list[int],
+        pos: int,
+        quantity: int,
+        forced: dict[tuple[int, int], int] | None,
+        force: bool,
+    ) -> list[tuple[int, Plan, int]] | Shortage:
+        """Where a line of ``quantity`` goes: the first warehouse of ``route`` that can take
+        all of it; else split across them in order; else, where orders exceeding stock are
+        allowed (or ``force``), the first. Returns (warehouse id, plan, line units) parts, or
+        the first warehouse's shortage."""
+        first: Shortage | None = None
+        for warehouse_id in route:
+            outcome = batch.planner(warehouse_id).plan_line(
+                pos, quantity, forced=forced, backorders=False
+            )
+            if isinstance(outcome, Plan):
+                return [(warehouse_id, outcome, quantity)]
+            if first is None:
+                first = outcome
+        if len(route) > 1:
+            planners = [batch.planner(w) for w in route]
+            saved = [dict(p.available) for p in planners]
+            parts: list[tuple[int, Plan, int]] = []
+            remaining = quantity
+            for warehouse_id, planner in zip(route, planners, strict=True):
+                take = min(remaining, planner.capacity(pos, forced))
+                if take <= 0:
+                    continue
+                outcome = planner.plan_line(pos, take, forced=forced, backorders=False)
+                if isinstance(outcome, Plan):
+                    parts.append((warehouse_id, outcome, take))
+                    remaining -= take
+                if not remaining:
+                    return parts
+            for planner, available in zip(planners, saved, strict=True):
+                planner.available = available
+        outcome = batch.planner(route[0]).plan_line(pos, quantity, force=force, forced=forced)
+        if isinstance(outcome, Plan):
+            return [(route[0], outcome, quantity)]
+        assert first is not None
+        return first
 
     def _release(self, batch: _Batch, line: StoredLine, reference: str) -> None:
         for allocation in line.allocations:
@@ -495,7 +622,25 @@ class OrderBook:
                     reference,
                 )
                 allocation.deleted = True
+        self._unhold(batch, line, reference)
+        line.allocated_in = None
         line.dirty = True
+
+    def _unhold(self, batch: _Batch, line: StoredLine, reference: str) -> None:
+        """Give back what a held line claimed (it is planned again, or cancelled)."""
+        for hold in line.holds:
+            if not hold.deleted:
+                batch.move(
+                    hold.sku_id,
+                    hold.warehouse_id,
+                    "HoldRelease",
+                    hold.quantity,
+                    0,
+                    0,
+                    reference,
+                    held=-hold.quantity,
+                )
+                hold.deleted = True
 
     def retry_held(self) -> OrderImportResult:
         """Try the held lines of open orders again (after stock arrived), oldest first."""
@@ -512,11 +657,14 @@ class OrderBook:
                 warehouse=self.live.warehouse_codes[x.warehouse_id],
                 status=OrderStatus(x.status),
                 lines=tuple(
-                    OrderLineIn(line.key, line.sku, line.quantity)
+                    OrderLineIn(
+                        line.key, line.sku, line.quantity, options=options_pairs(line.options)
+                    )
                     for line in x.lines.values()
                     if line.status != LineStatus.CANCELLED
                 ),
                 created_at=x.created_at,
+                route=tuple(x.route.split(",")) if x.route else (),
             )
             for x in (stored[key] for key in keys)
         ]
@@ -551,7 +699,9 @@ class OrderBook:
                 pairs = {StockKey(s, warehouse_id) for s in self.live.catalog.subtree_ids(sku)}
                 batch = _Batch(self, connection, pairs)
                 self.live.feed(batch.levels)
-                outcome = batch.planner(warehouse_id).plan_build(sku, quantity)
+                outcome = batch.planner(warehouse_id).plan_build(
+                    self.live.catalog.catalog.position(sku), quantity
+                )
                 if isinstance(outcome, Shortage):
                     raise InputError(f"cannot build {quantity} × {sku}: {outcome.reason}")
                 batch.apply_plan(outcome, warehouse_id, "", "manual")
@@ -594,6 +744,7 @@ class OrderBook:
                     m.on_hand_change,
                     0,
                     m.allocated_change,
+                    m.held_change,
                     m.reference if m.build is None else build_reference(m.build),
                     at,
                 )
@@ -604,7 +755,11 @@ class OrderBook:
         # Deltas, not absolute values: correct whatever else holds the row (we hold the lock).
         ledger.add_to_stock(
             connection,
-            [(d[0], d[1], s, w) for (s, w), d in sorted(batch.deltas.items()) if d[0] or d[1]],
+            [
+                (d[0], d[1], d[2], s, w)
+                for (s, w), d in sorted(batch.deltas.items())
+                if d[0] or d[1] or d[2]
+            ],
         )
         result.changed_pairs |= live.record_levels(
             connection, {key: batch.levels[key] for key in batch.deltas}

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, select
 
-from sellable.core.allocation import BuildStep
+from sellable.core.demand import BuildStep
 from sellable.orders.model import OrderKey, OrderStatus
 from sellable.store import schema
 from sellable.store.sql import chunked, copy_rows, one_of, reserve_ids
@@ -39,6 +39,12 @@ class StoredLine:
     reason: str | None
     allocations: list[StoredAllocation] = field(default_factory=list)
     dirty: bool = False
+    #: The customer's choice of options, "slot=SKU;slot=SKU" (None: the planner chooses).
+    options: str | None = None
+    #: Line units per warehouse where it is allocated, "main=3;tpl=2".
+    allocated_in: str | None = None
+    #: What the line claims while it is held (same shape as allocations).
+    holds: list[StoredAllocation] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -51,6 +57,8 @@ class StoredOrder:
     created_at: datetime | None
     lines: dict[str, StoredLine] = field(default_factory=dict)
     dirty: bool = False
+    #: The warehouses its lines are routed among, comma-separated (None: its own only).
+    route: str | None = None
 
 
 @dataclass(slots=True)
@@ -74,19 +82,19 @@ def load_orders(connection: Connection, keys: Sequence[OrderKey]) -> dict[OrderK
         # `channel = c AND external_id IN (...)` uses both columns of the unique index.
         for chunk in chunked(sorted(by_channel[channel_code]), 2000):
             query = select(
-                o.id, o.channel, o.external_id, o.warehouse_id, o.status, o.created_at
+                o.id, o.channel, o.external_id, o.warehouse_id, o.status, o.created_at, o.route
             ).where((o.channel == channel_code) & one_of(connection, o.external_id, chunk))
             if connection.dialect.name == "postgresql":
                 query = query.with_for_update()
-            for oid, channel, external_id, wid, status, created in connection.execute(query):
+            for oid, channel, external_id, wid, status, created, route in connection.execute(query):
                 found[OrderKey(channel, external_id)] = StoredOrder(
-                    oid, channel, external_id, wid, status, created
+                    oid, channel, external_id, wid, status, created, route=route
                 )
     by_id = {order.id: order for order in found.values()}
     lines: dict[int, StoredLine] = {}
     ol = schema.order_lines.c
     for id_chunk in chunked(list(by_id), 2000):
-        for lid, oid, key, sku, sku_id, qty, status, reason in connection.execute(
+        for lid, oid, key, sku, sku_id, qty, status, reason, options, where in connection.execute(
             select(
                 ol.id,
                 ol.order_id,
@@ -96,9 +104,13 @@ def load_orders(connection: Connection, keys: Sequence[OrderKey]) -> dict[OrderK
                 ol.quantity,
                 ol.status,
                 ol.hold_reason,
+                ol.options,
+                ol.allocated_in,
             ).where(one_of(connection, ol.order_id, id_chunk))
         ):
-            line = StoredLine(lid, key, sku, sku_id, qty, status, reason)
+            line = StoredLine(
+                lid, key, sku, sku_id, qty, status, reason, options=options, allocated_in=where
+            )
             by_id[oid].lines[key] = line
             lines[lid] = line
     la = schema.line_allocations.c
@@ -109,6 +121,15 @@ def load_orders(connection: Connection, keys: Sequence[OrderKey]) -> dict[OrderK
             )
         ):
             lines[lid].allocations.append(StoredAllocation(aid, sku_id, wid, qty))
+    held = [lid for lid, line in lines.items() if line.status == "held"]
+    lh = schema.line_holds.c
+    for line_chunk in chunked(held, 2000):
+        for hid, lid, sku_id, wid, qty in connection.execute(
+            select(lh.id, lh.line_id, lh.sku_id, lh.warehouse_id, lh.quantity).where(
+                one_of(connection, lh.line_id, line_chunk)
+            )
+        ):
+            lines[lid].holds.append(StoredAllocation(hid, sku_id, wid, qty))
     return found
 
 
@@ -167,9 +188,9 @@ def write_orders(
             connection,
             order_ids,
             o,
-            ("channel", "external_id", "warehouse_id", "status", "created_at"),
+            ("channel", "external_id", "warehouse_id", "status", "created_at", "route"),
             [
-                (x.channel, x.external_id, x.warehouse_id, str(x.status), x.created_at)
+                (x.channel, x.external_id, x.warehouse_id, str(x.status), x.created_at, x.route)
                 for x in new_orders
             ],
             {"imported_at": now, "updated_at": now},
@@ -184,10 +205,17 @@ def write_orders(
                 status=bindparam("s"),
                 warehouse_id=bindparam("w"),
                 created_at=bindparam("c"),
+                route=bindparam("rt"),
                 updated_at=now,
             ),
             [
-                {"oid": x.id, "s": x.status, "w": x.warehouse_id, "c": x.created_at}
+                {
+                    "oid": x.id,
+                    "s": x.status,
+                    "w": x.warehouse_id,
+                    "c": x.created_at,
+                    "rt": x.route,
+                }
                 for x in changed_orders
             ],
         )
@@ -196,7 +224,17 @@ def write_orders(
             connection,
             line_ids,
             ol,
-            ("order_id", "line_key", "sku", "sku_id", "quantity", "status", "hold_reason"),
+            (
+                "order_id",
+                "line_key",
+                "sku",
+                "sku_id",
+                "quantity",
+                "status",
+                "hold_reason",
+                "options",
+                "allocated_in",
+            ),
             [
                 (
                     order.id,
@@ -206,6 +244,8 @@ def write_orders(
                     line.quantity,
                     str(line.status),
                     line.reason,
+                    line.options,
+                    line.allocated_in,
                 )
                 for order, line in new_lines
             ],
@@ -222,6 +262,8 @@ def write_orders(
                 quantity=bindparam("q"),
                 status=bindparam("s"),
                 hold_reason=bindparam("r"),
+                options=bindparam("o"),
+                allocated_in=bindparam("a"),
             ),
             [
                 {
@@ -231,6 +273,8 @@ def write_orders(
                     "q": x.quantity,
                     "s": x.status,
                     "r": x.reason,
+                    "o": x.options,
+                    "a": x.allocated_in,
                 }
                 for x in dirty_lines
             ],
@@ -249,6 +293,20 @@ def write_orders(
             if a.id is None and not a.deleted
         ],
     )
+    lh = schema.line_holds
+    gone = [h.id for line in all_lines for h in line.holds if h.deleted and h.id is not None]
+    for chunk in chunked(gone):
+        connection.execute(lh.delete().where(lh.c.id.in_(chunk)))
+    new_holds = [
+        (line.id, h.sku_id, h.warehouse_id, h.quantity)
+        for line in all_lines
+        for h in line.holds
+        if h.id is None and not h.deleted
+    ]
+    if new_holds:
+        copy_rows(
+            connection, "line_holds", ("line_id", "sku_id", "warehouse_id", "quantity"), new_holds
+        )
     _write_builds(connection, builds, now, sku_id, build_ids)
 
 

@@ -55,6 +55,7 @@ MOVEMENT_COLUMNS = (
     "on_hand_change",
     "locked_change",
     "allocated_change",
+    "held_change",
     "reference",
     "at",
 )
@@ -139,9 +140,9 @@ def lock_stock(
     # Plain (sku id, warehouse id) tuples as keys: equal to, and hashed as, StockKey, and
     # several times cheaper to make for the thousands of rows of each batch.
     return {
-        _key((s, w)): StockLevels(oh, lk, al)
-        for s, w, oh, lk, al in rows(
-            st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated
+        _key((s, w)): StockLevels(oh, lk, al, hd)
+        for s, w, oh, lk, al, hd in rows(
+            st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held
         )
     }
 
@@ -188,26 +189,26 @@ def _select_stock_for_update(
         by_warehouse.setdefault(warehouse_id, []).append(sku_id)
     levels: dict[StockKey, StockLevels] = {}
     for warehouse_id in sorted(by_warehouse):
-        for s, w, oh, lk, al in connection.exec_driver_sql(
-            "SELECT sku_id, warehouse_id, on_hand, locked, allocated FROM stock "
+        for s, w, oh, lk, al, hd in connection.exec_driver_sql(
+            "SELECT sku_id, warehouse_id, on_hand, locked, allocated, held FROM stock "
             "WHERE warehouse_id = %(w)s AND sku_id = ANY(%(s)s::bigint[]) "
             "ORDER BY warehouse_id, sku_id FOR UPDATE",
             {"w": warehouse_id, "s": by_warehouse[warehouse_id]},
         ):
-            levels[_key((s, w))] = StockLevels(oh, lk, al)
+            levels[_key((s, w))] = StockLevels(oh, lk, al, hd)
     return levels
 
 
-def add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int]]) -> None:
-    """``(on hand delta, allocated delta, sku id, warehouse id)`` added to the (locked) stock
-    rows: one UPDATE joined to the arrays on PostgreSQL, one per row elsewhere."""
+def add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int, int]]) -> None:
+    """``(on hand delta, allocated delta, held delta, sku id, warehouse id)`` added to the
+    (locked) stock rows: one UPDATE joined to the arrays on PostgreSQL, one per row elsewhere."""
     if not deltas:
         return
     if connection.dialect.name != "postgresql":
         driver_executemany(
             connection,
-            "UPDATE stock SET on_hand = on_hand + ?, allocated = allocated + ? "
-            "WHERE sku_id = ? AND warehouse_id = ?",
+            "UPDATE stock SET on_hand = on_hand + ?, allocated = allocated + ?, "
+            "held = held + ? WHERE sku_id = ? AND warehouse_id = ?",
             deltas,
         )
         return
@@ -220,14 +221,17 @@ def add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int]]
         "set_config('enable_mergejoin', 'off', true)"
     )
     connection.exec_driver_sql(
-        "UPDATE stock SET on_hand = stock.on_hand + d.oh, allocated = stock.allocated + d.al "
-        "FROM unnest(%(oh)s::bigint[], %(al)s::bigint[], %(s)s::bigint[], %(w)s::bigint[]) "
-        "AS d(oh, al, s, w) WHERE stock.sku_id = d.s AND stock.warehouse_id = d.w",
+        "UPDATE stock SET on_hand = stock.on_hand + d.oh, allocated = stock.allocated + d.al, "
+        "held = stock.held + d.hd "
+        "FROM unnest(%(oh)s::bigint[], %(al)s::bigint[], %(hd)s::bigint[], %(s)s::bigint[], "
+        "%(w)s::bigint[]) AS d(oh, al, hd, s, w) "
+        "WHERE stock.sku_id = d.s AND stock.warehouse_id = d.w",
         {
             "oh": [d[0] for d in deltas],
             "al": [d[1] for d in deltas],
-            "s": [d[2] for d in deltas],
-            "w": [d[3] for d in deltas],
+            "hd": [d[2] for d in deltas],
+            "s": [d[3] for d in deltas],
+            "w": [d[4] for d in deltas],
         },
     )
 
@@ -275,13 +279,13 @@ def write_stock_counts(
     )
     created_keys = set(missing)
     current: dict[StockKey, StockLevels] = {}
-    for query in queries(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated):
+    for query in queries(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held):
         # Locked in (warehouse, SKU) order, as the order book locks them: no deadlock.
         query = query.order_by(st.warehouse_id, st.sku_id)
         if connection.dialect.name == "postgresql":
             query = query.with_for_update()  # a count is absolute: nothing may move meanwhile
-        for s, w, oh, lk, al in fetch_tuples(connection, query):
-            current[StockKey(s, w)] = StockLevels(oh, lk, al)
+        for s, w, oh, lk, al, hd in fetch_tuples(connection, query):
+            current[StockKey(s, w)] = StockLevels(oh, lk, al, hd)
 
     now = db_time(connection, utcnow())
     updates: list[tuple[int, int, int, int]] = []
@@ -308,7 +312,9 @@ def write_stock_counts(
             continue
         else:
             updated += 1
-        new_levels[StockKey(sku_id, warehouse_id)] = StockLevels(on_hand, new_locked, allocated)
+        new_levels[StockKey(sku_id, warehouse_id)] = StockLevels(
+            on_hand, new_locked, allocated, old.held
+        )
         if on_hand_change or locked_change:
             # allocated is left alone: a count never touches allocations.
             updates.append((on_hand, new_locked, sku_id, warehouse_id))

@@ -99,12 +99,17 @@ class LiveStock:
                     )
                     levels: dict[StockKey, StockLevels] = {}
                     for chunk in chunked(pairs, 2000):
-                        for s, w, oh, lk, al in connection.execute(
+                        for s, w, oh, lk, al, hd in connection.execute(
                             select(
-                                st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated
+                                st.sku_id,
+                                st.warehouse_id,
+                                st.on_hand,
+                                st.locked,
+                                st.allocated,
+                                st.held,
                             ).where(tuple_(st.sku_id, st.warehouse_id).in_(chunk))
                         ):
-                            levels[StockKey(s, w)] = StockLevels(oh, lk, al)
+                            levels[StockKey(s, w)] = StockLevels(oh, lk, al, hd)
             if reload:
                 self.reload()
                 return

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, select
 
 from sellable.config import Settings
-from sellable.core import Catalog, StockEngine, WarehouseRules
-from sellable.core.allocation import SkuPolicy
+from sellable.core import Catalog, SkuPolicies, StockEngine, WarehouseRules
 from sellable.store import schema
 from sellable.store.sql import fetch_tuples
 
@@ -22,6 +21,7 @@ class StoredCatalog:
     position: dict[int, int]  # sku id -> position
     allow_backorder: list[bool]
     assembly_on_demand: list[bool | None]  # None: follow the warehouse
+    use_component_inventory: list[bool | None]  # None: follow the warehouse
     subtrees: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def sku_id(self, code: str) -> int:
@@ -30,12 +30,10 @@ class StoredCatalog:
     def code(self, sku_id: int) -> str:
         return self.catalog.codes[self.position[sku_id]]
 
-    def policy(self, code: str, warehouse_on_demand: bool) -> SkuPolicy:
-        pos = self.catalog.position(code)
-        override = self.assembly_on_demand[pos]
-        return SkuPolicy(
-            allow_backorder=self.allow_backorder[pos],
-            assembly_on_demand=warehouse_on_demand if override is None else override,
+    @property
+    def policies(self) -> SkuPolicies:
+        return SkuPolicies(
+            self.allow_backorder, self.assembly_on_demand, self.use_component_inventory
         )
 
     def subtree_ids(self, code: str) -> tuple[int, ...]:
@@ -63,18 +61,25 @@ def load_catalog(connection: Connection) -> StoredCatalog:
     ids: list[int] = []
     backorder: list[bool] = []
     on_demand: list[bool | None] = []
+    components: list[bool | None] = []
     sku = schema.skus.c
-    for sku_id, code, kind, allow, aod in fetch_tuples(
+    for sku_id, code, kind, allow, aod, uci in fetch_tuples(
         connection,
-        select(sku.id, sku.sku, sku.kind, sku.allow_backorder, sku.assembly_on_demand).order_by(
-            sku.id
-        ),
+        select(
+            sku.id,
+            sku.sku,
+            sku.kind,
+            sku.allow_backorder,
+            sku.assembly_on_demand,
+            sku.use_component_inventory,
+        ).order_by(sku.id),
     ):
         ids.append(sku_id)
         codes.append(code)
         kinds.append(kind)
         backorder.append(bool(allow))
         on_demand.append(None if aod is None else bool(aod))
+        components.append(None if uci is None else bool(uci))
     position = {sku_id: pos for pos, sku_id in enumerate(ids)}
     bom = schema.bom_lines.c
     rows = [
@@ -90,7 +95,7 @@ def load_catalog(connection: Connection) -> StoredCatalog:
         )
     ]
     catalog = Catalog.from_rows(codes, kinds, rows)
-    return StoredCatalog(catalog, ids, position, backorder, on_demand)
+    return StoredCatalog(catalog, ids, position, backorder, on_demand, components)
 
 
 def load_engine(
@@ -100,9 +105,10 @@ def load_engine(
     if stored is None:
         stored = load_catalog(connection)
     position = stored.position
-    rules = [WarehouseRules(w.code, w.uses_components) for w in settings.warehouses]
-    engine = StockEngine(stored.catalog, rules)
-    engine.allow_backorder = list(stored.allow_backorder)
+    rules = [
+        WarehouseRules(w.code, w.uses_components, w.assembly_on_demand) for w in settings.warehouses
+    ]
+    engine = StockEngine(stored.catalog, rules, policies=stored.policies)
     wh = schema.warehouses.c
     configured = {r.code for r in rules}
     warehouse_position = {
@@ -112,11 +118,12 @@ def load_engine(
     }
     st = schema.stock.c
     result = fetch_tuples(
-        connection, select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
+        connection,
+        select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held),
     )
     engine.load_stock_rows(
-        (position[s], warehouse_position[w], oh, lk, al)
-        for s, w, oh, lk, al in result
+        (position[s], warehouse_position[w], oh, lk, al, hd)
+        for s, w, oh, lk, al, hd in result
         if w in warehouse_position
     )
     engine.recompute_all()
