@@ -18,6 +18,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -296,3 +297,28 @@ def assert_ledger_balanced(engine: Engine) -> None:
 def ledger_check() -> Callable[[Engine], None]:
     """``ledger_check(engine)`` asserts the ledger invariant: stock == sum(movements)."""
     return assert_ledger_balanced
+
+
+# -- hypothesis: a CI profile and a deeper local one -------------------------------------------
+
+#: ``SELLABLE_HYPOTHESIS_PROFILE=deep`` runs the property tests that use
+#: :func:`property_settings` with their deep example counts and a fresh seed each run; the
+#: default ``ci`` profile keeps them small and derandomized so the suite stays fast and stable.
+HYPOTHESIS_PROFILE = os.environ.get("SELLABLE_HYPOTHESIS_PROFILE", "ci")
+
+
+def property_settings(examples: int, deep_examples: int) -> Callable[[Any], Any]:
+    """Hypothesis settings for a property test: ``examples`` in the CI profile,
+    ``deep_examples`` in the deep one."""
+    from hypothesis import HealthCheck, settings
+
+    if HYPOTHESIS_PROFILE not in ("ci", "deep"):
+        pytest.fail(f"unknown SELLABLE_HYPOTHESIS_PROFILE {HYPOTHESIS_PROFILE!r} (known: ci, deep)")
+    deep = HYPOTHESIS_PROFILE == "deep"
+    return settings(
+        max_examples=deep_examples if deep else examples,
+        deadline=None,
+        derandomize=not deep,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
