@@ -292,6 +292,13 @@ class OrderBook:
                     pairs.update(StockKey(h.sku_id, h.warehouse_id) for h in known_line.holds)
             batch = _Batch(self, connection, pairs)
             self.live.feed(batch.levels)
+            # Held lines claim stock oldest first: give back the claims of every line of the
+            # batch before any is planned again (retry_held sends the oldest orders first).
+            for order in orders:
+                earlier = existing.get(order.key)
+                if earlier is not None and not self._process_is_noop(earlier, order):
+                    for earlier_line in earlier.lines.values():
+                        self._unhold(batch, earlier_line, order.reference)
             for order in orders:
                 stored_order = existing.get(order.key)
                 if stored_order is None:
@@ -507,9 +514,6 @@ class OrderBook:
         force: bool,
     ) -> None:
         line.dirty = True
-        start = len(batch.movements)
-        active = [h for h in line.holds if not h.deleted]
-        before = sorted((h.sku_id, h.warehouse_id, h.quantity) for h in active)
         self._unhold(batch, line, reference)
         line.allocated_in = None
         if line.sku_id is None:
@@ -534,20 +538,9 @@ class OrderBook:
             result.held.append((reference, line.key, parts.reason))
             home = route[0]
             ids = live.catalog.ids
-            claims = batch.planner(home).claims(pos, line.quantity, forced)
-            for p, quantity in claims.items():
+            for p, quantity in batch.planner(home).claims(pos, line.quantity, forced).items():
                 batch.move(ids[p], home, "Hold", -quantity, 0, 0, reference, held=quantity)
-            if sorted((ids[p], home, q) for p, q in claims.items()) == before:
-                # Held again, claiming what it claimed: no movements (a line held for days is
-                # retried at every count and re-import). The release and the claim cancel out
-                # in the stock row, so dropping both keeps every row the sum of its movements.
-                del batch.movements[start:]
-                for hold in active:
-                    hold.deleted = False
-                return
-            line.holds.extend(
-                StoredAllocation(None, ids[p], home, quantity) for p, quantity in claims.items()
-            )
+                line.holds.append(StoredAllocation(None, ids[p], home, quantity))
             return
         where = []
         for warehouse_id, plan, units in parts:
@@ -731,6 +724,7 @@ class OrderBook:
         rows (:mod:`sellable.store.ledger`), then record what changed."""
         connection, now = batch.connection, batch.now
         live = self.live
+        _keep_unchanged_holds(orders)
         write_orders(connection, orders, batch.builds, now, live.sku_id)
         at = db_time(connection, now)
         ledger.write_movements(
@@ -748,10 +742,10 @@ class OrderBook:
                     m.reference if m.build is None else build_reference(m.build),
                     at,
                 )
-                for m in batch.movements
+                for m in _net_holds(batch.movements)
             ],
         )
-        result.movements += len(batch.movements)
+        result.movements += len(_net_holds(batch.movements))
         # Deltas, not absolute values: correct whatever else holds the row (we hold the lock).
         ledger.add_to_stock(
             connection,
@@ -764,3 +758,50 @@ class OrderBook:
         result.changed_pairs |= live.record_levels(
             connection, {key: batch.levels[key] for key in batch.deltas}
         )
+
+
+def _net_holds(movements: list[_Movement]) -> list[_Movement]:
+    """The batch's movements with each order's claims on one stock row netted: a held line
+    released and held again with the same claims (retried at every count and re-import)
+    writes nothing; one whose claims changed writes one Hold or HoldRelease for the
+    difference. Every stock row stays the sum of its movements."""
+    if not any(m.type in _HOLD_TYPES for m in movements):
+        return movements
+    out: list[_Movement] = []
+    net: dict[tuple[int, int, str | None], int] = {}
+    for m in movements:
+        if m.type in _HOLD_TYPES:
+            key = (m.sku_id, m.warehouse_id, m.reference)
+            net[key] = net.get(key, 0) + m.held_change
+        else:
+            out.append(m)
+    for (sku_id, warehouse_id, reference), change in net.items():
+        if change:
+            kind = "Hold" if change > 0 else "HoldRelease"
+            out.append(
+                _Movement(sku_id, warehouse_id, kind, -change, 0, 0, reference, held_change=change)
+            )
+    return out
+
+
+_HOLD_TYPES = frozenset({"Hold", "HoldRelease"})
+
+
+def _keep_unchanged_holds(orders: list[StoredOrder]) -> None:
+    """A line held again with exactly the claims it had keeps its stored claim rows."""
+    for order in orders:
+        for line in order.lines.values():
+            if not line.holds:
+                continue
+            old = [h for h in line.holds if h.id is not None]
+            new = [h for h in line.holds if h.id is None and not h.deleted]
+            if not old or any(not h.deleted for h in old):
+                continue
+
+            def shape(holds: list[StoredAllocation]) -> list[tuple[int, int, int]]:
+                return sorted((h.sku_id, h.warehouse_id, h.quantity) for h in holds)
+
+            if shape(old) == shape(new):
+                for hold in old:
+                    hold.deleted = False
+                line.holds = old
