@@ -261,28 +261,29 @@ def ledger_mismatches(connection: Connection) -> list[str]:
         i: c for i, c in connection.execute(select(warehouse_table.id, warehouse_table.code))
     }
     sums = {
-        (s, w): (int(oh), int(lk), int(al))
-        for s, w, oh, lk, al in connection.execute(
+        (s, w): (int(oh), int(lk), int(al), int(hd))
+        for s, w, oh, lk, al, hd in connection.execute(
             select(
                 m.sku_id,
                 m.warehouse_id,
                 func.sum(m.on_hand_change),
                 func.sum(m.locked_change),
                 func.sum(m.allocated_change),
+                func.sum(m.held_change),
             ).group_by(m.sku_id, m.warehouse_id)
         )
     }
     rows = {
-        (s, w): (oh, lk, al)
-        for s, w, oh, lk, al in connection.execute(
-            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
+        (s, w): (oh, lk, al, hd)
+        for s, w, oh, lk, al, hd in connection.execute(
+            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held)
         )
     }
     return [
         f"stock {skus.get(s, s)}@{warehouses.get(w, w)} is {rows.get((s, w))}, "
-        f"its movements sum to {sums.get((s, w), (0, 0, 0))}"
+        f"its movements sum to {sums.get((s, w), (0, 0, 0, 0))}"
         for s, w in sorted(set(sums) | set(rows))
-        if rows.get((s, w)) != sums.get((s, w), (0, 0, 0))
+        if rows.get((s, w)) != sums.get((s, w), (0, 0, 0, 0))
     ]
 
 

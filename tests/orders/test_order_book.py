@@ -93,19 +93,29 @@ class Store:
         return OrderBook(self.engine, self.settings, **kwargs)
 
     def levels(self, sku: str, warehouse: str = "main") -> tuple[int, int, int]:
-        """(on hand, allocated, available) of the stock row; (0, 0, 0) when there is none."""
+        """(on hand, allocated, available) of the stock row; (0, 0, 0) when there is none.
+        Available is on hand less locked, allocated and held (what held lines claim)."""
+        on_hand, locked, allocated, held = self.row(sku, warehouse)
+        return (on_hand, allocated, on_hand - locked - allocated - held)
+
+    def held(self, sku: str, warehouse: str = "main") -> int:
+        """What held lines claim of ``sku`` in ``warehouse`` (the stock row's ``held``)."""
+        return self.row(sku, warehouse)[3]
+
+    def row(self, sku: str, warehouse: str = "main") -> tuple[int, int, int, int]:
+        """(on hand, locked, allocated, held) of the stock row; zeros when there is none."""
         s, st, w = schema.skus.c, schema.stock.c, schema.warehouses.c
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(st.on_hand, st.locked, st.allocated)
+                select(st.on_hand, st.locked, st.allocated, st.held)
                 .join(schema.skus, s.id == st.sku_id)
                 .join(schema.warehouses, w.id == st.warehouse_id)
                 .where(s.sku == sku, w.code == warehouse)
             ).first()
         if row is None:
-            return (0, 0, 0)
-        on_hand, locked, allocated = row
-        return (on_hand, allocated, on_hand - locked - allocated)
+            return (0, 0, 0, 0)
+        on_hand, locked, allocated, held = row
+        return (on_hand, locked, allocated, held)
 
     def on_hand(self, *skus: str, warehouse: str = "main") -> tuple[int, ...]:
         return tuple(self.levels(sku, warehouse)[0] for sku in skus)
@@ -370,14 +380,19 @@ def test_cancel_releases_everything_whatever_the_cancelled_lines_say(store: Stor
     assert (again.orders_unchanged, again.movements) == (1, 0)
 
 
-def test_a_held_order_cancelled_moves_nothing(store: Store) -> None:
+def test_a_held_order_cancelled_releases_its_claim_and_allocates_nothing(store: Store) -> None:
     store.load({"A": "simple"}, [], {"A": 1})
     book = store.book()
-    book.apply([order("1", ("A", 3))])
+    held = book.apply([order("1", ("A", 3))])
+    # The held line claims its whole demand, even beyond stock: 3 of A.
+    assert (held.lines_held, held.movements) == (1, 1)
+    assert store.row("A") == (1, 0, 0, 3)
     result = book.apply([order("1", ("A", 3), status="cancelled")])
-    assert (result.lines_cancelled, result.movements) == (1, 0)
+    assert (result.lines_cancelled, result.movements) == (1, 1)
     assert store.line_states() == {("1", "A"): ("cancelled", None)}
-    assert store.moves("A") == [("Adjustment", 1)]
+    assert store.moves("A") == [("Adjustment", 1), ("Hold", -3), ("HoldRelease", 3)]
+    assert store.row("A") == (1, 0, 0, 0)
+    assert store.sellable("A") == 1
 
 
 def test_ship_turns_the_allocation_into_a_sale(store: Store) -> None:
@@ -467,15 +482,29 @@ def test_held_line_is_retried_on_reimport_after_stock_arrives(store: Store) -> N
     first = book.apply([order("1", ("A", 3), ("B", 1))])
     assert (first.lines_allocated, first.lines_held) == (1, 1)
     assert first.held == [("order shop:1", "A", "short 1 × A in main (have 2, need 3)")]
-    assert store.levels("A") == (2, 0, 2)  # nothing of a held line is allocated
+    # Nothing of a held line is allocated; it claims all it wants (3 of A, beyond stock).
+    assert first.movements == 2  # B's allocation, A's hold
+    assert store.row("A") == (2, 0, 0, 3)
+    assert store.levels("A") == (2, 0, -1)
+    assert store.sellable("A") == 0  # never below 0
+    assert store.moves("A") == [("Adjustment", 2), ("Hold", -3)]
     assert store.line_states()[("1", "A")] == ("held", "short 1 × A in main (have 2, need 3)")
-    # Still short: still held, no movement.
+    # Still short: still held with the same claim, no movement.
     still = book.apply([order("1", ("A", 3), ("B", 1))])
     assert (still.lines_held, still.movements) == (1, 0)
     store.count({"A": 3})
     retried = book.apply([order("1", ("A", 3), ("B", 1))])
-    assert (retried.lines_allocated, retried.lines_held, retried.movements) == (1, 0, 1)
+    # The claim is released and the line allocated: two movements.
+    assert (retried.lines_allocated, retried.lines_held, retried.movements) == (1, 0, 2)
+    assert store.row("A") == (3, 0, 3, 0)
     assert store.levels("A") == (3, 3, 0)
+    assert store.moves("A") == [
+        ("Adjustment", 2),
+        ("Hold", -3),
+        ("Adjustment", 1),
+        ("Allocation", -3),
+        ("HoldRelease", 3),
+    ]
     assert store.levels("B") == (5, 1, 4)  # the allocated line was not allocated twice
     assert store.line_states() == {("1", "A"): ("allocated", None), ("1", "B"): ("allocated", None)}
     assert store.orders(held_only=True) == []
@@ -486,7 +515,10 @@ def test_two_orders_in_one_batch_do_not_share_the_last_units(store: Store) -> No
     result = store.book().apply([order("1", ("A", 3)), order("2", ("A", 2))])
     assert (result.lines_allocated, result.lines_held) == (1, 1)
     assert result.held == [("order shop:2", "A", "short 1 × A in main (have 1, need 2)")]
-    assert store.levels("A") == (4, 3, 1)
+    # Order 1 is allocated 3; held order 2 claims all it wants, 2: available 4 - 3 - 2.
+    assert store.row("A") == (4, 0, 3, 2)
+    assert store.levels("A") == (4, 3, -1)
+    assert store.sellable("A") == 0
 
 
 def test_assembly_short_of_components_is_held_naming_the_bottleneck(store: Store) -> None:
@@ -498,21 +530,30 @@ def test_assembly_short_of_components_is_held_naming_the_bottleneck(store: Store
     before = store.counts()
     result = store.book().apply([order("1", ("SET", 4))])
     assert result.held == [("order shop:1", "SET", "short 3 × MUG in main (have 1, need 4)")]
-    assert (result.assembly_orders, result.movements) == (0, 0)
+    # Nothing is built; the held line claims its exploded demand: 4 of each component
+    # (all 4 of MUG, beyond its stock), one Hold movement each.
+    assert (result.assembly_orders, result.movements) == (0, 3)
     after = store.counts()
     assert after["assembly_orders"] == before["assembly_orders"] == 0
-    assert after["movements"] == before["movements"]
+    assert after["movements"] == before["movements"] + 3
     assert store.on_hand("SET", "BEANS", "MUG", "SCOOP") == (0, 10, 1, 10)
-    assert store.levels("MUG") == (1, 0, 1)
+    assert store.levels("MUG") == (1, 0, -3)
+    assert [store.held(sku) for sku in ("SET", "BEANS", "MUG", "SCOOP")] == [0, 4, 4, 4]
+    assert store.moves("BEANS") == [("Adjustment", 10), ("Hold", -4)]
+    assert store.sellable("SET") == 0
 
 
 def test_kit_short_of_a_component_is_held_and_takes_nothing(store: Store) -> None:
     store.load(FAQ_KIT, FAQ_KIT_BOM, {"A": 5, "B": 2})
     result = store.book().apply([order("1", ("KIT", 3))])
     assert result.held == [("order shop:1", "KIT", "short 1 × B in main (have 2, need 3)")]
-    assert store.levels("A") == (5, 0, 5)
-    assert store.levels("B") == (2, 0, 2)
-    assert result.movements == 0
+    # Nothing is allocated; the line claims 3 of A and all 3 of B it wants.
+    assert store.row("A") == (5, 0, 0, 3)
+    assert store.row("B") == (2, 0, 0, 3)
+    assert store.levels("A") == (5, 0, 2)
+    assert store.levels("B") == (2, 0, -1)
+    assert result.movements == 2
+    assert (store.sellable("A"), store.sellable("B"), store.sellable("KIT")) == (2, 0, 0)
 
 
 def test_locked_units_are_never_allocated(store: Store) -> None:
@@ -522,7 +563,9 @@ def test_locked_units_are_never_allocated(store: Store) -> None:
     )
     result = store.book().apply([order("1", ("A", 4))])
     assert result.held == [("order shop:1", "A", "short 1 × A in main (have 3, need 4)")]
+    assert store.row("A") == (5, 2, 0, 4)
     store.book().apply([order("1", ("A", 3))])
+    assert store.row("A") == (5, 2, 3, 0)
     assert store.levels("A") == (5, 3, 0)
 
 
@@ -586,7 +629,10 @@ def test_fba_kit_without_prepackaged_units_is_held_and_never_split(store: Store)
     store.load(FAQ_KIT, FAQ_KIT_BOM, {"A@fba-us": 10, "B@fba-us": 10})
     result = store.book().apply([order("1", ("KIT", 1), warehouse="fba-us")])
     assert result.held == [("order shop:1", "KIT", "short 1 × KIT in fba-us (have 0, need 1)")]
-    assert (result.movements, result.assembly_orders) == (0, 0)
+    # It claims the kit's own unit (the components are never touched there).
+    assert (result.movements, result.assembly_orders) == (1, 0)
+    assert store.moves("KIT", "fba-us") == [("Hold", -1)]
+    assert store.levels("KIT", "fba-us") == (0, 0, -1)
     assert store.levels("A", "fba-us") == (10, 0, 10)
     assert store.levels("B", "fba-us") == (10, 0, 10)
 
@@ -601,7 +647,9 @@ def test_fba_assembly_is_never_built_on_demand(store: Store) -> None:
     result = store.book().apply([order("1", ("ASM", 2), warehouse="fba-us")])
     assert result.held == [("order shop:1", "ASM", "short 1 × ASM in fba-us (have 1, need 2)")]
     assert store.counts()["assembly_orders"] == 0
-    assert store.levels("ASM", "fba-us") == (1, 0, 1)
+    assert store.row("ASM", "fba-us") == (1, 0, 0, 2)  # claims the 2 it wants
+    assert store.levels("ASM", "fba-us") == (1, 0, -1)
+    assert store.levels("A", "fba-us") == (10, 0, 10)
 
 
 def test_fba_prepackaged_kit_units_are_allocated_and_sold(store: Store) -> None:
@@ -612,9 +660,16 @@ def test_fba_prepackaged_kit_units_are_allocated_and_sold(store: Store) -> None:
     assert store.sellable("KIT", "fba-us") == 5
     short = book.apply([order("2", ("KIT", 6), warehouse="fba-us")])
     assert short.held == [("order shop:2", "KIT", "short 1 × KIT in fba-us (have 5, need 6)")]
+    assert store.row("KIT", "fba-us") == (8, 0, 3, 6)
+    assert store.sellable("KIT", "fba-us") == 0
     book.apply([order("1", ("KIT", 3), status="shipped", warehouse="fba-us")])
-    assert store.levels("KIT", "fba-us") == (5, 0, 5)
-    assert store.moves("KIT", "fba-us") == [("Adjustment", 8), ("Allocation", -3), ("Sale", -3)]
+    assert store.levels("KIT", "fba-us") == (5, 0, -1)  # held order 2 still claims 6
+    assert store.moves("KIT", "fba-us") == [
+        ("Adjustment", 8),
+        ("Allocation", -3),
+        ("Hold", -6),
+        ("Sale", -3),
+    ]
     assert store.moves("A", "fba-us") == [("Adjustment", 10)]
     assert store.moves("B", "fba-us") == [("Adjustment", 10)]
 
@@ -657,9 +712,12 @@ def test_a_held_order_may_move_to_another_warehouse(store: Store) -> None:
     store.load({"A": "simple"}, [], {"A@fba-us": 10})
     book = store.book()
     book.apply([order("1", ("A", 2))])
+    assert store.row("A", "main") == (0, 0, 0, 2)  # held in main, claiming 2
     result = book.apply([order("1", ("A", 2), warehouse="fba-us")])
     assert result.lines_allocated == 1
     assert store.levels("A", "fba-us") == (10, 2, 8)
+    assert store.row("A", "main") == (0, 0, 0, 0)  # the claim in main is released
+    assert store.moves("A", "main") == [("Hold", -2), ("HoldRelease", 2)]
     assert [o["warehouse"] for o in store.orders()] == ["fba-us"]
 
 
@@ -673,12 +731,15 @@ def test_per_sku_assembly_on_demand_false_holds_the_line_in_main(store: Store) -
         {"A": 100, "ASM": 1},
         on_demand={"ASM": False},
     )
+    # Without assembly on demand an assembly sells its assembled units only.
+    assert store.sellable("ASM") == 1
     result = store.book().apply([order("1", ("ASM", 3))])
     assert result.held == [("order shop:1", "ASM", "short 2 × ASM in main (have 1, need 3)")]
-    assert (result.assembly_orders, result.movements) == (0, 0)
+    # Nothing is built; the line claims the 3 ASM it wants (never the components).
+    assert (result.assembly_orders, result.movements) == (0, 1)
     assert store.on_hand("ASM", "A") == (1, 100)
-    # The sellable number still counts what the components could make.
-    assert store.sellable("ASM") == 51
+    assert (store.held("ASM"), store.held("A")) == (3, 0)
+    assert (store.sellable("ASM"), store.sellable("A")) == (0, 100)
 
 
 def test_per_sku_assembly_on_demand_true_builds_where_the_warehouse_does_not(
@@ -778,7 +839,7 @@ def test_nested_kit_containing_an_assembly(store: Store) -> None:
     assert store.counts()["assembly_orders"] == 1
 
 
-def test_slot_with_options_takes_the_first_option_then_the_next(store: Store) -> None:
+def test_slot_with_options_prefers_the_option_with_the_most_available(store: Store) -> None:
     store.load(
         {"CAM": "simple", "L1": "simple", "L2": "simple", "PKG": "package"},
         [("PKG", "CAM", 1, "camera"), ("PKG", "L1", 1, "lens"), ("PKG", "L2", 1, "lens")],
@@ -786,17 +847,25 @@ def test_slot_with_options_takes_the_first_option_then_the_next(store: Store) ->
     )
     assert store.sellable("PKG") == 7
     book = store.book()
+    # L2 has the most available (4 against 3): it serves all 2.
     book.apply([order("1", ("PKG", 2))])
-    assert store.levels("L1") == (3, 2, 1)
-    assert store.levels("L2") == (4, 0, 4)
+    assert store.levels("L1") == (3, 0, 3)
+    assert store.levels("L2") == (4, 2, 2)
+    # Now L1 has the most (3 against 2): it serves all 3.
     book.apply([order("2", ("PKG", 3))])
     assert store.levels("L1") == (3, 3, 0)
     assert store.levels("L2") == (4, 2, 2)
     assert store.levels("CAM") == (20, 5, 15)
-    short = book.apply([order("3", ("PKG", 3))])
-    assert short.held == [("order shop:3", "PKG", "short 1 × slot lens in main (have 2, need 3)")]
-    assert store.levels("L2") == (4, 2, 2)
     assert store.sellable("PKG") == 2
+    # 3 more: L2's 2 are not enough, L1 has none. The short option SKU is named, and the
+    # held line claims 3 of CAM and all 3 of L2 it would take.
+    short = book.apply([order("3", ("PKG", 3))])
+    assert short.held == [("order shop:3", "PKG", "short 1 × L2 in main (have 2, need 3)")]
+    assert store.row("L2") == (4, 0, 2, 3)
+    assert store.levels("L2") == (4, 2, -1)
+    assert store.row("L1") == (3, 0, 3, 0)
+    assert store.levels("CAM") == (20, 5, 12)
+    assert store.sellable("PKG") == 0
 
 
 def test_slot_options_with_quantities_take_whole_units_of_each(store: Store) -> None:
@@ -806,9 +875,17 @@ def test_slot_options_with_quantities_take_whole_units_of_each(store: Store) -> 
         {"L1": 5, "L2": 10},
     )
     assert store.sellable("PKG") == 12  # 5 // 2 + 10
-    store.book().apply([order("1", ("PKG", 3))])
+    # L2 (10 units' worth) is preferred over L1 (2 units' worth): 3 take 3 of L2.
+    book = store.book()
+    book.apply([order("1", ("PKG", 3))])
+    assert store.levels("L1") == (5, 0, 5)
+    assert store.levels("L2") == (10, 3, 7)
+    assert store.sellable("PKG") == 9  # 5 // 2 + 7
+    # All 9 left: L2's 7, then 2 whole units of L1 (4 of it; the fifth is left over).
+    book.apply([order("2", ("PKG", 9))])
     assert store.levels("L1") == (5, 4, 1)
-    assert store.levels("L2") == (10, 1, 9)
+    assert store.levels("L2") == (10, 10, 0)
+    assert store.sellable("PKG") == 0
 
 
 def test_fba_kit_shipped_beyond_its_prepackaged_units_is_never_split(store: Store) -> None:
@@ -879,9 +956,10 @@ def test_changed_pairs_are_exactly_the_sellable_values_that_moved(store: Store) 
     shipped = book.apply([order("1", ("A", 2), status="shipped")])
     assert shipped.movements == 1
     assert shipped.changed_pairs == set()
-    # A held line changes nothing either.
+    # A held line claims what it wants (5 of B, beyond the 1 there): B 1 -> 0, TRIO 1 -> 0.
     held = book.apply([order("2", ("B", 5))])
-    assert (held.lines_held, held.changed_pairs) == (1, set())
+    assert (held.lines_held, held.changed_pairs) == (1, {("B", "main"), ("TRIO", "main")})
+    assert (store.sellable("B"), store.sellable("TRIO"), store.sellable("PAIR")) == (0, 0, 4)
     assert result.to_dict()["changed_sellable"] == [
         {"sku": "A", "warehouse": "main"},
         {"sku": "PAIR", "warehouse": "main"},

@@ -262,11 +262,16 @@ def test_luminous_assembly_on_demand_walk_through(store: Store) -> None:
     held = store.book().apply([order("12", ("GIFT-SET-COFFEE", 1))])
     reason = "short 1 × MUG-CERAMIC in main (have 0, need 1)"
     assert held.held == [("order shop:12", "GIFT-SET-COFFEE", reason)]
-    assert (held.assembly_orders, held.movements) == (0, 0)
+    # Nothing is built or allocated; the held line claims one of each component (the mug
+    # it wants too, though there is none): one Hold movement each.
+    assert (held.assembly_orders, held.movements) == (0, 3)
     after = store.counts()
     assert after["assembly_orders"] == before["assembly_orders"] == 1
-    assert after["movements"] == before["movements"]
+    assert after["movements"] == before["movements"] + 3
     assert store.on_hand(*components) == (49, 0, 99)
+    assert [store.held(sku) for sku in ("GIFT-SET-COFFEE", *components)] == [0, 1, 1, 1]
+    assert store.moves("MUG-CERAMIC")[-1] == ("Hold", -1)
+    assert [store.sellable(sku) for sku in components] == [48, 0, 98]
     (held_order,) = run_json(store, "orders", "--held")
     assert held_order["order_id"] == "12"
     assert held_order["lines"] == [
