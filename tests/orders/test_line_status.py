@@ -124,11 +124,14 @@ def test_a_shipped_line_is_sold_even_when_short_like_a_shipped_order(store: Stor
     store.load({"A": "simple", "B": "simple"}, [], {"A": 2, "B": 1})
     result = store.book().apply([order("1", ("A", 3, SHIPPED), ("B", 4))])
     assert (result.lines_shipped, result.lines_held) == (1, 1)
-    # The goods left: A is sold whatever the count said; B waits for stock.
+    # The goods left: A is sold whatever the count said; B waits for stock, claiming the 4
+    # it wants (1 is there), so none of B is offered to anyone else.
     assert store.levels("A") == (-1, 0, -1)
     assert store.moves("A") == [("Adjustment", 2), ("Allocation", -3), ("Sale", -3)]
-    assert store.levels("B") == (1, 0, 1)
-    assert store.moves("B") == [("Adjustment", 1)]
+    assert store.row("B") == (1, 0, 0, 4)
+    assert store.levels("B") == (1, 0, -3)
+    assert store.moves("B") == [("Adjustment", 1), ("Hold", -4)]
+    assert store.sellable("B") == 0
     states = store.line_states()
     assert states[("1", "A")] == ("shipped", None)
     assert states[("1", "B")][0] == "held"

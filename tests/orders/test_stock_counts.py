@@ -71,11 +71,16 @@ def test_receive_stock_counts_writes_records_and_retries_oldest_first(store: Sto
 
     assert (outcome.created, outcome.updated, outcome.movements) == (0, 1, 1)
     assert outcome.unknown_skus == ["NOPE"]
-    assert ("A", "main") in outcome.changed
+    # The two held lines claim all 6 of A they want: the 4 counted are spoken for before and
+    # after the retry, so A's sellable stays 0 and no sellable value changed.
+    assert outcome.changed == set()
     assert (outcome.retried.lines_allocated, outcome.retried.lines_held) == (1, 1)
     assert [ref for ref, _line, _why in outcome.retried.held] == ["order shop:2"]
-    assert store.levels("A") == (4, 3, 1)
-    assert book.live.core.sellable("A", "main") == 1
+    # Order 1 is allocated 3; order 2 stays held, claiming the 3 it wants (1 is there):
+    # nothing of A is offered to anyone else.
+    assert store.row("A") == (4, 0, 3, 3)
+    assert store.levels("A") == (4, 3, -2)
+    assert book.live.core.sellable("A", "main") == 0
 
 
 def test_reserved_units_count_as_ours_only_up_to_what_we_allocated(store: Store) -> None:
