@@ -153,12 +153,17 @@ class SyntheticCatalog:
                     yield pos, w, on_hand, 0, allocated
 
     def warehouse_rules(self) -> list[WarehouseRules]:
-        return [WarehouseRules(w.code, w.use_component_inventory) for w in self.warehouses]
+        # Own warehouses assemble on demand, so that assemblies are made from components there
+        # as kits are (the heaviest case for the core, and the one the targets were set for).
+        return [
+            WarehouseRules(w.code, w.use_component_inventory, w.use_component_inventory)
+            for w in self.warehouses
+        ]
 
     def build_engine(self) -> StockEngine:
         """Catalog and engine with the stock loaded, not yet recomputed."""
         engine = StockEngine(self.build_catalog(), self.warehouse_rules())
-        engine.load_stock_rows(self.iter_stock())
+        engine.load_stock_rows((p, w, oh, lk, al, 0) for p, w, oh, lk, al in self.iter_stock())
         return engine
 
     def warehouse_settings(self) -> list[WarehouseSettings]:
@@ -198,7 +203,10 @@ def warehouse_settings() -> list[WarehouseSettings]:
     """The generated catalogs' warehouses, as configuration."""
     return [
         WarehouseSettings(
-            code=w.code, kind=w.kind, use_component_inventory=w.use_component_inventory
+            code=w.code,
+            kind=w.kind,
+            use_component_inventory=w.use_component_inventory,
+            assembly_on_demand=w.use_component_inventory,
         )
         for w in WAREHOUSES
     ]
