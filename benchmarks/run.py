@@ -60,6 +60,7 @@ FULL_SIZE = 1_000_000
 BENCHMARKS = (
     "recompute",
     "incremental",
+    "shared",
     "load-sqlite",
     "load-postgres",
     "import",
@@ -401,6 +402,71 @@ class Runner:
             self.log("  check: sellables after the changes equal a full recompute")
         if args.profile:
             self.profile("incremental", run, self.make_changes(args.changes, "profile"))
+
+    def bench_shared(self) -> None:
+        """The exact path (issue 11): composites that share components, with and without
+        options. Not part of the generated catalog (every BOM there is a tree, the fast
+        path); informative figures, no target."""
+        from sellable.core import BomLine, Catalog, StockEngine, StockLevels, WarehouseRules
+
+        groups = max(100, min(5_000, self.args.skus // 200))
+        self.log(
+            f"shared: {groups:,} groups of X = A + K, K = A + B (shared, no options) and "
+            f"{groups:,} of P = A + color(R = A + B | G = A) (shared options)"
+        )
+        skus: list[tuple[str, str]] = []
+        bom: list[BomLine] = []
+        stock: dict[tuple[str, str], StockLevels] = {}
+        rng = random.Random(self.args.seed)
+        for g in range(groups):
+            a, b, k, x = f"A{g}", f"B{g}", f"K{g}", f"X{g}"
+            skus += [(a, "simple"), (b, "simple"), (k, "kit"), (x, "kit")]
+            bom += [BomLine(x, a, 1), BomLine(x, k, 1), BomLine(k, a, 1), BomLine(k, b, 1)]
+            c, d, r, gg, p = f"C{g}", f"D{g}", f"R{g}", f"G{g}", f"P{g}"
+            skus += [(c, "simple"), (d, "simple"), (r, "kit"), (gg, "kit"), (p, "package")]
+            bom += [
+                BomLine(p, c, 1),
+                BomLine(p, r, 1, "color"),
+                BomLine(p, gg, 1, "color"),
+                BomLine(r, c, 1),
+                BomLine(r, d, 1),
+                BomLine(gg, c, 2),
+            ]
+            for sku in (a, b, c, d):
+                stock[(sku, "main")] = StockLevels(rng.randint(0, 500))
+        engine = StockEngine(Catalog.build(skus, bom), [WarehouseRules("main")])
+        engine.load_stock(stock)
+        seconds, _ = _timed(lambda _: engine.recompute_all(), None)
+        shared = 2 * groups
+        self.figure(
+            "shared",
+            "full recompute, shared composites",
+            f"{seconds:.3f} s for {shared:,} shared composites "
+            f"({seconds / shared * 1e6:,.0f} µs each)",
+            "-",
+            "INFO",
+            seconds,
+        )
+        changes = [
+            (f"{rng.choice('ABCD')}{rng.randrange(groups)}", "main", StockLevels(rng.randint(0, 500)))
+            for _ in range(min(20_000, self.args.changes))
+        ]
+
+        def run(batch: list[tuple[str, str, StockLevels]]) -> int:
+            touched = 0
+            for sku, warehouse, levels in batch:
+                touched += len(engine.apply_one(sku, warehouse, levels))
+            return touched
+
+        seconds, _ = _timed(run, changes)
+        self.figure(
+            "shared",
+            "apply_one throughput, shared composites",
+            f"{len(changes) / seconds:,.0f} changes/s",
+            "-",
+            "INFO",
+            len(changes) / seconds,
+        )
 
     # ---- 3. loading from the store
 
