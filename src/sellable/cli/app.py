@@ -34,6 +34,7 @@ from sellable.store.db import (
     sync_warehouses,
     upgrade_schema,
 )
+from sellable.store.live import LiveStock
 from sellable.store.loader import load_engine
 from sellable.sync.engine import SyncEngine
 from sellable.sync.plugins import installed_connectors, load_connector, validate_channel_settings
@@ -527,15 +528,18 @@ def explain(
         known_channel(application.settings, channel)
     if warehouse is not None:
         application.settings.warehouse(warehouse)
-    with application.engine().connect() as connection:
+    database = application.engine()
+    if channel is not None:
+        live = LiveStock(database, application.settings)  # what the push job reads
+        with database.connect() as connection:
+            report = explain_channel(connection, application.settings, live, channel, sku)
+        if as_json:
+            echo_json(ctx, why_json(report))
+        else:
+            click.echo(render_channel(report))
+        return
+    with database.connect() as connection:
         engine = load_engine(connection, application.settings)
-        if channel is not None:
-            report = explain_channel(connection, application.settings, engine, channel, sku)
-            if as_json:
-                echo_json(ctx, why_json(report))
-            else:
-                click.echo(render_channel(report))
-            return
     assert warehouse is not None
     tree = explain_tree(engine, sku, warehouse)
     if as_json:
