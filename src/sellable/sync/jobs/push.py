@@ -26,9 +26,7 @@ def push(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
 def in_step(row: dict[str, Any], offer: Offer) -> bool:
     """Whether the channel last confirmed this offer: its quantity and its keep-selling flag
     (a listing pushed 0 without the flag that now wants 0 with it is pushed again)."""
-    return bool(
-        row["last_pushed"] == offer.quantity and row["last_backorders"] == offer.backorders
-    )
+    return bool(row["last_pushed"] == offer.quantity and row["last_backorders"] == offer.backorders)
 
 
 def push_pending(
