@@ -9,6 +9,7 @@ a number offers at least that many.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from sellable.emulators.woocommerce import WooCommerceEmulator
 from sellable.imports import import_products, import_stock
 from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.status import channel_status
+from tests.cli.test_cli_commands import invoke
 from tests.imports import Store, open_store
 
 PRODUCTS = "sku,name,kind,allow_backorder\nBO,Made to order,simple,{bo}\nPLAIN,Plain,simple,false\n"
@@ -215,3 +217,48 @@ def test_backorders_flag_record_survives_a_listing_refresh(
     h.run(off, "listings")
     assert h.run(off, "push").counts["pushed"] == 1
     assert h.channel.flags() == {"BO": False, "PLAIN": False}
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("make", [pytest.param(woocommerce, id="woocommerce")])
+def test_explain_channel_shows_which_backorders_rule_applied(
+    open_harness: Callable[[Callable[[ManualClock], Channel]], Harness],
+    make: Callable[[ManualClock], Channel],
+) -> None:
+    h = open_harness(make)
+    h.run_once(h.engine('"continue"'))
+
+    as_json = invoke("explain", "BO", "--channel", "woo", "--json", "--config", h.config)
+    text = invoke("explain", "BO", "--channel", "woo", "--config", h.config)
+    plain = invoke("explain", "PLAIN", "--channel", "woo", "--json", "--config", h.config)
+
+    assert (as_json.exit_code, text.exit_code, plain.exit_code) == (0, 0, 0)
+    (entry,) = json.loads(as_json.stdout)["listings"]
+    assert entry["rules"] == [
+        {"rule": "sellable over the channel's warehouses", "quantity": 0},
+        {
+            "rule": "backorders continue: keep selling at 0 (WooCommerce backorders=notify)",
+            "quantity": 0,
+        },
+    ]
+    assert (entry["quantity"], entry["backorders"]) == (0, True)
+    assert (entry["last_pushed"], entry["last_backorders"], entry["in_step"]) == (0, True, True)
+    lines = text.stdout.splitlines()
+    assert f"    {'=> offered to the channel':<44} {0:>8}" in lines
+    assert "    => and the channel keeps selling at 0" in lines
+    assert any(
+        line.startswith("    last confirmed by the channel: 0 (keep selling at 0) at ")
+        for line in lines
+    )
+    (other,) = json.loads(plain.stdout)["listings"]
+    assert other["rules"][-1] == {
+        "rule": "backorders continue: not applied (no orders exceeding stock allowed)",
+        "quantity": 4,
+    }
+    assert (other["quantity"], other["backorders"], other["in_step"]) == (4, False, True)
+
+    h.engine("5")
+    at_least = invoke("explain", "BO", "--channel", "woo", "--json", "--config", h.config)
+    (entry,) = json.loads(at_least.stdout)["listings"]
+    assert entry["rules"][-1] == {"rule": "backorders 5: offer at least 5", "quantity": 5}
+    assert (entry["quantity"], entry["backorders"], entry["in_step"]) == (5, False, False)
