@@ -20,6 +20,7 @@ from sellable import __version__
 from sellable.config import CONFIG_ENV_VAR, Settings, find_config_file, load_settings
 from sellable.core import explain as explain_tree
 from sellable.core import render
+from sellable.core.explain import render_demand, unit_demand
 from sellable.errors import ConfigError, InputError, SellableError
 from sellable.imports import import_components, import_products, import_stock
 from sellable.imports.csvfile import Progress
@@ -542,10 +543,13 @@ def explain(
         engine = load_engine(connection, application.settings)
     assert warehouse is not None
     tree = explain_tree(engine, sku, warehouse)
+    demand = unit_demand(engine.catalog, sku)
+    component = engine.position(sku, warehouse).component
+    binds = None if component is None else component.bottleneck
     if as_json:
-        echo_json(ctx, tree.to_dict())
+        echo_json(ctx, {**tree.to_dict(), **demand.to_dict(), "binds": binds})
     else:
-        click.echo(render(tree, warehouse))
+        click.echo("\n".join([render(tree, warehouse), *render_demand(demand, binds)]))
 
 
 EXAMPLE_CONFIG = """\
