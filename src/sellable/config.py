@@ -37,7 +37,7 @@ from pydantic_settings import (
 )
 from pytimeparse2 import parse as parse_duration
 
-from sellable.core.rules import ChannelRules
+from sellable.core.rules import BACKORDERS_CONTINUE, BACKORDERS_OFF, Backorders, ChannelRules
 from sellable.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("sellable.toml")
@@ -147,6 +147,20 @@ class WarehouseSettings(_Section):
         return bool(self.use_component_inventory)
 
 
+def _backorders(value: Any) -> Backorders:
+    """``"off"``, ``"continue"`` or a whole number of units >= 0."""
+    if isinstance(value, str) and value.strip().lower() in (BACKORDERS_OFF, BACKORDERS_CONTINUE):
+        return BACKORDERS_OFF if value.strip().lower() == BACKORDERS_OFF else BACKORDERS_CONTINUE
+    if isinstance(value, str) and value.strip().isdigit():  # from the environment
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(
+        'backorders must be "off", "continue" or a whole number of units >= 0 '
+        "(offer at least that many)"
+    )
+
+
 class ChannelSettings(_Section):
     """``[[channels]]``: one connector instance and the rules for what it is offered."""
 
@@ -170,6 +184,11 @@ class ChannelSettings(_Section):
     allocation_percent: float = Field(default=100, ge=0, le=100)
     max_quantity: int = Field(default=0, ge=0, description="0 = no cap")
     zero_below: int = Field(default=0, ge=0)
+    backorders: Annotated[Backorders, BeforeValidator(_backorders)] = Field(
+        default=BACKORDERS_OFF,
+        description='for SKUs allowing orders exceeding stock: "off" offers what is there, '
+        '"continue" asks the channel to keep selling at 0, a number N offers at least N',
+    )
     dry_run: bool = False
     settings: dict[str, Any] = Field(default_factory=dict)
 
@@ -179,6 +198,11 @@ class ChannelSettings(_Section):
             raise ValueError(
                 f"channel {self.code!r} is manual (orders come by 'sellable import orders' "
                 "only): it has no connector settings to give"
+            )
+        if self.is_manual and self.backorders == BACKORDERS_CONTINUE:
+            raise ValueError(
+                f'channel {self.code!r} is manual: backorders = "continue" asks a channel to '
+                "keep selling at 0, and nothing is pushed to a manual channel"
             )
         return self
 
@@ -194,6 +218,7 @@ class ChannelSettings(_Section):
             safety_stock=self.safety_stock,
             max_quantity=self.max_quantity,
             zero_below=self.zero_below,
+            backorders=self.backorders,
         )
 
 

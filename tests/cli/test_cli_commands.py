@@ -264,6 +264,11 @@ def test_cli_explain_walks_the_bom(examples: Store) -> None:
         "  1 × LENS-18-55 [option of slot lens]: sellable 4 → enough for 4  ← bottleneck",
         "  1 × LENS-18-135 [option of slot lens]: sellable 3 → enough for 3  ← bottleneck",
         "  1 × CAMERA-BAG: sellable 20 → enough for 20",
+        "demand per unit of CAMERA-STARTER-KIT, over every path:",
+        "  DSLR-CAMERA-BLACK: 1 per unit (1 direct)",
+        "  CAMERA-BAG: 1 per unit (1 direct)",
+        "  slot lens: one of LENS-18-55 1 per unit, LENS-18-135 1 per unit",
+        "binds: lens",
     ]
 
 

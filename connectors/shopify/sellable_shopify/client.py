@@ -125,6 +125,35 @@ def levels_query(count: int) -> tuple[str, int]:
     return f"query SellableLevels({declared}) {{\n{body}\n}}", 3 * count
 
 
+#: Products per ``productVariantsBulkUpdate`` document (one aliased mutation each).
+POLICY_PRODUCTS = 25
+
+
+def variant_products_query(count: int) -> tuple[str, int]:
+    """One document reading the product of ``count`` variants by alias, and its requested
+    cost (variant 1 + product 1 each)."""
+    declared = ", ".join(f"$v{n}: ID!" for n in range(count))
+    body = "\n".join(
+        f"  v{n}: productVariant(id: $v{n}) {{ id product {{ id }} }}" for n in range(count)
+    )
+    return f"query SellableVariantProducts({declared}) {{\n{body}\n}}", 2 * count
+
+
+def inventory_policy_mutation(count: int) -> str:
+    """``count`` aliased ``productVariantsBulkUpdate`` fields, one per product: the variants'
+    ``inventoryPolicy`` (DENY: stop selling at 0; CONTINUE: keep selling), the only field
+    sent. https://shopify.dev/docs/api/admin-graphql/latest/mutations/productVariantsBulkUpdate
+    """
+    declared = ", ".join(f"$p{n}: ID!, $v{n}: [ProductVariantsBulkInput!]!" for n in range(count))
+    body = "\n".join(
+        f"  p{n}: productVariantsBulkUpdate(productId: $p{n}, variants: $v{n}) {{\n"
+        "    productVariants { id inventoryPolicy }\n"
+        "    userErrors { code field message }\n  }"
+        for n in range(count)
+    )
+    return f"mutation SellableInventoryPolicy({declared}) {{\n{body}\n}}"
+
+
 @dataclass(frozen=True, slots=True)
 class ThrottleStatus:
     maximum_available: float
@@ -276,6 +305,54 @@ class ShopifyGraphQL:
                 found.append(available_of((data.get(f"i{n}") or {}).get("inventoryLevel")))
         return found
 
+    def variant_products(self, variants: Sequence[str]) -> dict[str, str]:
+        """The product gid of each variant gid that still exists."""
+        found: dict[str, str] = {}
+        step = MAX_QUERY_COST // 2 - 1
+        for start in range(0, len(variants), step):
+            part = variants[start : start + step]
+            document, cost = variant_products_query(len(part))
+            data = self.execute(
+                "SellableVariantProducts",
+                document,
+                {f"v{n}": variant for n, variant in enumerate(part)},
+                cost,
+            )
+            for n, variant in enumerate(part):
+                product = ((data.get(f"v{n}") or {}).get("product") or {}).get("id")
+                if product:
+                    found[variant] = str(product)
+        return found
+
+    def set_inventory_policies(
+        self, products: Sequence[tuple[str, Sequence[tuple[str, str]]]]
+    ) -> list[dict[str, Any]]:
+        """``productVariantsBulkUpdate`` of (product gid, [(variant gid, policy)]); the
+        payload of each product, in order (``productVariants``, ``userErrors``)."""
+        payloads: list[dict[str, Any]] = []
+        for start in range(0, len(products), POLICY_PRODUCTS):
+            part = products[start : start + POLICY_PRODUCTS]
+            variables: dict[str, Any] = {}
+            for n, (product, variants) in enumerate(part):
+                variables[f"p{n}"] = product
+                variables[f"v{n}"] = [
+                    {"id": variant, "inventoryPolicy": policy} for variant, policy in variants
+                ]
+            data = self.execute(
+                "SellableInventoryPolicy",
+                inventory_policy_mutation(len(part)),
+                variables,
+                MUTATION_COST * len(part),
+            )
+            for n in range(len(part)):
+                payload = data.get(f"p{n}")
+                if not isinstance(payload, dict):
+                    raise ChannelPayloadError(
+                        "productVariantsBulkUpdate: no payload", channel=self.channel
+                    )
+                payloads.append(payload)
+        return payloads
+
 
 def available_of(level: Any) -> int | None:
     """The ``available`` quantity of an inventory level answer, None without a level."""
@@ -296,10 +373,13 @@ __all__ = [
     "ORDER_LINES_COST",
     "ORDER_LINES_QUERY",
     "ORDER_PAGE",
+    "POLICY_PRODUCTS",
     "ShopifyGraphQL",
     "ThrottleStatus",
     "available_of",
+    "inventory_policy_mutation",
     "levels_query",
     "listings_query",
     "orders_query",
+    "variant_products_query",
 ]

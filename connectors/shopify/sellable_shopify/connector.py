@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +52,10 @@ VERSION = re.compile(r"^(\d{4})-(01|04|07|10)$")
 #: The first version with the semantics this connector is written for.
 OLDEST_VERSION = "2026-04"
 SEPARATOR = "|"  # listing id: "<inventory item gid>|<location gid>"
+#: ProductVariantInventoryPolicy: "Whether customers are allowed to place an order for the
+#: product variant when it's out of stock" (DENY, the default, or CONTINUE).
+CONTINUE = "CONTINUE"
+DENY = "DENY"
 
 
 class ShopifySettings(ConnectorSettings):
@@ -131,6 +136,8 @@ class ShopifyConnector(Connector):
         return {LIMITER: RateLimit(rate=DEFAULT_RESTORE, burst=DEFAULT_MAXIMUM)}
 
     max_push_batch = MAX_QUANTITIES
+    supports_backorders = True
+    backorders_flag = f"Shopify inventoryPolicy={CONTINUE}"
 
     settings: ShopifySettings
 
@@ -260,9 +267,15 @@ class ShopifyConnector(Connector):
         """Set ``available`` per (inventory item, location), comparing against the last value
         read or pushed (``changeFromQuantity``). Shopify refuses the whole call when one
         quantity is refused (microsoft/BCApps #8396), so the others are sent again without
-        it; a stale one is read again and retried once with the value found."""
+        it; a stale one is read again and retried once with the value found.
+
+        Where the keep-selling flag changes, the variant's ``inventoryPolicy`` is set first
+        (a refused one fails its items, whose quantities then wait for the next cycle)."""
         results: dict[str, PushResult] = {}
-        pending = list(items)
+        flagged = [item for item in items if item.backorders_changed]
+        if flagged:
+            results.update(self._set_policies(flagged))
+        pending = [item for item in items if item.listing.listing_id not in results]
         reread: set[str] = set()
         reference = f"sellable://push/{self.context.channel}"
         for _round in range(4):
@@ -303,12 +316,63 @@ class ShopifyConnector(Connector):
                             lid, "ITEM_NOT_STOCKED_AT_LOCATION: no inventory level to set"
                         )
                     else:
-                        retry_next.append(PushItem(item.listing, item.quantity, value))
+                        retry_next.append(replace(item, previous=value))
             pending = retry_next
         for item in pending:
             lid = item.listing.listing_id
             results[lid] = PushResult.retry(lid, "not applied after 4 calls; retried next cycle")
         return list(results.values())
+
+    def _set_policies(self, items: Sequence[PushItem]) -> dict[str, PushResult]:
+        """Set ``inventoryPolicy`` of the items' variants (the listing's ``parent_id``); the
+        refused items. The policy is the variant's, shared by its listings at every
+        location: CONTINUE when any of them asks to keep selling."""
+        wanted: dict[str, str] = {}
+        by_variant: dict[str, list[PushItem]] = {}
+        for item in items:
+            variant = item.listing.parent_id or ""
+            by_variant.setdefault(variant, []).append(item)
+            if item.backorders or variant not in wanted:
+                wanted[variant] = CONTINUE if item.backorders else DENY
+        refused: dict[str, PushResult] = {}
+
+        def refuse(variant: str, message: str) -> None:
+            for item in by_variant[variant]:
+                lid = item.listing.listing_id
+                refused[lid] = PushResult.failed(lid, message)
+
+        products = self.api.variant_products(sorted(v for v in wanted if v))
+        by_product: dict[str, list[str]] = {}
+        for variant in wanted:
+            if variant not in products:
+                refuse(variant, f"variant {variant or '?'} not found: cannot set inventoryPolicy")
+            else:
+                by_product.setdefault(products[variant], []).append(variant)
+        batches = [
+            (product, [(variant, wanted[variant]) for variant in variants])
+            for product, variants in by_product.items()
+        ]
+        payloads = self.api.set_inventory_policies(batches)
+        for (_product, variants), payload in zip(batches, payloads, strict=True):
+            shown = {
+                str(v.get("id")): v.get("inventoryPolicy")
+                for v in payload.get("productVariants") or ()
+                if isinstance(v, dict)
+            }
+            errors = [
+                f"{e.get('code') or 'ERROR'}: {e.get('message') or ''}"
+                for e in payload.get("userErrors") or ()
+                if isinstance(e, dict)
+            ]
+            for variant, policy in variants:
+                if errors:
+                    refuse(variant, "inventoryPolicy refused: " + "; ".join(errors))
+                elif shown.get(variant) != policy:
+                    refuse(
+                        variant,
+                        f"inventoryPolicy not applied: the channel shows {shown.get(variant)!r}",
+                    )
+        return refused
 
     @staticmethod
     def _quantity(item: PushItem) -> dict[str, Any]:

@@ -186,10 +186,13 @@ class OrderPage:
 
 @dataclass(frozen=True, slots=True)
 class StockUpdate:
-    """Set ``variant_id``'s ``stockOnHand`` at each (stock location id, quantity)."""
+    """Set ``variant_id``'s ``stockOnHand`` at each (stock location id, quantity), and its own
+    ``outOfStockThreshold`` (``useGlobalOutOfStockThreshold`` false) unless ``threshold`` is
+    None."""
 
     variant_id: str
     levels: tuple[tuple[str, int], ...]
+    threshold: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,8 @@ class StockUpdateOutcome:
     variant_id: str
     on_hand: Mapping[str, int] | None
     error: str | None = None
+    #: The variant's own threshold after the update, when the update set one.
+    threshold: int | None = None
 
 
 class VendureAdminClient:
@@ -393,7 +398,11 @@ class VendureAdminClient:
                 return outcomes
             for update in remaining[:failed_at]:
                 # Applied: these fields ran before the failing one (see the docstring).
-                outcomes.append(StockUpdateOutcome(update.variant_id, dict(update.levels)))
+                outcomes.append(
+                    StockUpdateOutcome(
+                        update.variant_id, dict(update.levels), threshold=update.threshold
+                    )
+                )
             failing = remaining[failed_at]
             reason = _describe([e for e in errors if _alias_index(e) == failed_at])
             outcomes.append(StockUpdateOutcome(failing.variant_id, None, reason))
@@ -413,22 +422,31 @@ def _stock_mutation(updates: Sequence[StockUpdate]) -> tuple[str, dict[str, Any]
     params = ", ".join(f"$v{i}: [UpdateProductVariantInput!]!" for i in range(len(updates)))
     fields = "\n".join(
         f"  v{i}: updateProductVariants(input: $v{i}) "
-        "{ id stockLevels { stockLocationId stockOnHand } }"
-        for i in range(len(updates))
-    )
-    variables = {
-        f"v{i}": [
-            {
-                "id": update.variant_id,
-                "stockLevels": [
-                    {"stockLocationId": location, "stockOnHand": quantity}
-                    for location, quantity in update.levels
-                ],
-            }
-        ]
+        "{ id stockLevels { stockLocationId stockOnHand }"
+        + (
+            " outOfStockThreshold useGlobalOutOfStockThreshold"
+            if update.threshold is not None
+            else ""
+        )
+        + " }"
         for i, update in enumerate(updates)
-    }
+    )
+    variables = {f"v{i}": [_variant_input(update)] for i, update in enumerate(updates)}
     return f"mutation SellableSetStock({params}) {{\n{fields}\n}}", variables
+
+
+def _variant_input(update: StockUpdate) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "id": update.variant_id,
+        "stockLevels": [
+            {"stockLocationId": location, "stockOnHand": quantity}
+            for location, quantity in update.levels
+        ],
+    }
+    if update.threshold is not None:
+        values["outOfStockThreshold"] = update.threshold
+        values["useGlobalOutOfStockThreshold"] = False
+    return values
 
 
 def _applied(update: StockUpdate, answer: Any) -> StockUpdateOutcome:
@@ -438,11 +456,15 @@ def _applied(update: StockUpdate, answer: Any) -> StockUpdateOutcome:
             str(level["stockLocationId"]): int(level["stockOnHand"])
             for level in variant["stockLevels"]
         }
+        threshold = None
+        if update.threshold is not None:
+            own = not variant["useGlobalOutOfStockThreshold"]
+            threshold = int(variant["outOfStockThreshold"]) if own else None
     except (KeyError, TypeError, ValueError):
         return StockUpdateOutcome(
             update.variant_id, None, f"unexpected answer to updateProductVariants: {answer!r}"
         )
-    return StockUpdateOutcome(update.variant_id, on_hand)
+    return StockUpdateOutcome(update.variant_id, on_hand, threshold=threshold)
 
 
 def _alias_index(error: Mapping[str, Any]) -> int | None:

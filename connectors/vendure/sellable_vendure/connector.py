@@ -18,6 +18,7 @@ See docs/connectors/vendure.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,6 +79,14 @@ class VendureSettings(ConnectorSettings):
         description="Vendure stock location id -> our warehouse code; without it the "
         "channel's default stock location gets the channel's total",
     )
+    backorder_limit: int = Field(
+        default=1_000_000,
+        ge=1,
+        le=2**31 - 1,
+        description='units Vendure may sell beyond stock while backorders = "continue" keeps '
+        "a variant on sale (its outOfStockThreshold is then minus this; Vendure has no "
+        "unlimited setting)",
+    )
     recheck_days: int = Field(
         default=14,
         ge=0,
@@ -113,6 +122,10 @@ class VendureConnector(Connector):
     # burst of 20 keeps a small server responsive for its shoppers.
     rate_limit = RateLimit(rate=10, burst=20)
     max_push_batch = PAGE_SIZE
+    # "Back orders can be enabled by setting a negative value as the Out-of-stock threshold"
+    # (https://docs.vendure.io/user-guide/catalog/products, "Back orders").
+    supports_backorders = True
+    backorders_flag = "Vendure outOfStockThreshold=-backorder_limit"
 
     settings: VendureSettings
 
@@ -189,13 +202,25 @@ class VendureConnector(Connector):
 
     def push_quantities(self, items: Sequence[PushItem]) -> list[PushResult]:
         """Set each listing's saleable stock by writing the stockOnHand that gives it (see
-        :func:`stock_on_hand_for`), one aliased ``updateProductVariants`` field per variant."""
+        :func:`stock_on_hand_for`), one aliased ``updateProductVariants`` field per variant.
+
+        Where the keep-selling flag changes, the same input sets the variant's own
+        ``outOfStockThreshold`` (``useGlobalOutOfStockThreshold`` false): minus
+        ``backorder_limit`` to keep selling beyond stock, 0 to stop at 0. The threshold is
+        the variant's, shared by its listings at every location: negative when any of them
+        asks to keep selling."""
         keys = {item.listing.listing_id: _keys(item.listing) for item in items}
         if not keys:
             return []
         variants, stock_settings = self.client.variants_by_id(
             sorted({variant for variant, _ in keys.values()})
         )
+        thresholds: dict[str, int] = {}  # variant -> the threshold this push sets
+        for item in items:
+            if item.backorders_changed:
+                variant_id = keys[item.listing.listing_id][0]
+                keep_selling = item.backorders or thresholds.get(variant_id, 0) < 0
+                thresholds[variant_id] = -self.settings.backorder_limit if keep_selling else 0
         results: list[PushResult] = []
         wanted: dict[str, dict[str, int]] = {}  # variant -> location -> stockOnHand
         listing_of: dict[tuple[str, str], str] = {}
@@ -208,6 +233,12 @@ class VendureConnector(Connector):
                     PushResult.failed(lid, f"variant {variant_id} no longer exists in Vendure")
                 )
                 continue
+            if variant_id in thresholds:
+                variant = replace(
+                    variant,
+                    out_of_stock_threshold=thresholds[variant_id],
+                    use_global_out_of_stock_threshold=False,
+                )
             on_hand = stock_on_hand_for(
                 item.quantity,
                 variant,
@@ -218,9 +249,11 @@ class VendureConnector(Connector):
             wanted.setdefault(variant_id, {})[location] = on_hand
             listing_of[(variant_id, location)] = lid
         updates = [
-            StockUpdate(variant_id, tuple(levels.items())) for variant_id, levels in wanted.items()
+            StockUpdate(variant_id, tuple(levels.items()), thresholds.get(variant_id))
+            for variant_id, levels in wanted.items()
         ]
         for outcome in self.client.set_stock_levels(updates):
+            threshold = thresholds.get(outcome.variant_id)
             for location, on_hand in wanted[outcome.variant_id].items():
                 lid = listing_of[(outcome.variant_id, location)]
                 if outcome.error is not None or outcome.on_hand is None:
@@ -231,6 +264,14 @@ class VendureConnector(Connector):
                             lid,
                             f"Vendure holds stockOnHand {outcome.on_hand.get(location)} at "
                             f"location {location}, not the {on_hand} sent",
+                        )
+                    )
+                elif outcome.threshold != threshold:
+                    results.append(
+                        PushResult.failed(
+                            lid,
+                            f"Vendure holds outOfStockThreshold {outcome.threshold}, not the "
+                            f"{threshold} sent",
                         )
                     )
                 else:
@@ -314,6 +355,13 @@ def effective_threshold(variant: Variant, stock_settings: GlobalStockSettings) -
     return variant.out_of_stock_threshold
 
 
+def kept_back(variant: Variant, stock_settings: GlobalStockSettings) -> int:
+    """The units Vendure keeps back from sale: a positive threshold. A negative one (ours
+    while backorders = "continue", or the merchant's) lets it sell beyond stock, which
+    stockOnHand must not make up for (and cannot: it would go below 0)."""
+    return max(0, effective_threshold(variant, stock_settings))
+
+
 def saleable_at(
     variant: Variant,
     location: str,
@@ -322,9 +370,11 @@ def saleable_at(
     carries_threshold: bool,
 ) -> int:
     """This location's share of Vendure's saleable stock, ``stockOnHand - stockAllocated -
-    outOfStockThreshold`` (the threshold counted at one location only)."""
+    outOfStockThreshold`` (the threshold counted at one location only), without what a
+    negative threshold lets Vendure sell beyond stock: that is a backorder allowance, not
+    stock (see :func:`kept_back`)."""
     level = variant.level(location)
-    threshold = effective_threshold(variant, stock_settings) if carries_threshold else 0
+    threshold = kept_back(variant, stock_settings) if carries_threshold else 0
     return level.on_hand - level.allocated - threshold
 
 
@@ -340,7 +390,7 @@ def stock_on_hand_for(
     sellable quantity plus what Vendure has allocated to its open orders at this location
     (those units are still on its shelf) plus the threshold Vendure keeps back."""
     level = variant.level(location)
-    threshold = effective_threshold(variant, stock_settings) if carries_threshold else 0
+    threshold = kept_back(variant, stock_settings) if carries_threshold else 0
     return sellable + level.allocated + threshold
 
 

@@ -73,6 +73,12 @@ LISTING_OVERLAP = 1
 
 LOOPBACK_HOSTS = {"localhost"}
 
+#: ``backorders`` of a product or variation ("Product properties": "If managing stock,
+#: this controls if backorders are allowed. Options: ``no``, ``notify`` and ``yes``").
+#: ``notify`` keeps selling at 0 and tells the customer the item is on backorder.
+BACKORDERS_ON = "notify"
+BACKORDERS_OFF = "no"
+
 
 class WooCommerceSettings(ConnectorSettings):
     """``[channels.settings]`` of a WooCommerce channel."""
@@ -141,6 +147,8 @@ class WooCommerceConnector(Connector):
     # 250 quantities or orders per second. ``requests_per_second`` overrides the rate.
     rate_limit = RateLimit(rate=2.5, burst=20)
     max_push_batch = BATCH_LIMIT
+    supports_backorders = True
+    backorders_flag = f"WooCommerce backorders={BACKORDERS_ON}"
 
     settings: WooCommerceSettings
 
@@ -299,8 +307,8 @@ class WooCommerceConnector(Connector):
         """``POST /products/batch`` for products and ``/products/{id}/variations/batch``
         per parent for variations, at most 100 objects each, ``manage_stock: true`` with
         every quantity (``stock_quantity`` is ignored while stock is not managed, see
-        "Product properties"). A batch answers HTTP 200 with an error object per refused
-        item; those fail alone."""
+        "Product properties"), and ``backorders`` where the keep-selling flag changes. A
+        batch answers HTTP 200 with an error object per refused item; those fail alone."""
         by_parent: dict[str | None, list[PushItem]] = {}
         for item in items:
             by_parent.setdefault(item.listing.parent_id, []).append(item)
@@ -311,14 +319,7 @@ class WooCommerceConnector(Connector):
         return results
 
     def _push_batch(self, parent_id: str | None, items: Sequence[PushItem]) -> list[PushResult]:
-        updates = [
-            {
-                "id": _wc_id(item.listing.listing_id),
-                "manage_stock": True,
-                "stock_quantity": item.quantity,
-            }
-            for item in items
-        ]
+        updates = [_update(item) for item in items]
         try:
             answer = self.client.update_batch(parent_id, updates)
         except BatchTooLarge:
@@ -335,12 +336,14 @@ class WooCommerceConnector(Connector):
             return self._push_batch(parent_id, items[:half]) + self._push_batch(
                 parent_id, items[half:]
             )
-        wanted = {item.listing.listing_id: item.quantity for item in items}
+        wanted = {item.listing.listing_id: item for item in items}
         results: list[PushResult] = []
         for entry in answer.updated:
             listing_id = str(entry.get("id"))
             if listing_id not in wanted:
                 continue
+            item = wanted[listing_id]
+            flag = _backorders(item) if item.backorders_changed else entry.get("backorders")
             error = entry.get("error")
             if isinstance(error, dict):
                 results.append(
@@ -350,22 +353,43 @@ class WooCommerceConnector(Connector):
                 )
             elif (
                 entry.get("manage_stock") is True
-                and entry.get("stock_quantity") == wanted[listing_id]
+                and entry.get("stock_quantity") == item.quantity
+                and entry.get("backorders") == flag
             ):
                 results.append(PushResult.ok(listing_id))
             else:
+                shown = (
+                    f", backorders={entry.get('backorders')!r}" if item.backorders_changed else ""
+                )
                 results.append(
                     PushResult.failed(
                         listing_id,
                         "not applied: the channel shows "
                         f"stock_quantity={entry.get('stock_quantity')!r}, "
-                        f"manage_stock={entry.get('manage_stock')!r}",
+                        f"manage_stock={entry.get('manage_stock')!r}{shown}",
                     )
                 )
         return results
 
 
 # -- mapping ---------------------------------------------------------------------------------
+
+
+def _update(item: PushItem) -> dict[str, Any]:
+    """One object of a batch ``update``: the quantity, and the keep-selling flag only when
+    it changes (a ``backorders`` set by the merchant is left alone otherwise)."""
+    update: dict[str, Any] = {
+        "id": _wc_id(item.listing.listing_id),
+        "manage_stock": True,
+        "stock_quantity": item.quantity,
+    }
+    if item.backorders_changed:
+        update["backorders"] = _backorders(item)
+    return update
+
+
+def _backorders(item: PushItem) -> str:
+    return BACKORDERS_ON if item.backorders else BACKORDERS_OFF
 
 
 def _listing(item: dict[str, Any], parent_id: str | None) -> Listing:

@@ -20,6 +20,7 @@ from sellable import __version__
 from sellable.config import CONFIG_ENV_VAR, Settings, find_config_file, load_settings
 from sellable.core import explain as explain_tree
 from sellable.core import render
+from sellable.core.explain import render_demand, unit_demand
 from sellable.errors import ConfigError, InputError, SellableError
 from sellable.imports import import_components, import_products, import_stock
 from sellable.imports.csvfile import Progress
@@ -34,6 +35,7 @@ from sellable.store.db import (
     sync_warehouses,
     upgrade_schema,
 )
+from sellable.store.live import LiveStock
 from sellable.store.loader import load_engine
 from sellable.sync.engine import SyncEngine
 from sellable.sync.plugins import installed_connectors, load_connector, validate_channel_settings
@@ -527,21 +529,27 @@ def explain(
         known_channel(application.settings, channel)
     if warehouse is not None:
         application.settings.warehouse(warehouse)
-    with application.engine().connect() as connection:
+    database = application.engine()
+    if channel is not None:
+        live = LiveStock(database, application.settings)  # what the push job reads
+        with database.connect() as connection:
+            report = explain_channel(connection, application.settings, live, channel, sku)
+        if as_json:
+            echo_json(ctx, why_json(report))
+        else:
+            click.echo(render_channel(report))
+        return
+    with database.connect() as connection:
         engine = load_engine(connection, application.settings)
-        if channel is not None:
-            report = explain_channel(connection, application.settings, engine, channel, sku)
-            if as_json:
-                echo_json(ctx, why_json(report))
-            else:
-                click.echo(render_channel(report))
-            return
     assert warehouse is not None
     tree = explain_tree(engine, sku, warehouse)
+    demand = unit_demand(engine.catalog, sku)
+    component = engine.position(sku, warehouse).component
+    binds = None if component is None else component.bottleneck
     if as_json:
-        echo_json(ctx, tree.to_dict())
+        echo_json(ctx, {**tree.to_dict(), **demand.to_dict(), "binds": binds})
     else:
-        click.echo(render(tree, warehouse))
+        click.echo("\n".join([render(tree, warehouse), *render_demand(demand, binds)]))
 
 
 EXAMPLE_CONFIG = """\

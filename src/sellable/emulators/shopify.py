@@ -16,7 +16,11 @@ What makes the real API hard is reproduced, with its sources:
   refusing the whole call (as BCApps #8396 reports);
 * opaque keyset cursors (an order updated while a client pages moves behind its cursor and
   shows up again on a later page, as on Shopify), ``updated_at:>=`` search;
-* orders that move stock from ``available`` to ``committed`` and cancellations that restock.
+* orders that move stock from ``available`` to ``committed`` and cancellations that restock;
+* a variant's ``inventoryPolicy`` (DENY by default), set by ``productVariantsBulkUpdate``
+  (the only variant field modelled): with CONTINUE a checkout takes more than is
+  available, which goes negative
+  (https://shopify.dev/docs/api/admin-graphql/latest/enums/ProductVariantInventoryPolicy).
 
 Usage::
 
@@ -240,6 +244,7 @@ class Variant:
     item: int  # inventory item number
     levels: dict[int, Level] = field(default_factory=dict)  # location number -> level
     mutable: bool = True  # False: NON_MUTABLE_INVENTORY_ITEM (e.g. a bundle parent)
+    inventory_policy: str = "DENY"  # CONTINUE: sold when out of stock
 
 
 @dataclass
@@ -648,6 +653,8 @@ class ShopifyEmulator(EmulatorServer):
                     ),
                     None,
                 )
+                if chosen is None and variant.inventory_policy == "CONTINUE":
+                    chosen = next((n for n in where if n in variant.levels), None)
                 if chosen is None:
                     raise ValueError(f"not enough {sku!r} available to order {quantity}")
                 items.append(
@@ -969,6 +976,7 @@ class ShopifyEmulator(EmulatorServer):
             ),
             "shop": {"name": "Sellable emulator", "id": "gid://shopify/Shop/1"},
             "inventorySetQuantities": self._set_quantities,
+            "productVariantsBulkUpdate": self._bulk_update_variants,
         }
 
     def _location_node(self, number: int | None) -> dict[str, Any] | None:
@@ -1004,6 +1012,7 @@ class ShopifyEmulator(EmulatorServer):
             "title": variant.title,
             "displayName": variant.title,
             "inventoryQuantity": sum(level.available for level in variant.levels.values()),
+            "inventoryPolicy": variant.inventory_policy,
             "product": {"id": gid("Product", variant.product), "title": variant.title},
             "inventoryItem": lambda _info: self._item_node(variant),
         }
@@ -1166,6 +1175,76 @@ class ShopifyEmulator(EmulatorServer):
             if match(order)
         ]
         return _connection(rows, args)
+
+    def _bulk_update_variants(
+        self,
+        _info: Info,
+        productId: str,
+        variants: list[dict[str, Any]],
+        allowPartialUpdates: bool | None = None,
+        **others: Any,
+    ) -> dict[str, Any]:
+        """``productVariantsBulkUpdate`` of ``inventoryPolicy`` (the GraphQL layer already
+        refused a value other than DENY or CONTINUE). Errors name ``variants.<index>``; without
+        ``allowPartialUpdates`` one refused variant leaves the product unchanged."""
+        if others:
+            raise GraphQLError(f"the emulator does not model {', '.join(sorted(others))}")
+        if len(variants) > MAX_INPUT_ARRAY:
+            raise GraphQLError(
+                f"The input array size of {len(variants)} is greater than the maximum "
+                f"allowed of {MAX_INPUT_ARRAY}.",
+                extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"},
+            )
+        product = gid_number(productId, "Product")
+        if product is None or not any(v.product == product for v in self.variants.values()):
+            return {
+                "product": None,
+                "productVariants": None,
+                "userErrors": [
+                    {
+                        "code": "PRODUCT_DOES_NOT_EXIST",
+                        "field": ["productId"],
+                        "message": "Product does not exist",
+                    }
+                ],
+            }
+        errors: list[dict[str, Any]] = []
+        changes: list[tuple[Variant, str | None]] = []
+        for index, update in enumerate(variants):
+            at = ["variants", str(index)]
+            unknown = sorted(set(update) - {"id", "inventoryPolicy"})
+            if unknown:
+                raise GraphQLError(f"the emulator does not model {', '.join(unknown)}")
+            if not update.get("id"):
+                errors.append(
+                    {
+                        "code": "PRODUCT_VARIANT_ID_MISSING",
+                        "field": [*at, "id"],
+                        "message": "Product variant is missing ID attribute",
+                    }
+                )
+                continue
+            variant = self.variants.get(gid_number(update["id"], "ProductVariant") or 0)
+            if variant is None or variant.product != product:
+                errors.append(
+                    {
+                        "code": "PRODUCT_VARIANT_DOES_NOT_EXIST",
+                        "field": [*at, "id"],
+                        "message": "Product variant does not exist",
+                    }
+                )
+                continue
+            changes.append((variant, update.get("inventoryPolicy")))
+        if errors and not allowPartialUpdates:
+            return {"product": None, "productVariants": None, "userErrors": errors}
+        for variant, policy in changes:
+            if policy is not None:
+                variant.inventory_policy = policy
+        return {
+            "product": {"id": productId},
+            "productVariants": [self._variant_node(variant) for variant, _ in changes],
+            "userErrors": errors,
+        }
 
     def _set_quantities(self, _info: Info, input: dict[str, Any]) -> dict[str, Any]:
         quantities: list[dict[str, Any]] = input["quantities"]

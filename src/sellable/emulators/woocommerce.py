@@ -18,7 +18,11 @@ What it reproduces, because it is what makes the real API hard:
   stores them. The site runs at ``utc_offset_hours`` (default +2) so that mixing the two
   shows.
 * Stock: ``stock_quantity`` is ignored unless ``manage_stock`` is (or becomes) true;
-  ``stock_status`` is derived. A variation with no SKU of its own shows its parent's
+  ``stock_status`` is derived. ``backorders`` is one of ``no``, ``notify``, ``yes`` ("If
+  managing stock, this controls if backorders are allowed", default ``no``), anything else
+  400 ``rest_invalid_param``; with ``notify`` or ``yes`` a checkout takes more than the
+  stock (which goes negative) and ``stock_status`` at 0 or below is ``onbackorder``. A
+  variation with no SKU of its own shows its parent's
   (``WC_Product_Variation::get_sku`` in view context), so SKUs can repeat.
 * Orders lower stock when they reach processing/on-hold/completed and give it back when
   cancelled (or set back to pending), once each, like ``wc_maybe_reduce_stock_levels`` and
@@ -57,6 +61,8 @@ DEFAULT_KEY = "ck_emulator0000000000000000000000000000000"
 DEFAULT_SECRET = "cs_emulator0000000000000000000000000000000"
 #: Statuses whose orders hold stock (WooCommerce reduces stock when an order reaches one).
 REDUCING = {"processing", "on-hold", "completed"}
+#: ``backorders`` values of a product or variation (docs, "Product properties").
+BACKORDERS = ("no", "notify", "yes")
 #: Statuses that give reduced stock back.
 RESTORING = {"cancelled", "pending"}
 ORDER_STATUSES = (
@@ -596,8 +602,11 @@ class WooCommerceEmulator(EmulatorServer):
             raise wp_error(400, "product_invalid_sku", "Invalid or duplicated SKU.")
         manage = bool(item.get("manage_stock", False))
         quantity = self._quantity(item) if manage else None
+        backorders = self._backorders(item) if "backorders" in item else "no"
         if parent is None:
-            return self.add_product(sku, quantity, name=item.get("name"), manage_stock=manage)
+            product = self.add_product(sku, quantity, name=item.get("name"), manage_stock=manage)
+            product.backorders = backorders
+            return product
         now = self.clock.now()
         child = Product(
             self._new_id(),
@@ -609,6 +618,7 @@ class WooCommerceEmulator(EmulatorServer):
             parent_id=parent.id,
             manage_stock=manage,
             stock_quantity=quantity,
+            backorders=backorders,
             regular_price=str(item.get("regular_price") or "10.00"),
         )
         self._store(child)
@@ -624,6 +634,7 @@ class WooCommerceEmulator(EmulatorServer):
             if other is not None and other.id != product.id:
                 raise wp_error(400, "product_invalid_sku", "Invalid or duplicated SKU.")
         quantity = self._quantity(item) if "stock_quantity" in item else None
+        backorders = self._backorders(item) if "backorders" in item else None
         if "manage_stock" in item:
             manage = item["manage_stock"]
             if not isinstance(manage, bool) and manage != "parent":
@@ -640,6 +651,8 @@ class WooCommerceEmulator(EmulatorServer):
         # applied by the REST controller only "if manage_stock"), see the docs' Products table.
         if quantity is not None and product.manage_stock:
             product.stock_quantity = quantity
+        if backorders is not None:
+            product.backorders = backorders
         product.modified = self.clock.now()
 
     def _quantity(self, item: dict[str, Any]) -> int | None:
@@ -649,6 +662,13 @@ class WooCommerceEmulator(EmulatorServer):
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._invalid_param("stock_quantity", "stock_quantity is not of type integer.")
         return value
+
+    def _backorders(self, item: dict[str, Any]) -> str:
+        value = item.get("backorders")
+        if value not in BACKORDERS:
+            # WordPress's enum check (rest_validate_value_from_schema)
+            raise self._invalid_param("backorders", "backorders is not one of no, notify, and yes.")
+        return str(value)
 
     def _set_status(self, order: Order, status: str) -> None:
         if status in REDUCING and not order.stock_reduced:

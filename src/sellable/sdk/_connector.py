@@ -67,6 +67,13 @@ class Connector:
     rate_limit: ClassVar[RateLimit | None] = None
     #: Most items one push_quantities call may carry.
     max_push_batch: ClassVar[int] = 100
+    #: Whether the channel has a flag that keeps a listing on sale at 0 and
+    #: :meth:`push_quantities` sets it from :attr:`PushItem.backorders`. Without it
+    #: ``backorders = "continue"`` is refused for the channel (``sellable check-config``).
+    supports_backorders: ClassVar[bool] = False
+    #: How that flag reads on the channel when on, for ``sellable explain --channel``
+    #: (e.g. ``"WooCommerce backorders=notify"``).
+    backorders_flag: ClassVar[str] = ""
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         self.settings = settings

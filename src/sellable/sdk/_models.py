@@ -74,11 +74,25 @@ class ListingPage:
 @dataclass(frozen=True, slots=True)
 class PushItem:
     """Set ``listing``'s quantity to ``quantity``. ``previous`` is the last value we know
-    the channel holds (read or confirmed), for compare-and-swap APIs."""
+    the channel holds (read or confirmed), for compare-and-swap APIs.
+
+    ``backorders`` True asks the channel to keep selling the listing once it reaches 0
+    (its own flag: WooCommerce ``backorders``, Shopify's ``inventoryPolicy``, ...);
+    ``previous_backorders`` is the flag as the channel last confirmed it from us. A
+    connector with :attr:`Connector.supports_backorders` sends the flag only when the two
+    differ, so that a flag set by the merchant is left alone until we set one; others
+    never get ``backorders`` True."""
 
     listing: Listing
     quantity: int
     previous: int | None = None
+    backorders: bool = False
+    previous_backorders: bool = False
+
+    @property
+    def backorders_changed(self) -> bool:
+        """Whether the channel's keep-selling flag must be sent with this item."""
+        return self.backorders != self.previous_backorders
 
 
 class PushStatus(StrEnum):

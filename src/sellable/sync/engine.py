@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from sellable.config import ChannelSettings, Settings
+from sellable.core.rules import BACKORDERS_OFF, Offer
 from sellable.errors import AuthenticationError, ConfigError, SellableError
 from sellable.orders import OrderBook
 from sellable.sdk import ChannelHttp, ConnectorContext
@@ -284,25 +285,35 @@ class SyncEngine:
 
     def desired_quantities(self, code: str) -> dict[str, int]:
         """What each matched listing of the channel should show now."""
-        return self.listings_and_quantities(self.channels[code])[1]
+        return {lid: offer.quantity for lid, offer in self.desired_offers(code).items()}
 
-    def listings_and_quantities(
+    def desired_offers(self, code: str) -> dict[str, Offer]:
+        """What each matched listing of the channel should show now, with the flag."""
+        return self.listings_and_offers(self.channels[code])[1]
+
+    def listings_and_offers(
         self, channel: Channel
-    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        """The channel's matched listings, and the quantity each should show now."""
+    ) -> tuple[list[dict[str, Any]], dict[str, Offer]]:
+        """The channel's matched listings, and what each should be offered now."""
         with self.live.lock:
             self.live.refresh()
             rows = self.state.matched_listings(channel.code)
             desired = {row["listing_id"]: self.quantity_for(channel, row) for row in rows}
         return rows, desired
 
-    def quantity_for(self, channel: Channel, row: dict[str, Any]) -> int:
-        """The listing's sellable over its warehouses (the channel's, unless the listing
-        names its own), after the channel's rules."""
+    def quantity_for(self, channel: Channel, row: dict[str, Any]) -> Offer:
+        """The listing's offer: its sellable over its warehouses (the channel's, unless the
+        listing names its own) after the channel's rules, and whether the channel is asked
+        to keep selling at 0 (:meth:`ChannelRules.offer`, which ``explain --channel`` and
+        ``status`` use too)."""
         warehouses = (
             row["warehouses"].split(",") if row["warehouses"] else channel.settings.warehouses
         )
-        return channel.rules.quantity(self.live.sellable_in(row["sku"], warehouses))
+        sku = row["sku"]
+        backorderable = channel.rules.backorders != BACKORDERS_OFF and self.live.backorderable(
+            sku, warehouses
+        )
+        return channel.rules.offer(self.live.sellable_in(sku, warehouses), backorderable)
 
     def notify(self, changed: set[tuple[str, str]]) -> None:
         """Tell the daemon which (SKU, warehouse) pairs changed sellable (it pushes soon)."""

@@ -12,6 +12,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pydantic import ValidationError
 
 from sellable.config import ChannelSettings, format_validation_error
+from sellable.core.rules import BACKORDERS_CONTINUE
 from sellable.errors import ConfigError
 from sellable.sdk import Connector, ConnectorSettings
 
@@ -54,6 +55,12 @@ def validate_channel_settings(
         raise ConfigError(
             f"{label}: channels[{index}].connector: {err} (channel {channel.code!r})"
         ) from err
+    if channel.backorders == BACKORDERS_CONTINUE and not connector.supports_backorders:
+        raise ConfigError(
+            f'{label}: channels[{index}].backorders: "continue" needs a channel flag that keeps '
+            f"selling at 0, and connector {channel.connector!r} has none (channel "
+            f'{channel.code!r}); use "off" or a number of units to offer at least'
+        )
     try:
         return connector.Settings.model_validate(channel.settings)
     except ValidationError as err:

@@ -27,6 +27,28 @@ from sellable.store.sql import chunked, upsert
 
 #: The ``channel_cursors`` job name under which refused credentials are remembered.
 AUTH_REFUSED = "auth-refused"
+#: The key of a listing's ``extra`` JSON holding the push record's keep-selling flag:
+#: ``"on"`` while the channel confirmed our ``backorders`` flag on (absent: off). It is
+#: ours, not the connector's: kept across listing refreshes, never handed to a connector.
+BACKORDERS_KEY = "sellable:backorders"
+
+
+def split_extra(text: str | None) -> tuple[str | None, bool]:
+    """A stored ``extra`` as (the connector's JSON, our recorded keep-selling flag)."""
+    if not text or BACKORDERS_KEY not in text:
+        return text, False
+    extra = json.loads(text)
+    flag = extra.pop(BACKORDERS_KEY, None) == "on"
+    return (json.dumps(extra, sort_keys=True) if extra else None), flag
+
+
+def join_extra(text: str | None, flag: bool) -> str | None:
+    """The connector's ``extra`` JSON with our keep-selling flag recorded in it."""
+    if not flag:
+        return text
+    extra = json.loads(text) if text else {}
+    extra[BACKORDERS_KEY] = "on"
+    return json.dumps(extra, sort_keys=True)
 
 
 def config_fingerprint(channel: ChannelSettings) -> str:
@@ -143,18 +165,20 @@ class SyncState:
         seen = {row["listing_id"] for row in rows}
         with writing(self.db) as connection:
             before = {
-                row.listing_id: (row.present, row.last_pushed)
+                row.listing_id: (row.present, row.last_pushed, split_extra(row.extra)[1])
                 for row in connection.execute(
-                    select(table.c.listing_id, table.c.present, table.c.last_pushed).where(
-                        table.c.channel == code
-                    )
+                    select(
+                        table.c.listing_id, table.c.present, table.c.last_pushed, table.c.extra
+                    ).where(table.c.channel == code)
                 )
             }
             for row in rows:
-                present, last_pushed = before.get(row["listing_id"], (False, None))
+                present, last_pushed, flag = before.get(row["listing_id"], (False, None, False))
                 quantity = row["channel_quantity"]
                 stale = not present or (quantity is not None and quantity != last_pushed)
                 row["last_pushed"] = None if stale else last_pushed
+                # the push record's flag outlives the refresh: only a push turns it off
+                row["extra"] = join_extra(row["extra"], flag)
             upsert(
                 connection,
                 table,
@@ -173,7 +197,9 @@ class SyncState:
                 ),
             )
             removed = [
-                lid for lid, (present, _pushed) in before.items() if present and lid not in seen
+                lid
+                for lid, (present, _pushed, _flag) in before.items()
+                if present and lid not in seen
             ]
             for chunk in chunked(removed):
                 connection.execute(
@@ -185,10 +211,11 @@ class SyncState:
         return added, removed
 
     def matched_listings(self, code: str) -> list[dict[str, Any]]:
-        """The channel's present listings matched to a SKU of ours, in a stable order."""
+        """The channel's present listings matched to a SKU of ours, in a stable order;
+        ``last_backorders`` is the keep-selling flag the channel last confirmed from us."""
         table, skus = schema.listings.c, schema.skus.c
         with self.db.connect() as connection:
-            return [
+            rows = [
                 dict(row._mapping)
                 for row in connection.execute(
                     select(
@@ -206,13 +233,17 @@ class SyncState:
                     .order_by(table.id)
                 )
             ]
+        for row in rows:
+            row["extra"], row["last_backorders"] = split_extra(row["extra"])
+        return rows
 
     # -- pushes ---------------------------------------------------------------------------------
 
     def record_push(
         self, code: str, confirmed: Sequence[dict[str, Any]], refused: Sequence[dict[str, Any]]
     ) -> None:
-        """``confirmed``: ``{"lid", "q"}`` the channel took; ``refused``: ``{"lid", "e"}``."""
+        """``confirmed``: ``{"lid", "q"}`` the channel took, with ``"b"`` (the keep-selling
+        flag now on the channel) where the push changed it; ``refused``: ``{"lid", "e"}``."""
         table = schema.listings
         now = self.now()
         where = (table.c.channel == code) & (table.c.listing_id == bindparam("lid"))
@@ -228,8 +259,11 @@ class SyncState:
                         push_failures=0,
                         last_error=None,
                     ),
-                    list(confirmed),
+                    [{"lid": c["lid"], "q": c["q"]} for c in confirmed],
                 )
+                flags = {c["lid"]: bool(c["b"]) for c in confirmed if "b" in c}
+                if flags:
+                    self._record_flags(connection, code, flags)
             if refused:
                 connection.execute(
                     update(table)
@@ -237,6 +271,27 @@ class SyncState:
                     .values(push_failures=table.c.push_failures + 1, last_error=bindparam("e")),
                     list(refused),
                 )
+
+    @staticmethod
+    def _record_flags(connection: Any, code: str, flags: dict[str, bool]) -> None:
+        """Write the keep-selling flags into the listings' ``extra`` (rare: only pushes
+        that turned a flag on or off get here)."""
+        table = schema.listings
+        changes = []
+        for chunk in chunked(sorted(flags)):
+            for lid, extra in connection.execute(
+                select(table.c.listing_id, table.c.extra).where(
+                    (table.c.channel == code) & table.c.listing_id.in_(chunk)
+                )
+            ):
+                changes.append({"lid": lid, "x": join_extra(split_extra(extra)[0], flags[lid])})
+        if changes:
+            connection.execute(
+                update(table)
+                .where((table.c.channel == code) & (table.c.listing_id == bindparam("lid")))
+                .values(extra=bindparam("x")),
+                changes,
+            )
 
     def record_read_back(self, code: str, current: dict[str, int], drifted: list[str]) -> None:
         """Store the quantities read from the channel, and forget the last confirmed push of
@@ -258,4 +313,11 @@ class SyncState:
                 )
 
 
-__all__ = ["AUTH_REFUSED", "SyncState", "config_fingerprint"]
+__all__ = [
+    "AUTH_REFUSED",
+    "BACKORDERS_KEY",
+    "SyncState",
+    "config_fingerprint",
+    "join_extra",
+    "split_extra",
+]

@@ -10,6 +10,8 @@ from sellable.store import schema
 from sellable.store.sql import iso_utc
 from sellable.sync.engine import SyncEngine
 from sellable.sync.jobs import JOB_TABLE, repeated_listings
+from sellable.sync.jobs.push import in_step
+from sellable.sync.state import split_extra
 
 MAX_LISTED = 200
 
@@ -49,6 +51,7 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                     listings.last_pushed,
                     listings.last_error,
                     listings.warehouses,
+                    listings.extra,
                 ).where((listings.channel == code) & listings.present)
             ).all()
             unmatched = sorted({r.channel_sku or r.listing_id for r in rows if r.sku_id is None})
@@ -70,11 +73,16 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                 if rows
                 else []
             )
-            desired = engine.desired_quantities(code)
+            desired = engine.desired_offers(code)
             pending = sum(
                 1
                 for r in rows
-                if r.sku_id is not None and r.last_pushed != desired.get(r.listing_id)
+                if r.sku_id is not None
+                and (offer := desired.get(r.listing_id)) is not None
+                and not in_step(
+                    {"last_pushed": r.last_pushed, "last_backorders": split_extra(r.extra)[1]},
+                    offer,
+                )
             )
             failing_listings = [
                 {"listing_id": r.listing_id, "error": r.last_error} for r in rows if r.last_error

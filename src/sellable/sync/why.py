@@ -13,22 +13,29 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from sellable.config import Settings
-from sellable.core.engine import StockEngine
+from sellable.config import ChannelSettings, Settings
 from sellable.core.explain import explain, render
-from sellable.errors import InputError
+from sellable.core.rules import BACKORDERS_CONTINUE, BACKORDERS_OFF
+from sellable.errors import ConfigError, InputError
 from sellable.store import schema
+from sellable.store.live import LiveStock
 from sellable.store.sql import iso_utc
+from sellable.sync.plugins import load_connector
+from sellable.sync.state import split_extra
 
 
 def explain_channel(
-    connection: Connection, settings: Settings, core: StockEngine, code: str, sku: str
+    connection: Connection, settings: Settings, live: LiveStock, code: str, sku: str
 ) -> dict[str, Any]:
-    """The explanation of ``sku`` on channel ``code`` (see the module doc) as plain data."""
+    """The explanation of ``sku`` on channel ``code`` (see the module doc) as plain data.
+    The offer is the push job's: :meth:`ChannelRules.offer` of the live stock's sellable
+    and backorderability over the listing's warehouses."""
     channel = settings.channel(code)
+    core = live.core
     if sku not in core.catalog:
         raise InputError(f"unknown SKU {sku!r}")
     rules = channel.rules()
+    flag = backorders_flag(channel)
     listings, skus = schema.listings.c, schema.skus.c
     rows = connection.execute(
         select(
@@ -41,6 +48,7 @@ def explain_channel(
             listings.channel_quantity,
             listings.push_failures,
             listings.last_error,
+            listings.extra,
         )
         .join(schema.skus, skus.id == listings.sku_id)
         .where((listings.channel == code) & (skus.sku == sku))
@@ -60,27 +68,43 @@ def explain_channel(
             for w in codes
             if w in known
         ]
-        total = sum(int(c["sellable"]) for c in contributions)
-        steps = rules.steps(total)
+        total = live.sellable_in(sku, codes)
+        backorderable = rules.backorders != BACKORDERS_OFF and live.backorderable(sku, codes)
+        offer = rules.offer(total, backorderable)
+        steps = rules.steps(total, backorderable, flag)
         entry: dict[str, Any] = {
             "listing_id": None if row is None else row.listing_id,
             "listed": row is not None and bool(row.present),
             "warehouses": contributions,
             "total_sellable": total,
             "rules": [{"rule": name, "quantity": q} for name, q in steps],
-            "quantity": steps[-1][1],
+            "quantity": offer.quantity,
+            "backorders": offer.backorders,
         }
         if row is not None:
+            last_backorders = split_extra(row.extra)[1]
             entry.update(
                 last_pushed=row.last_pushed,
                 last_pushed_at=iso_utc(row.last_pushed_at) if row.last_pushed_at else None,
+                last_backorders=last_backorders,
                 channel_quantity=row.channel_quantity,
                 push_failures=row.push_failures,
                 last_error=row.last_error,
-                in_step=row.last_pushed == steps[-1][1],
+                in_step=row.last_pushed == offer.quantity and last_backorders == offer.backorders,
             )
         entries.append(entry)
     return {"sku": sku, "channel": code, "connector": channel.connector, "listings": entries}
+
+
+def backorders_flag(channel: ChannelSettings) -> str:
+    """How the channel's keep-selling flag reads, for the ``"continue"`` step ("" when the
+    rule is not ``"continue"`` or the connector cannot be loaded)."""
+    if channel.backorders != BACKORDERS_CONTINUE or channel.is_manual:
+        return ""
+    try:
+        return load_connector(channel.connector).backorders_flag
+    except ConfigError:
+        return ""
 
 
 def to_json(report: dict[str, Any]) -> dict[str, Any]:
@@ -111,11 +135,14 @@ def render_channel(report: dict[str, Any]) -> str:
         for step in entry["rules"]:
             lines.append(f"    {step['rule']:<44} {step['quantity']:>8}")
         lines.append(f"    {'=> offered to the channel':<44} {entry['quantity']:>8}")
+        if entry["backorders"]:
+            lines.append("    => and the channel keeps selling at 0")
         if entry["listing_id"] is not None:
             pushed = entry["last_pushed"]
+            kept = " (keep selling at 0)" if entry["last_backorders"] else ""
             lines.append(
                 "    last confirmed by the channel: "
-                + ("never" if pushed is None else f"{pushed} at {entry['last_pushed_at']}")
+                + ("never" if pushed is None else f"{pushed}{kept} at {entry['last_pushed_at']}")
                 + (
                     ""
                     if entry["channel_quantity"] is None

@@ -8,6 +8,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from sellable.core.rules import Offer
 from sellable.sdk import Listing, PushItem, PushStatus
 from sellable.sync.jobs.base import Channel, JobResult
 
@@ -18,8 +19,14 @@ log = logging.getLogger("sellable.sync")
 
 
 def push(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
-    rows, desired = engine.listings_and_quantities(channel)
+    rows, desired = engine.listings_and_offers(channel)
     push_pending(engine, channel, result, rows, desired)
+
+
+def in_step(row: dict[str, Any], offer: Offer) -> bool:
+    """Whether the channel last confirmed this offer: its quantity and its keep-selling flag
+    (a listing pushed 0 without the flag that now wants 0 with it is pushed again)."""
+    return bool(row["last_pushed"] == offer.quantity and row["last_backorders"] == offer.backorders)
 
 
 def push_pending(
@@ -27,22 +34,24 @@ def push_pending(
     channel: Channel,
     result: JobResult,
     rows: list[dict[str, Any]],
-    desired: dict[str, int],
+    desired: dict[str, Offer],
 ) -> None:
-    """Push the ``rows`` whose last confirmed quantity is not the ``desired`` one."""
+    """Push the ``rows`` whose last confirmed offer is not the ``desired`` one."""
     settings = channel.settings
     code = settings.code
-    pending = [row for row in rows if row["last_pushed"] != desired[row["listing_id"]]]
+    pending = [row for row in rows if not in_step(row, desired[row["listing_id"]])]
     engine.metrics.queue_depth(code, len(pending))
     result.counts.update(listings=len(rows), pending=len(pending))
     if settings.dry_run:
         for row in pending:
+            offer = desired[row["listing_id"]]
             log.info(
-                "channel=%s dry run: would push %s (sku %s) = %d (last confirmed %s)",
+                "channel=%s dry run: would push %s (sku %s) = %d%s (last confirmed %s)",
                 code,
                 row["listing_id"],
                 row["sku"],
-                desired[row["listing_id"]],
+                offer.quantity,
+                " and keep selling at 0" if offer.backorders else "",
                 row["last_pushed"],
                 extra={"channel": code, "job": result.job},
             )
@@ -55,14 +64,7 @@ def push_pending(
             result.counts["abandoned"] = len(pending) - start
             break
         batch = pending[start : start + batch_size]
-        items = [
-            PushItem(
-                listing_of(row),
-                desired[row["listing_id"]],
-                row["last_pushed"] if row["last_pushed"] is not None else row["channel_quantity"],
-            )
-            for row in batch
-        ]
+        items = [push_item(row, desired[row["listing_id"]]) for row in batch]
         started = time.monotonic()
         results = {r.listing_id: r for r in channel.connector.push_quantities(items)}
         engine.metrics.push_latency(code, time.monotonic() - started)
@@ -72,7 +74,10 @@ def push_pending(
             if outcome is None or outcome.status is PushStatus.RETRY:
                 retry += 1
             elif outcome.status is PushStatus.OK:
-                confirmed.append({"lid": item.listing.listing_id, "q": item.quantity})
+                done: dict[str, Any] = {"lid": item.listing.listing_id, "q": item.quantity}
+                if item.backorders_changed:
+                    done["b"] = item.backorders
+                confirmed.append(done)
                 ok += 1
             else:
                 refused.append(
@@ -94,6 +99,17 @@ def push_pending(
         )
 
 
+def push_item(row: dict[str, Any], offer: Offer) -> PushItem:
+    """What the connector is asked for one listing row."""
+    return PushItem(
+        listing_of(row),
+        offer.quantity,
+        row["last_pushed"] if row["last_pushed"] is not None else row["channel_quantity"],
+        backorders=offer.backorders,
+        previous_backorders=row["last_backorders"],
+    )
+
+
 def listing_of(row: dict[str, Any]) -> Listing:
     """The SDK's listing from a row of the listing map."""
     return Listing(
@@ -106,4 +122,4 @@ def listing_of(row: dict[str, Any]) -> Listing:
     )
 
 
-__all__ = ["listing_of", "push", "push_pending"]
+__all__ = ["in_step", "listing_of", "push", "push_item", "push_pending"]

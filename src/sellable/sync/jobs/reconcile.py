@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sellable.core.rules import Offer
 from sellable.sdk import Capability
 from sellable.sync.jobs.base import Channel, JobResult
 from sellable.sync.jobs.push import listing_of, push_pending
@@ -18,13 +19,13 @@ READ_BACK_BATCH = 250
 def reconcile(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
     with engine.live.lock:
         engine.live.reload()
-    rows, desired = engine.listings_and_quantities(channel)
+    rows, desired = engine.listings_and_offers(channel)
     result.counts["drifted"] = read_back(engine, channel, rows, desired)
     push_pending(engine, channel, result, rows, desired)
 
 
 def read_back(
-    engine: SyncEngine, channel: Channel, rows: list[dict[str, Any]], desired: dict[str, int]
+    engine: SyncEngine, channel: Channel, rows: list[dict[str, Any]], desired: dict[str, Offer]
 ) -> int:
     """Forget the last confirmed value of listings whose channel quantity drifted (or of
     all, when the connector cannot read quantities back), so they are pushed again."""
@@ -39,7 +40,8 @@ def read_back(
     drifted = [
         row["listing_id"]
         for row in rows
-        if row["listing_id"] in current and current[row["listing_id"]] != desired[row["listing_id"]]
+        if row["listing_id"] in current
+        and current[row["listing_id"]] != desired[row["listing_id"]].quantity
     ]
     engine.state.record_read_back(channel.code, current, drifted)
     drifted_ids = set(drifted)
