@@ -214,7 +214,9 @@ def check_config(ctx: click.Context) -> None:
         if channel.is_manual:
             continue  # no connector, so no connector settings to check
         try:
-            validate_channel_settings(index, channel, label)
+            validate_channel_settings(
+                index, channel, label, warehouses=[w.code for w in settings.warehouses]
+            )
         except ConfigError as err:
             problems.append(str(err))
     if problems:
