@@ -363,8 +363,11 @@ def import_stock_command(ctx: click.Context, file: str, as_json: bool) -> None:
 @click.pass_context
 @command
 def import_orders_command(ctx: click.Context, file: str, as_json: bool) -> None:
-    """Import orders: channel,order_id,sku,quantity,warehouse[,line_id][,status][,created_at].
+    """Import orders: channel,order_id,sku,quantity,warehouse[,line_id][,status][,created_at]
+    [,options].
 
+    An empty warehouse routes the order's lines among the warehouses of its channel, in
+    their listed order. options: slot=SKU;slot=SKU, the options the customer chose.
     Re-importing an order updates it (a new status moves it on); it is never duplicated.
     """
     application = app(ctx)
