@@ -26,6 +26,7 @@ from sellable.imports.csvfile import Progress
 from sellable.imports.stock import import_stock_counts
 from sellable.logs import apply_log_settings, start_logging
 from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
+from sellable.orders.queries import describe_allocations
 from sellable.store.db import (
     check_schema,
     create_db_engine,
@@ -413,16 +414,27 @@ def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
             o["warehouse"],
             o["status"],
             line["line_id"],
-            line["sku"],
+            line["sku"] + "".join(f" {slot}={sku}" for slot, sku in line["options"].items()),
             str(line["quantity"]),
             line["status"],
+            describe_allocations(line["allocations"]),
             line["hold_reason"] or "",
         )
         for o in found
         for line in o["lines"]
     ]
-    header = ("ORDER", "WAREHOUSE", "STATUS", "LINE", "SKU", "QTY", "LINE STATUS", "REASON")
-    click.echo(format_table(header, "<<<<<><<", rows) if rows else "(no orders)")
+    header = (
+        "ORDER",
+        "WAREHOUSE",
+        "STATUS",
+        "LINE",
+        "SKU",
+        "QTY",
+        "LINE STATUS",
+        "ALLOCATED IN",
+        "REASON",
+    )
+    click.echo(format_table(header, "<<<<<><<<", rows) if rows else "(no orders)")
 
 
 @cli.command("ledger")
