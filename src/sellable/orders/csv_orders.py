@@ -226,11 +226,17 @@ def _refuse_warehouse_moves(
             )
             for channel, external_id, code, _status_now in connection.execute(query):
                 key = (channel, external_id)
-                if orders[key]["warehouse"] != code:
+                order = orders[key]
+                if order["warehouse"] != code:
+                    routed = (
+                        ""
+                        if order["cell"]
+                        else f" (routed, it would start in {order['warehouse']!r})"
+                    )
                     csv_file.reject(
                         first_line[key],
                         "warehouse",
-                        str(orders[key]["warehouse"]),
+                        str(order["cell"]),
                         f"order {channel}:{external_id} is already allocated in warehouse "
-                        f"{code!r} and cannot change warehouse",
+                        f"{code!r} and cannot change warehouse{routed}",
                     )
