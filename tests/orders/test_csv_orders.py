@@ -142,18 +142,32 @@ def test_one_order_cannot_mix_a_routed_and_a_named_warehouse(
     )
 
 
-def test_a_routed_reimport_of_an_order_allocated_elsewhere_is_refused(store: Store) -> None:
-    store.count({"MUG@tpl": 5})
-    first = store.file(HEADER + "shop,1,MUG,1,tpl,,,,\n", name="first.csv")
+def test_a_routed_reimport_of_an_order_allocated_off_its_route_is_refused(
+    store: Store,
+) -> None:
+    store.count({"MUG@fba-us": 5})
+    first = store.file(HEADER + "shop,1,MUG,1,fba-us,,,,\n", name="first.csv")
     assert invoke(store.config, "import", "orders", str(first)).exit_code == 0
 
     path, stderr = refused(store, "shop,1,MUG,1,,,,,")
 
     assert stderr == (
         f"error: {path} line 2, column 'warehouse': order shop:1 is already allocated in "
-        "warehouse 'tpl' and cannot change warehouse (routed, it would start in 'main') "
+        "warehouse 'fba-us' and cannot change warehouse (routed among main, tpl) "
         f"(value '')\n{path}: rejected (1 problem(s)); nothing was written\n"
     )
+
+
+def test_a_routed_reimport_of_an_order_allocated_on_its_route_is_accepted(
+    store: Store,
+) -> None:
+    store.count({"MUG@tpl": 5})
+    first = store.file(HEADER + "shop,1,MUG,1,tpl,,,,\n", name="first.csv")
+    assert invoke(store.config, "import", "orders", str(first)).exit_code == 0
+
+    assert read(store, "shop,1,MUG,1,,,,,") == [
+        OrderIn("shop", "1", "main", OPEN, (OrderLineIn("MUG", "MUG", 1),), route=("main", "tpl"))
+    ]
 
 
 # -- options -------------------------------------------------------------------------------------

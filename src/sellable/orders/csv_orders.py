@@ -227,11 +227,12 @@ def _refuse_warehouse_moves(
             for channel, external_id, code, _status_now in connection.execute(query):
                 key = (channel, external_id)
                 order = orders[key]
-                if order["warehouse"] != code:
+                # A routed order may stay where its stock is, if that is on its route.
+                allowed = order["route"] or (order["warehouse"],)
+                assert isinstance(allowed, tuple)
+                if code not in allowed:
                     routed = (
-                        ""
-                        if order["cell"]
-                        else f" (routed, it would start in {order['warehouse']!r})"
+                        "" if order["cell"] else f" (routed among {', '.join(map(str, allowed))})"
                     )
                     csv_file.reject(
                         first_line[key],
