@@ -448,7 +448,11 @@ class Runner:
             seconds,
         )
         changes = [
-            (f"{rng.choice('ABCD')}{rng.randrange(groups)}", "main", StockLevels(rng.randint(0, 500)))
+            (
+                f"{rng.choice('ABCD')}{rng.randrange(groups)}",
+                "main",
+                StockLevels(rng.randint(0, 500)),
+            )
             for _ in range(min(20_000, self.args.changes))
         ]
 

@@ -93,9 +93,9 @@ def toml_value(value: Any) -> str:
 EMULATOR_OPTIONS: dict[str, dict[str, Any]] = {
     "amazon": {"fba_warehouse": "fba-us", "patch_delay": 0.0},
 }
-#: The channel's warehouses: Amazon books FBA stock and FBA orders in the FBA warehouse
-#: (listed first), and sells merchant-fulfilled offers from ``main``.
-CHANNEL_WAREHOUSES = {"amazon": ["fba-us", "main"]}
+#: The channel's warehouses: Amazon sells merchant-fulfilled offers from ``main``; its FBA
+#: stock and FBA orders are booked in ``fba_warehouse`` (above), which need not be listed.
+CHANNEL_WAREHOUSES = {"amazon": ["main"]}
 #: Pre-packed units at FBA (the seeds' alphabet bundle), shown to Amazon's FBA inventory.
 FBA_STOCK = {"ALPHABET-BUNDLE": 8}
 
@@ -307,7 +307,7 @@ class Demo:
             lines.append(f"  assembly order {build}")
         core = engine.book.live.core
         shown = {channel.code: channel.emulator.quantities() for channel in self.channels}
-        fba = any("fba-us" in c.warehouses for c in self.channels)
+        fba = any(c.settings.get("fba_warehouse") == "fba-us" for c in self.channels)
         header = f"  {'bundle':<20}" + "".join(f"{c.code:>9}" for c in self.channels)
         if fba:
             header += f"{'at FBA':>9}"

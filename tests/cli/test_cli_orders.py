@@ -244,7 +244,15 @@ def test_orders_json_and_held(store: Store) -> None:
         "lines",
     }
     assert found[0]["lines"] == [
-        {"line_id": "MUG", "sku": "MUG", "quantity": 1, "status": "allocated", "hold_reason": None}
+        {
+            "line_id": "MUG",
+            "sku": "MUG",
+            "quantity": 1,
+            "status": "allocated",
+            "hold_reason": None,
+            "allocations": [],
+            "options": {},
+        }
     ]
     assert found[1]["lines"] == [
         {
@@ -253,9 +261,20 @@ def test_orders_json_and_held(store: Store) -> None:
             "quantity": 5,
             "status": "held",
             "hold_reason": "short 3 × MUG in main (have 1, need 4)",
+            "allocations": [],
+            "options": {},
         },
-        {"line_id": "b", "sku": "SCOOP", "quantity": 1, "status": "allocated", "hold_reason": None},
+        {
+            "line_id": "b",
+            "sku": "SCOOP",
+            "quantity": 1,
+            "status": "allocated",
+            "hold_reason": None,
+            "allocations": [],
+            "options": {},
+        },
     ]
+
     held = ok_json(store, "orders", "--held")
     assert [(o["order_id"], [line["line_id"] for line in o["lines"]]) for o in held] == [
         ("7", ["a"])

@@ -281,5 +281,7 @@ def test_luminous_assembly_on_demand_walk_through(store: Store) -> None:
             "quantity": 1,
             "status": "held",
             "hold_reason": reason,
+            "allocations": [],
+            "options": {},
         }
     ]

@@ -2,12 +2,14 @@
 
 * Orders: Orders API 2026-01-01 ``searchOrders`` by ``lastUpdatedAfter`` with the items
   inline (v0 ``getOrders`` is deprecated). Orders fulfilled by Amazon (AFN) are booked
-  against ``fba_warehouse``; merchant-fulfilled ones (MFN) against the channel's own first
-  warehouse.
+  in ``fba_warehouse`` (Amazon chose it). Merchant-fulfilled ones (MFN) are routed across
+  the channel's own warehouses, in their listed order.
 * FBA stock: FBA Inventory ``getInventorySummaries`` (details=true) sets the counts of
-  ``fba_warehouse``, which must be the channel's first warehouse (the framework books stock
-  pulls there): ``on_hand`` = fulfillable units, ``reserved`` = units Amazon holds for
-  pending customer orders.
+  ``fba_warehouse`` (each count names it): ``on_hand`` = fulfillable units, ``reserved`` =
+  units Amazon holds for pending customer orders. ``fba_warehouse`` may be anywhere in the
+  channel's ``warehouses`` or left out of them (``warehouses = ["main"]``,
+  ``fba_warehouse = "fba-us"``: MFN ships from main, FBA stock lives in fba-us); it must
+  be a configured ``[[warehouses]]`` code.
 * Listings: ``searchListingsItems``; only merchant-fulfilled offers (channel ``DEFAULT``)
   are ours to set, from the channel's own warehouses. Amazon sets FBA quantities itself.
 * Push: ``patchListingsItem`` for a few changes, one ``JSON_LISTINGS_FEED`` for many. Both
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationInfo, field_validator
 
 from sellable.sdk import (
     AuthenticationError,
@@ -82,7 +84,22 @@ class AmazonSettings(ConnectorSettings):
     refresh_token: SecretStr
     seller_id: str
     marketplace_id: str
+    #: Our warehouse code that mirrors the FBA stock. It need not be among the channel's
+    #: ``warehouses``; it must be a configured ``[[warehouses]]`` code.
     fba_warehouse: str | None = None
+
+    @field_validator("fba_warehouse")
+    @classmethod
+    def _configured_warehouse(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # The framework passes the configured warehouse codes as the validation context
+        # (check-config); without one (a test building the settings) nothing is checked.
+        known = info.context.get("warehouses") if isinstance(info.context, dict) else None
+        if value is not None and known is not None and value not in known:
+            raise ValueError(
+                f"not a configured warehouse (known: {', '.join(known)}; declare it as a "
+                '[[warehouses]] entry with kind = "fba")'
+            )
+        return value
 
 
 @dataclass(slots=True)
@@ -143,13 +160,14 @@ class AmazonConnector(Connector):
         super().__init__(settings, context)
         s = self.settings
         self.fba = s.fba_warehouse
-        if self.fba is not None and (not context.warehouses or context.warehouses[0] != self.fba):
-            raise ChannelError(
-                f"fba_warehouse {self.fba!r} must be the first of the channel's warehouses "
-                f"(stock pulls are booked there), got {list(context.warehouses)}",
-                channel=context.channel,
-            )
         self.own = tuple(w for w in context.warehouses if w != self.fba)
+        # MFN orders are routed across the channel's warehouses by the framework (a
+        # ChannelOrder without warehouse) when those are exactly the own ones. With
+        # fba_warehouse listed among them that route would reach FBA stock, which MFN
+        # cannot ship: such an order names the first own warehouse instead.
+        self._mfn_warehouse = (
+            None if self.fba not in context.warehouses else (self.own[0] if self.own else None)
+        )
         # The framework's clock (a test's fake one too) for token expiry and in-flight ages.
         self.clock = context.http.clock
         self.client = SpApiClient(
@@ -210,7 +228,7 @@ class AmazonConnector(Connector):
                 return None  # Amazon ships it from stock we do not track here
             warehouse: str | None = self.fba
         else:
-            warehouse = self.own[0] if self.own else None
+            warehouse = self._mfn_warehouse
         if not lines:
             return None
         return ChannelOrder(order_id, status, updated, lines, created, warehouse)
@@ -262,7 +280,10 @@ class AmazonConnector(Connector):
                 seen = found.get(count.sku)
                 if seen is not None:  # one SKU in several conditions: add them up
                     count = StockCount(
-                        count.sku, seen.on_hand + count.on_hand, seen.reserved + count.reserved
+                        count.sku,
+                        seen.on_hand + count.on_hand,
+                        seen.reserved + count.reserved,
+                        warehouse=count.warehouse,
                     )
                 found[count.sku] = count
             token = (data.get("pagination") or {}).get("nextToken") or None
@@ -288,7 +309,7 @@ class AmazonConnector(Connector):
             ) from err
         if not sku:
             return None
-        return StockCount(str(sku), max(0, fulfillable), max(0, pending))
+        return StockCount(str(sku), max(0, fulfillable), max(0, pending), warehouse=self.fba)
 
     # -- listings -------------------------------------------------------------------------------
 

@@ -44,10 +44,12 @@ ORDER_PAGE = 50
 ORDER_LINES = 10
 
 
-def orders_query(with_location: bool) -> tuple[str, int]:
-    """The orders page document and its requested cost (order 1 + lineItems connection
-    2 + objects; with the fulfilment location: fulfillmentOrders 2 + 1 x (fulfilment order,
-    assigned location, location) = 5 more per order)."""
+def orders_query(with_location: bool, with_options: bool = False) -> tuple[str, int, int]:
+    """The orders page document, its page size and its requested cost: order 1 + lineItems
+    connection 2 + 1 per line item (1 more with its ``customAttributes``, a list of
+    objects); with the fulfilment location: fulfillmentOrders 2 + 1 x (fulfilment order,
+    assigned location, location) = 5 more per order. The page shrinks to stay under the
+    1000-point cap (50 orders without line properties, 35 with them and the location)."""
     location = (
         "fulfillmentOrders(first: 1) { nodes { assignedLocation { location { id } } } }"
         if with_location
@@ -59,7 +61,7 @@ query SellableOrders($first: Int!, $after: String, $query: String!) {{
     nodes {{
       id createdAt updatedAt cancelledAt closed displayFulfillmentStatus
       lineItems(first: {ORDER_LINES}) {{
-        nodes {{ id sku quantity currentQuantity }}
+        nodes {{ {_line_fields(with_options)} }}
         pageInfo {{ hasNextPage endCursor }}
       }}
       {location}
@@ -67,22 +69,37 @@ query SellableOrders($first: Int!, $after: String, $query: String!) {{
     pageInfo {{ hasNextPage endCursor }}
   }}
 }}"""
-    per_order = 1 + 2 + ORDER_LINES + (5 if with_location else 0)
-    return document, 2 + ORDER_PAGE * per_order
+    per_line = 2 if with_options else 1
+    per_order = 1 + 2 + ORDER_LINES * per_line + (5 if with_location else 0)
+    first = min(ORDER_PAGE, (MAX_QUERY_COST - 2) // per_order)
+    return document, first, 2 + first * per_order
 
 
-ORDERS_QUERY, ORDERS_COST = orders_query(False)
+def _line_fields(with_options: bool) -> str:
+    # customAttributes: the line item properties (key/value) the storefront set
+    # (https://shopify.dev/docs/api/admin-graphql/latest/objects/LineItem#field-customAttributes).
+    return "id sku quantity currentQuantity" + (
+        " customAttributes { key value }" if with_options else ""
+    )
 
-ORDER_LINES_QUERY = """
-query SellableOrderLines($id: ID!, $after: String) {
-  order(id: $id) {
-    lineItems(first: 250, after: $after) {
-      nodes { id sku quantity currentQuantity }
-      pageInfo { hasNextPage endCursor }
-    }
-  }
-}"""
-ORDER_LINES_COST = 1 + 2 + 250
+
+def order_lines_query(with_options: bool = False) -> tuple[str, int]:
+    """The document reading an order's further line items, and its requested cost."""
+    document = f"""
+query SellableOrderLines($id: ID!, $after: String) {{
+  order(id: $id) {{
+    lineItems(first: 250, after: $after) {{
+      nodes {{ {_line_fields(with_options)} }}
+      pageInfo {{ hasNextPage endCursor }}
+    }}
+  }}
+}}"""
+    return document, 1 + 2 + 250 * (2 if with_options else 1)
+
+
+_DEFAULT_ORDERS = orders_query(False)
+ORDERS_QUERY, ORDERS_COST = _DEFAULT_ORDERS[0], _DEFAULT_ORDERS[2]
+ORDER_LINES_QUERY, ORDER_LINES_COST = order_lines_query(False)
 
 SET_QUANTITIES = """
 mutation SellableSetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
@@ -380,6 +397,7 @@ __all__ = [
     "inventory_policy_mutation",
     "levels_query",
     "listings_query",
+    "order_lines_query",
     "orders_query",
     "variant_products_query",
 ]

@@ -38,12 +38,10 @@ from sellable_shopify.client import (
     DEFAULT_RESTORE,
     LIMITER,
     MAX_QUANTITIES,
-    ORDER_LINES_COST,
-    ORDER_LINES_QUERY,
-    ORDER_PAGE,
     ShopifyGraphQL,
     available_of,
     listings_query,
+    order_lines_query,
     orders_query,
 )
 
@@ -56,6 +54,10 @@ SEPARATOR = "|"  # listing id: "<inventory item gid>|<location gid>"
 #: product variant when it's out of stock" (DENY, the default, or CONTINUE).
 CONTINUE = "CONTINUE"
 DENY = "DENY"
+#: A line item property ``_sellable_option:<slot>`` = the option SKU the customer chose in
+#: that slot. The leading underscore hides it from the customer at checkout
+#: (https://shopify.dev/docs/storefronts/themes/product-merchandising/line-item-properties).
+OPTION_PREFIX = "_sellable_option:"
 
 
 class ShopifySettings(ConnectorSettings):
@@ -69,6 +71,10 @@ class ShopifySettings(ConnectorSettings):
     locations: dict[str, str] = Field(default_factory=dict)
     #: The reason recorded on Shopify's inventory history for our pushes.
     reason: str = "correction"
+    #: Read the options each customer chose from the line item properties
+    #: ``_sellable_option:<slot>`` (the option's SKU). Off by default: each line item then
+    #: costs one more query point, so order pages are smaller.
+    line_options: bool = False
 
     @field_validator("api_version")
     @classmethod
@@ -206,10 +212,12 @@ class ShopifyConnector(Connector):
         # engine's overlap window gives at-least-once (peers.md: tap-shopify lost records at
         # window edges with a strict bound).
         query = f"updated_at:>='{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
-        variables = {"first": ORDER_PAGE, "after": cursor, "query": query}
         # With locations mapped, an order takes stock from the warehouse of the location
         # Shopify assigned it to (its first fulfilment order).
-        document, cost = orders_query(bool(self.settings.locations))
+        document, first, cost = orders_query(
+            bool(self.settings.locations), self.settings.line_options
+        )
+        variables = {"first": first, "after": cursor, "query": query}
         data = self.api.execute("SellableOrders", document, variables, cost)
         try:
             connection = data["orders"]
@@ -227,11 +235,12 @@ class ShopifyConnector(Connector):
         nodes = list(lines_connection["nodes"])
         page = lines_connection["pageInfo"]
         while page["hasNextPage"]:  # more lines than the page query asks for
+            document, cost = order_lines_query(self.settings.line_options)
             data = self.api.execute(
                 "SellableOrderLines",
-                ORDER_LINES_QUERY,
+                document,
                 {"id": node["id"], "after": page["endCursor"]},
-                ORDER_LINES_COST,
+                cost,
             )
             more = data["order"]["lineItems"]
             nodes.extend(more["nodes"])
@@ -239,7 +248,12 @@ class ShopifyConnector(Connector):
         lines = tuple(
             # currentQuantity: the quantity after order edits and refunds removed units
             # (https://shopify.dev/docs/api/admin-graphql/latest/objects/LineItem).
-            ChannelOrderLine(str(line["id"]), str(line["sku"]), int(line["currentQuantity"]))
+            ChannelOrderLine(
+                str(line["id"]),
+                str(line["sku"]),
+                int(line["currentQuantity"]),
+                options=_options(line.get("customAttributes")),
+            )
             for line in nodes
             if line.get("sku")  # a custom item without SKU holds none of our stock
         )
@@ -253,13 +267,16 @@ class ShopifyConnector(Connector):
         )
 
     def _warehouse_of(self, node: dict[str, Any]) -> str | None:
-        """The warehouse mapped to the order's assigned location, None (the channel's first
-        warehouse) when it has none or an unmapped one."""
+        """The warehouse mapped to the order's assigned location: Shopify chose it, so the
+        order is booked there. None (routed across the channel's warehouses in order) when
+        it has none, an unmapped one, or one mapped to a warehouse the channel does not
+        list."""
         fulfilment = (node.get("fulfillmentOrders") or {}).get("nodes") or []
         if not fulfilment:
             return None
         location = ((fulfilment[0].get("assignedLocation") or {}).get("location") or {}).get("id")
-        return self.settings.locations.get(str(location)) if location else None
+        warehouse = self.settings.locations.get(str(location)) if location else None
+        return warehouse if warehouse in self.context.warehouses else None
 
     # -- pushing --------------------------------------------------------------------------------
 
@@ -424,6 +441,21 @@ def _pair(listing: Listing) -> tuple[str, str]:
             f"listing id {listing.listing_id!r} is not '<inventory item>|<location>'"
         )
     return inventory_item, location
+
+
+def _options(attributes: Any) -> tuple[tuple[str, str], ...]:
+    """(slot, option SKU) from the ``_sellable_option:<slot>`` properties; others are the
+    storefront's own (engraving, gift notes) and are left alone. A slot given twice keeps
+    its first value."""
+    found: dict[str, str] = {}
+    for attribute in attributes or ():
+        key, value = attribute.get("key"), attribute.get("value")
+        if not isinstance(key, str) or not key.startswith(OPTION_PREFIX):
+            continue
+        slot, sku = key[len(OPTION_PREFIX) :].strip(), str(value or "").strip()
+        if slot and sku:
+            found.setdefault(slot, sku)
+    return tuple(found.items())
 
 
 def _time(value: str) -> datetime:

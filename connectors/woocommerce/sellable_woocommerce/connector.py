@@ -63,6 +63,12 @@ STATUSES = {
     "trash": OrderStatus.CANCELLED,
 }
 
+#: A line item meta entry ``_sellable_option:<slot>`` = the option SKU the customer chose in
+#: that slot, set by the storefront. The leading underscore keeps it out of the customer's
+#: order emails and pages; the REST API still returns it: ``get_order_item_data`` in core's
+#: ``Version2/class-wc-rest-orders-v2-controller.php`` returns every meta of the item.
+OPTION_PREFIX = "_sellable_option:"
+
 #: Orders of one second that a block read re-reads from the previous page, so that up to
 #: this many orders of that second changing while we page cannot push one past us.
 BLOCK_OVERLAP = 10
@@ -411,7 +417,12 @@ def _order(raw: dict[str, Any]) -> ChannelOrder:
     for line in _require(raw, "line_items"):
         sku = line.get("sku") or ""
         lines.append(
-            ChannelOrderLine(str(_require(line, "id")), sku, int(_require(line, "quantity")))
+            ChannelOrderLine(
+                str(_require(line, "id")),
+                sku,
+                int(_require(line, "quantity")),
+                options=_options(line.get("meta_data")),
+            )
         )
     return ChannelOrder(
         order_id=str(raw["id"]),
@@ -420,6 +431,25 @@ def _order(raw: dict[str, Any]) -> ChannelOrder:
         lines=tuple(lines),
         created_at=_parse_gmt(raw["date_created_gmt"]) if raw.get("date_created_gmt") else None,
     )
+
+
+def _options(meta_data: Any) -> tuple[tuple[str, str], ...]:
+    """(slot, option SKU) from the line item's ``meta_data`` entries (``{id, key, value,
+    display_key, display_value}``) keyed ``_sellable_option:<slot>``. Other meta (variation
+    attributes, add-on plugins' fields) is left alone; a slot given twice keeps its first
+    value; a value that is not text is ignored."""
+    found: dict[str, str] = {}
+    for entry in meta_data or ():
+        if not isinstance(entry, dict):
+            continue
+        key, value = entry.get("key"), entry.get("value")
+        if not isinstance(key, str) or not key.startswith(OPTION_PREFIX):
+            continue
+        slot = key[len(OPTION_PREFIX) :].strip()
+        sku = value.strip() if isinstance(value, str) else ""
+        if slot and sku:
+            found.setdefault(slot, sku)
+    return tuple(found.items())
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from sellable.imports.csvfile import Progress
 from sellable.imports.stock import import_stock_counts
 from sellable.logs import apply_log_settings, start_logging
 from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
+from sellable.orders.queries import describe_allocations
 from sellable.store.db import (
     check_schema,
     create_db_engine,
@@ -216,7 +217,9 @@ def check_config(ctx: click.Context) -> None:
         if channel.is_manual:
             continue  # no connector, so no connector settings to check
         try:
-            validate_channel_settings(index, channel, label)
+            validate_channel_settings(
+                index, channel, label, warehouses=[w.code for w in settings.warehouses]
+            )
         except ConfigError as err:
             problems.append(str(err))
     if problems:
@@ -363,8 +366,11 @@ def import_stock_command(ctx: click.Context, file: str, as_json: bool) -> None:
 @click.pass_context
 @command
 def import_orders_command(ctx: click.Context, file: str, as_json: bool) -> None:
-    """Import orders: channel,order_id,sku,quantity,warehouse[,line_id][,status][,created_at].
+    """Import orders: channel,order_id,sku,quantity,warehouse[,line_id][,status][,created_at]
+    [,options].
 
+    An empty warehouse routes the order's lines among the warehouses of its channel, in
+    their listed order. options: slot=SKU;slot=SKU, the options the customer chose.
     Re-importing an order updates it (a new status moves it on); it is never duplicated.
     """
     application = app(ctx)
@@ -410,16 +416,27 @@ def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
             o["warehouse"],
             o["status"],
             line["line_id"],
-            line["sku"],
+            line["sku"] + "".join(f" {slot}={sku}" for slot, sku in line["options"].items()),
             str(line["quantity"]),
             line["status"],
+            describe_allocations(line["allocations"]),
             line["hold_reason"] or "",
         )
         for o in found
         for line in o["lines"]
     ]
-    header = ("ORDER", "WAREHOUSE", "STATUS", "LINE", "SKU", "QTY", "LINE STATUS", "REASON")
-    click.echo(format_table(header, "<<<<<><<", rows) if rows else "(no orders)")
+    header = (
+        "ORDER",
+        "WAREHOUSE",
+        "STATUS",
+        "LINE",
+        "SKU",
+        "QTY",
+        "LINE STATUS",
+        "ALLOCATED IN",
+        "REASON",
+    )
+    click.echo(format_table(header, "<<<<<><<<", rows) if rows else "(no orders)")
 
 
 @cli.command("ledger")

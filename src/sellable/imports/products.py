@@ -1,4 +1,8 @@
-"""``sellable import products FILE.csv``: columns sku,name,kind[,allow_backorder][,price]."""
+"""``sellable import products FILE.csv``: columns sku,name,kind[,allow_backorder][,price]
+[,assembly_on_demand][,use_component_inventory].
+
+``use_component_inventory`` (true/false; blank: the warehouse's setting) lets one composite
+count only its own prepackaged units where its warehouse would use components."""
 
 from __future__ import annotations
 
@@ -23,6 +27,10 @@ from sellable.store.db import writing
 from sellable.store.sql import bump_catalog_version, chunked, upsert
 
 KINDS = tuple(kind.value for kind in SkuKind)
+#: The optional columns: left out of a file, the stored value is kept.
+OPTIONAL = ("allow_backorder", "price", "assembly_on_demand", "use_component_inventory")
+#: The skus columns a products file sets, the key first.
+COLUMNS = ("sku", "name", "kind", *OPTIONAL)
 
 
 def _kind(column: str, value: str) -> str:
@@ -36,9 +44,7 @@ def import_products(
     engine: Engine, path: str | os.PathLike[str], progress: Progress | None = None
 ) -> ImportSummary:
     """Create or update SKUs. The whole file is rejected on any bad row."""
-    csv_file = CsvFile(
-        path, ("sku", "name", "kind"), ("allow_backorder", "price", "assembly_on_demand"), progress
-    )
+    csv_file = CsvFile(path, ("sku", "name", "kind"), OPTIONAL, progress)
     rows: dict[str, dict[str, Any]] = {}
     first_line: dict[str, int] = {}
     for line, raw in csv_file:
@@ -48,6 +54,9 @@ def import_products(
         price = csv_file.field(line, optional_decimal, "price", raw["price"])
         on_demand = csv_file.field(
             line, optional_boolean, "assembly_on_demand", raw["assembly_on_demand"]
+        )
+        components = csv_file.field(
+            line, optional_boolean, "use_component_inventory", raw["use_component_inventory"]
         )
         if price is not None and price < 0:
             csv_file.reject(line, "price", raw["price"], "must not be negative")
@@ -66,37 +75,21 @@ def import_products(
             "allow_backorder": bool(backorder),
             "price": price,
             "assembly_on_demand": on_demand,
+            "use_component_inventory": components,
         }
     # Optional columns left out of the file keep their stored values.
-    keep = [
-        c for c in ("allow_backorder", "price", "assembly_on_demand") if c not in csv_file.columns
-    ]
+    keep = [c for c in OPTIONAL if c not in csv_file.columns]
     sku_table = schema.skus
     with writing(engine) as connection:
         existing: dict[str, tuple[int, dict[str, Any]]] = {}
         for chunk in chunked(rows):
-            for sku_id, code, name, kind, backorder, price, on_demand in connection.execute(
-                select(
-                    sku_table.c.id,
-                    sku_table.c.sku,
-                    sku_table.c.name,
-                    sku_table.c.kind,
-                    sku_table.c.allow_backorder,
-                    sku_table.c.price,
-                    sku_table.c.assembly_on_demand,
-                ).where(sku_table.c.sku.in_(chunk))
-            ):
-                existing[code] = (
-                    sku_id,
-                    {
-                        "sku": code,
-                        "name": name,
-                        "kind": kind,
-                        "allow_backorder": backorder,
-                        "price": price,
-                        "assembly_on_demand": on_demand,
-                    },
+            for stored in connection.execute(
+                select(sku_table.c.id, *(sku_table.c[c] for c in COLUMNS)).where(
+                    sku_table.c.sku.in_(chunk)
                 )
+            ):
+                values = dict(zip(COLUMNS, stored[1:], strict=True))
+                existing[values["sku"]] = (stored[0], values)
         to_simple = {
             existing[sku][0]: sku
             for sku, row in rows.items()
@@ -134,7 +127,7 @@ def import_products(
             sku_table,
             changed,
             key=("sku",),
-            update=("name", "kind", "allow_backorder", "price", "assembly_on_demand"),
+            update=COLUMNS[1:],
         )
         if changed:
             bump_catalog_version(connection)

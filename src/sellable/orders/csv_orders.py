@@ -1,5 +1,10 @@
 """``sellable import orders FILE.csv``: channel,order_id,sku,quantity,warehouse
-[,line_id][,status][,created_at]. Rows of one order are its lines."""
+[,line_id][,status][,created_at][,options]. Rows of one order are its lines.
+
+An empty ``warehouse`` routes the order's lines among the warehouses of the channel, in
+their listed order (``OrderIn.route``); a named one books them there only. ``options`` is
+``slot=SKU;slot=SKU``: the options the customer chose (whether the slot and SKU belong to
+the line's BOM is the order book's check)."""
 
 from __future__ import annotations
 
@@ -41,6 +46,28 @@ def _timestamp(column: str, value: str) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _options(column: str, value: str) -> tuple[tuple[str, str], ...]:
+    """``slot=SKU;slot=SKU`` as (slot, SKU) pairs in the given order; empty: none."""
+    if not value:
+        return ()
+    pairs: list[tuple[str, str]] = []
+    for part in value.split(";"):
+        slot, equals, sku = (x.strip() for x in part.partition("="))
+        if not equals:
+            raise RowRejected(
+                column, value, f"{part.strip()!r} is not slot=SKU (write slot=SKU;slot=SKU)"
+            )
+        if not slot or not sku:
+            missing = "slot" if not slot else "SKU"
+            raise RowRejected(
+                column, value, f"{part.strip()!r} has an empty {missing} (write slot=SKU;slot=SKU)"
+            )
+        if any(slot == seen for seen, _sku in pairs):
+            raise RowRejected(column, value, f"slot {slot!r} is given twice")
+        pairs.append((slot, sku))
+    return tuple(pairs)
+
+
 def read_orders_csv(
     path: str | os.PathLike[str],
     settings: Settings,
@@ -52,13 +79,14 @@ def read_orders_csv(
     csv_file = CsvFile(
         path,
         ("channel", "order_id", "sku", "quantity", "warehouse"),
-        ("line_id", "status", "created_at"),
+        ("line_id", "status", "created_at", "options"),
         progress,
     )
     warehouses = {w.code for w in settings.warehouses}
     known = ", ".join(sorted(warehouses))
     # Stock is allocated for what is imported: a mistyped channel would sell it for nobody.
     channels = set(settings.channel_codes())
+    routes = {c.code: tuple(c.warehouses) for c in settings.channels}
     unknown_channel = (
         f"unknown channel (known: {settings.known_channels()}); declare a channel that "
         'takes orders by CSV only as [[channels]] with connector = "manual"'
@@ -72,11 +100,15 @@ def read_orders_csv(
         quantity = csv_file.field(line, positive_int, "quantity", row["quantity"])
         status = csv_file.field(line, _status, "status", row["status"])
         created = csv_file.field(line, _timestamp, "created_at", row["created_at"])
+        options = csv_file.field(line, _options, "options", row["options"])
         warehouse = row["warehouse"]
         if channel is not None and channel not in channels:
-            csv_file.reject(line, "channel", channel, unknown_channel)
+            reason = unknown_channel
+            if not warehouse:
+                reason += "; an empty warehouse routes the line among that channel's warehouses"
+            csv_file.reject(line, "channel", channel, reason)
             continue
-        if warehouse not in warehouses:
+        if warehouse and warehouse not in warehouses:
             csv_file.reject(line, "warehouse", warehouse, f"unknown warehouse (known: {known})")
             continue
         if sku is not None and sku not in stored.catalog:
@@ -84,27 +116,35 @@ def read_orders_csv(
                 line, "sku", sku, "unknown SKU (import it with 'sellable import products' first)"
             )
             continue
-        if None in (channel, order_id, sku, quantity, status):
+        if None in (channel, order_id, sku, quantity, status, options):
             continue
         assert channel is not None and order_id is not None and sku is not None
-        assert quantity is not None and status is not None
+        assert quantity is not None and status is not None and options is not None
         key = (channel, order_id)
+        # Empty: routed among the channel's warehouses, booked first in the first of them.
+        route = () if warehouse else routes[channel]
         order = orders.get(key)
         if order is None:
             order = orders[key] = {
-                "warehouse": warehouse,
+                "warehouse": warehouse or route[0],
+                "route": route,
+                "cell": warehouse,
                 "status": status,
                 "created_at": created,
                 "lines": {},
             }
             first_line[key] = line
-        elif order["warehouse"] != warehouse:
+        elif order["cell"] != warehouse:
+            had = (
+                f"warehouse {order['cell']!r}"
+                if order["cell"]
+                else "an empty warehouse (routed among the channel's warehouses)"
+            )
             csv_file.reject(
                 line,
                 "warehouse",
                 warehouse,
-                f"order {channel}:{order_id} has warehouse "
-                f"{order['warehouse']!r} on line {first_line[key]}",
+                f"order {channel}:{order_id} has {had} on line {first_line[key]}",
             )
             continue
         elif order["status"] != status:
@@ -128,7 +168,7 @@ def read_orders_csv(
                 f"{lines[line_id][0]}); give each line its own line_id",
             )
             continue
-        lines[line_id] = (line, OrderLineIn(line_id, sku, quantity))
+        lines[line_id] = (line, OrderLineIn(line_id, sku, quantity, options=options))
     _refuse_warehouse_moves(engine, orders, first_line, csv_file)
     csv_file.raise_errors()
     result = []
@@ -145,6 +185,7 @@ def read_orders_csv(
                 created_at=order["created_at"]
                 if isinstance(order["created_at"], datetime)
                 else None,
+                route=tuple(order["route"]) if isinstance(order["route"], tuple) else (),
             )
         )
     return result
@@ -185,11 +226,18 @@ def _refuse_warehouse_moves(
             )
             for channel, external_id, code, _status_now in connection.execute(query):
                 key = (channel, external_id)
-                if orders[key]["warehouse"] != code:
+                order = orders[key]
+                # A routed order may stay where its stock is, if that is on its route.
+                allowed = order["route"] or (order["warehouse"],)
+                assert isinstance(allowed, tuple)
+                if code not in allowed:
+                    routed = (
+                        "" if order["cell"] else f" (routed among {', '.join(map(str, allowed))})"
+                    )
                     csv_file.reject(
                         first_line[key],
                         "warehouse",
-                        str(orders[key]["warehouse"]),
+                        str(order["cell"]),
                         f"order {channel}:{external_id} is already allocated in warehouse "
-                        f"{code!r} and cannot change warehouse",
+                        f"{code!r} and cannot change warehouse{routed}",
                     )

@@ -11,8 +11,50 @@ from sellable.store import schema
 from sellable.store.sql import iso_utc
 
 
+def _pairs(text: str | None, where: str, column: str) -> list[tuple[str, str]]:
+    """``a=x;b=y`` as [(a, x), (b, y)]; NULL or empty: []."""
+    pairs: list[tuple[str, str]] = []
+    for part in (text or "").split(";"):
+        if not part:
+            continue
+        name, equals, value = part.partition("=")
+        if not equals or not name or not value:
+            raise InputError(f"{where}: unreadable {column} {text!r} (expected name=value;...)")
+        pairs.append((name, value))
+    return pairs
+
+
+def allocations_of(text: str | None, where: str = "order line") -> list[dict[str, Any]]:
+    """``order_lines.allocated_in`` ("main=3;tpl=2": the line's units allocated per
+    warehouse) as ``[{"warehouse": "main", "quantity": 3}, ...]``; NULL or empty: []."""
+    found = []
+    for warehouse, quantity in _pairs(text, where, "allocated_in"):
+        try:
+            units = int(quantity)
+        except ValueError:
+            raise InputError(
+                f"{where}: unreadable allocated_in {text!r} ({quantity!r} is not a number)"
+            ) from None
+        found.append({"warehouse": warehouse, "quantity": units})
+    return found
+
+
+def options_of(text: str | None, where: str = "order line") -> dict[str, str]:
+    """``order_lines.options`` ("slot=SKU;slot=SKU") as ``{"slot": "SKU"}``; NULL: {}."""
+    return dict(_pairs(text, where, "options"))
+
+
+def describe_allocations(allocations: list[dict[str, Any]]) -> str:
+    """The compact text form: "main 3 + tpl 2" ("" when none)."""
+    return " + ".join(f"{a['warehouse']} {a['quantity']}" for a in allocations)
+
+
 def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict[str, Any]]:
-    """Orders with their lines; with ``held_only``, only held lines (and their orders)."""
+    """Orders with their lines; with ``held_only``, only held lines (and their orders).
+
+    Each line carries ``allocations`` (``[{"warehouse", "quantity"}]``, the line's units
+    allocated per warehouse: a routed line may be split) and ``options`` (``{slot: SKU}``,
+    the options the customer chose)."""
     o, ol, w = schema.orders.c, schema.order_lines.c, schema.warehouses.c
     query = (
         select(
@@ -28,6 +70,8 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
             ol.quantity,
             ol.status,
             ol.hold_reason,
+            ol.options,
+            ol.allocated_in,
         )
         .join(schema.warehouses, w.id == o.warehouse_id)
         .join(schema.order_lines, ol.order_id == o.id)
@@ -49,6 +93,8 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
         qty,
         line_status,
         reason,
+        options,
+        allocated_in,
     ) in connection.execute(query):
         order = orders.get(oid)
         if order is None:
@@ -68,6 +114,10 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
                 "quantity": qty,
                 "status": line_status,
                 "hold_reason": reason,
+                "allocations": allocations_of(
+                    allocated_in, f"order {channel}:{external_id} line {key}"
+                ),
+                "options": options_of(options, f"order {channel}:{external_id} line {key}"),
             }
         )
     return list(orders.values())

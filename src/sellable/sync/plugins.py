@@ -6,6 +6,7 @@ Entry points are listed cheaply and loaded lazily, once; what they load must be 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
@@ -46,9 +47,13 @@ def load_connector(name: str) -> type[Connector]:
 
 
 def validate_channel_settings(
-    index: int, channel: ChannelSettings, label: str
+    index: int, channel: ChannelSettings, label: str, warehouses: Sequence[str] | None = None
 ) -> ConnectorSettings:
-    """The channel's ``settings`` table validated by its connector's model."""
+    """The channel's ``settings`` table validated by its connector's model.
+
+    ``warehouses``, the configured ``[[warehouses]]`` codes, is handed to the model as the
+    validation context (``{"warehouses": (...)}``), so that a setting naming a warehouse
+    (Amazon's ``fba_warehouse``) can be refused when it names none of them."""
     try:
         connector = load_connector(channel.connector)
     except ConfigError as err:
@@ -62,7 +67,8 @@ def validate_channel_settings(
             f'{channel.code!r}); use "off" or a number of units to offer at least'
         )
     try:
-        return connector.Settings.model_validate(channel.settings)
+        context = None if warehouses is None else {"warehouses": tuple(warehouses)}
+        return connector.Settings.model_validate(channel.settings, context=context)
     except ValidationError as err:
         message = format_validation_error(label, err, connector.Settings)
         prefix = f"{label}: "

@@ -18,9 +18,10 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import respx
+from pydantic import ValidationError
 from sellable_amazon.connector import AmazonConnector, AmazonSettings
 
-from sellable.errors import AuthenticationError, ChannelError
+from sellable.errors import AuthenticationError
 from sellable.sdk import (
     ChannelHttp,
     ChannelOrder,
@@ -260,19 +261,71 @@ def test_orders_fulfilled_by_amazon_are_skipped_without_an_fba_warehouse(
     assert connector.pull_stock() == []
 
 
-def test_fba_warehouse_must_be_the_channels_first_warehouse(fake_time: FakeTime) -> None:
+@pytest.mark.parametrize(
+    ("warehouses", "mfn_warehouse"),
+    [
+        pytest.param(("main",), None, id="fba-not-listed-mfn-routed"),
+        pytest.param(("main", "outlet"), None, id="fba-not-listed-two-own-mfn-routed"),
+        pytest.param(("main", "fba-us"), "main", id="fba-listed-last-mfn-in-first-own"),
+        pytest.param(("fba-us", "main"), "main", id="fba-listed-first-mfn-in-first-own"),
+    ],
+)
+def test_fba_warehouse_may_be_anywhere_in_the_channels_warehouses_or_not_listed(
+    api: respx.MockRouter,
+    fake_time: FakeTime,
+    warehouses: tuple[str, ...],
+    mfn_warehouse: str | None,
+) -> None:
+    first = sandbox("orders_2026-01-01.json", "/orders/2026-01-01/orders", "get", "200", 0)
+    second = sandbox("orders_2026-01-01.json", "/orders/2026-01-01/orders", "get", "200", 1)
+    api.get(f"{ENDPOINT}/orders/2026-01-01/orders").mock(
+        side_effect=[
+            httpx.Response(200, json=first["response"]),
+            httpx.Response(200, json=second["response"]),
+        ]
+    )
     http = ChannelHttp("amazon", clock=fake_time.clock, sleep=fake_time.sleep)
     settings = AmazonSettings(
+        endpoint=ENDPOINT,
         client_id="c",
         client_secret="s",  # type: ignore[arg-type]
         refresh_token="r",  # type: ignore[arg-type]
         seller_id=SELLER,
-        marketplace_id="ATVPDKIKX0DER",
+        marketplace_id="A1VC38T7YXB528",
         fba_warehouse="fba-us",
     )
-    with pytest.raises(ChannelError, match="must be the first of the channel's warehouses"):
-        AmazonConnector(settings, ConnectorContext("amazon", ("main", "fba-us"), http))
+    connector = AmazonConnector(settings, ConnectorContext("amazon", warehouses, http))
+    http.set_base_url(connector.base_url())
+    http.authenticate = connector.authenticate
+
+    afn = connector.pull_orders(datetime(2024, 12, 25, tzinfo=UTC), None)
+    mfn = connector.pull_orders(datetime(2024, 12, 25, tzinfo=UTC), afn.next_cursor)
+
+    assert connector.own == tuple(w for w in warehouses if w != "fba-us")
+    # AFN: Amazon chose the warehouse. MFN: routed across the channel's warehouses by the
+    # framework (None) unless that route would reach the FBA warehouse.
+    assert [o.warehouse for o in afn.orders] == ["fba-us"]
+    assert [o.warehouse for o in mfn.orders] == [mfn_warehouse]
     http.close()
+
+
+def test_fba_warehouse_must_be_a_configured_warehouse_when_the_framework_says_which() -> None:
+    raw = {
+        "client_id": "c",
+        "client_secret": "s",
+        "refresh_token": "r",
+        "seller_id": SELLER,
+        "marketplace_id": "ATVPDKIKX0DER",
+        "fba_warehouse": "fba-eu",
+    }
+    with pytest.raises(ValidationError) as caught:
+        AmazonSettings.model_validate(raw, context={"warehouses": ("main", "fba-us")})
+    assert [e["msg"] for e in caught.value.errors()] == [
+        "Value error, not a configured warehouse (known: main, fba-us; declare it as a "
+        '[[warehouses]] entry with kind = "fba")'
+    ]
+    # Without the context (settings built by hand) nothing is checked.
+    assert AmazonSettings.model_validate(raw).fba_warehouse == "fba-eu"
 
 
 # -- FBA stock -----------------------------------------------------------------------------------
@@ -328,7 +381,10 @@ def test_fba_stock_counts_fulfillable_units_and_reserved_customer_orders(
 
     counts = make_connector().pull_stock()
 
-    assert counts == [StockCount("KIT", 8, 2), StockCount("MUG", 0, 0)]
+    assert counts == [
+        StockCount("KIT", 8, 2, warehouse="fba-jp"),
+        StockCount("MUG", 0, 0, warehouse="fba-jp"),
+    ]
     assert query(route.calls[0].request) == {
         "details": "true",
         "granularityType": "Marketplace",
@@ -351,7 +407,10 @@ def test_an_expired_inventory_next_token_restarts_the_listing_cleanly(
         ]
     )
 
-    assert make_connector().pull_stock() == [StockCount("KIT", 7, 1), StockCount("MUG", 4, 0)]
+    assert make_connector().pull_stock() == [
+        StockCount("KIT", 7, 1, warehouse="fba-jp"),
+        StockCount("MUG", 4, 0, warehouse="fba-jp"),
+    ]
 
 
 # -- listings and push ---------------------------------------------------------------------------

@@ -95,15 +95,29 @@ def pull_orders(engine: SyncEngine, channel: Channel, result: JobResult) -> None
 
 
 def order_in_for(settings: ChannelSettings, order: ChannelOrder) -> OrderIn:
-    # An unknown warehouse is refused by the order book and reported, not fatal.
-    warehouse = order.warehouse or settings.warehouses[0]
+    """The order book's view of a channel's order.
+
+    A warehouse the channel itself chose (Amazon AFN, the location Shopify assigned) wins:
+    the lines are booked there only. Otherwise each line is routed across the channel's
+    warehouses in their listed order. An unknown warehouse is refused by the order book and
+    reported, not fatal."""
+    route: tuple[str, ...] = ()
+    if order.warehouse is not None:
+        warehouse = order.warehouse
+    else:
+        route = tuple(settings.warehouses)
+        warehouse = route[0]
     return OrderIn(
         channel=settings.code,
         order_id=order.order_id,
         warehouse=warehouse,
         status=order.status,
-        lines=tuple(OrderLineIn(x.line_id, x.sku, x.quantity, x.status) for x in order.lines),
+        lines=tuple(
+            OrderLineIn(x.line_id, x.sku, x.quantity, x.status, options=x.options)
+            for x in order.lines
+        ),
         created_at=order.created_at,
+        route=route,
     )
 
 

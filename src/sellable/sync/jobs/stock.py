@@ -1,7 +1,14 @@
-"""The stock job: a warehouse connector's counts arrive (the "stock count arrived" use case)."""
+"""The stock job: a warehouse connector's counts arrive (the "stock count arrived" use case).
+
+Each count is booked in the warehouse it names (``StockCount.warehouse``: Amazon's FBA
+warehouse, which need not be among the channel's own), else in the channel's first
+warehouse. A count naming a warehouse that is not configured is reported and skipped, so
+that one bad mapping never stops the others.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from sellable.orders.counts import CountIn, receive_stock_counts
@@ -10,14 +17,33 @@ from sellable.sync.jobs.base import Channel, JobResult
 if TYPE_CHECKING:
     from sellable.sync.engine import SyncEngine
 
+log = logging.getLogger("sellable.sync")
+
 
 def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
     code = channel.code
-    warehouse = channel.settings.warehouses[0]
-    counts = [
-        CountIn(count.sku, warehouse, count.on_hand, reserved=count.reserved)
-        for count in channel.connector.pull_stock()
-    ]
+    first = channel.settings.warehouses[0]
+    known = engine.live.warehouse_ids
+    counts: list[CountIn] = []
+    unknown_warehouses: dict[str, int] = {}
+    for count in channel.connector.pull_stock():
+        warehouse = count.warehouse or first
+        if warehouse not in known:
+            unknown_warehouses[warehouse] = unknown_warehouses.get(warehouse, 0) + 1
+            continue
+        counts.append(CountIn(count.sku, warehouse, count.on_hand, reserved=count.reserved))
+    if unknown_warehouses:
+        described = ", ".join(
+            f"{warehouse!r} ({n} count{'s' if n != 1 else ''})"
+            for warehouse, n in sorted(unknown_warehouses.items())
+        )
+        log.warning(
+            "channel=%s: stock counts for unknown warehouse(s) skipped: %s (known: %s)",
+            code,
+            described,
+            ", ".join(known),
+            extra={"channel": code, "job": result.job},
+        )
     outcome = receive_stock_counts(engine.book, counts, f"stock pull {code}")
     retried = outcome.retried
     unknown = set(outcome.unknown_skus)
@@ -28,7 +54,10 @@ def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
         unknown=len(outcome.unknown_skus),
         held_lines_allocated=retried.lines_allocated,
     )
+    if unknown_warehouses:
+        result.counts["unknown_warehouse_counts"] = sum(unknown_warehouses.values())
     result.reports["unknown_skus"] = outcome.unknown_skus
+    result.reports["unknown_warehouses"] = sorted(unknown_warehouses)
     engine.notify(outcome.changed | retried.changed_pairs)
 
 
