@@ -85,7 +85,12 @@ class SyncEngine:
     def _open_channel(
         self, index: int, settings: ChannelSettings, http_options: dict[str, Any]
     ) -> Channel:
-        connector_settings = validate_channel_settings(index, settings, "configuration")
+        connector_settings = validate_channel_settings(
+            index,
+            settings,
+            "configuration",
+            warehouses=[w.code for w in self.settings.warehouses],
+        )
         connector_class = load_connector(settings.connector)
         limit = connector_class.rate_limit
         http = ChannelHttp(
