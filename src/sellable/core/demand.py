@@ -252,6 +252,8 @@ class Demand:
             result = bound  # exact on a tree
         elif not self._needs_split(root, forced):
             result = self._search(root, bound, forced)
+        elif (pair := self._single_pair(root, forced)) is not None:
+            result = self._search_pair(root, bound, forced, pair)
         else:
             result = self._solve(root, bound, forced)
         memo[root] = result
@@ -286,6 +288,110 @@ class Demand:
             for node in self.structure.order(root)
             for index, slot in enumerate(slots[node] or ())
         )
+
+    def _single_pair(self, root: int, forced: Forced) -> tuple[int, int] | None:
+        """The one slot with two options left to choose in ``root``'s BOM, if that is the
+        only choice there: then the best split is a one-dimensional convex search."""
+        found: tuple[int, int] | None = None
+        slots = self.catalog.slots
+        for node in self.structure.order(root):
+            for index, slot in enumerate(slots[node] or ()):
+                if len(slot) > 1 and (node, index) not in forced:
+                    if found is not None or len(slot) != 2:
+                        return None
+                    found = (node, index)
+        return found
+
+    def _search_pair(self, root: int, bound: int, forced: Forced, pair: tuple[int, int]) -> int:
+        """Largest ``n`` in ``[0, bound]`` for which some split of the one two-option slot
+        fits (feasibility is monotone in ``n``)."""
+        if self._pair_split(root, bound, forced, pair) is not None:
+            return bound
+        low, high = 0, bound
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self._pair_split(root, middle, forced, pair) is not None:
+                low = middle
+            else:
+                high = middle
+        return low
+
+    def _pair_split(
+        self, root: int, n: int, forced: Forced, pair: tuple[int, int]
+    ) -> dict[tuple[int, int], list[int]] | None:
+        """A split of the one two-option slot with which ``n`` fits, or None.
+
+        With ``x`` units on the first option and the rest on the second, every SKU's demand
+        is a convex function of ``x`` (sums of ``max(0, demand - prepackaged)`` of linear
+        terms), so the largest shortfall over the SKUs is convex too: its integer minimum
+        is found by a binary search on its slope, and ``n`` fits iff that minimum is none."""
+        worst, units = self._shortfall(root, n, forced, {pair: [0, n]})
+        if worst <= 0:
+            return {pair: [0, units]}
+        if units == 0:
+            return None
+        low, high = 0, units  # the smallest x whose next step does not lower the shortfall
+        while low < high:
+            middle = (low + high) // 2
+            here = self._shortfall(root, n, forced, {pair: [middle, units]})[0]
+            after = self._shortfall(root, n, forced, {pair: [middle + 1, units]})[0]
+            if after >= here:
+                high = middle
+            else:
+                low = middle + 1
+        worst, units = self._shortfall(root, n, forced, {pair: [low, units]})
+        if worst > 0:
+            return None
+        return {pair: [min(low, units), units - min(low, units)]}
+
+    def _shortfall(
+        self,
+        root: int,
+        n: int,
+        forced: Forced,
+        splits: Mapping[tuple[int, int], Sequence[int]],
+    ) -> tuple[int, int]:
+        """The largest shortfall over the SKUs that cannot be made (0 or less: ``n`` fits),
+        and the units the first split slot had to fill. A split ``[x, m]`` puts ``min(x,
+        units)`` on the first option and the rest on the second."""
+        slots = self.catalog.slots
+        explodable = self.flags.explodable
+        avail = self.avail
+        demand = {root: n}
+        worst = -(1 << 62)
+        filled = 0
+        for node in self.structure.order(root):
+            wanted = demand.get(node)
+            if not wanted:
+                continue
+            have = avail(node)
+            if have < 0:
+                have = 0
+            rest = wanted - have
+            if not explodable[node]:
+                if rest > worst:
+                    worst = rest
+                continue
+            if rest <= 0:
+                continue
+            for index, slot in enumerate(slots[node]):  # type: ignore[arg-type]
+                if len(slot) == 1:
+                    child, qty = slot[0]
+                    demand[child] = demand.get(child, 0) + qty * rest
+                    continue
+                chosen = forced.get((node, index))
+                if chosen is not None:
+                    child, qty = slot[chosen]
+                    demand[child] = demand.get(child, 0) + qty * rest
+                    continue
+                first = min(splits[(node, index)][0], rest)
+                filled = rest
+                (one, q_one), (two, q_two) = slot
+                if first:
+                    demand[one] = demand.get(one, 0) + q_one * first
+                if rest - first:
+                    demand[two] = demand.get(two, 0) + q_two * (rest - first)
+        return (worst if worst > -(1 << 62) else 0), filled
 
     def _search(self, root: int, bound: int, forced: Forced) -> int:
         """Largest ``n`` in ``[0, bound]`` that :meth:`fits` (monotone in ``n``)."""
@@ -499,9 +605,13 @@ class Demand:
             and self._needs_split(root, forced)
             and not self._greedy_fits(root, n, forced)
         ):
-            found = self._program(root, forced, maximum=n, exactly=True)
-            if found is not None and self.fits(root, n, forced, found[1]):
-                splits = found[1]
+            pair = self._single_pair(root, forced)
+            if pair is not None:
+                splits = self._pair_split(root, n, forced, pair)
+            else:
+                found = self._program(root, forced, maximum=n, exactly=True)
+                if found is not None and self.fits(root, n, forced, found[1]):
+                    splits = found[1]
         outcome = self._explode(
             root,
             n,
