@@ -90,14 +90,27 @@ def test_import_orders_prints_a_summary_and_the_held_lines(store: Store) -> None
     )
     out = ok(store, "import", "orders", str(path))
     assert out == (
-        f"{path}: 2 order(s): 2 created, 0 updated, 0 unchanged; lines: 2 allocated, 1 held, "
-        "0 shipped, 0 cancelled; 0 assembly order(s); 3 movement(s); "
-        "4 sellable value(s) changed\n"
+        f"{path}: 2 order(s): 2 created, 0 updated, 0 unchanged; lines: 1 allocated, 2 held, "
+        "0 shipped, 0 cancelled; 0 assembly order(s); 5 movement(s); "
+        "5 sellable value(s) changed\n"
         # SET: 1 assembled, the other 2 would need 2 mugs: one is left.
         "  held: order shop:2 line l1: short 1 × MUG in main (have 1, need 2)\n"
+        # The held SET line claims the last mug (and the 2 it wants): the kit cannot have it.
+        "  held: order shop:2 line l2: short 1 × MUG in main (have 0, need 1)\n"
     )
-    # Again: the held line is tried again and still held; its reason follows the stock (the
-    # kit took the last mug).
+    # Movements: order 1's MUG allocation; order 2's claims netted per SKU: SET 1, BEANS
+    # 2 + 1, MUG 2 + 1, SCOOP 2.
+    assert [store.held(sku) for sku in ("SET", "BEANS", "MUG", "SCOOP", "KIT")] == [1, 3, 3, 2, 0]
+    assert store.levels("MUG") == (2, 1, -2)
+    assert [store.sellable(sku) for sku in ("MUG", "BEANS", "SCOOP", "SET", "KIT")] == [
+        0,
+        47,
+        98,
+        0,
+        0,
+    ]
+    # Again: the held lines are tried again (their claims given back first) and held again
+    # for the same reasons with the same claims: no movement, nothing changed.
     again = ok_json(store, "import", "orders", str(path))
     assert {k: again[k] for k in ("orders_created", "orders_updated", "orders_unchanged")} == {
         "orders_created": 0,
@@ -106,7 +119,8 @@ def test_import_orders_prints_a_summary_and_the_held_lines(store: Store) -> None
     }
     assert (again["movements"], again["changed_sellable"]) == (0, [])
     assert again["held"] == [
-        {"order": "order shop:2", "line": "l1", "reason": "short 2 × MUG in main (have 0, need 2)"}
+        {"order": "order shop:2", "line": "l1", "reason": "short 1 × MUG in main (have 1, need 2)"},
+        {"order": "order shop:2", "line": "l2", "reason": "short 1 × MUG in main (have 0, need 1)"},
     ]
 
 
@@ -146,11 +160,32 @@ def test_stock_json_shows_allocation_on_import_and_on_hand_on_shipment(store: St
         (position,) = ok_json(store, "stock", "MUG", "--warehouse", "main")
         return dict(position["prepackaged"]) | {"sellable": position["sellable"]}
 
-    assert mug() == {"on_hand": 2, "locked": 0, "allocated": 0, "available": 2, "sellable": 2}
+    assert mug() == {
+        "on_hand": 2,
+        "locked": 0,
+        "allocated": 0,
+        "held": 0,
+        "available": 2,
+        "sellable": 2,
+    }
     ok(store, "import", "orders", str(orders_file(store, "shop,1,MUG,2,main,,open,")))
-    assert mug() == {"on_hand": 2, "locked": 0, "allocated": 2, "available": 0, "sellable": 0}
+    assert mug() == {
+        "on_hand": 2,
+        "locked": 0,
+        "allocated": 2,
+        "held": 0,
+        "available": 0,
+        "sellable": 0,
+    }
     ok(store, "import", "orders", str(orders_file(store, "shop,1,MUG,2,main,,shipped,")))
-    assert mug() == {"on_hand": 0, "locked": 0, "allocated": 0, "available": 0, "sellable": 0}
+    assert mug() == {
+        "on_hand": 0,
+        "locked": 0,
+        "allocated": 0,
+        "held": 0,
+        "available": 0,
+        "sellable": 0,
+    }
 
 
 def test_cancel_through_the_csv_releases_the_allocation(store: Store) -> None:
@@ -175,28 +210,32 @@ def test_stock_count_retries_held_lines_oldest_order_first(store: Store) -> None
     )
     ok(store, "import", "orders", str(path))
     assert [o["order_id"] for o in ok_json(store, "orders", "--held")] == ["1", "2"]
-    changes_before = len(store.sellable_changes())
+    # Each held line claims the 3 mugs it wants: 6 claimed of the 2 there.
+    assert store.row("MUG") == (2, 0, 0, 6)
+    assert [store.sellable(sku) for sku in ("MUG", "KIT", "SET")] == [0, 0, 1]
     count = store.file("sku,warehouse,on_hand\nMUG,main,4\n", name="count.csv")
     summary = ok_json(store, "import", "stock", str(count))
     assert (summary["held_lines_allocated"], summary["lines_still_held"]) == (1, 1)
-    # MUG 2 -> 4 changes MUG, KIT and SET (both limited by the mug); then order 2 takes 3.
-    assert summary["sellable_changed"] == 3
-    assert sorted(store.sellable_changes()[changes_before : changes_before + 3]) == [
-        ("KIT", "main"),
-        ("MUG", "main"),
-        ("SET", "main"),
-    ]
+    # MUG 2 -> 4: the held lines claim all 4 (and more), so no sellable value changes, before
+    # or after order 2 is allocated 3 and order 1 goes on claiming 3.
+    assert summary["sellable_changed"] == 0
     # Order 2 is the older one (created_at), so it gets the mugs although imported second.
     assert store.line_states() == {
         ("1", "MUG"): ("held", "short 2 × MUG in main (have 1, need 3)"),
         ("2", "MUG"): ("allocated", None),
     }
-    assert store.levels("MUG") == (4, 3, 1)
+    assert store.row("MUG") == (4, 0, 3, 3)
+    assert store.levels("MUG") == (4, 3, -2)
+    assert [store.sellable(sku) for sku in ("MUG", "KIT", "SET")] == [0, 0, 1]
     text = ok(store, "import", "stock", str(store.file("sku,warehouse,on_hand\nMUG,main,6\n")))
     assert text.endswith(
-        "; 3 sellable value(s) changed\nheld lines retried: 1 now allocated, 0 still held\n"
+        "; 0 sellable value(s) changed\nheld lines retried: 1 now allocated, 0 still held\n"
     )
     assert store.orders(held_only=True) == []
+    assert store.row("MUG") == (6, 0, 6, 0)
+    # One more mug is offered again once no held line claims it.
+    ok(store, "import", "stock", str(store.file("sku,warehouse,on_hand\nMUG,main,7\n")))
+    assert [store.sellable(sku) for sku in ("MUG", "KIT", "SET")] == [1, 1, 2]
 
 
 def test_retry_order_is_the_same_on_both_databases(store: Store) -> None:
@@ -250,7 +289,7 @@ def test_orders_json_and_held(store: Store) -> None:
             "quantity": 1,
             "status": "allocated",
             "hold_reason": None,
-            "allocations": [],
+            "allocations": [{"warehouse": "main", "quantity": 1}],
             "options": {},
         }
     ]
@@ -270,7 +309,7 @@ def test_orders_json_and_held(store: Store) -> None:
             "quantity": 1,
             "status": "allocated",
             "hold_reason": None,
-            "allocations": [],
+            "allocations": [{"warehouse": "main", "quantity": 1}],
             "options": {},
         },
     ]
@@ -590,9 +629,10 @@ def test_the_installed_module_runs_orders_ledger_and_build(store: Store, tmp_pat
         ("AssemblyBuild", 1, 2),
         ("Allocation", -2, 2),
     ]
+    # The held MUG line claims all 5 mugs it wants: the last mug is not there for a build.
     short = sellable("build", "SET", "3", "--warehouse", "main")
     assert short.returncode == 3
-    assert short.stderr == "error: cannot build 3 × SET: short 2 × MUG in main (have 1, need 3)\n"
+    assert short.stderr == "error: cannot build 3 × SET: short 3 × MUG in main (have 0, need 3)\n"
     assert short.stdout == ""
     bad = sellable("import", "orders", str(orders_file(store, "shop,3,MUG,-1,main,,,")))
     assert bad.returncode == 3
