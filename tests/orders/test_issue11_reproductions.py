@@ -182,7 +182,9 @@ def test_issue11_2_a_held_line_reserves_its_mugs_and_gets_the_next_one_first(
     # ... nor does an order for a mug get one.
     later = line_order("later", "MUG", 1, created_at=datetime(2026, 12, 2, tzinfo=UTC))
     assert place(book, later).lines_held == 1
-    assert store.levels("MUG") == (29, 0, 29)  # nothing allocated
+    # Nothing allocated; 31 claimed (30 + 1) of the 29 there: available -2, offered 0.
+    assert store.levels("MUG") == (29, 0, -2)
+    assert store.held("MUG") == 31
 
     # One more mug arrives: the older held line is served first, the mug order stays held.
     _summary, _outcome = import_stock_counts(
