@@ -185,12 +185,16 @@ def test_concurrent_imports_never_allocate_the_last_units_twice(
     )
     # Every unit of LAST went to exactly one line: as itself, in a kit, or built into
     # an assembly (then the assembly is allocated). Nothing is left, nothing is short.
-    assert stock[("LAST", "main")] == (LAST_UNITS - built, 0, LAST_UNITS - built)
-    assert stock[("LAST-ASM", "main")] == (built, 0, built)
-    assert stock[("OTHER", "main")] == (OTHER_UNITS - built, 0, kits)
-    assert stock.get(("LAST-KIT", "main"), (0, 0, 0)) == (0, 0, 0)
+    # Each held line claims the one LAST it wants (all 11, beyond stock), and a held kit
+    # or assembly line also its one OTHER: of the 10 kit and assembly lines (5 each),
+    # ``kits`` and ``built`` were served.
+    held = demand - LAST_UNITS
+    assert stock[("LAST", "main")] == (LAST_UNITS - built, 0, LAST_UNITS - built, held)
+    assert stock[("LAST-ASM", "main")] == (built, 0, built, 0)
+    assert stock[("OTHER", "main")] == (OTHER_UNITS - built, 0, kits, 10 - kits - built)
+    assert stock.get(("LAST-KIT", "main"), (0, 0, 0, 0)) == (0, 0, 0, 0)
     # Backorder: every order taken, availability short by exactly the excess.
-    assert stock[("LAST-BO", "main")] == (LAST_UNITS, 0, WORKERS)
+    assert stock[("LAST-BO", "main")] == (LAST_UNITS, 0, WORKERS, 0)
 
 
 def test_concurrent_delivery_of_the_same_order_stores_it_once(
@@ -230,8 +234,8 @@ def test_concurrent_delivery_of_the_same_order_stores_it_once(
             "b": ("LAST-KIT", 1, "allocated"),
         }
     }
-    assert stock[("LAST", "main")] == (LAST_UNITS, 0, 3)
-    assert stock[("OTHER", "main")] == (OTHER_UNITS, 0, 1)
+    assert stock[("LAST", "main")] == (LAST_UNITS, 0, 3, 0)
+    assert stock[("OTHER", "main")] == (OTHER_UNITS, 0, 1, 0)
     assert by_type == {"Allocation": 3}
 
 
@@ -279,7 +283,7 @@ def test_concurrent_count_creating_a_stock_row_and_an_order_keep_the_ledger(
     assert store_problems(engine) == []
     with engine.connect() as connection:
         stock = stock_levels(connection)
-    assert stock[("LAST-ASM", "main")] == (3, 0, 1)
+    assert stock[("LAST-ASM", "main")] == (3, 0, 1, 0)
 
 
 class _Background(threading.Thread):

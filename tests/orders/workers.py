@@ -35,7 +35,8 @@ from sellable.store.db import create_db_engine, upgrade_schema
 
 WORKER_SCRIPT = Path(__file__)
 
-Levels = dict[tuple[str, str], tuple[int, int, int]]  # (sku, warehouse) -> on hand, locked, alloc.
+#: (sku, warehouse) -> on hand, locked, allocated, held.
+Levels = dict[tuple[str, str], tuple[int, int, int, int]]
 
 # Rows of these tables are what orders, builds and counts write; the catalog stays.
 _WRITTEN_TABLES = (
@@ -103,9 +104,9 @@ def stock_levels(connection: Connection) -> Levels:
     skus, warehouses = _codes(connection)
     st = schema.stock.c
     return {
-        (skus[s], warehouses[w]): (oh, lk, al)
-        for s, w, oh, lk, al in connection.execute(
-            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated)
+        (skus[s], warehouses[w]): (oh, lk, al, hd)
+        for s, w, oh, lk, al, hd in connection.execute(
+            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held)
         )
     }
 
