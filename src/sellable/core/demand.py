@@ -621,6 +621,20 @@ class Demand:
             force=force,
             build=build,
         )
+        if isinstance(outcome, Shortage) and (force or (backorders and self.flags.unbounded[root])):
+            # Taking what is there first came up short on a SKU that allows nothing more:
+            # send every slot's units to an option that accepts orders exceeding stock (there
+            # is one in every slot of an unbounded composite).
+            outcome = self._explode(
+                root,
+                n,
+                forced=forced,
+                splits=None,
+                backorders=True,
+                force=force,
+                build=build,
+                unbounded_first=True,
+            )
         assert not isinstance(outcome, dict)
         return outcome
 
@@ -643,6 +657,7 @@ class Demand:
         force: bool = False,
         build: bool = False,
         claims: bool = False,
+        unbounded_first: bool = False,
     ) -> Plan | Shortage | dict[int, int]:
         catalog = self.catalog
         slots = catalog.slots
@@ -732,7 +747,9 @@ class Demand:
                     if splits is not None and (node, index) in splits:
                         units_per_option = _trim(splits[(node, index)], short)
                     else:
-                        units_per_option = self._greedy(slot, short, backorders, absorbing)
+                        units_per_option = self._greedy(
+                            slot, short, backorders, absorbing, unbounded_first
+                        )
                 remaining = list(units_per_option)
                 for owner, wanted in sorted(child_rest.items()):
                     for option, (child, qty) in enumerate(options):
@@ -771,10 +788,18 @@ class Demand:
         units: int,
         backorders: bool,
         absorbing: set[int],
+        unbounded_first: bool = False,
     ) -> list[int]:
         """Split ``units`` of a slot among its options, the one with the most available
         first (exact in a tree, where each option's subtree is its own). What no option can
-        fill goes to the first option that accepts orders exceeding stock, if any."""
+        fill goes to the first option that accepts orders exceeding stock, if any
+        (``unbounded_first``: all of it does)."""
+        if unbounded_first:
+            for option, (child, _qty) in enumerate(slot):
+                if self.flags.unbounded[child] or child in absorbing:
+                    split = [0] * len(slot)
+                    split[option] = units
+                    return split
         capacities = [self.capacity(child) // qty for child, qty in slot]
         order = sorted(range(len(slot)), key=lambda i: (-capacities[i], i))
         split = [0] * len(slot)

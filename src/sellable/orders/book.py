@@ -567,8 +567,8 @@ class OrderBook:
         force: bool,
     ) -> list[tuple[int, Plan, int]] | Shortage:
         """Where a line of ``quantity`` goes: the first warehouse of ``route`` that can take
-        all of it; else split across them in order; else, where orders exceeding stock are
-        allowed (or ``force``), the first. Returns (warehouse id, plan, line units) parts, or
+        all of it; else split across them in order; else the first where orders exceeding
+        stock are allowed for what falls short; else, with ``force``, the first. Returns (warehouse id, plan, line units) parts, or
         the first warehouse's shortage."""
         first: Shortage | None = None
         for warehouse_id in route:
@@ -596,9 +596,16 @@ class OrderBook:
                     return parts
             for planner, available in zip(planners, saved, strict=True):
                 planner.available = available
-        outcome = batch.planner(route[0]).plan_line(pos, quantity, force=force, forced=forced)
-        if isinstance(outcome, Plan):
-            return [(route[0], outcome, quantity)]
+        # Orders exceeding stock: the first warehouse where what falls short may go
+        # negative (the channel is told to keep selling when any of them allows it).
+        for warehouse_id in route:
+            outcome = batch.planner(warehouse_id).plan_line(pos, quantity, forced=forced)
+            if isinstance(outcome, Plan):
+                return [(warehouse_id, outcome, quantity)]
+        if force:
+            outcome = batch.planner(route[0]).plan_line(pos, quantity, force=True, forced=forced)
+            if isinstance(outcome, Plan):
+                return [(route[0], outcome, quantity)]
         assert first is not None
         return first
 
