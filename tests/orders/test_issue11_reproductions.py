@@ -284,3 +284,20 @@ def test_issue11_4_a_backorder_sku_with_nothing_on_hand_takes_any_quantity(store
     assert store.levels("BO") == (0, 1014, -1014)
     assert place(book, line_order("four", "A-ONLY", 4)).lines_held == 1
     assert (core.sellable("BO", "main"), core.unbounded("BO", "main")) == (0, True)
+
+
+def test_the_ledger_explains_a_held_claim_and_its_release(store: Store) -> None:
+    from sellable.orders.queries import ledger
+
+    store.load({"A": "simple"}, (), {"A": 1})
+    book = store.book()
+    three = line_order("three", "A", 3)
+    place(book, three)
+    cancel(book, three)
+    with store.engine.connect() as connection:
+        rows = ledger(connection, "A", "main")
+    assert [(r["type"], r["quantity"], r["held_change"], r["available"]) for r in rows] == [
+        ("Adjustment", 1, 0, 1),
+        ("Hold", -3, 3, -2),  # the held line claims all 3 it wants, 2 more than there are
+        ("HoldRelease", 3, -3, 1),
+    ]

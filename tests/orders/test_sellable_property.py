@@ -259,7 +259,13 @@ class Probe:
         elif not mixed:
             assert (result.lines_allocated, result.lines_held) == (0, 1), f"{where}: +1 taken"
         self.cancel(beyond)
-        assert self.core.sellable(code, wh) == sellable, f"{where}: not back after cancel"
+        after = self.core.sellable(code, wh)
+        if result.lines_allocated and (unbounded or mixed):
+            # Taken beyond stock: an assembly built on demand from components that went
+            # negative stays built when the order is cancelled (assembly orders are real).
+            assert after >= sellable, f"{where}: less after cancel"
+        else:
+            assert after == sellable, f"{where}: not back after cancel"
 
     def check_routed(self, sku: str) -> None:
         code = self.code(sku)
@@ -285,7 +291,11 @@ class Probe:
         elif not mixed:
             assert (result.lines_allocated, result.lines_held) == (0, 1), f"{where}: +1 taken"
         self.cancel(beyond)
-        assert self.book.live.sellable_in(code, ROUTE) == total, f"{where}: not back"
+        after = self.book.live.sellable_in(code, ROUTE)
+        if result.lines_allocated and (unbounded or mixed):
+            assert after >= total, f"{where}: less after cancel"  # see check_one_warehouse
+        else:
+            assert after == total, f"{where}: not back"
 
 
 def _flag(value: bool | None) -> str:

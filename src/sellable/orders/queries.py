@@ -127,7 +127,7 @@ def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> li
     """The movement history of ``sku`` with running balances per warehouse, oldest first.
 
     ``balance`` is the running on-hand quantity (the History tab's figure); ``available``
-    the running on hand - locked - allocated.
+    the running on hand - locked - allocated - held (held: what held lines claim).
     """
     s, m, w = schema.skus.c, schema.movements.c, schema.warehouses.c
     sku_id = connection.execute(select(s.id).where(s.sku == sku)).scalar()
@@ -143,6 +143,7 @@ def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> li
             m.on_hand_change,
             m.locked_change,
             m.allocated_change,
+            m.held_change,
             m.reference,
         )
         .join(schema.warehouses, w.id == m.warehouse_id)
@@ -153,13 +154,13 @@ def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> li
         query = query.where(w.code == warehouse)
     balances: dict[str, list[int]] = {}
     rows = []
-    for mid, at, kind, quantity, code, on_hand, locked, allocated, reference in connection.execute(
-        query
-    ):
-        balance = balances.setdefault(code, [0, 0, 0])
+    for row in connection.execute(query):
+        mid, at, kind, quantity, code, on_hand, locked, allocated, held, reference = row
+        balance = balances.setdefault(code, [0, 0, 0, 0])
         balance[0] += on_hand
         balance[1] += locked
         balance[2] += allocated
+        balance[3] += held
         rows.append(
             {
                 "id": mid,
@@ -171,8 +172,9 @@ def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> li
                 "on_hand_change": on_hand,
                 "locked_change": locked,
                 "allocated_change": allocated,
+                "held_change": held,
                 "balance": balance[0],
-                "available": balance[0] - balance[1] - balance[2],
+                "available": balance[0] - balance[1] - balance[2] - balance[3],
                 "reference": reference,
             }
         )

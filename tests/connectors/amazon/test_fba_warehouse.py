@@ -18,10 +18,11 @@ from sqlalchemy import select
 from sellable.cli import cli
 from sellable.emulators.amazon import AmazonEmulator
 from sellable.emulators.base import ManualClock
+from sellable.errors import ConfigError
 from sellable.orders import ledger, list_orders
 from sellable.sdk import ChannelHttp, ConnectorContext, StockCount
 from sellable.store import schema
-from sellable.sync.engine import JobResult, SyncEngine
+from sellable.sync.engine import SyncEngine
 from tests.connectors.amazon.test_e2e import MFN_SKUS, Amazon
 from tests.imports import Store, open_store
 from tests.sync.test_sync_engine import SQLITE_ONLY
@@ -154,18 +155,13 @@ def test_an_fba_warehouse_listed_after_the_own_one_is_accepted(
 
 
 @SQLITE_ONLY
-def test_stock_counts_for_an_unconfigured_fba_warehouse_are_reported_not_fatal(
+def test_the_daemon_refuses_an_fba_warehouse_that_is_not_configured_at_start(
     open_amazon: OpenAmazon,
 ) -> None:
-    # The daemon does not see the [[warehouses]] while opening a connector: the counts of
-    # an unknown warehouse are skipped and named in the job's report.
-    amazon = open_amazon(fba="fba-eu")
-
-    result: JobResult = amazon.run("stock")
-
-    assert result.reports["unknown_warehouses"] == ["fba-eu"]
-    assert (result.counts["skus"], result.counts["unknown_warehouse_counts"]) == (0, 1)
-    assert stock_row(amazon, "ALPHABET-BUNDLE", "fba-eu") is None
+    # As check-config does: the daemon sees the [[warehouses]] when it opens a connector, so
+    # FBA counts and AFN orders can never be booked in a warehouse nobody declared.
+    with pytest.raises(ConfigError, match=r"settings\.fba_warehouse: not a configured warehouse"):
+        open_amazon(fba="fba-eu")
 
 
 @SQLITE_ONLY
