@@ -568,8 +568,8 @@ class OrderBook:
     ) -> list[tuple[int, Plan, int]] | Shortage:
         """Where a line of ``quantity`` goes: the first warehouse of ``route`` that can take
         all of it; else split across them in order; else the first where orders exceeding
-        stock are allowed for what falls short; else, with ``force``, the first. Returns (warehouse id, plan, line units) parts, or
-        the first warehouse's shortage."""
+        stock are allowed for what falls short; else, with ``force``, the first. Returns
+        (warehouse id, plan, line units) parts, or the first warehouse's shortage."""
         first: Shortage | None = None
         for warehouse_id in route:
             outcome = batch.planner(warehouse_id).plan_line(
