@@ -437,7 +437,7 @@ class Runner:
             engine.load_stock(stock)
             engine.recompute_all()  # imports (scipy) and first calls out of the figure
             engine.load_stock({key: StockLevels(rng.randint(0, 500)) for key in stock})
-            seconds, _ = _timed(lambda _: engine.recompute_all(), None)
+            seconds, _ = _timed(lambda _, e=engine: e.recompute_all(), None)
             self.figure(
                 "shared",
                 f"full recompute, shared, {label}",
