@@ -336,6 +336,7 @@ LEDGER_KEYS = {
     "on_hand_change",
     "locked_change",
     "allocated_change",
+    "held_change",
     "balance",
     "available",
     "reference",
