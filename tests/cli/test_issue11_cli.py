@@ -17,25 +17,10 @@ from typing import Any
 
 import pytest
 
+# The issue's configuration: main (assembles on demand) and tpl, channel woo over both.
+from tests.orders.test_issue11_reproductions import CONFIG
 from tests.orders.test_order_book import invoke
 
-CONFIG = """[database]
-url = "{url}"
-
-[[warehouses]]
-code = "main"
-kind = "own"
-assembly_on_demand = true
-
-[[warehouses]]
-code = "tpl"
-kind = "own"
-
-[[channels]]
-code = "woo"
-connector = "manual"
-warehouses = ["main", "tpl"]
-"""
 PRODUCTS = "sku,name,kind,allow_backorder,assembly_on_demand\n"
 COMPONENTS = "parent_sku,component_sku,quantity,slot\n"
 STOCK = "sku,warehouse,on_hand\n"

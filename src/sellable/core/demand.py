@@ -305,16 +305,7 @@ class Demand:
     def _search_pair(self, root: int, bound: int, forced: Forced, pair: tuple[int, int]) -> int:
         """Largest ``n`` in ``[0, bound]`` for which some split of the one two-option slot
         fits (feasibility is monotone in ``n``)."""
-        if self._pair_split(root, bound, forced, pair) is not None:
-            return bound
-        low, high = 0, bound
-        while high - low > 1:
-            middle = (low + high) // 2
-            if self._pair_split(root, middle, forced, pair) is not None:
-                low = middle
-            else:
-                high = middle
-        return low
+        return _largest(bound, lambda n: self._pair_split(root, n, forced, pair) is not None)
 
     def _pair_split(
         self, root: int, n: int, forced: Forced, pair: tuple[int, int]
@@ -395,16 +386,7 @@ class Demand:
 
     def _search(self, root: int, bound: int, forced: Forced) -> int:
         """Largest ``n`` in ``[0, bound]`` that :meth:`fits` (monotone in ``n``)."""
-        low, high = 0, bound
-        if self.fits(root, high, forced):
-            return high
-        while high - low > 1:
-            middle = (low + high) // 2
-            if self.fits(root, middle, forced):
-                low = middle
-            else:
-                high = middle
-        return low
+        return _largest(bound, lambda n: self.fits(root, n, forced))
 
     def fits(
         self,
@@ -816,6 +798,21 @@ class Demand:
         if units:
             split[order[0]] += units
         return split
+
+
+def _largest(bound: int, fits: Callable[[int], bool]) -> int:
+    """The largest ``n`` in ``[0, bound]`` with ``fits(n)``, for a monotone ``fits`` (0 always
+    fits): the bound first (usually the answer), then a binary search."""
+    if fits(bound):
+        return bound
+    low, high = 0, bound
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def _trim(split: Sequence[int], units: int) -> list[int]:
