@@ -579,6 +579,9 @@ class Demand:
         ``force`` treats ``root`` itself so (a channel says the line already shipped).
         ``build``: an assembly order for ``n`` of ``root`` from its components (its own
         stock is not taken)."""
+        if not build and 0 < n <= self.avail(root):
+            # Its own prepackaged stock covers the line (most lines): nothing to explode.
+            return Plan(allocations=[(self.catalog.codes[root], n)])
         forced = forced or {}
         splits = None
         if (
