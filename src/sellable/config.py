@@ -9,6 +9,7 @@ file is relative to the file's folder, wherever the command runs (:attr:`Setting
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -33,6 +34,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 from pytimeparse2 import parse as parse_duration
@@ -45,6 +47,14 @@ CONFIG_ENV_VAR = "SELLABLE_CONFIG"
 #: ``connector = "manual"``: a channel whose orders arrive by CSV only (no connector, no jobs).
 MANUAL_CONNECTOR = "manual"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+#: The longest duration any setting takes: a year. Longer is a typo (``"3650000d"``), and
+#: would overflow the dates computed from it.
+MAX_DURATION = timedelta(days=365)
+#: The most units a quantity setting takes (as a CSV quantity): more is a typo.
+MAX_UNITS = 1_000_000_000
+#: The longest SQLite busy timeout, in seconds (an hour).
+MAX_BUSY_TIMEOUT_SECONDS = 3600.0
 
 _toml_file: ContextVar[Path | None] = ContextVar("sellable_toml_file", default=None)
 
@@ -61,8 +71,10 @@ def _parse_duration(value: Any, allow_zero: bool) -> timedelta:
         seconds = None
     else:
         seconds = parse_duration(str(value))
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         raise ValueError('not a duration (write e.g. "30s", "2m", "24h", "7d")')
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration is too long (at most {MAX_DURATION.days}d)")
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ValueError(
             "duration must be positive" if not allow_zero else "duration must not be negative"
@@ -113,7 +125,11 @@ class DatabaseSettings(_Section):
         return url
 
     busy_timeout_seconds: float = Field(
-        default=30.0, gt=0, description="how long SQLite writers wait for each other"
+        default=30.0,
+        gt=0,
+        le=MAX_BUSY_TIMEOUT_SECONDS,
+        allow_inf_nan=False,
+        description="how long SQLite writers wait for each other",
     )
 
 
@@ -151,12 +167,12 @@ def _backorders(value: Any) -> Backorders:
     """``"off"``, ``"continue"`` or a whole number of units >= 0."""
     if isinstance(value, str) and value.strip().lower() in (BACKORDERS_OFF, BACKORDERS_CONTINUE):
         return BACKORDERS_OFF if value.strip().lower() == BACKORDERS_OFF else BACKORDERS_CONTINUE
-    if isinstance(value, str) and value.strip().isdigit():  # from the environment
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value)  # from the environment
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_UNITS:
         return value
     raise ValueError(
-        'backorders must be "off", "continue" or a whole number of units >= 0 '
+        f'backorders must be "off", "continue" or a whole number of units from 0 to {MAX_UNITS} '
         "(offer at least that many)"
     )
 
@@ -180,10 +196,10 @@ class ChannelSettings(_Section):
         default=timedelta(minutes=10),
         description="how far before the stored cursor each order pull starts again",
     )
-    safety_stock: int = Field(default=0, ge=0)
-    allocation_percent: float = Field(default=100, ge=0, le=100)
-    max_quantity: int = Field(default=0, ge=0, description="0 = no cap")
-    zero_below: int = Field(default=0, ge=0)
+    safety_stock: int = Field(default=0, ge=0, le=MAX_UNITS)
+    allocation_percent: float = Field(default=100, ge=0, le=100, allow_inf_nan=False)
+    max_quantity: int = Field(default=0, ge=0, le=MAX_UNITS, description="0 = no cap")
+    zero_below: int = Field(default=0, ge=0, le=MAX_UNITS)
     backorders: Annotated[Backorders, BeforeValidator(_backorders)] = Field(
         default=BACKORDERS_OFF,
         description='for SKUs allowing orders exceeding stock: "off" offers what is there, '
@@ -402,28 +418,66 @@ def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:
     """The file to read, by the documented order; None when there is none (use defaults)."""
     if explicit is not None:
         path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError(f"{path}: configuration file not found")
+        if not _is_file(path):
+            raise ConfigError(f"{shown_path(path)}: configuration file not found")
         return path
-    if DEFAULT_CONFIG_FILE.is_file():
+    if _is_file(DEFAULT_CONFIG_FILE):
         return DEFAULT_CONFIG_FILE
     from_env = os.environ.get(CONFIG_ENV_VAR)
     if from_env:
         path = Path(from_env)
-        if not path.is_file():
-            raise ConfigError(f"{path}: configuration file not found (from ${CONFIG_ENV_VAR})")
+        if not _is_file(path):
+            raise ConfigError(
+                f"{shown_path(path)}: configuration file not found (from ${CONFIG_ENV_VAR})"
+            )
         return path
     return None
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A path for a message: a very long one (a pasted file, a runaway script) is cut short."""
+    text = str(path)
+    if len(text) <= 200:
+        return text
+    return f"{text[:80]}…{text[-40:]} (a path of {len(text)} characters)"
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError as err:  # e.g. "File name too long"
+        raise ConfigError(
+            f"{shown_path(path)}: cannot use this configuration file path: {err.strerror}"
+        ) from None
+
+
+def _read_config_text(path: Path) -> str:
+    """The file as text: unreadable or not UTF-8 is a ConfigError naming the file (and line)."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:  # permission denied, a directory, an I/O error
+        raise ConfigError(
+            f"{shown_path(path)}: cannot read the configuration file: {err.strerror}"
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ConfigError(
+            f"{shown_path(path)} line {line}: not UTF-8 text: byte 0x{data[err.start]:02X} "
+            f"(column {column} of the line) cannot be read; TOML files are UTF-8 "
+            "(save the file as UTF-8)"
+        ) from None
 
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     """Read, merge and validate the configuration. Raises :class:`ConfigError`."""
     path = find_config_file(explicit)
-    label = str(path) if path is not None else "(defaults and environment)"
+    label = shown_path(path) if path is not None else "(defaults and environment)"
     if path is not None:
         try:
-            with path.open("rb") as handle:
-                tomllib.load(handle)
+            tomllib.loads(_read_config_text(path))
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{label}: not valid TOML: {err}") from err
     token = _toml_file.set(path)
@@ -431,8 +485,34 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
         return Settings()
     except ValidationError as err:
         raise ConfigError(format_validation_error(label, err, Settings)) from err
+    except SettingsError as err:
+        raise ConfigError(_environment_problem(err)) from err
     finally:
         _toml_file.reset(token)
+
+
+def _environment_problem(err: SettingsError) -> str:
+    """A variable pydantic-settings could not parse (``SELLABLE_WAREHOUSES`` must be JSON)."""
+    found = re.search(r'field "([^"]+)"', str(err))
+    field = found.group(1) if found else None
+    variable = _env_source((field,)) if field else None
+    if variable is None:
+        return f"environment: cannot read a SELLABLE_* variable: {err}"
+    cause = err.__cause__
+    detail = f": {cause}" if isinstance(cause, ValueError) else ""
+    return (
+        f"${variable}: not valid JSON{detail}; a list or table set from the environment is "
+        f"written as JSON, e.g. {variable}='{_JSON_EXAMPLES.get(field or '', '[...]')}'"
+    )
+
+
+_JSON_EXAMPLES = {
+    "warehouses": '[{"code": "main"}]',
+    "channels": '[{"code": "shop", "connector": "manual", "warehouses": ["main"]}]',
+    "database": '{"url": "sqlite:///sellable.db"}',
+    "daemon": '{"http_listen": "127.0.0.1:9178"}',
+    "logging": '{"format": "json"}',
+}
 
 
 def format_validation_error(label: str, err: ValidationError, model: type[BaseModel]) -> str:
@@ -457,12 +537,17 @@ def format_validation_error(label: str, err: ValidationError, model: type[BaseMo
                 and not _is_secret(model, loc)
             ):
                 value = problem["input"]
-                if isinstance(value, str | int | float | bool):
+                if isinstance(value, str | int | float | bool) and repr(value) not in reason:
                     reason += f" (got {value!r})"
         source = _env_source(loc)
         where = f"${source}" if source else label
         lines.append(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
     return "\n".join(lines)
+
+
+def env_variable_for(loc: tuple[int | str, ...]) -> str | None:
+    """The ``SELLABLE_*`` environment variable that sets the key at ``loc``, if one does."""
+    return _env_source(loc)
 
 
 def _env_source(loc: tuple[int | str, ...]) -> str | None:
