@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
 from sellable.config import Settings, WarehouseSettings
 from sellable.errors import ConfigError, StoreError
@@ -56,21 +57,78 @@ def sqlite_file(settings: Settings) -> Path | None:
     return Path(database.removeprefix("file:").partition("?")[0])
 
 
+def database_origin(settings: Settings) -> str:
+    """Where ``database.url`` was set, for a message: the key and the file (or the
+    environment variable, or the default)."""
+    from sellable.config import env_variable_for, shown_path
+
+    variable = env_variable_for(("database", "url"))
+    if variable is not None:
+        return f"database.url from ${variable}"
+    if settings.source is not None:
+        return f"database.url in {shown_path(settings.source)}"
+    return "no configuration file found, so the default database.url"
+
+
+def describe_database(settings: Settings) -> str:
+    """The database for a message: the SQLite file, else the URL with its password hidden."""
+    path = sqlite_file(settings)
+    return str(path.absolute()) if path is not None else redacted_url(settings)
+
+
 def require_database(settings: Settings) -> None:
     """Refuse to go on when the SQLite file is missing: opening it would create an empty
     database where the user expected theirs (only ``sellable init`` creates one)."""
     path = sqlite_file(settings)
-    if path is None or path.exists():
+    if path is None:
         return
-    source = (
-        f"database.url in {settings.source}"
-        if settings.source is not None
-        else "no configuration file found, so the default database.url"
-    )
+    usable_path(settings)
+    if path.exists():
+        return
     raise StoreError(
-        f"no database at {path.absolute()} ({source}): run 'sellable init' to create it, "
-        "or point database.url at your database"
+        f"no database at {path.absolute()} ({database_origin(settings)}): run 'sellable init' "
+        "to create it, or point database.url at your database"
     )
+
+
+def usable_path(settings: Settings) -> None:
+    """Refuse an SQLite path that cannot hold a database file (a folder, or in a missing
+    folder), naming the path, the key and the file that set it."""
+    path = sqlite_file(settings)
+    if path is None:
+        return
+    try:
+        problem = None
+        if path.is_dir():
+            problem = "it is a folder, not a database file"
+        elif not path.absolute().parent.is_dir():
+            problem = f"the folder {path.absolute().parent} does not exist"
+    except OSError as err:  # e.g. "File name too long"
+        problem = err.strerror
+    if problem is not None:
+        raise StoreError(
+            f"cannot open the database {describe_database(settings)} "
+            f"({database_origin(settings)}): {problem}"
+        )
+
+
+@contextmanager
+def database_errors(settings: Settings) -> Iterator[None]:
+    """Turn a database that cannot be used (not a database, read only, unreachable) into a
+    :class:`StoreError` naming it, the key and the configuration file (exit 4)."""
+    try:
+        yield
+    except DBAPIError as err:
+        # Only a database that cannot be used: "file is not a database" (a bare
+        # DatabaseError), a read-only file, a refused connection. A constraint or an SQL
+        # error is a bug of ours and stays one.
+        if not isinstance(err, OperationalError) and type(err) is not DatabaseError:
+            raise
+        reason = str(err.orig).strip() if err.orig is not None else str(err)
+        raise StoreError(
+            f"cannot open the database {describe_database(settings)} "
+            f"({database_origin(settings)}): {reason}"
+        ) from err
 
 
 def _configure_sqlite(engine: Engine, timeout: float) -> None:
@@ -114,23 +172,21 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def upgrade_schema(engine: Engine) -> str:
-    """Create or upgrade the schema to the newest migration; returns the revision."""
+    """Create or upgrade the schema to the newest migration; returns the revision.
+
+    A database that cannot be used raises the driver's error: see :func:`database_errors`."""
     cfg = _alembic_config(engine)
-    try:
-        command.upgrade(cfg, "head")
-    except OperationalError as err:
-        raise StoreError(f"cannot upgrade the database schema: {err.orig}") from err
+    command.upgrade(cfg, "head")
     return ScriptDirectory.from_config(cfg).get_current_head() or ""
 
 
 def check_schema(engine: Engine) -> None:
-    """Refuse to work on a database whose schema is not at the newest migration."""
+    """Refuse to work on a database whose schema is not at the newest migration.
+
+    A database that cannot be used raises the driver's error: see :func:`database_errors`."""
     head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
-    try:
-        with engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-    except OperationalError as err:
-        raise StoreError(f"cannot open the database: {err.orig}") from err
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
     if current is None:
         raise StoreError("the database has no schema yet: run 'sellable init' first")
     if current != head:
