@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import difflib
 import os
+import unicodedata
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,6 +29,16 @@ class RowRejected(ValueError):
         self.column = column
         self.value = value
         self.reason = reason
+
+
+def _parse_problem(err: csv.Error) -> str:
+    """What the CSV reader could not parse, for a merchant."""
+    if "unexpected end of data" in str(err):
+        return (
+            "a quoted field opened on this line is never closed (the file ends inside the "
+            'quotes); close it with " or remove the stray quote'
+        )
+    return f"cannot parse: {err}"
 
 
 class CsvFile:
@@ -63,7 +74,9 @@ class CsvFile:
         except OSError as err:
             raise InputError(f"{self.name}: cannot read: {err.strerror}") from None
         with handle:
-            reader = csv.reader(handle)
+            # Strict: a stray or unclosed quote is an error at its line, not a field that
+            # silently swallows the rest of the file.
+            reader = csv.reader(handle, strict=True)
             try:
                 header = next(reader)
             except StopIteration:
@@ -71,19 +84,19 @@ class CsvFile:
             except UnicodeDecodeError:
                 raise self._not_utf8() from None
             except csv.Error as err:
-                raise InputError(f"{self.name} line 1: cannot parse: {err}") from None
+                raise InputError(f"{self.name} line 1: {_parse_problem(err)}") from None
             columns = self._check_header([h.strip() for h in header])
             width = len(columns)
             known = (*self.required, *self.optional)
-            line = 1
+            line = 1  # where the record being read starts (a quoted field may span lines)
             try:
                 for count, values in enumerate(reader, 1):
-                    line = reader.line_num
+                    start, line = line + 1, reader.line_num
                     if not values or (len(values) == 1 and not values[0].strip()):
                         continue  # blank line
                     if len(values) != width:
                         self.reject(
-                            line,
+                            start,
                             None,
                             None,
                             f"expected {width} fields like the header, found {len(values)}",
@@ -92,7 +105,9 @@ class CsvFile:
                     row = dict.fromkeys(known, "")
                     for column, value in zip(columns, values, strict=True):
                         row[column] = value.strip()
-                    yield line, row
+                    if self._has_nul(start, row):
+                        continue
+                    yield start, row
                     if self.progress is not None and count % 20000 == 0:
                         self.progress(handle.tell() if handle.seekable() else 0)
             except UnicodeDecodeError:
@@ -100,28 +115,42 @@ class CsvFile:
                 # the bad byte is: find it in the file itself.
                 raise self._not_utf8() from None
             except csv.Error as err:
-                raise InputError(f"{self.name} line {line + 1}: cannot parse: {err}") from None
+                raise InputError(f"{self.name} line {line + 1}: {_parse_problem(err)}") from None
         if self.progress is not None:
             self.progress(self.size)
+
+    def _has_nul(self, line: int, row: dict[str, str]) -> bool:
+        """A NUL byte in any field (no database stores one in text) rejects the row."""
+        found = False
+        for column, value in row.items():
+            if "\x00" in value:
+                self.reject(line, column, value, "contains a NUL byte (\\x00)")
+                found = True
+        return found
 
     def _not_utf8(self) -> InputError:
         """The first byte that is not UTF-8, by line and offset, and what to do about it."""
         offset = 0
+        number = 1  # physical line, counted as the CSV reader does: \n, \r\n or a lone \r
         with self.path.open("rb") as raw:
             # A line break byte is never part of a multi-byte UTF-8 character, so the file
             # can be checked line by line.
-            for number, data in enumerate(raw, 1):
+            for data in raw:
                 try:
                     data.decode("utf-8")
                 except UnicodeDecodeError as err:
                     at = offset + err.start
+                    before = data[: err.start]
+                    number += before.count(b"\r")  # lone \r before the byte (\n ends `data`)
+                    column = err.start - max(before.rfind(b"\r"), -1)
                     return InputError(
                         f"{self.name} line {number}: not UTF-8 text: byte 0x{data[err.start]:02X} "
-                        f"at byte offset {at} of the file (column {err.start + 1} of the line) "
+                        f"at byte offset {at} of the file (column {column} of the line) "
                         "cannot be read; save the file as UTF-8 (in a spreadsheet: "
                         "'CSV UTF-8') and import it again"
                     )
                 offset += len(data)
+                number += data.count(b"\r") - data.count(b"\r\n") + data.count(b"\n")
         return InputError(f"{self.name}: not UTF-8 text; save the file as UTF-8")
 
     def _check_header(self, header: list[str]) -> list[str]:
@@ -187,17 +216,35 @@ class CsvFile:
 MAX_QUANTITY = 1_000_000_000
 MAX_CODE_LENGTH = 255
 MAX_PRICE = Decimal("9999999999")
+#: The longest numeric text read (a quantity has at most 10 digits; a spreadsheet's
+#: "1000000000.000000" fits).
+MAX_NUMBER_LENGTH = 40
 PRICE_PLACES = 4
 
 
 def required_text(column: str, value: str) -> str:
-    """A code (SKU, order id, slot...): not empty, at most 255 characters."""
+    """A code (SKU, order id, slot...): not empty, at most 255 characters, no control
+    characters (see :func:`identifier`)."""
     if not value:
         raise RowRejected(column, value, "must not be empty")
     if len(value) > MAX_CODE_LENGTH:
         raise RowRejected(
             column, value[:40] + "…", f"is {len(value)} characters long (at most {MAX_CODE_LENGTH})"
         )
+    return identifier(column, value)
+
+
+def identifier(column: str, value: str) -> str:
+    """A code may not hold a control character (NUL, a tab, a line break, DEL, C1): it
+    would be invisible in every table and message, and never match what a channel sends."""
+    for position, char in enumerate(value, 1):
+        if unicodedata.category(char) == "Cc":
+            raise RowRejected(
+                column,
+                value,
+                f"contains the control character U+{ord(char):04X} at position {position} "
+                "(codes may not hold control characters)",
+            )
     return value
 
 
@@ -225,6 +272,8 @@ def _int(column: str, value: str) -> int:
 def _parse_int(column: str, value: str) -> int:
     if not value:
         raise RowRejected(column, value, "must not be empty")
+    if len(value) > MAX_NUMBER_LENGTH:  # int() of a long digit string is slow, then refused
+        raise RowRejected(column, value[:40] + "…", f"is out of range (at most {MAX_QUANTITY:,})")
     try:
         return int(value)
     except ValueError:
@@ -233,6 +282,10 @@ def _parse_int(column: str, value: str) -> int:
         as_decimal = Decimal(value)
     except InvalidOperation:
         raise RowRejected(column, value, "must be an integer") from None
+    if not as_decimal.is_finite():  # inf, -Infinity, NaN, sNaN
+        raise RowRejected(column, value, "must be a finite number")
+    if as_decimal.adjusted() >= 10:  # 1e999999999: refused before int() expands it
+        raise RowRejected(column, value, f"is out of range (at most {MAX_QUANTITY:,})")
     if as_decimal == as_decimal.to_integral_value():  # "3.0" from a spreadsheet
         return int(as_decimal)
     raise RowRejected(column, value, "must be a whole number")
@@ -259,13 +312,16 @@ def optional_boolean(column: str, value: str) -> bool | None:
 def optional_decimal(column: str, value: str) -> Decimal | None:
     if not value:
         return None
+    if len(value) > MAX_NUMBER_LENGTH:
+        raise RowRejected(column, value[:40] + "…", f"is out of range (at most {MAX_PRICE})")
     try:
         number = Decimal(value)
     except InvalidOperation:
         raise RowRejected(column, value, "must be a decimal number") from None
     if not number.is_finite():
         raise RowRejected(column, value, "must be a finite decimal number")
-    if abs(number) > MAX_PRICE:
+    # adjusted() first: abs() of 1e999999999 overflows the decimal context
+    if number.adjusted() >= len(str(MAX_PRICE)) or abs(number) > MAX_PRICE:
         raise RowRejected(column, value, f"is out of range (at most {MAX_PRICE})")
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -PRICE_PLACES:

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from sellable.config import Settings
-from sellable.imports.csvfile import CsvFile, Progress, RowRejected, positive_int, required_text
+from sellable.imports.csvfile import (
+    CsvFile,
+    Progress,
+    RowRejected,
+    identifier,
+    positive_int,
+    required_text,
+)
 from sellable.orders.model import OrderIn, OrderLineIn, OrderStatus
 from sellable.store import schema
 from sellable.store.loader import StoredCatalog
@@ -43,7 +50,12 @@ def _timestamp(column: str, value: str) -> datetime | None:
         raise RowRejected(
             column, value, "must be an ISO 8601 time, e.g. 2026-11-23T10:00:00Z"
         ) from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in the year 10000 in UTC
+        raise RowRejected(
+            column, value, "is out of range (in UTC it falls outside the years 1 to 9999)"
+        ) from None
 
 
 def _options(column: str, value: str) -> tuple[tuple[str, str], ...]:
@@ -64,6 +76,11 @@ def _options(column: str, value: str) -> tuple[tuple[str, str], ...]:
             )
         if any(slot == seen for seen, _sku in pairs):
             raise RowRejected(column, value, f"slot {slot!r} is given twice")
+        for name, code in (("slot", slot), ("SKU", sku)):
+            try:
+                identifier(column, code)
+            except RowRejected as err:
+                raise RowRejected(column, value, f"{name} {code!r} {err.reason}") from None
         pairs.append((slot, sku))
     return tuple(pairs)
 
@@ -101,6 +118,7 @@ def read_orders_csv(
         status = csv_file.field(line, _status, "status", row["status"])
         created = csv_file.field(line, _timestamp, "created_at", row["created_at"])
         options = csv_file.field(line, _options, "options", row["options"])
+        line_id = row["line_id"] and csv_file.field(line, required_text, "line_id", row["line_id"])
         warehouse = row["warehouse"]
         if channel is not None and channel not in channels:
             reason = unknown_channel
@@ -116,7 +134,7 @@ def read_orders_csv(
                 line, "sku", sku, "unknown SKU (import it with 'sellable import products' first)"
             )
             continue
-        if None in (channel, order_id, sku, quantity, status, options):
+        if None in (channel, order_id, sku, quantity, status, options, line_id):
             continue
         assert channel is not None and order_id is not None and sku is not None
         assert quantity is not None and status is not None and options is not None
@@ -158,7 +176,7 @@ def read_orders_csv(
             continue
         lines = order["lines"]
         assert isinstance(lines, dict)
-        line_id = row["line_id"] or sku
+        line_id = line_id or sku
         if line_id in lines:
             csv_file.reject(
                 line,
