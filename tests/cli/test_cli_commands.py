@@ -415,7 +415,8 @@ def test_cli_database_url_environment_overrides_file(
     stock = invoke("stock", "-c", config_file)
     assert (stock.exit_code, stock.stderr) == (
         4,
-        f"error: no database at {tmp_path / 'other.db'} (database.url in {config_file}): "
+        f"error: no database at {tmp_path / 'other.db'} (database.url from "
+        "$SELLABLE_DATABASE__URL): "
         "run 'sellable init' to create it, or point database.url at your database\n",
     )
     assert not (tmp_path / "other.db").exists()

@@ -584,6 +584,7 @@ def test_orders_of_a_channel_with_a_connector_are_accepted(
         handle.write(
             '\n[[channels]]\ncode = "woo"\nconnector = "woocommerce"\nwarehouses = ["main"]\n'
             '[channels.settings]\nbase_url = "http://127.0.0.1:9"\n'
+            'consumer_key = "ck_test"\nconsumer_secret = "cs_test"\n'
         )
     opened = Store(config_file, tmp_path)
     try:

@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from sellable import __version__
 from sellable.config import CONFIG_ENV_VAR, Settings, find_config_file, load_settings
@@ -31,15 +32,17 @@ from sellable.orders.queries import describe_allocations
 from sellable.store.db import (
     check_schema,
     create_db_engine,
+    database_errors,
     redacted_url,
     require_database,
     sync_warehouses,
     upgrade_schema,
+    usable_path,
 )
 from sellable.store.live import LiveStock
 from sellable.store.loader import load_engine
 from sellable.sync.engine import SyncEngine
-from sellable.sync.plugins import installed_connectors, load_connector, validate_channel_settings
+from sellable.sync.plugins import check_channels, installed_connectors, load_connector
 from sellable.sync.service import run_daemon
 from sellable.sync.status import channel_status, render_status
 from sellable.sync.why import explain_channel, render_channel
@@ -91,8 +94,12 @@ class AppContext:
 
     @property
     def settings(self) -> Settings:
+        """The whole configuration, checked as 'check-config' checks it (each channel's
+        connector settings too): a command never starts on a configuration it rejects."""
         if self._settings is None:
-            self._settings = load_settings(self.config_path)
+            settings = load_settings(self.config_path)
+            check_channels(settings, self.config_label)
+            self._settings = settings
         return self._settings
 
     def close(self) -> None:
@@ -102,16 +109,27 @@ class AppContext:
         self._engines.clear()
 
     def engine(self, *, migrate: bool = False) -> Engine:
-        if not migrate:  # only 'sellable init' creates a database
-            require_database(self.settings)
-        engine = create_db_engine(self.settings)
-        self._engines.append(engine)
+        settings = self.settings
         if migrate:
-            upgrade_schema(engine)
-        else:
-            check_schema(engine)
-        sync_warehouses(engine, self.settings.warehouses)
+            usable_path(settings)
+        else:  # only 'sellable init' creates a database
+            require_database(settings)
+        engine = create_db_engine(settings)
+        self._engines.append(engine)
+        with database_errors(settings):
+            if migrate:
+                upgrade_schema(engine)
+            else:
+                check_schema(engine)
+            sync_warehouses(engine, settings.warehouses)
         return engine
+
+    def database_errors(self) -> contextlib.AbstractContextManager[None]:
+        """While a command runs: a database that turns out unusable (read only, say) is
+        exit 4 naming it."""
+        if self._settings is None:
+            return contextlib.nullcontext()
+        return database_errors(self._settings)
 
 
 def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -140,12 +158,19 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        ctx = click.get_current_context(silent=True)
         try:
-            result = func(*args, **kwargs)
+            try:
+                result = func(*args, **kwargs)
+            except DBAPIError:
+                state = ctx.find_root().obj if ctx is not None else None
+                if not (isinstance(state, dict) and "app" in state):
+                    raise
+                with state["app"].database_errors():
+                    raise
         except SellableError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(err.exit_code)
-        ctx = click.get_current_context(silent=True)
         state = ctx.find_root().obj if ctx is not None else None
         if isinstance(state, dict) and "app" in state:
             state["app"].announce()
@@ -210,20 +235,7 @@ def init(ctx: click.Context) -> None:
 def check_config(ctx: click.Context) -> None:
     """Validate the configuration file and print what it sets."""
     application = app(ctx)
-    settings = application.settings
-    label = application.config_label
-    problems = []
-    for index, channel in enumerate(settings.channels):
-        if channel.is_manual:
-            continue  # no connector, so no connector settings to check
-        try:
-            validate_channel_settings(
-                index, channel, label, warehouses=[w.code for w in settings.warehouses]
-            )
-        except ConfigError as err:
-            problems.append(str(err))
-    if problems:
-        raise ConfigError("\n".join(problems))
+    settings = application.settings  # checked whole, connector settings too
     if settings.source is None:
         click.echo(
             "no configuration file found (no --config, no ./sellable.toml, "

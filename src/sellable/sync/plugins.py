@@ -12,7 +12,7 @@ from importlib.metadata import EntryPoint, entry_points
 
 from pydantic import ValidationError
 
-from sellable.config import ChannelSettings, format_validation_error
+from sellable.config import ChannelSettings, Settings, format_validation_error
 from sellable.core.rules import BACKORDERS_CONTINUE
 from sellable.errors import ConfigError
 from sellable.sdk import Connector, ConnectorSettings
@@ -78,3 +78,19 @@ def validate_channel_settings(
             for line in message.splitlines()
         ]
         raise ConfigError("\n".join(lines)) from err
+
+
+def check_channels(settings: Settings, label: str) -> None:
+    """Every channel's connector and connector settings, checked as a channel is opened;
+    all problems at once in one :class:`ConfigError`. Manual channels have no connector."""
+    warehouses = [w.code for w in settings.warehouses]
+    problems = []
+    for index, channel in enumerate(settings.channels):
+        if channel.is_manual:
+            continue
+        try:
+            validate_channel_settings(index, channel, label, warehouses=warehouses)
+        except ConfigError as err:
+            problems.append(str(err))
+    if problems:
+        raise ConfigError("\n".join(problems))
