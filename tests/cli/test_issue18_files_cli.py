@@ -263,6 +263,16 @@ def test_cli_issue18_8_config_path_of_4kb_is_exit_2_naming_it(tmp_path: Path) ->
     )
 
 
+def test_cli_issue18_8_csv_path_of_4kb_is_exit_3_naming_it(config: Path, tmp_path: Path) -> None:
+    long_path = str(tmp_path / ("x" * 4096))
+    shown = f"{long_path[:80]}…{long_path[-40:]} (a path of {len(long_path)} characters)"
+    refused(
+        invoke("--config", str(config), "import", "stock", long_path),
+        3,
+        f"error: {shown}: cannot read: File name too long\n",
+    )
+
+
 def test_cli_issue18_8_unreadable_config_file_is_exit_2_naming_it(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         path = tmp_path / "sellable.toml"

@@ -268,7 +268,10 @@ def import_group() -> None:
 
 def _progress(label: str, path: str) -> tuple[Progress | None, Callable[[], None]]:
     """A progress bar on stderr for big files when stderr is a terminal."""
-    size = Path(path).stat().st_size if Path(path).is_file() else 0
+    try:
+        size = Path(path).stat().st_size if Path(path).is_file() else 0
+    except OSError:  # a path too long, say: the import names it
+        size = 0
     if size < 5_000_000 or not sys.stderr.isatty():
         return None, lambda: None
     bar = click.progressbar(length=size, label=label, file=sys.stderr)

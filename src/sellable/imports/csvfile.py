@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
 
+from sellable.config import shown_path
 from sellable.errors import InputError
 
 T = TypeVar("T")
@@ -57,11 +58,14 @@ class CsvFile:
         progress: Progress | None = None,
     ) -> None:
         self.path = Path(path)
-        self.name = str(path)
+        self.name = shown_path(path)
         self.required = required
         self.optional = optional
         self.progress = progress
-        self.size = self.path.stat().st_size if self.path.is_file() else 0
+        try:
+            self.size = self.path.stat().st_size if self.path.is_file() else 0
+        except OSError:  # a path too long, say: reported when the file is opened
+            self.size = 0
         self.errors: list[str] = []
         self.columns: tuple[str, ...] = ()  # the header, once iteration started
         self._error_count = 0
