@@ -537,7 +537,7 @@ def format_validation_error(label: str, err: ValidationError, model: type[BaseMo
                 and not _is_secret(model, loc)
             ):
                 value = problem["input"]
-                if isinstance(value, str | int | float | bool) and repr(value) not in reason:
+                if isinstance(value, str | int | float | bool) and f"got {value!r}" not in reason:
                     reason += f" (got {value!r})"
         source = _env_source(loc)
         where = f"${source}" if source else label

@@ -584,12 +584,14 @@ def test_cli_never_prints_password_of_real_postgres(postgres_url: str, tmp_path:
         f"database ready: {url.render_as_string(hide_password=True)} (warehouses: main, fba-us)\n"
     )
     # An unusable database (it does not exist) is exit 4, still without the password.
-    _write_config(
-        cfg, url.set(database="sellable_no_such_db").render_as_string(hide_password=False)
-    )
+    missing_url = url.set(database="sellable_no_such_db")
+    _write_config(cfg, missing_url.render_as_string(hide_password=False))
     missing = invoke("stock", "--config", cfg)
     assert missing.exit_code == 4
-    assert missing.stderr.startswith("error: cannot open the database: ")
+    assert missing.stderr.startswith(
+        f"error: cannot open the database {missing_url.render_as_string(hide_password=True)} "
+        f"(database.url in {cfg}): "
+    )
     assert str(secret) not in missing.output
 
 
