@@ -330,8 +330,11 @@ def test_http_logs_each_retry_with_channel_and_reason(
     with caplog.at_level(logging.DEBUG, logger="sellable.http"):
         make_http().request("GET", "/orders")
     # DEBUG: a failing channel is logged by the engine, once when it breaks
-    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [(logging.DEBUG, 
-        "channel shop: attempt 1 failed (shop: GET /api/orders: HTTP 502); retrying in 0.50s")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.DEBUG,
+            "channel shop: attempt 1 failed (shop: GET /api/orders: HTTP 502); retrying in 0.50s",
+        )
     ]
 
 
