@@ -441,3 +441,45 @@ def test_sync_auth_mark_is_kept_in_the_store(open_sync: OpenSync) -> None:
     mark = sync.engine.state.auth_refused_mark("shop")
     assert mark is not None and "HTTP 401" in mark[1]
     assert TOKEN not in json.dumps(mark[1]) and "rotated" not in json.dumps(mark[1])
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("strict", "query", "expected"),
+    [
+        pytest.param(False, "?strict=1", 503, id="lax-asked-strict"),
+        pytest.param(True, "?strict=0", 200, id="strict-asked-lax"),
+        pytest.param(False, "", 200, id="lax"),
+        pytest.param(False, "?strict=yes", 400, id="unreadable"),
+    ],
+)
+def test_sync_healthz_strict_query_overrides_the_setting_for_one_request(
+    open_sync: OpenSync,
+    fake: FakeClock,
+    engines: list[SyncEngine],
+    strict: bool,
+    query: str,
+    expected: int,
+) -> None:
+    sync = open_sync()
+    engine = engine_on(sync, fake, engines)
+    server = HealthServer("127.0.0.1:0", engine, engine.metrics, strict=strict)
+    server.start()
+    try:
+        fail_next(sync)
+        engine.run_job("shop", "orders")
+        try:
+            with urllib.request.urlopen(
+                f"http://{server.address}/healthz{query}", timeout=10
+            ) as response:
+                code, body = response.status, response.read()
+        except urllib.error.HTTPError as err:
+            code, body = err.code, err.read()
+    finally:
+        server.stop()
+
+    assert code == expected
+    if expected == 400:
+        assert body == b"strict must be 0 or 1\n"
+    else:
+        assert json.loads(body)["status"] == "failing"
