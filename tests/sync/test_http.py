@@ -503,6 +503,24 @@ def test_http_retry_after_http_date_holds_the_channel_on_the_wall_clock(
     assert later.call_count == 1
 
 
+def test_http_throttle_reported_inside_http_200_holds_the_channel_too(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    # Shopify's THROTTLED arrives in HTTP 200; its wait is the channel's like a Retry-After.
+    graphql = api.post("/graphql").respond(200, json={"errors": [{"code": "THROTTLED"}]})
+    http = make_http(backoff_max=60.0)
+
+    def throttled(_response: httpx.Response, _data: object) -> None:
+        raise TemporaryChannelError("THROTTLED", channel=CHANNEL, retry_after=120.0)
+
+    with pytest.raises(TemporaryChannelError):
+        http.request_json("POST", "/graphql", check=throttled)
+    with pytest.raises(TemporaryChannelError, match=r"\(Retry-After\).*nothing was sent"):
+        http.request("POST", "/graphql")
+
+    assert (graphql.call_count, http.held, http.holding()) == (1, 1, 120.0)
+
+
 def test_http_single_attempt_sends_once_while_the_channel_fails(
     api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
 ) -> None:

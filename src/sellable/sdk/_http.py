@@ -347,7 +347,12 @@ class ChannelHttp:
                     channel=self.channel,
                 ) from err
             if check is not None:
-                check(response, data)
+                try:
+                    check(response, data)
+                except TemporaryChannelError as err:
+                    if err.retry_after is not None:  # a throttle inside HTTP 200: the channel's
+                        self.hold(err.retry_after)
+                    raise
             return response, data
 
         return self._retrying(once, retry)
