@@ -252,7 +252,8 @@ class DaemonSettings(_Section):
     jitter: NonNegativeDuration = timedelta(seconds=5)
     shutdown_timeout: Duration = timedelta(seconds=8)
     healthz_strict: bool = Field(
-        default=False, description="answer /healthz with HTTP 503 while a channel is degraded"
+        default=False,
+        description="answer /healthz with HTTP 503 while a channel fails (or ask ?strict=1)",
     )
     degraded_after: Duration = Field(
         default=timedelta(seconds=60),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,3 +109,32 @@ def test_bucket_refills_with_the_manual_clock() -> None:
 def test_stop_of_a_server_never_started_returns() -> None:
     server = EchoEmulator()
     server.stop()
+
+
+def test_emulator_lasting_fault_answers_every_request_until_the_clock_passes_it() -> None:
+    clock = ManualClock()
+    with EchoEmulator(clock=clock) as server:
+        server.inject({"status": 429, "retry_after": "90", "for": 30, "path": "/orders"})
+        with httpx.Client(base_url=server.url) as client:
+            throttled = [client.get("/orders") for _ in range(2)]
+            other = client.get("/products")
+            clock.advance(30)
+            healed = client.get("/orders")
+
+    assert [(r.status_code, r.headers["Retry-After"]) for r in throttled] == [(429, "90")] * 2
+    assert (other.status_code, healed.status_code) == (200, 200)
+    assert server.faults == deque()
+
+
+def test_emulator_offline_refuses_connections_until_online_on_the_same_port() -> None:
+    with EchoEmulator() as server:
+        port = server.port
+        with httpx.Client(base_url=server.url) as client:
+            before = client.get("/x")  # a kept-alive connection, dropped when offline
+            server.go_offline()
+            with pytest.raises(httpx.ConnectError):
+                client.get("/x")
+            server.go_online()
+            after = client.get("/x")
+
+    assert (before.status_code, after.status_code, server.port) == (200, 200, port)

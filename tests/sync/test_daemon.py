@@ -381,6 +381,8 @@ def test_daemon_stops_within_2s_while_retrying_a_dead_channel(
 ) -> None:
     site = open_site(sqlite_url(tmp_path))
     site.shop.state.faults.extend({"status": 500} for _ in range(1000))  # every answer fails
+    # retries are logged at DEBUG (the engine logs a failing channel once, at ERROR)
+    site.config.write_text('log_level = "DEBUG"\n' + site.config.read_text())
     daemon = site.daemon()
     daemon.wait_running()
     # After the third failed attempt the client backs off 1-3 s, then 2-6 s: a shutdown

@@ -69,32 +69,40 @@ def test_health_job_back_off_ends_after_cooldown(fake: FakeClock) -> None:
     assert not health.is_open
 
 
-def test_health_job_back_off_doubles_while_failing(fake: FakeClock) -> None:
+def test_health_job_back_off_never_grows_while_failing(fake: FakeClock) -> None:
+    # A doubling cool-down kept a healed channel waiting for minutes (issue 18, item 5).
     health = job(fake, threshold=2, cooldown=30)
     health.record_failure("e")
     health.record_failure("e")
     fake.advance(31)
     assert not health.is_open
 
-    again = health.record_failure("e")  # the trial run failed: back off again, longer
+    again = health.record_failure("e")  # the trial run failed: back off again, as long
 
     assert again == FailureChange(started=False, backing_off=False)
-    assert health.cooldown == 60
-    fake.advance(59)
+    assert health.cooldown == 30
+    fake.advance(29)
     assert health.is_open
     fake.advance(2)
     assert not health.is_open
 
 
-def test_health_job_back_off_is_capped(fake: FakeClock) -> None:
-    health = job(fake, threshold=1, cooldown=30, max_cooldown=100)
-    cooldowns = []
-    for _ in range(5):
-        fake.advance(1000)
-        health.record_failure("e")
-        cooldowns.append(health.cooldown)
+def test_health_outage_breaks_once_summarizes_once_a_minute_and_ends_once(
+    fake: FakeClock,
+) -> None:
+    health = Health(clock=fake.clock, wall=fake.wall)
+    events = []
+    for _ in range(13):  # a failed run every 10 s for 120 s
+        events.append(health.note_failure("shop", "orders", "HTTP 500")[1])
+        fake.advance(10)
 
-    assert cooldowns == [30, 60, 100, 100, 100]
+    outage = health.end_outage("shop")
+
+    assert events == ["break", *[None] * 5, "summary", *[None] * 5, "summary"]
+    assert outage is not None
+    assert (outage.since, outage.failed_runs, outage.jobs) == (WALL, 13, frozenset({"orders"}))
+    assert health.end_outage("shop") is None
+    assert health.note_failure("shop", "push", "HTTP 500")[1] == "break"
 
 
 def test_health_job_success_reports_recovery_and_resets(fake: FakeClock) -> None:
@@ -104,7 +112,7 @@ def test_health_job_success_reports_recovery_and_resets(fake: FakeClock) -> None
 
     assert health.record_success() is True
     assert not health.is_open
-    assert (health.failures, health.cooldown, health.opened_at) == (0, 30, None)
+    assert (health.failures, health.opened_at) == (0, None)
     assert (health.failing_since, health.last_error) == (None, None)
     assert health.record_success() is False
     assert [health.record_failure("e").backing_off, health.record_failure("e").backing_off] == [
@@ -157,7 +165,8 @@ def test_health_channel_is_degraded_once_a_job_failed_longer_than_the_threshold(
 
     assert at_threshold is False
     assert health.degraded("shop") is True
-    assert health.state("shop") == "degraded"
+    assert health.state("shop") == "failing"
+    assert health.describe("shop")["degraded"] is True
     assert (health.degraded("other"), health.state("other")) == (False, "healthy")
     health.job("shop", "orders").record_success()
     assert health.state("shop") == "healthy"

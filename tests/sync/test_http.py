@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from sellable.sdk import (
 BASE_URL = "https://shop.example.com/api"
 CHANNEL = "shop"
 TOKEN = "tok-5ecr3t-c0ffee"
+WALL = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 class FakeTime:
@@ -326,10 +327,14 @@ def test_http_logs_each_retry_with_channel_and_reason(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     api.get("/orders").mock(side_effect=[httpx.Response(502), httpx.Response(200)])
-    with caplog.at_level(logging.INFO, logger="sellable.http"):
+    with caplog.at_level(logging.DEBUG, logger="sellable.http"):
         make_http().request("GET", "/orders")
-    assert [record.getMessage() for record in caplog.records] == [
-        "channel shop: attempt 1 failed (shop: GET /api/orders: HTTP 502); retrying in 0.50s"
+    # DEBUG: a failing channel is logged by the engine, once when it breaks
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.DEBUG,
+            "channel shop: attempt 1 failed (shop: GET /api/orders: HTTP 502); retrying in 0.50s",
+        )
     ]
 
 
@@ -356,11 +361,14 @@ def test_http_retry_after_is_kept_on_the_error(
 ) -> None:
     route = api.get("/orders").respond(429, headers={"Retry-After": "3"})
     with pytest.raises(TemporaryChannelError) as excinfo:
-        make_http(max_attempts=2).request("GET", "/orders")
+        make_http(max_attempts=2, wall=lambda: WALL).request("GET", "/orders")
     assert route.call_count == 2
     assert fake_time.sleeps == [3.0]
     assert excinfo.value.retry_after == 3.0
-    assert str(excinfo.value) == "shop: GET /api/orders: HTTP 429 (throttled)"
+    assert str(excinfo.value) == (
+        "shop: GET /api/orders: HTTP 429 (throttled); Retry-After: waiting until "
+        f"{(WALL + timedelta(seconds=3)).isoformat()}"
+    )
 
 
 def test_http_retry_after_longer_than_backoff_max_fails_the_call_at_once(
@@ -425,6 +433,103 @@ def test_http_retry_after_asctime_date_is_honoured(
 
 
 NOW = datetime(1994, 11, 6, 8, 48, 37, tzinfo=UTC)
+
+
+def test_http_retry_after_holds_every_request_of_the_channel_until_the_time_given(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    # One job is throttled for 90 s; no job of the channel sends anything before then.
+    orders = api.get("/orders").mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "90"}), httpx.Response(200)]
+    )
+    products = api.put("/products").respond(200)
+    http = make_http(backoff_max=60.0, wall=lambda: WALL + timedelta(seconds=fake_time.now))
+
+    with pytest.raises(TemporaryChannelError) as throttled:
+        http.request("GET", "/orders")
+    refusals = []
+    for wait in (0.0, 29.0):  # other jobs, at once and 29 s later: longer than backoff_max
+        fake_time.advance(wait)
+        with pytest.raises(TemporaryChannelError) as held:
+            http.request("PUT", "/products")
+        refusals.append(held.value)
+    fake_time.advance(60.0)  # 89 s after the 429: the last second is waited, then it sends
+    http.request("PUT", "/products")
+    sent_at = fake_time.now
+    http.request("GET", "/orders")
+
+    assert throttled.value.retry_after == 90.0
+    assert str(refusals[0]) == (
+        f"shop: waiting until {(WALL + timedelta(seconds=1090)).isoformat()} (Retry-After): "
+        "the channel asked for 90s more without requests; nothing was sent"
+    )
+    assert [r.retry_after for r in refusals] == [90.0, 61.0]
+    assert (orders.call_count, products.call_count) == (2, 1)
+    assert (http.requests, http.held, fake_time.sleeps, sent_at) == (3, 2, [1.0], 1090.0)
+
+
+def test_http_retry_after_short_wait_is_waited_by_the_next_request_too(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    api.get("/orders").respond(429, headers={"Retry-After": "20"})
+    products = api.put("/products").respond(200)
+    http = make_http(backoff_max=60.0, max_attempts=1)
+    with pytest.raises(TemporaryChannelError):
+        http.request("GET", "/orders")
+    fake_time.advance(5)
+
+    http.request("PUT", "/products")
+
+    assert fake_time.sleeps == [15.0]  # the rest of the channel's wait, then it sends
+    assert products.call_count == 1
+
+
+def test_http_retry_after_http_date_holds_the_channel_on_the_wall_clock(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    api.get("/orders").respond(
+        503, headers={"Retry-After": format_datetime(NOW + timedelta(seconds=120), usegmt=True)}
+    )
+    http = make_http(backoff_max=60.0, wall=lambda: NOW + timedelta(seconds=fake_time.now - 1000))
+    with pytest.raises(TemporaryChannelError):
+        http.request("GET", "/orders")
+    later = api.get("/later").respond(200)
+    fake_time.advance(30)  # a shorter wait asked later never shortens the channel's
+    http.hold(10)
+
+    assert http.holding() == 90.0
+    fake_time.advance(90)
+    http.request("GET", "/later")
+    assert later.call_count == 1
+
+
+def test_http_throttle_reported_inside_http_200_holds_the_channel_too(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    # Shopify's THROTTLED arrives in HTTP 200; its wait is the channel's like a Retry-After.
+    graphql = api.post("/graphql").respond(200, json={"errors": [{"code": "THROTTLED"}]})
+    http = make_http(backoff_max=60.0)
+
+    def throttled(_response: httpx.Response, _data: object) -> None:
+        raise TemporaryChannelError("THROTTLED", channel=CHANNEL, retry_after=120.0)
+
+    with pytest.raises(TemporaryChannelError):
+        http.request_json("POST", "/graphql", check=throttled)
+    with pytest.raises(TemporaryChannelError, match=r"\(Retry-After\).*nothing was sent"):
+        http.request("POST", "/graphql")
+
+    assert (graphql.call_count, http.held, http.holding()) == (1, 1, 120.0)
+
+
+def test_http_single_attempt_sends_once_while_the_channel_fails(
+    api: respx.MockRouter, make_http: Callable[..., ChannelHttp], fake_time: FakeTime
+) -> None:
+    route = api.get("/orders").respond(500)
+    http = make_http(max_attempts=5)
+    http.single_attempt = True
+    with pytest.raises(TemporaryChannelError):
+        http.request("GET", "/orders")
+    assert (route.call_count, fake_time.sleeps) == (1, [])
 
 
 @pytest.mark.parametrize(

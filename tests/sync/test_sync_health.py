@@ -108,10 +108,11 @@ def test_sync_health_failing_order_pull_makes_the_channel_degraded_whatever_push
     report = engine.health_report()
 
     assert not failed.ok and all(p.ok for p in pushes)
-    assert within["status"] == "ok"
+    assert (within["status"], within["channels"]["shop"]["status"]) == ("failing", "failing")
+    assert within["channels"]["shop"]["degraded"] is False
     assert report["status"] == "degraded"
     shop = report["channels"]["shop"]
-    assert shop["status"] == "degraded"
+    assert (shop["status"], shop["degraded"]) == ("failing", True)
     orders = shop["jobs"]["orders"]
     assert (orders["ok"], orders["failures_in_a_row"]) == (False, 1)
     assert "HTTP 500" in orders["last_error"]
@@ -134,26 +135,28 @@ def test_sync_health_logs_a_failing_job_once_and_its_recovery_once(
 ) -> None:
     sync = open_sync()
     engine = engine_on(sync, fake, engines)
-    caplog.set_level(logging.INFO, logger="sellable.sync")
+    caplog.set_level(logging.DEBUG, logger="sellable")
 
-    for _ in range(3):
-        fail_next(sync)
+    fail_next(sync)  # 2 attempts while healthy
+    engine.run_job("shop", "orders")
+    for _ in range(2):
+        fail_next(sync, 1)  # then one attempt per run while the channel fails
         engine.run_job("shop", "orders")
     engine.run_job("shop", "orders")
     engine.run_job("shop", "orders")
 
-    mine = [r for r in caplog.records if r.name == "sellable.sync" and "job=orders" in r.message]
-    errors = [r.message for r in mine if r.levelno >= logging.ERROR]
-    recovered = [r.message for r in mine if "recovered" in r.message]
-    again = [r for r in mine if "failed again" in r.message]
-    assert len(errors) == 1 and errors[0].startswith("channel=shop job=orders failed: "), errors
-    assert recovered == [
-        "channel=shop job=orders recovered: it succeeds again after 3 failure(s) since "
+    mine = [r for r in caplog.records if r.name.startswith("sellable")]
+    told = [r.getMessage() for r in mine if r.levelno >= logging.INFO]
+    assert len(told) == 4, told
+    assert told[0].startswith("channel=shop job=orders failing: shop: GET /orders: HTTP 500")
+    assert told[1].startswith("channel=shop job=orders ok ")
+    assert told[2] == (
+        "channel=shop recovered: job=orders succeeds again after 0s and 3 failed run(s) since "
         f"{WALL.isoformat()}"
-    ]
-    assert [r.levelno for r in again] == [logging.INFO, logging.INFO]
-    ok_lines = [r for r in mine if " ok " in r.message]
-    assert len(ok_lines) == 2
+    )
+    assert told[3].startswith("channel=shop job=orders ok ")
+    assert [r.levelno for r in mine if "failed again" in r.getMessage()] == [logging.DEBUG] * 2
+    ok_lines = [r for r in mine if " ok " in r.getMessage()]
     assert (ok_lines[0].channel, ok_lines[0].job) == ("shop", "orders")  # type: ignore[attr-defined]
     assert ok_lines[0].counts["orders"] == 0  # type: ignore[attr-defined]
 
@@ -232,7 +235,7 @@ def test_sync_status_says_failing_since_with_the_last_error_and_clears_it_on_rec
     (healthy,) = channel_status(sync.engine)
     fail_next(sync)
     sync.run("orders")
-    fail_next(sync)
+    fail_next(sync, 1)  # a failing channel gets one attempt per run
     sync.run("orders")
     (failing,) = channel_status(sync.engine)
     sync.run("orders")
@@ -270,7 +273,7 @@ def get(url: str) -> tuple[int, dict[str, Any]]:
 
 @SQLITE_ONLY
 @pytest.mark.parametrize(("strict", "expected"), [(False, 200), (True, 503)], ids=["lax", "strict"])
-def test_sync_healthz_says_degraded_and_answers_503_only_when_strict(
+def test_sync_healthz_says_failing_then_degraded_and_answers_503_only_when_strict(
     open_sync: OpenSync,
     fake: FakeClock,
     engines: list[SyncEngine],
@@ -290,7 +293,7 @@ def test_sync_healthz_says_degraded_and_answers_503_only_when_strict(
     finally:
         server.stop()
 
-    assert (before[0], before[1]["status"]) == (200, "ok")
+    assert (before[0], before[1]["status"]) == (expected, "failing")
     assert (degraded[0], degraded[1]["status"]) == (expected, "degraded")
     assert degraded[1]["channels"]["shop"]["jobs"]["orders"]["failures_in_a_row"] == 1
 
@@ -438,3 +441,45 @@ def test_sync_auth_mark_is_kept_in_the_store(open_sync: OpenSync) -> None:
     mark = sync.engine.state.auth_refused_mark("shop")
     assert mark is not None and "HTTP 401" in mark[1]
     assert TOKEN not in json.dumps(mark[1]) and "rotated" not in json.dumps(mark[1])
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("strict", "query", "expected"),
+    [
+        pytest.param(False, "?strict=1", 503, id="lax-asked-strict"),
+        pytest.param(True, "?strict=0", 200, id="strict-asked-lax"),
+        pytest.param(False, "", 200, id="lax"),
+        pytest.param(False, "?strict=yes", 400, id="unreadable"),
+    ],
+)
+def test_sync_healthz_strict_query_overrides_the_setting_for_one_request(
+    open_sync: OpenSync,
+    fake: FakeClock,
+    engines: list[SyncEngine],
+    strict: bool,
+    query: str,
+    expected: int,
+) -> None:
+    sync = open_sync()
+    engine = engine_on(sync, fake, engines)
+    server = HealthServer("127.0.0.1:0", engine, engine.metrics, strict=strict)
+    server.start()
+    try:
+        fail_next(sync)
+        engine.run_job("shop", "orders")
+        try:
+            with urllib.request.urlopen(
+                f"http://{server.address}/healthz{query}", timeout=10
+            ) as response:
+                code, body = response.status, response.read()
+        except urllib.error.HTTPError as err:
+            code, body = err.code, err.read()
+    finally:
+        server.stop()
+
+    assert code == expected
+    if expected == 400:
+        assert body == b"strict must be 0 or 1\n"
+    else:
+        assert json.loads(body)["status"] == "failing"

@@ -10,7 +10,14 @@ channel's own API) and the three demo hooks (:meth:`add_listing`, :meth:`place_o
     ``{"status": 503}``, ``{"kind": "reset"}`` (connection dropped, no answer),
     ``{"kind": "malformed"}`` (HTTP 200 with a body that is not JSON),
     ``{"kind": "slow", "seconds": 2}`` (answer after a delay). Optional ``"path"``: only
-    requests whose path starts with it take the fault.
+    requests whose path starts with it take the fault. Optional ``"retry_after"`` (a 429 or
+    5xx): the ``Retry-After`` header sent, seconds or an HTTP date, as given. Optional
+    ``"for": 40``: the fault answers every matching request for 40 s of the emulator's
+    clock instead of one (a 500 stretch; ``{"status": 401, "for": 30}`` is credentials
+    revoked, then restored).
+
+Connections refused: :meth:`EmulatorServer.go_offline` closes the port and drops open
+connections; :meth:`EmulatorServer.go_online` listens on the same port again.
 ``POST /_emulator/listings``  ``{"sku": "MUG", "quantity": 0, "title": "Mug"}``
 ``POST /_emulator/orders``    ``{"lines": [["MUG", 2]]}`` places an order, answers its id
 ``GET  /_emulator/state``     ``{"quantities": {sku: n}, "requests": n, "throttled": n}``
@@ -158,15 +165,28 @@ class Fault:
     status: int = 0
     seconds: float = 0.0
     path: str = ""
+    retry_after: str | None = None  # the Retry-After header of a status fault
+    lasting: float | None = None  # seconds of the emulator's clock; None: one request
+    until: float | None = None  # set when queued: the clock reading it ends at
+    hits: int = 0  # requests it answered
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Fault:
+        lasting = float(raw["for"]) if raw.get("for") is not None else None
+        path = str(raw.get("path", ""))
         if "status" in raw:
-            return cls("status", status=int(raw["status"]), path=str(raw.get("path", "")))
+            retry_after = raw.get("retry_after")
+            return cls(
+                "status",
+                status=int(raw["status"]),
+                path=path,
+                retry_after=None if retry_after is None else str(retry_after),
+                lasting=lasting,
+            )
         kind = str(raw.get("kind", ""))
         if kind not in {"reset", "malformed", "slow"}:
             raise ValueError(f"unknown fault {dict(raw)!r}")
-        return cls(kind, seconds=float(raw.get("seconds", 0)), path=str(raw.get("path", "")))
+        return cls(kind, seconds=float(raw.get("seconds", 0)), path=path, lasting=lasting)
 
 
 class EmulatorServer:
@@ -185,15 +205,18 @@ class EmulatorServer:
         self.request_count = 0
         self.throttled_count = 0
         self.request_log: deque[tuple[str, str, int]] = deque(maxlen=10_000)
+        #: The emulator clock's monotonic reading at each request of the channel's API.
+        self.request_times: deque[float] = deque(maxlen=10_000)
+        self.offline = False
         self._httpd = _Server(("127.0.0.1", port), _handler_for(self))
+        self._port: int = self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
-        port: int = self._httpd.server_address[1]
-        return port
+        return self._port
 
     @property
     def url(self) -> str:
@@ -210,6 +233,7 @@ class EmulatorServer:
         if self._thread is not None:  # shutdown() waits for a serve_forever that never ran
             self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.drop_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -232,18 +256,53 @@ class EmulatorServer:
     # -- faults -----------------------------------------------------------------------------
 
     def inject(self, *faults: Mapping[str, Any] | Fault) -> None:
-        """Queue faults; each is applied to one later request (in order)."""
+        """Queue faults; each is applied to one later request (in order), or to every
+        request for its ``lasting`` seconds of the emulator's clock."""
         with self.lock:
             for raw in faults:
-                self.faults.append(raw if isinstance(raw, Fault) else Fault.parse(raw))
+                fault = raw if isinstance(raw, Fault) else Fault.parse(raw)
+                if fault.lasting is not None:
+                    fault.until = self.clock.monotonic() + fault.lasting
+                self.faults.append(fault)
 
     def _take_fault(self, path: str) -> Fault | None:
         with self.lock:
-            for fault in self.faults:
+            now = self.clock.monotonic()
+            for fault in list(self.faults):
+                if fault.until is not None and now >= fault.until:
+                    self.faults.remove(fault)  # the stretch is over
+                    continue
                 if path.startswith(fault.path):
-                    self.faults.remove(fault)
+                    if fault.until is None:
+                        self.faults.remove(fault)
+                    fault.hits += 1
                     return fault
         return None
+
+    # -- connection refused -----------------------------------------------------------------
+
+    def go_offline(self) -> None:
+        """Refuse connections: close the listening port and drop open connections, until
+        :meth:`go_online`."""
+        with self.lock:
+            if self.offline:
+                return
+            self.offline = True
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+        self._httpd.drop_connections()
+
+    def go_online(self) -> None:
+        """Listen again on the same port (state is kept)."""
+        with self.lock:
+            if not self.offline:
+                return
+            self.offline = False
+        self._httpd = _Server(("127.0.0.1", self._port), _handler_for(self))
+        self.start()
 
     # -- what subclasses implement ----------------------------------------------------------
 
@@ -283,6 +342,8 @@ class EmulatorServer:
             self.request_count += 1
         if request.path.startswith(CONTROL_PREFIX):
             return self._control(request)
+        with self.lock:
+            self.request_times.append(self.clock.monotonic())
         fault = self._take_fault(request.path)
         if fault is not None:
             if fault.kind == "reset":
@@ -294,9 +355,13 @@ class EmulatorServer:
             elif fault.status == 429:
                 with self.lock:
                     self.throttled_count += 1
-                return self.throttled(request)
+                answer = self.throttled(request)
+                if fault.retry_after is not None:
+                    answer.headers["Retry-After"] = fault.retry_after
+                return answer
             else:
-                return Response(fault.status, {"error": f"injected HTTP {fault.status}"})
+                headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
+                return Response(fault.status, {"error": f"injected HTTP {fault.status}"}, headers)
         try:
             return self.handle(request)
         except HttpError as err:
@@ -340,6 +405,29 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close every open (keep-alive) connection: the client sees the port gone."""
+        with self._open_lock:
+            open_ = list(self._open)
+        for sock in open_:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _handler_for(emulator: EmulatorServer) -> type[BaseHTTPRequestHandler]:

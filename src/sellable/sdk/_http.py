@@ -10,6 +10,11 @@ Every wait (backoff, ``Retry-After``, a limiter's pace) waits on the ``stopping`
 rather than sleeping: once the daemon sets it, the wait ends at once and no new attempt
 starts (:class:`TemporaryChannelError` "... abandoned at shutdown").
 
+A ``Retry-After`` (on a 429 or a 5xx, in seconds or as an HTTP date) is the channel's,
+not one request's: the client holds every request of the channel, from every job, until
+the time the server named. A wait no longer than ``backoff_max`` is waited; a longer one
+fails the request at once, without sending it, with "waiting until … (Retry-After)".
+
 The token bucket is ours rather than a library's because it must run on an injected
 clock (tests use a fake one, never sleeps) and change its rate when a channel announces
 a new limit in a response header (Amazon's ``x-amzn-RateLimit-Limit``).
@@ -24,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -207,6 +212,7 @@ class ChannelHttp:
         on_response: Callable[[httpx.Response], None] | None = None,
         stopping: threading.Event | None = None,
         limits: Mapping[str | None, RateLimit] | None = None,
+        wall: Callable[[], datetime] | None = None,
     ) -> None:
         self.channel = channel
         self.stopping = stopping if stopping is not None else threading.Event()
@@ -222,6 +228,13 @@ class ChannelHttp:
         self.bucket = TokenBucket(rate, burst, clock, self._pause) if rate else None
         self.limiters: dict[str, TokenBucket] = {}
         self._clock = clock
+        self._wall = wall or (lambda: datetime.now(UTC))
+        #: The channel's own wait (``Retry-After``): no request before this clock reading.
+        self.hold_until: float | None = None
+        self._hold_lock = threading.Lock()
+        #: One attempt per request, no retries: set by the engine while the channel fails,
+        #: so that a sick channel sees one request per job run.
+        self.single_attempt = False
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -231,6 +244,7 @@ class ChannelHttp:
         self.requests = 0
         self.retries = 0
         self.throttled = 0  # 429 answers seen
+        self.held = 0  # requests refused unsent because the channel asked us to wait
         self.set_limits(limits or {})
 
     @property
@@ -333,17 +347,60 @@ class ChannelHttp:
                     channel=self.channel,
                 ) from err
             if check is not None:
-                check(response, data)
+                try:
+                    check(response, data)
+                except TemporaryChannelError as err:
+                    if err.retry_after is not None:  # a throttle inside HTTP 200: the channel's
+                        self.hold(err.retry_after)
+                    raise
             return response, data
 
         return self._retrying(once, retry)
 
+    # -- the channel's wait ----------------------------------------------------------------------
+
+    def hold(self, seconds: float) -> None:
+        """The channel asked for ``seconds`` of quiet: no request of any job before then
+        (a later, longer wait extends it; a shorter one never shortens it)."""
+        until = self._clock() + seconds
+        with self._hold_lock:
+            if self.hold_until is None or until > self.hold_until:
+                self.hold_until = until
+
+    def holding(self) -> float:
+        """Seconds left of the channel's wait (0 when there is none)."""
+        with self._hold_lock:
+            if self.hold_until is None:
+                return 0.0
+            left = self.hold_until - self._clock()
+            if left <= 0:
+                self.hold_until = None
+                return 0.0
+            return left
+
+    def _respect_hold(self) -> None:
+        """Wait out the channel's wait when it is short; refuse to send when it is long."""
+        left = self.holding()
+        if left <= 0:
+            return
+        if left > self.backoff_max:
+            self.held += 1
+            until = self._wall() + timedelta(seconds=left)
+            raise TemporaryChannelError(
+                f"waiting until {until.isoformat(timespec='seconds')} (Retry-After): the "
+                f"channel asked for {left:.0f}s more without requests; nothing was sent",
+                channel=self.channel,
+                retry_after=left,
+            )
+        self._pause(left)
+
     def _retrying(self, send: Callable[[], T], retry: bool) -> T:
         self._pause.check()
+        attempts = self.max_attempts if retry and not self.single_attempt else 1
         for attempt in Retrying(
             retry=retry_if_exception_type(TemporaryChannelError),
             stop=stop_any(
-                stop_after_attempt(self.max_attempts if retry else 1),
+                stop_after_attempt(attempts),
                 _StopWhenTooLong(self),
             ),
             wait=self._wait,
@@ -367,6 +424,7 @@ class ChannelHttp:
         cost: float = 1.0,
     ) -> httpx.Response:
         bucket = self._bucket(limiter)
+        self._respect_hold()
         if bucket is not None:
             bucket.acquire(cost)
         merged = dict(headers or {})
@@ -392,19 +450,9 @@ class ChannelHttp:
             self.throttled += 1
             if bucket is not None:
                 bucket.drain()
-            raise TemporaryChannelError(
-                f"{method} {_path(response)}: HTTP 429 (throttled)",
-                channel=self.channel,
-                status_code=status,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
+            raise self._asked_to_wait(response, f"{method} {_path(response)}: HTTP 429 (throttled)")
         if status >= 500:
-            raise TemporaryChannelError(
-                f"{method} {_path(response)}: HTTP {status}",
-                channel=self.channel,
-                status_code=status,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
+            raise self._asked_to_wait(response, f"{method} {_path(response)}: HTTP {status}")
         # What was sent (the auth flow's header too), to keep an echo of it out of messages.
         secrets = _secrets_in(response.request.headers.items(), merged.items())
         if status in (401, 403):
@@ -422,6 +470,20 @@ class ChannelHttp:
             )
         return response
 
+    def _asked_to_wait(self, response: httpx.Response, message: str) -> TemporaryChannelError:
+        """The error for a 429 or 5xx; its ``Retry-After`` becomes the channel's wait."""
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall)
+        if retry_after is not None:
+            self.hold(retry_after)
+            until = self._wall() + timedelta(seconds=retry_after)
+            message += f"; Retry-After: waiting until {until.isoformat(timespec='seconds')}"
+        return TemporaryChannelError(
+            message,
+            channel=self.channel,
+            status_code=response.status_code,
+            retry_after=retry_after,
+        )
+
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, TemporaryChannelError) and error.retry_after is not None:
@@ -435,7 +497,8 @@ class ChannelHttp:
         self.retries += 1
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        log.info(
+        # DEBUG: the engine logs a failing channel once, and once when it recovers
+        log.debug(
             "channel %s: attempt %d failed (%s); retrying in %.2fs",
             self.channel,
             state.attempt_number,

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -154,7 +154,7 @@ class SyncEngine:
             return result
         refusal = self.health.auth_refused(code)
         health = self.health.job(code, job)
-        probing = refusal is not None and job == self._probe_job(channel)
+        probing = job == self._probe_job(channel)
         if refusal is not None and not probing:
             result.skipped = (
                 f"authentication refused since {refusal.since.isoformat()}; its order pull "
@@ -162,8 +162,20 @@ class SyncEngine:
             )
             self.metrics.job_skipped(code, job)
             return result
-        if refusal is None and health.is_open:
+        # The probe is never backed off: it runs at its interval, so a healed channel is
+        # seen within one pull interval (issue 18).
+        if not probing and health.is_open:
             result.skipped = f"backing off after {health.failures} failures in a row"
+            self.metrics.job_skipped(code, job)
+            return result
+        held = channel.http.holding()
+        if held > channel.http.backoff_max:
+            # The channel asked for quiet (Retry-After): the run would send nothing.
+            until = self.now() + timedelta(seconds=held)
+            result.skipped = (
+                f"waiting until {until.isoformat(timespec='seconds')} (Retry-After): the "
+                "channel asked for quiet; nothing sent"
+            )
             self.metrics.job_skipped(code, job)
             return result
         refused = False
@@ -173,6 +185,8 @@ class SyncEngine:
                 return result
             started = time.monotonic()
             run_id = self.state.start_run(code, job)
+            # A failing channel gets one attempt per request, no retries: a gentle rate.
+            channel.http.single_attempt = self.health.state(code) != "healthy"
             try:
                 spec.run(self, channel, result)
             except AuthenticationError as err:
@@ -192,8 +206,9 @@ class SyncEngine:
         return result
 
     def _account(self, channel: Channel, result: JobResult, refused: bool) -> None:
-        """Metrics, the run's log line, and health: a job's first failure and its recovery
-        are logged once each, not every run in between."""
+        """Metrics, the run's log line, and health. A channel's outage is logged once when
+        it breaks, at most once a minute while it lasts, and once when it recovers; the
+        failed runs in between are DEBUG."""
         code, job = channel.code, result.job
         self.metrics.job_finished(code, job, result.ok, result.seconds, result.counts)
         health = self.health.job(code, job)
@@ -208,64 +223,80 @@ class SyncEngine:
                 result.seconds,
                 extra=extra,
             )
-            since, failures = health.failing_since, health.failures
-            if health.record_success():
+            recovered = health.record_success()
+            probe = job == self._probe_job(channel)
+            accepted = probe and self.health.accept_auth(code)
+            if accepted:
+                self.state.clear_auth_refused(code)
+            if probe and (recovered or accepted):
+                self.health.lift_backoff(code)  # the channel answers: every job runs again
+            outage = self.health.end_outage(code) if recovered or accepted else None
+            if outage is not None:
                 log.warning(
-                    "channel=%s job=%s recovered: it succeeds again after %d failure(s) since %s",
+                    "channel=%s recovered: job=%s succeeds again after %.0fs and %d failed "
+                    "run(s) since %s%s",
                     code,
                     job,
-                    failures,
-                    since.isoformat() if since else "?",
-                    extra=extra,
-                )
-            if job == self._probe_job(channel) and self.health.accept_auth(code):
-                self.state.clear_auth_refused(code)
-                log.warning(
-                    "channel=%s: credentials accepted again; all its jobs run again",
-                    code,
+                    self.health.clock() - outage.started,
+                    outage.failed_runs,
+                    outage.since.isoformat(),
+                    "; credentials accepted again, all its jobs run again" if accepted else "",
                     extra=extra,
                 )
         else:
-            change = health.record_failure(result.error)
-            if change.started:
+            error = str(result.error)
+            change = health.record_failure(error)
+            newly_refused = refused and self.health.refuse_auth(code, error)
+            if newly_refused:
+                mark = self.health.auth_refused(code)
+                assert mark is not None
+                self.state.set_auth_refused(channel.settings, mark.since, mark.error)
+            outage, event = self.health.note_failure(code, job, error)
+            if event == "break":
                 log.error(
-                    "channel=%s job=%s failed: %s %s duration=%.3fs",
+                    "channel=%s job=%s failing: %s %s duration=%.3fs%s",
                     code,
                     job,
-                    result.error,
+                    error,
                     counts,
                     result.seconds,
+                    (
+                        "; credentials refused: its jobs are skipped, except its order pull "
+                        f"every {channel.settings.pull_orders_every}, until the channel "
+                        "accepts them or the configuration changes"
+                    )
+                    if newly_refused
+                    else "",
                     extra=extra,
                 )
-            else:  # logged at ERROR once, when it started failing
-                log.info(
-                    "channel=%s job=%s failed again (%d in a row since %s): %s",
+            elif event == "summary":
+                log.warning(
+                    "channel=%s still failing after %.0fs: %d failed run(s) of %s; last "
+                    "error (job=%s): %s",
+                    code,
+                    self.health.clock() - outage.started,
+                    outage.failed_runs,
+                    ", ".join(sorted(outage.jobs)),
+                    job,
+                    error,
+                    extra=extra,
+                )
+            else:
+                log.debug(
+                    "channel=%s job=%s failed again (%d in a row): %s",
                     code,
                     job,
                     health.failures,
-                    health.failing_since.isoformat() if health.failing_since else "?",
-                    result.error,
+                    error,
                     extra=extra,
                 )
             if change.backing_off:
-                log.error(
+                log.debug(
                     "channel=%s job=%s: %d failures in a row; backing off for %.0fs",
                     code,
                     job,
                     health.failures,
                     health.cooldown,
-                    extra=extra,
-                )
-            if refused and self.health.refuse_auth(code, str(result.error)):
-                mark = self.health.auth_refused(code)
-                assert mark is not None
-                self.state.set_auth_refused(channel.settings, mark.since, mark.error)
-                log.error(
-                    "channel=%s: credentials refused; its jobs are skipped, except its order "
-                    "pull every %s, until the channel accepts them or the configuration "
-                    "changes",
-                    code,
-                    channel.settings.pull_orders_every,
                     extra=extra,
                 )
         self.metrics.circuit(code, any(h.is_open for h in self.health.jobs(code).values()))
@@ -280,11 +311,18 @@ class SyncEngine:
     # -- health ---------------------------------------------------------------------------------
 
     def health_report(self) -> dict[str, Any]:
-        """``/healthz``'s body: ``degraded`` when a job of some channel has failed for longer
-        than ``daemon.degraded_after``, per channel and job."""
+        """``/healthz``'s body, per channel and job. Top level: ``ok`` when every channel is
+        healthy; ``failing`` when the latest run of some job of some channel failed or its
+        credentials were refused (what ``sellable status`` calls failing); ``degraded``
+        when that has lasted longer than ``daemon.degraded_after``."""
         channels = {code: self.health.describe(code) for code in self.channels}
-        degraded = any(self.health.degraded(code) for code in self.channels)
-        return {"status": "degraded" if degraded else "ok", "channels": channels}
+        if any(self.health.degraded(code) for code in self.channels):
+            status = "degraded"
+        elif any(report["status"] != "healthy" for report in channels.values()):
+            status = "failing"
+        else:
+            status = "ok"
+        return {"status": status, "channels": channels}
 
     # -- quantities -----------------------------------------------------------------------------
 

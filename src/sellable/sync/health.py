@@ -2,21 +2,32 @@
 
 Each job of each channel has its own record: failures in a row, since when it fails, its
 last error, when it last succeeded, and its own back-off (a job that failed ``threshold``
-times in a row is skipped for a cooldown that doubles while it keeps failing). One job's
-success never resets another job's failures, so a push with nothing to send does not hide
-an order pull that cannot reach the channel.
+times in a row is skipped for a fixed cooldown; it never grows, so nothing waits longer
+than the cooldown or, for the probe, its interval). One job's success never resets another
+job's failures, so a push with nothing to send does not hide an order pull that cannot
+reach the channel.
+
+The probe (the order pull) is never backed off: it runs at its usual interval while the
+channel fails, so a channel that heals is seen within one pull interval, and its success
+lifts the other jobs' back-off.
 
 A channel whose credentials were refused is marked *authentication refused*: its jobs are
-skipped (no point retrying a refused key) except its order pull, which runs at its usual
-interval as the probe that clears the mark when it succeeds. A restart with a changed
-configuration clears it too (see :mod:`sellable.sync.state`).
+skipped (no point retrying a refused key) except the probe, which clears the mark when it
+succeeds. A restart with a changed configuration clears it too (see
+:mod:`sellable.sync.state`).
+
+A channel's *outage* (:class:`Outage`) is what its log follows: one line when it breaks,
+at most one summary line every :data:`SUMMARY_EVERY` seconds while it lasts, and one line
+when a job that failed succeeds again.
 
 Usage::
 
     health = Health(degraded_after=timedelta(seconds=60))
     job = health.job("shop", "orders")
-    change = job.record_failure("HTTP 500")   # change.started: log "started failing" once
-    job.record_success()                      # True: log "recovered" once
+    change = job.record_failure("HTTP 500")
+    health.note_failure("shop", "orders", "HTTP 500")   # "break": log it once
+    job.record_success()                                # True: the job recovered
+    health.end_outage("shop")                           # the Outage: log recovery once
     health.degraded("shop")
 """
 
@@ -27,10 +38,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sellable.store.sql import utcnow
 
 Clock = Callable[[], float]
+
+#: Seconds between two summary lines of a channel's outage, at most.
+SUMMARY_EVERY = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +65,20 @@ class AuthRefusal:
     error: str
 
 
+@dataclass(slots=True)
+class Outage:
+    """A channel failing, from its first failed run to the first success of a job that
+    failed: what its break, summary and recovery lines say."""
+
+    since: datetime
+    started: float  # monotonic clock
+    last_job: str
+    last_error: str
+    failed_runs: int = 1
+    summarized: float = 0.0  # monotonic clock of the break or the last summary line
+    jobs: frozenset[str] = frozenset()
+
+
 class JobHealth:
     """One job of one channel: failing or not, and its back-off."""
 
@@ -58,13 +87,10 @@ class JobHealth:
         *,
         threshold: int = 5,
         cooldown: float = 30.0,
-        max_cooldown: float = 900.0,
         clock: Clock = time.monotonic,
         wall: Callable[[], datetime] = utcnow,
     ) -> None:
         self.threshold = threshold
-        self.base_cooldown = cooldown
-        self.max_cooldown = max_cooldown
         self._clock = clock
         self._wall = wall
         self.failures = 0
@@ -104,7 +130,6 @@ class JobHealth:
         recovered = self.failures > 0
         self.failures = 0
         self.opened_at = None
-        self.cooldown = self.base_cooldown
         self.failing_since = None
         self._failing_since_clock = None
         self.last_error = None
@@ -122,10 +147,12 @@ class JobHealth:
         if self.failures < self.threshold:
             return FailureChange(started=started, backing_off=False)
         first_open = self.opened_at is None
-        if not first_open:
-            self.cooldown = min(self.max_cooldown, self.cooldown * 2)
-        self.opened_at = self._clock()
+        self.opened_at = self._clock()  # the same cooldown again: it never grows
         return FailureChange(started=started, backing_off=first_open)
+
+    def lift_backoff(self) -> None:
+        """Run at the next turn (the channel answered again)."""
+        self.opened_at = None
 
     def describe(self) -> dict[str, object]:
         return {
@@ -149,15 +176,19 @@ class Health:
         wall: Callable[[], datetime] = utcnow,
         threshold: int = 5,
         cooldown: float = 30.0,
-        max_cooldown: float = 900.0,
     ) -> None:
         self.degraded_after = degraded_after.total_seconds()
         self._clock = clock
         self._wall = wall
-        self._options = {"threshold": threshold, "cooldown": cooldown, "max_cooldown": max_cooldown}
+        self._options = {"threshold": threshold, "cooldown": cooldown}
         self._jobs: dict[tuple[str, str], JobHealth] = {}
         self._auth: dict[str, AuthRefusal] = {}
+        self._outages: dict[str, Outage] = {}
         self._lock = threading.Lock()
+
+    def clock(self) -> float:
+        """The monotonic clock health reads (a fake one in tests)."""
+        return self._clock()
 
     def job(self, channel: str, job: str) -> JobHealth:
         with self._lock:
@@ -168,13 +199,47 @@ class Health:
                     wall=self._wall,
                     threshold=int(self._options["threshold"]),
                     cooldown=self._options["cooldown"],
-                    max_cooldown=self._options["max_cooldown"],
                 )
             return found
 
     def jobs(self, channel: str) -> dict[str, JobHealth]:
         with self._lock:
             return {job: health for (code, job), health in self._jobs.items() if code == channel}
+
+    # -- outages (what the log says) ------------------------------------------------------------
+
+    def outage(self, channel: str) -> Outage | None:
+        return self._outages.get(channel)
+
+    def note_failure(
+        self, channel: str, job: str, error: str
+    ) -> tuple[Outage, Literal["break", "summary"] | None]:
+        """Count a failed run in the channel's outage: ``"break"`` when it starts one,
+        ``"summary"`` when the last line about it is :data:`SUMMARY_EVERY` seconds old."""
+        now = self._clock()
+        with self._lock:
+            found = self._outages.get(channel)
+            if found is None:
+                found = self._outages[channel] = Outage(
+                    self._wall(), now, job, error, summarized=now, jobs=frozenset({job})
+                )
+                return found, "break"
+            found.failed_runs += 1
+            found.last_job, found.last_error = job, error
+            found.jobs = found.jobs | {job}
+            if now - found.summarized >= SUMMARY_EVERY:
+                found.summarized = now
+                return found, "summary"
+            return found, None
+
+    def end_outage(self, channel: str) -> Outage | None:
+        """The channel answers again: the outage that ended, if there was one."""
+        with self._lock:
+            return self._outages.pop(channel, None)
+
+    def lift_backoff(self, channel: str) -> None:
+        for health in self.jobs(channel).values():
+            health.lift_backoff()
 
     # -- authentication -------------------------------------------------------------------------
 
@@ -210,11 +275,10 @@ class Health:
         )
 
     def state(self, channel: str) -> str:
-        """``healthy``, ``failing``, ``degraded`` or ``authentication refused``."""
+        """``healthy``, ``failing`` (the latest run of some job failed) or ``authentication
+        refused``: the words of ``sellable status``."""
         if channel in self._auth:
             return "authentication refused"
-        if self.degraded(channel):
-            return "degraded"
         if any(job.failing for job in self.jobs(channel).values()):
             return "failing"
         return "healthy"
@@ -223,9 +287,10 @@ class Health:
         refusal = self._auth.get(channel)
         return {
             "status": self.state(channel),
+            "degraded": self.degraded(channel),
             "authentication_refused_since": None if refusal is None else refusal.since.isoformat(),
             "jobs": {job: health.describe() for job, health in sorted(self.jobs(channel).items())},
         }
 
 
-__all__ = ["AuthRefusal", "FailureChange", "Health", "JobHealth"]
+__all__ = ["SUMMARY_EVERY", "AuthRefusal", "FailureChange", "Health", "JobHealth", "Outage"]

@@ -12,6 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import sdnotify
 from sqlalchemy import Engine
@@ -30,9 +31,13 @@ log = logging.getLogger("sellable.daemon")
 class HealthServer:
     """``/healthz`` and ``/metrics``.
 
-    ``/healthz`` answers JSON per channel and job: ``ok``, ``degraded`` (a job of some channel
-    has failed for longer than ``daemon.degraded_after``) or ``stopping``. It is HTTP 200,
-    except 503 when stopping, and when degraded with ``daemon.healthz_strict``."""
+    ``/healthz`` answers JSON per channel and job: ``ok``, ``failing`` (the latest run of a
+    job of some channel failed, or its credentials were refused: what ``sellable status``
+    calls failing), ``degraded`` (failing for longer than ``daemon.degraded_after``) or
+    ``stopping``. It is HTTP 200, except 503 when stopping, and when not ``ok`` in strict
+    mode: ``daemon.healthz_strict``, or ``/healthz?strict=1`` for one request
+    (``?strict=0`` asks for the lax answer whatever the setting), so that a load balancer
+    or a watchdog can act on it."""
 
     def __init__(
         self, listen: str, engine: SyncEngine, metrics: Metrics, *, strict: bool = False
@@ -43,15 +48,21 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path == "/metrics":
+                parts = urlsplit(self.path)
+                if parts.path == "/metrics":
                     body = metrics_ref.render()
                     self._answer(200, "text/plain; version=0.0.4; charset=utf-8", body)
-                elif self.path == "/healthz":
+                elif parts.path == "/healthz":
+                    asked = parse_qs(parts.query).get("strict", [])
+                    if asked and asked[-1] not in ("0", "1"):
+                        self._answer(400, "text/plain", b"strict must be 0 or 1\n")
+                        return
+                    strict_now = asked[-1] == "1" if asked else strict
                     payload = engine_ref.health_report()
                     if engine_ref.stopping.is_set():
                         payload["status"] = "stopping"
                         status = 503
-                    elif payload["status"] == "degraded" and strict:
+                    elif payload["status"] != "ok" and strict_now:
                         status = 503
                     else:
                         status = 200
