@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -35,11 +35,11 @@ def _text(value: Any, field: str, order_id: str | None = None, *, empty: bool = 
         raise OrderPayloadError(field, f"{_shown(value)} is not {wanted}", order_id=order_id)
 
 
-def _moment(value: Any, field: str, order_id: str | None) -> None:
+def _moment(value: Any, field: str, order_id: str | None) -> datetime:
+    """A channel time; one without a zone is UTC (as the cursor reads it)."""
     if not isinstance(value, datetime):
         raise OrderPayloadError(field, f"{_shown(value)} is not a datetime", order_id=order_id)
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise OrderPayloadError(field, f"{value.isoformat()} has no time zone", order_id=order_id)
+    return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +95,10 @@ class ChannelOrder:
             raise OrderPayloadError(
                 "status", f"{_shown(self.status)} is not a status", order_id=order_id
             )
-        _moment(self.updated_at, "updated_at", order_id)
+        object.__setattr__(self, "updated_at", _moment(self.updated_at, "updated_at", order_id))
         if self.created_at is not None:
-            _moment(self.created_at, "created_at", order_id)
+            created = _moment(self.created_at, "created_at", order_id)
+            object.__setattr__(self, "created_at", created)
         if isinstance(self.lines, (str, bytes)) or not isinstance(self.lines, Sequence):
             raise OrderPayloadError(
                 "lines", f"{_shown(self.lines)} is not a list of lines", order_id=order_id

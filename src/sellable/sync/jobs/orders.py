@@ -70,10 +70,10 @@ def pull_orders(engine: SyncEngine, channel: Channel, result: JobResult) -> None
                 seen[order.order_id] = order_in
                 orders.append(order_in)
             bookmark.see(order.updated_at)
+            unknown.update(line.sku for line in order.lines if not live.knows(line.sku))
         for rejection in page.rejected:
             seen.pop(rejection.order_id, None)
             refused[rejection.order_id] = rejection
-            unknown.update(line.sku for line in order.lines if not live.knows(line.sku))
         if orders:
             with live.lock:
                 live.refresh()
