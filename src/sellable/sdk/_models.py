@@ -129,28 +129,30 @@ class RejectedOrder:
 
 
 Raw = TypeVar("Raw")
+Parsed = TypeVar("Parsed")
 
 
 def collect_orders(
     raws: Iterable[Raw],
-    parse: Callable[[Raw], ChannelOrder],
+    parse: Callable[[Raw], Parsed],
     *,
     order_id: Callable[[Raw], object],
     updated_at: Callable[[Raw], datetime | None] | None = None,
-) -> tuple[list[ChannelOrder], list[RejectedOrder]]:
+) -> tuple[list[Parsed], list[RejectedOrder]]:
     """Each raw order of a page parsed by ``parse``, or refused by id: one bad order is
     that order's problem alone.
 
     ``parse`` raises :class:`OrderPayloadError` (naming the field) for what it cannot
     read; a ``ChannelPayloadError``, ``KeyError``, ``TypeError`` or ``ValueError`` out of
-    it refuses the order too, with what the error says. ``order_id`` reads the raw
+    it refuses the order too, with what the error says. ``parse`` usually returns a
+    :class:`ChannelOrder`, or a client's own order type. ``order_id`` reads the raw
     order's id for the refusal, ``updated_at`` its modification time when readable (the
     framework's cursor waits for a refused order that has one). Usage::
 
         orders, rejected = collect_orders(data["orders"], self._order, order_id=lambda r: r["id"])
         return OrderPage(orders, next_cursor, rejected)
     """
-    orders: list[ChannelOrder] = []
+    orders: list[Parsed] = []
     rejected: list[RejectedOrder] = []
     for position, raw in enumerate(raws):
         try:
