@@ -13,6 +13,7 @@ import pytest
 from sellable.emulators.woocommerce import DROP
 from sellable.sync.jobs.orders import REFUSED_HOLD
 from sellable.sync.status import channel_status, render_status
+from tests.conftest import assert_ledger_balanced, property_settings
 from tests.connectors.woocommerce.test_woocommerce_e2e import (  # noqa: F401 (a fixture)
     SQLITE_ONLY,
     OpenWoo,
@@ -162,3 +163,93 @@ def test_woocommerce_a_page_whose_every_date_is_corrupt_is_read_on_by_offset(
     assert result.ok, result.error
     assert sorted(stored_orders(woo), key=int) == placed[100:]
     assert result.counts["refused"] == 100
+
+
+# -- the property: a random mix of valid and corrupt orders --------------------------------------
+
+PROPERTY_SKUS = ("P-ONE", "P-TWO", "P-THREE")
+CORRUPT = {  # what a corruption sends -> (path, value) of the first line or the order
+    "text": ("line_items.0.quantity", "two"),
+    "fraction": ("line_items.0.quantity", 1.5),
+    "negative": ("line_items.0.quantity", -2),
+    "bool": ("line_items.0.quantity", True),
+    "null": ("line_items.0.quantity", None),
+    "no-lines": ("line_items", DROP),
+    "lines-not-a-list": ("line_items", {"0": 1}),
+    "modified": ("date_modified_gmt", "05/12/2026 4:22 PM"),
+    "created": ("date_created_gmt", "9999-99-99"),
+    "line-id": ("line_items.0.id", None),
+    "status": ("status", 7),
+}
+
+
+def order_cases() -> Any:
+    from hypothesis import strategies as st
+
+    line = st.tuples(st.sampled_from(PROPERTY_SKUS), st.integers(1, 3))
+    order = st.tuples(
+        st.lists(line, min_size=1, max_size=3, unique_by=lambda x: x[0]),
+        st.one_of(st.none(), st.sampled_from(sorted(CORRUPT))),
+        st.sampled_from(["processing", "on-hold", "cancelled"]),
+    )
+    return st.lists(order, min_size=1, max_size=8)
+
+
+@SQLITE_ONLY
+def test_woocommerce_valid_orders_are_imported_once_and_corrupt_ones_refused_by_id(
+    open_woo: OpenWoo,  # noqa: F811
+) -> None:
+    from hypothesis import given
+
+    woo = open_woo(rate_limit=0, engine_clock=True, catalog=dict.fromkeys(PROPERTY_SKUS, 10_000))
+    for sku in PROPERTY_SKUS:
+        woo.shop.add_listing(sku, 100_000)
+
+    @property_settings(examples=15, deep_examples=300)
+    @given(cases=order_cases())
+    def check(cases: list[tuple[list[tuple[str, int]], str | None, str]]) -> None:
+        valid: dict[str, list[tuple[str, int]]] = {}
+        corrupt: dict[str, str] = {}
+        for lines, corruption, status in cases:
+            order_id = woo.shop.place_order(lines, status=status)
+            if corruption is None:
+                valid[order_id] = sorted(lines) if status != "cancelled" else []
+            else:
+                woo.shop.corrupt_order(order_id, *CORRUPT[corruption])
+                corrupt[order_id] = corruption
+            woo.clock.advance(1)
+
+        pulled = woo.run("orders")
+
+        assert pulled.ok, pulled.error
+        stored = woo.orders()
+        ids = [o["order_id"] for o in stored]
+        assert len(ids) == len(set(ids))  # no order twice
+        lines_of = {
+            o["order_id"]: sorted(
+                (x["sku"], x["quantity"]) for x in o["lines"] if x["status"] != "cancelled"
+            )
+            for o in stored
+        }
+        assert {i: lines_of.get(i) for i in valid} == valid
+        assert not set(corrupt) & set(lines_of)
+        refused = {r.split(":")[0] for r in pulled.reports["rejected_orders"]}
+        assert refused == {f"order {i}" for i in corrupt}
+        assert set(woo.engine.state.refused_orders("woo")) == set(corrupt)
+        assert_ledger_balanced(woo.store.engine)
+
+        for order_id in corrupt:  # fixed in the shop, silently: the held cursor reads them
+            woo.shop.repair_order(order_id, touch=False)
+        woo.clock.advance(60)
+        fixed = woo.run("orders")
+
+        assert fixed.ok, fixed.error
+        assert fixed.reports["rejected_orders"] == []
+        assert woo.engine.state.refused_orders("woo") == {}
+        stored = woo.orders()
+        ids = [o["order_id"] for o in stored]
+        assert len(ids) == len(set(ids))
+        assert set(corrupt) <= set(ids)
+        assert_ledger_balanced(woo.store.engine)
+
+    check()
