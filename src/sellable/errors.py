@@ -11,6 +11,8 @@
         │                           a request abandoned at shutdown)
         ├── AuthenticationError     credentials refused: fix the channel's settings
         └── ChannelPayloadError     the channel sent something we cannot read
+            └── OrderPayloadError   one order of a page cannot be read: that order is
+                                    refused (by id and field), the rest is imported
 
 Connectors import the channel errors from :mod:`sellable.sdk`, which re-exports them.
 
@@ -87,3 +89,17 @@ class AuthenticationError(ChannelError):
 
 class ChannelPayloadError(ChannelError):
     """The channel answered with something we cannot read (malformed JSON, missing fields)."""
+
+
+class OrderPayloadError(ChannelPayloadError):
+    """One order cannot be read: ``order_id`` (None while a line is being read, before the
+    order's id is known to the code raising it), the ``field`` at fault in the channel's
+    own terms (``line_items[2].quantity``) and the ``reason``. The order is refused and
+    reported; the other orders of its page are imported."""
+
+    def __init__(self, field: str, reason: str, *, order_id: str | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.order_id = order_id
+        where = f"order {order_id!r}, " if order_id is not None else ""
+        super().__init__(f"{where}field {field}: {reason}")

@@ -77,3 +77,28 @@ def test_cursor_update_time_without_zone_counts_as_utc() -> None:
 
     assert bookmark.newest == datetime(2026, 3, 1, 11, 30, tzinfo=UTC)
     assert as_utc(datetime(2026, 1, 1)) == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("held", "expected"),
+    [
+        (START - timedelta(hours=2), START - timedelta(hours=2)),  # waits at the refused order
+        (START - timedelta(minutes=5), START - timedelta(minutes=10)),  # newer: the newest seen
+        (None, None),  # its time unknown: the cursor stays where it stood
+        (START - timedelta(days=2), None),  # older than the stored cursor: never backwards
+    ],
+    ids=["at-refused", "newest-first", "unknown-time", "never-backwards"],
+)
+def test_cursor_waits_at_a_refused_order(held: datetime | None, expected: datetime | None) -> None:
+    stored = START - timedelta(days=1)
+    bookmark = Bookmark(OrderWindow.open(stored, START, LOOKBACK, OVERLAP))
+    bookmark.see(START - timedelta(minutes=10))
+    bookmark.hold(held)
+    assert bookmark.advance(complete=True) == expected
+
+
+def test_cursor_first_pull_with_a_refused_order_of_unknown_time_stays_at_its_start() -> None:
+    bookmark = Bookmark(OrderWindow.open(None, START, LOOKBACK, OVERLAP))
+    bookmark.see(START - timedelta(minutes=10))
+    bookmark.hold(None)
+    assert bookmark.advance(complete=True) == START - LOOKBACK

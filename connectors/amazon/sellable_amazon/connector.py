@@ -45,6 +45,7 @@ from sellable.sdk import (
     Listing,
     ListingPage,
     OrderPage,
+    OrderPayloadError,
     OrderStatus,
     PushItem,
     PushResult,
@@ -52,6 +53,8 @@ from sellable.sdk import (
     RateLimit,
     StockCount,
     TemporaryChannelError,
+    collect_orders,
+    whole_quantity,
 )
 from sellable_amazon.client import Credentials, SpApiClient, quantity_patch, rate_limits
 
@@ -193,33 +196,45 @@ class AmazonConnector(Connector):
         data = self.client.search_orders(_iso(since), cursor)
         if not isinstance(data, dict) or not isinstance(data.get("orders"), list):
             raise ChannelPayloadError("searchOrders answer lacks orders", channel=self._code)
-        orders = [o for o in (self._order(raw) for raw in data["orders"]) if o is not None]
+        # One order we cannot read is refused by id; the others of the page are imported.
+        read, rejected = collect_orders(
+            data["orders"],
+            self._order,
+            order_id=lambda raw: raw["orderId"],
+            updated_at=lambda raw: _order_time(raw, "lastUpdatedTime"),
+        )
+        orders = [order for order in read if order is not None]
         token = (data.get("pagination") or {}).get("nextToken")
-        return OrderPage(orders, token or None)
+        return OrderPage(orders, token or None, rejected)
 
     def _order(self, raw: Any) -> ChannelOrder | None:
-        try:
-            order_id = str(raw["orderId"])
-            fulfillment = raw.get("fulfillment") or {}
-            status = FULFILLMENT_STATUS[fulfillment["fulfillmentStatus"]]
-            by = fulfillment.get("fulfilledBy")
-            lines = tuple(
-                ChannelOrderLine(
-                    str(item["orderItemId"]),
-                    str(item["product"]["sellerSku"]),
-                    int(item["quantityOrdered"]),
-                )
-                for item in raw["orderItems"]
-                if int(item["quantityOrdered"]) > 0
+        """The order (None: none of our stock in it), or an OrderPayloadError naming the
+        field in the Orders API's terms."""
+        order_id = str(raw["orderId"])
+        fulfillment = raw.get("fulfillment") or {}
+        state = fulfillment.get("fulfillmentStatus")
+        if state not in FULFILLMENT_STATUS:
+            raise OrderPayloadError(
+                "fulfillment.fulfillmentStatus", f"{str(state)[:60]!r} is not a known status"
             )
-            updated = _parse_time(raw["lastUpdatedTime"])
-            created = _parse_time(raw["createdTime"]) if raw.get("createdTime") else None
-        except (KeyError, TypeError, ValueError) as err:
-            raise ChannelPayloadError(
-                f"searchOrders: order {raw.get('orderId') if isinstance(raw, dict) else raw!r}"
-                f" unreadable ({type(err).__name__}: {err})",
-                channel=self._code,
-            ) from err
+        status = FULFILLMENT_STATUS[state]
+        by = fulfillment.get("fulfilledBy")
+        items = raw.get("orderItems")
+        if not isinstance(items, list):
+            raise OrderPayloadError("orderItems", "missing" if items is None else "not a list")
+        lines = []
+        for position, item in enumerate(items):
+            quantity = whole_quantity(
+                item.get("quantityOrdered"), f"orderItems[{position}].quantityOrdered"
+            )
+            if quantity > 0:
+                lines.append(
+                    ChannelOrderLine(
+                        str(item["orderItemId"]), str(item["product"]["sellerSku"]), quantity
+                    )
+                )
+        updated = _order_time(raw, "lastUpdatedTime")
+        created = _order_time(raw, "createdTime") if raw.get("createdTime") else None
         # fulfillment.fulfilledBy (only with includedData=FULFILLMENT): AMAZON = FBA (AFN),
         # MERCHANT = MFN; it replaces v0's FulfillmentChannel AFN/MFN
         # (https://developer-docs.amazon.com/sp-api/docs/orders-api-v0-to-v2026-01-01-migration-guide).
@@ -231,7 +246,7 @@ class AmazonConnector(Connector):
             warehouse = self._mfn_warehouse
         if not lines:
             return None
-        return ChannelOrder(order_id, status, updated, lines, created, warehouse)
+        return ChannelOrder(order_id, status, updated, tuple(lines), created, warehouse)
 
     # -- FBA stock ------------------------------------------------------------------------------
 
@@ -640,6 +655,17 @@ def _iso(moment: datetime) -> str:
 def _parse_time(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _order_time(raw: dict[str, Any], key: str) -> datetime:
+    """An order's time field, or an OrderPayloadError naming it."""
+    value = raw.get(key)
+    if not isinstance(value, str):
+        raise OrderPayloadError(key, "missing" if value is None else f"{value!r} is not a date")
+    try:
+        return _parse_time(value)
+    except (ValueError, OverflowError):
+        raise OrderPayloadError(key, f"{value[:60]!r} is not an ISO 8601 date") from None
 
 
 def _minutes(seconds: float) -> str:

@@ -28,10 +28,13 @@ from sellable.sdk import (
     Listing,
     ListingPage,
     OrderPage,
+    OrderPayloadError,
     OrderStatus,
     PushItem,
     PushResult,
     RateLimit,
+    collect_orders,
+    whole_quantity,
 )
 from sellable_shopify.client import (
     DEFAULT_MAXIMUM,
@@ -221,14 +224,20 @@ class ShopifyConnector(Connector):
         data = self.api.execute("SellableOrders", document, variables, cost)
         try:
             connection = data["orders"]
-            orders = [self._order(node) for node in connection["nodes"]]
+            # One order we cannot read is refused by id; the others of the page are imported.
+            orders, rejected = collect_orders(
+                connection["nodes"],
+                self._order,
+                order_id=lambda node: node["id"],
+                updated_at=lambda node: _order_time(node, "updatedAt"),
+            )
             page = connection["pageInfo"]
             next_cursor = str(page["endCursor"]) if page["hasNextPage"] else None
         except (KeyError, TypeError, ValueError) as err:
             raise ChannelPayloadError(
                 f"unexpected orders payload: {err!r}", channel=self.context.channel
             ) from err
-        return OrderPage(orders, next_cursor)
+        return OrderPage(orders, next_cursor, rejected)
 
     def _order(self, node: dict[str, Any]) -> ChannelOrder:
         lines_connection = node["lineItems"]
@@ -251,17 +260,19 @@ class ShopifyConnector(Connector):
             ChannelOrderLine(
                 str(line["id"]),
                 str(line["sku"]),
-                int(line["currentQuantity"]),
+                whole_quantity(
+                    line.get("currentQuantity"), f"lineItems[{position}].currentQuantity"
+                ),
                 options=_options(line.get("customAttributes")),
             )
-            for line in nodes
+            for position, line in enumerate(nodes)
             if line.get("sku")  # a custom item without SKU holds none of our stock
         )
         return ChannelOrder(
             order_id=str(node["id"]),
             status=order_status(node),
-            updated_at=_time(node["updatedAt"]),
-            created_at=_time(node["createdAt"]),
+            updated_at=_order_time(node, "updatedAt"),
+            created_at=_order_time(node, "createdAt"),
             lines=lines,
             warehouse=self._warehouse_of(node),
         )
@@ -461,6 +472,17 @@ def _options(attributes: Any) -> tuple[tuple[str, str], ...]:
 def _time(value: str) -> datetime:
     when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _order_time(node: dict[str, Any], key: str) -> datetime:
+    """An order's DateTime field, or an OrderPayloadError naming it."""
+    value = node.get(key)
+    if value is None:
+        raise OrderPayloadError(key, "missing")
+    try:
+        return _time(value) if isinstance(value, str) else _time("")
+    except (ValueError, OverflowError):
+        raise OrderPayloadError(key, f"{str(value)[:60]!r} is not an ISO 8601 date") from None
 
 
 def order_status(node: dict[str, Any]) -> OrderStatus:

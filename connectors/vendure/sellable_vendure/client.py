@@ -22,7 +22,16 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from sellable.sdk import AuthenticationError, ChannelError, ChannelHttp, ChannelPayloadError
+from sellable.sdk import (
+    AuthenticationError,
+    ChannelError,
+    ChannelHttp,
+    ChannelPayloadError,
+    OrderPayloadError,
+    RejectedOrder,
+    collect_orders,
+    whole_quantity,
+)
 
 #: The response header carrying the session token after ``login``. Vendure sends it only
 #: when ``authOptions.tokenMethod`` includes ``'bearer'`` (the default is ``'cookie'``):
@@ -180,8 +189,16 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class OrderPage:
+    """``orders`` read, ``rejected`` those that could not be, ``size`` how many the page
+    held (both together)."""
+
     orders: tuple[Order, ...]
     total: int
+    rejected: tuple[RejectedOrder, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return len(self.orders) + len(self.rejected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,10 +379,14 @@ class VendureAdminClient:
         data = self.query(ORDERS, {"options": options})
         try:
             orders = _field(data, "orders")
-            return OrderPage(
-                orders=tuple(_order(item) for item in orders["items"]),
-                total=int(orders["totalItems"]),
+            # One order we cannot read is refused by its code; the others are imported.
+            parsed, rejected = collect_orders(
+                orders["items"],
+                _order,
+                order_id=lambda item: item["code"],
+                updated_at=lambda item: _order_time(item, "updatedAt"),
             )
+            return OrderPage(tuple(parsed), int(orders["totalItems"]), tuple(rejected))
         except (KeyError, TypeError, ValueError) as err:
             raise self._payload("orders", err) from err
 
@@ -565,24 +586,38 @@ def _variant(item: Mapping[str, Any]) -> Variant:
     )
 
 
+def _order_time(item: Mapping[str, Any], key: str) -> datetime:
+    """An order's DateTime field, or an OrderPayloadError naming it."""
+    value = item.get(key)
+    if not isinstance(value, str):
+        raise OrderPayloadError(key, "missing" if value is None else f"{value!r} is not a date")
+    try:
+        return parse_time(value)
+    except (ValueError, OverflowError):
+        raise OrderPayloadError(key, f"{value[:60]!r} is not an ISO 8601 date") from None
+
+
 def _order(item: Mapping[str, Any]) -> Order:
     placed = item.get("orderPlacedAt")
+    lines = item.get("lines")
+    if not isinstance(lines, list):
+        raise OrderPayloadError("lines", "missing" if lines is None else "not a list")
     return Order(
         id=str(item["id"]),
         code=str(item["code"]),
         state=str(item["state"]),
         active=bool(item["active"]),
-        created_at=parse_time(item["createdAt"]),
-        updated_at=parse_time(item["updatedAt"]),
-        placed_at=parse_time(placed) if placed else None,
+        created_at=_order_time(item, "createdAt"),
+        updated_at=_order_time(item, "updatedAt"),
+        placed_at=_order_time(item, "orderPlacedAt") if placed else None,
         lines=tuple(
             OrderLine(
                 id=str(line["id"]),
                 variant_id=str(line["productVariant"]["id"]),
                 sku=str(line["productVariant"]["sku"]),
-                quantity=int(line["quantity"]),
+                quantity=whole_quantity(line.get("quantity"), f"lines[{position}].quantity"),
             )
-            for line in item["lines"]
+            for position, line in enumerate(lines)
         ),
         fulfillments=tuple(
             Fulfillment(

@@ -40,6 +40,7 @@ from sellable.sdk import (
     PushItem,
     PushResult,
     RateLimit,
+    collect_orders,
 )
 from sellable_vendure.client import (
     GlobalStockSettings,
@@ -321,12 +322,26 @@ class VendureConnector(Connector):
         """
         phase = OrderCursor.parse(cursor, since)
         page = self.client.orders(phase.filter(), phase.sort(), phase.ties, PAGE_SIZE)
-        orders = [to_channel_order(order) for order in page.orders if _is_placed(order)]
-        if len(page.orders) < PAGE_SIZE:
+        orders, rejected = collect_orders(
+            [order for order in page.orders if _is_placed(order)],
+            to_channel_order,
+            order_id=lambda order: order.code,
+            updated_at=lambda order: order.updated_at,
+        )
+        rejected = list(page.rejected) + rejected
+        if page.size < PAGE_SIZE:
             following = phase.following(since, self.settings.recheck_days)
+        elif not page.orders:
+            raise ChannelPayloadError(
+                f"a whole page of {page.size} orders could not be read (the first: "
+                f"{rejected[0].describe()}); the pull cannot page past them",
+                channel=self.context.channel,
+            )
         else:
+            # The keys of the orders read: an order refused after the last of them, or in
+            # its tie, is read again on the next page, never skipped.
             following = phase.after([phase.key(order) for order in page.orders])
-        return OrderPage(orders, following.encode() if following else None)
+        return OrderPage(orders, following.encode() if following else None, rejected)
 
 
 # -- pure mapping (tested without HTTP) -----------------------------------------------------------

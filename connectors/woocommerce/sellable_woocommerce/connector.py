@@ -31,10 +31,13 @@ from sellable.sdk import (
     Listing,
     ListingPage,
     OrderPage,
+    OrderPayloadError,
     OrderStatus,
     PushItem,
     PushResult,
     RateLimit,
+    collect_orders,
+    whole_quantity,
 )
 from sellable_woocommerce.client import (
     BATCH_LIMIT,
@@ -291,21 +294,29 @@ class WooCommerceConnector(Connector):
             # More orders of the block changed than the overlap: the rest moved up further.
             offset = max(0, offset - PER_PAGE)
             page = self.client.orders(modified_after=state.after, offset=offset, status=status)
-        orders = [_order(raw) for raw in page.items if _version(raw) not in seen]
+        # One order we cannot read is refused by id; the others of the page are imported.
+        fresh = [raw for raw in page.items if _version(raw) not in seen]
+        orders, rejected = collect_orders(
+            fresh, _order, order_id=lambda raw: raw.get("id"), updated_at=_modified
+        )
         more = _more_pages(page, 1) if offset is None else len(page.items) == PER_PAGE
         if not more or not page.items:
             following = None if state.trash else _OrderCursor.start(since, trash=True).encode()
-            return OrderPage(orders, following)
-        first = _gmt_text(page.items[0])
-        last = _gmt_text(page.items[-1])
+            return OrderPage(orders, following, rejected)
+        # The keyset is read from orders whose modification time parses; a page with none
+        # (every date corrupt) is read on by offset, like a page of one second.
+        dated = [raw for raw in page.items if _modified(raw) is not None]
+        first = _gmt_text(dated[0]) if dated else None
+        last = _gmt_text(dated[-1]) if dated else None
         versions = [_version(raw) for raw in page.items]
         if first == last:  # the whole page is one second: read on in that second
             end = (offset or 0) + len(page.items)
             block = _OrderCursor(state.after, end, tuple(versions), state.trash)
-            return OrderPage(orders, block.encode())
-        at_last = [_version(raw) for raw in page.items if _gmt_text(raw) == last]
+            return OrderPage(orders, block.encode(), rejected)
+        assert last is not None
+        at_last = [_version(raw) for raw in page.items if raw.get("date_modified_gmt") == last]
         keyset = _OrderCursor(_before(last), 0, tuple(at_last), state.trash)
-        return OrderPage(orders, keyset.encode())
+        return OrderPage(orders, keyset.encode(), rejected)
 
     # -- pushing -------------------------------------------------------------------------------
 
@@ -412,25 +423,63 @@ def _listing(item: dict[str, Any], parent_id: str | None) -> Listing:
 
 
 def _order(raw: dict[str, Any]) -> ChannelOrder:
-    status = str(_require(raw, "status"))
+    """The order, or an OrderPayloadError naming the field in the REST API's terms."""
+    order_id = raw.get("id")
+    if isinstance(order_id, bool) or not isinstance(order_id, int | str) or order_id == "":
+        raise OrderPayloadError("id", f"{order_id!r} is not an order id")
+    status = raw.get("status")
+    if not isinstance(status, str):
+        raise OrderPayloadError("status", f"{status!r} is not a status")
+    items = raw.get("line_items")
+    if not isinstance(items, list):
+        raise OrderPayloadError(
+            "line_items", "missing" if items is None else f"{str(items)[:60]!r} is not a list"
+        )
     lines = []
-    for line in _require(raw, "line_items"):
+    for position, line in enumerate(items):
+        field = f"line_items[{position}]"
+        if not isinstance(line, dict):
+            raise OrderPayloadError(field, f"{str(line)[:60]!r} is not a line item")
+        line_id = line.get("id")
+        if isinstance(line_id, bool) or not isinstance(line_id, int | str) or line_id == "":
+            raise OrderPayloadError(f"{field}.id", f"{line_id!r} is not a line item id")
         sku = line.get("sku") or ""
+        if not isinstance(sku, str):
+            raise OrderPayloadError(f"{field}.sku", f"{sku!r} is not text")
         lines.append(
             ChannelOrderLine(
-                str(_require(line, "id")),
+                str(line_id),
                 sku,
-                int(_require(line, "quantity")),
+                whole_quantity(line.get("quantity"), f"{field}.quantity"),
                 options=_options(line.get("meta_data")),
             )
         )
+    created = raw.get("date_created_gmt")
     return ChannelOrder(
-        order_id=str(raw["id"]),
+        order_id=str(order_id),
         status=STATUSES.get(status, OrderStatus.OPEN),
-        updated_at=_parse_gmt(_gmt_text(raw)),
+        updated_at=_order_time(raw, "date_modified_gmt"),
         lines=tuple(lines),
-        created_at=_parse_gmt(raw["date_created_gmt"]) if raw.get("date_created_gmt") else None,
+        created_at=_order_time(raw, "date_created_gmt") if created else None,
     )
+
+
+def _order_time(raw: dict[str, Any], key: str) -> datetime:
+    text = raw.get(key)
+    if not isinstance(text, str) or not text:
+        raise OrderPayloadError(key, "missing" if text is None else f"{text!r} is not a date")
+    try:
+        return _parse_gmt(text)
+    except ChannelPayloadError:
+        raise OrderPayloadError(key, f"{text[:60]!r} is not an ISO 8601 date") from None
+
+
+def _modified(raw: Any) -> datetime | None:
+    """The order's modification time, None when it does not parse."""
+    try:
+        return _order_time(raw, "date_modified_gmt")
+    except (OrderPayloadError, AttributeError):
+        return None
 
 
 def _options(meta_data: Any) -> tuple[tuple[str, str], ...]:
@@ -487,8 +536,8 @@ class _OrderCursor:
 
 
 def _version(raw: dict[str, Any]) -> str:
-    """An order as of one change: ``<id>@<date_modified_gmt>``."""
-    return f"{_require(raw, 'id')}@{_gmt_text(raw)}"
+    """An order as of one change: ``<id>@<date_modified_gmt>`` (as sent, read or not)."""
+    return f"{raw.get('id')}@{str(raw.get('date_modified_gmt'))[:40]}"
 
 
 def _gmt_text(raw: dict[str, Any]) -> str:
@@ -502,7 +551,9 @@ def _parse_gmt(text: str) -> datetime:
     """``*_gmt`` fields carry no zone and are UTC ("Orders" > "Order properties")."""
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError as err:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as err:
         raise ChannelPayloadError(f"bad date {text!r}") from err
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 

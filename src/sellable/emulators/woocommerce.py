@@ -34,6 +34,11 @@ What it reproduces, because it is what makes the real API hard:
   10 s, WooCommerce's own documented default for its Store API rate limiter,
   https://developer.woocommerce.com/docs/apis/store-api/rate-limiting/), answering 429
   with ``Retry-After`` over it.
+* Corrupt orders, for tests of what a broken plugin or a hand-edited database sends:
+  :meth:`WooCommerceEmulator.corrupt_order` replaces or removes one field of one order as
+  rendered (``line_items.0.quantity`` = ``"two"``, no ``line_items``, a
+  ``date_modified_gmt`` that is not a date); :meth:`WooCommerceEmulator.repair_order`
+  undoes it, as a fix in the shop would (touching the modification time, or not).
 
 Usage::
 
@@ -154,6 +159,8 @@ class WooCommerceEmulator(EmulatorServer):
         #: Called (path, page) after a collection page was computed: tests change the shop
         #: between two pages to make pagination drift.
         self.after_page: Callable[[str, int], None] | None = None
+        #: order id -> {dotted field path: value, or DROP}: fields replaced when rendered.
+        self.corruptions: dict[int, dict[str, Any]] = {}
         self._next_id = 10
         self._next_line = 1
         self._ids = threading.Lock()
@@ -277,6 +284,21 @@ class WooCommerceEmulator(EmulatorServer):
             self.orders[order.id] = order
             self._set_status(order, status)
             return str(order.id)
+
+    def corrupt_order(self, order_id: int | str, path: str, value: Any = None) -> None:
+        """Render ``path`` (dotted: ``line_items.0.quantity``) of the order as ``value``;
+        :data:`DROP` removes the key. Nothing else of the order changes, not even its
+        modification time (a plugin writing the database directly)."""
+        with self.lock:
+            self.corruptions.setdefault(int(order_id), {})[path] = value
+
+    def repair_order(self, order_id: int | str, *, touch: bool = True) -> None:
+        """Undo the order's corruption; ``touch`` stamps a modification now, as an edit in
+        the admin does (False: a silent fix of the database)."""
+        with self.lock:
+            self.corruptions.pop(int(order_id), None)
+            if touch:
+                self.orders[int(order_id)].modified = self.clock.now()
 
     def set_order_status(self, order_id: int | str, status: str) -> None:
         with self.lock:
@@ -732,6 +754,12 @@ class WooCommerceEmulator(EmulatorServer):
         return "onbackorder" if product.backorders != "no" else "outofstock"
 
     def _render_order(self, order: Order) -> dict[str, Any]:
+        rendered = self._render_clean_order(order)
+        for path, value in self.corruptions.get(order.id, {}).items():
+            _replace(rendered, path.split("."), value)
+        return rendered
+
+    def _render_clean_order(self, order: Order) -> dict[str, Any]:
         total = sum(line["price"] * line["quantity"] for line in order.line_items)
         return {
             "id": order.id,
@@ -854,3 +882,28 @@ def _second(when: datetime) -> datetime:
 
 def _gmt(when: datetime) -> str:
     return _second(when).astimezone(UTC).replace(tzinfo=None).isoformat()
+
+
+class _Drop:
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+#: :meth:`WooCommerceEmulator.corrupt_order`'s value that removes the field.
+DROP: Any = _Drop()
+
+
+def _replace(node: Any, path: list[str], value: Any) -> None:
+    """Set (or, for DROP, remove) ``path`` inside the rendered JSON ``node``."""
+    *parents, last = path
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        if value is DROP:
+            del node[int(last)]
+        else:
+            node[int(last)] = value
+    elif value is DROP:
+        node.pop(last, None)
+    else:
+        node[last] = value

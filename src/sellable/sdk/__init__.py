@@ -18,6 +18,7 @@ from sellable.errors import (
     AuthenticationError,
     ChannelError,
     ChannelPayloadError,
+    OrderPayloadError,
     TemporaryChannelError,
 )
 from sellable.orders.model import OrderStatus
@@ -32,7 +33,10 @@ from sellable.sdk._models import (
     PushItem,
     PushResult,
     PushStatus,
+    RejectedOrder,
     StockCount,
+    collect_orders,
+    whole_quantity,
 )
 
 __all__ = [
@@ -50,13 +54,17 @@ __all__ = [
     "Listing",
     "ListingPage",
     "OrderPage",
+    "OrderPayloadError",
     "OrderStatus",
     "PushItem",
     "PushResult",
     "PushStatus",
     "RateLimit",
+    "RejectedOrder",
     "StockCount",
     "TemporaryChannelError",
     "TokenBucket",
+    "collect_orders",
     "parse_retry_after",
+    "whole_quantity",
 ]

@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
+from sellable.errors import ChannelPayloadError, OrderPayloadError
 from sellable.orders.model import OrderStatus
+
+
+def whole_quantity(value: Any, field: str = "quantity") -> int:
+    """``value`` if it is a whole number of units, 0 or more; else an
+    :class:`OrderPayloadError` naming ``field``. Nothing is converted: ``"2"``, ``1.5``
+    and ``True`` are refused, not read as 2, 1 and 1 (a cut quantity allocates the wrong
+    stock silently)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OrderPayloadError(field, f"{_shown(value)} is not a whole number")
+    if value < 0:
+        raise OrderPayloadError(field, f"{value} is negative")
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(value: Any, field: str, order_id: str | None = None, *, empty: bool = False) -> None:
+    if not isinstance(value, str) or (not empty and not value.strip()):
+        wanted = "text" if empty else "non-empty text"
+        raise OrderPayloadError(field, f"{_shown(value)} is not {wanted}", order_id=order_id)
+
+
+def _moment(value: Any, field: str, order_id: str | None) -> datetime:
+    """A channel time; one without a zone is UTC (as the cursor reads it)."""
+    if not isinstance(value, datetime):
+        raise OrderPayloadError(field, f"{_shown(value)} is not a datetime", order_id=order_id)
+    return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +56,22 @@ class ChannelOrderLine:
     #: carries them: the line then takes exactly those. Empty: the planner chooses.
     options: tuple[tuple[str, str], ...] = ()
 
+    def __post_init__(self) -> None:
+        # The order's id is not known here: collect_orders (or ChannelOrder's caller) adds
+        # it. A quantity of 0 is a line with nothing left (refunded, edited away).
+        _text(self.line_id, "line_id")
+        where = f"lines[{self.line_id}]"
+        _text(self.sku, f"{where}.sku", empty=True)
+        whole_quantity(self.quantity, f"{where}.quantity")
+        if self.status is not None and not isinstance(self.status, OrderStatus):
+            raise OrderPayloadError(f"{where}.status", f"{_shown(self.status)} is not a status")
+        object.__setattr__(self, "options", tuple(self.options))
+        for pair in self.options:
+            if len(pair) != 2 or not all(isinstance(part, str) and part for part in pair):
+                raise OrderPayloadError(
+                    f"{where}.options", f"{_shown(pair)} is not a (slot, SKU) pair"
+                )
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelOrder:
@@ -38,13 +86,129 @@ class ChannelOrder:
     created_at: datetime | None = None
     warehouse: str | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse what the order book could not use, with an :class:`OrderPayloadError`
+        naming the order and the field (see :func:`collect_orders`)."""
+        _text(self.order_id, "order_id")
+        order_id = self.order_id
+        if not isinstance(self.status, OrderStatus):
+            raise OrderPayloadError(
+                "status", f"{_shown(self.status)} is not a status", order_id=order_id
+            )
+        object.__setattr__(self, "updated_at", _moment(self.updated_at, "updated_at", order_id))
+        if self.created_at is not None:
+            created = _moment(self.created_at, "created_at", order_id)
+            object.__setattr__(self, "created_at", created)
+        if isinstance(self.lines, (str, bytes)) or not isinstance(self.lines, Sequence):
+            raise OrderPayloadError(
+                "lines", f"{_shown(self.lines)} is not a list of lines", order_id=order_id
+            )
+        object.__setattr__(self, "lines", tuple(self.lines))
+        for line in self.lines:
+            if not isinstance(line, ChannelOrderLine):
+                raise OrderPayloadError(
+                    "lines", f"{_shown(line)} is not a ChannelOrderLine", order_id=order_id
+                )
+        if self.warehouse is not None:
+            _text(self.warehouse, "warehouse", order_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedOrder:
+    """An order of a page that could not be read: refused by ``order_id``, naming the
+    ``field`` (in the channel's terms) and the ``reason``. ``updated_at`` is the order's
+    modification time when it could be read: the framework's cursor waits for it."""
+
+    order_id: str
+    field: str
+    reason: str
+    updated_at: datetime | None = None
+
+    def describe(self) -> str:
+        return f"order {self.order_id}: {self.field}: {self.reason}"
+
+
+Raw = TypeVar("Raw")
+Parsed = TypeVar("Parsed")
+
+
+def collect_orders(
+    raws: Iterable[Raw],
+    parse: Callable[[Raw], Parsed],
+    *,
+    order_id: Callable[[Raw], object],
+    updated_at: Callable[[Raw], datetime | None] | None = None,
+) -> tuple[list[Parsed], list[RejectedOrder]]:
+    """Each raw order of a page parsed by ``parse``, or refused by id: one bad order is
+    that order's problem alone.
+
+    ``parse`` raises :class:`OrderPayloadError` (naming the field) for what it cannot
+    read; a ``ChannelPayloadError``, ``KeyError``, ``TypeError`` or ``ValueError`` out of
+    it refuses the order too, with what the error says. ``parse`` usually returns a
+    :class:`ChannelOrder`, or a client's own order type. ``order_id`` reads the raw
+    order's id for the refusal, ``updated_at`` its modification time when readable (the
+    framework's cursor waits for a refused order that has one). Usage::
+
+        orders, rejected = collect_orders(data["orders"], self._order, order_id=lambda r: r["id"])
+        return OrderPage(orders, next_cursor, rejected)
+    """
+    orders: list[Parsed] = []
+    rejected: list[RejectedOrder] = []
+    for position, raw in enumerate(raws):
+        try:
+            orders.append(parse(raw))
+            continue
+        except OrderPayloadError as err:
+            field, reason, known = err.field, err.reason, err.order_id
+        except ChannelPayloadError as err:
+            field, reason, known = "order", str(err), None
+        except KeyError as err:
+            field, reason, known = str(err.args[0]) if err.args else "?", "missing", None
+        except (TypeError, ValueError) as err:
+            field, reason, known = "order", f"{type(err).__name__}: {err}", None
+        rejected.append(
+            RejectedOrder(
+                known or _raw_id(raw, order_id, position),
+                field,
+                reason[:300],
+                _raw_time(raw, updated_at),
+            )
+        )
+    return orders, rejected
+
+
+def _raw_id(raw: Raw, order_id: Callable[[Raw], object], position: int) -> str:
+    try:
+        value = order_id(raw)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        value = None
+    if isinstance(value, bool) or value is None or not str(value).strip():
+        return f"(no id: order {position + 1} of its page)"
+    return str(value)[:200]
+
+
+def _raw_time(raw: Raw, updated_at: Callable[[Raw], datetime | None] | None) -> datetime | None:
+    if updated_at is None:
+        return None
+    try:
+        moment = updated_at(raw)
+    except (ChannelPayloadError, KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        return None
+    return moment
+
 
 @dataclass(frozen=True, slots=True)
 class OrderPage:
-    """One page of orders changed since the pull's start time; ``next_cursor`` None ends."""
+    """One page of orders changed since the pull's start time; ``next_cursor`` None ends.
+
+    ``rejected`` are the orders of the page that could not be read (see
+    :func:`collect_orders`): each is refused and reported by id, the others are imported."""
 
     orders: Sequence[ChannelOrder]
     next_cursor: str | None = None
+    rejected: Sequence[RejectedOrder] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ The class :func:`connector_tests` returns holds these tests:
 * the listings page to the end with no listing twice;
 * a push answers one result per item, and an item the channel refuses fails alone;
 * an order pull is idempotent: pulling twice from the same ``since`` gives the same orders;
+* one order the channel sends corrupt (``ContractSetup.corrupt``) is refused by its id in
+  ``OrderPage.rejected``, naming a field, and every other order still comes;
 * refused credentials raise a :class:`ChannelError`;
 * no secret of the settings (each ``SecretStr`` value) appears in any log line, error or
   push message captured while the suite runs.
@@ -45,7 +47,14 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from sellable.errors import ChannelError
 from sellable.sdk._connector import Capability, Connector, ConnectorContext
 from sellable.sdk._http import ChannelHttp
-from sellable.sdk._models import ChannelOrder, Listing, PushItem, PushResult, PushStatus
+from sellable.sdk._models import (
+    ChannelOrder,
+    Listing,
+    PushItem,
+    PushResult,
+    PushStatus,
+    RejectedOrder,
+)
 
 __all__ = [
     "HOOKS",
@@ -93,6 +102,9 @@ class ContractSetup:
     ``bad_settings``: key -> a value the settings model must refuse; a key not named gets
     a nested list, which no plain field accepts.
     ``pushable(listing)``: which listings the push test may use (default: those with a SKU).
+    ``corrupt()``: make the channel send one of the orders after ``since`` corrupt (a
+    quantity ``"two"``, an emulator fault) and return its id as the connector reports it;
+    without it the corrupt-order test is skipped.
     """
 
     settings: Mapping[str, Any]
@@ -105,6 +117,7 @@ class ContractSetup:
     bad_settings: Mapping[str, Any] = field(default_factory=dict)
     pushable: Callable[[Listing], bool] = lambda listing: listing.sku is not None
     push_items: int = 3
+    corrupt: Callable[[], str] | None = None
 
 
 def build_connector(
@@ -339,7 +352,12 @@ class ConnectorContractTests:
 
     # -- orders ---------------------------------------------------------------------------------
 
-    def _pull(self, connector: Connector, since: datetime) -> dict[str, ChannelOrder]:
+    def _pull(
+        self,
+        connector: Connector,
+        since: datetime,
+        rejected: dict[str, RejectedOrder] | None = None,
+    ) -> dict[str, ChannelOrder]:
         orders: dict[str, ChannelOrder] = {}
         cursor: str | None = None
         seen_cursors: set[str] = set()
@@ -348,6 +366,10 @@ class ConnectorContractTests:
             for order in page.orders:
                 assert isinstance(order, ChannelOrder)
                 orders[order.order_id] = order  # an order may come again on a later page
+            for rejection in page.rejected:
+                assert isinstance(rejection, RejectedOrder)
+                if rejected is not None:
+                    rejected[rejection.order_id] = rejection
             cursor = page.next_cursor
             if cursor is None:
                 return orders
@@ -372,6 +394,24 @@ class ConnectorContractTests:
         assert len(first) >= contract.min_orders, (len(first), contract.min_orders)
         assert again == first
         assert restarted == first
+
+    def test_a_corrupt_order_is_refused_by_id_and_the_others_still_come(
+        self,
+        connector_class: type[Connector],
+        contract: ContractSetup,
+        connector: Connector,
+    ) -> None:
+        _needs(connector_class, Capability.PULL_ORDERS)
+        if contract.corrupt is None:
+            pytest.skip("ContractSetup.corrupt is not given")
+        assert contract.since is not None, "ContractSetup.since is needed to pull orders"
+        before = self._pull(connector, contract.since)
+        order_id = contract.corrupt()
+        rejected: dict[str, RejectedOrder] = {}
+        after = self._pull(connector, contract.since, rejected)
+        assert list(rejected) == [order_id]
+        assert rejected[order_id].field and rejected[order_id].reason
+        assert after == {k: v for k, v in before.items() if k != order_id}
 
     # -- credentials ----------------------------------------------------------------------------
 

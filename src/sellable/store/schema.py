@@ -221,6 +221,21 @@ channel_cursors = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Orders a channel sent that could not be read, by id: refused and reported until a pull
+# reads them whole (then imported and forgotten). ``updated_at`` is the channel's
+# modification time when it could be read; the order cursor waits for it (sync/jobs/orders.py).
+refused_orders = Table(
+    "refused_orders",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("order_id", String(255), primary_key=True),
+    Column("field", String(255), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
+    Column("first_refused_at", DateTime(timezone=True), nullable=False),
+    Column("last_refused_at", DateTime(timezone=True), nullable=False),
+)
+
 listings = Table(
     "listings",
     metadata,
@@ -271,6 +286,7 @@ __all__ = [
     "movements",
     "order_lines",
     "orders",
+    "refused_orders",
     "sellable_changes",
     "skus",
     "stock",

@@ -7,6 +7,9 @@ Pure (no HTTP, no database), like singer-sdk keeps bookmarks apart from streams:
   again (and counted once, because applying an order twice changes nothing);
 * the cursor moves to the newest update seen, never past the run's start (orders that
   changed while we paged are read again next time), and never backwards;
+* an order refused while being read (its payload is corrupt) holds the cursor at its
+  modification time, or where the cursor stood when that time cannot be read, so that the
+  next pulls read it again until it parses; see :meth:`Bookmark.hold`;
 * a connector does not promise its pages sorted by update time, so the cursor moves only
   when the pull read every page: a pull broken off (an error, a shutdown, or the page limit
   running out) keeps the stored cursor, and the next pull reads the window again.
@@ -17,6 +20,7 @@ Usage::
     bookmark = Bookmark(window)
     for order in pages:
         bookmark.see(order.updated_at)
+    bookmark.hold(refused.updated_at)               # an order that could not be read
     new_cursor = bookmark.advance(complete=True)   # None: keep the stored cursor
 """
 
@@ -58,6 +62,18 @@ class Bookmark:
     def __init__(self, window: OrderWindow) -> None:
         self.window = window
         self.newest: datetime | None = None
+        self.held: datetime | None = None
+
+    def hold(self, updated_at: datetime | None) -> None:
+        """Keep the cursor from passing a refused order changed at ``updated_at`` (None:
+        its time is unknown, so the cursor stays where the pull started)."""
+        window = self.window
+        if updated_at is None:
+            moment = window.stored if window.stored is not None else window.since
+        else:
+            moment = as_utc(updated_at)
+        if self.held is None or moment < self.held:
+            self.held = moment
 
     def see(self, updated_at: datetime) -> None:
         moment = as_utc(updated_at)
@@ -78,6 +94,8 @@ class Bookmark:
             # the next one does not look back the whole initial lookback again.
             return window.since if window.stored is None else None
         moved = min(self.newest, window.run_start)
+        if self.held is not None:
+            moved = min(moved, self.held)
         if window.stored is not None and moved <= window.stored:
             return None
         return moved

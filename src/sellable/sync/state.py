@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, select, update
 
 from sellable.config import ChannelSettings
+from sellable.sdk import RejectedOrder
 from sellable.store import schema
 from sellable.store.db import writing
 from sellable.store.sql import chunked, upsert
@@ -129,6 +130,53 @@ class SyncState:
             connection.execute(
                 delete(schema.channel_cursors).where((c.channel == code) & (c.job == AUTH_REFUSED))
             )
+
+    # -- refused orders -------------------------------------------------------------------------
+
+    def refused_orders(self, code: str) -> dict[str, dict[str, Any]]:
+        """The channel's refused orders by id: ``field``, ``reason``, ``updated_at`` (the
+        channel's, or None), ``first_refused_at``, ``last_refused_at``."""
+        table = schema.refused_orders
+        with self.db.connect() as connection:
+            rows = connection.execute(
+                select(table).where(table.c.channel == code).order_by(table.c.first_refused_at)
+            ).all()
+        return {row.order_id: dict(row._mapping) for row in rows}
+
+    def record_refused(self, code: str, refused: Sequence[RejectedOrder]) -> None:
+        """Store this pull's refusals; a refusal seen before keeps its first time."""
+        if not refused:
+            return
+        now = self.now()
+        rows = [
+            {
+                "channel": code,
+                "order_id": r.order_id[:255],
+                "field": r.field[:255],
+                "reason": r.reason[:500],
+                "updated_at": r.updated_at,
+                "first_refused_at": now,
+                "last_refused_at": now,
+            }
+            for r in refused
+        ]
+        with writing(self.db) as connection:
+            upsert(
+                connection,
+                schema.refused_orders,
+                rows,
+                key=("channel", "order_id"),
+                update=("field", "reason", "updated_at", "last_refused_at"),
+            )
+
+    def forget_refused(self, code: str, order_ids: Sequence[str]) -> None:
+        """Orders read whole at last (imported): no longer refused."""
+        table = schema.refused_orders
+        with writing(self.db) as connection:
+            for chunk in chunked(list(order_ids)):
+                connection.execute(
+                    delete(table).where((table.c.channel == code) & table.c.order_id.in_(chunk))
+                )
 
     # -- job runs -------------------------------------------------------------------------------
 

@@ -88,6 +88,17 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                 {"listing_id": r.listing_id, "error": r.last_error} for r in rows if r.last_error
             ]
             refused = engine.state.auth_refused_mark(code)
+            refused_orders = [
+                {
+                    "order_id": order_id,
+                    "field": row["field"],
+                    "reason": row["reason"],
+                    "updated_at": iso_utc(row["updated_at"]),
+                    "since": iso_utc(row["first_refused_at"]),
+                    "last_read": iso_utc(row["last_refused_at"]),
+                }
+                for order_id, row in engine.state.refused_orders(code).items()
+            ]
             channel = engine.channels[code]
             report.append(
                 {
@@ -107,6 +118,10 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                         "listings": duplicates[:MAX_LISTED],
                     },
                     "failing_listings": failing_listings[:MAX_LISTED],
+                    "refused_orders": {
+                        "count": len(refused_orders),
+                        "orders": refused_orders[:MAX_LISTED],
+                    },
                 }
             )
     return report
@@ -208,6 +223,17 @@ def render_status(report: list[dict[str, Any]]) -> str:
                 shown = ", ".join(part["skus"][:10])
                 more = f" … and {part['count'] - 10} more" if part["count"] > 10 else ""
                 lines.append(f"  {key.replace('_', ' ')}: {part['count']} ({shown}{more})")
+        refused = channel["refused_orders"]
+        if refused["count"]:
+            shown = "; ".join(
+                f"order {r['order_id']} {r['field']}: {r['reason']} (since {r['since']})"
+                for r in refused["orders"][:10]
+            )
+            more = f" … and {refused['count'] - 10} more" if refused["count"] > 10 else ""
+            lines.append(
+                f"  refused orders (cannot be read; fix them on the channel): "
+                f"{refused['count']} ({shown}{more})"
+            )
         duplicate = channel["duplicate_listings"]
         if duplicate["count"]:
             lines.append(

@@ -600,3 +600,35 @@ def test_a_large_push_goes_through_one_feed_and_its_report_settles_each_item(
     assert [r.listing_id for r in settled.values() if r.status is PushStatus.OK] == [
         sku for sku in skus if sku not in {"My-SKU-B", "My-SKU-C"}
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("two", "'two' is not a whole number"),
+        (1.5, "1.5 is not a whole number"),
+        (-2, "-2 is negative"),
+    ],
+    ids=["text", "fraction", "negative"],
+)
+def test_search_orders_refuses_an_unreadable_order_by_id_and_reads_the_rest(
+    api: respx.MockRouter, make_connector: MakeConnector, value: Any, reason: str
+) -> None:
+    answer = sandbox("orders_2026-01-01.json", "/orders/2026-01-01/orders", "get", "200", 0)
+    body = json.loads(json.dumps(answer["response"]))
+    good = body["orders"][0]
+    bad = json.loads(json.dumps(good))
+    bad["orderId"] = "250-0000000-0000000"
+    bad["orderItems"][1]["quantityOrdered"] = value
+    body["orders"] = [bad, good]
+    body.pop("pagination", None)
+    api.get(f"{ENDPOINT}/orders/2026-01-01/orders").mock(
+        return_value=httpx.Response(200, json=body)
+    )
+
+    page = make_connector().pull_orders(datetime(2024, 12, 25, tzinfo=UTC), None)
+
+    assert [o.order_id for o in page.orders] == ["250-1234567-8901234"]
+    assert [(r.order_id, r.field, r.reason) for r in page.rejected] == [
+        ("250-0000000-0000000", "orderItems[1].quantityOrdered", reason)
+    ]

@@ -495,3 +495,55 @@ def test_shopify_read_quantities_by_alias(
     assert found == {f"{ITEM}|{LOCATION}": 6}
     (body,) = bodies(route)
     assert body["variables"] == {"i0": ITEM, "l0": LOCATION, "i1": other, "l1": LOCATION}
+
+
+# -- issue 18: one unreadable order is that order's problem alone ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("currentQuantity", "two", "'two' is not a whole number"),
+        ("currentQuantity", 1.5, "1.5 is not a whole number"),
+        ("currentQuantity", -2, "-2 is negative"),
+        ("updatedAt", "05/12/2026 4:22 PM", "'05/12/2026 4:22 PM' is not an ISO 8601 date"),
+    ],
+    ids=["text", "fraction", "negative", "date"],
+)
+def test_shopify_an_unreadable_order_is_refused_by_id_and_the_page_read_on(
+    api: respx.MockRouter,
+    make_connector: Callable[..., ShopifyConnector],
+    field: str,
+    value: Any,
+    reason: str,
+) -> None:
+    def order(number: int, current: Any = 1, updated: str = "2026-11-01T11:00:00Z") -> Any:
+        return {
+            "id": f"gid://shopify/Order/{number}",
+            "createdAt": "2026-11-01T10:00:00Z",
+            "updatedAt": updated,
+            "cancelledAt": None,
+            "closed": False,
+            "displayFulfillmentStatus": "UNFULFILLED",
+            "lineItems": {
+                "nodes": [
+                    {"id": f"L{number}", "sku": "MUG", "quantity": 1, "currentQuantity": current}
+                ],
+                "pageInfo": {"hasNextPage": False, "endCursor": None},
+            },
+        }
+
+    bad = order(2, value) if field == "currentQuantity" else order(2, updated=value)
+    page = {"nodes": [order(1), bad, order(3)], "pageInfo": {"hasNextPage": False}}
+    api.post(ENDPOINT).mock(return_value=httpx.Response(200, json={"data": {"orders": page}}))
+
+    result = make_connector().pull_orders(datetime(2026, 11, 1, tzinfo=UTC), None)
+
+    assert [o.order_id for o in result.orders] == [
+        "gid://shopify/Order/1",
+        "gid://shopify/Order/3",
+    ]
+    where = f"lineItems[0].{field}" if field == "currentQuantity" else field
+    assert [(r.order_id, r.field, r.reason) for r in result.rejected] == [
+        ("gid://shopify/Order/2", where, reason)
+    ]

@@ -434,3 +434,37 @@ def test_parse_time_reads_vendures_utc_milliseconds() -> None:
     assert parse_time("2026-11-23T04:27:03.097Z") == datetime(
         2026, 11, 23, 4, 27, 3, 97000, tzinfo=UTC
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "reason"),
+    [
+        ("quantity", "two", "lines[0].quantity", "'two' is not a whole number"),
+        ("quantity", 1.5, "lines[0].quantity", "1.5 is not a whole number"),
+        ("quantity", -2, "lines[0].quantity", "-2 is negative"),
+        (
+            "updatedAt",
+            "05/12/2026 4:22 PM",
+            "updatedAt",
+            "'05/12/2026 4:22 PM' is not an ISO 8601 date",
+        ),
+        ("lines", None, "lines", "missing"),
+    ],
+    ids=["text", "fraction", "negative", "date", "no-lines"],
+)
+def test_pull_orders_refuses_an_unreadable_order_by_code_and_reads_the_rest(
+    path: str, value: Any, field: str, reason: str
+) -> None:
+    bad = order("2", "PaymentSettled", [("3", "MUG-CERAMIC", 1)])
+    if path == "quantity":
+        bad["lines"][0]["quantity"] = value
+    else:
+        bad[path] = value
+    good = order("3", "PaymentSettled", [("4", "MUG-CERAMIC", 1)])
+    script = Script().login().then("SellableOrders", orders_page([SETTLED, bad, good]))
+
+    with connector(script, recheck_days=0) as vendure:
+        page = vendure.pull_orders(SINCE, None)
+
+    assert [o.order_id for o in page.orders] == ["CODE1", "CODE3"]
+    assert [(r.order_id, r.field, r.reason) for r in page.rejected] == [("CODE2", field, reason)]

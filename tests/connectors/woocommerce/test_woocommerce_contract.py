@@ -26,8 +26,13 @@ class TestWooCommerceContract(connector_tests(WooCommerceConnector)):
         for n in range(LISTINGS):
             shop.add_listing(f"P-{n:03d}", n)
         shop.place_order([("P-001", 1), ("P-002", 2)])
+        corrupted = shop.place_order([("P-004", 1)])
         clock.advance(5)
         shop.place_order([("P-003", 1)], status="completed")
+
+        def corrupt() -> str:
+            shop.corrupt_order(corrupted, "line_items.0.quantity", "two")
+            return corrupted
 
         def refuse(item: PushItem) -> PushItem:
             shop.failing_updates[int(item.listing.listing_id)] = 99
@@ -47,6 +52,7 @@ class TestWooCommerceContract(connector_tests(WooCommerceConnector)):
                 since=since,
                 min_listings=LISTINGS,
                 min_orders=2,
+                corrupt=corrupt,
                 bad_settings={"base_url": "http://shop.example.com"},  # plain HTTP off loopback
             )
 

@@ -75,13 +75,15 @@ OpenWoo = Callable[..., Woo]
 
 @pytest.fixture
 def open_woo(config_file: Path) -> Iterator[OpenWoo]:
-    """``open_woo(catalog=..., **emulator_options)``: the example catalog (plus the
-    ``catalog`` SKUs, simple, with on hand = their number), a WooCommerce emulator on a
-    manual clock, a channel ``woo`` on it and a SyncEngine whose HTTP client runs on that
-    clock."""
+    """``open_woo(catalog=..., engine_clock=False, **emulator_options)``: the example
+    catalog (plus the ``catalog`` SKUs, simple, with on hand = their number), a WooCommerce
+    emulator on a manual clock, a channel ``woo`` on it and a SyncEngine whose HTTP client
+    runs on that clock (and, with ``engine_clock``, its wall clock too)."""
     opened: list[tuple[WooCommerceEmulator, SyncEngine, Store]] = []
 
-    def open_(*, catalog: dict[str, int] | None = None, **options: Any) -> Woo:
+    def open_(
+        *, catalog: dict[str, int] | None = None, engine_clock: bool = False, **options: Any
+    ) -> Woo:
         clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
         shop = WooCommerceEmulator(clock=clock, **options)
         shop.start()
@@ -111,6 +113,7 @@ def open_woo(config_file: Path) -> Iterator[OpenWoo]:
             store.engine,
             store.settings,
             http_options={"clock": clock.monotonic, "sleep": clock.advance, "backoff_base": 0.0},
+            **({"now": clock.now} if engine_clock else {}),
         )
         opened.append((shop, engine, store))
         return Woo(store, shop, engine, clock)

@@ -1,24 +1,40 @@
 """The order job: pull the orders updated since the cursor (less the overlap) and apply them.
 
 Where the pull starts and where the cursor moves is :mod:`sellable.sync.cursor`'s call.
+
+One order the connector could not read (``OrderPage.rejected``) is that order's problem
+alone: the rest of the page is imported, and the order is refused by id and field, kept in
+``refused_orders`` (shown by ``sellable status``) and logged once, when it is first refused
+or its fault changes, and once more when a pull reads it whole and imports it. While it is
+refused, for at most :data:`REFUSED_HOLD` since it was first refused, it holds the cursor
+at its modification time (or where the cursor stood, when that time cannot be read): every
+pull reads it again, so a fix on the channel is imported even if it does not touch the
+order's modification time. After that the cursor moves on, so that an order refused for
+good cannot make every pull read an ever longer window; the refusal stays listed, and
+any later change of the order on the channel brings it into the window again.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from sellable.config import ChannelSettings
 from sellable.errors import ChannelError
 from sellable.orders import OrderIn, OrderLineIn
-from sellable.sdk import ChannelOrder
-from sellable.sync.cursor import Bookmark, OrderWindow
+from sellable.sdk import ChannelOrder, RejectedOrder
+from sellable.store.sql import iso_utc
+from sellable.sync.cursor import Bookmark, OrderWindow, as_utc
 from sellable.sync.jobs.base import Channel, JobResult, next_token
 
 if TYPE_CHECKING:
     from sellable.sync.engine import SyncEngine
 
 log = logging.getLogger("sellable.sync")
+
+#: How long a refused order holds the order cursor, from its first refusal.
+REFUSED_HOLD = timedelta(days=1)
 
 
 def pull_orders(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
@@ -42,16 +58,22 @@ def pull_orders(engine: SyncEngine, channel: Channel, result: JobResult) -> None
     # An order a pull reads twice (on two pages, or in two passes of a connector) is
     # applied and counted once, unless it changed in between.
     seen: dict[str, OrderIn] = {}
+    known_refused = engine.state.refused_orders(code)
+    refused: dict[str, RejectedOrder] = {}
     for _page in range(engine.max_pages):
         page = channel.connector.pull_orders(window.since, token)
         orders = []
         for order in page.orders:
+            refused.pop(order.order_id, None)
             order_in = order_in_for(settings, order)
             if seen.get(order.order_id) != order_in:
                 seen[order.order_id] = order_in
                 orders.append(order_in)
             bookmark.see(order.updated_at)
             unknown.update(line.sku for line in order.lines if not live.knows(line.sku))
+        for rejection in page.rejected:
+            seen.pop(rejection.order_id, None)
+            refused[rejection.order_id] = rejection
         if orders:
             with live.lock:
                 live.refresh()
@@ -74,14 +96,21 @@ def pull_orders(engine: SyncEngine, channel: Channel, result: JobResult) -> None
             engine.max_pages,
             extra={"channel": code, "job": result.job, "counts": {"pages": engine.max_pages}},
         )
+    now = engine.now()
+    for rejection in refused.values():
+        before = known_refused.get(rejection.order_id)
+        first = before["first_refused_at"] if before is not None else now
+        if now - as_utc(first) <= REFUSED_HOLD:
+            bookmark.hold(rejection.updated_at)
+    _account_refusals(engine, code, result.job, known_refused, refused, set(seen))
     # What the pull applied is kept either way; the cursor moves only after the last page.
     moved = bookmark.advance(complete=complete)
     if moved is not None:
         engine.state.set_cursor(code, "orders", moved)
     pulled = len(seen)
-    result.counts.update(orders=pulled, held_lines=held, changed=len(changed))
+    result.counts.update(orders=pulled, held_lines=held, changed=len(changed), refused=len(refused))
     result.reports["unknown_skus"] = sorted(unknown)
-    result.reports["rejected_orders"] = rejected
+    result.reports["rejected_orders"] = rejected + [r.describe() for r in refused.values()]
     if rejected:
         log.warning(
             "channel=%s: %d order(s) refused: %s",
@@ -92,6 +121,47 @@ def pull_orders(engine: SyncEngine, channel: Channel, result: JobResult) -> None
         )
     engine.metrics.orders_pulled(code, pulled)
     engine.notify(changed)
+
+
+def _account_refusals(
+    engine: SyncEngine,
+    code: str,
+    job: str,
+    known: dict[str, dict[str, Any]],
+    refused: dict[str, RejectedOrder],
+    imported: set[str],
+) -> None:
+    """Store this pull's refusals and forget the refused orders it imported; log each
+    refusal once (new, or its fault changed) and each recovery once."""
+    engine.state.record_refused(code, list(refused.values()))
+    for rejection in refused.values():
+        before = known.get(rejection.order_id)
+        if before is not None and (before["field"], before["reason"]) == (
+            rejection.field[:255],
+            rejection.reason[:500],
+        ):
+            continue
+        log.warning(
+            "channel=%s order=%s refused: field %s: %s; the channel's other orders are "
+            "imported, this one when it reads whole (fix it on the channel)",
+            code,
+            rejection.order_id,
+            rejection.field,
+            rejection.reason,
+            extra={"channel": code, "job": job, "order": rejection.order_id},
+        )
+    recovered = sorted(set(known) & imported)
+    if recovered:
+        engine.state.forget_refused(code, recovered)
+    for order_id in recovered:
+        log.warning(
+            "channel=%s order=%s imported: it reads whole again (refused since %s, field %s)",
+            code,
+            order_id,
+            iso_utc(known[order_id]["first_refused_at"]),
+            known[order_id]["field"],
+            extra={"channel": code, "job": job, "order": order_id},
+        )
 
 
 def order_in_for(settings: ChannelSettings, order: ChannelOrder) -> OrderIn:
