@@ -183,3 +183,26 @@ def test_collect_orders_refuses_each_unreadable_order_by_id_and_keeps_the_others
         RejectedOrder("(no id: order 6 of its page)", "lines[0].quantity", "-2 is negative", AT),
     ]
     assert rejected[0].describe() == "order 2: lines[0].quantity: 'two' is not a whole number"
+
+
+def test_order_time_reads_iso_8601_and_names_the_field_it_cannot_read() -> None:
+    from datetime import UTC, datetime
+
+    from sellable.errors import OrderPayloadError
+    from sellable.sdk import order_time
+
+    assert order_time({"at": "2026-12-05T16:22:00Z"}, "at") == datetime(
+        2026, 12, 5, 16, 22, tzinfo=UTC
+    )
+    assert order_time({"at": "2026-12-05T16:22:00"}, "at").tzinfo is UTC  # no zone: UTC
+    for raw, reason in (
+        ({}, "missing"),
+        ({"at": 5}, "5 is not a date"),
+        ({"at": "05/12/2026 4:22 PM"}, "'05/12/2026 4:22 PM' is not an ISO 8601 date"),
+    ):
+        try:
+            order_time(raw, "at")
+        except OrderPayloadError as error:
+            assert (error.field, error.reason) == ("at", reason)
+        else:
+            raise AssertionError(f"{raw} was read")

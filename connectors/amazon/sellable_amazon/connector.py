@@ -54,6 +54,7 @@ from sellable.sdk import (
     StockCount,
     TemporaryChannelError,
     collect_orders,
+    order_time,
     whole_quantity,
 )
 from sellable_amazon.client import Credentials, SpApiClient, quantity_patch, rate_limits
@@ -201,7 +202,7 @@ class AmazonConnector(Connector):
             data["orders"],
             self._order,
             order_id=lambda raw: raw["orderId"],
-            updated_at=lambda raw: _order_time(raw, "lastUpdatedTime"),
+            updated_at=lambda raw: order_time(raw, "lastUpdatedTime"),
         )
         orders = [order for order in read if order is not None]
         token = (data.get("pagination") or {}).get("nextToken")
@@ -233,8 +234,8 @@ class AmazonConnector(Connector):
                         str(item["orderItemId"]), str(item["product"]["sellerSku"]), quantity
                     )
                 )
-        updated = _order_time(raw, "lastUpdatedTime")
-        created = _order_time(raw, "createdTime") if raw.get("createdTime") else None
+        updated = order_time(raw, "lastUpdatedTime")
+        created = order_time(raw, "createdTime") if raw.get("createdTime") else None
         # fulfillment.fulfilledBy (only with includedData=FULFILLMENT): AMAZON = FBA (AFN),
         # MERCHANT = MFN; it replaces v0's FulfillmentChannel AFN/MFN
         # (https://developer-docs.amazon.com/sp-api/docs/orders-api-v0-to-v2026-01-01-migration-guide).
@@ -650,22 +651,6 @@ def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _order_time(raw: dict[str, Any], key: str) -> datetime:
-    """An order's time field, or an OrderPayloadError naming it."""
-    value = raw.get(key)
-    if not isinstance(value, str):
-        raise OrderPayloadError(key, "missing" if value is None else f"{value!r} is not a date")
-    try:
-        return _parse_time(value)
-    except (ValueError, OverflowError):
-        raise OrderPayloadError(key, f"{value[:60]!r} is not an ISO 8601 date") from None
 
 
 def _minutes(seconds: float) -> str:

@@ -30,6 +30,7 @@ from sellable.sdk import (
     OrderPayloadError,
     RejectedOrder,
     collect_orders,
+    order_time,
     whole_quantity,
 )
 
@@ -384,7 +385,7 @@ class VendureAdminClient:
                 orders["items"],
                 _order,
                 order_id=lambda item: item["code"],
-                updated_at=lambda item: _order_time(item, "updatedAt"),
+                updated_at=lambda item: order_time(item, "updatedAt"),
             )
             return OrderPage(tuple(parsed), int(orders["totalItems"]), tuple(rejected))
         except (KeyError, TypeError, ValueError) as err:
@@ -586,17 +587,6 @@ def _variant(item: Mapping[str, Any]) -> Variant:
     )
 
 
-def _order_time(item: Mapping[str, Any], key: str) -> datetime:
-    """An order's DateTime field, or an OrderPayloadError naming it."""
-    value = item.get(key)
-    if not isinstance(value, str):
-        raise OrderPayloadError(key, "missing" if value is None else f"{value!r} is not a date")
-    try:
-        return parse_time(value)
-    except (ValueError, OverflowError):
-        raise OrderPayloadError(key, f"{value[:60]!r} is not an ISO 8601 date") from None
-
-
 def _order(item: Mapping[str, Any]) -> Order:
     placed = item.get("orderPlacedAt")
     lines = item.get("lines")
@@ -607,9 +597,9 @@ def _order(item: Mapping[str, Any]) -> Order:
         code=str(item["code"]),
         state=str(item["state"]),
         active=bool(item["active"]),
-        created_at=_order_time(item, "createdAt"),
-        updated_at=_order_time(item, "updatedAt"),
-        placed_at=_order_time(item, "orderPlacedAt") if placed else None,
+        created_at=order_time(item, "createdAt"),
+        updated_at=order_time(item, "updatedAt"),
+        placed_at=order_time(item, "orderPlacedAt") if placed else None,
         lines=tuple(
             OrderLine(
                 id=str(line["id"]),

@@ -36,6 +36,7 @@ from sellable.sdk._models import (
     RejectedOrder,
     StockCount,
     collect_orders,
+    order_time,
     whole_quantity,
 )
 
@@ -65,6 +66,7 @@ __all__ = [
     "TemporaryChannelError",
     "TokenBucket",
     "collect_orders",
+    "order_time",
     "parse_retry_after",
     "whole_quantity",
 ]

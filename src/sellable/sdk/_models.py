@@ -24,6 +24,21 @@ def whole_quantity(value: Any, field: str = "quantity") -> int:
     return value
 
 
+def order_time(raw: Any, key: str) -> datetime:
+    """The ISO 8601 time in ``raw[key]`` (``Z`` or an offset; none is read as UTC), or an
+    :class:`OrderPayloadError` naming ``key`` (missing, not text, or not a date)."""
+    value = raw.get(key) if hasattr(raw, "get") else None
+    if not isinstance(value, str):
+        raise OrderPayloadError(
+            key, "missing" if value is None else f"{_shown(value)} is not a date"
+        )
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        raise OrderPayloadError(key, f"{value[:60]!r} is not an ISO 8601 date") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
