@@ -483,3 +483,27 @@ def test_sync_healthz_strict_query_overrides_the_setting_for_one_request(
         assert body == b"strict must be 0 or 1\n"
     else:
         assert json.loads(body)["status"] == "failing"
+
+
+@SQLITE_ONLY
+def test_sync_health_a_restarted_engine_says_failing_as_status_does_until_the_job_succeeds(
+    open_sync: OpenSync, fake: FakeClock, engines: list[SyncEngine]
+) -> None:
+    sync = open_sync(max_attempts=2)
+    sync.run_once()
+    fail_next(sync)
+    sync.run("orders")
+    (before,) = channel_status(sync.engine)
+    assert before["health"] == "failing"
+
+    restarted = engine_on(sync, fake, engines)
+
+    # Before any run: /healthz's view (the engine's health) agrees with status (the store).
+    assert restarted.health.state("shop") == "failing"
+    assert restarted.health.job("shop", "orders").failing
+    assert restarted.health.job("shop", "listings").failing is False
+    (after,) = channel_status(restarted)
+    assert after["health"] == "failing"
+    result = restarted.run_job("shop", "orders")
+    assert result.ok, result
+    assert restarted.health.state("shop") == "healthy"

@@ -107,6 +107,16 @@ class SyncEngine:
         for spec in JOB_TABLE:
             if spec.capability in connector.capabilities:
                 self.metrics.watch_success(code, spec.name, self.health.job(code, spec.name))
+        # A job whose last run failed is failing from the start, as `status` says, until it
+        # runs again (a restarted daemon never looks healthy over a stored failure).
+        # The outage goes on too, so that its end is logged like any other.
+        for job, (error, at) in self.state.failed_last(code).items():
+            if job in {spec.name for spec in JOB_TABLE}:
+                job_health = self.health.job(code, job)
+                job_health.record_failure(error)
+                if at is not None:
+                    job_health.failing_since = at
+                self.health.note_failure(code, job, error or "failed before the restart")
         refused = self.state.auth_refused(settings)
         if refused is not None:
             since, error = refused

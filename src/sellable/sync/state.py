@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, select, update
+from sqlalchemy import Engine, bindparam, delete, func, select, update
 
 from sellable.config import ChannelSettings
 from sellable.sdk import RejectedOrder
@@ -188,6 +188,21 @@ class SyncState:
                 {"channel": code, "job": job, "started_at": self.now()},
             ).scalar_one()
         return run_id
+
+    def failed_last(self, code: str) -> dict[str, tuple[str | None, datetime | None]]:
+        """Per job of the channel whose latest finished run failed: (error, finished at) —
+        what ``sellable status`` reports, for a daemon that starts again to say the same."""
+        runs = schema.job_runs.c
+        latest = (
+            select(func.max(runs.id))
+            .where((runs.channel == code) & runs.finished_at.is_not(None))
+            .group_by(runs.job)
+        )
+        with self.db.connect() as connection:
+            rows = connection.execute(
+                select(runs.job, runs.ok, runs.error, runs.finished_at).where(runs.id.in_(latest))
+            ).all()
+        return {job: (error, at) for job, ok, error, at in rows if ok is False}
 
     def finish_run(self, run_id: int, ok: bool, summary: dict[str, Any], error: str | None) -> None:
         runs = schema.job_runs
