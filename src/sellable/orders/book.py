@@ -28,6 +28,7 @@ from sellable.orders.model import (
     LineStatus,
     OrderImportResult,
     OrderIn,
+    OrderKey,
     OrderLineIn,
     OrderStatus,
 )
@@ -294,12 +295,20 @@ class OrderBook:
             self.live.feed(batch.levels)
             # Held lines claim stock oldest first: give back the claims of every line of the
             # batch before any is planned again (retry_held sends the oldest orders first).
-            for order in orders:
+            # Whether a stored order is unchanged is worked out once, here, for the first
+            # occurrence of each order (a later one is compared with what the first made).
+            unchanged: dict[int, bool] = {}
+            firsts: set[OrderKey] = set()
+            for index, order in enumerate(orders):
                 earlier = existing.get(order.key)
-                if earlier is not None and not self._process_is_noop(earlier, order):
+                if earlier is None or order.key in firsts:
+                    continue
+                firsts.add(order.key)
+                unchanged[index] = self._process_is_noop(earlier, order)
+                if not unchanged[index]:
                     for earlier_line in earlier.lines.values():
                         self._unhold(batch, earlier_line, order.reference)
-            for order in orders:
+            for index, order in enumerate(orders):
                 stored_order = existing.get(order.key)
                 if stored_order is None:
                     stored_order = StoredOrder(
@@ -314,7 +323,11 @@ class OrderBook:
                     )
                     existing[order.key] = stored_order
                     result.orders_created += 1
-                elif self._process_is_noop(stored_order, order):
+                elif (
+                    unchanged[index]
+                    if index in unchanged
+                    else self._process_is_noop(stored_order, order)
+                ):
                     result.orders_unchanged += 1
                     continue
                 else:
