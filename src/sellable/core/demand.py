@@ -37,6 +37,9 @@ from sellable.core.catalog import Catalog, SkuKind
 #: The owner of demand that is allocated to the line (not consumed by an assembly order).
 LINE = -1
 
+#: In a split ``[x, REST]``: the second option takes whatever the first does not.
+REST = 1 << 62
+
 #: Per (composite position, slot index): the option index the customer chose.
 Forced = Mapping[tuple[int, int], int]
 
@@ -316,7 +319,7 @@ class Demand:
         is a convex function of ``x`` (sums of ``max(0, demand - prepackaged)`` of linear
         terms), so the largest shortfall over the SKUs is convex too: its integer minimum
         is found by a binary search on its slope, and ``n`` fits iff that minimum is none."""
-        worst, units = self._shortfall(root, n, forced, {pair: [0, n]})
+        worst, units = self._shortfall(root, n, forced, {pair: [0, REST]})
         if worst <= 0:
             return {pair: [0, units]}
         if units == 0:
@@ -324,13 +327,13 @@ class Demand:
         low, high = 0, units  # the smallest x whose next step does not lower the shortfall
         while low < high:
             middle = (low + high) // 2
-            here = self._shortfall(root, n, forced, {pair: [middle, units]})[0]
-            after = self._shortfall(root, n, forced, {pair: [middle + 1, units]})[0]
+            here = self._shortfall(root, n, forced, {pair: [middle, REST]})[0]
+            after = self._shortfall(root, n, forced, {pair: [middle + 1, REST]})[0]
             if after >= here:
                 high = middle
             else:
                 low = middle + 1
-        worst, units = self._shortfall(root, n, forced, {pair: [low, units]})
+        worst, units = self._shortfall(root, n, forced, {pair: [low, REST]})
         if worst > 0:
             return None
         return {pair: [min(low, units), units - min(low, units)]}
@@ -340,16 +343,20 @@ class Demand:
         root: int,
         n: int,
         forced: Forced,
-        splits: Mapping[tuple[int, int], Sequence[int]],
+        splits: Mapping[tuple[int, int], Sequence[int]] | None,
+        *,
+        stop: bool = False,
     ) -> tuple[int, int]:
-        """The largest shortfall over the SKUs that cannot be made (0 or less: ``n`` fits),
-        and the units the first split slot had to fill. A split ``[x, m]`` puts ``min(x,
-        units)`` on the first option and the rest on the second."""
+        """The demand count both searches and :meth:`fits` read: the largest shortfall over
+        the SKUs that cannot be made (0 or less: ``n`` fits; with ``stop``, the first one
+        found), and the units the last slot split had to fill. Splits are trimmed to what
+        the slot needs (:func:`_trim`: ``[x, REST]`` puts ``min(x, units)`` on the first
+        option and the rest on the second)."""
         slots = self.catalog.slots
         explodable = self.flags.explodable
         avail = self.avail
         demand = {root: n}
-        worst = -(1 << 62)
+        worst = 0
         filled = 0
         for node in self.structure.order(root):
             wanted = demand.get(node)
@@ -359,11 +366,13 @@ class Demand:
             if have < 0:
                 have = 0
             rest = wanted - have
+            if rest <= 0:
+                continue
             if not explodable[node]:
+                if stop:
+                    return rest, filled
                 if rest > worst:
                     worst = rest
-                continue
-            if rest <= 0:
                 continue
             for index, slot in enumerate(slots[node]):  # type: ignore[arg-type]
                 if len(slot) == 1:
@@ -375,14 +384,21 @@ class Demand:
                     child, qty = slot[chosen]
                     demand[child] = demand.get(child, 0) + qty * rest
                     continue
-                first = min(splits[(node, index)][0], rest)
+                if splits is None:
+                    raise ValueError("a slot with several options needs a split")
                 filled = rest
-                (one, q_one), (two, q_two) = slot
-                if first:
-                    demand[one] = demand.get(one, 0) + q_one * first
-                if rest - first:
-                    demand[two] = demand.get(two, 0) + q_two * (rest - first)
-        return (worst if worst > -(1 << 62) else 0), filled
+                split = _trim(splits[(node, index)], rest)
+                if len(slot) == 2:  # the common case, unrolled: this loop is the hot path
+                    (one, q_one), (two, q_two) = slot
+                    if split[0]:
+                        demand[one] = demand.get(one, 0) + q_one * split[0]
+                    if split[1]:
+                        demand[two] = demand.get(two, 0) + q_two * split[1]
+                    continue
+                for (child, qty), units in zip(slot, split, strict=True):
+                    if units:
+                        demand[child] = demand.get(child, 0) + qty * units
+        return worst, filled
 
     def _search(self, root: int, bound: int, forced: Forced) -> int:
         """Largest ``n`` in ``[0, bound]`` that :meth:`fits` (monotone in ``n``)."""
@@ -400,42 +416,7 @@ class Demand:
         Slots with several options need ``splits`` (units per option, as the integer
         program found them; fewer may be needed when prepackaged stock covers more) unless
         ``forced`` picks one option."""
-        if n <= 0:
-            return True
-        slots = self.catalog.slots
-        explodable = self.flags.explodable
-        avail = self.avail
-        demand = {root: n}
-        for node in self.structure.order(root):
-            wanted = demand.get(node)
-            if not wanted:
-                continue
-            have = avail(node)
-            if have < 0:
-                have = 0
-            if wanted <= have:
-                continue
-            rest = wanted - have
-            if not explodable[node]:
-                return False
-            for index, slot in enumerate(slots[node]):  # type: ignore[arg-type]
-                if len(slot) == 1:
-                    child, qty = slot[0]
-                    demand[child] = demand.get(child, 0) + qty * rest
-                    continue
-                chosen = forced.get((node, index)) if forced else None
-                if chosen is not None:
-                    child, qty = slot[chosen]
-                    demand[child] = demand.get(child, 0) + qty * rest
-                    continue
-                if splits is None:
-                    raise ValueError("a slot with several options needs a split")
-                for (child, qty), units in zip(
-                    slot, _trim(splits[(node, index)], rest), strict=True
-                ):
-                    if units:
-                        demand[child] = demand.get(child, 0) + qty * units
-        return True
+        return n <= 0 or self._shortfall(root, n, forced or {}, splits, stop=True)[0] <= 0
 
     def _solve(self, root: int, bound: int, forced: Forced) -> int:
         """The largest ``n`` by the integer program, confirmed by :meth:`fits`. When the
@@ -818,9 +799,12 @@ def _largest(bound: int, fits: Callable[[int], bool]) -> int:
     return low
 
 
-def _trim(split: Sequence[int], units: int) -> list[int]:
+def _trim(split: Sequence[int], units: int) -> Sequence[int]:
     """``split`` reduced (from its last options) to cover exactly ``units`` (prepackaged
     stock may have covered more than the split assumed)."""
+    if len(split) == 2 and split[1] == REST:  # the convex search's split: the cheap way
+        first = split[0] if split[0] < units else units
+        return (first, units - first)
     out = list(split)
     excess = sum(out) - units
     for option in range(len(out) - 1, -1, -1):
