@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -48,6 +49,10 @@ class OrderLineIn:
     #: The options the customer chose, as (slot name, option SKU) pairs: the line takes
     #: exactly those. Empty: the planner chooses (the option with the most available).
     options: tuple[tuple[str, str], ...] = ()
+    #: What the line earned (its total after discounts, excluding tax) in ``currency``;
+    #: None: not known. Costing splits it across a kit's components.
+    revenue: Decimal | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

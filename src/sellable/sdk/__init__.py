@@ -36,6 +36,8 @@ from sellable.sdk._models import (
     RejectedOrder,
     StockCount,
     collect_orders,
+    currency_code,
+    money_amount,
     order_time,
     whole_quantity,
 )
@@ -66,6 +68,8 @@ __all__ = [
     "TemporaryChannelError",
     "TokenBucket",
     "collect_orders",
+    "currency_code",
+    "money_amount",
     "order_time",
     "parse_retry_after",
     "whole_quantity",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -22,6 +23,36 @@ def whole_quantity(value: Any, field: str = "quantity") -> int:
     if value < 0:
         raise OrderPayloadError(field, f"{value} is negative")
     return value
+
+
+def money_amount(value: Any, field: str = "revenue") -> Decimal:
+    """``value`` (a Decimal, an int or decimal text such as ``"19.90"``) as a Decimal, 0 or
+    more; else an :class:`OrderPayloadError` naming ``field``. Floats are refused: a float
+    price has already lost its cents' exactness (pass ``str(value)`` from JSON)."""
+    if isinstance(value, bool | float):
+        raise OrderPayloadError(field, f"{_shown(value)} is not an exact amount (give text)")
+    if isinstance(value, int):
+        value = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            value = Decimal(value.strip())
+        except InvalidOperation:
+            raise OrderPayloadError(field, f"{_shown(value)} is not an amount") from None
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise OrderPayloadError(field, f"{_shown(value)} is not an amount")
+    if value < 0:
+        raise OrderPayloadError(field, f"{value} is negative")
+    if abs(value) >= Decimal("1e12"):
+        raise OrderPayloadError(field, f"{value} is out of range")
+    return value
+
+
+def currency_code(value: Any, field: str = "currency") -> str:
+    """``value`` as an ISO 4217 code (three letters, upper-cased); else an
+    :class:`OrderPayloadError` naming ``field``."""
+    if not isinstance(value, str) or len(value.strip()) != 3 or not value.strip().isalpha():
+        raise OrderPayloadError(field, f"{_shown(value)} is not a three-letter currency code")
+    return value.strip().upper()
 
 
 def order_time(raw: Any, key: str) -> datetime:
@@ -70,6 +101,10 @@ class ChannelOrderLine:
     #: The options the customer chose, as (slot name, option SKU) pairs, where the channel
     #: carries them: the line then takes exactly those. Empty: the planner chooses.
     options: tuple[tuple[str, str], ...] = ()
+    #: What the line earned, from the channel's own fields: the line's total after
+    #: discounts, excluding tax, in ``currency`` (ISO 4217). None: the channel did not say.
+    revenue: Decimal | None = None
+    currency: str | None = None
 
     def __post_init__(self) -> None:
         # The order's id is not known here: collect_orders (or ChannelOrder's caller) adds
@@ -86,6 +121,10 @@ class ChannelOrderLine:
                 raise OrderPayloadError(
                     f"{where}.options", f"{_shown(pair)} is not a (slot, SKU) pair"
                 )
+        if self.revenue is not None:
+            object.__setattr__(self, "revenue", money_amount(self.revenue, f"{where}.revenue"))
+        if self.currency is not None:
+            object.__setattr__(self, "currency", currency_code(self.currency, f"{where}.currency"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,7 +183,15 @@ def order_in_for(settings: ChannelSettings, order: ChannelOrder) -> OrderIn:
         warehouse=warehouse,
         status=order.status,
         lines=tuple(
-            OrderLineIn(x.line_id, x.sku, x.quantity, x.status, options=x.options)
+            OrderLineIn(
+                x.line_id,
+                x.sku,
+                x.quantity,
+                x.status,
+                options=x.options,
+                revenue=x.revenue,
+                currency=x.currency,
+            )
             for x in order.lines
         ),
         created_at=order.created_at,
