@@ -99,7 +99,7 @@ class LiveStock:
                     )
                     levels: dict[StockKey, StockLevels] = {}
                     for chunk in chunked(pairs, 2000):
-                        for s, w, oh, lk, al, hd in connection.execute(
+                        for s, w, oh, lk, al, hd, ex in connection.execute(
                             select(
                                 st.sku_id,
                                 st.warehouse_id,
@@ -107,9 +107,10 @@ class LiveStock:
                                 st.locked,
                                 st.allocated,
                                 st.held,
+                                st.expired,
                             ).where(tuple_(st.sku_id, st.warehouse_id).in_(chunk))
                         ):
-                            levels[StockKey(s, w)] = StockLevels(oh, lk, al, hd)
+                            levels[StockKey(s, w)] = StockLevels(oh, lk, al, hd, ex)
             if reload:
                 self.reload()
                 return
