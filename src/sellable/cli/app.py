@@ -481,12 +481,24 @@ def ledger_command(ctx: click.Context, sku: str, warehouse: str | None, as_json:
             f"{r['quantity']:+d}",
             str(r["balance"]),
             str(r["available"]),
+            r["lot"] or "",
+            r["value"] or "",
             r["reference"] or "",
         )
         for r in rows
     ]
-    header = ("TIME (UTC)", "WAREHOUSE", "TYPE", "QTY", "ON HAND", "AVAILABLE", "REFERENCE")
-    click.echo(format_table(header, "<<<>>><", table) if table else f"(no movements of {sku})")
+    header = (
+        "TIME (UTC)",
+        "WAREHOUSE",
+        "TYPE",
+        "QTY",
+        "ON HAND",
+        "AVAILABLE",
+        "LOT",
+        "VALUE",
+        "REFERENCE",
+    )
+    click.echo(format_table(header, "<<<>>><><", table) if table else f"(no movements of {sku})")
 
 
 @cli.command()
@@ -930,3 +942,7 @@ def run(ctx: click.Context) -> None:
     engine = application.engine()
     application.announce()  # at the start: the daemon runs until stopped
     sys.exit(run_daemon(engine, application.settings))
+
+
+# The costing commands register themselves on ``cli`` (kept in their own module).
+from sellable.cli import costing as _costing  # noqa: E402, F401
