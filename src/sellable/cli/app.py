@@ -24,6 +24,7 @@ from sellable.core import explain as explain_tree
 from sellable.core import render
 from sellable.core.explain import render_demand, unit_demand
 from sellable.costing.layers import lot_name
+from sellable.costing.moves import expire_lots
 from sellable.errors import ConfigError, InputError, SellableError
 from sellable.imports import import_components, import_products, import_stock
 from sellable.imports.csvfile import Progress
@@ -569,6 +570,8 @@ def stock(ctx: click.Context, skus: tuple[str, ...], warehouse: str | None, as_j
     settings = application.settings
     if warehouse is not None:
         settings.warehouse(warehouse)  # unknown code -> ConfigError naming the known ones
+    # What a running daemon does at each date change: lots past their date stop selling.
+    expire_lots(application.engine(), settings.costing.today())
     with application.engine().connect() as connection:
         engine = load_engine(connection, settings)
     for sku in skus:
@@ -615,6 +618,7 @@ def explain(
         else:
             click.echo(render_channel(report))
         return
+    expire_lots(database, application.settings.costing.today())
     with database.connect() as connection:
         engine = load_engine(connection, application.settings)
     assert warehouse is not None

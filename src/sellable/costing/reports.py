@@ -333,9 +333,7 @@ def reconcile(connection: Connection, limit: int = 20) -> Reconciliation:
     lf, cl, lc = schema.layer_flows.c, schema.cost_layers.c, schema.line_costs.c
     by_kind = {
         kind: schema.from_micros(v or 0)
-        for kind, v in connection.execute(
-            select(lf.kind, _raw_sum(lf.value)).group_by(lf.kind)
-        ).tuples()
+        for kind, v in connection.execute(select(lf.kind, _raw_sum(lf.value)).group_by(lf.kind))
     }
 
     def kind(*names: str) -> Decimal:
@@ -466,7 +464,7 @@ class _Tracer:
         query = select(cl.id, cl.sku_id).where(cl.lot == lot)
         if sku_id is not None:
             query = query.where(cl.sku_id == sku_id)
-        return [(i, s) for i, s in self.connection.execute(query).tuples()]
+        return [(i, s) for i, s in self.connection.execute(query)]
 
     def backward(self, lot: str, sku_id: int) -> list[dict[str, Any]]:
         """The component lots inside ``lot`` of ``sku_id`` (recursively)."""

@@ -205,7 +205,7 @@ def import_rates(
             (c, v): Decimal(r)
             for c, v, r in connection.execute(
                 er.select().with_only_columns(er.c.currency, er.c.valid_from, er.c.rate)
-            ).tuples()
+            )
         }
         created = sum(1 for key in rows if key not in existing)
         updated = sum(1 for key, r in rows.items() if key in existing and existing[key] != r.rate)

@@ -73,6 +73,8 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
             ol.hold_reason,
             ol.options,
             ol.allocated_in,
+            ol.revenue,
+            ol.currency,
         )
         .join(schema.warehouses, w.id == o.warehouse_id)
         .join(schema.order_lines, ol.order_id == o.id)
@@ -96,6 +98,8 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
         reason,
         options,
         allocated_in,
+        revenue,
+        currency,
     ) in connection.execute(query):
         order = orders.get(oid)
         if order is None:
@@ -119,6 +123,8 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
                     allocated_in, f"order {channel}:{external_id} line {key}"
                 ),
                 "options": options_of(options, f"order {channel}:{external_id} line {key}"),
+                "revenue": cents_text(revenue),
+                "currency": currency,
             }
         )
     return list(orders.values())
