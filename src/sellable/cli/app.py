@@ -266,7 +266,9 @@ def check_config(ctx: click.Context) -> None:
 @cli.group("import")
 @config_option
 def import_group() -> None:
-    """Import CSV files: products, components (BOMs), stock counts, orders."""
+    """Import CSV files: products, components (BOMs), stock counts, orders.
+
+    Also receipts (stock arriving at a cost) and exchange rates."""
 
 
 def _progress(label: str, path: str) -> tuple[Progress | None, Callable[[], None]]:
@@ -551,9 +553,9 @@ def build(
         expiry = f", expires {order['expires_on']}" if order["expires_on"] else ""
         click.echo(
             f"{order['id']}: built {order['quantity']} × {order['sku']} in "
-            f"{order['warehouse']} at {order['at']} from {used}; lot {order['lot']}{expiry}; "
-            f"cost {cost['total']} (components {cost['components']}, labour {cost['labour']}, "
-            f"packaging {cost['packaging']}; {cost['unit_cost']} per unit)"
+            f"{order['warehouse']} at {order['at']} as lot {order['lot']}{expiry}, costing "
+            f"{cost['total']} (components {cost['components']} + labour {cost['labour']} + "
+            f"packaging {cost['packaging']}; {cost['unit_cost']} per unit) from {used}"
         )
 
 
