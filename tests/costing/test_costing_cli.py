@@ -132,6 +132,10 @@ def test_seed_001_a_kit_costs_its_components_layers_at_shipment(books: Books) ->
         "MUG,main,1,5,,M-FEB,,2026-02-03,PO-2",
     )
     books.orders("shop,1001,GIFT,1,main,shipped,20,")
+    # The second is imported open, then shipped: its revenue is read back from the store.
+    books.orders("shop,1002,GIFT,1,main,open,20,USD")
+    (stored,) = [o for o in books.json("orders") if o["order_id"] == "1002"]
+    assert (stored["lines"][0]["revenue"], stored["lines"][0]["currency"]) == ("20.00", "USD")
     books.orders("shop,1002,GIFT,1,main,shipped,20,USD")
     january, february = books.cogs()
     assert (january["order_id"], january["cost"], january["revenue"]) == ("1001", "13.00", "20.00")

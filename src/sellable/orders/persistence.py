@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Table, bindparam, func, select
 from sellable.core.demand import BuildStep
 from sellable.orders.model import OrderKey, OrderStatus
 from sellable.store import schema
+from sellable.store.schema import Money, micros
 from sellable.store.sql import chunked, copy_rows, one_of, reserve_ids
 
 
@@ -406,6 +407,13 @@ def _insert_rows(
         if ids is None:
             [ids] = reserve_ids(connection, [(table.name, len(rows))])
         extra = tuple(same.values())
+        # COPY bypasses the column types: money goes in as the millionths Money stores.
+        money = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, Money)]
+        if money:
+            rows = [
+                tuple(micros(v) if i in money and v is not None else v for i, v in enumerate(row))
+                for row in rows
+            ]
         copy_rows(
             connection,
             table.name,
