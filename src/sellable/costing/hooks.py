@@ -47,7 +47,8 @@ class _Build(Protocol):
 @dataclass(slots=True)
 class CostedMove:
     """One on-hand movement of an order batch: a Sale (of ``line``) or an AssemblyBuild
-    (of ``build``). Costing fills the movement's ``lot`` and ``value``."""
+    (of ``build``). Costing fills the movement's ``lot`` and ``value`` (and a Sale's
+    ``expired_change``)."""
 
     move: Any
     line: Any = None
@@ -95,9 +96,17 @@ def cost_movements(
         if m.type == "Sale":
             line = costed.line
             taken = book.take(
-                m.sku_id, m.warehouse_id, units, "sale", line_id=line.id, reference=m.reference
+                m.sku_id,
+                m.warehouse_id,
+                units,
+                "sale",
+                line_id=line.id,
+                reference=m.reference,
+                expired_last=True,
             )
             m.lot, m.value = lots_text(taken), -total(taken)
+            # Units allocated before their lot expired, shipped after: they leave expired.
+            m.expired_change = -sum(t.quantity for t in taken if t.expired)
             parts = lines.setdefault(line.id, (line, {}))[1]
             part = parts.setdefault((m.sku_id, m.warehouse_id), _LinePart(m.sku_id, m.warehouse_id))
             part.quantity += units

@@ -221,12 +221,15 @@ class CostBook:
         reference: str | None = None,
         lot: str | None = None,
         expired_first: bool = False,
+        expired_last: bool = False,
         past_stock: bool = True,
     ) -> list[Taken]:
         """Take ``quantity`` units out of the layers of (SKU, warehouse), FEFO then FIFO.
 
         Expired units are taken only by a count or write-off (``expired_first``), before any
-        other. With ``lot``, only that lot's units. What no layer covers is sold past stock
+        other, or by a shipment that the unexpired units cannot cover (``expired_last``: the
+        units allocated before their lot expired left the warehouse). With ``lot``, only
+        that lot's units. What no layer covers is sold past stock
         (``past_stock``): a deficit at the last known unit cost, flagged estimated; without
         it an :class:`InputError`."""
         layers = self.layers(sku_id, warehouse_id)
@@ -239,6 +242,12 @@ class CostBook:
         ]
         if expired_first:
             usable.sort(key=lambda x: (not x.expired, x.order_key()))
+        elif expired_last:
+            # Latest expiry first: the lot most likely still good when the units were
+            # allocated (allocation takes only unexpired units).
+            late = [x for x in layers if x.remaining > 0 and x.expired and lot in (None, x.lot)]
+            late.sort(key=lambda x: (x.expires_on or _FAR, x.received_at), reverse=True)
+            usable += late
         taken: list[Taken] = []
         rest = quantity
         for layer in usable:

@@ -200,7 +200,9 @@ def cogs(
     out = []
     for line in lines.values():
         parts = line.pop("_parts")
-        revenue = line.pop("_revenue") if line.pop("_revenue_known") else None
+        known, revenue = line.pop("_revenue_known"), line.pop("_revenue")
+        if not known:
+            revenue = None
         cost = line.pop("_cost")
         line["revenue"] = cents_text(revenue)
         line["cost"] = cents_text(cost)

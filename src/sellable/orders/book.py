@@ -95,6 +95,7 @@ class _Movement:
     #: Set by costing: the lot(s) and value of the units moved, expired units taken.
     lot: str | None = None
     value: Decimal | None = None
+    expired_change: int = 0
 
 
 class _Batch:
@@ -109,7 +110,7 @@ class _Batch:
         self.book = book
         self.connection = connection
         self.levels = ledger.lock_stock(connection, pairs, book.live.known_stock)
-        self.deltas: dict[StockKey, list[int]] = {}  # on hand, allocated, held
+        self.deltas: dict[StockKey, list[int]] = {}  # on hand, allocated, held, expired
         self.movements: list[_Movement] = []
         self.builds: list[StoredBuild] = []
         self.planners: dict[int, AllocationPlanner] = {}
@@ -164,7 +165,7 @@ class _Batch:
             )
         )
         key = StockKey(sku_id, warehouse_id)
-        delta = self.deltas.setdefault(key, [0, 0, 0])
+        delta = self.deltas.setdefault(key, [0, 0, 0, 0])
         delta[0] += on_hand
         delta[1] += allocated
         delta[2] += held
@@ -823,6 +824,13 @@ class OrderBook:
                 if m.on_hand_change and m.type in ("Sale", "AssemblyBuild")
             ],
         )
+        for m in batch.movements:
+            if m.expired_change:
+                # A Sale of units whose lot expired after they were allocated.
+                key = StockKey(m.sku_id, m.warehouse_id)
+                batch.deltas[key][3] += m.expired_change
+                level = batch.levels[key]
+                batch.levels[key] = level._replace(expired=level.expired + m.expired_change)
         at = db_time(connection, now)
         ledger.write_movements(
             connection,
@@ -836,7 +844,7 @@ class OrderBook:
                     0,
                     m.allocated_change,
                     m.held_change,
-                    0,
+                    m.expired_change,
                     m.reference if m.build is None else build_reference(m.build),
                     at,
                     m.lot,
@@ -850,9 +858,9 @@ class OrderBook:
         ledger.add_to_stock(
             connection,
             [
-                (d[0], d[1], d[2], s, w)
+                (d[0], d[1], d[2], d[3], s, w)
                 for (s, w), d in sorted(batch.deltas.items())
-                if d[0] or d[1] or d[2]
+                if d[0] or d[1] or d[2] or d[3]
             ],
         )
         result.changed_pairs |= live.record_levels(

@@ -205,16 +205,17 @@ def _select_stock_for_update(
     return levels
 
 
-def add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int, int]]) -> None:
-    """``(on hand delta, allocated delta, held delta, sku id, warehouse id)`` added to the
-    (locked) stock rows: one UPDATE joined to the arrays on PostgreSQL, one per row elsewhere."""
+def add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int, int, int]]) -> None:
+    """``(on hand delta, allocated delta, held delta, expired delta, sku id, warehouse id)``
+    added to the (locked) stock rows: one UPDATE joined to the arrays on PostgreSQL, one per
+    row elsewhere."""
     if not deltas:
         return
     if connection.dialect.name != "postgresql":
         driver_executemany(
             connection,
             "UPDATE stock SET on_hand = on_hand + ?, allocated = allocated + ?, "
-            "held = held + ? WHERE sku_id = ? AND warehouse_id = ?",
+            "held = held + ?, expired = expired + ? WHERE sku_id = ? AND warehouse_id = ?",
             deltas,
         )
         return
@@ -228,16 +229,17 @@ def add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int, 
     )
     connection.exec_driver_sql(
         "UPDATE stock SET on_hand = stock.on_hand + d.oh, allocated = stock.allocated + d.al, "
-        "held = stock.held + d.hd "
-        "FROM unnest(%(oh)s::bigint[], %(al)s::bigint[], %(hd)s::bigint[], %(s)s::bigint[], "
-        "%(w)s::bigint[]) AS d(oh, al, hd, s, w) "
+        "held = stock.held + d.hd, expired = stock.expired + d.ex "
+        "FROM unnest(%(oh)s::bigint[], %(al)s::bigint[], %(hd)s::bigint[], %(ex)s::bigint[], "
+        "%(s)s::bigint[], %(w)s::bigint[]) AS d(oh, al, hd, ex, s, w) "
         "WHERE stock.sku_id = d.s AND stock.warehouse_id = d.w",
         {
             "oh": [d[0] for d in deltas],
             "al": [d[1] for d in deltas],
             "hd": [d[2] for d in deltas],
-            "s": [d[3] for d in deltas],
-            "w": [d[4] for d in deltas],
+            "ex": [d[3] for d in deltas],
+            "s": [d[4] for d in deltas],
+            "w": [d[5] for d in deltas],
         },
     )
 
