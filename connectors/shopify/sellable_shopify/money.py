@@ -67,9 +67,9 @@ def _revenue(
             total -= _shop_money(tax.get("priceSet"), f"{field}.taxLines[{n}].priceSet", currency)
     ordered, current = line.get("quantity"), line.get("currentQuantity")
     if isinstance(ordered, int) and isinstance(current, int) and 0 <= current < ordered:
-        # Units removed or refunded: their share of the total goes with them.
-        exponent = Decimal(1).scaleb(total.as_tuple().exponent)  # type: ignore[arg-type]
-        total = (total * current / ordered).quantize(exponent, ROUND_HALF_EVEN)
+        # Units removed or refunded: their share goes with them, rounded to the decimals
+        # the amounts have.
+        total = (total * current / ordered).quantize(total, ROUND_HALF_EVEN)
     return money_amount(total, f"{field} (originalTotalSet less discounts and taxes)")
 
 

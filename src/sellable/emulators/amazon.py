@@ -271,7 +271,7 @@ class AmazonEmulator(EmulatorServer):
         super().__init__(port=port, clock=clock)
         self.currency = currency
         #: The tax Amazon charges on an item (0.0825 for 8.25 %), on the discounted price.
-        self.tax_rate = Decimal(tax_rate)
+        self.tax_rate = Decimal(str(tax_rate))
         self.token_lifetime = token_lifetime
         self.patch_delay = patch_delay
         self.feed_queue_seconds = feed_queue_seconds
@@ -306,7 +306,7 @@ class AmazonEmulator(EmulatorServer):
         """A merchant-fulfilled offer (fulfillment channel DEFAULT) at unit ``price``."""
         self._add(sku, title, "DEFAULT", quantity=quantity)
         with self.lock:
-            self.listings[sku].price = Decimal(price)
+            self.listings[sku].price = Decimal(str(price))
         return sku
 
     def add_fba_listing(
@@ -384,7 +384,7 @@ class AmazonEmulator(EmulatorServer):
             money = {}
             for item_id, sku, quantity in items:
                 price = self.listings[sku].price
-                discount = _cents(price * quantity * Decimal(promotion_percent) / 100)
+                discount = _cents(price * quantity * Decimal(str(promotion_percent)) / 100)
                 tax = _cents((price * quantity - discount) * self.tax_rate)
                 money[item_id] = (price, discount, tax)
             self.orders[order_id] = _Order(

@@ -585,11 +585,11 @@ class ShopifyEmulator(EmulatorServer):
             raise TypeError(f"unknown ShopifyEmulator options: {', '.join(sorted(options))}")
         super().__init__(port=port, clock=clock)
         self.currency = currency
-        self.tax_rate = Decimal(tax_rate)
+        self.tax_rate = Decimal(str(tax_rate))
         self.taxes_included = taxes_included
         #: The customer's currency and how many of it one unit of the shop's buys.
         self.presentment_currency = presentment_currency or currency
-        self.presentment_rate = Decimal(presentment_rate)
+        self.presentment_rate = Decimal(str(presentment_rate))
         self.access_token = access_token
         self.api_version = api_version
         self.schema = admin_schema()
@@ -642,7 +642,7 @@ class ShopifyEmulator(EmulatorServer):
                 sku=sku,
                 title=title or sku or "Untitled",
                 item=self._next("item"),
-                price=Decimal(price),
+                price=Decimal(str(price)),
             )
             now = self.clock.now()
             for location in stocked_at if stocked_at is not None else self.locations:
@@ -696,7 +696,7 @@ class ShopifyEmulator(EmulatorServer):
                 if chosen is None:
                     raise ValueError(f"not enough {sku!r} available to order {quantity}")
                 original = variant.price * quantity
-                discount = _cents(original * Decimal(discount_percent) / 100)
+                discount = _cents(original * Decimal(str(discount_percent)) / 100)
                 rate = self.tax_rate
                 taxed = original - discount
                 tax = _cents(taxed * rate / (1 + rate) if self.taxes_included else taxed * rate)
@@ -719,7 +719,7 @@ class ShopifyEmulator(EmulatorServer):
                 level.committed += line.quantity
                 level.updated_at = now
             number = self._next("order")
-            percent = Decimal(discount_percent)
+            percent = Decimal(str(discount_percent))
             self.orders[number] = Order(
                 number,
                 f"#{1000 + number}",

@@ -164,7 +164,7 @@ class WooCommerceEmulator(EmulatorServer):
         self.site_zone = timezone(timedelta(hours=utc_offset_hours))
         self.currency = currency
         #: The standard tax rate (0.20 for 20 %) charged on every line.
-        self.tax_rate = Decimal(tax_rate)
+        self.tax_rate = Decimal(str(tax_rate))
         self.prices_include_tax = prices_include_tax
         self.products: dict[int, Product] = {}
         self._sku_ids: dict[str, int] = {}  # own SKU -> product id, first one wins
@@ -300,7 +300,7 @@ class WooCommerceEmulator(EmulatorServer):
                         "variation_id": product.id if product.parent_id else 0,
                         "quantity": quantity,
                         "sku": self._sku_of(product),
-                        **self._line_money(product, quantity, Decimal(discount_percent)),
+                        **self._line_money(product, quantity, Decimal(str(discount_percent))),
                     }
                 )
             now = self.clock.now()
