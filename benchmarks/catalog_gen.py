@@ -163,7 +163,7 @@ class SyntheticCatalog:
     def build_engine(self) -> StockEngine:
         """Catalog and engine with the stock loaded, not yet recomputed."""
         engine = StockEngine(self.build_catalog(), self.warehouse_rules())
-        engine.load_stock_rows((p, w, oh, lk, al, 0) for p, w, oh, lk, al in self.iter_stock())
+        engine.load_stock_rows((p, w, oh, lk, al, 0, 0) for p, w, oh, lk, al in self.iter_stock())
         return engine
 
     def warehouse_settings(self) -> list[WarehouseSettings]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, case, func, select
 
 from sellable.store import schema
 
@@ -261,8 +261,8 @@ def ledger_mismatches(connection: Connection) -> list[str]:
         i: c for i, c in connection.execute(select(warehouse_table.id, warehouse_table.code))
     }
     sums = {
-        (s, w): (int(oh), int(lk), int(al), int(hd))
-        for s, w, oh, lk, al, hd in connection.execute(
+        (s, w): (int(oh), int(lk), int(al), int(hd), int(ex))
+        for s, w, oh, lk, al, hd, ex in connection.execute(
             select(
                 m.sku_id,
                 m.warehouse_id,
@@ -270,21 +270,51 @@ def ledger_mismatches(connection: Connection) -> list[str]:
                 func.sum(m.locked_change),
                 func.sum(m.allocated_change),
                 func.sum(m.held_change),
+                func.sum(m.expired_change),
             ).group_by(m.sku_id, m.warehouse_id)
         )
     }
     rows = {
-        (s, w): (oh, lk, al, hd)
-        for s, w, oh, lk, al, hd in connection.execute(
-            select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held)
+        (s, w): (oh, lk, al, hd, ex)
+        for s, w, oh, lk, al, hd, ex in connection.execute(
+            select(
+                st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held, st.expired
+            )
         )
     }
-    return [
+    zero = (0, 0, 0, 0, 0)
+    problems = [
         f"stock {skus.get(s, s)}@{warehouses.get(w, w)} is {rows.get((s, w))}, "
-        f"its movements sum to {sums.get((s, w), (0, 0, 0, 0))}"
+        f"its movements sum to {sums.get((s, w), zero)}"
         for s, w in sorted(set(sums) | set(rows))
-        if rows.get((s, w)) != sums.get((s, w), (0, 0, 0, 0))
+        if rows.get((s, w)) != sums.get((s, w), zero)
     ]
+    # Costing: the open layers of every (SKU, warehouse) add up to its on hand, and their
+    # expired units to its expired.
+    cl = schema.cost_layers.c
+    layers = {
+        (s, w): (int(q), int(e or 0))
+        for s, w, q, e in connection.execute(
+            select(
+                cl.sku_id,
+                cl.warehouse_id,
+                func.sum(cl.remaining),
+                func.sum(case((cl.expired, cl.remaining), else_=0)),
+            ).group_by(cl.sku_id, cl.warehouse_id)
+        )
+    }
+    problems += [
+        f"layers of {skus.get(s, s)}@{warehouses.get(w, w)} hold {layers.get((s, w), (0, 0))} "
+        f"(units, expired), stock says {(rows[(s, w)][0], rows[(s, w)][4])}"
+        for s, w in sorted(set(rows) | set(layers))
+        if (s, w) in rows and layers.get((s, w), (0, 0)) != (rows[(s, w)][0], rows[(s, w)][4])
+    ]
+    problems += [
+        f"layers of {skus.get(s, s)}@{warehouses.get(w, w)} have no stock row"
+        for s, w in sorted(set(layers) - set(rows))
+        if layers[(s, w)] != (0, 0)
+    ]
+    return problems
 
 
 def assert_ledger_balanced(engine: Engine) -> None:

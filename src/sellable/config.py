@@ -14,9 +14,10 @@ import os
 import re
 import tomllib
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -294,6 +295,27 @@ def _default_warehouses() -> list[WarehouseSettings]:
     return [WarehouseSettings(code="main")]
 
 
+class CostingSettings(_Section):
+    """``[costing]``: the base currency every cost and revenue is converted to, and the time
+    zone whose calendar date decides when a lot has expired."""
+
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217")
+    timezone: str = Field(default="UTC", description="IANA zone, e.g. Europe/Oslo")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. UTC)") from None
+        return value
+
+    def today(self) -> date:
+        """Today's date where the merchant is: a lot expires when this passes its date."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
+
+
 class Settings(BaseSettings):
     """The whole configuration file."""
 
@@ -309,6 +331,7 @@ class Settings(BaseSettings):
     channels: list[ChannelSettings] = Field(default_factory=list)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    costing: CostingSettings = Field(default_factory=CostingSettings)
     log_level: LogLevel = "INFO"
 
     _source: Path | None = PrivateAttr(default=None)

@@ -107,7 +107,14 @@ GIFT_SET_MAIN = {
     "sku": "GIFT-SET-COFFEE",
     "warehouse": "main",
     "kind": "assembly",
-    "prepackaged": {"on_hand": 10, "locked": 0, "allocated": 0, "held": 0, "available": 10},
+    "prepackaged": {
+        "on_hand": 10,
+        "locked": 0,
+        "allocated": 0,
+        "held": 0,
+        "expired": 0,
+        "available": 10,
+    },
     "component": {"on_hand": 30, "available": 30, "bottleneck": "MUG-CERAMIC"},
     "sellable": 40,
 }
@@ -122,6 +129,7 @@ def _assert_example_numbers(positions: dict[tuple[str, str], dict[str, Any]]) ->
         "locked": 0,
         "allocated": 0,
         "held": 0,
+        "expired": 0,
         "available": 8,
     }
     assert positions[("ALPHABET-BUNDLE", "main")]["sellable"] == 50
@@ -136,7 +144,14 @@ def _assert_example_numbers(positions: dict[tuple[str, str], dict[str, Any]]) ->
         "sku": "BEANS-12OZ",
         "warehouse": "main",
         "kind": "simple",
-        "prepackaged": {"on_hand": 50, "locked": 0, "allocated": 0, "held": 0, "available": 50},
+        "prepackaged": {
+            "on_hand": 50,
+            "locked": 0,
+            "allocated": 0,
+            "held": 0,
+            "expired": 0,
+            "available": 50,
+        },
         "component": None,
         "sellable": 50,
     }
@@ -145,6 +160,7 @@ def _assert_example_numbers(positions: dict[tuple[str, str], dict[str, Any]]) ->
         "locked": 2,
         "allocated": 0,
         "held": 0,
+        "expired": 0,
         "available": 10,
     }
 

@@ -165,6 +165,7 @@ def test_stock_json_shows_allocation_on_import_and_on_hand_on_shipment(store: St
         "locked": 0,
         "allocated": 0,
         "held": 0,
+        "expired": 0,
         "available": 2,
         "sellable": 2,
     }
@@ -174,6 +175,7 @@ def test_stock_json_shows_allocation_on_import_and_on_hand_on_shipment(store: St
         "locked": 0,
         "allocated": 2,
         "held": 0,
+        "expired": 0,
         "available": 0,
         "sellable": 0,
     }
@@ -183,6 +185,7 @@ def test_stock_json_shows_allocation_on_import_and_on_hand_on_shipment(store: St
         "locked": 0,
         "allocated": 0,
         "held": 0,
+        "expired": 0,
         "available": 0,
         "sellable": 0,
     }

@@ -56,6 +56,7 @@ def prepackaged_dict(on_hand: int = 0, locked: int = 0, allocated: int = 0) -> d
         "locked": locked,
         "allocated": allocated,
         "held": 0,
+        "expired": 0,
         "available": on_hand - locked - allocated,
     }
 

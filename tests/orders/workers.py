@@ -40,6 +40,10 @@ Levels = dict[tuple[str, str], tuple[int, int, int, int]]
 
 # Rows of these tables are what orders, builds and counts write; the catalog stays.
 _WRITTEN_TABLES = (
+    schema.layer_flows,
+    schema.line_costs,
+    schema.cost_layers,
+    schema.transfers,
     schema.sellable_changes,
     schema.assembly_order_components,
     schema.assembly_orders,

@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -22,6 +23,8 @@ from sellable.config import CONFIG_ENV_VAR, Settings, find_config_file, load_set
 from sellable.core import explain as explain_tree
 from sellable.core import render
 from sellable.core.explain import render_demand, unit_demand
+from sellable.costing.layers import lot_name
+from sellable.costing.moves import expire_lots
 from sellable.errors import ConfigError, InputError, SellableError
 from sellable.imports import import_components, import_products, import_stock
 from sellable.imports.csvfile import Progress
@@ -479,36 +482,78 @@ def ledger_command(ctx: click.Context, sku: str, warehouse: str | None, as_json:
             f"{r['quantity']:+d}",
             str(r["balance"]),
             str(r["available"]),
+            r["lot"] or "",
+            r["value"] or "",
             r["reference"] or "",
         )
         for r in rows
     ]
-    header = ("TIME (UTC)", "WAREHOUSE", "TYPE", "QTY", "ON HAND", "AVAILABLE", "REFERENCE")
-    click.echo(format_table(header, "<<<>>><", table) if table else f"(no movements of {sku})")
+    header = (
+        "TIME (UTC)",
+        "WAREHOUSE",
+        "TYPE",
+        "QTY",
+        "ON HAND",
+        "AVAILABLE",
+        "LOT",
+        "VALUE",
+        "REFERENCE",
+    )
+    click.echo(format_table(header, "<<<>>><><", table) if table else f"(no movements of {sku})")
 
 
 @cli.command()
 @click.argument("sku")
 @click.argument("quantity", type=int)
 @click.option("--warehouse", "-w", metavar="CODE", required=True, help="Where to build.")
+@click.option("--lot", metavar="LOT", help="The built units' lot (default: the assembly order).")
+@click.option(
+    "--expires-on",
+    metavar="YYYY-MM-DD",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="An expiry earlier than the components' earliest.",
+)
 @config_option
 @json_option
 @click.pass_context
 @command
-def build(ctx: click.Context, sku: str, quantity: int, warehouse: str, as_json: bool) -> None:
-    """Build QUANTITY of SKU from its components (an assembly order; all or nothing)."""
+def build(
+    ctx: click.Context,
+    sku: str,
+    quantity: int,
+    warehouse: str,
+    lot: str | None,
+    expires_on: datetime | None,
+    as_json: bool,
+) -> None:
+    """Build QUANTITY of SKU from its components (an assembly order; all or nothing).
+
+    The components' cost layers are consumed (earliest expiry first, then oldest first) and
+    one layer opens on SKU: their cost plus its labour and packaging cost."""
     application = app(ctx)
     application.settings.warehouse(warehouse)
+    if lot is not None:
+        lot = lot_name(lot, "--lot")
     book = OrderBook(application.engine(), application.settings)
-    made, _changed = book.build(sku, quantity, warehouse)
+    made, _changed = book.build(
+        sku,
+        quantity,
+        warehouse,
+        lot=lot,
+        expires_on=None if expires_on is None else expires_on.date(),
+    )
     if as_json:
         click.echo(json.dumps(made, indent=2))
         return
     for order in made:
         used = ", ".join(f"{c['quantity']} × {c['sku']}" for c in order["components"])
+        cost = order["cost"]
+        expiry = f", expires {order['expires_on']}" if order["expires_on"] else ""
         click.echo(
             f"{order['id']}: built {order['quantity']} × {order['sku']} in "
-            f"{order['warehouse']} at {order['at']} from {used}"
+            f"{order['warehouse']} at {order['at']} from {used}; lot {order['lot']}{expiry}; "
+            f"cost {cost['total']} (components {cost['components']}, labour {cost['labour']}, "
+            f"packaging {cost['packaging']}; {cost['unit_cost']} per unit)"
         )
 
 
@@ -525,6 +570,8 @@ def stock(ctx: click.Context, skus: tuple[str, ...], warehouse: str | None, as_j
     settings = application.settings
     if warehouse is not None:
         settings.warehouse(warehouse)  # unknown code -> ConfigError naming the known ones
+    # What a running daemon does at each date change: lots past their date stop selling.
+    expire_lots(application.engine(), settings.costing.today())
     with application.engine().connect() as connection:
         engine = load_engine(connection, settings)
     for sku in skus:
@@ -571,6 +618,7 @@ def explain(
         else:
             click.echo(render_channel(report))
         return
+    expire_lots(database, application.settings.costing.today())
     with database.connect() as connection:
         engine = load_engine(connection, application.settings)
     assert warehouse is not None
@@ -898,3 +946,7 @@ def run(ctx: click.Context) -> None:
     engine = application.engine()
     application.announce()  # at the start: the daemon runs until stopped
     sys.exit(run_daemon(engine, application.settings))
+
+
+# The costing commands register themselves on ``cli`` (kept in their own module).
+from sellable.cli import costing as _costing  # noqa: E402, F401

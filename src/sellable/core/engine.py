@@ -75,16 +75,18 @@ class StockLevels(NamedTuple):
     """Prepackaged stock of one SKU in one warehouse. A named tuple rather than a frozen
     dataclass: the order book builds one per locked stock row, on the import's hot path.
 
-    ``held``: units claimed by held lines, not offered to anyone else."""
+    ``held``: units claimed by held lines, not offered to anyone else. ``expired``: units
+    of lots past their expiry date, still on hand until counted out, never sellable."""
 
     on_hand: int = 0
     locked: int = 0
     allocated: int = 0
     held: int = 0
+    expired: int = 0
 
     @property
     def available(self) -> int:
-        return self.on_hand - self.locked - self.allocated - self.held
+        return self.on_hand - self.locked - self.allocated - self.held - self.expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,7 @@ class StockPosition:
                 "locked": p.locked,
                 "allocated": p.allocated,
                 "held": p.held,
+                "expired": p.expired,
                 "available": p.available,
             },
             "component": None
@@ -188,6 +191,8 @@ class StockEngine:
         self._locked = [[0] * n for _ in self.warehouses]
         self._allocated = [[0] * n for _ in self.warehouses]
         self._held = [[0] * n for _ in self.warehouses]
+        # Sparse: few rows hold expired units.
+        self._expired: list[dict[int, int]] = [{} for _ in self.warehouses]
         self._available = [[0] * n for _ in self.warehouses]
         self._component = [[0] * n for _ in self.warehouses]
         self._sellable = [[0] * n for _ in self.warehouses]
@@ -206,28 +211,35 @@ class StockEngine:
         for (sku, warehouse), levels in stock.items():
             self._set_levels(self.catalog.position(sku), self.warehouse_position(warehouse), levels)
 
-    def load_stock_rows(self, rows: Iterable[tuple[int, int, int, int, int, int]]) -> None:
+    def load_stock_rows(self, rows: Iterable[tuple[int, int, int, int, int, int, int]]) -> None:
         """Bulk form of :meth:`load_stock`: ``(sku position, warehouse position, on_hand,
-        locked, allocated, held)``. Used by the store loader; no recompute."""
-        on_hand, locked, allocated, held, available = (
+        locked, allocated, held, expired)``. Used by the store loader; no recompute."""
+        on_hand, locked, allocated, held, expired, available = (
             self._on_hand,
             self._locked,
             self._allocated,
             self._held,
+            self._expired,
             self._available,
         )
-        for pos, w, oh, lk, al, hd in rows:
+        for pos, w, oh, lk, al, hd, ex in rows:
             on_hand[w][pos] = oh
             locked[w][pos] = lk
             allocated[w][pos] = al
             held[w][pos] = hd
-            available[w][pos] = oh - lk - al - hd
+            if ex:
+                expired[w][pos] = ex
+            available[w][pos] = oh - lk - al - hd - ex
 
     def _set_levels(self, pos: int, w: int, levels: StockLevels) -> None:
         self._on_hand[w][pos] = levels.on_hand
         self._locked[w][pos] = levels.locked
         self._allocated[w][pos] = levels.allocated
         self._held[w][pos] = levels.held
+        if levels.expired:
+            self._expired[w][pos] = levels.expired
+        else:
+            self._expired[w].pop(pos, None)
         self._available[w][pos] = levels.available
 
     # -- full recompute -----------------------------------------------------------------------
@@ -371,7 +383,11 @@ class StockEngine:
         pos = self.catalog.position(sku)
         w = self.warehouse_position(warehouse)
         return StockLevels(
-            self._on_hand[w][pos], self._locked[w][pos], self._allocated[w][pos], self._held[w][pos]
+            self._on_hand[w][pos],
+            self._locked[w][pos],
+            self._allocated[w][pos],
+            self._held[w][pos],
+            self._expired[w].get(pos, 0),
         )
 
     def planner(self, warehouse: str, root: str | None = None) -> AllocationPlanner:

@@ -7,6 +7,7 @@ import difflib
 import os
 import unicodedata
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
@@ -330,4 +331,51 @@ def optional_decimal(column: str, value: str) -> Decimal | None:
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -PRICE_PLACES:
         raise RowRejected(column, value, f"has more than {PRICE_PLACES} decimal places")
+    return number
+
+
+def currency_cell(column: str, value: str) -> str:
+    """An ISO 4217 currency code (three letters; upper-cased)."""
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise RowRejected(column, value, "must be a three-letter currency code (ISO 4217)")
+    return code
+
+
+def iso_date(column: str, value: str) -> date:
+    """A calendar date, YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise RowRejected(column, value, "must be a date, YYYY-MM-DD") from None
+
+
+def iso_moment(column: str, value: str, zone: tzinfo = UTC) -> datetime:
+    """An ISO 8601 date or time; a date is its midnight and a time without an offset is in
+    ``zone``."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=zone)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RowRejected(column, value, "must be an ISO 8601 date or time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def exchange_rate(column: str, value: str) -> Decimal:
+    """A decimal number above zero with at most 10 decimal places (an exchange rate)."""
+    text = value.strip()
+    if not text or len(text) > MAX_NUMBER_LENGTH:
+        raise RowRejected(column, value[:40], "must be a decimal number above zero")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise RowRejected(column, value, "must be a decimal number") from None
+    if not number.is_finite() or number <= 0 or number.adjusted() > 8:
+        raise RowRejected(column, value, "must be a decimal number above zero, below 1e9")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -10:
+        raise RowRejected(column, value, "has more than 10 decimal places")
     return number

@@ -7,6 +7,7 @@ count only its own prepackaged units where its warehouse would use components.""
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -28,7 +29,14 @@ from sellable.store.sql import bump_catalog_version, chunked, upsert
 
 KINDS = tuple(kind.value for kind in SkuKind)
 #: The optional columns: left out of a file, the stored value is kept.
-OPTIONAL = ("allow_backorder", "price", "assembly_on_demand", "use_component_inventory")
+OPTIONAL = (
+    "allow_backorder",
+    "price",
+    "assembly_on_demand",
+    "use_component_inventory",
+    "labour_cost",
+    "packaging_cost",
+)
 #: The skus columns a products file sets, the key first.
 COLUMNS = ("sku", "name", "kind", *OPTIONAL)
 
@@ -60,6 +68,13 @@ def import_products(
         )
         if price is not None and price < 0:
             csv_file.reject(line, "price", raw["price"], "must not be negative")
+        # Added to each built unit's cost (base currency), seed 000's labour and packaging.
+        extras: dict[str, Decimal | None] = {}
+        for column in ("labour_cost", "packaging_cost"):
+            amount = csv_file.field(line, optional_decimal, column, raw[column])
+            if amount is not None and amount < 0:
+                csv_file.reject(line, column, raw[column], "must not be negative")
+            extras[column] = amount
         if sku is None or kind is None:
             continue
         if sku in rows:
@@ -76,6 +91,7 @@ def import_products(
             "price": price,
             "assembly_on_demand": on_demand,
             "use_component_inventory": components,
+            **extras,
         }
     # Optional columns left out of the file keep their stored values.
     keep = [c for c in OPTIONAL if c not in csv_file.columns]

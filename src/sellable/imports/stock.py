@@ -8,13 +8,14 @@ A row without ``locked`` keeps the stored locked quantity.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 
 from sellable.config import Settings
 from sellable.core import StockKey
-from sellable.imports.csvfile import CsvFile, Progress, non_negative_int
+from sellable.imports.csvfile import CsvFile, Progress, non_negative_int, optional_decimal
 from sellable.imports.summary import ImportSummary
 from sellable.store import schema
 from sellable.store.db import sync_warehouses, writing
@@ -40,9 +41,9 @@ def import_stock(
     calculation core at hand; :func:`import_stock_counts` is the same through the order
     book (and retries held lines).
     """
-    csv_file = CsvFile(path, ("sku", "warehouse", "on_hand"), ("locked",), progress)
+    csv_file = CsvFile(path, ("sku", "warehouse", "on_hand"), ("locked", "unit_cost"), progress)
     warehouse_ids = sync_warehouses(engine, settings.warehouses)
-    counts, first_line = _read(csv_file, warehouse_ids)
+    counts, first_line, unit_costs = _read(csv_file, warehouse_ids)
     reject = csv_file.reject
     sku_table = schema.skus.c
     with writing(engine) as connection:
@@ -75,6 +76,10 @@ def import_stock(
             f"stock count {os.path.basename(path)}",
             on_written,
             problem=lambda key, reason: reject(lines[key], "on_hand", str(by_id[key][0]), reason),
+            unit_costs={
+                StockKey(sku_ids[sku], warehouse_id): cost
+                for (sku, warehouse_id), cost in unit_costs.items()
+            },
         )
         csv_file.raise_errors()
     return ImportSummary(
@@ -98,8 +103,8 @@ def import_stock_counts(
     from sellable.orders.counts import CountIn, receive_stock_counts
 
     live = book.live
-    csv_file = CsvFile(path, ("sku", "warehouse", "on_hand"), ("locked",), progress)
-    counts, first_line = _read(csv_file, live.warehouse_ids)
+    csv_file = CsvFile(path, ("sku", "warehouse", "on_hand"), ("locked", "unit_cost"), progress)
+    counts, first_line, unit_costs = _read(csv_file, live.warehouse_ids)
     live.refresh()
     for (sku, _), line in first_line.items():
         if not live.knows(sku):
@@ -109,7 +114,9 @@ def import_stock_counts(
     csv_file.raise_errors()
     codes = live.warehouse_codes
     wanted = [
-        CountIn(sku, codes[warehouse_id], on_hand, locked)
+        CountIn(
+            sku, codes[warehouse_id], on_hand, locked, unit_cost=unit_costs.get((sku, warehouse_id))
+        )
         for (sku, warehouse_id), (on_hand, locked) in counts.items()
     ]
     lines = {
@@ -139,11 +146,17 @@ def import_stock_counts(
 
 def _read(
     csv_file: CsvFile, warehouse_ids: dict[str, int]
-) -> tuple[dict[tuple[str, int], tuple[int, int | None]], dict[tuple[str, int], int]]:
-    """The counts of a stock CSV by (SKU, warehouse id), and the line of each."""
+) -> tuple[
+    dict[tuple[str, int], tuple[int, int | None]],
+    dict[tuple[str, int], int],
+    dict[tuple[str, int], Decimal],
+]:
+    """The counts of a stock CSV by (SKU, warehouse id), the line of each, and the unit
+    cost (base currency) of units a count adds, where the optional ``unit_cost`` gives it."""
     known_codes = ", ".join(warehouse_ids)
     counts: dict[tuple[str, int], tuple[int, int | None]] = {}
     first_line: dict[tuple[str, int], int] = {}
+    unit_costs: dict[tuple[str, int], Decimal] = {}
     reject = csv_file.reject
     for line, row in csv_file:
         sku = row["sku"]
@@ -173,5 +186,10 @@ def _read(
             continue
         first_line[key] = line
         counts[key] = (on_hand, locked)
+        cost = csv_file.field(line, optional_decimal, "unit_cost", row["unit_cost"])
+        if cost is not None and cost < 0:
+            reject(line, "unit_cost", row["unit_cost"], "must not be negative")
+        elif cost is not None:
+            unit_costs[key] = cost
 
-    return counts, first_line
+    return counts, first_line, unit_costs

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -22,6 +23,8 @@ from sqlalchemy import Connection, Engine
 from sellable.config import Settings
 from sellable.core import SkuWarehouse, StockKey, StockLevels
 from sellable.core.allocation import AllocationPlanner, Plan, Shortage, forced_options
+from sellable.costing.hooks import CostedMove, cost_movements
+from sellable.costing.money import cents_text, unit_text
 from sellable.errors import CatalogError, InputError
 from sellable.orders.model import (
     UNKNOWN_SKU,
@@ -46,6 +49,7 @@ from sellable.orders.persistence import (
 from sellable.store import ledger
 from sellable.store.db import writing
 from sellable.store.live import LiveStock
+from sellable.store.schema import micros
 from sellable.store.sql import db_time, utcnow
 
 log = logging.getLogger(__name__)
@@ -86,6 +90,11 @@ class _Movement:
     reference: str | None
     build: StoredBuild | None = None
     held_change: int = 0
+    #: The shipped line (a Sale), for its cost.
+    line: StoredLine | None = None
+    #: Set by costing: the lot(s) and value of the units moved, expired units taken.
+    lot: str | None = None
+    value: Decimal | None = None
 
 
 class _Batch:
@@ -137,11 +146,21 @@ class _Batch:
         planned: bool = False,
         build: StoredBuild | None = None,
         held: int = 0,
+        line: StoredLine | None = None,
     ) -> None:
         """Record one movement and its effect on the locked stock row."""
         self.movements.append(
             _Movement(
-                sku_id, warehouse_id, kind, quantity, on_hand, allocated, reference, build, held
+                sku_id,
+                warehouse_id,
+                kind,
+                quantity,
+                on_hand,
+                allocated,
+                reference,
+                build,
+                held,
+                line,
             )
         )
         key = StockKey(sku_id, warehouse_id)
@@ -395,12 +414,19 @@ class OrderBook:
         if stored.route != (",".join(order.route) if order.route else None):
             return False
         wanted = {
-            (line.line_id, line.sku, line.quantity, options_text(line.options))
+            (
+                line.line_id,
+                line.sku,
+                line.quantity,
+                options_text(line.options),
+                line.revenue,
+                line.currency,
+            )
             for line in order.lines
             if line.status != OrderStatus.CANCELLED and line.quantity > 0
         }
         have = {
-            (line.key, line.sku, line.quantity, line.options)
+            (line.key, line.sku, line.quantity, line.options, line.revenue, line.currency)
             for line in stored.lines.values()
             if line.status != LineStatus.CANCELLED
         }
@@ -462,11 +488,15 @@ class OrderBook:
                     None,
                     dirty=True,
                     options=options,
+                    revenue=wanted.revenue,
+                    currency=wanted.currency,
                 )
                 stored.lines[key] = line
             elif line.status == LineStatus.SHIPPED:
                 continue
-            elif (
+            if (line.revenue, line.currency) != (wanted.revenue, wanted.currency):
+                line.revenue, line.currency, line.dirty = wanted.revenue, wanted.currency, True
+            if (
                 line.sku != wanted.sku
                 or line.quantity != wanted.quantity
                 or line.options != options
@@ -511,6 +541,7 @@ class OrderBook:
                             -allocation.quantity,
                             -allocation.quantity,
                             reference,
+                            line=line,
                         )
                         allocation.deleted = True
                 line.status, line.dirty = LineStatus.SHIPPED, True
@@ -686,9 +717,17 @@ class OrderBook:
     # -- builds ---------------------------------------------------------------------------------
 
     def build(
-        self, sku: str, quantity: int, warehouse: str
+        self,
+        sku: str,
+        quantity: int,
+        warehouse: str,
+        *,
+        lot: str | None = None,
+        expires_on: date | None = None,
     ) -> tuple[list[dict[str, Any]], set[SkuWarehouse]]:
-        """Build ``quantity`` of ``sku`` in ``warehouse`` by hand, all or nothing.
+        """Build ``quantity`` of ``sku`` in ``warehouse`` by hand, all or nothing. The built
+        units make lot ``lot`` (default: the assembly order's id), expiring at the earliest
+        of their components' expiry and ``expires_on``.
 
         Returns the assembly orders made (nested sub-assemblies first) and the changed
         (SKU, warehouse) pairs. Raises :class:`InputError` naming the shortage.
@@ -718,6 +757,8 @@ class OrderBook:
                 if isinstance(outcome, Shortage):
                     raise InputError(f"cannot build {quantity} × {sku}: {outcome.reason}")
                 batch.apply_plan(outcome, warehouse_id, "", "manual")
+                # The last step builds the SKU asked for (sub-assemblies come first).
+                batch.builds[-1].lot, batch.builds[-1].expires_on = lot, expires_on
                 result = OrderImportResult()
                 self._write(batch, [], result)
                 made = [self._describe_build(b, batch.now) for b in batch.builds]
@@ -726,6 +767,9 @@ class OrderBook:
         return ledger.retrying(run)
 
     def _describe_build(self, build: StoredBuild, at: datetime) -> dict[str, Any]:
+        components, labour, packaging = build.cost or (Decimal(0), Decimal(0), Decimal(0))
+        whole = components + labour + packaging
+        code = self.live.code
         return {
             "id": f"AO-{build.id}",
             "sku": build.step.sku,
@@ -735,6 +779,24 @@ class OrderBook:
             "origin": build.origin,
             "reference": build.reference,
             "components": [{"sku": s, "quantity": q} for s, q in build.step.consumed],
+            "lot": build.lot,
+            "expires_on": None if build.expires_on is None else build.expires_on.isoformat(),
+            "cost": {
+                "components": cents_text(components),
+                "labour": cents_text(labour),
+                "packaging": cents_text(packaging),
+                "unit_cost": unit_text(whole / build.step.quantity),
+                "total": cents_text(whole),
+            },
+            "consumed": [
+                {
+                    "sku": code(sku_id),
+                    "lot": lot,
+                    "quantity": units,
+                    "unit_cost": unit_text(value / units),
+                }
+                for sku_id, lot, units, value in build.consumed
+            ],
         }
 
     # -- writing ----------------------------------------------------------------------------------
@@ -746,6 +808,17 @@ class OrderBook:
         live = self.live
         _keep_unchanged_holds(orders)
         write_orders(connection, orders, batch.builds, now, live.sku_id)
+        # Costing needs the ids of the lines and assembly orders just written.
+        cost_movements(
+            connection,
+            self.settings.costing,
+            now,
+            [
+                CostedMove(m, m.line, m.build)
+                for m in batch.movements
+                if m.on_hand_change and m.type in ("Sale", "AssemblyBuild")
+            ],
+        )
         at = db_time(connection, now)
         ledger.write_movements(
             connection,
@@ -759,8 +832,11 @@ class OrderBook:
                     0,
                     m.allocated_change,
                     m.held_change,
+                    0,
                     m.reference if m.build is None else build_reference(m.build),
                     at,
+                    m.lot,
+                    None if m.value is None else micros(m.value),
                 )
                 for m in _net_holds(batch.movements)
             ],

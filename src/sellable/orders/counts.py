@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
@@ -37,6 +38,8 @@ class CountIn:
     on_hand: int
     locked: int | None = None
     reserved: int = 0
+    #: The unit cost (base currency) of units the count adds; None: the last known.
+    unit_cost: Decimal | None = None
 
 
 @dataclass
@@ -99,6 +102,11 @@ def receive_stock_counts(
                 problem=None
                 if problem is None
                 else lambda key, reason: problem(by_key[key], reason),
+                unit_costs={
+                    key: count.unit_cost
+                    for key, count in by_key.items()
+                    if count.unit_cost is not None
+                },
             )
             if check is not None:
                 check()

@@ -18,7 +18,9 @@ from sellable.imports.csvfile import (
     CsvFile,
     Progress,
     RowRejected,
+    currency_cell,
     identifier,
+    optional_decimal,
     positive_int,
     required_text,
 )
@@ -96,7 +98,7 @@ def read_orders_csv(
     csv_file = CsvFile(
         path,
         ("channel", "order_id", "sku", "quantity", "warehouse"),
-        ("line_id", "status", "created_at", "options"),
+        ("line_id", "status", "created_at", "options", "unit_price", "currency"),
         progress,
     )
     warehouses = {w.code for w in settings.warehouses}
@@ -118,6 +120,13 @@ def read_orders_csv(
         status = csv_file.field(line, _status, "status", row["status"])
         created = csv_file.field(line, _timestamp, "created_at", row["created_at"])
         options = csv_file.field(line, _options, "options", row["options"])
+        # Revenue per unit, after discounts, excluding tax; in the base currency if none.
+        unit_price = csv_file.field(line, optional_decimal, "unit_price", row["unit_price"])
+        if unit_price is not None and unit_price < 0:
+            csv_file.reject(line, "unit_price", row["unit_price"], "must not be negative")
+        currency = row["currency"] and csv_file.field(
+            line, currency_cell, "currency", row["currency"]
+        )
         line_id = row["line_id"] and csv_file.field(line, required_text, "line_id", row["line_id"])
         warehouse = row["warehouse"]
         if channel is not None and channel not in channels:
@@ -186,7 +195,18 @@ def read_orders_csv(
                 f"{lines[line_id][0]}); give each line its own line_id",
             )
             continue
-        lines[line_id] = (line, OrderLineIn(line_id, sku, quantity, options=options))
+        revenue = None if unit_price is None or quantity is None else unit_price * quantity
+        lines[line_id] = (
+            line,
+            OrderLineIn(
+                line_id,
+                sku,
+                quantity,
+                options=options,
+                revenue=revenue,
+                currency=(currency or settings.costing.currency) if revenue is not None else None,
+            ),
+        )
     _refuse_warehouse_moves(engine, orders, first_line, csv_file)
     csv_file.raise_errors()
     result = []

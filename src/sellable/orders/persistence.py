@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, select
@@ -45,6 +46,9 @@ class StoredLine:
     allocated_in: str | None = None
     #: What the line claims while it is held (same shape as allocations).
     holds: list[StoredAllocation] = field(default_factory=list)
+    #: What the line earned (after discounts, excluding tax) in ``currency``.
+    revenue: Decimal | None = None
+    currency: str | None = None
 
 
 @dataclass(slots=True)
@@ -68,6 +72,13 @@ class StoredBuild:
     origin: str
     reference: str | None
     id: int | None = None
+    #: The lot the build makes and its expiry (by hand: ``build --lot/--expires-on``).
+    lot: str | None = None
+    expires_on: date | None = None
+    #: Set by costing: (components, labour, packaging) totals, and what was consumed as
+    #: (SKU id, lot, units, value).
+    cost: tuple[Decimal, Decimal, Decimal] | None = None
+    consumed: list[tuple[int, str | None, int, Decimal]] = field(default_factory=list)
 
 
 def load_orders(connection: Connection, keys: Sequence[OrderKey]) -> dict[OrderKey, StoredOrder]:
@@ -94,7 +105,20 @@ def load_orders(connection: Connection, keys: Sequence[OrderKey]) -> dict[OrderK
     lines: dict[int, StoredLine] = {}
     ol = schema.order_lines.c
     for id_chunk in chunked(list(by_id), 2000):
-        for lid, oid, key, sku, sku_id, qty, status, reason, options, where in connection.execute(
+        for (
+            lid,
+            oid,
+            key,
+            sku,
+            sku_id,
+            qty,
+            status,
+            reason,
+            options,
+            where,
+            revenue,
+            currency,
+        ) in connection.execute(
             select(
                 ol.id,
                 ol.order_id,
@@ -106,10 +130,22 @@ def load_orders(connection: Connection, keys: Sequence[OrderKey]) -> dict[OrderK
                 ol.hold_reason,
                 ol.options,
                 ol.allocated_in,
+                ol.revenue,
+                ol.currency,
             ).where(one_of(connection, ol.order_id, id_chunk))
         ):
             line = StoredLine(
-                lid, key, sku, sku_id, qty, status, reason, options=options, allocated_in=where
+                lid,
+                key,
+                sku,
+                sku_id,
+                qty,
+                status,
+                reason,
+                options=options,
+                allocated_in=where,
+                revenue=None if revenue is None else Decimal(revenue),
+                currency=currency,
             )
             by_id[oid].lines[key] = line
             lines[lid] = line
@@ -234,6 +270,8 @@ def write_orders(
                 "hold_reason",
                 "options",
                 "allocated_in",
+                "revenue",
+                "currency",
             ),
             [
                 (
@@ -246,6 +284,8 @@ def write_orders(
                     line.reason,
                     line.options,
                     line.allocated_in,
+                    line.revenue,
+                    line.currency,
                 )
                 for order, line in new_lines
             ],
@@ -264,6 +304,8 @@ def write_orders(
                 hold_reason=bindparam("r"),
                 options=bindparam("o"),
                 allocated_in=bindparam("a"),
+                revenue=bindparam("rv"),
+                currency=bindparam("cu"),
             ),
             [
                 {
@@ -275,6 +317,8 @@ def write_orders(
                     "r": x.reason,
                     "o": x.options,
                     "a": x.allocated_in,
+                    "rv": x.revenue,
+                    "cu": x.currency,
                 }
                 for x in dirty_lines
             ],

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from sellable.costing.money import cents_text
 from sellable.errors import InputError
 from sellable.store import schema
 from sellable.store.sql import iso_utc
@@ -72,6 +73,8 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
             ol.hold_reason,
             ol.options,
             ol.allocated_in,
+            ol.revenue,
+            ol.currency,
         )
         .join(schema.warehouses, w.id == o.warehouse_id)
         .join(schema.order_lines, ol.order_id == o.id)
@@ -95,6 +98,8 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
         reason,
         options,
         allocated_in,
+        revenue,
+        currency,
     ) in connection.execute(query):
         order = orders.get(oid)
         if order is None:
@@ -118,6 +123,8 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
                     allocated_in, f"order {channel}:{external_id} line {key}"
                 ),
                 "options": options_of(options, f"order {channel}:{external_id} line {key}"),
+                "revenue": cents_text(revenue),
+                "currency": currency,
             }
         )
     return list(orders.values())
@@ -127,7 +134,9 @@ def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> li
     """The movement history of ``sku`` with running balances per warehouse, oldest first.
 
     ``balance`` is the running on-hand quantity (the History tab's figure); ``available``
-    the running on hand - locked - allocated - held (held: what held lines claim).
+    the running on hand - locked - allocated - held - expired (held: what held lines
+    claim; expired: units of lots past their date). ``lot`` and ``value`` say which lots
+    the units came from or went into and what they cost (base currency, to the cent).
     """
     s, m, w = schema.skus.c, schema.movements.c, schema.warehouses.c
     sku_id = connection.execute(select(s.id).where(s.sku == sku)).scalar()
@@ -144,7 +153,10 @@ def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> li
             m.locked_change,
             m.allocated_change,
             m.held_change,
+            m.expired_change,
             m.reference,
+            m.lot,
+            m.value,
         )
         .join(schema.warehouses, w.id == m.warehouse_id)
         .where(m.sku_id == sku_id)
@@ -155,12 +167,27 @@ def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> li
     balances: dict[str, list[int]] = {}
     rows = []
     for row in connection.execute(query):
-        mid, at, kind, quantity, code, on_hand, locked, allocated, held, reference = row
-        balance = balances.setdefault(code, [0, 0, 0, 0])
+        (
+            mid,
+            at,
+            kind,
+            quantity,
+            code,
+            on_hand,
+            locked,
+            allocated,
+            held,
+            expired,
+            reference,
+            lot,
+            value,
+        ) = row
+        balance = balances.setdefault(code, [0, 0, 0, 0, 0])
         balance[0] += on_hand
         balance[1] += locked
         balance[2] += allocated
         balance[3] += held
+        balance[4] += expired
         rows.append(
             {
                 "id": mid,
@@ -173,9 +200,12 @@ def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> li
                 "locked_change": locked,
                 "allocated_change": allocated,
                 "held_change": held,
+                "expired_change": expired,
                 "balance": balance[0],
-                "available": balance[0] - balance[1] - balance[2] - balance[3],
+                "available": balance[0] - balance[1] - balance[2] - balance[3] - balance[4],
                 "reference": reference,
+                "lot": lot,
+                "value": cents_text(value),
             }
         )
     return rows

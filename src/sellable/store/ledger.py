@@ -10,7 +10,8 @@ rows are written with COPY and stock rows moved with one UPDATE joined to arrays
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, select, tuple_
@@ -24,9 +25,11 @@ from tenacity import (
 )
 
 from sellable.core import StockKey, StockLevels
+from sellable.costing.layers import CostBook, lots_text, total
 from sellable.errors import InputError
 from sellable.store import schema
 from sellable.store.live import KNOWN_STOCK_LIMIT
+from sellable.store.schema import micros
 from sellable.store.sql import (
     chunked,
     copy_rows,
@@ -56,8 +59,11 @@ MOVEMENT_COLUMNS = (
     "locked_change",
     "allocated_change",
     "held_change",
+    "expired_change",
     "reference",
     "at",
+    "lot",
+    "value",
 )
 
 #: Called inside a count's transaction with the new levels of every changed stock row.
@@ -140,9 +146,9 @@ def lock_stock(
     # Plain (sku id, warehouse id) tuples as keys: equal to, and hashed as, StockKey, and
     # several times cheaper to make for the thousands of rows of each batch.
     return {
-        _key((s, w)): StockLevels(oh, lk, al, hd)
-        for s, w, oh, lk, al, hd in rows(
-            st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held
+        _key((s, w)): StockLevels(oh, lk, al, hd, ex)
+        for s, w, oh, lk, al, hd, ex in rows(
+            st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held, st.expired
         )
     }
 
@@ -189,13 +195,13 @@ def _select_stock_for_update(
         by_warehouse.setdefault(warehouse_id, []).append(sku_id)
     levels: dict[StockKey, StockLevels] = {}
     for warehouse_id in sorted(by_warehouse):
-        for s, w, oh, lk, al, hd in connection.exec_driver_sql(
-            "SELECT sku_id, warehouse_id, on_hand, locked, allocated, held FROM stock "
+        for s, w, oh, lk, al, hd, ex in connection.exec_driver_sql(
+            "SELECT sku_id, warehouse_id, on_hand, locked, allocated, held, expired FROM stock "
             "WHERE warehouse_id = %(w)s AND sku_id = ANY(%(s)s::bigint[]) "
             "ORDER BY warehouse_id, sku_id FOR UPDATE",
             {"w": warehouse_id, "s": by_warehouse[warehouse_id]},
         ):
-            levels[_key((s, w))] = StockLevels(oh, lk, al, hd)
+            levels[_key((s, w))] = StockLevels(oh, lk, al, hd, ex)
     return levels
 
 
@@ -237,7 +243,8 @@ def add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int, 
 
 
 def write_movements(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Append movements (values of :data:`MOVEMENT_COLUMNS`): COPY on PostgreSQL."""
+    """Append movements (values of :data:`MOVEMENT_COLUMNS`, ``value`` in millionths as
+    :func:`~sellable.store.schema.micros` gives it): COPY on PostgreSQL."""
     copy_rows(connection, "movements", MOVEMENT_COLUMNS, rows)
 
 
@@ -247,9 +254,14 @@ def write_stock_counts(
     reference: str,
     on_written: LevelsWritten | None = None,
     problem: Callable[[StockKey, str], None] | None = None,
+    unit_costs: Mapping[StockKey, Decimal] | None = None,
 ) -> tuple[int, int, int]:
     """Set absolute (on hand, locked or None to keep) per (SKU id, warehouse id), writing an
-    Adjustment movement for every difference. Returns (created, updated, movements)."""
+    Adjustment movement for every difference. Returns (created, updated, movements).
+
+    Costing: a count that raises on hand opens a layer at ``unit_costs[key]``, else at the
+    SKU's last known unit cost (uncosted when none is known); one that lowers it writes
+    off layers, expired units first, then earliest expiry, then oldest."""
     st = schema.stock.c
     ordered = sorted(counts, key=lambda k: (k[1], k[0]))
     big = len(counts) > 20_000  # a big count: one scan of its warehouses beats many lookups
@@ -279,16 +291,25 @@ def write_stock_counts(
     )
     created_keys = set(missing)
     current: dict[StockKey, StockLevels] = {}
-    for query in queries(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held):
+    for query in queries(
+        st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held, st.expired
+    ):
         # Locked in (warehouse, SKU) order, as the order book locks them: no deadlock.
         query = query.order_by(st.warehouse_id, st.sku_id)
         if connection.dialect.name == "postgresql":
             query = query.with_for_update()  # a count is absolute: nothing may move meanwhile
-        for s, w, oh, lk, al, hd in fetch_tuples(connection, query):
-            current[StockKey(s, w)] = StockLevels(oh, lk, al, hd)
+        for s, w, oh, lk, al, hd, ex in fetch_tuples(connection, query):
+            current[StockKey(s, w)] = StockLevels(oh, lk, al, hd, ex)
 
-    now = db_time(connection, utcnow())
-    updates: list[tuple[int, int, int, int]] = []
+    moment = utcnow()
+    now = db_time(connection, moment)
+    costs = CostBook(connection, moment, moment.date())
+    costs.load(
+        key
+        for key, (on_hand, _) in counts.items()
+        if on_hand != current[StockKey(key[0], key[1])].on_hand
+    )
+    updates: list[tuple[int, int, int, int, int]] = []
     new_levels: dict[StockKey, StockLevels] = {}
     movements: list[tuple[Any, ...]] = []
     created = updated = 0
@@ -312,12 +333,38 @@ def write_stock_counts(
             continue
         else:
             updated += 1
+        expired_change, lot, value = 0, None, None
+        if on_hand_change > 0:
+            known = (unit_costs or {}).get(StockKey(sku_id, warehouse_id))
+            unit = known if known is not None else costs.last_unit_cost(sku_id)
+            costs.open(
+                sku_id,
+                warehouse_id,
+                on_hand_change,
+                None if unit is None else unit * on_hand_change,
+                "count",
+                source="count",
+                reference=reference,
+                unit_cost=unit,
+            )
+            value = Decimal(0) if unit is None else unit * on_hand_change
+        elif on_hand_change < 0:
+            taken = costs.take(
+                sku_id,
+                warehouse_id,
+                -on_hand_change,
+                "writeoff",
+                reference=reference,
+                expired_first=True,
+            )
+            expired_change = -sum(t.quantity for t in taken if t.expired)
+            lot, value = lots_text(taken), -total(taken)
         new_levels[StockKey(sku_id, warehouse_id)] = StockLevels(
-            on_hand, new_locked, allocated, old.held
+            on_hand, new_locked, allocated, old.held, old.expired + expired_change
         )
         if on_hand_change or locked_change:
             # allocated is left alone: a count never touches allocations.
-            updates.append((on_hand, new_locked, sku_id, warehouse_id))
+            updates.append((on_hand, new_locked, expired_change, sku_id, warehouse_id))
             movements.append(
                 (
                     sku_id,
@@ -327,21 +374,22 @@ def write_stock_counts(
                     on_hand_change,
                     locked_change,
                     0,
+                    0,
+                    expired_change,
                     reference,
                     now,
+                    lot,
+                    None if value is None else micros(value),
                 )
             )
+    costs.flush()
     driver_executemany(
         connection,
-        "UPDATE stock SET on_hand = ?, locked = ? WHERE sku_id = ? AND warehouse_id = ?",
+        "UPDATE stock SET on_hand = ?, locked = ?, expired = expired + ? "
+        "WHERE sku_id = ? AND warehouse_id = ?",
         updates,
     )
-    driver_executemany(
-        connection,
-        "INSERT INTO movements (sku_id, warehouse_id, type, quantity, on_hand_change, "
-        "locked_change, allocated_change, reference, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        movements,
-    )
+    write_movements(connection, movements)
     if on_written is not None:
         on_written(connection, new_levels)
     elif new_levels:

@@ -8,10 +8,13 @@ and owns the SKU code <-> id and warehouse code <-> id mappings.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Mapping
+from datetime import date
 
 from sqlalchemy import Connection, Engine, func, select, tuple_
+from sqlalchemy.exc import OperationalError
 
 from sellable.config import Settings
 from sellable.core import SkuWarehouse, StockEngine, StockKey, StockLevels
@@ -19,6 +22,8 @@ from sellable.store import schema
 from sellable.store.db import sync_warehouses
 from sellable.store.loader import StoredCatalog, load_catalog, load_engine
 from sellable.store.sql import chunked, copy_rows, db_time, utcnow
+
+log = logging.getLogger(__name__)
 
 #: How many outbox rows before the last one seen are read again at each refresh.
 OUTBOX_LOOKBACK = 1000
@@ -53,7 +58,10 @@ class LiveStock:
         self.warehouse_codes: dict[int, str] = {wid: code for code, wid in warehouse_ids.items()}
         #: Stock rows seen to exist (stock rows are never deleted).
         self.known_stock: set[StockKey] = set()
+        #: The date lots were last expired for (the merchant's calendar, [costing] timezone).
+        self._expired_for: date | None = None
         self.reload()
+        self.expire_lots()
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -76,6 +84,7 @@ class LiveStock:
         rows named in the ``sellable_changes`` outbox since the last look."""
         change, st = schema.sellable_changes.c, schema.stock.c
         with self.lock:
+            self.expire_lots()
             with self.engine.connect() as connection:
                 if catalog_version(connection) != self._catalog_version:
                     reload = True
@@ -99,7 +108,7 @@ class LiveStock:
                     )
                     levels: dict[StockKey, StockLevels] = {}
                     for chunk in chunked(pairs, 2000):
-                        for s, w, oh, lk, al, hd in connection.execute(
+                        for s, w, oh, lk, al, hd, ex in connection.execute(
                             select(
                                 st.sku_id,
                                 st.warehouse_id,
@@ -107,14 +116,33 @@ class LiveStock:
                                 st.locked,
                                 st.allocated,
                                 st.held,
+                                st.expired,
                             ).where(tuple_(st.sku_id, st.warehouse_id).in_(chunk))
                         ):
-                            levels[StockKey(s, w)] = StockLevels(oh, lk, al, hd)
+                            levels[StockKey(s, w)] = StockLevels(oh, lk, al, hd, ex)
             if reload:
                 self.reload()
                 return
             self.feed(levels)
             self._changes_seen = newest
+
+    def expire_lots(self) -> set[SkuWarehouse]:
+        """At each date change (and on start): units of lots past their expiry date stop
+        being sellable, and the core and the outbox hear of it. A database error is logged
+        and the sweep tried again at the next refresh."""
+        today = self.settings.costing.today()
+        if today == self._expired_for:
+            return set()
+        from sellable.costing.moves import expire_lots  # imports the ledger, which imports us
+
+        with self.lock:
+            try:
+                changed = expire_lots(self.engine, today, self.record_levels, self.known_stock)
+            except OperationalError as error:
+                log.warning("could not expire lots for %s (tried again soon): %s", today, error)
+                return set()
+            self._expired_for = today
+        return changed  # type: ignore[return-value]
 
     # -- mappings ---------------------------------------------------------------------------
 

@@ -119,11 +119,13 @@ def load_engine(
     st = schema.stock.c
     result = fetch_tuples(
         connection,
-        select(st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held),
+        select(
+            st.sku_id, st.warehouse_id, st.on_hand, st.locked, st.allocated, st.held, st.expired
+        ),
     )
     engine.load_stock_rows(
-        (position[s], warehouse_position[w], oh, lk, al, hd)
-        for s, w, oh, lk, al, hd in result
+        (position[s], warehouse_position[w], oh, lk, al, hd, ex)
+        for s, w, oh, lk, al, hd, ex in result
         if w in warehouse_position
     )
     engine.recompute_all()

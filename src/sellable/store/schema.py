@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -16,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 
@@ -31,6 +36,34 @@ metadata = MetaData(
 
 # BigInteger ids on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+_MICROS = Decimal(1_000_000)
+
+
+class Money(TypeDecorator[Decimal]):
+    """Exact money: a BIGINT of millionths of a currency unit, read back as a Decimal to 6
+    places. Exact on every database, SQLite included (whose NUMERIC is a float), and summed
+    exactly by SQL. Writers that bypass SQLAlchemy's types (COPY, driver executemany) pass
+    :func:`micros`."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        return None if value is None else micros(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        return None if value is None else from_micros(value)
+
+
+def micros(value: Decimal | int | str) -> int:
+    """``value`` in millionths (half up): what a :class:`Money` column stores."""
+    return int((Decimal(value) * _MICROS).to_integral_value(ROUND_HALF_UP))
+
+
+def from_micros(value: int | Decimal) -> Decimal:
+    return (Decimal(value) / _MICROS).quantize(Decimal("0.000001"))
+
 
 warehouses = Table(
     "warehouses",
@@ -51,6 +84,10 @@ skus = Table(
     Column("kind", String(16), nullable=False),
     Column("allow_backorder", Boolean, nullable=False, default=False),
     Column("price", Numeric(14, 4), nullable=True),
+    # Added to a built unit's cost (base currency, per unit): seed 000's "component costs,
+    # labour, and packaging separately".
+    Column("labour_cost", Money, nullable=True),
+    Column("packaging_cost", Money, nullable=True),
     # NULL: follow the warehouse's assembly_on_demand; true/false overrides it for this SKU.
     Column("assembly_on_demand", Boolean, nullable=True),
     # NULL: follow the warehouse's use_component_inventory; false: sold only from assembled
@@ -85,6 +122,9 @@ stock = Table(
     # Units claimed by held lines (their whole demand, exploded as it would be allocated):
     # not offered to anyone else. available = on_hand - locked - allocated - held.
     Column("held", BigInteger, nullable=False, default=0, server_default="0"),
+    # Units of lots past their expiry date: still on hand (until a count or write-off takes
+    # them), never sellable. available = on_hand - locked - allocated - held - expired.
+    Column("expired", BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 movements = Table(
@@ -101,8 +141,13 @@ movements = Table(
     Column("locked_change", BigInteger, nullable=False, default=0),
     Column("allocated_change", BigInteger, nullable=False, default=0),
     Column("held_change", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("expired_change", BigInteger, nullable=False, default=0, server_default="0"),
     Column("reference", String(255), nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
+    # The lot(s) the units came from or went into (comma-separated), and their cost in the
+    # base currency (signed like on_hand_change); NULL when no unit moved in or out.
+    Column("lot", String(500), nullable=True),
+    Column("value", Money, nullable=True),
     Index("ix_movements_sku_warehouse", "sku_id", "warehouse_id", "id"),
 )
 
@@ -136,6 +181,9 @@ order_lines = Table(
     Column("status", String(16), nullable=False),  # allocated | held | shipped | cancelled
     Column("hold_reason", String(500), nullable=True),
     Column("options", String(1000), nullable=True),  # the customer's choice, "slot=SKU;..."
+    # What the line earned (after discounts, excluding tax) in ``currency``; NULL: unknown.
+    Column("revenue", Money, nullable=True),
+    Column("currency", String(3), nullable=True),
     Column("allocated_in", String(1000), nullable=True),  # line units per warehouse, "main=3;..."
     UniqueConstraint("order_id", "line_key", name="uq_order_lines_order_id_line_key"),
     CheckConstraint("status IN ('allocated', 'held', 'shipped', 'cancelled')", name="status"),
@@ -176,6 +224,12 @@ assembly_orders = Table(
     Column("origin", String(16), nullable=False),  # manual | on-demand
     Column("reference", String(255), nullable=True),  # the order it was built for
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The built lot and its cost: components consumed, labour and packaging (totals).
+    Column("lot", String(255), nullable=True),
+    Column("expires_on", Date, nullable=True),
+    Column("components_cost", Money, nullable=True),
+    Column("labour_cost", Money, nullable=True),
+    Column("packaging_cost", Money, nullable=True),
 )
 
 assembly_order_components = Table(
@@ -191,6 +245,101 @@ assembly_order_components = Table(
     Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
     Column("quantity", BigInteger, nullable=False),
     Index("ix_assembly_order_components_order", "assembly_order_id"),
+)
+
+# -- costing and traceability ---------------------------------------------------------------
+
+# Every arriving unit opens a layer; units leave earliest expiry first, then oldest first.
+# Per (SKU, warehouse) the remaining units add up to on hand. A layer with a negative
+# remaining is a deficit: units sold past stock at an estimated cost (``estimated``), which
+# the next arrival settles. ``value`` is the exact cost of the remaining units.
+cost_layers = Table(
+    "cost_layers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
+    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    Column("quantity", BigInteger, nullable=False),  # units it opened with
+    Column("remaining", BigInteger, nullable=False),
+    Column("value", Money, nullable=False),  # of the remaining units, base currency
+    Column("unit_cost", Money, nullable=True),  # base currency; NULL: uncosted
+    Column("currency", String(3), nullable=True),
+    Column("original_unit_cost", Money, nullable=True),
+    Column("rate", Numeric(20, 10), nullable=True),
+    Column("lot", String(255), nullable=True),
+    Column("expires_on", Date, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    # receipt | build | transfer | count | opening | deficit
+    Column("source", String(16), nullable=False),
+    Column("reference", String(255), nullable=True),
+    Column("expired", Boolean, nullable=False, default=False),  # counted in stock.expired
+    Column("estimated", Boolean, nullable=False, default=False),
+    Column("line_id", Id, nullable=True),  # a deficit's order line
+    Index("ix_cost_layers_sku_warehouse", "warehouse_id", "sku_id", "remaining"),
+    Index("ix_cost_layers_lot", "lot"),
+    Index("ix_cost_layers_expiry", "expired", "expires_on"),
+)
+
+# What moved into and out of each layer, with its value: the costing ledger. The layers'
+# value is the sum of their flows, which `valuation --check` proves.
+layer_flows = Table(
+    "layer_flows",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("layer_id", Id, ForeignKey("cost_layers.id"), nullable=False),
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
+    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    # receipt | count | opening | build_in | transfer_in | sale | build_out | transfer_out
+    # | writeoff | settle
+    Column("kind", String(16), nullable=False),
+    Column("quantity", BigInteger, nullable=False),  # signed: + into the layer
+    Column("value", Money, nullable=False),  # signed, base currency
+    Column("line_id", Id, nullable=True),
+    Column("assembly_order_id", Id, nullable=True),
+    Column("reference", String(255), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_layer_flows_layer", "layer_id"),
+    Index("ix_layer_flows_line", "line_id"),
+    Index("ix_layer_flows_assembly_order", "assembly_order_id"),
+)
+
+# What each shipped line cost, per SKU whose units it consumed (a kit: its components), and
+# its share of the line's revenue. ``adjustment``: settled differences of estimated costs.
+line_costs = Table(
+    "line_costs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("line_id", Id, ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=False),
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
+    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("cost", Money, nullable=False),
+    Column("adjustment", Money, nullable=False, default=0, server_default="0"),
+    Column("estimated", Integer, nullable=False, default=0, server_default="0"),  # units
+    Column("uncosted", Integer, nullable=False, default=0, server_default="0"),  # units
+    Column("revenue", Money, nullable=True),  # base currency
+    Column("shipped_at", DateTime(timezone=True), nullable=False),
+    Index("ix_line_costs_line", "line_id"),
+)
+
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    Column("currency", String(3), primary_key=True),
+    Column("valid_from", Date, primary_key=True),
+    Column("rate", Numeric(20, 10), nullable=False),  # base units one unit buys
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
+    Column("from_warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    Column("to_warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("lot", String(255), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
 )
 
 # Outbox for the sync layer: (SKU, warehouse) pairs whose sellable changed, in order.
@@ -278,8 +427,12 @@ __all__ = [
     "assembly_orders",
     "bom_lines",
     "channel_cursors",
+    "cost_layers",
+    "exchange_rates",
     "job_runs",
+    "layer_flows",
     "line_allocations",
+    "line_costs",
     "listings",
     "meta",
     "metadata",
@@ -290,5 +443,6 @@ __all__ = [
     "sellable_changes",
     "skus",
     "stock",
+    "transfers",
     "warehouses",
 ]

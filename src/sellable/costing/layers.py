@@ -1,0 +1,520 @@
+"""Cost layers inside one ledger transaction: open them, take units out, write it all.
+
+Every unit that arrives in a warehouse opens a layer (receipt, count, build, transfer).
+Units leave earliest expiry first (FEFO), then oldest first (FIFO); a count that lowers on
+hand takes expired units first. Per (SKU, warehouse) the open layers add up to on hand:
+units sold past stock open a *deficit* (a layer with negative remaining) costed at the
+last known unit cost and flagged estimated, which the next arrival settles, the difference
+going to the sold line as a cost adjustment.
+
+A layer's ``value`` is the exact cost of its remaining units; taking ``k`` of ``r`` units
+takes ``value * k / r`` (the last units take what is left), so value is never created or
+lost by rounding. Every change is a flow row, and ``valuation --check`` proves the layers
+are the sum of their flows.
+
+The caller holds the stock rows of every (SKU, warehouse) it touches locked, which is what
+serialises writers of the same layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from sellable.costing.money import ZERO, exact, share
+from sellable.errors import InputError
+from sellable.store import schema
+from sellable.store.schema import micros
+from sellable.store.sql import chunked, copy_rows, db_time, driver_executemany
+
+#: Flow kinds that bring units into a layer, and those that take them out.
+ARRIVALS = frozenset({"receipt", "count", "opening", "build_in", "transfer_in"})
+DEPARTURES = frozenset({"sale", "build_out", "transfer_out", "writeoff"})
+
+_FAR = date.max
+
+
+@dataclass(slots=True, eq=False)
+class Layer:
+    id: int | None
+    sku_id: int
+    warehouse_id: int
+    quantity: int
+    remaining: int
+    value: Decimal
+    unit_cost: Decimal | None
+    received_at: datetime
+    source: str
+    reference: str | None = None
+    lot: str | None = None
+    expires_on: date | None = None
+    currency: str | None = None
+    original_unit_cost: Decimal | None = None
+    rate: Decimal | None = None
+    expired: bool = False
+    estimated: bool = False
+    line_id: int | None = None
+
+    def order_key(self) -> tuple[int, date, datetime, int]:
+        """FEFO, then FIFO: layers with an expiry date first, earliest first; then the
+        others, oldest first. New layers (no id yet) after the stored ones."""
+        return (
+            0 if self.expires_on is not None else 1,
+            self.expires_on or _FAR,
+            self.received_at,
+            self.id if self.id is not None else 1 << 62,
+        )
+
+
+@dataclass(slots=True)
+class Taken:
+    """Units taken out of one layer, and their value."""
+
+    layer: Layer
+    quantity: int
+    value: Decimal
+
+    @property
+    def expired(self) -> bool:
+        return self.layer.expired
+
+
+@dataclass(slots=True)
+class Flow:
+    layer: Layer
+    kind: str
+    quantity: int
+    value: Decimal
+    line_id: int | None = None
+    assembly_order_id: int | None = None
+    reference: str | None = None
+
+
+@dataclass(slots=True)
+class Settlement:
+    """An arrival that covered units sold past stock: the difference between what they
+    cost and what was estimated goes to the sold line."""
+
+    line_id: int
+    sku_id: int
+    warehouse_id: int
+    quantity: int
+    difference: Decimal
+
+
+@dataclass
+class CostBook:
+    """The layers of the (SKU, warehouse) pairs one transaction touches."""
+
+    connection: Connection
+    now: datetime
+    today: date
+    open_layers: dict[tuple[int, int], list[Layer]] = field(default_factory=dict)
+    new_layers: list[Layer] = field(default_factory=list)
+    flows: list[Flow] = field(default_factory=list)
+    settlements: list[Settlement] = field(default_factory=list)
+    _last_cost: dict[int, Decimal | None] = field(default_factory=dict)
+    _touched: dict[int, Layer] = field(default_factory=dict)  # stored layers changed
+
+    # -- reading -------------------------------------------------------------------------
+
+    def load(self, pairs: Iterable[tuple[int, int]]) -> None:
+        """Read the open layers (remaining units, or a deficit) of ``pairs`` not yet read."""
+        wanted = sorted({(s, w) for s, w in pairs} - set(self.open_layers))
+        if not wanted:
+            return
+        for pair in wanted:
+            self.open_layers[pair] = []
+        cl = schema.cost_layers.c
+        by_warehouse: dict[int, list[int]] = {}
+        for s, w in wanted:
+            by_warehouse.setdefault(w, []).append(s)
+        columns = (
+            cl.id,
+            cl.sku_id,
+            cl.warehouse_id,
+            cl.quantity,
+            cl.remaining,
+            cl.value,
+            cl.unit_cost,
+            cl.received_at,
+            cl.source,
+            cl.reference,
+            cl.lot,
+            cl.expires_on,
+            cl.currency,
+            cl.original_unit_cost,
+            cl.rate,
+            cl.expired,
+            cl.estimated,
+            cl.line_id,
+        )
+        for warehouse_id, skus in by_warehouse.items():
+            for chunk in chunked(skus, 2000):
+                query = select(*columns).where(
+                    (cl.warehouse_id == warehouse_id) & cl.sku_id.in_(chunk) & (cl.remaining != 0)
+                )
+                for row in self.connection.execute(query):
+                    layer = Layer(
+                        row.id,
+                        row.sku_id,
+                        row.warehouse_id,
+                        row.quantity,
+                        row.remaining,
+                        Decimal(row.value),
+                        None if row.unit_cost is None else Decimal(row.unit_cost),
+                        _aware(row.received_at),
+                        row.source,
+                        row.reference,
+                        row.lot,
+                        row.expires_on,
+                        row.currency,
+                        None if row.original_unit_cost is None else Decimal(row.original_unit_cost),
+                        None if row.rate is None else Decimal(row.rate),
+                        bool(row.expired),
+                        bool(row.estimated),
+                        row.line_id,
+                    )
+                    self.open_layers[(row.sku_id, row.warehouse_id)].append(layer)
+        for pair in wanted:
+            self.open_layers[pair].sort(key=Layer.order_key)
+
+    def layers(self, sku_id: int, warehouse_id: int) -> list[Layer]:
+        self.load([(sku_id, warehouse_id)])
+        return self.open_layers[(sku_id, warehouse_id)]
+
+    def last_unit_cost(self, sku_id: int) -> Decimal | None:
+        """The SKU's last known unit cost in any warehouse: the newest costed layer (this
+        transaction's first), None when it never had one."""
+        for layer in reversed(self.new_layers):
+            if layer.sku_id == sku_id and layer.unit_cost is not None and not layer.estimated:
+                return layer.unit_cost
+        if sku_id not in self._last_cost:
+            cl = schema.cost_layers.c
+            found = self.connection.execute(
+                select(cl.unit_cost)
+                .where(
+                    (cl.sku_id == sku_id) & cl.unit_cost.is_not(None) & (cl.estimated.is_(False))
+                )
+                .order_by(cl.received_at.desc(), cl.id.desc())
+                .limit(1)
+            ).scalar()
+            self._last_cost[sku_id] = None if found is None else Decimal(found)
+        return self._last_cost[sku_id]
+
+    # -- taking units out ------------------------------------------------------------------
+
+    def take(
+        self,
+        sku_id: int,
+        warehouse_id: int,
+        quantity: int,
+        kind: str,
+        *,
+        line_id: int | None = None,
+        assembly_order_id: int | None = None,
+        reference: str | None = None,
+        lot: str | None = None,
+        expired_first: bool = False,
+        past_stock: bool = True,
+    ) -> list[Taken]:
+        """Take ``quantity`` units out of the layers of (SKU, warehouse), FEFO then FIFO.
+
+        Expired units are taken only by a count or write-off (``expired_first``), before any
+        other. With ``lot``, only that lot's units. What no layer covers is sold past stock
+        (``past_stock``): a deficit at the last known unit cost, flagged estimated; without
+        it an :class:`InputError`."""
+        layers = self.layers(sku_id, warehouse_id)
+        usable = [
+            x
+            for x in layers
+            if x.remaining > 0
+            and (lot is None or x.lot == lot)
+            and (expired_first or not x.expired)
+        ]
+        if expired_first:
+            usable.sort(key=lambda x: (not x.expired, x.order_key()))
+        taken: list[Taken] = []
+        rest = quantity
+        for layer in usable:
+            if rest <= 0:
+                break
+            units = min(rest, layer.remaining)
+            value = share(layer.value, units, layer.remaining)
+            layer.remaining -= units
+            layer.value -= value
+            self._touch(layer)
+            rest -= units
+            taken.append(Taken(layer, units, value))
+            self.flows.append(
+                Flow(layer, kind, -units, -value, line_id, assembly_order_id, reference)
+            )
+        if rest > 0:
+            if not past_stock:
+                raise InputError(f"only {quantity - rest} unit(s) in layers, {quantity} wanted")
+            estimate = self.last_unit_cost(sku_id)
+            deficit = Layer(
+                None,
+                sku_id,
+                warehouse_id,
+                -rest,
+                0,
+                ZERO,
+                estimate,
+                self.now,
+                "deficit",
+                reference,
+                estimated=True,
+                line_id=line_id,
+            )
+            value = exact((estimate or ZERO) * rest)
+            deficit.remaining, deficit.value = -rest, -value
+            self.new_layers.append(deficit)
+            layers.append(deficit)
+            taken.append(Taken(deficit, rest, value))
+            self.flows.append(
+                Flow(deficit, kind, -rest, -value, line_id, assembly_order_id, reference)
+            )
+        self._tidy(sku_id, warehouse_id)
+        return taken
+
+    # -- units arriving --------------------------------------------------------------------
+
+    def open(
+        self,
+        sku_id: int,
+        warehouse_id: int,
+        quantity: int,
+        value: Decimal | None,
+        kind: str,
+        *,
+        source: str,
+        reference: str | None = None,
+        lot: str | None = None,
+        expires_on: date | None = None,
+        received_at: datetime | None = None,
+        currency: str | None = None,
+        original_unit_cost: Decimal | None = None,
+        rate: Decimal | None = None,
+        unit_cost: Decimal | None = None,
+        assembly_order_id: int | None = None,
+    ) -> Layer:
+        """Open a layer of ``quantity`` units worth ``value`` in all (None: uncosted). The
+        units first settle what was sold past stock in this warehouse, oldest first."""
+        if unit_cost is None and value is not None:
+            unit_cost = exact(value / quantity)
+        layer = Layer(
+            None,
+            sku_id,
+            warehouse_id,
+            quantity,
+            quantity,
+            exact(value) if value is not None else ZERO,
+            unit_cost,
+            received_at or self.now,
+            source,
+            reference,
+            lot,
+            expires_on,
+            currency,
+            original_unit_cost,
+            rate,
+            expired=expires_on is not None and expires_on < self.today,
+        )
+        layers = self.layers(sku_id, warehouse_id)
+        self.new_layers.append(layer)
+        layers.append(layer)
+        self.flows.append(
+            Flow(layer, kind, quantity, layer.value, None, assembly_order_id, reference)
+        )
+        for deficit in [x for x in layers if x.remaining < 0]:
+            if layer.remaining <= 0 or layer.expired:
+                break
+            units = min(layer.remaining, -deficit.remaining)
+            actual = share(layer.value, units, layer.remaining)
+            estimated = share(-deficit.value, units, -deficit.remaining)
+            layer.remaining -= units
+            layer.value -= actual
+            deficit.remaining += units
+            deficit.value += estimated
+            self._touch(deficit)
+            self.flows.append(Flow(layer, "settle", -units, -actual, deficit.line_id))
+            self.flows.append(Flow(deficit, "settle", units, estimated, deficit.line_id))
+            if deficit.line_id is not None:
+                self.settlements.append(
+                    Settlement(deficit.line_id, sku_id, warehouse_id, units, actual - estimated)
+                )
+        self._tidy(sku_id, warehouse_id)
+        return layer
+
+    def _touch(self, layer: Layer) -> None:
+        if layer.id is not None:
+            self._touched[layer.id] = layer
+
+    def _tidy(self, sku_id: int, warehouse_id: int) -> None:
+        """Keep the pair's open layers in consumption order, dropping emptied ones."""
+        pair = (sku_id, warehouse_id)
+        self.open_layers[pair] = sorted(
+            (x for x in self.open_layers[pair] if x.remaining != 0), key=Layer.order_key
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write new layers (ids read back), changed layers, flows and settlements."""
+        connection = self.connection
+        cl = schema.cost_layers
+        if self.new_layers:
+            rows = [
+                {
+                    "sku_id": x.sku_id,
+                    "warehouse_id": x.warehouse_id,
+                    "quantity": x.quantity,
+                    "remaining": x.remaining,
+                    "value": x.value,
+                    "unit_cost": x.unit_cost,
+                    "currency": x.currency,
+                    "original_unit_cost": x.original_unit_cost,
+                    "rate": x.rate,
+                    "lot": x.lot,
+                    "expires_on": x.expires_on,
+                    "received_at": x.received_at,
+                    "source": x.source,
+                    "reference": x.reference,
+                    "expired": x.expired,
+                    "estimated": x.estimated,
+                    "line_id": x.line_id,
+                }
+                for x in self.new_layers
+            ]
+            ids = connection.execute(
+                cl.insert().returning(cl.c.id, sort_by_parameter_order=True), rows
+            ).scalars()
+            for layer, new_id in zip(self.new_layers, ids, strict=True):
+                layer.id = new_id
+        _update_layers(connection, [(x.remaining, x.value, x.id) for x in self._touched.values()])
+        at = db_time(connection, self.now)
+        copy_rows(
+            connection,
+            "layer_flows",
+            (
+                "layer_id",
+                "sku_id",
+                "warehouse_id",
+                "kind",
+                "quantity",
+                "value",
+                "line_id",
+                "assembly_order_id",
+                "reference",
+                "at",
+            ),
+            [
+                (
+                    f.layer.id,
+                    f.layer.sku_id,
+                    f.layer.warehouse_id,
+                    f.kind,
+                    f.quantity,
+                    micros(f.value),
+                    f.line_id,
+                    f.assembly_order_id,
+                    f.reference,
+                    at,
+                )
+                for f in self.flows
+            ],
+        )
+        if self.settlements:
+            lc = schema.line_costs
+            for s in self.settlements:
+                connection.execute(
+                    lc.update()
+                    .where(
+                        (lc.c.line_id == s.line_id)
+                        & (lc.c.sku_id == s.sku_id)
+                        & (lc.c.warehouse_id == s.warehouse_id)
+                    )
+                    .values(
+                        adjustment=lc.c.adjustment + s.difference,
+                        estimated=lc.c.estimated - s.quantity,
+                    )
+                )
+        self.new_layers, self.flows, self.settlements = [], [], []
+        self._touched = {}
+
+
+def _update_layers(connection: Connection, rows: list[tuple[int, Decimal, int | None]]) -> None:
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "UPDATE cost_layers SET remaining = d.r, value = d.v "
+            "FROM unnest(%(r)s::bigint[], %(v)s::bigint[], %(i)s::bigint[]) AS d(r, v, i) "
+            "WHERE cost_layers.id = d.i",
+            {
+                "r": [r[0] for r in rows],
+                "v": [micros(r[1]) for r in rows],
+                "i": [r[2] for r in rows],
+            },
+        )
+        return
+    driver_executemany(
+        connection,
+        "UPDATE cost_layers SET remaining = ?, value = ? WHERE id = ?",
+        [(r, micros(v), i) for r, v, i in rows],
+    )
+
+
+def lots_text(taken: Iterable[Taken]) -> str | None:
+    """The lots units came from, as a movement shows them (comma-separated, in order)."""
+    lots: list[str] = []
+    for t in taken:
+        if t.layer.lot and t.layer.lot not in lots:
+            lots.append(t.layer.lot)
+    text = ",".join(lots)
+    return text[:500] if text else None
+
+
+def total(taken: Iterable[Taken]) -> Decimal:
+    return sum((t.value for t in taken), ZERO)
+
+
+def row_value(value: Any) -> Decimal:
+    return ZERO if value is None else Decimal(value)
+
+
+__all__ = [
+    "ARRIVALS",
+    "DEPARTURES",
+    "CostBook",
+    "Flow",
+    "Layer",
+    "Settlement",
+    "Taken",
+    "lots_text",
+    "total",
+]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def lot_name(value: str, where: str = "lot") -> str:
+    """A lot as given on the command line or in a CSV: non-empty text of at most 255
+    characters without control characters; else an :class:`InputError` naming ``where``."""
+    text = value.strip()
+    if not text:
+        raise InputError(f"{where}: a lot cannot be empty")
+    if len(text) > 255:
+        raise InputError(f"{where}: lot {text[:40]!r}... is longer than 255 characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InputError(f"{where}: lot {text!r} contains a control character")
+    return text
