@@ -772,6 +772,8 @@ def test_cli_import_help_lists_every_import() -> None:
         "components",
         "orders",
         "products",
+        "rates",
+        "receipts",
         "stock",
     ]
 

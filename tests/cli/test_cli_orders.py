@@ -294,6 +294,8 @@ def test_orders_json_and_held(store: Store) -> None:
             "hold_reason": None,
             "allocations": [{"warehouse": "main", "quantity": 1}],
             "options": {},
+            "revenue": None,
+            "currency": None,
         }
     ]
     assert found[1]["lines"] == [
@@ -305,6 +307,8 @@ def test_orders_json_and_held(store: Store) -> None:
             "hold_reason": "short 3 × MUG in main (have 1, need 4)",
             "allocations": [],
             "options": {},
+            "revenue": None,
+            "currency": None,
         },
         {
             "line_id": "b",
@@ -314,6 +318,8 @@ def test_orders_json_and_held(store: Store) -> None:
             "hold_reason": None,
             "allocations": [{"warehouse": "main", "quantity": 1}],
             "options": {},
+            "revenue": None,
+            "currency": None,
         },
     ]
 
@@ -340,9 +346,12 @@ LEDGER_KEYS = {
     "locked_change",
     "allocated_change",
     "held_change",
+    "expired_change",
     "balance",
     "available",
     "reference",
+    "lot",
+    "value",
 }
 
 
@@ -408,6 +417,10 @@ def test_build_json_carries_id_time_warehouse_and_components(store: Store) -> No
         "origin",
         "reference",
         "components",
+        "lot",
+        "expires_on",
+        "cost",
+        "consumed",
     }
     assert (built["id"], built["sku"], built["quantity"], built["warehouse"]) == (
         "AO-1",

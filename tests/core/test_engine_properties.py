@@ -355,6 +355,7 @@ def test_engine_position_matches_reference(scenario: Scenario) -> None:
                 "locked": levels.locked,
                 "allocated": levels.allocated,
                 "held": levels.held,
+                "expired": levels.expired,
                 "available": levels.available,
             },
             "component": component,

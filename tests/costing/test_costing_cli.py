@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from sellable.config import load_settings
 from sellable.costing.moves import expire_lots
@@ -470,3 +470,33 @@ def test_bad_receipt_rows_are_named_and_nothing_is_written(books: Books) -> None
     ):
         assert expected in result.output, (expected, result.output)
     assert books.json("layers", "MUG") == []
+
+
+def test_a_read_only_database_still_reads_when_lots_are_due_to_expire(tmp_path: Path) -> None:
+    """``stock`` marks lots past their date expired first; on a read-only database it says
+    so on stderr and still reads (issue 18: a read-only database serves the readers)."""
+    books = Books(tmp_path, f"sqlite:///{tmp_path / 'sellable.db'}")
+    books.products("MILK,Milk,simple,,,,")
+    books.receipts("MILK,main,4,1,,SOUR,2020-01-01,,")
+    engine = books.engine()
+    try:
+        # As if the lot had expired since the last sweep: the layer and the row unmarked.
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE cost_layers SET expired = false"))
+            connection.execute(text("UPDATE stock SET expired = 0"))
+            connection.execute(text("UPDATE movements SET expired_change = 0"))
+    finally:
+        engine.dispose()
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    config = read_only / "sellable.toml"
+    config.write_text(
+        CONFIG.format(url=f"sqlite:///file:{tmp_path / 'sellable.db'}?mode=ro&uri=true")
+    )
+    result = invoke(config, "stock", "MILK", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["prepackaged"]["expired"] == 0
+    assert "could not be marked expired" in result.stderr  # and the figures still come
+    # Writable again, the next reader sweeps.
+    (position,) = books.json("stock", "MILK", "--warehouse", "main")
+    assert (position["prepackaged"]["expired"], position["sellable"]) == (4, 0)

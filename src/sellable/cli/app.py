@@ -24,7 +24,7 @@ from sellable.core import explain as explain_tree
 from sellable.core import render
 from sellable.core.explain import render_demand, unit_demand
 from sellable.costing.layers import lot_name
-from sellable.costing.moves import expire_lots
+from sellable.costing.moves import expire_lots_if_writable
 from sellable.errors import ConfigError, InputError, SellableError
 from sellable.imports import import_components, import_products, import_stock
 from sellable.imports.csvfile import Progress
@@ -190,6 +190,17 @@ def echo_json(ctx: click.Context, data: Any, *, indent: int | None = 2) -> None:
     click.echo(json.dumps(data, indent=indent))
 
 
+def _expire_lots(engine: Engine, settings: Settings) -> None:
+    """What a running daemon does at each date change: units of lots past their date stop
+    being sellable. A read-only database is read as it is, with a warning."""
+    if expire_lots_if_writable(engine, settings.costing.today()) is None:
+        click.echo(
+            "warning: lots past their expiry date could not be marked expired (the database "
+            "is read-only); the figures below may still count them as sellable",
+            err=True,
+        )
+
+
 def known_channel(settings: Settings, code: str) -> None:
     """An unknown channel given on the command line is bad input (exit 3, as an unknown SKU)."""
     if code not in settings.channel_codes():
@@ -266,7 +277,9 @@ def check_config(ctx: click.Context) -> None:
 @cli.group("import")
 @config_option
 def import_group() -> None:
-    """Import CSV files: products, components (BOMs), stock counts, orders."""
+    """Import CSV files: products, components (BOMs), stock counts, orders.
+
+    Also receipts (stock arriving at a cost) and exchange rates."""
 
 
 def _progress(label: str, path: str) -> tuple[Progress | None, Callable[[], None]]:
@@ -551,9 +564,9 @@ def build(
         expiry = f", expires {order['expires_on']}" if order["expires_on"] else ""
         click.echo(
             f"{order['id']}: built {order['quantity']} × {order['sku']} in "
-            f"{order['warehouse']} at {order['at']} from {used}; lot {order['lot']}{expiry}; "
-            f"cost {cost['total']} (components {cost['components']}, labour {cost['labour']}, "
-            f"packaging {cost['packaging']}; {cost['unit_cost']} per unit)"
+            f"{order['warehouse']} at {order['at']} as lot {order['lot']}{expiry}, costing "
+            f"{cost['total']} (components {cost['components']} + labour {cost['labour']} + "
+            f"packaging {cost['packaging']}; {cost['unit_cost']} per unit) from {used}"
         )
 
 
@@ -571,7 +584,7 @@ def stock(ctx: click.Context, skus: tuple[str, ...], warehouse: str | None, as_j
     if warehouse is not None:
         settings.warehouse(warehouse)  # unknown code -> ConfigError naming the known ones
     # What a running daemon does at each date change: lots past their date stop selling.
-    expire_lots(application.engine(), settings.costing.today())
+    _expire_lots(application.engine(), settings)
     with application.engine().connect() as connection:
         engine = load_engine(connection, settings)
     for sku in skus:
@@ -618,7 +631,7 @@ def explain(
         else:
             click.echo(render_channel(report))
         return
-    expire_lots(database, application.settings.costing.today())
+    _expire_lots(database, application.settings)
     with database.connect() as connection:
         engine = load_engine(connection, application.settings)
     assert warehouse is not None

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import DBAPIError
 
 from sellable.core import SkuWarehouse, StockKey, StockLevels
 from sellable.costing.layers import CostBook, lots_text, total
@@ -388,4 +389,31 @@ def expire_lots(
     return result
 
 
-__all__ = ["MoveOutcome", "ReceiptIn", "expire_lots", "receive", "transfer"]
+def expire_lots_if_writable(
+    engine: Engine,
+    today: date,
+    record: Recorder | None = None,
+    known: set[StockKey] | None = None,
+) -> set[Any] | None:
+    """:func:`expire_lots`, for readers: a database that cannot be written (read-only file
+    or replica, locked too long) is logged and left as it is, so that reading still works;
+    returns None then (the sweep has not happened)."""
+    try:
+        return expire_lots(engine, today, record, known)
+    except DBAPIError as error:
+        log.warning(
+            "lots past their date on %s could not be marked expired (read-only database?): %s",
+            today,
+            str(getattr(error, "orig", error)).strip().splitlines()[0],
+        )
+        return None
+
+
+__all__ = [
+    "MoveOutcome",
+    "ReceiptIn",
+    "expire_lots",
+    "expire_lots_if_writable",
+    "receive",
+    "transfer",
+]

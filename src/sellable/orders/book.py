@@ -170,7 +170,11 @@ class _Batch:
         delta[2] += held
         level = self.levels.get(key) or StockLevels()
         self.levels[key] = StockLevels(
-            level.on_hand + on_hand, level.locked, level.allocated + allocated, level.held + held
+            level.on_hand + on_hand,
+            level.locked,
+            level.allocated + allocated,
+            level.held + held,
+            level.expired,
         )
         if not planned and warehouse_id in self.planners:
             # Plans already moved the planner's working stock; other movements must too.

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 
 from sqlalchemy import Connection, Engine, func, select, tuple_
-from sqlalchemy.exc import OperationalError
 
 from sellable.config import Settings
 from sellable.core import SkuWarehouse, StockEngine, StockKey, StockLevels
@@ -133,16 +132,17 @@ class LiveStock:
         today = self.settings.costing.today()
         if today == self._expired_for:
             return set()
-        from sellable.costing.moves import expire_lots  # imports the ledger, which imports us
+        # Imported here: the costing module imports the ledger, which imports this one.
+        from sellable.costing.moves import expire_lots_if_writable
 
         with self.lock:
-            try:
-                changed = expire_lots(self.engine, today, self.record_levels, self.known_stock)
-            except OperationalError as error:
-                log.warning("could not expire lots for %s (tried again soon): %s", today, error)
-                return set()
+            changed = expire_lots_if_writable(
+                self.engine, today, self.record_levels, self.known_stock
+            )
+            if changed is None:
+                return set()  # tried again at the next refresh
             self._expired_for = today
-        return changed  # type: ignore[return-value]
+        return changed
 
     # -- mappings ---------------------------------------------------------------------------
 
