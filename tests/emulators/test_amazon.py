@@ -467,3 +467,45 @@ def test_feeds_can_stick_in_progress_and_json_listings_feeds_are_limited_to_5_pe
     assert sixth.status_code == 429 and error_code(sixth) == "QuotaExceeded"
     assert stuck["processingStatus"] == "IN_PROGRESS"
     assert emulator.quantities() == {"A": 0}
+
+
+def test_search_orders_proceeds_split_item_discount_and_tax_and_add_up(
+    clock: ManualClock,
+) -> None:
+    with AmazonEmulator(clock=clock, tax_rate="0.20") as emulator:
+        api = Api(emulator, clock)
+        emulator.add_listing("KIT", 10, price="12.34")
+        emulator.place_order([("KIT", 3)], promotion_percent="10")
+        params = {"lastUpdatedAfter": "2026-10-01T00:00:00Z", "includedData": "PROCEEDS"}
+        (order,) = api.call("GET", ORDERS, params=params).json()["orders"]
+        plain = api.call("GET", ORDERS, params={**params, "includedData": "FULFILLMENT"})
+        api.http.close()
+
+    (item,) = order["orderItems"]
+    usd = "USD"
+    assert item["product"]["price"] == {"unitPrice": {"amount": "12.34", "currencyCode": usd}}
+    assert item["proceeds"] == {
+        "proceedsTotal": {"amount": "39.98", "currencyCode": usd},
+        "breakdowns": [
+            {"type": "ITEM", "subtotal": {"amount": "37.02", "currencyCode": usd}},
+            {
+                "type": "DISCOUNT",
+                "subtotal": {"amount": "-3.70", "currencyCode": usd},
+                "detailedBreakdowns": [
+                    {"subtype": "ITEM", "value": {"amount": "-3.70", "currencyCode": usd}}
+                ],
+            },
+            {
+                "type": "TAX",
+                "subtotal": {"amount": "6.66", "currencyCode": usd},
+                "detailedBreakdowns": [
+                    {"subtype": "ITEM", "value": {"amount": "7.40", "currencyCode": usd}},
+                    {"subtype": "DISCOUNT", "value": {"amount": "-0.74", "currencyCode": usd}},
+                ],
+            },
+        ],
+    }
+    # The order's proceeds add its items' up, as the model's examples do.
+    assert order["proceeds"]["grandTotal"] == {"amount": "39.98", "currencyCode": usd}
+    # Without includedData=PROCEEDS there are none.
+    assert "proceeds" not in plain.json()["orders"][0]["orderItems"][0]

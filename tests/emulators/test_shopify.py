@@ -385,3 +385,76 @@ def test_shopify_emulator_single_query_cap_stays_1000_with_a_bigger_bucket() -> 
         "maxCost": 1000,
     }
     assert big["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 1997.0
+
+
+MONEY = """
+query Money {
+  orders(first: 1) {
+    nodes {
+      currencyCode presentmentCurrencyCode taxesIncluded
+      lineItems(first: 1) { nodes {
+        originalTotalSet {
+          shopMoney { amount currencyCode } presentmentMoney { amount currencyCode }
+        }
+        discountedTotalSet { shopMoney { amount } }
+        totalDiscountSet { shopMoney { amount } }
+        discountAllocations {
+          allocatedAmountSet { shopMoney { amount } }
+          discountApplication {
+            allocationMethod targetSelection
+            ... on DiscountCodeApplication { code }
+            value { ... on PricingPercentageValue { percentage } }
+          }
+        }
+        taxLines { rate priceSet { shopMoney { amount } } }
+      } }
+    }
+  }
+}"""
+
+
+@pytest.mark.parametrize(
+    ("taxes_included", "tax"), [(False, "6.66"), (True, "5.55")], ids=["added", "included"]
+)
+def test_shopify_emulator_line_money_allocates_an_order_code_and_taxes_the_rest(
+    taxes_included: bool, tax: str
+) -> None:
+    with ShopifyEmulator(
+        clock=ManualClock(),
+        tax_rate="0.20",
+        taxes_included=taxes_included,
+        presentment_currency="EUR",
+        presentment_rate="0.9",
+    ) as emulator:
+        shop = Shop(emulator, ManualClock())
+        emulator.add_listing("KIT", 5, price="12.34")
+        emulator.place_order([("KIT", 3)], discount_percent="10")
+        answer = shop.gql(MONEY)
+        shop.client.close()
+
+    assert "errors" not in answer, answer
+    (order,) = answer["data"]["orders"]["nodes"]
+    assert (order["currencyCode"], order["presentmentCurrencyCode"]) == ("USD", "EUR")
+    assert order["taxesIncluded"] is taxes_included
+    (line,) = order["lineItems"]["nodes"]
+    assert line["originalTotalSet"] == {
+        "shopMoney": {"amount": "37.02", "currencyCode": "USD"},
+        "presentmentMoney": {"amount": "33.32", "currencyCode": "EUR"},
+    }
+    # An order-level code is not in discountedTotalSet ("doesn't include order-level
+    # discounts") nor totalDiscountSet; it is allocated to the line.
+    assert line["discountedTotalSet"] == {"shopMoney": {"amount": "37.02"}}
+    assert line["totalDiscountSet"] == {"shopMoney": {"amount": "0.00"}}
+    assert line["discountAllocations"] == [
+        {
+            "allocatedAmountSet": {"shopMoney": {"amount": "3.70"}},
+            "discountApplication": {
+                "allocationMethod": "ACROSS",
+                "targetSelection": "ALL",
+                "code": "SAVE10",
+                "value": {"percentage": 10.0},
+            },
+        }
+    ]
+    # Tax on the discounted 33.32: 20 % on top, or the 20/120 inside it.
+    assert line["taxLines"] == [{"rate": 0.2, "priceSet": {"shopMoney": {"amount": tax}}}]

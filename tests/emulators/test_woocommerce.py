@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -322,3 +323,47 @@ def test_woocommerce_emulator_injected_429_answers_in_its_own_words(
     assert (answer.status_code, answer.headers["Retry-After"]) == (429, "1")
     assert answer.json()["code"] == "rest_too_many_requests"
     assert api.get("/orders").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("prices_include_tax", "subtotal", "total", "subtotal_tax", "total_tax"),
+    [
+        (False, "37.02", "33.32", "7.40", "6.66"),
+        # 37.02 paid includes its tax: 30.85 before the coupon, 27.76 after it
+        (True, "30.85", "27.76", "6.17", "5.55"),
+    ],
+    ids=["tax-added", "tax-included"],
+)
+def test_woocommerce_emulator_order_lines_give_totals_before_and_after_coupons_without_tax(
+    clock: ManualClock,
+    prices_include_tax: bool,
+    subtotal: str,
+    total: str,
+    subtotal_tax: str,
+    total_tax: str,
+) -> None:
+    with WooCommerceEmulator(
+        clock=clock,
+        rate_limit=0,
+        tax_rate="0.20",
+        prices_include_tax=prices_include_tax,
+        currency="USD",
+    ) as shop:
+        shop.add_product("KIT", 10, price="12.34")
+        shop.place_order([("KIT", 3)], discount_percent="10")
+        with httpx.Client(
+            base_url=shop.url + API, auth=(shop.consumer_key, shop.consumer_secret)
+        ) as api:
+            (order,) = api.get("/orders").json()
+
+    (line,) = order["line_items"]
+    assert (order["currency"], order["prices_include_tax"]) == ("USD", prices_include_tax)
+    assert {k: line[k] for k in ("subtotal", "total", "subtotal_tax", "total_tax")} == {
+        "subtotal": subtotal,
+        "total": total,
+        "subtotal_tax": subtotal_tax,
+        "total_tax": total_tax,
+    }
+    assert line["taxes"] == [{"id": 1, "total": total_tax, "subtotal": subtotal_tax}]
+    assert order["discount_total"] == str(Decimal(subtotal) - Decimal(total))
+    assert order["total"] == str(Decimal(total) + Decimal(total_tax))

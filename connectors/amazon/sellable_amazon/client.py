@@ -215,12 +215,14 @@ class SpApiClient:
 
     def search_orders(self, since: str, pagination_token: str | None = None) -> Any:
         # Orders API 2026-01-01 searchOrders; items come inline, FULFILLMENT gives
-        # fulfilledBy/fulfillmentStatus. Same filters on every page plus paginationToken.
+        # fulfilledBy/fulfillmentStatus, PROCEEDS each item's price, discount and tax
+        # (includedData is a comma-separated array). Same filters on every page plus
+        # paginationToken.
         params: dict[str, Any] = {
             "lastUpdatedAfter": since,
             "marketplaceIds": self.marketplace_id,
             "maxResultsPerPage": 100,
-            "includedData": "FULFILLMENT",
+            "includedData": "FULFILLMENT,PROCEEDS",
         }
         if pagination_token:
             params["paginationToken"] = pagination_token

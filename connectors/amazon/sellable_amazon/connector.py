@@ -58,6 +58,7 @@ from sellable.sdk import (
     whole_quantity,
 )
 from sellable_amazon.client import Credentials, SpApiClient, quantity_patch, rate_limits
+from sellable_amazon.money import item_revenue
 
 log = logging.getLogger("sellable.amazon")
 
@@ -229,9 +230,14 @@ class AmazonConnector(Connector):
                 item.get("quantityOrdered"), f"orderItems[{position}].quantityOrdered"
             )
             if quantity > 0:
+                revenue, currency = item_revenue(item, f"orderItems[{position}]")
                 lines.append(
                     ChannelOrderLine(
-                        str(item["orderItemId"]), str(item["product"]["sellerSku"]), quantity
+                        str(item["orderItemId"]),
+                        str(item["product"]["sellerSku"]),
+                        quantity,
+                        revenue=revenue,
+                        currency=currency,
                     )
                 )
         updated = order_time(raw, "lastUpdatedTime")

@@ -43,13 +43,27 @@ LOCATION_QUERY = "query SellablePrimaryLocation { location { id } }"
 ORDER_PAGE = 50
 ORDER_LINES = 10
 
+#: What a line earned, in the shop currency (``shopMoney``): the price of every unit
+#: ordered (``originalTotalSet``), each discount allocated to it, order-level ones included
+#: (``discountAllocations``; ``discountedTotalSet`` "doesn't include order-level
+#: discounts"), and its taxes (``taxLines``, taken out when the order's ``taxesIncluded``):
+#: https://shopify.dev/docs/api/admin-graphql/latest/objects/LineItem. Requested cost: 2 for
+#: the MoneyBag and MoneyV2 objects, 3 for each list of objects with its two money objects.
+LINE_MONEY = (
+    "originalTotalSet { shopMoney { amount currencyCode } } "
+    "discountAllocations { allocatedAmountSet { shopMoney { amount currencyCode } } } "
+    "taxLines { priceSet { shopMoney { amount currencyCode } } }"
+)
+LINE_MONEY_COST = 2 + 3 + 3
+
 
 def orders_query(with_location: bool, with_options: bool = False) -> tuple[str, int, int]:
     """The orders page document, its page size and its requested cost: order 1 + lineItems
-    connection 2 + 1 per line item (1 more with its ``customAttributes``, a list of
-    objects); with the fulfilment location: fulfillmentOrders 2 + 1 x (fulfilment order,
-    assigned location, location) = 5 more per order. The page shrinks to stay under the
-    1000-point cap (50 orders without line properties, 35 with them and the location)."""
+    connection 2 + per line item 1 and its money (:data:`LINE_MONEY_COST`), 1 more with its
+    ``customAttributes`` (a list of objects); with the fulfilment location:
+    fulfillmentOrders 2 + 1 x (fulfilment order, assigned location, location) = 5 more per
+    order. The page shrinks to stay under the 1000-point cap (10 orders, 9 with line
+    properties)."""
     location = (
         "fulfillmentOrders(first: 1) { nodes { assignedLocation { location { id } } } }"
         if with_location
@@ -60,6 +74,7 @@ query SellableOrders($first: Int!, $after: String, $query: String!) {{
   orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {{
     nodes {{
       id createdAt updatedAt cancelledAt closed displayFulfillmentStatus
+      currencyCode taxesIncluded
       lineItems(first: {ORDER_LINES}) {{
         nodes {{ {_line_fields(with_options)} }}
         pageInfo {{ hasNextPage endCursor }}
@@ -69,7 +84,7 @@ query SellableOrders($first: Int!, $after: String, $query: String!) {{
     pageInfo {{ hasNextPage endCursor }}
   }}
 }}"""
-    per_line = 2 if with_options else 1
+    per_line = _line_cost(with_options)
     per_order = 1 + 2 + ORDER_LINES * per_line + (5 if with_location else 0)
     first = min(ORDER_PAGE, (MAX_QUERY_COST - 2) // per_order)
     return document, first, 2 + first * per_order
@@ -78,23 +93,30 @@ query SellableOrders($first: Int!, $after: String, $query: String!) {{
 def _line_fields(with_options: bool) -> str:
     # customAttributes: the line item properties (key/value) the storefront set
     # (https://shopify.dev/docs/api/admin-graphql/latest/objects/LineItem#field-customAttributes).
-    return "id sku quantity currentQuantity" + (
+    return f"id sku quantity currentQuantity {LINE_MONEY}" + (
         " customAttributes { key value }" if with_options else ""
     )
 
 
+def _line_cost(with_options: bool) -> int:
+    return 1 + LINE_MONEY_COST + (1 if with_options else 0)
+
+
 def order_lines_query(with_options: bool = False) -> tuple[str, int]:
-    """The document reading an order's further line items, and its requested cost."""
+    """The document reading an order's further line items, and its requested cost: as
+    many lines per page as fit under the 1000-point cap (at most 250)."""
+    per_line = _line_cost(with_options)
+    first = min(250, (MAX_QUERY_COST - 3) // per_line)
     document = f"""
 query SellableOrderLines($id: ID!, $after: String) {{
   order(id: $id) {{
-    lineItems(first: 250, after: $after) {{
+    lineItems(first: {first}, after: $after) {{
       nodes {{ {_line_fields(with_options)} }}
       pageInfo {{ hasNextPage endCursor }}
     }}
   }}
 }}"""
-    return document, 1 + 2 + 250 * (2 if with_options else 1)
+    return document, 1 + 2 + first * per_line
 
 
 _DEFAULT_ORDERS = orders_query(False)

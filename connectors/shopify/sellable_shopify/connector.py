@@ -47,6 +47,7 @@ from sellable_shopify.client import (
     order_lines_query,
     orders_query,
 )
+from sellable_shopify.money import line_revenue
 
 LOCATION_GID = re.compile(r"^gid://shopify/Location/\d+$")
 VERSION = re.compile(r"^(\d{4})-(01|04|07|10)$")
@@ -254,26 +255,31 @@ class ShopifyConnector(Connector):
             more = data["order"]["lineItems"]
             nodes.extend(more["nodes"])
             page = more["pageInfo"]
-        lines = tuple(
-            # currentQuantity: the quantity after order edits and refunds removed units
-            # (https://shopify.dev/docs/api/admin-graphql/latest/objects/LineItem).
-            ChannelOrderLine(
-                str(line["id"]),
-                str(line["sku"]),
-                whole_quantity(
-                    line.get("currentQuantity"), f"lineItems[{position}].currentQuantity"
-                ),
-                options=_options(line.get("customAttributes")),
+        lines = []
+        for position, line in enumerate(nodes):
+            if not line.get("sku"):
+                continue  # a custom item without SKU holds none of our stock
+            revenue, currency = line_revenue(line, node, f"lineItems[{position}]")
+            lines.append(
+                # currentQuantity: the quantity after order edits and refunds removed units
+                # (https://shopify.dev/docs/api/admin-graphql/latest/objects/LineItem).
+                ChannelOrderLine(
+                    str(line["id"]),
+                    str(line["sku"]),
+                    whole_quantity(
+                        line.get("currentQuantity"), f"lineItems[{position}].currentQuantity"
+                    ),
+                    options=_options(line.get("customAttributes")),
+                    revenue=revenue,
+                    currency=currency,
+                )
             )
-            for position, line in enumerate(nodes)
-            if line.get("sku")  # a custom item without SKU holds none of our stock
-        )
         return ChannelOrder(
             order_id=str(node["id"]),
             status=order_status(node),
             updated_at=_order_time(node, "updatedAt"),
             created_at=_order_time(node, "createdAt"),
-            lines=lines,
+            lines=tuple(lines),
             warehouse=self._warehouse_of(node),
         )
 

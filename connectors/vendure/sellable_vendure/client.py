@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import SecretStr
@@ -30,6 +31,8 @@ from sellable.sdk import (
     OrderPayloadError,
     RejectedOrder,
     collect_orders,
+    currency_code,
+    money_amount,
     order_time,
     whole_quantity,
 )
@@ -86,18 +89,29 @@ query SellableVariantsById($options: ProductVariantListOptions) {
     + VARIANT_FIELDS
 )
 
+#: ``proratedLinePrice``: "The actual line price, taking into account both item discounts
+#: _and_ prorated (proportionally-distributed) Order-level discounts. This value is the true
+#: economic value of the OrderLine" (OrderLine in @vendure/core's
+#: ``api/schema/common/order.type.graphql``), excluding tax (``proratedLinePriceWithTax``
+#: has it); ``discountedLinePrice`` leaves order-level discounts out. Money is an Int of
+#: minor units at the server's ``moneyStrategyPrecision`` decimals (MoneyStrategy.precision,
+#: default 2, one for every currency), read in the same query.
 ORDERS = """
 query SellableOrders($options: OrderListOptions) {
   orders(options: $options) {
     totalItems
     items {
-      id code state active createdAt updatedAt orderPlacedAt
-      lines { id quantity productVariant { id sku } }
+      id code state active createdAt updatedAt orderPlacedAt currencyCode
+      lines { id quantity proratedLinePrice productVariant { id sku } }
       fulfillments { id state lines { orderLineId quantity } }
     }
   }
+  globalSettings { serverConfig { moneyStrategyPrecision } }
 }
 """
+
+#: Vendure's DefaultMoneyStrategy precision, when the server does not say.
+DEFAULT_MONEY_PRECISION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +174,8 @@ class OrderLine:
     variant_id: str
     sku: str
     quantity: int
+    #: ``proratedLinePrice`` in major units (None: absent or not an amount).
+    revenue: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +202,8 @@ class Order:
     placed_at: datetime | None
     lines: tuple[OrderLine, ...]
     fulfillments: tuple[Fulfillment, ...]
+    #: ``currencyCode`` (None: absent or not a currency code).
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,10 +398,11 @@ class VendureAdminClient:
         data = self.query(ORDERS, {"options": options})
         try:
             orders = _field(data, "orders")
+            precision = _money_precision(data.get("globalSettings"))
             # One order we cannot read is refused by its code; the others are imported.
             parsed, rejected = collect_orders(
                 orders["items"],
-                _order,
+                lambda item: _order(item, precision),
                 order_id=lambda item: item["code"],
                 updated_at=lambda item: order_time(item, "updatedAt"),
             )
@@ -587,7 +606,35 @@ def _variant(item: Mapping[str, Any]) -> Variant:
     )
 
 
-def _order(item: Mapping[str, Any]) -> Order:
+def _money_precision(settings: Any) -> int:
+    """``globalSettings.serverConfig.moneyStrategyPrecision``: how many of an amount's
+    digits are decimals; Vendure's default (2) when the answer lacks it."""
+    config = settings.get("serverConfig") if isinstance(settings, Mapping) else None
+    value = config.get("moneyStrategyPrecision") if isinstance(config, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
+        return DEFAULT_MONEY_PRECISION
+    return value
+
+
+def _minor_units(value: Any, precision: int, field: str) -> Decimal | None:
+    """An Int of minor units as an exact Decimal (``1999`` at precision 2 is ``19.99``);
+    None when absent or not a whole number: revenue is advisory, the order still imports."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    try:
+        return money_amount(Decimal(value).scaleb(-precision), field)
+    except OrderPayloadError:
+        return None
+
+
+def _currency(value: Any) -> str | None:
+    try:
+        return None if value is None else currency_code(value, "currencyCode")
+    except OrderPayloadError:
+        return None
+
+
+def _order(item: Mapping[str, Any], precision: int = DEFAULT_MONEY_PRECISION) -> Order:
     placed = item.get("orderPlacedAt")
     lines = item.get("lines")
     if not isinstance(lines, list):
@@ -606,6 +653,11 @@ def _order(item: Mapping[str, Any]) -> Order:
                 variant_id=str(line["productVariant"]["id"]),
                 sku=str(line["productVariant"]["sku"]),
                 quantity=whole_quantity(line.get("quantity"), f"lines[{position}].quantity"),
+                revenue=_minor_units(
+                    line.get("proratedLinePrice"),
+                    precision,
+                    f"lines[{position}].proratedLinePrice",
+                ),
             )
             for position, line in enumerate(lines)
         ),
@@ -620,4 +672,5 @@ def _order(item: Mapping[str, Any]) -> Order:
             )
             for fulfillment in item["fulfillments"]
         ),
+        currency=_currency(item.get("currencyCode")),
     )

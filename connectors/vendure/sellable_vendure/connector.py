@@ -454,7 +454,14 @@ def to_channel_order(order: Order) -> ChannelOrder:
         status=status,
         updated_at=order.updated_at,
         lines=tuple(
-            ChannelOrderLine(line.id, line.sku, line.quantity, lines.get(line.id))
+            ChannelOrderLine(
+                line.id,
+                line.sku,
+                line.quantity,
+                lines.get(line.id),
+                revenue=line.revenue,
+                currency=order.currency,
+            )
             for line in order.lines
         ),
         created_at=order.placed_at or order.created_at,

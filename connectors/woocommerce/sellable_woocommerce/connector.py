@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +38,8 @@ from sellable.sdk import (
     PushResult,
     RateLimit,
     collect_orders,
+    currency_code,
+    money_amount,
     whole_quantity,
 )
 from sellable_woocommerce.client import (
@@ -435,6 +438,7 @@ def _order(raw: dict[str, Any]) -> ChannelOrder:
         raise OrderPayloadError(
             "line_items", "missing" if items is None else f"{str(items)[:60]!r} is not a list"
         )
+    currency = _currency(raw)
     lines = []
     for position, line in enumerate(items):
         field = f"line_items[{position}]"
@@ -452,6 +456,8 @@ def _order(raw: dict[str, Any]) -> ChannelOrder:
                 sku,
                 whole_quantity(line.get("quantity"), f"{field}.quantity"),
                 options=_options(line.get("meta_data")),
+                revenue=_revenue(line, f"{field}.total", order_id),
+                currency=currency,
             )
         )
     created = raw.get("date_created_gmt")
@@ -462,6 +468,35 @@ def _order(raw: dict[str, Any]) -> ChannelOrder:
         lines=tuple(lines),
         created_at=_order_time(raw, "date_created_gmt") if created else None,
     )
+
+
+def _revenue(line: dict[str, Any], field: str, order_id: Any) -> Decimal | None:
+    """What the line earned: its ``total``, "Line total (after discounts)" in the docs'
+    "Order - Line items properties", which never includes tax (the tax is ``total_tax``,
+    whatever ``prices_include_tax`` says; ``subtotal`` is before discounts). Decimal text
+    in the store's decimals. None when absent or not an amount: revenue is advisory, so
+    the order still imports (its stock matters more than its margin)."""
+    raw = line.get("total")
+    if raw is None:
+        return None
+    try:
+        return money_amount(raw, field)
+    except OrderPayloadError as err:
+        log.debug("order %s: no revenue for the line: %s", order_id, err)
+        return None
+
+
+def _currency(raw: dict[str, Any]) -> str | None:
+    """The order's ``currency`` (ISO 4217, "Order properties"), in which every line total
+    is given; None when absent or not a currency code (the lines then carry no currency)."""
+    value = raw.get("currency")
+    if value is None:
+        return None
+    try:
+        return currency_code(value, "currency")
+    except OrderPayloadError as err:
+        log.debug("order %s: no currency: %s", raw.get("id"), err)
+        return None
 
 
 def _order_time(raw: dict[str, Any], key: str) -> datetime:

@@ -13,6 +13,12 @@ research/channel-apis.md:
   has its own 5 feeds per 5 minutes.
 * ``searchOrders`` (Orders 2026-01-01) with keyset pagination over live data: an order that
   changes between pages moves behind the cursor and is served again on a later page.
+* Money with ``includedData=PROCEEDS``: each order item's ``proceeds`` has an ``ITEM``
+  breakdown (unit price x quantity, without tax), a negative ``DISCOUNT`` (a promotion,
+  with its ``ITEM`` detail) and ``TAX`` (charged on the discounted amount; details ``ITEM``
+  and the negative ``DISCOUNT`` part), and ``proceedsTotal`` is their sum, as in the
+  model's examples; ``product.price.unitPrice`` always. ``place_order(...,
+  promotion_percent=)`` gives the promotion, ``tax_rate`` the marketplace's tax.
 * ``getInventorySummaries`` with a ``nextToken`` that expires 30 s after it was issued.
 * ``searchListingsItems``, ``getListingsItem``, ``patchListingsItem`` (``ACCEPTED`` and
   applied after ``patch_delay`` seconds; ``INVALID`` with issues for bad input).
@@ -38,6 +44,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -134,6 +141,10 @@ def invalid(message: str, status: int = 400, code: str = "InvalidInput") -> Http
     return HttpError(status, {"errors": [{"code": code, "message": message, "details": ""}]})
 
 
+def _cents(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -180,6 +191,7 @@ class _Listing:
     fulfillable: int = 0  # FBA
     reserved: int = 0  # FBA: pendingCustomerOrderQuantity
     updated: datetime = field(default_factory=lambda: datetime.now(UTC))
+    price: Decimal = Decimal("10.00")  # the offer's unit price, without tax
 
 
 @dataclass
@@ -190,6 +202,8 @@ class _Order:
     status: str  # FulfillmentStatus
     fulfilled_by: str  # MERCHANT | AMAZON
     lines: list[tuple[str, str, int]]  # (orderItemId, sku, quantity)
+    #: orderItemId -> (unit price, promotion discount, tax on the discounted amount)
+    money: dict[str, tuple[Decimal, Decimal, Decimal]] = field(default_factory=dict)
 
 
 @dataclass
@@ -250,9 +264,14 @@ class AmazonEmulator(EmulatorServer):
         inventory_page_size: int = 50,
         rate_limits: dict[str, tuple[float, int]] | None = None,
         fba_warehouse: str | None = None,
+        currency: str = "USD",
+        tax_rate: str | Decimal = "0",
         **options: Any,
     ) -> None:
         super().__init__(port=port, clock=clock)
+        self.currency = currency
+        #: The tax Amazon charges on an item (0.0825 for 8.25 %), on the discounted price.
+        self.tax_rate = Decimal(str(tax_rate))
         self.token_lifetime = token_lifetime
         self.patch_delay = patch_delay
         self.feed_queue_seconds = feed_queue_seconds
@@ -281,9 +300,14 @@ class AmazonEmulator(EmulatorServer):
 
     # -- demo hooks -------------------------------------------------------------------------
 
-    def add_listing(self, sku: str, quantity: int = 0, title: str | None = None) -> str:
-        """A merchant-fulfilled offer (fulfillment channel DEFAULT)."""
-        return self._add(sku, title, "DEFAULT", quantity=quantity)
+    def add_listing(
+        self, sku: str, quantity: int = 0, title: str | None = None, *, price: str = "10.00"
+    ) -> str:
+        """A merchant-fulfilled offer (fulfillment channel DEFAULT) at unit ``price``."""
+        self._add(sku, title, "DEFAULT", quantity=quantity)
+        with self.lock:
+            self.listings[sku].price = Decimal(str(price))
+        return sku
 
     def add_fba_listing(
         self, sku: str, fulfillable: int = 0, title: str | None = None, product_type: str = ""
@@ -325,10 +349,17 @@ class AmazonEmulator(EmulatorServer):
             )
         return sku
 
-    def place_order(self, lines: list[tuple[str, int]], fulfilled_by: str = "MERCHANT") -> str:
+    def place_order(
+        self,
+        lines: list[tuple[str, int]],
+        fulfilled_by: str = "MERCHANT",
+        *,
+        promotion_percent: str | Decimal = "0",
+    ) -> str:
         """An order as a buyer places it: UNSHIPPED, MFN by default (``"AMAZON"``: FBA).
         MFN orders lower the offer's quantity; FBA orders move fulfillable units to
-        reserved (pendingCustomerOrderQuantity), as Amazon does."""
+        reserved (pendingCustomerOrderQuantity), as Amazon does. ``promotion_percent``
+        takes that share off every item."""
         if fulfilled_by not in {"MERCHANT", "AMAZON"}:
             raise ValueError(f"fulfilled_by must be MERCHANT or AMAZON, got {fulfilled_by!r}")
         with self.lock:
@@ -350,7 +381,15 @@ class AmazonEmulator(EmulatorServer):
                     listing.quantity = max(0, listing.quantity - quantity)
                 listing.updated = now
                 items.append((f"{n:07d}{index:07d}", sku, quantity))
-            self.orders[order_id] = _Order(order_id, now, now, "UNSHIPPED", fulfilled_by, items)
+            money = {}
+            for item_id, sku, quantity in items:
+                price = self.listings[sku].price
+                discount = _cents(price * quantity * Decimal(str(promotion_percent)) / 100)
+                tax = _cents((price * quantity - discount) * self.tax_rate)
+                money[item_id] = (price, discount, tax)
+            self.orders[order_id] = _Order(
+                order_id, now, now, "UNSHIPPED", fulfilled_by, items, money
+            )
         return order_id
 
     def ship_order(self, order_id: str) -> None:
@@ -724,10 +763,33 @@ class AmazonEmulator(EmulatorServer):
                         if "FULFILLMENT" in included
                         else {}
                     ),
+                    **self._item_money(order, item_id, quantity, included),
                 }
                 for item_id, sku, quantity in order.lines
             ],
         }
+        for item_json in raw["orderItems"]:
+            amounts = order.money.get(item_json["orderItemId"])
+            if amounts is not None:
+                item_json["product"]["price"] = {"unitPrice": self._money(amounts[0])}
+        if "PROCEEDS" in included and order.money:
+            kinds: dict[str, Decimal] = {}
+            for item_id, _sku, quantity in order.lines:
+                unit, discount, tax = order.money[item_id]
+                for kind, amount in (
+                    ("ITEM", unit * quantity),
+                    ("DISCOUNT", -discount),
+                    ("TAX", tax),
+                ):
+                    kinds[kind] = kinds.get(kind, Decimal(0)) + amount
+            raw["proceeds"] = {
+                "grandTotal": self._money(sum(kinds.values(), Decimal(0))),
+                "breakdowns": [
+                    {"type": kind, "subtotal": self._money(amount)}
+                    for kind, amount in kinds.items()
+                    if amount or kind == "ITEM"
+                ],
+            }
         if "FULFILLMENT" in included:
             raw["fulfillment"] = {
                 "fulfillmentStatus": order.status,
@@ -735,6 +797,51 @@ class AmazonEmulator(EmulatorServer):
                 "fulfillmentServiceLevel": "STANDARD",
             }
         return raw
+
+    def _item_money(
+        self, order: _Order, item_id: str, quantity: int, included: set[str]
+    ) -> dict[str, Any]:
+        """``proceeds`` (and ``promotion``) of one order item, when asked for."""
+        if item_id not in order.money:
+            return {}
+        price, discount, tax = order.money[item_id]
+        found: dict[str, Any] = {}
+        if "PROCEEDS" in included:
+            item = price * quantity
+            breakdowns: list[dict[str, Any]] = [{"type": "ITEM", "subtotal": self._money(item)}]
+            if discount:
+                breakdowns.append(
+                    {
+                        "type": "DISCOUNT",
+                        "subtotal": self._money(-discount),
+                        "detailedBreakdowns": [
+                            {"subtype": "ITEM", "value": self._money(-discount)}
+                        ],
+                    }
+                )
+            if tax:
+                tax_on_discount = _cents(discount * self.tax_rate)
+                breakdowns.append(
+                    {
+                        "type": "TAX",
+                        "subtotal": self._money(tax),
+                        "detailedBreakdowns": [
+                            {"subtype": "ITEM", "value": self._money(tax + tax_on_discount)},
+                            {"subtype": "DISCOUNT", "value": self._money(-tax_on_discount)},
+                        ],
+                    }
+                )
+            found["proceeds"] = {
+                "proceedsTotal": self._money(item - discount + tax),
+                "breakdowns": breakdowns,
+            }
+        if "PROMOTION" in included and discount:
+            found["promotion"] = {"breakdowns": [{"promotionId": f"PROMO-{order.order_id}"}]}
+        return found
+
+    def _money(self, amount: Decimal) -> dict[str, str]:
+        """A Money object: ``amount`` as decimal text (the model's Decimal is a string)."""
+        return {"amount": f"{amount:.2f}", "currencyCode": self.currency}
 
     # -- FBA inventory ----------------------------------------------------------------------
 

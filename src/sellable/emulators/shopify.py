@@ -17,6 +17,14 @@ What makes the real API hard is reproduced, with its sources:
 * opaque keyset cursors (an order updated while a client pages moves behind its cursor and
   shows up again on a later page, as on Shopify), ``updated_at:>=`` search;
 * orders that move stock from ``available`` to ``committed`` and cancellations that restock;
+* money: a variant's ``price``; an order's lines carry ``originalTotalSet`` (price x
+  quantity), ``discountAllocations`` (an order-level percentage code, ``discount_percent``
+  of :meth:`ShopifyEmulator.place_order`, allocated ACROSS the lines, so that
+  ``discountedTotalSet``, which "doesn't include order-level discounts", stays at the
+  original), ``taxLines`` charged on the discounted amount at ``tax_rate``, added to it or,
+  with ``taxes_included``, inside it; every MoneyBag in the shop ``currency`` and a
+  ``presentment_currency`` at ``presentment_rate``
+  (https://shopify.dev/docs/api/admin-graphql/latest/objects/LineItem);
 * a variant's ``inventoryPolicy`` (DENY by default), set by ``productVariantsBulkUpdate``
   (the only variant field modelled): with CONTINUE a checkout takes more than is
   available, which goes negative
@@ -43,6 +51,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from typing import Any, ClassVar, cast
 
@@ -245,6 +254,7 @@ class Variant:
     levels: dict[int, Level] = field(default_factory=dict)  # location number -> level
     mutable: bool = True  # False: NON_MUTABLE_INVENTORY_ITEM (e.g. a bundle parent)
     inventory_policy: str = "DENY"  # CONTINUE: sold when out of stock
+    price: Decimal = Decimal("10.00")
 
 
 @dataclass
@@ -256,6 +266,9 @@ class LineItem:
     location: int
     current: int = 0  # currentQuantity: after removals and refunds
     fulfilled: int = 0
+    unit_price: Decimal = Decimal("10.00")
+    discount: Decimal = Decimal(0)  # the order-level discount allocated to the line
+    tax: Decimal = Decimal(0)  # on the discounted amount
 
 
 @dataclass
@@ -267,6 +280,9 @@ class Order:
     lines: list[LineItem]
     cancelled_at: datetime | None = None
     closed: bool = False
+    taxes_included: bool = False
+    discount_code: str | None = None
+    discount_percent: Decimal = Decimal(0)
 
 
 def gid(kind: str, number: int) -> str:
@@ -558,11 +574,22 @@ class ShopifyEmulator(EmulatorServer):
         maximum_available: float = 1000,
         restore_rate: float = 50,
         api_version: str = DEFAULT_VERSION,
+        currency: str = "USD",
+        tax_rate: str | Decimal = "0",
+        taxes_included: bool = False,
+        presentment_currency: str | None = None,
+        presentment_rate: str | Decimal = "1",
         **options: Any,
     ) -> None:
         if options:
             raise TypeError(f"unknown ShopifyEmulator options: {', '.join(sorted(options))}")
         super().__init__(port=port, clock=clock)
+        self.currency = currency
+        self.tax_rate = Decimal(str(tax_rate))
+        self.taxes_included = taxes_included
+        #: The customer's currency and how many of it one unit of the shop's buys.
+        self.presentment_currency = presentment_currency or currency
+        self.presentment_rate = Decimal(str(presentment_rate))
         self.access_token = access_token
         self.api_version = api_version
         self.schema = admin_schema()
@@ -588,10 +615,12 @@ class ShopifyEmulator(EmulatorServer):
         self._numbers[kind] += 1
         return self._numbers[kind]
 
-    def add_listing(self, sku: str, quantity: int = 0, title: str | None = None) -> str:
-        """A product with one variant of ``sku``, stocked at every location, ``quantity``
-        available at the primary one; returns the variant's gid."""
-        return self.add_variant(sku, {self.primary_location: quantity}, title=title)
+    def add_listing(
+        self, sku: str, quantity: int = 0, title: str | None = None, *, price: str = "10.00"
+    ) -> str:
+        """A product with one variant of ``sku`` at ``price``, stocked at every location,
+        ``quantity`` available at the primary one; returns the variant's gid."""
+        return self.add_variant(sku, {self.primary_location: quantity}, title=title, price=price)
 
     def add_variant(
         self,
@@ -601,6 +630,7 @@ class ShopifyEmulator(EmulatorServer):
         title: str | None = None,
         stocked_at: Iterable[int] | None = None,
         product: int | None = None,
+        price: str = "10.00",
     ) -> str:
         """A variant stocked at ``stocked_at`` (default: every location) with ``available``
         per location number; returns its gid."""
@@ -612,6 +642,7 @@ class ShopifyEmulator(EmulatorServer):
                 sku=sku,
                 title=title or sku or "Untitled",
                 item=self._next("item"),
+                price=Decimal(str(price)),
             )
             now = self.clock.now()
             for location in stocked_at if stocked_at is not None else self.locations:
@@ -634,9 +665,16 @@ class ShopifyEmulator(EmulatorServer):
             level.available = quantity
             level.updated_at = self.clock.now()
 
-    def place_order(self, lines: list[tuple[str, int]], location: int | None = None) -> str:
+    def place_order(
+        self,
+        lines: list[tuple[str, int]],
+        location: int | None = None,
+        *,
+        discount_percent: str | Decimal = "0",
+    ) -> str:
         """A customer's order: each line takes stock from ``location`` (default: the first
-        location, primary first, with enough available), moving it to committed."""
+        location, primary first, with enough available), moving it to committed.
+        ``discount_percent``: an order-level discount code of that percentage."""
         with self.lock:
             now = self.clock.now()
             items: list[LineItem] = []
@@ -657,8 +695,23 @@ class ShopifyEmulator(EmulatorServer):
                     chosen = next((n for n in where if n in variant.levels), None)
                 if chosen is None:
                     raise ValueError(f"not enough {sku!r} available to order {quantity}")
+                original = variant.price * quantity
+                discount = _cents(original * Decimal(str(discount_percent)) / 100)
+                rate = self.tax_rate
+                taxed = original - discount
+                tax = _cents(taxed * rate / (1 + rate) if self.taxes_included else taxed * rate)
                 items.append(
-                    LineItem(self._next("line"), variant.number, sku, quantity, chosen, quantity)
+                    LineItem(
+                        self._next("line"),
+                        variant.number,
+                        sku,
+                        quantity,
+                        chosen,
+                        quantity,
+                        unit_price=variant.price,
+                        discount=discount,
+                        tax=tax,
+                    )
                 )
             for line in items:
                 level = self.variants[line.variant].levels[line.location]
@@ -666,7 +719,17 @@ class ShopifyEmulator(EmulatorServer):
                 level.committed += line.quantity
                 level.updated_at = now
             number = self._next("order")
-            self.orders[number] = Order(number, f"#{1000 + number}", now, now, items)
+            percent = Decimal(str(discount_percent))
+            self.orders[number] = Order(
+                number,
+                f"#{1000 + number}",
+                now,
+                now,
+                items,
+                taxes_included=self.taxes_included,
+                discount_code=f"SAVE{percent.normalize():f}" if percent else None,
+                discount_percent=percent,
+            )
             return gid("Order", number)
 
     def _by_primary(self, location: int) -> tuple[bool, int]:
@@ -1099,7 +1162,7 @@ class ShopifyEmulator(EmulatorServer):
 
         def line_items(_info: Info, **args: Any) -> dict[str, Any]:
             return _connection(
-                [([line.number], self._line_node(line)) for line in order.lines], args
+                [([line.number], self._line_node(line, order)) for line in order.lines], args
             )
 
         def fulfillment_orders(_info: Info, **args: Any) -> dict[str, Any]:
@@ -1137,10 +1200,69 @@ class ShopifyEmulator(EmulatorServer):
             "displayFulfillmentStatus": status,
             "displayFinancialStatus": "PAID",
             "lineItems": line_items,
+            "currencyCode": self.currency,
+            "presentmentCurrencyCode": self.presentment_currency,
+            "taxesIncluded": order.taxes_included,
         }
 
-    def _line_node(self, line: LineItem) -> dict[str, Any]:
+    def _money_bag(self, amount: Decimal) -> dict[str, Any]:
+        """A MoneyBag: the amount in the shop currency and in the customer's."""
+        shown = _cents(amount * self.presentment_rate)
         return {
+            "shopMoney": {"amount": f"{amount:.2f}", "currencyCode": self.currency},
+            "presentmentMoney": {
+                "amount": f"{shown:.2f}",
+                "currencyCode": self.presentment_currency,
+            },
+        }
+
+    def _line_money(self, order: Order, line: LineItem) -> dict[str, Any]:
+        original = line.unit_price * line.quantity
+        allocations = []
+        if line.discount:
+            allocations.append(
+                {
+                    "allocatedAmountSet": self._money_bag(line.discount),
+                    "discountApplication": {
+                        "__typename": "DiscountCodeApplication",
+                        "code": order.discount_code,
+                        "allocationMethod": "ACROSS",
+                        "targetSelection": "ALL",
+                        "targetType": "LINE_ITEM",
+                        "index": 0,
+                        "value": {
+                            "__typename": "PricingPercentageValue",
+                            "percentage": float(order.discount_percent),
+                        },
+                    },
+                }
+            )
+        taxes = []
+        if line.tax:
+            taxes.append(
+                {
+                    "title": "Tax",
+                    "rate": float(self.tax_rate),
+                    "ratePercentage": float(self.tax_rate * 100),
+                    "priceSet": self._money_bag(line.tax),
+                    "channelLiable": False,
+                }
+            )
+        return {
+            "originalUnitPriceSet": self._money_bag(line.unit_price),
+            "originalTotalSet": self._money_bag(original),
+            # Line-level discounts only: the order-level code is not in these.
+            "discountedUnitPriceSet": self._money_bag(line.unit_price),
+            "discountedTotalSet": self._money_bag(original),
+            "totalDiscountSet": self._money_bag(Decimal(0)),
+            "discountAllocations": allocations,
+            "taxLines": taxes,
+            "taxable": bool(self.tax_rate),
+        }
+
+    def _line_node(self, line: LineItem, order: Order) -> dict[str, Any]:
+        return {
+            **self._line_money(order, line),
             "id": gid("LineItem", line.number),
             "sku": line.sku,
             "name": line.sku,
@@ -1390,6 +1512,10 @@ IDEMPOTENT_MUTATIONS = frozenset(
         "refundCreate",
     }
 )
+
+
+def _cents(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 def _resolve(source: Any, info: Info, **args: Any) -> Any:

@@ -34,6 +34,12 @@ What it reproduces, because it is what makes the real API hard:
   10 s, WooCommerce's own documented default for its Store API rate limiter,
   https://developer.woocommerce.com/docs/apis/store-api/rate-limiting/), answering 429
   with ``Retry-After`` over it.
+* Money as WooCommerce renders it: decimal text with the store's two decimals. A line's
+  ``subtotal`` is before discounts, ``total`` after them, both excluding tax, which is
+  ``subtotal_tax``/``total_tax`` beside them and in ``taxes`` ("Order - Line items
+  properties"), also when the shop's prices include tax (``prices_include_tax``: the tax is
+  then taken out of the price). ``place_order(..., discount_percent=)`` applies a
+  percentage coupon to every line; ``tax_rate`` is the shop's one standard rate.
 * Corrupt orders, for tests of what a broken plugin or a hand-edited database sends:
   :meth:`WooCommerceEmulator.corrupt_order` replaces or removes one field of one order as
   rendered (``line_items.0.quantity`` = ``"two"``, no ``line_items``, a
@@ -56,6 +62,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -70,6 +77,7 @@ REDUCING = {"processing", "on-hold", "completed"}
 BACKORDERS = ("no", "notify", "yes")
 #: Statuses that give reduced stock back.
 RESTORING = {"cancelled", "pending"}
+CENTS = Decimal("0.01")
 ORDER_STATUSES = (
     "pending",
     "processing",
@@ -115,6 +123,7 @@ class Order:
     modified: datetime
     line_items: list[dict[str, Any]]
     stock_reduced: bool = False
+    prices_include_tax: bool = False
 
 
 class WooCommerceEmulator(EmulatorServer):
@@ -135,6 +144,9 @@ class WooCommerceEmulator(EmulatorServer):
         rate_window: float = 10.0,
         batch_limit: int = 100,
         utc_offset_hours: float = 2.0,
+        currency: str = "EUR",
+        tax_rate: str | Decimal = "0",
+        prices_include_tax: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(port=port, clock=clock)
@@ -150,6 +162,10 @@ class WooCommerceEmulator(EmulatorServer):
         )
         self.batch_limit = batch_limit
         self.site_zone = timezone(timedelta(hours=utc_offset_hours))
+        self.currency = currency
+        #: The standard tax rate (0.20 for 20 %) charged on every line.
+        self.tax_rate = Decimal(str(tax_rate))
+        self.prices_include_tax = prices_include_tax
         self.products: dict[int, Product] = {}
         self._sku_ids: dict[str, int] = {}  # own SKU -> product id, first one wins
         self.orders: dict[int, Order] = {}
@@ -185,6 +201,7 @@ class WooCommerceEmulator(EmulatorServer):
         name: str | None = None,
         manage_stock: bool = True,
         unique: bool = True,
+        price: str = "10.00",
     ) -> Product:
         """A simple product; ``unique=False`` lets a SKU repeat (an import that bypassed
         WooCommerce's own check)."""
@@ -201,7 +218,7 @@ class WooCommerceEmulator(EmulatorServer):
                 now,
                 manage_stock=manage_stock,
                 stock_quantity=quantity if manage_stock else None,
-                regular_price="10.00",
+                regular_price=price,
             )
             self._store(product)
             return product
@@ -248,9 +265,16 @@ class WooCommerceEmulator(EmulatorServer):
             if product.parent_id and product.parent_id in self.products:
                 self.products[product.parent_id].variations.remove(product_id)
 
-    def place_order(self, lines: list[tuple[str, int]], status: str = "processing") -> str:
+    def place_order(
+        self,
+        lines: list[tuple[str, int]],
+        status: str = "processing",
+        *,
+        discount_percent: str | Decimal = "0",
+    ) -> str:
         """An order as a checkout makes it; stock is reduced when ``status`` holds stock.
-        ValueError when a SKU is unknown or short of stock (checkout would refuse it)."""
+        ``discount_percent`` is a percentage coupon on every line. ValueError when a SKU is
+        unknown or short of stock (checkout would refuse it)."""
         with self.lock:
             items = []
             for sku, quantity in lines:
@@ -276,11 +300,13 @@ class WooCommerceEmulator(EmulatorServer):
                         "variation_id": product.id if product.parent_id else 0,
                         "quantity": quantity,
                         "sku": self._sku_of(product),
-                        "price": float(product.regular_price or 0),
+                        **self._line_money(product, quantity, Decimal(str(discount_percent))),
                     }
                 )
             now = self.clock.now()
-            order = Order(self._new_id(), "pending", now, now, items)
+            order = Order(
+                self._new_id(), "pending", now, now, items, False, self.prices_include_tax
+            )
             self.orders[order.id] = order
             self._set_status(order, status)
             return str(order.id)
@@ -692,6 +718,22 @@ class WooCommerceEmulator(EmulatorServer):
             raise self._invalid_param("backorders", "backorders is not one of no, notify, and yes.")
         return str(value)
 
+    def _line_money(self, product: Product, quantity: int, percent: Decimal) -> dict[str, Any]:
+        """A line's amounts as WooCommerce computes them: the price (less its tax when
+        prices include tax) times the quantity is ``subtotal``; the coupon comes off that
+        for ``total``; tax is charged on each, rounded to the cent."""
+        gross = Decimal(product.regular_price or "0") * quantity
+        subtotal = gross / (1 + self.tax_rate) if self.prices_include_tax else gross
+        subtotal = subtotal.quantize(CENTS, ROUND_HALF_UP)
+        discount = (subtotal * percent / 100).quantize(CENTS, ROUND_HALF_UP)
+        total = subtotal - discount
+        return {
+            "subtotal": subtotal,
+            "subtotal_tax": (subtotal * self.tax_rate).quantize(CENTS, ROUND_HALF_UP),
+            "total": total,
+            "total_tax": (total * self.tax_rate).quantize(CENTS, ROUND_HALF_UP),
+        }
+
     def _set_status(self, order: Order, status: str) -> None:
         if status in REDUCING and not order.stock_reduced:
             self._move_stock(order, -1)
@@ -760,7 +802,11 @@ class WooCommerceEmulator(EmulatorServer):
         return rendered
 
     def _render_clean_order(self, order: Order) -> dict[str, Any]:
-        total = sum(line["price"] * line["quantity"] for line in order.line_items)
+        lines = order.line_items
+        subtotal = sum((line["subtotal"] for line in lines), Decimal(0))
+        items_total = sum((line["total"] for line in lines), Decimal(0))
+        total_tax = sum((line["total_tax"] for line in lines), Decimal(0))
+        subtotal_tax = sum((line["subtotal_tax"] for line in lines), Decimal(0))
         return {
             "id": order.id,
             "parent_id": 0,
@@ -768,12 +814,17 @@ class WooCommerceEmulator(EmulatorServer):
             "order_key": f"wc_order_{order.id:08d}",
             "created_via": "checkout",
             "status": order.status,
-            "currency": "EUR",
+            "currency": self.currency,
+            "prices_include_tax": order.prices_include_tax,
             "date_created": self._local(order.created),
             "date_created_gmt": _gmt(order.created),
             "date_modified": self._local(order.modified),
             "date_modified_gmt": _gmt(order.modified),
-            "total": f"{total:.2f}",
+            "discount_total": f"{subtotal - items_total:.2f}",
+            "discount_tax": f"{subtotal_tax - total_tax:.2f}",
+            "total_tax": f"{total_tax:.2f}",
+            "cart_tax": f"{total_tax:.2f}",
+            "total": f"{items_total + total_tax:.2f}",
             "line_items": [
                 {
                     "id": line["id"],
@@ -782,9 +833,22 @@ class WooCommerceEmulator(EmulatorServer):
                     "variation_id": line["variation_id"],
                     "quantity": line["quantity"],
                     "sku": line["sku"],
-                    "price": line["price"],
-                    "subtotal": f"{line['price'] * line['quantity']:.2f}",
-                    "total": f"{line['price'] * line['quantity']:.2f}",
+                    # "price" is a number in the API: the line's unit price after
+                    # discounts, excluding tax (WC_Order_Item_Product total / quantity).
+                    "price": float(line["total"] / line["quantity"]),
+                    "subtotal": f"{line['subtotal']:.2f}",
+                    "subtotal_tax": f"{line['subtotal_tax']:.2f}",
+                    "total": f"{line['total']:.2f}",
+                    "total_tax": f"{line['total_tax']:.2f}",
+                    "taxes": [
+                        {
+                            "id": 1,
+                            "total": f"{line['total_tax']:.2f}",
+                            "subtotal": f"{line['subtotal_tax']:.2f}",
+                        }
+                    ]
+                    if self.tax_rate
+                    else [],
                 }
                 for line in order.line_items
             ],

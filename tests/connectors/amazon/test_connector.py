@@ -10,6 +10,7 @@ import gzip
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -221,8 +222,21 @@ def test_search_orders_maps_the_sandbox_orders_afn_to_fba_and_mfn_to_own(
             OrderStatus.SHIPPED,
             datetime(2024, 12, 25, 6, 45, tzinfo=UTC),
             (
-                ChannelOrderLine("25012345678901", "ECHO-DOT-4-JP-CHARCOAL", 1),
-                ChannelOrderLine("25012345678902", "FIRE-TV-4K-MAX-JP", 2),
+                # the sandbox's own proceeds: ITEM only, in yen
+                ChannelOrderLine(
+                    "25012345678901",
+                    "ECHO-DOT-4-JP-CHARCOAL",
+                    1,
+                    revenue=Decimal("5980"),
+                    currency="JPY",
+                ),
+                ChannelOrderLine(
+                    "25012345678902",
+                    "FIRE-TV-4K-MAX-JP",
+                    2,
+                    revenue=Decimal("13960"),
+                    currency="JPY",
+                ),
             ),
             datetime(2024, 12, 25, 2, 30, tzinfo=UTC),
             "fba-jp",
@@ -233,7 +247,15 @@ def test_search_orders_maps_the_sandbox_orders_afn_to_fba_and_mfn_to_own(
             "202-7654321-1098765",
             OrderStatus.SHIPPED,
             datetime(2024, 12, 24, 18, 45, tzinfo=UTC),
-            (ChannelOrderLine("20276543210987", "ECHO-DOT-4-UK-CHARCOAL-SINGLE", 1),),
+            (
+                ChannelOrderLine(
+                    "20276543210987",
+                    "ECHO-DOT-4-UK-CHARCOAL-SINGLE",
+                    1,
+                    revenue=Decimal("34.99"),
+                    currency="GBP",
+                ),
+            ),
             datetime(2024, 12, 24, 14, 20, tzinfo=UTC),
             "main",
         )
@@ -243,7 +265,7 @@ def test_search_orders_maps_the_sandbox_orders_afn_to_fba_and_mfn_to_own(
         "lastUpdatedAfter": "2024-12-25T00:00:00Z",
         "marketplaceIds": "A1VC38T7YXB528",
         "maxResultsPerPage": "100",
-        "includedData": "FULFILLMENT",
+        "includedData": "FULFILLMENT,PROCEEDS",
     }
     assert query(route.calls[1].request)["paginationToken"] == "2YgYW55IGNhcm5hbCBwbGVhc3VyZS4"
 

@@ -23,6 +23,7 @@ from sellable.emulators.amazon import AmazonEmulator
 from sellable.emulators.base import ManualClock
 from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.status import channel_status
+from tests.connectors.cogs import BOTH_DATABASES, KIT, assert_kit_earned, cogs_line
 from tests.imports import Store, open_store
 from tests.sync.test_sync_engine import SELLABLE, SQLITE_ONLY, channel_toml
 
@@ -354,3 +355,19 @@ def test_a_feed_stuck_in_progress_is_escalated_without_blocking_other_pushes(
     assert done.counts["pushed"] == len(ALL_SKUS)
     assert amazon.emulator.quantities() == dict(SELLABLE)
     assert amazon.emulator.feeds[feed_id].status == "IN_PROGRESS"
+
+
+# -- what a kit earned ---------------------------------------------------------------------------
+
+
+@BOTH_DATABASES
+def test_amazon_cogs_shows_the_proceeds_a_kit_earned(open_amazon: OpenAmazon) -> None:
+    amazon = open_amazon(mfn=(), fba={}, tax_rate="0.20")
+    amazon.emulator.add_listing(KIT, 30, price="27.00")
+    # 3 x 27.00 = 81.00 (ITEM), a 10 % promotion (DISCOUNT -8.10), 14.58 TAX (not revenue)
+    order_id = amazon.emulator.place_order([(KIT, 3)], promotion_percent="10")
+    amazon.emulator.ship_order(order_id)
+
+    amazon.run("orders")
+
+    assert_kit_earned(cogs_line(amazon.store.config, "amazon", order_id), "72.90", "USD", 3)

@@ -448,7 +448,7 @@ def test_shopify_orders_by_updated_at_with_statuses_and_current_quantities(
     assert page.orders[0].updated_at == datetime(2026, 11, 1, 11, 0, 1, tzinfo=UTC)
     first, lines = bodies(route)
     assert first["variables"] == {
-        "first": 50,
+        "first": 10,
         "after": None,
         "query": "updated_at:>='2026-11-01T09:30:15Z'",
     }

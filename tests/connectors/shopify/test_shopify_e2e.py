@@ -25,6 +25,8 @@ from sellable.emulators.shopify import ShopifyEmulator
 from sellable.imports import import_stock
 from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.status import channel_status
+from tests.connectors.cogs import BOTH_DATABASES as BOTH_DATABASES_REVENUE
+from tests.connectors.cogs import KIT, assert_kit_earned, cogs_line
 from tests.imports import Store, open_store
 from tests.sync.test_sync_engine import SELLABLE  # the example catalog's figures in main
 
@@ -262,10 +264,11 @@ def test_shopify_sync_recovers_from_throttled_and_429(open_sync: OpenSync) -> No
     orders = sync.run("orders")
     assert orders.counts["orders"] == 1
     assert sync.shop.throttled_count == 2  # the THROTTLED answer and the 429
-    # The push left the bucket empty: the orders query (requested 2 + 50 x (1 + 2 + 10) =
-    # 652 points) waits 13.04 s at 50/s; the 429 drains the limiter, so after its
-    # Retry-After (2.0 s) the retry waits for the other 11.04 s of its 652 points.
-    assert sync.waits == [pytest.approx(13.04), 2.0, pytest.approx(11.04)]
+    # The push left the bucket empty: the orders query (requested 2 + 10 x (1 + 2 + 10 x
+    # 9) = 932 points, each line 1 and 8 for its money) waits 18.64 s at 50/s; the 429
+    # drains the limiter, so after its Retry-After (2.0 s) the retry waits for the other
+    # 16.64 s of its 932 points.
+    assert sync.waits == [pytest.approx(18.64), 2.0, pytest.approx(16.64)]
 
 
 # -- compare-and-swap ---------------------------------------------------------------------------
@@ -430,3 +433,30 @@ def test_shopify_order_edit_and_fulfilment_follow_current_quantity(open_sync: Op
     row = sync.store.stock_row("MUG-CERAMIC", "main")
     assert row is not None
     assert (row[0], row[2]) == (28, 0)  # on hand 30 - 2 shipped, nothing allocated
+
+
+# -- what a kit earned ---------------------------------------------------------------------------
+
+
+@BOTH_DATABASES_REVENUE
+def test_shopify_cogs_shows_what_a_kit_earned_without_the_included_tax(
+    open_sync: OpenSync,
+) -> None:
+    # Prices include tax; the customer pays in EUR, the shop keeps its books in USD.
+    sync = open_sync(
+        listed=(),
+        tax_rate="0.20",
+        taxes_included=True,
+        presentment_currency="EUR",
+        presentment_rate="0.9",
+    )
+    sync.shop.add_listing(KIT, 0, price="27.00")
+    sync.run_once()
+    # 3 x 27.00 = 81.00 less a 10 % code = 72.90 paid, of which 12.15 is tax: 60.75
+    order_id = sync.shop.place_order([(KIT, 3)], discount_percent="10")
+    sync.shop.fulfill_order(order_id)
+    sync.clock.advance(60)
+
+    sync.run("orders")
+
+    assert_kit_earned(cogs_line(sync.store.config, "shopify", order_id), "60.75", "USD", 3)

@@ -111,7 +111,7 @@ def test_an_order_is_booked_at_its_assigned_location_only_when_the_channel_lists
         "fulfillmentOrders(first: 1) { nodes { assignedLocation { location { id } } } }"
         in body["query"]
     )
-    assert body["variables"]["first"] == 50
+    assert body["variables"]["first"] == 10  # 2 + 10 x 98 = 982 points, under the cap
 
 
 def test_line_options_come_from_the_sellable_option_properties(
@@ -147,7 +147,7 @@ def test_line_options_come_from_the_sellable_option_properties(
     )
     body = json.loads(route.calls[0].request.content)
     assert "customAttributes { key value }" in body["query"]
-    assert body["variables"]["first"] == 43  # 2 + 43 x 23 = 991 points, under the cap
+    assert body["variables"]["first"] == 9  # 2 + 9 x 103 = 929 points, under the cap
 
 
 def test_without_line_options_the_properties_are_not_asked_for(
@@ -164,10 +164,12 @@ def test_without_line_options_the_properties_are_not_asked_for(
 @pytest.mark.parametrize(
     ("with_location", "with_options", "first", "requested"),
     [
-        pytest.param(False, False, 50, 652, id="plain"),
-        pytest.param(True, False, 50, 902, id="location"),
-        pytest.param(False, True, 43, 991, id="options"),
-        pytest.param(True, True, 35, 982, id="location-and-options"),
+        # per line: 1, its money 8 (originalTotalSet, discountAllocations, taxLines), 1 for
+        # its properties; per order 3 and 5 for its location
+        pytest.param(False, False, 10, 932, id="plain"),
+        pytest.param(True, False, 10, 982, id="location"),
+        pytest.param(False, True, 9, 929, id="options"),
+        pytest.param(True, True, 9, 974, id="location-and-options"),
     ],
 )
 def test_order_pages_stay_under_the_single_query_cap(
@@ -181,5 +183,8 @@ def test_order_pages_stay_under_the_single_query_cap(
 def test_the_further_line_items_query_asks_for_properties_only_with_line_options() -> None:
     plain, plain_cost = order_lines_query(False)
     with_options, options_cost = order_lines_query(True)
-    assert ("customAttributes" in plain, plain_cost) == (False, 253)
-    assert ("customAttributes { key value }" in with_options, options_cost) == (True, 503)
+    # as many lines as fit under the 1000-point cap: 110 x 9 + 3, 99 x 10 + 3
+    assert ("customAttributes" in plain, plain_cost) == (False, 993)
+    assert ("lineItems(first: 110," in plain) is True
+    assert ("customAttributes { key value }" in with_options, options_cost) == (True, 993)
+    assert ("lineItems(first: 99," in with_options) is True

@@ -197,9 +197,12 @@ class VendureServer:
         shop("mutation { removeAllOrderLines { __typename } }")
         return int(answer["quantityAvailable"])
 
-    def place_order(self, lines: list[tuple[str, int]], email: str) -> dict[str, Any]:
+    def place_order(
+        self, lines: list[tuple[str, int]], email: str, *, coupon: str | None = None
+    ) -> dict[str, Any]:
         """A guest checkout through the Shop API, paid with the dummy handler (which settles
-        at once): the order ends PaymentSettled. Returns id, code, state, updatedAt."""
+        at once): the order ends PaymentSettled. ``coupon`` is applied to the cart first.
+        Returns id, code, state, updatedAt."""
         shop = self.shop()
         for sku, quantity in lines:
             added = shop(
@@ -208,6 +211,13 @@ class VendureServer:
                 {"id": self.variant_ids[sku], "q": quantity},
             )["addItemToOrder"]
             assert added["__typename"] == "Order", added
+        if coupon is not None:
+            applied = shop(
+                "mutation($c: String!) { applyCouponCode(couponCode: $c) { __typename "
+                "... on ErrorResult { errorCode message } } }",
+                {"c": coupon},
+            )["applyCouponCode"]
+            assert applied["__typename"] == "Order", applied
         shop(
             "mutation($e: String!) { setCustomerForOrder(input: {emailAddress: $e, "
             'firstName: "Test", lastName: "Buyer"}) { __typename } }',

@@ -24,6 +24,7 @@ from sellable.imports import import_products, import_stock
 from sellable.orders import list_orders
 from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.status import channel_status
+from tests.connectors.cogs import BOTH_DATABASES, KIT, assert_kit_earned, cogs_line
 from tests.imports import Store, open_store
 from tests.sync.test_sync_engine import (  # the example catalog's figures in main
     SELLABLE,
@@ -516,3 +517,20 @@ def test_woocommerce_a_sku_on_two_products_is_reported_by_the_engines_one_policy
     assert "MUG-CERAMIC" not in results["listings"].reports["missing_listings"]
     assert woo.shop.products[copy.id].stock_quantity == 30
     assert woo.shop.products[int(ids["MUG-CERAMIC"])].stock_quantity == 30
+
+
+# -- what a kit earned ---------------------------------------------------------------------------
+
+
+@BOTH_DATABASES
+def test_woocommerce_cogs_shows_the_line_total_a_kit_earned(open_woo: OpenWoo) -> None:
+    woo = open_woo(tax_rate="0.20", currency="USD")
+    woo.shop.add_product(KIT, 0, price="27.00")
+    woo.run_once()
+    # 3 x 27.00 = 81.00, a 10 % coupon: total 72.90, with 14.58 tax on top (not revenue)
+    order_id = woo.shop.place_order([(KIT, 3)], discount_percent="10")
+    woo.shop.set_order_status(order_id, "completed")
+
+    assert woo.run("orders").ok
+
+    assert_kit_earned(cogs_line(woo.store.config, "woo", order_id), "72.90", "USD", 3)
