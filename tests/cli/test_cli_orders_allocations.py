@@ -81,6 +81,8 @@ def test_orders_json_lists_each_lines_allocations_and_options(store: Store) -> N
         "hold_reason",
         "allocations",
         "options",
+        "revenue",
+        "currency",
     }
 
 

@@ -37,17 +37,9 @@ def assert_kit_earned(line: dict[str, Any], revenue: str, currency: str, quantit
     assert Decimal(line["margin"]) == Decimal(revenue) - Decimal(line["cost"])
 
 
-#: The revenue end-to-end tests run on both databases. On PostgreSQL the order book writes
-#: a new line's revenue through COPY without converting it to the Money column's
-#: millionths (src/sellable/orders/persistence.py passes ``line.revenue``, not
-#: ``micros(line.revenue)``): the import fails with "invalid input syntax for type bigint".
-#: Strict, so that the fix in the order book turns this into a failure to remove the mark.
-COPY_REVENUE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="order book: new lines' revenue COPYed to PostgreSQL unconverted (not micros)",
-)
+#: The revenue end-to-end tests run on both databases.
 BOTH_DATABASES = pytest.mark.parametrize(
     "database_url",
-    ["sqlite", pytest.param("postgresql", marks=(pytest.mark.postgres, COPY_REVENUE_BUG))],
+    ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
     indirect=True,
 )

@@ -283,5 +283,7 @@ def test_luminous_assembly_on_demand_walk_through(store: Store) -> None:
             "hold_reason": reason,
             "allocations": [],
             "options": {},
+            "revenue": None,
+            "currency": None,
         }
     ]
