@@ -17,7 +17,7 @@ builds (shortages refused), transfers (refused beyond what is available), orders
 then shipped or cancelled, orders shipped directly (past stock when they must be), and lot
 expiry sweeps for a future date.
 
-After every operation:
+After every fourth operation and the last (every one in the deep profile):
 
 * :func:`~sellable.costing.reports.reconcile` is ok (the ``valuation --check`` proof) and
   the ledger invariant holds (``ledger_mismatches``: stock == movements, layers == on hand);
@@ -34,7 +34,12 @@ After every operation:
 Each example ends by cancelling the open orders and receiving exactly the units every
 deficit lacks: then no deficit and no estimated line cost may remain.
 
-One database per backend; its written tables are cleared between examples.
+One database per backend; its written tables are cleared between examples. Dates are
+relative to the merchant's today (``[costing]`` timezone, UTC here).
+
+The bugs the property found are failing tests at the end, marked ``xfail(strict=True)``
+(src/ is left alone); the property steers around them (no build expiring in the past) or
+counts them apart (the settlement differences of build deficits).
 """
 
 from __future__ import annotations
