@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -169,6 +169,9 @@ class Order:
 @dataclass(frozen=True)
 class Ship:
     which: int  # index into the open orders (modulo)
+    #: Only the first line not shipped yet (the channel's line status), the order staying
+    #: open; all of it when that is its last.
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,11 +180,16 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class Resend:
+    which: int  # index into the shipped orders (modulo): sent again unchanged
+
+
+@dataclass(frozen=True)
 class Expire:
     days: int  # sweep for today + days
 
 
-Operation = Receive | Count | Build | Transfer | Order | Ship | Cancel | Expire
+Operation = Receive | Count | Build | Transfer | Order | Ship | Cancel | Resend | Expire
 
 skus = st.sampled_from(SKUS)
 warehouses = st.sampled_from(WAREHOUSES)
@@ -245,9 +253,10 @@ operations = st.one_of(
     orders,
     orders,
     orders,
-    st.builds(Ship, st.integers(0, 5)),
-    st.builds(Ship, st.integers(0, 5)),
+    st.builds(Ship, st.integers(0, 5), st.booleans()),
+    st.builds(Ship, st.integers(0, 5), st.booleans()),
     st.builds(Cancel, st.integers(0, 5)),
+    st.builds(Resend, st.integers(0, 5)),
     st.builds(Expire, st.sampled_from((1, 3, 31))),
 )
 #: An example: stock of the parts in main first (builds, sales), then anything.
@@ -270,7 +279,8 @@ scripts = st.tuples(
 ROUNDING = [Receive("B", "main", 5, Decimal("12.125"), "EUR", "L1", -3)]
 #: Every path once: an assembly built on demand with C past stock (deficit) and a kit line,
 #: a lot transferred, counts with and without a cost, lots expired and written off, a manual
-#: build, the C deficit settled by a receipt, a line sold past stock, a cancel.
+#: build, the C deficit settled by a receipt, a line sold past stock, an order shipped line
+#: by line, a shipped order sent again, a cancel.
 EVERYTHING = [
     Receive("A", "main", 4, Decimal("3.3333"), "USD", "L1", 30),
     Receive("B", "main", 6, Decimal("0.333333"), "EUR", None, None),
@@ -285,6 +295,8 @@ EVERYTHING = [
     Count((("B", "back", 1, None),)),
     Receive("C", "main", 4, Decimal("7.77"), "USD", None, 2),
     Receive("C", "main", 3, Decimal("7.77"), "USD", None, None),
+    Ship(0, partial=True),
+    Resend(0),
     Ship(0),
     Order(False, "back", (("A", 2),)),
     Count((("X", "back", 2, Decimal("12.125")),)),
@@ -308,7 +320,9 @@ class Model:
     #: The last known unit cost of each simple SKU (any warehouse): what a count without a
     #: unit cost values its added units at. None: never costed (the units are uncosted).
     last_cost: dict[str, Decimal | None] = field(default_factory=dict)
-    open_orders: list[OrderIn] = field(default_factory=list)
+    #: Open orders, each with the keys of its lines shipped already.
+    open_orders: list[tuple[OrderIn, frozenset[str]]] = field(default_factory=list)
+    shipped_orders: list[OrderIn] = field(default_factory=list)
     #: Lines we shipped: (order id, line key) -> (SKU, quantity, warehouse).
     shipped: dict[tuple[str, str], tuple[str, int, str]] = field(default_factory=dict)
 
@@ -467,46 +481,69 @@ class Run:
         assert result.orders_created == 1 and not result.rejected, result
         if op.shipped:
             assert result.lines_shipped == len(op.lines), result
-            self._shipped(order)
+            self._shipped(order, order.lines)
+            self.model.shipped_orders.append(order)
         else:
             assert result.lines_allocated + result.lines_held == len(op.lines), result
-            self.model.open_orders.append(order)
+            self.model.open_orders.append((order, frozenset()))
 
-    def _resend(self, which: int, status: OrderStatus) -> OrderIn | None:
+    def _send_again(self, which: int, status: OrderStatus, partial: bool = False) -> None:
         if not self.model.open_orders:
-            return None
-        order = self.model.open_orders.pop(which % len(self.model.open_orders))
+            return
+        order, done = self.model.open_orders.pop(which % len(self.model.open_orders))
+        waiting = [line for line in order.lines if line.line_id not in done]
+        if partial and len(waiting) > 1:
+            status, sent = OrderStatus.OPEN, waiting[:1]
+        else:
+            sent = waiting
+        shipped = (
+            done | {line.line_id for line in sent} if status is not OrderStatus.CANCELLED else done
+        )
         again = OrderIn(
             order.channel,
             order.order_id,
             order.warehouse,
             status,
-            order.lines,
+            tuple(
+                OrderLineIn(
+                    line.line_id,
+                    line.sku,
+                    line.quantity,
+                    OrderStatus.SHIPPED if line.line_id in shipped else None,
+                )
+                for line in order.lines
+            ),
             order.created_at,
         )
         result = self.book.apply([again])
         assert result.orders_updated == 1 and not result.rejected, result
-        if status is OrderStatus.SHIPPED:
-            assert result.lines_shipped == len(order.lines), result
+        if status is OrderStatus.CANCELLED:
+            assert result.lines_cancelled == len(waiting), result
+            return
+        assert result.lines_shipped == len(sent), result
+        self._shipped(order, sent)
+        if status is OrderStatus.OPEN:
+            self.model.open_orders.append((again, frozenset(shipped)))
         else:
-            assert result.lines_cancelled == len(order.lines), result
-        return again
+            self.model.shipped_orders.append(again)
 
     def _ship(self, op: Ship) -> None:
-        order = self._resend(op.which, OrderStatus.SHIPPED)
-        if order is not None:
-            self._shipped(order)
+        self._send_again(op.which, OrderStatus.SHIPPED, op.partial)
 
     def _cancel(self, op: Cancel) -> None:
-        self._resend(op.which, OrderStatus.CANCELLED)
+        self._send_again(op.which, OrderStatus.CANCELLED)
 
-    def _shipped(self, order: OrderIn) -> None:
-        for line in order.lines:
-            self.model.shipped[(order.order_id, line.line_id)] = (
-                line.sku,
-                line.quantity,
-                order.warehouse,
-            )
+    def _resend(self, op: Resend) -> None:
+        if self.model.shipped_orders:
+            order = self.model.shipped_orders[op.which % len(self.model.shipped_orders)]
+            result = self.book.apply([order])
+            assert result.orders_unchanged == 1 and result.movements == 0, result
+
+    def _shipped(self, order: OrderIn, lines: Sequence[OrderLineIn]) -> None:
+        for line in lines:
+            key = (order.order_id, line.line_id)
+            assert key not in self.model.shipped, key
+            self.model.shipped[key] = (line.sku, line.quantity, order.warehouse)
 
     def _expire(self, op: Expire) -> None:
         expire_lots(self.engine, self.today + timedelta(op.days))
