@@ -53,7 +53,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-import sqlalchemy
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -789,11 +788,6 @@ def test_valuation_check_holds_after_any_sequence(store: tuple[Engine, Settings]
 # -- bugs found by the property (src/ left alone: each is a failing test, marked xfail) ------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a build given an expiry date in the past opens an expired layer, but its "
-    "AssemblyBuild movement does not add to the stock row's expired",
-)
 def test_a_build_expiring_in_the_past_counts_as_expired_stock(
     store: tuple[Engine, Settings],
 ) -> None:
@@ -862,13 +856,6 @@ def test_settling_a_build_deficit_adjusts_the_cost_of_what_was_sold(
         run.check_value(connection, "strict", strict=True)
 
 
-@pytest.mark.xfail(
-    condition=tuple(int(p) for p in sqlalchemy.__version__.split(".")[:2]) >= (2, 1),
-    strict=True,
-    raises=DeprecationWarning,
-    reason="bug: reconcile() calls Result.tuples(), deprecated in SQLAlchemy 2.1 (which "
-    "pyproject's sqlalchemy>=2.0.30 installs): an error under the suite's filterwarnings",
-)
 def test_reconcile_warns_of_nothing(store: tuple[Engine, Settings]) -> None:
     """``reports.reconcile`` (``sellable valuation --check``) on an empty store: with
     SQLAlchemy 2.1 it emits ``SADeprecationWarning: The Result.tuples() method is
@@ -880,11 +867,6 @@ def test_reconcile_warns_of_nothing(store: tuple[Engine, Settings]) -> None:
         assert reconcile(connection).ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: shipping units allocated before their lot expired leaves them expired on "
-    "hand and costs the line as sold past stock",
-)
 def test_shipping_units_that_expired_after_allocation_takes_them(
     store: tuple[Engine, Settings],
 ) -> None:

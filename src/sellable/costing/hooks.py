@@ -147,7 +147,7 @@ def cost_movements(
         lot = build.lot or reference
         uncosted = state.uncosted and not labour and not packaging
         value = state.components + labour + packaging
-        book.open(
+        built = book.open(
             m.sku_id,
             m.warehouse_id,
             units,
@@ -160,6 +160,9 @@ def cost_movements(
             assembly_order_id=build.id,
         )
         m.lot, m.value = lot, value
+        if built.expired:
+            # Built with an expiry date already past (--expires-on): on hand, not sellable.
+            m.expired_change = units
         build.lot, build.expires_on = lot, expires_on
         build.cost = (state.components, labour, packaging)
         build.consumed = [

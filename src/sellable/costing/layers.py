@@ -105,6 +105,7 @@ class Settlement:
     warehouse_id: int
     quantity: int
     difference: Decimal
+    uncosted: int = 0  # units that had no cost at all and now have one
 
 
 @dataclass
@@ -356,7 +357,16 @@ class CostBook:
             self.flows.append(Flow(deficit, "settle", units, estimated, deficit.line_id))
             if deficit.line_id is not None:
                 self.settlements.append(
-                    Settlement(deficit.line_id, sku_id, warehouse_id, units, actual - estimated)
+                    Settlement(
+                        deficit.line_id,
+                        sku_id,
+                        warehouse_id,
+                        units,
+                        actual - estimated,
+                        uncosted=units
+                        if deficit.unit_cost is None and layer.unit_cost is not None
+                        else 0,
+                    )
                 )
         self._tidy(sku_id, warehouse_id)
         return layer
@@ -452,6 +462,7 @@ class CostBook:
                     .values(
                         adjustment=lc.c.adjustment + s.difference,
                         estimated=lc.c.estimated - s.quantity,
+                        uncosted=lc.c.uncosted - s.uncosted,
                     )
                 )
         self.new_layers, self.flows, self.settlements = [], [], []
