@@ -516,3 +516,24 @@ def test_a_read_only_database_still_reads_when_lots_are_due_to_expire(tmp_path: 
     # Writable again, the next reader sweeps.
     (position,) = books.json("stock", "MILK", "--warehouse", "main")
     assert (position["prepackaged"]["expired"], position["sellable"]) == (4, 0)
+
+
+def test_a_component_built_past_stock_is_settled_into_what_the_build_made(books: Books) -> None:
+    """X = A + C is built on demand while C is short (C allows orders exceeding stock): C
+    is estimated at its last cost, 2.00. When C arrives at 5.00, the 3.00 difference goes
+    to the X still on hand (its layer), so the X line later costs 8.00, not 5.00."""
+    books.products("A,A,simple,,,,", "C,C,simple,,,,true", "X,X,assembly,,,,")
+    books.components("X,A,1", "X,C,1")
+    books.receipts("A,main,2,3,,,,2026-01-01,", "C,main,1,2,,,,2026-01-01,")
+    books.orders("shop,C1,C,1,main,shipped,,")  # C's last known cost: 2.00
+    books.orders("shop,X1,X,1,main,open,,")  # built on demand: C past stock
+    (layer,) = books.json("layers", "X")
+    assert (layer["quantity"], layer["unit_cost"]) == (1, "5.0000")
+    books.receipts("C,main,1,5,,,,2026-02-01,")
+    (layer,) = books.json("layers", "X")
+    assert (layer["quantity"], layer["value"]) == (1, "8.00")
+    books.orders("shop,X1,X,1,main,shipped,,")
+    line = books.cogs("--order", "X1")[0]
+    assert (line["cost"], line["estimated"]) == ("8.00", False)
+    check = books.check()
+    assert (check["receipts"], check["cogs"], check["valuation"]) == ("13.00", "10.00", "3.00")

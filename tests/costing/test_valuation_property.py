@@ -25,8 +25,10 @@ After every fourth operation and the last (every one in the deep profile):
   ``unit cost × rate × quantity``, counts' added units at the unit cost given or the SKU's
   last known one, labour and packaging per unit built) equals what the store says became
   of it: the shipped lines' cost (with settlement adjustments), write-offs and the layers'
-  value; plus the settlement differences of deficits opened by builds, which reach no line
-  (see ``test_settling_a_build_deficit_adjusts_the_cost_of_what_was_sold``);
+  value; plus the share of a build deficit's settlement that follows built units gone
+  elsewhere (transferred, built into something else, written off), which no line or open
+  layer carries (``test_settling_a_build_deficit_adjusts_the_cost_of_what_was_sold``
+  pins the share a sold line gets);
 * **units**, per (SKU, warehouse): on hand == our receipts + count differences +
   transfers, + units built - components consumed - units sold; every shipped line we sent
   is costed for exactly its quantity (a kit: its own units or its components, per the BOM).
@@ -37,9 +39,8 @@ deficit lacks: then no deficit and no estimated line cost may remain.
 One database per backend; its written tables are cleared between examples. Dates are
 relative to the merchant's today (``[costing]`` timezone, UTC here).
 
-The bugs the property found are failing tests at the end, marked ``xfail(strict=True)``
-(src/ is left alone); the property steers around them (no build expiring in the past) or
-counts them apart (the settlement differences of build deficits).
+The bugs the property found are pinned by the tests at the end (each was a strict xfail
+until its fix in src/).
 """
 
 from __future__ import annotations
@@ -608,8 +609,7 @@ class Run:
 
     def check_value(self, connection: Connection, step: object, *, strict: bool = False) -> None:
         """What we put in == what the store says became of it. ``strict``: without the
-        settlement differences of build deficits, which reach no line (the bug
-        ``test_settling_a_build_deficit_adjusts_the_cost_of_what_was_sold`` shows)."""
+        share of build deficits' settlements that follows built units gone elsewhere."""
         skus = self.skus
         ao, lc, lf, cl = (
             schema.assembly_orders.c,
@@ -629,7 +629,7 @@ class Run:
             key = (kind, line_id is not None)
             flows[key] = flows.get(key, Decimal(0)) + value
         written_off = -flows.get(("writeoff", False), Decimal(0))
-        # Settlements of deficits opened by builds: no line carries their difference.
+        # The share of build deficits' settlements that follows built units gone elsewhere.
         unattributed = -flows.get(("settle", False), Decimal(0))
         valuation = sum((v for (v,) in connection.execute(select(cl.value))), Decimal(0))
         put_in = self.model.value_in + labour
@@ -785,7 +785,7 @@ def test_valuation_check_holds_after_any_sequence(store: tuple[Engine, Settings]
     check()
 
 
-# -- bugs found by the property (src/ left alone: each is a failing test, marked xfail) ------
+# -- bugs the property found, fixed in src/ (each test was a strict xfail until then) ------
 
 
 def test_a_build_expiring_in_the_past_counts_as_expired_stock(
@@ -812,11 +812,6 @@ def test_a_build_expiring_in_the_past_counts_as_expired_stock(
     assert proof.ok, proof.to_dict()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: settling a deficit opened by a build (components used past stock) moves the "
-    "difference between actual and estimated cost to no line and no layer",
-)
 def test_settling_a_build_deficit_adjusts_the_cost_of_what_was_sold(
     store: tuple[Engine, Settings],
 ) -> None:
@@ -837,7 +832,7 @@ def test_settling_a_build_deficit_adjusts_the_cost_of_what_was_sold(
     run.do(Order(True, "main", (("C", 1),)), check=False)  # C's last known cost: 2.00
     run.do(Order(True, "main", (("X", 1),)))  # built on demand: C past stock
     run.receive([run.receipt("C", "main", 1, Decimal("5"))])  # settles the build's deficit
-    run.check("C arrived")  # holds, counting the lost difference as "unattributed"
+    run.check("C arrived")
     with engine.connect() as connection:
         lc, ol, o = schema.line_costs.c, schema.order_lines.c, schema.orders.c
         x_line = sum(

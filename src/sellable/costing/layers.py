@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from sellable.costing.money import ZERO, exact, share
 from sellable.errors import InputError
@@ -353,8 +353,12 @@ class CostBook:
             deficit.remaining += units
             deficit.value += estimated
             self._touch(deficit)
-            self.flows.append(Flow(layer, "settle", -units, -actual, deficit.line_id))
             self.flows.append(Flow(deficit, "settle", units, estimated, deficit.line_id))
+            if deficit.line_id is None:
+                # Units a build took past stock: the difference follows what it built.
+                self._settle_build(layer, deficit, units, actual, estimated)
+                continue
+            self.flows.append(Flow(layer, "settle", -units, -actual, deficit.line_id))
             if deficit.line_id is not None:
                 self.settlements.append(
                     Settlement(
@@ -370,6 +374,86 @@ class CostBook:
                 )
         self._tidy(sku_id, warehouse_id)
         return layer
+
+    def _settle_build(
+        self, arrival: Layer, deficit: Layer, units: int, actual: Decimal, estimated: Decimal
+    ) -> None:
+        """Settle ``units`` of a deficit a build opened (components it took past stock):
+        what they cost more (or less) than estimated goes where the build's output is, in
+        proportion to its units: to the output layer for the units still in it, and to the
+        lines that sold its units as a cost adjustment. The share of units that went on
+        elsewhere (transferred, built into something else, written off) stays a plain
+        adjustment of the valuation."""
+        difference = actual - estimated
+        outputs, sold, built = self._build_output(deficit)
+        parts: list[tuple[int, int, int, Decimal]] = []  # line, SKU, warehouse, share
+        if built and difference:
+            for (line_id, out_sku, out_warehouse), n in sorted(sold.items()):
+                parts.append((line_id, out_sku, out_warehouse, exact(difference * n / built)))
+            for out in outputs:
+                if out.remaining > 0:
+                    part = exact(difference * out.remaining / built)
+                    out.value += part
+                    self._touch(out)
+                    self.flows.append(Flow(out, "settle", 0, part))
+        to_lines = sum((p[3] for p in parts), ZERO)
+        self.flows.append(Flow(arrival, "settle", -units, -(actual - to_lines)))
+        for line_id, out_sku, out_warehouse, part in parts:
+            self.flows.append(Flow(arrival, "settle", 0, -part, line_id))
+            self.settlements.append(Settlement(line_id, out_sku, out_warehouse, 0, part))
+
+    def _build_output(
+        self, deficit: Layer
+    ) -> tuple[list[Layer], dict[tuple[int, int, int], int], int]:
+        """The layers the build that took ``deficit``'s units opened, the units of them each
+        line sold (by line, SKU, warehouse), and how many units it built."""
+        lf = schema.layer_flows.c
+        order = next(
+            (
+                f.assembly_order_id
+                for f in self.flows
+                if f.layer is deficit and f.kind == "build_out"
+            ),
+            None,
+        )
+        if order is None and deficit.id is not None:
+            order = self.connection.execute(
+                select(lf.assembly_order_id)
+                .where((lf.layer_id == deficit.id) & (lf.kind == "build_out"))
+                .limit(1)
+            ).scalar()
+        if order is None:
+            return [], {}, 0
+        outputs: list[Layer] = [
+            f.layer for f in self.flows if f.kind == "build_in" and f.assembly_order_id == order
+        ]
+        built = sum(
+            f.quantity for f in self.flows if f.kind == "build_in" and f.assembly_order_id == order
+        )
+        stored: list[int] = []
+        for layer_id, sku_id, warehouse_id, quantity in self.connection.execute(
+            select(lf.layer_id, lf.sku_id, lf.warehouse_id, lf.quantity).where(
+                (lf.assembly_order_id == order) & (lf.kind == "build_in")
+            )
+        ):
+            built += quantity
+            stored.append(layer_id)
+            found = [x for x in self.layers(sku_id, warehouse_id) if x.id == layer_id]
+            outputs.extend(found)  # an emptied layer is not open: nothing to add to it
+        sold: dict[tuple[int, int, int], int] = {}
+        for f in self.flows:
+            if f.kind == "sale" and f.line_id is not None and any(f.layer is o for o in outputs):
+                key = (f.line_id, f.layer.sku_id, f.layer.warehouse_id)
+                sold[key] = sold.get(key, 0) - f.quantity
+        if stored:
+            for line_id, sku_id, warehouse_id, quantity in self.connection.execute(
+                select(lf.line_id, lf.sku_id, lf.warehouse_id, func.sum(lf.quantity))
+                .where(lf.layer_id.in_(stored) & (lf.kind == "sale") & lf.line_id.is_not(None))
+                .group_by(lf.line_id, lf.sku_id, lf.warehouse_id)
+            ):
+                key = (line_id, sku_id, warehouse_id)
+                sold[key] = sold.get(key, 0) - int(quantity)
+        return outputs, sold, built
 
     def _touch(self, layer: Layer) -> None:
         if layer.id is not None:
