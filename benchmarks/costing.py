@@ -63,6 +63,11 @@ EXPIRY_SHARE = 0.6  # receipts with an expiry date
 EXPIRED_SHARE = 0.02  # of those, already expired when received
 FOREIGN_SHARE = 0.1  # receipts in EUR, converted at EUR_RATE
 EUR_RATE = "1.08"
+# Order lines with a unit price (revenue, split across a kit's components in line_costs).
+# Off: on PostgreSQL `OrderBook.apply` fails on new lines with a revenue (orders/persistence.py
+# write_orders COPYs order_lines.revenue as a Decimal into its BIGINT micros column:
+# "invalid input syntax for type bigint"). Turn on once that is fixed.
+UNIT_PRICES = False
 VALUATION_WRITEOFF_SHARE = 0.25  # layers of the valuation store partly written off
 
 
@@ -133,10 +138,11 @@ def write_receipts_csvs(spec: SyntheticCatalog, work: Path, today: date) -> tupl
 
 def order_rows(spec: SyntheticCatalog, lines: int, prefix: str) -> list[tuple[Any, ...]]:
     """The orders benchmark's orders (:func:`bench_orders.iter_order_rows`), each line with
-    a unit price: ``(order_id, line_id, sku, quantity, warehouse, unit_price)``."""
+    a unit price (None without :data:`UNIT_PRICES`): ``(order_id, line_id, sku, quantity,
+    warehouse, unit_price)``."""
     rng = _rng(spec, f"prices:{prefix}")
     return [
-        (*row, Decimal(rng.randint(500, 20_000)) / 100)
+        (*row, Decimal(rng.randint(500, 20_000)) / 100 if UNIT_PRICES else None)
         for row in bench_orders.iter_order_rows(spec, lines, prefix)
     ]
 
@@ -167,7 +173,7 @@ def order_objects(rows: list[tuple[Any, ...]], status: OrderStatus) -> list[Orde
     grouped: dict[str, tuple[str, list[OrderLineIn]]] = {}
     for order_id, line_id, sku, quantity, warehouse, price in rows:
         grouped.setdefault(order_id, (warehouse, []))[1].append(
-            OrderLineIn(line_id, sku, quantity, revenue=price * quantity)
+            OrderLineIn(line_id, sku, quantity, revenue=None if price is None else price * quantity)
         )
     return [
         OrderIn(bench_orders.CHANNEL, order_id, warehouse, status, tuple(order_lines))
