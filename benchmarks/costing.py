@@ -2,7 +2,7 @@
 
 * ``costing-sqlite`` / ``costing-postgres``: the orders benchmark's catalog (``--order-skus``
   SKUs, see ``bench_orders.py``) with no stock, stock received through ``import_receipts``
-  as many cost layers (2-6 receipts per stocked (SKU, warehouse), each its own lot, unit
+  as many cost layers (3-8 receipts per stocked (SKU, warehouse), each its own lot, unit
   cost and received date, most with an expiry date, a few already expired, one in ten in
   EUR), then ``--order-lines`` order lines imported open (allocation, builds that consume
   component layers) and then the same orders imported again as shipped (every shipped line

@@ -83,7 +83,16 @@ BENCHMARKS = (
 # The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
 CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
 # import-cli is not one of the issue's figures and takes ~1.5-3 min at full size: opt-in.
-DEFAULT_BENCHMARKS = tuple(name for name in BENCHMARKS if name != "import-cli")
+# The costing figures (issue 12) take 30-45 min together (shipping, filling 1,000,000 layers):
+# opt-in too (--only costing --only valuation, or --only all).
+OPT_IN = (
+    "import-cli",
+    "costing-sqlite",
+    "costing-postgres",
+    "valuation-sqlite",
+    "valuation-postgres",
+)
+DEFAULT_BENCHMARKS = tuple(name for name in BENCHMARKS if name not in OPT_IN)
 ALIASES = {
     "load": ("load-sqlite", "load-postgres"),
     "orders": ("orders-sqlite", "orders-postgres"),
@@ -867,7 +876,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME",
         help=f"run only these (repeatable or comma-separated): {', '.join(BENCHMARKS)}; "
         "'load', 'orders', 'costing', 'valuation' for both of each, 'sync' for push and latency, "
-        "'all' for everything (default: all but import-cli)",
+        "'all' for everything (default: all but import-cli, costing and valuation)",
     )
     parser.add_argument(
         "--changes", type=int, default=100_000, help="number of apply_one changes (default 100,000)"
