@@ -9,6 +9,8 @@ Usage (from the project root, with the project's virtualenv)::
     .venv/bin/python benchmarks/run.py --profile          # also cProfile each measured call
     .venv/bin/python benchmarks/run.py --only all         # also the whole `sellable import stock`
     .venv/bin/python benchmarks/run.py --only orders      # order import, SQLite and PostgreSQL
+    .venv/bin/python benchmarks/run.py --only costing     # order import and shipping with costing
+    .venv/bin/python benchmarks/run.py --only valuation   # valuation over 1,000,000 cost layers
     .venv/bin/python benchmarks/run.py --only push --only latency   # the sync layer
 
 Each figure is printed with its target and PASS or MISS, then a summary table. The exit
@@ -46,6 +48,7 @@ if str(HERE) not in sys.path:
 
 import bench_orders  # noqa: E402
 import bench_sync  # noqa: E402
+import costing  # noqa: E402
 import dbfill  # noqa: E402
 from catalog_gen import GEN_VERSION, SyntheticCatalog, settings_for  # noqa: E402
 from sqlalchemy import Connection, Engine, event  # noqa: E402
@@ -67,6 +70,10 @@ BENCHMARKS = (
     "import-cli",
     "orders-sqlite",
     "orders-postgres",
+    "costing-sqlite",
+    "costing-postgres",
+    "valuation-sqlite",
+    "valuation-postgres",
     "push",
     "latency",
     "woocommerce",
@@ -76,10 +83,21 @@ BENCHMARKS = (
 # The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
 CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
 # import-cli is not one of the issue's figures and takes ~1.5-3 min at full size: opt-in.
-DEFAULT_BENCHMARKS = tuple(name for name in BENCHMARKS if name != "import-cli")
+# The costing figures (issue 12) take 30-45 min together (shipping, filling 1,000,000 layers):
+# opt-in too (--only costing --only valuation, or --only all).
+OPT_IN = (
+    "import-cli",
+    "costing-sqlite",
+    "costing-postgres",
+    "valuation-sqlite",
+    "valuation-postgres",
+)
+DEFAULT_BENCHMARKS = tuple(name for name in BENCHMARKS if name not in OPT_IN)
 ALIASES = {
     "load": ("load-sqlite", "load-postgres"),
     "orders": ("orders-sqlite", "orders-postgres"),
+    "costing": ("costing-sqlite", "costing-postgres"),
+    "valuation": ("valuation-sqlite", "valuation-postgres"),
     "sync": ("push", "latency"),
     "channels": CHANNEL_BENCHMARKS,
     "all": BENCHMARKS,
@@ -703,6 +721,18 @@ class Runner:
     def bench_orders_postgres(self) -> None:
         bench_orders.bench_orders(self, "postgres")
 
+    def bench_costing_sqlite(self) -> None:
+        costing.bench_costing(self, "sqlite")
+
+    def bench_costing_postgres(self) -> None:
+        costing.bench_costing(self, "postgres")
+
+    def bench_valuation_sqlite(self) -> None:
+        costing.bench_valuation(self, "sqlite")
+
+    def bench_valuation_postgres(self) -> None:
+        costing.bench_valuation(self, "postgres")
+
     def bench_push(self) -> None:
         bench_sync.bench_push(self)
 
@@ -845,8 +875,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         metavar="NAME",
         help=f"run only these (repeatable or comma-separated): {', '.join(BENCHMARKS)}; "
-        "'load', 'orders' for both of each, 'sync' for push and latency, "
-        "'all' for everything (default: all but import-cli)",
+        "'load', 'orders', 'costing', 'valuation' for both of each, 'sync' for push and latency, "
+        "'all' for everything (default: all but import-cli, costing and valuation)",
     )
     parser.add_argument(
         "--changes", type=int, default=100_000, help="number of apply_one changes (default 100,000)"
@@ -867,13 +897,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--order-skus",
         type=int,
         default=10_000,
-        help="catalog size of the orders benchmarks (default 10,000; independent of --skus)",
+        help="catalog size of the orders and costing benchmarks "
+        "(default 10,000; independent of --skus)",
     )
     parser.add_argument(
         "--order-lines",
         type=int,
         default=100_000,
-        help="order lines imported by the orders benchmarks (default 100,000)",
+        help="order lines imported by the orders and costing benchmarks (default 100,000)",
+    )
+    parser.add_argument(
+        "--valuation-layers",
+        type=int,
+        default=1_000_000,
+        help="open cost layers of the valuation benchmarks (default 1,000,000)",
     )
     parser.add_argument(
         "--latency-orders",
@@ -922,8 +959,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.changes < 1 or args.skus < 100 or args.order_skus < 100:
         parser.error("--repeat and --changes must be positive, --skus at least 100")
-    if min(args.order_lines, args.latency_orders, args.listings, args.latency_rounds) < 1:
-        parser.error("--order-lines, --latency-orders, --listings and --latency-rounds: at least 1")
+    if (
+        min(
+            args.order_lines,
+            args.latency_orders,
+            args.listings,
+            args.latency_rounds,
+            args.valuation_layers,
+        )
+        < 1
+    ):
+        parser.error(
+            "--order-lines, --latency-orders, --listings, --latency-rounds and "
+            "--valuation-layers: at least 1"
+        )
     if args.latency_rounds > bench_sync.LATENCY_SKUS:
         parser.error(f"--latency-rounds is at most {bench_sync.LATENCY_SKUS}")
     return args
@@ -940,7 +989,8 @@ def selected_benchmarks(only: list[str] | None) -> list[str]:
                 if n not in BENCHMARKS:
                     raise SystemExit(
                         f"run.py: unknown benchmark {name!r} "
-                        f"(known: {', '.join(BENCHMARKS)}, load, orders, sync, all)"
+                        f"(known: {', '.join(BENCHMARKS)}, load, orders, costing, valuation, "
+                        "sync, all)"
                     )
                 if n not in wanted:
                     wanted.append(n)
