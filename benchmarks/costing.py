@@ -56,18 +56,14 @@ LINES_MIN_PER_S = 2_000  # issue 12: import and ship rate with costing and lots 
 RECEIPTS_PER_PAIR = (3, 8)  # receipts (layers) per stocked (SKU, warehouse)
 RECEIPT_QUANTITY = (5, 25)  # units per receipt
 # Receipts are imported as deliveries of at most this many rows each (a pair's receipts in
-# one file): one file of all ~150,000 rows takes minutes, as CostBook.load rebuilds a set
-# of every pair already read for each receipt (quadratic in the pairs of one import).
+# one file), as deliveries come.
 RECEIPT_FILE_ROWS = 10_000
 EXPIRY_SHARE = 0.6  # receipts with an expiry date
 EXPIRED_SHARE = 0.02  # of those, already expired when received
 FOREIGN_SHARE = 0.1  # receipts in EUR, converted at EUR_RATE
 EUR_RATE = "1.08"
-# Order lines with a unit price (revenue, split across a kit's components in line_costs).
-# Off: on PostgreSQL `OrderBook.apply` fails on new lines with a revenue (orders/persistence.py
-# write_orders COPYs order_lines.revenue as a Decimal into its BIGINT micros column:
-# "invalid input syntax for type bigint"). Turn on once that is fixed.
-UNIT_PRICES = False
+# Order lines carry a unit price: shipping also splits each line's revenue (line_costs).
+UNIT_PRICES = True
 VALUATION_WRITEOFF_SHARE = 0.25  # layers of the valuation store partly written off
 
 

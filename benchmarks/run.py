@@ -48,11 +48,11 @@ if str(HERE) not in sys.path:
 
 import bench_orders  # noqa: E402
 import bench_sync  # noqa: E402
-import costing  # noqa: E402
 import dbfill  # noqa: E402
 from catalog_gen import GEN_VERSION, SyntheticCatalog, settings_for  # noqa: E402
 from sqlalchemy import Connection, Engine, event  # noqa: E402
 
+import costing  # noqa: E402
 from sellable.core import StockEngine, StockLevels  # noqa: E402
 from sellable.imports import import_stock  # noqa: E402
 from sellable.store.db import create_db_engine  # noqa: E402

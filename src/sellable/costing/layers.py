@@ -126,7 +126,8 @@ class CostBook:
 
     def load(self, pairs: Iterable[tuple[int, int]]) -> None:
         """Read the open layers (remaining units, or a deficit) of ``pairs`` not yet read."""
-        wanted = sorted({(s, w) for s, w in pairs} - set(self.open_layers))
+        known = self.open_layers
+        wanted = sorted({(s, w) for s, w in pairs if (s, w) not in known})
         if not wanted:
             return
         for pair in wanted:
@@ -186,8 +187,10 @@ class CostBook:
             self.open_layers[pair].sort(key=Layer.order_key)
 
     def layers(self, sku_id: int, warehouse_id: int) -> list[Layer]:
-        self.load([(sku_id, warehouse_id)])
-        return self.open_layers[(sku_id, warehouse_id)]
+        pair = (sku_id, warehouse_id)
+        if pair not in self.open_layers:
+            self.load([pair])
+        return self.open_layers[pair]
 
     def last_unit_cost(self, sku_id: int) -> Decimal | None:
         """The SKU's last known unit cost in any warehouse: the newest costed layer (this

@@ -277,6 +277,8 @@ cost_layers = Table(
     Column("line_id", Id, nullable=True),  # a deficit's order line
     Index("ix_cost_layers_sku_warehouse", "warehouse_id", "sku_id", "remaining"),
     Index("ix_cost_layers_lot", "lot"),
+    # A SKU's last known unit cost (counts, selling past stock): its newest layer.
+    Index("ix_cost_layers_sku_received", "sku_id", "received_at"),
     Index("ix_cost_layers_expiry", "expired", "expires_on"),
 )
 

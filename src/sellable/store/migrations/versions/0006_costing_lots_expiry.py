@@ -83,6 +83,7 @@ def upgrade() -> None:
         "ix_cost_layers_sku_warehouse", "cost_layers", ["warehouse_id", "sku_id", "remaining"]
     )
     op.create_index("ix_cost_layers_lot", "cost_layers", ["lot"])
+    op.create_index("ix_cost_layers_sku_received", "cost_layers", ["sku_id", "received_at"])
     op.create_index("ix_cost_layers_expiry", "cost_layers", ["expired", "expires_on"])
     op.create_table(
         "layer_flows",
