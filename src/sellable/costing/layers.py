@@ -30,7 +30,14 @@ from sellable.costing.money import ZERO, exact, share
 from sellable.errors import InputError
 from sellable.store import schema
 from sellable.store.schema import micros
-from sellable.store.sql import chunked, copy_rows, db_time, driver_executemany, fetch_tuples
+from sellable.store.sql import (
+    chunked,
+    copy_rows,
+    db_time,
+    driver_executemany,
+    fetch_tuples,
+    one_of,
+)
 
 #: Flow kinds that bring units into a layer, and those that take them out.
 ARRIVALS = frozenset({"receipt", "count", "opening", "build_in", "transfer_in"})
@@ -162,7 +169,9 @@ class CostBook:
         for warehouse_id, skus in by_warehouse.items():
             for chunk in chunked(skus, 2000):
                 query = select(*columns).where(
-                    (cl.warehouse_id == warehouse_id) & cl.sku_id.in_(chunk) & (cl.remaining != 0)
+                    (cl.warehouse_id == warehouse_id)
+                    & one_of(self.connection, cl.sku_id, chunk)
+                    & (cl.remaining != 0)
                 )
                 for (
                     layer_id,
@@ -228,15 +237,30 @@ class CostBook:
             if layer.sku_id == sku_id and layer.unit_cost is not None and not layer.estimated:
                 return layer.unit_cost
         if sku_id not in self._last_cost:
-            # Plain SQL on the (sku_id, received_at) index: run for every SKU sold past stock.
-            mark = "?" if self.connection.dialect.name == "sqlite" else "%(sku)s"
-            found = self.connection.exec_driver_sql(
-                "SELECT unit_cost FROM cost_layers WHERE sku_id = "
-                f"{mark} AND unit_cost IS NOT NULL AND NOT estimated "
-                "ORDER BY received_at DESC, id DESC LIMIT 1",
-                (sku_id,) if mark == "?" else {"sku": sku_id},
-            ).scalar()
-            self._last_cost[sku_id] = None if found is None else Decimal(found).scaleb(-6)
+            # Asked for one SKU sold past stock, read it for every SKU this transaction
+            # touches (one query, not a round trip per SKU).
+            wanted = sorted({s for s, _ in self.open_layers} - set(self._last_cost) | {sku_id})
+            cl = schema.cost_layers.c
+            for chunk in chunked(wanted, 2000):
+                newest = (
+                    func.row_number()
+                    .over(partition_by=cl.sku_id, order_by=(cl.received_at.desc(), cl.id.desc()))
+                    .label("newest")
+                )
+                costed = (
+                    select(cl.sku_id, cl.unit_cost, newest)
+                    .where(
+                        one_of(self.connection, cl.sku_id, chunk)
+                        & cl.unit_cost.is_not(None)
+                        & cl.estimated.is_(False)
+                    )
+                    .subquery()
+                )
+                query = select(costed.c.sku_id, costed.c.unit_cost).where(costed.c.newest == 1)
+                for found_sku, unit in fetch_tuples(self.connection, query):
+                    self._last_cost[found_sku] = Decimal(unit).scaleb(-6)
+            for wanted_sku in wanted:
+                self._last_cost.setdefault(wanted_sku, None)
         return self._last_cost[sku_id]
 
     # -- taking units out ------------------------------------------------------------------
