@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -20,28 +20,6 @@ from sellable.costing.rates import Rates
 from sellable.store import schema
 from sellable.store.schema import micros
 from sellable.store.sql import chunked, copy_rows, db_time
-
-
-class _Move(Protocol):
-    sku_id: int
-    warehouse_id: int
-    type: str
-    on_hand_change: int
-    reference: str | None
-    lot: str | None
-    value: Decimal | None
-
-
-class _Line(Protocol):
-    id: int | None
-    revenue: Decimal | None
-    currency: str | None
-
-
-class _Build(Protocol):
-    id: int | None
-    lot: str | None
-    expires_on: date | None
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ from sellable.errors import InputError
 from sellable.store import ledger, schema
 from sellable.store.db import writing
 from sellable.store.schema import micros
-from sellable.store.sql import chunked, db_time, driver_executemany, utcnow
+from sellable.store.sql import chunked, db_time, utcnow
 
 if TYPE_CHECKING:
     from sellable.orders.book import OrderBook
@@ -67,12 +67,10 @@ class MoveOutcome:
 
 
 def _add_to_stock(connection: Connection, deltas: Mapping[StockKey, tuple[int, int]]) -> None:
-    """(on hand, expired) deltas added to locked stock rows."""
-    driver_executemany(
+    """(on hand, expired) deltas added to locked stock rows, by the ledger's one UPDATE."""
+    ledger.add_to_stock(
         connection,
-        "UPDATE stock SET on_hand = on_hand + ?, expired = expired + ? "
-        "WHERE sku_id = ? AND warehouse_id = ?",
-        [(oh, ex, s, w) for (s, w), (oh, ex) in sorted(deltas.items()) if oh or ex],
+        [(oh, 0, 0, ex, s, w) for (s, w), (oh, ex) in sorted(deltas.items()) if oh or ex],
     )
 
 
@@ -378,11 +376,7 @@ def expire_lots(
             )
             if record is not None:
                 return record(connection, moved)
-            driver_executemany(
-                connection,
-                "INSERT INTO sellable_changes (sku_id, warehouse_id, at) VALUES (?, ?, ?)",
-                [(s, w, at) for s, w in sorted(moved)],
-            )
+            ledger.note_changes(connection, moved, at)
             return set(moved)
 
     result: set[Any] = ledger.retrying(run)

@@ -10,7 +10,7 @@ rows are written with COPY and stock rows moved with one UPDATE joined to arrays
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
@@ -395,11 +395,15 @@ def write_stock_counts(
     if on_written is not None:
         on_written(connection, new_levels)
     elif new_levels:
-        # No calculation core at hand: name the rows in the outbox, so that running daemons
-        # and order books re-read them and work out what changed.
-        driver_executemany(
-            connection,
-            "INSERT INTO sellable_changes (sku_id, warehouse_id, at) VALUES (?, ?, ?)",
-            [(s, w, now) for s, w in sorted(new_levels)],
-        )
+        note_changes(connection, new_levels, now)
     return created, updated, len(movements)
+
+
+def note_changes(connection: Connection, keys: Iterable[StockKey], at: Any) -> None:
+    """Name stock rows written without a calculation core at hand in the outbox, so that
+    running daemons and order books re-read them and work out what changed."""
+    driver_executemany(
+        connection,
+        "INSERT INTO sellable_changes (sku_id, warehouse_id, at) VALUES (?, ?, ?)",
+        [(s, w, at) for s, w in sorted(keys)],
+    )

@@ -8,7 +8,6 @@ and owns the SKU code <-> id and warehouse code <-> id mappings.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -21,8 +20,6 @@ from sellable.store import schema
 from sellable.store.db import sync_warehouses
 from sellable.store.loader import StoredCatalog, load_catalog, load_engine
 from sellable.store.sql import chunked, copy_rows, db_time, utcnow
-
-log = logging.getLogger(__name__)
 
 #: How many outbox rows before the last one seen are read again at each refresh.
 OUTBOX_LOOKBACK = 1000
