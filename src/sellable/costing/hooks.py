@@ -63,7 +63,20 @@ def cost_movements(
         return None
     today = settings.today()
     book = costs or CostBook(connection, now, today)
-    book.load({(c.move.sku_id, c.move.warehouse_id) for c in moves})
+    # What the batch takes per (SKU, warehouse): only the layers that can reach are read.
+    # A pair that also receives (a build's output) is read whole.
+    demand: dict[tuple[int, int], int] = {}
+    arriving: set[tuple[int, int]] = set()
+    for c in moves:
+        pair = (c.move.sku_id, c.move.warehouse_id)
+        if c.move.on_hand_change < 0:
+            demand[pair] = demand.get(pair, 0) - c.move.on_hand_change
+        else:
+            arriving.add(pair)
+    book.load(
+        {(c.move.sku_id, c.move.warehouse_id) for c in moves},
+        {p: n for p, n in demand.items() if p not in arriving},
+    )
     builds: dict[int, _BuildCost] = {}
     lines: dict[int, tuple[Any, dict[tuple[int, int], _LinePart]]] = {}
     build_skus = {c.move.sku_id for c in moves if c.build is not None and c.move.on_hand_change > 0}

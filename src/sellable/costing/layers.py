@@ -18,13 +18,13 @@ serialises writers of the same layers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, literal, select
 
 from sellable.costing.money import ZERO, exact, share
 from sellable.errors import InputError
@@ -78,6 +78,81 @@ class Layer:
         )
 
 
+_CL = schema.cost_layers.c
+#: The columns :func:`_layer` reads, in its order.
+_COLUMNS = (
+    _CL.id,
+    _CL.sku_id,
+    _CL.warehouse_id,
+    _CL.quantity,
+    _CL.remaining,
+    _CL.value,
+    _CL.unit_cost,
+    _CL.received_at,
+    _CL.source,
+    _CL.reference,
+    _CL.lot,
+    _CL.expires_on,
+    _CL.currency,
+    _CL.original_unit_cost,
+    _CL.rate,
+    _CL.expired,
+    _CL.estimated,
+    _CL.line_id,
+)
+
+
+def _layer(row: tuple[Any, ...], text_times: bool) -> Layer:
+    """A layer from a driver row of :data:`_COLUMNS` (money in millionths; on SQLite the
+    times are text, in UTC)."""
+    (
+        layer_id,
+        sku_id,
+        warehouse,
+        quantity,
+        remaining,
+        value,
+        unit_cost,
+        received_at,
+        source,
+        reference,
+        lot,
+        expires_on,
+        currency,
+        original_unit_cost,
+        rate,
+        expired,
+        estimated,
+        line_id,
+    ) = row[:18]
+    if text_times:
+        received_at = datetime.fromisoformat(received_at).replace(tzinfo=UTC)
+        if expires_on is not None:
+            expires_on = date.fromisoformat(expires_on)
+    elif received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    return Layer(
+        layer_id,
+        sku_id,
+        warehouse,
+        quantity,
+        remaining,
+        Decimal(value).scaleb(-6),
+        None if unit_cost is None else Decimal(unit_cost).scaleb(-6),
+        received_at,
+        source,
+        reference,
+        lot,
+        expires_on,
+        currency,
+        None if original_unit_cost is None else Decimal(original_unit_cost).scaleb(-6),
+        None if rate is None else Decimal(str(rate)),
+        bool(expired),
+        bool(estimated),
+        line_id,
+    )
+
+
 @dataclass(slots=True)
 class Taken:
     """Units taken out of one layer, and their value."""
@@ -128,106 +203,119 @@ class CostBook:
     settlements: list[Settlement] = field(default_factory=list)
     _last_cost: dict[int, Decimal | None] = field(default_factory=dict)
     _touched: dict[int, Layer] = field(default_factory=dict)  # stored layers changed
+    _partial: dict[tuple[int, int], int] = field(default_factory=dict)  # pair: units read
 
     # -- reading -------------------------------------------------------------------------
 
-    def load(self, pairs: Iterable[tuple[int, int]]) -> None:
-        """Read the open layers (remaining units, or a deficit) of ``pairs`` not yet read."""
+    def load(
+        self,
+        pairs: Iterable[tuple[int, int]],
+        demand: Mapping[tuple[int, int], int] | None = None,
+    ) -> None:
+        """Read the open layers (remaining units, or a deficit) of ``pairs`` not yet read.
+
+        With ``demand`` (units the caller is about to take, per pair), only what those takes
+        can reach is read: the unexpired layers in FEFO/FIFO order until they cover the
+        demand, every expired layer and every deficit. Such a pair is *partial*; anything
+        beyond a take of at most what was read (an arrival, a lot, a count, a larger take)
+        reads the rest first. A shipped line seldom reaches past its first layer, while a
+        SKU may have many open."""
         known = self.open_layers
         wanted = sorted({(s, w) for s, w in pairs if (s, w) not in known})
         if not wanted:
             return
         for pair in wanted:
             self.open_layers[pair] = []
+        bounded = {p: demand[p] for p in wanted if demand and p in demand}
+        self._read(
+            [p for p in wanted if p not in bounded],
+        )
+        if bounded:
+            self._read(list(bounded), bounded)
+            self._partial.update(bounded)
+        for pair in wanted:
+            self.open_layers[pair].sort(key=Layer.order_key)
+
+    def _read(
+        self, pairs: list[tuple[int, int]], need: Mapping[tuple[int, int], int] | None = None
+    ) -> None:
+        if not pairs:
+            return
         cl = schema.cost_layers.c
         by_warehouse: dict[int, list[int]] = {}
-        for s, w in wanted:
+        for s, w in pairs:
             by_warehouse.setdefault(w, []).append(s)
-        columns = (
-            cl.id,
-            cl.sku_id,
-            cl.warehouse_id,
-            cl.quantity,
-            cl.remaining,
-            cl.value,
-            cl.unit_cost,
-            cl.received_at,
-            cl.source,
-            cl.reference,
-            cl.lot,
-            cl.expires_on,
-            cl.currency,
-            cl.original_unit_cost,
-            cl.rate,
-            cl.expired,
-            cl.estimated,
-            cl.line_id,
-        )
         # The driver's rows, converted here: several times cheaper than SQLAlchemy's result
         # processing for the thousands of layers an order batch reads.
         text_times = self.connection.dialect.name == "sqlite"  # SQLite: times are text
+        found = self.open_layers
+        touched = self._touched
         for warehouse_id, skus in by_warehouse.items():
             for chunk in chunked(skus, 2000):
-                query = select(*columns).where(
+                where = (
                     (cl.warehouse_id == warehouse_id)
                     & one_of(self.connection, cl.sku_id, chunk)
                     & (cl.remaining != 0)
                 )
-                for (
-                    layer_id,
-                    sku_id,
-                    warehouse,
-                    quantity,
-                    remaining,
-                    value,
-                    unit_cost,
-                    received_at,
-                    source,
-                    reference,
-                    lot,
-                    expires_on,
-                    currency,
-                    original_unit_cost,
-                    rate,
-                    expired,
-                    estimated,
-                    line_id,
-                ) in fetch_tuples(self.connection, query):
-                    if text_times:
-                        received_at = datetime.fromisoformat(received_at)
-                        if expires_on is not None:
-                            expires_on = date.fromisoformat(expires_on)
-                    self.open_layers[(sku_id, warehouse)].append(
-                        Layer(
-                            layer_id,
-                            sku_id,
-                            warehouse,
-                            quantity,
-                            remaining,
-                            Decimal(value).scaleb(-6),
-                            None if unit_cost is None else Decimal(unit_cost).scaleb(-6),
-                            _aware(received_at),
-                            source,
-                            reference,
-                            lot,
-                            expires_on,
-                            currency,
-                            None
-                            if original_unit_cost is None
-                            else Decimal(original_unit_cost).scaleb(-6),
-                            None if rate is None else Decimal(str(rate)),
-                            bool(expired),
-                            bool(estimated),
-                            line_id,
-                        )
+                if need is None:
+                    query = select(*_COLUMNS, literal(0)).where(where)
+                    rows = fetch_tuples(self.connection, query)
+                else:
+                    # Units of the usable layers before each one, in consumption order.
+                    usable = case(
+                        ((cl.remaining > 0) & cl.expired.is_(False), cl.remaining), else_=0
                     )
-        for pair in wanted:
-            self.open_layers[pair].sort(key=Layer.order_key)
+                    before = (
+                        func.sum(usable).over(
+                            partition_by=cl.sku_id,
+                            order_by=(
+                                cl.expires_on.is_(None),
+                                cl.expires_on,
+                                cl.received_at,
+                                cl.id,
+                            ),
+                            rows=(None, 0),
+                        )
+                        - usable
+                    )
+                    inner = select(*_COLUMNS, before.label("before")).where(where).subquery()
+                    most = max(need[(s, warehouse_id)] for s in chunk)
+                    query = select(*inner.c).where(
+                        (inner.c.before < most) | (inner.c.remaining < 0) | inner.c.expired
+                    )
+                    rows = (
+                        row
+                        for row in fetch_tuples(self.connection, query)
+                        if row[-1] < need[(row[1], warehouse_id)] or row[4] < 0 or row[15]
+                    )
+                for row in rows:
+                    layer_id = row[0]
+                    if layer_id in touched:
+                        # Changed in this transaction (and maybe emptied): ours is current.
+                        layer = touched[layer_id]
+                        if layer.remaining != 0:
+                            found[(layer.sku_id, layer.warehouse_id)].append(layer)
+                        continue
+                    found[(row[1], row[2])].append(_layer(row, text_times))
+
+    def _complete(self, pair: tuple[int, int]) -> None:
+        """Read the rest of a partial pair's open layers."""
+        if self._partial.pop(pair, None) is None:
+            return
+        have = {x.id for x in self.open_layers[pair] if x.id is not None}
+        current = self.open_layers[pair]
+        self.open_layers[pair] = []
+        self._read([pair])
+        stored = [x for x in self.open_layers[pair] if x.id not in have]
+        self.open_layers[pair] = sorted(current + stored, key=Layer.order_key)
 
     def layers(self, sku_id: int, warehouse_id: int) -> list[Layer]:
+        """Every open layer of (SKU, warehouse), in consumption order."""
         pair = (sku_id, warehouse_id)
         if pair not in self.open_layers:
             self.load([pair])
+        elif pair in self._partial:
+            self._complete(pair)
         return self.open_layers[pair]
 
     def last_unit_cost(self, sku_id: int) -> Decimal | None:
@@ -240,25 +328,20 @@ class CostBook:
             # Asked for one SKU sold past stock, read it for every SKU this transaction
             # touches (one query, not a round trip per SKU).
             wanted = sorted({s for s, _ in self.open_layers} - set(self._last_cost) | {sku_id})
-            cl = schema.cost_layers.c
+            cl, sk = schema.cost_layers.c, schema.skus.c
+            # Per SKU, its newest costed layer: a walk down the (sku_id, received_at) index.
+            newest = (
+                select(cl.unit_cost)
+                .where((cl.sku_id == sk.id) & cl.unit_cost.is_not(None) & cl.estimated.is_(False))
+                .order_by(cl.received_at.desc(), cl.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
             for chunk in chunked(wanted, 2000):
-                newest = (
-                    func.row_number()
-                    .over(partition_by=cl.sku_id, order_by=(cl.received_at.desc(), cl.id.desc()))
-                    .label("newest")
-                )
-                costed = (
-                    select(cl.sku_id, cl.unit_cost, newest)
-                    .where(
-                        one_of(self.connection, cl.sku_id, chunk)
-                        & cl.unit_cost.is_not(None)
-                        & cl.estimated.is_(False)
-                    )
-                    .subquery()
-                )
-                query = select(costed.c.sku_id, costed.c.unit_cost).where(costed.c.newest == 1)
+                query = select(sk.id, newest).where(one_of(self.connection, sk.id, chunk))
                 for found_sku, unit in fetch_tuples(self.connection, query):
-                    self._last_cost[found_sku] = Decimal(unit).scaleb(-6)
+                    if unit is not None:
+                        self._last_cost[found_sku] = Decimal(unit).scaleb(-6)
             for wanted_sku in wanted:
                 self._last_cost.setdefault(wanted_sku, None)
         return self._last_cost[sku_id]
@@ -288,7 +371,17 @@ class CostBook:
         that lot's units. What no layer covers is sold past stock
         (``past_stock``): a deficit at the last known unit cost, flagged estimated; without
         it an :class:`InputError`."""
-        layers = self.layers(sku_id, warehouse_id)
+        pair = (sku_id, warehouse_id)
+        if pair not in self.open_layers:
+            self.load([pair])
+        if pair in self._partial and (
+            lot is not None
+            or expired_first
+            or quantity
+            > sum(x.remaining for x in self.open_layers[pair] if x.remaining > 0 and not x.expired)
+        ):
+            self._complete(pair)
+        layers = self.open_layers[pair]
         usable = [
             x
             for x in layers
@@ -659,11 +752,6 @@ __all__ = [
     "lots_text",
     "total",
 ]
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def lot_name(value: str, where: str = "lot") -> str:
