@@ -996,7 +996,7 @@ def reorder(ctx: click.Context, as_json: bool) -> None:
     click.echo(
         format_table(header, "<<>>>>>", rows) if rows else "(nothing at or below its reorder point)"
     )
-    builds = [
+    builds: list[tuple[str, ...]] = [
         (
             b["sku"],
             b["warehouse"],
@@ -1009,8 +1009,8 @@ def reorder(ctx: click.Context, as_json: bool) -> None:
     ]
     if builds:
         click.echo("\nassemblies to build:")
-        header = ("SKU", "WAREHOUSE", "AVAILABLE", "BUILDABLE", "TO REORDER POINT", "BOTTLENECK")
-        click.echo(format_table(header, "<<>>><", builds))
+        columns = ("SKU", "WAREHOUSE", "AVAILABLE", "BUILDABLE", "TO REORDER POINT", "BOTTLENECK")
+        click.echo(format_table(columns, "<<>>><", builds))
 
 
 # The costing commands register themselves on ``cli`` (kept in their own module).

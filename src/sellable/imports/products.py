@@ -22,8 +22,8 @@ from sellable.imports.csvfile import (
     Progress,
     RowRejected,
     boolean,
-    optional_boolean,
     non_negative_int,
+    optional_boolean,
     optional_decimal,
     required_text,
 )

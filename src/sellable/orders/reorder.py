@@ -23,7 +23,6 @@ from sellable.store.sql import utcnow
 WINDOW_DAYS = 30
 
 
-
 def _bound(connection: Connection, moment: datetime) -> datetime:
     # SQLite stores naive UTC text; PostgreSQL compares timestamptz.
     if connection.dialect.name == "sqlite":
@@ -35,8 +34,9 @@ def consumed_since(
     connection: Connection, live: LiveStock, since: datetime
 ) -> dict[tuple[int, int], int]:
     """Units consumed per (SKU id, warehouse id) since ``since``: the units of order lines
-    (orders created since then, or imported when the channel gave no time; not cancelled), a kit's, bundle's or package's lines
-    counted as the units of every component they take (over every path through the BOM);
+    (orders created since then, or imported when the channel gave no time; not cancelled),
+    a kit's, bundle's or package's lines counted as the units of every component
+    they take (over every path through the BOM);
     and the components built into assemblies (AssemblyBuild movements since then, by hand
     or on demand)."""
     o, ol, m = schema.orders.c, schema.order_lines.c, schema.movements.c

@@ -51,7 +51,11 @@ class HealthServer:
     ) -> None:
         from sellable.web import Dashboard, WebServer, create_app
 
-        board = dashboard if dashboard is not None else Dashboard(engine.db, engine.settings, sync=engine)
+        board = (
+            dashboard
+            if dashboard is not None
+            else Dashboard(engine.db, engine.settings, sync=engine)
+        )
         app = create_app(board, health=(engine, metrics, strict), pages=dashboard is not None)
         try:
             self.server = WebServer(listen, app)

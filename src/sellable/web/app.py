@@ -87,7 +87,7 @@ def create_app(
         if guard.needs_login and not path.startswith(PUBLIC_PATHS):
             refusal = _check_login(request, guard)
             if refusal is not None:
-                response = (
+                response: Response = (
                     JSONResponse({"error": refusal}, status_code=401)
                     if wants_json(request)
                     else templates.TemplateResponse(
@@ -126,9 +126,7 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
-        message = (
-            f"no page at {request.url.path}" if err.status_code == 404 else str(err.detail)
-        )
+        message = f"no page at {request.url.path}" if err.status_code == 404 else str(err.detail)
         response = render_error(request, err.status_code, message)
         for key, value in (err.headers or {}).items():
             response.headers[key] = value
@@ -194,4 +192,6 @@ def add_health_routes(app: FastAPI, engine: SyncEngine, metrics: Metrics, strict
             status = 503
         else:
             status = 200
-        return Response(json.dumps(payload).encode(), status_code=status, media_type="application/json")
+        return Response(
+            json.dumps(payload).encode(), status_code=status, media_type="application/json"
+        )

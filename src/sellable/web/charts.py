@@ -63,7 +63,9 @@ def line_chart(
                     coords.append(f"{x(i):.1f},{y(values[i - 1]):.1f}")
                 coords.append(f"{x(i):.1f},{y(value):.1f}")
             if len(values) == 1:
-                coords.append(f"{x(points - 1) if points > 1 else width - pad:.1f},{y(values[0]):.1f}")
+                coords.append(
+                    f"{x(points - 1) if points > 1 else width - pad:.1f},{y(values[0]):.1f}"
+                )
             parts.append(
                 f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
                 f'points="{" ".join(coords)}"><title>{escape(name)}</title></polyline>'

@@ -30,7 +30,13 @@ from .state import (
 
 router = APIRouter(include_in_schema=False)
 
-NAV = (("/", "Stock"), ("/channels", "Channels"), ("/orders", "Orders"), ("/reorder", "Reorder"), ("/money", "Money"))
+NAV = (
+    ("/", "Stock"),
+    ("/channels", "Channels"),
+    ("/orders", "Orders"),
+    ("/reorder", "Reorder"),
+    ("/money", "Money"),
+)
 
 #: The stock table's column headings.
 HEADINGS = {
@@ -167,7 +173,13 @@ def orders_page(request: Request) -> Response:
     held = reports.held_lines(board)
     found = [o for o in reports.orders_report(board, held=False, q=q) if o["status"] == "open"]
     return page(
-        request, "orders.html", title="Orders", held=held, open_orders=found[:200], shown=len(found), q=q
+        request,
+        "orders.html",
+        title="Orders",
+        held=held,
+        open_orders=found[:200],
+        shown=len(found),
+        q=q,
     )
 
 
@@ -292,8 +304,9 @@ async def retry_action(request: Request) -> Response:
 async def sync_action(request: Request, channel: str) -> Response:
     await _action_form(request)
     board = _board(request)
-    if channel not in board.settings.channel_codes():
-        raise BadRequest(f"unknown channel {channel!r} (known: {board.settings.known_channels()})")
+    if channel not in board.sync.channels:
+        known = ", ".join(board.sync.channels) or "none with a connector"
+        raise BadRequest(f"unknown channel {channel!r} (channels with a connector: {known})")
     if board.sync_now is None:
         raise Forbidden(
             "sync now needs the daemon (sellable run): 'sellable dashboard' runs no channel job"

@@ -126,8 +126,8 @@ def held_lines(board: Dashboard) -> list[dict[str, Any]]:
                     **line,
                     "release": (
                         f"{line['quantity']} × {line['sku']} sellable in {order['warehouse']}: "
-                        "a stock count or receipt of what the reason names retries held lines "
-                        "(oldest first), as does Retry held lines"
+                        "a stock count or receipt of what the reason names, which retries "
+                        "held lines oldest first (or retry them by hand)"
                     ),
                 }
             )
@@ -165,9 +165,7 @@ def build(board: Dashboard, sku: str, warehouse: str, quantity: int) -> list[dic
     if not board.live.knows(sku):
         raise NotFound(f"unknown SKU {sku!r}")
     if warehouse not in board.warehouses:
-        raise BadRequest(
-            f"unknown warehouse {warehouse!r} (known: {', '.join(board.warehouses)})"
-        )
+        raise BadRequest(f"unknown warehouse {warehouse!r} (known: {', '.join(board.warehouses)})")
     if quantity <= 0:
         raise BadRequest(f"quantity must be a positive integer, got {quantity}")
     made, _changed = board.sync.book.build(sku, quantity, warehouse)

@@ -211,9 +211,7 @@ class Dashboard:
         if query.kind and query.kind not in kinds:
             raise BadRequest(f"unknown kind {query.kind!r} (known: {', '.join(kinds)})")
         if query.sort not in STOCK_COLUMNS:
-            raise BadRequest(
-                f"cannot sort by {query.sort!r} (columns: {', '.join(STOCK_COLUMNS)})"
-            )
+            raise BadRequest(f"cannot sort by {query.sort!r} (columns: {', '.join(STOCK_COLUMNS)})")
         if query.order not in ("asc", "desc"):
             raise BadRequest(f"order must be asc or desc, got {query.order!r}")
         return query
