@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 from sellable.config import Settings
 from sellable.core import SkuKind, StockPosition
 from sellable.store import schema
-from sellable.store.live import LiveStock, catalog_version, max_change_id
+from sellable.store.live import OUTBOX_LOOKBACK, LiveStock, catalog_version, max_change_id
 from sellable.sync.engine import SyncEngine
 
 #: The stock table's columns, in order: what each row shows and what a sort may name.
@@ -156,7 +156,9 @@ class Dashboard:
         self.read_only = settings.daemon.dashboard_read_only
         self._lock = threading.Lock()
         self._token: str | None = None
+        self._marks_seen: tuple[int, int, str] | None = None
         self._rows: list[StockRow] = []
+        self._index: dict[tuple[str, str], int] = {}
         self._sorted: dict[tuple[str, str], list[StockRow]] = {}
 
     @property
@@ -173,26 +175,85 @@ class Dashboard:
 
     # -- change token -----------------------------------------------------------------------
 
+    def _marks(self) -> tuple[int, int, str]:
+        with self.db.connect() as connection:
+            movement = connection.execute(select(func.max(schema.movements.c.id))).scalar()
+            return int(movement or 0), max_change_id(connection), catalog_version(connection)
+
     def change_token(self) -> str:
         """Changes whenever a figure may have: the newest movement, the newest outbox row
         and the catalog version (three indexed reads)."""
-        with self.db.connect() as connection:
-            movement = connection.execute(select(func.max(schema.movements.c.id))).scalar()
-            return f"{movement or 0}.{max_change_id(connection)}.{catalog_version(connection)}"
+        movement, change, version = self._marks()
+        return f"{movement}.{change}.{version}"
 
     def current(self) -> str:
-        """Catch the live stock up with the store when the token moved; returns the token."""
-        token = self.change_token()
+        """Catch the live stock and the stock table up with the store when the token moved;
+        returns the token. Only the rows of the SKUs that moved (and of the composites
+        containing them) are computed again, unless the catalog changed."""
+        marks = self._marks()
+        token = f"{marks[0]}.{marks[1]}.{marks[2]}"
         with self._lock:
-            if token != self._token:
-                with self.live.lock:
-                    self.live.refresh()
-                    rows = [StockRow.of(p) for p in self.live.core.positions()]
-                rows.sort(key=lambda r: (r.position.sku, r.position.warehouse))
-                self._rows = rows
-                self._sorted = {}
-                self._token = token
+            if token == self._token:
+                return token
+            with self.live.lock:
+                self.live.refresh()
+                touched = None if self._marks_seen is None else self._touched(marks)
+                core = self.live.core
+                if touched is None or len(touched) * 4 > len(self._rows):
+                    rows = [StockRow.of(p) for p in core.positions()]
+                    rows.sort(key=lambda r: (r.position.sku, r.position.warehouse))
+                    self._index = {
+                        (r.position.sku, r.position.warehouse): i for i, r in enumerate(rows)
+                    }
+                else:
+                    rows = list(self._rows)
+                    for position in core.positions(sorted(touched)):
+                        at = self._index.get((position.sku, position.warehouse))
+                        if at is None:  # cannot happen while the catalog is the same
+                            rows = [StockRow.of(p) for p in core.positions()]
+                            rows.sort(key=lambda r: (r.position.sku, r.position.warehouse))
+                            self._index = {
+                                (r.position.sku, r.position.warehouse): i
+                                for i, r in enumerate(rows)
+                            }
+                            break
+                        rows[at] = StockRow.of(position)
+            self._rows = rows
+            self._sorted = {}
+            self._token = token
+            self._marks_seen = marks
         return token
+
+    def _touched(self, marks: tuple[int, int, str]) -> set[str] | None:
+        """The SKUs whose rows may show other figures since the last look: those with new
+        movements or outbox rows (a window before the last ids seen is read again, as
+        :meth:`LiveStock.refresh` does) and every composite containing one; None when the
+        catalog changed (everything is computed again)."""
+        assert self._marks_seen is not None
+        movement_seen, change_seen, version_seen = self._marks_seen
+        if marks[2] != version_seen:
+            return None
+        m, c = schema.movements.c, schema.sellable_changes.c
+        with self.db.connect() as connection:
+            ids = {
+                sku_id
+                for (sku_id,) in connection.execute(
+                    select(m.sku_id).where(m.id > movement_seen - OUTBOX_LOOKBACK).distinct()
+                )
+            }
+            ids.update(
+                sku_id
+                for (sku_id,) in connection.execute(
+                    select(c.sku_id).where(c.id > change_seen - OUTBOX_LOOKBACK).distinct()
+                )
+            )
+        stored = self.live.catalog
+        codes = {stored.code(i) for i in ids if i in stored.position}
+        catalog = stored.catalog
+        touched = set(codes)
+        for code in codes:
+            touched.update(catalog.dependents(code))
+        return touched
 
     # -- the stock table ----------------------------------------------------------------------
 
