@@ -20,6 +20,7 @@ from sellable.sync.engine import SyncEngine
 from sellable.sync.metrics import Metrics
 from sellable.sync.service import HealthServer
 from sellable.web import Dashboard, create_app
+from sellable.web.state import StockQuery
 from tests.imports import Store, open_store
 
 GIFT_ROW = re.compile(
@@ -93,6 +94,10 @@ def test_dashboard_build_action_is_the_order_books_build_and_writes_the_ledger(
         mug = client.get("/api/skus/MUG-CERAMIC").json()["ledger"]["items"][0]
         assert (mug["type"], mug["quantity"], mug["balance"]) == ("AssemblyBuild", -4, 26)
         assert '<tr data-movement="' in client.get("/skus/GIFT-SET-COFFEE").text
+        # The stock page's 30-day line of a row, from the ledger: 0, the count, the build.
+        mugs = board.stock_page(StockQuery(warehouse="main", q="MUG-CERAMIC")).rows
+        assert board.trends(mugs) == {("MUG-CERAMIC", "main"): [0, 30, 26]}
+        assert re.search(r'<td data-col="trend"><svg [^>]*role="img"', client.get("/").text)
 
         zero = client.post(
             "/actions/build",

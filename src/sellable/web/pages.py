@@ -141,6 +141,7 @@ def stock_page(request: Request) -> Response:
         warehouses=_board(request).warehouses,
         kinds=[k.value for k in SkuKind],
         link=link,
+        trends=_board(request).trends(result.rows),
     )
 
 

@@ -12,14 +12,16 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, tuple_
 
 from sellable.config import Settings
 from sellable.core import SkuKind, StockPosition
 from sellable.store import schema
 from sellable.store.live import OUTBOX_LOOKBACK, LiveStock, catalog_version, max_change_id
+from sellable.store.sql import utcnow
 from sellable.sync.engine import SyncEngine
 
 #: The stock table's columns, in order: what each row shows and what a sort may name.
@@ -333,6 +335,57 @@ class Dashboard:
             totals=totals,
             query=query,
         )
+
+    def trends(self, rows: list[StockRow], days: int = 30) -> dict[tuple[str, str], list[int]]:
+        """Per row: its prepackaged available after each movement of the last ``days`` days,
+        from the ledger (worked back from today's figure), oldest first, today last."""
+        if not rows:
+            return {}
+        live = self.live
+        keys = {}
+        for row in rows:
+            p = row.position
+            if live.knows(p.sku) and p.warehouse in live.warehouse_ids:
+                keys[(live.sku_id(p.sku), live.warehouse_ids[p.warehouse])] = row
+        m = schema.movements.c
+        since = utcnow() - timedelta(days=days)
+        changes: dict[tuple[str, str], list[int]] = {}
+        with self.db.connect() as connection:
+            bound = since.replace(tzinfo=None) if connection.dialect.name == "sqlite" else since
+            for (
+                sku_id,
+                warehouse_id,
+                on_hand,
+                locked,
+                allocated,
+                held,
+                expired,
+            ) in connection.execute(
+                select(
+                    m.sku_id,
+                    m.warehouse_id,
+                    m.on_hand_change,
+                    m.locked_change,
+                    m.allocated_change,
+                    m.held_change,
+                    m.expired_change,
+                )
+                .where(tuple_(m.sku_id, m.warehouse_id).in_(list(keys)) & (m.at >= bound))
+                .order_by(m.id)
+            ):
+                row = keys[(sku_id, warehouse_id)]
+                key = (row.position.sku, row.position.warehouse)
+                changes.setdefault(key, []).append(on_hand - locked - allocated - held - expired)
+        trends: dict[tuple[str, str], list[int]] = {}
+        for row in rows:
+            key = (row.position.sku, row.position.warehouse)
+            value = row.available
+            series = [value]
+            for change in reversed(changes.get(key, [])):
+                value -= change
+                series.append(value)
+            trends[key] = series[::-1]
+        return trends
 
     def positions_of(self, sku: str) -> list[StockPosition]:
         self.current()
