@@ -206,3 +206,40 @@ def test_dashboard_command_refuses_a_public_address_without_a_token(
     assert process.returncode == 2
     assert f"refusing to serve the dashboard on {listen}" in err
     assert "dashboard_token" in err and out == ""
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_dashboard_channels_page_names_settings_never_their_values(
+    config_file: Path, testshop: object
+) -> None:
+    secret = "tok-3f9a-very-secret"
+    with config_file.open("a") as handle:
+        handle.write(
+            '\n[[channels]]\ncode = "shop"\nconnector = "testshop"\nwarehouses = ["main"]\n'
+            f'[channels.settings]\nbase_url = "{testshop.url}"\ntoken = "{secret}"\n'  # type: ignore[attr-defined]
+        )
+    store = open_store(config_file)
+    store.load_examples()
+    from sellable.config import load_settings
+
+    settings = load_settings(config_file)
+    board = Dashboard(store.engine, settings)
+    ran: list[str] = []
+    try:
+        with TestClient(create_app(board)) as client:
+            page = client.get("/channels").text
+            assert '<tr data-channel="shop">' in page
+            assert '<tr data-channel="shop" data-job="push">' in page
+            assert "token = <span" in page and secret not in page
+            assert "Sync now</button>" not in page  # no daemon: not offered, and why
+            assert "Sync now needs the daemon" in page
+            refused = client.post("/actions/sync/shop", data={"csrf_token": csrf(client)})
+            assert refused.status_code == 403 and "sellable run" in refused.text
+            assert client.get("/api/channels").json()[0]["channel"] == "shop"
+            board.sync_now = ran.append  # as the daemon's scheduler would be
+            assert "Sync now</button>" in client.get("/channels").text
+            done = client.post("/actions/sync/shop", data={"csrf_token": csrf(client)})
+            assert done.status_code == 200 and ran == ["shop"]
+    finally:
+        board.close()
+        store.engine.dispose()

@@ -109,7 +109,9 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
 
             threading.Thread(target=run_all, name=f"sync-now-{code}", daemon=True).start()
 
-        board = Dashboard(db, settings, sync=engine, sync_now=sync_now)
+        board = Dashboard(
+            db, settings, sync=engine, sync_now=sync_now, next_runs=scheduler.next_runs
+        )
         health = HealthServer(
             settings.daemon.http_listen,
             engine,

@@ -161,6 +161,7 @@ def channels_page(request: Request) -> Response:
         "channels.html",
         title="Channels",
         report=report,
+        jobs=reports.job_runs(board),
         settings=settings,
         health_line=health_line,
         can_sync=board.sync_now is not None,

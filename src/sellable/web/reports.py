@@ -6,10 +6,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sqlalchemy import select
+
 from sellable.core.explain import explain_report
 from sellable.costing import reports as costing
 from sellable.orders import ledger, list_orders
 from sellable.orders.reorder import reorder_report
+from sellable.store import schema
+from sellable.store.sql import iso_utc
+from sellable.sync.jobs import JOB_TABLE
 from sellable.sync.status import channel_status
 from sellable.sync.why import explain_channel
 from sellable.sync.why import to_json as why_json
@@ -95,6 +100,48 @@ def channels_report(board: Dashboard) -> list[dict[str, Any]]:
     """``/api/channels``: ``sellable status --json``'s channels."""
     board.current()
     return channel_status(board.sync)
+
+
+def job_runs(board: Dashboard) -> list[dict[str, Any]]:
+    """Per channel with a connector and job: the latest run (start, end, outcome, seconds,
+    error) from the run history, and the next run when the daemon schedules them."""
+    runs = schema.job_runs.c
+    upcoming = board.next_runs() if board.next_runs is not None else {}
+    found = []
+    with board.db.connect() as connection:
+        for code in board.sync.channels:
+            for spec in JOB_TABLE:
+                last = connection.execute(
+                    select(runs.started_at, runs.finished_at, runs.ok, runs.error)
+                    .where((runs.channel == code) & (runs.job == spec.name))
+                    .order_by(runs.id.desc())
+                    .limit(1)
+                ).first()
+                seconds = None
+                if last is not None and last.finished_at is not None:
+                    seconds = round((last.finished_at - last.started_at).total_seconds(), 3)
+                outcome = (
+                    "never run"
+                    if last is None
+                    else "running"
+                    if last.finished_at is None
+                    else "ok"
+                    if last.ok
+                    else "failed"
+                )
+                when = upcoming.get((code, spec.name))
+                found.append(
+                    {
+                        "channel": code,
+                        "job": spec.name,
+                        "last_run": None if last is None else iso_utc(last.started_at),
+                        "outcome": outcome,
+                        "seconds": seconds,
+                        "error": None if last is None or last.ok else last.error,
+                        "next_run": None if when is None else iso_utc(when),
+                    }
+                )
+    return found
 
 
 def orders_report(board: Dashboard, *, held: bool, q: str | None = None) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select, tuple_
@@ -148,6 +148,7 @@ class Dashboard:
         *,
         sync: SyncEngine | None = None,
         sync_now: Callable[[str], None] | None = None,
+        next_runs: Callable[[], dict[tuple[str, str], datetime]] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -155,6 +156,8 @@ class Dashboard:
         self.sync = sync if sync is not None else SyncEngine(db, settings)
         #: Runs a channel's jobs now (the daemon's scheduler); None under ``sellable dashboard``.
         self.sync_now = sync_now
+        #: When each (channel, job) runs next (the daemon's scheduler); None: no schedule.
+        self.next_runs = next_runs
         self.read_only = settings.daemon.dashboard_read_only
         self._lock = threading.Lock()
         self._token: str | None = None
