@@ -72,7 +72,7 @@ def test_build_larger_than_possible_is_refused_on_the_page(page: Page, shop: Sho
         with page.expect_response(lambda r: r.url.endswith("/actions/build")) as answer:
             build_row.get_by_role("button", name="Build").click()
         assert answer.value.status == 409, answer.value.text()
-        expect(page.locator("#action-result p[role=alert]")).to_be_visible()
+        expect(page.locator("p[role=alert]")).to_be_visible()
         expect(cell(build_row, "buildable")).to_have_text("30")
     assert shop.position("GIFT-SET-COFFEE", "main")["prepackaged"]["on_hand"] == 10
     assert [m for m in shop.json("ledger", "GIFT-SET-COFFEE") if m["type"] == "AssemblyBuild"] == []
