@@ -195,6 +195,12 @@ def money_page(request: Request) -> Response:
     return page(request, "money.html", title="Money", report=reports.money(_board(request)))
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """No icon (a browser asks for one on every page)."""
+    return Response(status_code=204)
+
+
 @router.get("/live")
 def live(request: Request) -> Response:
     """Polled every second: 204 while nothing changed; else the new poller, and the
