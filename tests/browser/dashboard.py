@@ -119,12 +119,13 @@ class Shop:
         self._files = 0
 
     @classmethod
-    def create(cls, folder: Path, extra_config: str = "") -> Shop:
-        """Write the configuration and run ``sellable example`` on it."""
+    def create(cls, folder: Path, extra_config: str = "", examples: Path | None = None) -> Shop:
+        """Write the configuration and run ``sellable example`` on it (``examples``: a
+        folder of products.csv, components.csv and stock.csv instead of the bundled one)."""
         folder.mkdir(parents=True, exist_ok=True)
         shop = cls(folder)
         shop.config.write_text(CONFIG + extra_config)
-        shop.run("example")
+        shop.run("example", *(["--examples", str(examples)] if examples else []))
         return shop
 
     def run(self, *args: str, expect: int = 0) -> str:

@@ -10,12 +10,14 @@ Usage::
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+import sellable
 from tests.browser.dashboard import CHROMIUM_ARGS, ORDERS_HEADER, Dashboard, Shop, chromium_path
 
 PAGES = {
@@ -37,6 +39,12 @@ ABC,main,120,4.00
 DEF,main,50,4.50
 GHI,main,75,5.00
 ALPHABET-BUNDLE,fba-us,8,14.00
+COMP-A,main,50,1.00
+COMP-B,main,30,1.50
+DSLR-CAMERA-BLACK,main,12,520.00
+LENS-18-55,main,4,90.00
+LENS-18-135,main,3,210.00
+CAMERA-BAG,main,20,25.00
 """
 
 REORDER_POINTS = """\
@@ -60,9 +68,15 @@ ORDERS = (
 
 
 def set_up(folder: Path) -> Shop:
-    shop = Shop.create(folder)
+    # The bundled catalog, counted with unit costs so that the money page has values.
+    catalog = folder / "catalog"
+    catalog.mkdir(parents=True)
+    bundled = Path(sellable.__file__).parent / "examples"
+    for name in ("products.csv", "components.csv"):
+        shutil.copy(bundled / name, catalog / name)
+    (catalog / "stock.csv").write_text(STOCK_COSTS)
+    shop = Shop.create(folder, examples=catalog)
     shop.import_csv("products", REORDER_POINTS)
-    shop.import_csv("stock", STOCK_COSTS)
     shop.import_csv("orders", ORDERS)
     shop.run("build", "GIFT-SET-COFFEE", "4", "--warehouse", "main")
     return shop
