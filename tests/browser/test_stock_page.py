@@ -154,3 +154,29 @@ def test_every_page_has_the_navigation_and_security_headers(
         ("Money", "/money"),
     ]:
         expect(nav.get_by_role("link", name=name, exact=True)).to_have_attribute("href", href)
+
+
+def test_sku_page_marks_the_bottleneck_and_shows_chart_and_ledger(
+    page: Page, example_dashboard: Dashboard, example_shop: Shop
+) -> None:
+    movements = example_shop.json("ledger", "GIFT-SET-COFFEE")
+    assert [(m["type"], m["quantity"], m["balance"]) for m in movements] == [("Adjustment", 10, 10)]
+    page.goto(example_dashboard.url + "/skus/GIFT-SET-COFFEE")
+    bottleneck = page.locator("section#bom tr.bottleneck")
+    expect(bottleneck).to_have_count(1)
+    expect(bottleneck).to_have_attribute("data-sku", "MUG-CERAMIC")
+    for part in ("BEANS-12OZ", "MUG-CERAMIC", "SCOOP-WOOD"):
+        expect(page.locator(f'section#bom tr[data-sku="{part}"]')).to_have_count(1)
+    expect(page.locator("section#chart svg").first).to_be_visible()
+    expect(page.locator("section#channels")).to_contain_text("shop")
+    ledger = page.locator('section#ledger tr[data-type="Adjustment"]')
+    expect(ledger).to_have_count(1)
+    expect(ledger).to_contain_text("+10")
+    expect(page.locator("section#layers")).to_be_visible()
+
+
+def test_unknown_sku_gets_404_and_a_message(page: Page, example_dashboard: Dashboard) -> None:
+    response = page.goto(example_dashboard.url + "/skus/NO-SUCH-SKU")
+    assert response is not None and response.status == 404
+    expect(page.locator("p[role=alert]")).to_contain_text("NO-SUCH-SKU")
+    expect(page.locator("body")).not_to_contain_text("Traceback")
