@@ -12,6 +12,7 @@ Usage (from the project root, with the project's virtualenv)::
     .venv/bin/python benchmarks/run.py --only costing     # order import and shipping with costing
     .venv/bin/python benchmarks/run.py --only valuation   # valuation over 1,000,000 cost layers
     .venv/bin/python benchmarks/run.py --only push --only latency   # the sync layer
+    .venv/bin/python benchmarks/run.py --only dashboard  # stock pages over 100,000 SKUs
 
 Each figure is printed with its target and PASS or MISS, then a summary table. The exit
 status is 0 even when a figure misses its target (these are measurements, not tests), and
@@ -48,6 +49,7 @@ if str(HERE) not in sys.path:
 
 import bench_orders  # noqa: E402
 import bench_sync  # noqa: E402
+import dashboard  # noqa: E402
 import dbfill  # noqa: E402
 from catalog_gen import GEN_VERSION, SyntheticCatalog, settings_for  # noqa: E402
 from sqlalchemy import Connection, Engine, event  # noqa: E402
@@ -79,6 +81,7 @@ BENCHMARKS = (
     "woocommerce",
     "shopify",
     "amazon",
+    "dashboard",
 )
 # The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
 CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
@@ -733,6 +736,9 @@ class Runner:
     def bench_valuation_postgres(self) -> None:
         costing.bench_valuation(self, "postgres")
 
+    def bench_dashboard(self) -> None:
+        dashboard.bench_dashboard(self)
+
     def bench_push(self) -> None:
         bench_sync.bench_push(self)
 
@@ -892,6 +898,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=3,
         help="repetitions of recompute and of each load measurement (default 3)",
+    )
+    parser.add_argument(
+        "--dashboard-skus",
+        type=int,
+        default=100_000,
+        help="catalog size of the dashboard benchmark (default 100,000)",
     )
     parser.add_argument(
         "--order-skus",

@@ -260,6 +260,16 @@ class DaemonSettings(_Section):
         default=timedelta(seconds=60),
         description="a channel's job failing for longer than this makes the channel degraded",
     )
+    dashboard_token: SecretStr | None = Field(
+        default=None,
+        description="the dashboard's login token; required when http_listen (or sellable "
+        "dashboard --listen) is not a loopback address",
+    )
+    dashboard_read_only: bool = Field(
+        default=False,
+        description="the dashboard shows figures only: its actions (build, sync now, retry "
+        "held lines) are hidden and refused",
+    )
 
     @field_validator("http_listen")
     @classmethod

@@ -22,7 +22,7 @@ from sellable import __version__
 from sellable.config import CONFIG_ENV_VAR, Settings, find_config_file, load_settings
 from sellable.core import explain as explain_tree
 from sellable.core import render
-from sellable.core.explain import render_demand, unit_demand
+from sellable.core.explain import explain_report, render_demand, unit_demand
 from sellable.costing.layers import lot_name
 from sellable.costing.moves import expire_lots_if_writable
 from sellable.errors import ConfigError, InputError, SellableError
@@ -635,14 +635,14 @@ def explain(
     with database.connect() as connection:
         engine = load_engine(connection, application.settings)
     assert warehouse is not None
+    if as_json:
+        echo_json(ctx, explain_report(engine, sku, warehouse))
+        return
     tree = explain_tree(engine, sku, warehouse)
     demand = unit_demand(engine.catalog, sku)
     component = engine.position(sku, warehouse).component
     binds = None if component is None else component.bottleneck
-    if as_json:
-        echo_json(ctx, {**tree.to_dict(), **demand.to_dict(), "binds": binds})
-    else:
-        click.echo("\n".join([render(tree, warehouse), *render_demand(demand, binds)]))
+    click.echo("\n".join([render(tree, warehouse), *render_demand(demand, binds)]))
 
 
 EXAMPLE_CONFIG = """\
@@ -961,5 +961,58 @@ def run(ctx: click.Context) -> None:
     sys.exit(run_daemon(engine, application.settings))
 
 
+@cli.command()
+@config_option
+@json_option
+@click.pass_context
+@command
+def reorder(ctx: click.Context, as_json: bool) -> None:
+    """SKUs at or below their reorder point (products CSV: reorder_point, reorder_quantity)
+    with days of cover at the last 30 days' pace (sales, kits' components and builds), and
+    the assemblies to build."""
+    from sellable.orders.reorder import reorder_report
+
+    application = app(ctx)
+    database = application.engine()
+    live = LiveStock(database, application.settings)
+    with live.lock, database.connect() as connection:
+        report = reorder_report(connection, live)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    rows = [
+        (
+            i["sku"],
+            i["warehouse"],
+            str(i["available"]),
+            str(i["reorder_point"]),
+            "" if i["reorder_quantity"] is None else str(i["reorder_quantity"]),
+            str(i["consumed_30_days"]),
+            i["days_of_cover"] or "-",
+        )
+        for i in report["items"]
+    ]
+    header = ("SKU", "WAREHOUSE", "AVAILABLE", "REORDER POINT", "REORDER QTY", "USED 30D", "COVER")
+    click.echo(
+        format_table(header, "<<>>>>>", rows) if rows else "(nothing at or below its reorder point)"
+    )
+    builds: list[tuple[str, ...]] = [
+        (
+            b["sku"],
+            b["warehouse"],
+            str(b["available"]),
+            str(b["buildable"]),
+            str(b["to_reorder_point"]),
+            b["bottleneck"] or "",
+        )
+        for b in report["to_build"]
+    ]
+    if builds:
+        click.echo("\nassemblies to build:")
+        columns = ("SKU", "WAREHOUSE", "AVAILABLE", "BUILDABLE", "TO REORDER POINT", "BOTTLENECK")
+        click.echo(format_table(columns, "<<>>><", builds))
+
+
 # The costing commands register themselves on ``cli`` (kept in their own module).
 from sellable.cli import costing as _costing  # noqa: E402, F401
+from sellable.cli import dashboard as _dashboard  # noqa: E402, F401

@@ -248,3 +248,14 @@ def render_demand(demand: UnitDemand, binds: str | None) -> list[str]:
     if binds is not None:
         lines.append(f"binds: {binds}")
     return lines
+
+
+def explain_report(engine: StockEngine, sku: str, warehouse: str) -> dict[str, object]:
+    """What ``sellable explain SKU --warehouse W --json`` prints (without ``meta``): the
+    tree, the per-unit demand and the component that binds (the dashboard's SKU page shows
+    the same object)."""
+    tree = explain(engine, sku, warehouse)
+    demand = unit_demand(engine.catalog, sku)
+    component = engine.position(sku, warehouse).component
+    binds = None if component is None else component.bottleneck
+    return {**tree.to_dict(), **demand.to_dict(), "binds": binds}

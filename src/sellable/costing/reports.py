@@ -640,3 +640,49 @@ __all__ = [
     "trace",
     "valuation",
 ]
+
+
+# -- the dashboard's money page ---------------------------------------------------------------
+
+
+def valuation_by_warehouse(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """:func:`valuation`'s rows summed per warehouse: units, value, uncosted and expired."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in data["rows"]:
+        entry = found.setdefault(
+            row["warehouse"],
+            {
+                "warehouse": row["warehouse"],
+                "quantity": 0,
+                "_value": ZERO,
+                "uncosted": 0,
+                "expired": 0,
+            },
+        )
+        entry["quantity"] += row["quantity"]
+        entry["_value"] += Decimal(row["value"])
+        entry["uncosted"] += row["uncosted"]
+        entry["expired"] += row["expired"]
+    out = []
+    for code in sorted(found):
+        entry = found[code]
+        entry["value"] = cents_text(entry.pop("_value"))
+        out.append(entry)
+    return out
+
+
+def margins(lines: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """:func:`cogs` lines totalled (:func:`cogs_totals`) per channel, and per kit (a line
+    whose cost came from its components)."""
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    by_kit: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        by_channel.setdefault(line["channel"], []).append(line)
+        if "components" in line:
+            by_kit.setdefault(line["sku"], []).append(line)
+    return {
+        "by_channel": [
+            {"channel": code, **cogs_totals(group)} for code, group in sorted(by_channel.items())
+        ],
+        "by_kit": [{"sku": sku, **cogs_totals(group)} for sku, group in sorted(by_kit.items())],
+    }

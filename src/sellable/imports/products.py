@@ -1,5 +1,9 @@
 """``sellable import products FILE.csv``: columns sku,name,kind[,allow_backorder][,price]
-[,assembly_on_demand][,use_component_inventory].
+[,assembly_on_demand][,use_component_inventory][,labour_cost][,packaging_cost]
+[,reorder_point][,reorder_quantity].
+
+``reorder_point`` and ``reorder_quantity`` (whole units; blank: not watched) feed the
+dashboard's reorder view and ``sellable reorder``.
 
 ``use_component_inventory`` (true/false; blank: the warehouse's setting) lets one composite
 count only its own prepackaged units where its warehouse would use components."""
@@ -18,6 +22,7 @@ from sellable.imports.csvfile import (
     Progress,
     RowRejected,
     boolean,
+    non_negative_int,
     optional_boolean,
     optional_decimal,
     required_text,
@@ -36,6 +41,8 @@ OPTIONAL = (
     "use_component_inventory",
     "labour_cost",
     "packaging_cost",
+    "reorder_point",
+    "reorder_quantity",
 )
 #: The skus columns a products file sets, the key first.
 COLUMNS = ("sku", "name", "kind", *OPTIONAL)
@@ -75,6 +82,14 @@ def import_products(
             if amount is not None and amount < 0:
                 csv_file.reject(line, column, raw[column], "must not be negative")
             extras[column] = amount
+        reorder: dict[str, int | None] = {}
+        for column in ("reorder_point", "reorder_quantity"):
+            text = raw[column]
+            reorder[column] = (
+                None
+                if text is None or not text.strip()
+                else csv_file.field(line, non_negative_int, column, text.strip())
+            )
         if sku is None or kind is None:
             continue
         if sku in rows:
@@ -92,6 +107,7 @@ def import_products(
             "assembly_on_demand": on_demand,
             "use_component_inventory": components,
             **extras,
+            **reorder,
         }
     # Optional columns left out of the file keep their stored values.
     keep = [c for c in OPTIONAL if c not in csv_file.columns]

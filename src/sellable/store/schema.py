@@ -93,6 +93,10 @@ skus = Table(
     # NULL: follow the warehouse's use_component_inventory; false: sold only from assembled
     # (prepackaged) units, whatever the warehouse says.
     Column("use_component_inventory", Boolean, nullable=True),
+    # Seed 004's reorder dashboard: at or below this available quantity (per warehouse) the
+    # SKU is listed to reorder (or, an assembly, to build); NULL: not watched.
+    Column("reorder_point", BigInteger, nullable=True),
+    Column("reorder_quantity", BigInteger, nullable=True),
     CheckConstraint("kind IN ('simple', 'kit', 'assembly', 'package', 'bundle')", name="kind"),
 )
 

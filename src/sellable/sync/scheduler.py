@@ -74,6 +74,16 @@ class Scheduler:
                 extra={"channel": code, "job": job},
             )
 
+    def next_runs(self) -> dict[tuple[str, str], datetime]:
+        """When each (channel, job) runs next (the dashboard's channels page)."""
+        found: dict[tuple[str, str], datetime] = {}
+        for job in self._scheduler.get_jobs():
+            code, _, name = str(job.id).partition(":")
+            when = getattr(job, "next_run_time", None)
+            if name and when is not None:
+                found[(code, name)] = when
+        return found
+
     def push_soon(self, changed: set[tuple[str, str]]) -> None:
         """Push the channels selling from the changed warehouses after the debounce; a push
         already waiting absorbs later changes (so a stream of orders cannot starve it)."""

@@ -3,16 +3,13 @@ graceful shutdown on SIGTERM/SIGINT within the configured timeout."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING
 
 import sdnotify
 from sqlalchemy import Engine
@@ -25,11 +22,15 @@ from sellable.sync.locks import SingleInstance
 from sellable.sync.metrics import Metrics
 from sellable.sync.scheduler import Scheduler
 
+if TYPE_CHECKING:
+    from sellable.web import Dashboard
+
 log = logging.getLogger("sellable.daemon")
 
 
 class HealthServer:
-    """``/healthz`` and ``/metrics``.
+    """``/healthz`` and ``/metrics`` (and, given a dashboard, its pages and API at ``/``),
+    served by uvicorn in a thread.
 
     ``/healthz`` answers JSON per channel and job: ``ok``, ``failing`` (the latest run of a
     job of some channel failed, or its credentials were refused: what ``sellable status``
@@ -40,66 +41,39 @@ class HealthServer:
     or a watchdog can act on it."""
 
     def __init__(
-        self, listen: str, engine: SyncEngine, metrics: Metrics, *, strict: bool = False
+        self,
+        listen: str,
+        engine: SyncEngine,
+        metrics: Metrics,
+        *,
+        strict: bool = False,
+        dashboard: Dashboard | None = None,
     ) -> None:
-        host, _, port = listen.rpartition(":")
-        host = host.strip("[]") or "127.0.0.1"
-        engine_ref, metrics_ref = engine, metrics
+        from sellable.web import Dashboard, WebServer, create_app
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                if parts.path == "/metrics":
-                    body = metrics_ref.render()
-                    self._answer(200, "text/plain; version=0.0.4; charset=utf-8", body)
-                elif parts.path == "/healthz":
-                    asked = parse_qs(parts.query).get("strict", [])
-                    if asked and asked[-1] not in ("0", "1"):
-                        self._answer(400, "text/plain", b"strict must be 0 or 1\n")
-                        return
-                    strict_now = asked[-1] == "1" if asked else strict
-                    payload = engine_ref.health_report()
-                    if engine_ref.stopping.is_set():
-                        payload["status"] = "stopping"
-                        status = 503
-                    elif payload["status"] != "ok" and strict_now:
-                        status = 503
-                    else:
-                        status = 200
-                    self._answer(status, "application/json", json.dumps(payload).encode())
-                else:
-                    self._answer(404, "text/plain", b"not found\n")
-
-            def _answer(self, status: int, kind: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("http: " + format, *args)
-
+        board = (
+            dashboard
+            if dashboard is not None
+            else Dashboard(engine.db, engine.settings, sync=engine)
+        )
+        app = create_app(board, health=(engine, metrics, strict), pages=dashboard is not None)
         try:
-            self.server = ThreadingHTTPServer((host, int(port)), Handler)
+            self.server = WebServer(listen, app)
         except OSError as err:
+            host, _, port = listen.rpartition(":")
+            host = host.strip("[]") or "127.0.0.1"
             raise ConfigError(
                 f"cannot serve health and metrics on {host}:{port}: "
                 f"{err.strerror or err}; another program (or another sellable daemon) may "
                 "be using it: set daemon.http_listen to a free address (port 0 picks one)"
             ) from err
-        self.server.daemon_threads = True
-        self.address = f"{host}:{self.server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, name="health", daemon=True
-        )
+        self.address = self.server.address
 
     def start(self) -> None:
-        self._thread.start()
+        self.server.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = None) -> int:
@@ -119,11 +93,31 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
     engine = SyncEngine(db, settings, metrics=metrics, on_sellable_changed=changed)
     scheduler = Scheduler(engine, settings)
     try:
+        from sellable.sync.jobs import JOB_TABLE
+        from sellable.web import Dashboard
+        from sellable.web.security import check_listen
+
+        check_listen(settings.daemon.http_listen, settings, "daemon.http_listen")
+
+        def sync_now(code: str) -> None:
+            """The dashboard's "sync now": the channel's jobs, in a thread of their own."""
+
+            def run_all() -> None:
+                for spec in JOB_TABLE:
+                    if scheduler is not None and not engine.stopping.is_set():
+                        scheduler.run(code, spec.name)
+
+            threading.Thread(target=run_all, name=f"sync-now-{code}", daemon=True).start()
+
+        board = Dashboard(
+            db, settings, sync=engine, sync_now=sync_now, next_runs=scheduler.next_runs
+        )
         health = HealthServer(
             settings.daemon.http_listen,
             engine,
             metrics,
             strict=settings.daemon.healthz_strict,
+            dashboard=board,
         )
     except ConfigError:
         engine.close()
@@ -142,7 +136,7 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
     health.start()
     scheduler.start()
     log.info(
-        "sellable daemon running: %d channel(s), health and metrics on http://%s",
+        "sellable daemon running: %d channel(s), dashboard, health and metrics on http://%s",
         len(settings.channels),
         health.address,
     )

@@ -1,0 +1,230 @@
+"""The objects behind the pages other than stock, one per page, each built by the functions
+the CLI calls: the API returns them as JSON and the templates render them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import select
+
+from sellable.core.explain import explain_report
+from sellable.costing import reports as costing
+from sellable.orders import ledger, list_orders
+from sellable.orders.reorder import reorder_report
+from sellable.store import schema
+from sellable.store.sql import iso_utc
+from sellable.sync.jobs import JOB_TABLE
+from sellable.sync.status import channel_status
+from sellable.sync.why import explain_channel
+from sellable.sync.why import to_json as why_json
+
+from .state import MAX_PAGE_SIZE, BadRequest, Dashboard, NotFound
+
+LEDGER_PAGE_SIZE = 50
+
+
+def check_page(page: int, page_size: int) -> None:
+    if page < 1:
+        raise BadRequest(f"page must be 1 or more, got {page}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise BadRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+
+
+def sku_report(
+    board: Dashboard, sku: str, ledger_page: int = 1, ledger_page_size: int = LEDGER_PAGE_SIZE
+) -> dict[str, Any]:
+    """``/api/skus/{sku}``: its positions (``stock SKU --json``), per warehouse the BOM tree
+    (``explain --warehouse --json``), per channel the offer (``explain --channel --json``),
+    the ledger newest first and paged (``ledger --json``'s rows), and its open cost layers
+    (``layers --json``)."""
+    check_page(ledger_page, ledger_page_size)
+    positions = board.positions_of(sku)  # NotFound naming an unknown SKU
+    live = board.live
+    with live.lock:
+        kind = live.core.catalog.kind_of(sku)
+        trees = (
+            {w: explain_report(live.core, sku, w) for w in board.warehouses}
+            if kind.is_composite
+            else {}
+        )
+    with board.db.connect() as connection:
+        channels = []
+        for code in board.settings.channel_codes():
+            with live.lock:
+                channels.append(
+                    why_json(explain_channel(connection, board.settings, live, code, sku))
+                )
+        rows = ledger(connection, sku)
+        layers = costing.open_layers(connection, sku)
+    total = len(rows)
+    pages = max(1, math.ceil(total / ledger_page_size))
+    newest_first = rows[::-1]
+    start = (ledger_page - 1) * ledger_page_size
+    return {
+        "sku": sku,
+        "kind": kind.value,
+        "positions": [p.to_dict() for p in positions],
+        "explain": trees,
+        "channels": channels,
+        "ledger": {
+            "items": newest_first[start : start + ledger_page_size],
+            "page": ledger_page,
+            "page_size": ledger_page_size,
+            "pages": pages,
+            "total": total,
+        },
+        "layers": layers,
+        "history": history(rows, board.warehouses),
+    }
+
+
+def history(rows: list[dict[str, Any]], warehouses: list[str]) -> dict[str, Any]:
+    """The ledger's running on hand and available summed over warehouses, one point per
+    movement, for the SKU page's chart."""
+    last: dict[str, tuple[int, int]] = {w: (0, 0) for w in warehouses}
+    on_hand: list[int] = []
+    available: list[int] = []
+    for row in rows:
+        last[row["warehouse"]] = (row["balance"], row["available"])
+        on_hand.append(sum(v[0] for v in last.values()))
+        available.append(sum(v[1] for v in last.values()))
+    return {
+        "at": [row["at"] for row in rows],
+        "on_hand": on_hand,
+        "available": available,
+    }
+
+
+def channels_report(board: Dashboard) -> list[dict[str, Any]]:
+    """``/api/channels``: ``sellable status --json``'s channels."""
+    board.current()
+    return channel_status(board.sync)
+
+
+def job_runs(board: Dashboard) -> list[dict[str, Any]]:
+    """Per channel with a connector and job: the latest run (start, end, outcome, seconds,
+    error) from the run history, and the next run when the daemon schedules them."""
+    runs = schema.job_runs.c
+    upcoming = board.next_runs() if board.next_runs is not None else {}
+    found = []
+    with board.db.connect() as connection:
+        for code in board.sync.channels:
+            for spec in JOB_TABLE:
+                last = connection.execute(
+                    select(runs.started_at, runs.finished_at, runs.ok, runs.error)
+                    .where((runs.channel == code) & (runs.job == spec.name))
+                    .order_by(runs.id.desc())
+                    .limit(1)
+                ).first()
+                seconds = None
+                if last is not None and last.finished_at is not None:
+                    seconds = round((last.finished_at - last.started_at).total_seconds(), 3)
+                outcome = (
+                    "never run"
+                    if last is None
+                    else "running"
+                    if last.finished_at is None
+                    else "ok"
+                    if last.ok
+                    else "failed"
+                )
+                when = upcoming.get((code, spec.name))
+                found.append(
+                    {
+                        "channel": code,
+                        "job": spec.name,
+                        "last_run": None if last is None else iso_utc(last.started_at),
+                        "outcome": outcome,
+                        "seconds": seconds,
+                        "error": None if last is None or last.ok else last.error,
+                        "next_run": None if when is None else iso_utc(when),
+                    }
+                )
+    return found
+
+
+def orders_report(board: Dashboard, *, held: bool, q: str | None = None) -> list[dict[str, Any]]:
+    """``/api/orders``: ``sellable orders [--held] --json``; ``q`` keeps the orders whose
+    channel:order id or one of whose line SKUs contains it."""
+    with board.db.connect() as connection:
+        found = list_orders(connection, held_only=held)
+    if q:
+        text = q.strip().lower()
+        found = [
+            o
+            for o in found
+            if text in f"{o['channel']}:{o['order_id']}".lower()
+            or any(text in line["sku"].lower() for line in o["lines"])
+        ]
+    return found
+
+
+def held_lines(board: Dashboard) -> list[dict[str, Any]]:
+    """The held lines, oldest order first, each with what would release it."""
+    lines = []
+    for order in orders_report(board, held=True):
+        for line in order["lines"]:
+            lines.append(
+                {
+                    "order": f"{order['channel']}:{order['order_id']}",
+                    "created_at": order["created_at"],
+                    "warehouse": order["warehouse"],
+                    **line,
+                    "release": (
+                        f"{line['quantity']} × {line['sku']} sellable in {order['warehouse']}: "
+                        "a stock count or receipt of what the reason names, which retries "
+                        "held lines oldest first (or retry them by hand)"
+                    ),
+                }
+            )
+    lines.sort(key=lambda line: (line["created_at"] or "", line["order"], line["line_id"]))
+    return lines
+
+
+def reorder(board: Dashboard) -> dict[str, Any]:
+    """``/api/reorder``: ``sellable reorder --json``."""
+    board.current()
+    live = board.live
+    with live.lock, board.db.connect() as connection:
+        return reorder_report(connection, live)
+
+
+def money(board: Dashboard) -> dict[str, Any]:
+    """``/api/money``: the valuation per warehouse (``valuation --json``'s rows summed) and
+    the margin per channel and per kit (``cogs --json``'s lines totalled)."""
+    with board.db.connect() as connection:
+        valuation = costing.valuation(connection)
+        lines = costing.cogs(connection)
+    return {
+        "currency": board.settings.costing.currency,
+        "valuation": {
+            "by_warehouse": costing.valuation_by_warehouse(valuation),
+            "totals": valuation["totals"],
+        },
+        "margin": {**costing.margins(lines), "totals": costing.cogs_totals(lines)},
+    }
+
+
+def build(board: Dashboard, sku: str, warehouse: str, quantity: int) -> list[dict[str, Any]]:
+    """``sellable build SKU QUANTITY --warehouse W``: :meth:`OrderBook.build`, all or nothing
+    (InputError naming the shortage)."""
+    if not board.live.knows(sku):
+        raise NotFound(f"unknown SKU {sku!r}")
+    if warehouse not in board.warehouses:
+        raise BadRequest(f"unknown warehouse {warehouse!r} (known: {', '.join(board.warehouses)})")
+    if quantity <= 0:
+        raise BadRequest(f"quantity must be a positive integer, got {quantity}")
+    made, _changed = board.sync.book.build(sku, quantity, warehouse)
+    return made
+
+
+__all__ = [
+    "build",
+    "channels_report",
+    "held_lines",
+    "money",
+    "orders_report",
+    "reorder",
+    "sku_report",
+]
