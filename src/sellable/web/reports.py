@@ -19,6 +19,7 @@ from sellable.sync.status import channel_status
 from sellable.sync.why import explain_channel
 from sellable.sync.why import to_json as why_json
 
+from .history import daily_history
 from .state import MAX_PAGE_SIZE, BadRequest, Dashboard, NotFound
 
 LEDGER_PAGE_SIZE = 50
@@ -36,8 +37,10 @@ def sku_report(
 ) -> dict[str, Any]:
     """``/api/skus/{sku}``: its positions (``stock SKU --json``), per warehouse the BOM tree
     (``explain --warehouse --json``), per channel the offer (``explain --channel --json``),
-    the ledger newest first and paged (``ledger --json``'s rows), and its open cost layers
-    (``layers --json``)."""
+    the ledger newest first and paged (``ledger --json``'s rows), its open cost layers
+    (``layers --json``), and ``daily``: on hand, available and sellable at the end of each
+    of the last 30 days (:func:`~sellable.web.history.daily_history`; today's point is
+    ``stock SKU --json``'s)."""
     check_page(ledger_page, ledger_page_size)
     positions = board.positions_of(sku)  # NotFound naming an unknown SKU
     live = board.live
@@ -57,6 +60,8 @@ def sku_report(
                 )
         rows = ledger(connection, sku)
         layers = costing.open_layers(connection, sku)
+        with live.lock:
+            daily = daily_history(connection, live, sku)
     total = len(rows)
     pages = max(1, math.ceil(total / ledger_page_size))
     newest_first = rows[::-1]
@@ -76,6 +81,7 @@ def sku_report(
         },
         "layers": layers,
         "history": history(rows, board.warehouses),
+        "daily": daily,
     }
 
 
