@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sellable.core.explain import explain_report
 from sellable.costing import reports as costing
 from sellable.orders import ledger, list_orders
+from sellable.orders.release import add_release
 from sellable.orders.reorder import reorder_report
 from sellable.store import schema
 from sellable.store.sql import iso_utc
@@ -151,10 +152,15 @@ def job_runs(board: Dashboard) -> list[dict[str, Any]]:
 
 
 def orders_report(board: Dashboard, *, held: bool, q: str | None = None) -> list[dict[str, Any]]:
-    """``/api/orders``: ``sellable orders [--held] --json``; ``q`` keeps the orders whose
+    """``/api/orders``: ``sellable orders [--held] --json`` (held lines with ``release``:
+    :func:`~sellable.orders.release.add_release`); ``q`` keeps the orders whose
     channel:order id or one of whose line SKUs contains it."""
     with board.db.connect() as connection:
         found = list_orders(connection, held_only=held)
+    if held and found:
+        board.current()
+        with board.live.lock:
+            add_release(board.live, found)
     if q:
         text = q.strip().lower()
         found = [
@@ -167,7 +173,8 @@ def orders_report(board: Dashboard, *, held: bool, q: str | None = None) -> list
 
 
 def held_lines(board: Dashboard) -> list[dict[str, Any]]:
-    """The held lines, oldest order first, each with what would release it."""
+    """The held lines, oldest order first, each with what would release it (``release``:
+    ``sellable orders --held --json``'s)."""
     lines = []
     for order in orders_report(board, held=True):
         for line in order["lines"]:
@@ -177,11 +184,6 @@ def held_lines(board: Dashboard) -> list[dict[str, Any]]:
                     "created_at": order["created_at"],
                     "warehouse": order["warehouse"],
                     **line,
-                    "release": (
-                        f"{line['quantity']} × {line['sku']} sellable in {order['warehouse']}: "
-                        "a stock count or receipt of what the reason names, which retries "
-                        "held lines oldest first (or retry them by hand)"
-                    ),
                 }
             )
     lines.sort(key=lambda line: (line["created_at"] or "", line["order"], line["line_id"]))
