@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from sellable.core import SkuKind
 from sellable.core.explain import explain_report
 from sellable.costing import reports as costing
 from sellable.orders import ledger, list_orders
@@ -200,18 +201,45 @@ def reorder(board: Dashboard) -> dict[str, Any]:
 
 def money(board: Dashboard) -> dict[str, Any]:
     """``/api/money``: the valuation per warehouse (``valuation --json``'s rows summed) and
-    the margin per channel and per kit (``cogs --json``'s lines totalled)."""
+    the margin per channel, per kit (lines whose cost came from components) and per
+    composite sold (``by_composite``: kits, assemblies, bundles and packages, however their
+    units were taken), all ``cogs --json``'s lines totalled by ``cogs_totals``."""
+    board.current()
     with board.db.connect() as connection:
         valuation = costing.valuation(connection)
         lines = costing.cogs(connection)
+    with board.live.lock:
+        kinds = {
+            line["sku"]: board.live.core.catalog.kind_of(line["sku"]).value
+            for line in lines
+            if board.live.knows(line["sku"])
+        }
     return {
         "currency": board.settings.costing.currency,
         "valuation": {
             "by_warehouse": costing.valuation_by_warehouse(valuation),
             "totals": valuation["totals"],
         },
-        "margin": {**costing.margins(lines), "totals": costing.cogs_totals(lines)},
+        "margin": {
+            **costing.margins(lines),
+            "by_composite": margin_by_composite(lines, kinds),
+            "totals": costing.cogs_totals(lines),
+        },
     }
+
+
+def margin_by_composite(lines: list[dict[str, Any]], kinds: dict[str, str]) -> list[dict[str, Any]]:
+    """``cogs`` lines of composites (a kit's cost from its components, an assembly's from
+    its own built units), totalled per SKU with its ``kind``."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        kind = kinds.get(line["sku"])
+        if "components" in line or (kind is not None and kind != SkuKind.SIMPLE.value):
+            groups.setdefault(line["sku"], []).append(line)
+    return [
+        {"sku": sku, "kind": kinds.get(sku), **costing.cogs_totals(group)}
+        for sku, group in sorted(groups.items())
+    ]
 
 
 def build(board: Dashboard, sku: str, warehouse: str, quantity: int) -> list[dict[str, Any]]:
