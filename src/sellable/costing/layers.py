@@ -231,16 +231,20 @@ class CostBook:
             [p for p in wanted if p not in bounded],
         )
         if bounded:
-            self._read(list(bounded), bounded)
-            self._partial.update(bounded)
+            whole = self._read(list(bounded), bounded)
+            self._partial.update({p: n for p, n in bounded.items() if p not in whole})
         for pair in wanted:
             self.open_layers[pair].sort(key=Layer.order_key)
 
     def _read(
         self, pairs: list[tuple[int, int]], need: Mapping[tuple[int, int], int] | None = None
-    ) -> None:
+    ) -> set[tuple[int, int]]:
+        """Read the open layers of ``pairs`` (with ``need``: the prefix that covers it, see
+        :meth:`load`). Returns the pairs read whole: with ``need``, those whose usable layers
+        add up to less than it (no layer was left out, as a layer is left out only when the
+        usable units before it already cover the need)."""
         if not pairs:
-            return
+            return set()
         cl = schema.cost_layers.c
         by_warehouse: dict[int, list[int]] = {}
         for s, w in pairs:
@@ -250,6 +254,7 @@ class CostBook:
         text_times = self.connection.dialect.name == "sqlite"  # SQLite: times are text
         found = self.open_layers
         touched = self._touched
+        usable_read: dict[tuple[int, int], int] = {}
         for warehouse_id, skus in by_warehouse.items():
             for chunk in chunked(skus, 2000):
                 where = (
@@ -290,6 +295,10 @@ class CostBook:
                     )
                 for row in rows:
                     layer_id = row[0]
+                    if need is not None and row[4] > 0 and not row[15]:
+                        # As stored (what the prefix query counted), not as changed here.
+                        key = (row[1], row[2])
+                        usable_read[key] = usable_read.get(key, 0) + row[4]
                     if layer_id in touched:
                         # Changed in this transaction (and maybe emptied): ours is current.
                         layer = touched[layer_id]
@@ -297,6 +306,9 @@ class CostBook:
                             found[(layer.sku_id, layer.warehouse_id)].append(layer)
                         continue
                     found[(row[1], row[2])].append(_layer(row, text_times))
+        if need is None:
+            return set(pairs)
+        return {p for p in pairs if usable_read.get(p, 0) < need[p]}
 
     def _complete(self, pair: tuple[int, int]) -> None:
         """Read the rest of a partial pair's open layers."""
@@ -438,7 +450,11 @@ class CostBook:
             self.flows.append(
                 Flow(deficit, kind, -rest, -value, line_id, assembly_order_id, reference)
             )
-        self._tidy(sku_id, warehouse_id)
+            self._tidy(sku_id, warehouse_id)
+        elif any(t.layer.remaining == 0 for t in taken):
+            # Nothing added, only emptied layers to drop: the rest stays in its order (taking
+            # units changes no layer's place), so no sort.
+            self.open_layers[pair] = [x for x in layers if x.remaining != 0]
         return taken
 
     # -- units arriving --------------------------------------------------------------------
