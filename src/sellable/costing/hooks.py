@@ -18,8 +18,9 @@ from sellable.costing.layers import CostBook, Taken, lots_text, total
 from sellable.costing.money import ZERO, exact, split_cents
 from sellable.costing.rates import Rates
 from sellable.store import schema
+from sellable.store.ledger import update_rows
 from sellable.store.schema import micros
-from sellable.store.sql import chunked, copy_rows, db_time
+from sellable.store.sql import chunked, copy_rows, db_time, one_of
 
 
 @dataclass(slots=True)
@@ -79,6 +80,7 @@ def cost_movements(
     )
     builds: dict[int, _BuildCost] = {}
     lines: dict[int, tuple[Any, dict[tuple[int, int], _LinePart]]] = {}
+    built_orders: list[tuple[Any, ...]] = []  # assembly orders' cost: one UPDATE at the end
     build_skus = {c.move.sku_id for c in moves if c.build is not None and c.move.on_hand_change > 0}
     extras = _labour_and_packaging(connection, build_skus)
     for costed in moves:
@@ -159,17 +161,13 @@ def cost_movements(
         build.consumed = [
             (t.layer.sku_id, t.layer.lot, t.quantity, t.value) for t in state.consumed
         ]
-        connection.execute(
-            schema.assembly_orders.update()
-            .where(schema.assembly_orders.c.id == build.id)
-            .values(
-                lot=lot,
-                expires_on=expires_on,
-                components_cost=state.components,
-                labour_cost=labour,
-                packaging_cost=packaging,
-            )
-        )
+        built_orders.append((build.id, lot, expires_on, state.components, labour, packaging))
+    update_rows(
+        connection,
+        schema.assembly_orders,
+        ("lot", "expires_on", "components_cost", "labour_cost", "packaging_cost"),
+        built_orders,
+    )
     if lines:
         # Before the layers are flushed: a settlement in this batch adjusts these rows.
         _write_line_costs(connection, settings, now, today, lines)
@@ -186,7 +184,7 @@ def _labour_and_packaging(
     found: dict[int, tuple[Decimal, Decimal]] = {}
     for chunk in chunked(sorted(sku_ids), 2000):
         for sku_id, labour, packaging in connection.execute(
-            select(sk.id, sk.labour_cost, sk.packaging_cost).where(sk.id.in_(chunk))
+            select(sk.id, sk.labour_cost, sk.packaging_cost).where(one_of(connection, sk.id, chunk))
         ):
             found[sku_id] = (labour or ZERO, packaging or ZERO)
     return found
@@ -211,7 +209,9 @@ def _write_line_costs(
     prices: dict[int, Decimal | None] = {}
     sk = schema.skus.c
     for chunk in chunked(sorted(wanted), 2000):
-        for sku_id, price in connection.execute(select(sk.id, sk.price).where(sk.id.in_(chunk))):
+        for sku_id, price in connection.execute(
+            select(sk.id, sk.price).where(one_of(connection, sk.id, chunk))
+        ):
             prices[sku_id] = None if price is None else Decimal(price)
     rates = Rates(connection, settings.currency)
     at = db_time(connection, now)

@@ -37,6 +37,7 @@ from sellable.store.sql import (
     driver_executemany,
     fetch_tuples,
     one_of,
+    reserve_ids,
 )
 
 #: Flow kinds that bring units into a layer, and those that take them out.
@@ -231,16 +232,20 @@ class CostBook:
             [p for p in wanted if p not in bounded],
         )
         if bounded:
-            self._read(list(bounded), bounded)
-            self._partial.update(bounded)
+            whole = self._read(list(bounded), bounded)
+            self._partial.update({p: n for p, n in bounded.items() if p not in whole})
         for pair in wanted:
             self.open_layers[pair].sort(key=Layer.order_key)
 
     def _read(
         self, pairs: list[tuple[int, int]], need: Mapping[tuple[int, int], int] | None = None
-    ) -> None:
+    ) -> set[tuple[int, int]]:
+        """Read the open layers of ``pairs`` (with ``need``: the prefix that covers it, see
+        :meth:`load`). Returns the pairs read whole: with ``need``, those whose usable layers
+        add up to less than it (no layer was left out, as a layer is left out only when the
+        usable units before it already cover the need)."""
         if not pairs:
-            return
+            return set()
         cl = schema.cost_layers.c
         by_warehouse: dict[int, list[int]] = {}
         for s, w in pairs:
@@ -250,6 +255,7 @@ class CostBook:
         text_times = self.connection.dialect.name == "sqlite"  # SQLite: times are text
         found = self.open_layers
         touched = self._touched
+        usable_read: dict[tuple[int, int], int] = {}
         for warehouse_id, skus in by_warehouse.items():
             for chunk in chunked(skus, 2000):
                 where = (
@@ -290,6 +296,10 @@ class CostBook:
                     )
                 for row in rows:
                     layer_id = row[0]
+                    if need is not None and row[4] > 0 and not row[15]:
+                        # As stored (what the prefix query counted), not as changed here.
+                        key = (row[1], row[2])
+                        usable_read[key] = usable_read.get(key, 0) + row[4]
                     if layer_id in touched:
                         # Changed in this transaction (and maybe emptied): ours is current.
                         layer = touched[layer_id]
@@ -297,6 +307,9 @@ class CostBook:
                             found[(layer.sku_id, layer.warehouse_id)].append(layer)
                         continue
                     found[(row[1], row[2])].append(_layer(row, text_times))
+        if need is None:
+            return set(pairs)
+        return {p for p in pairs if usable_read.get(p, 0) < need[p]}
 
     def _complete(self, pair: tuple[int, int]) -> None:
         """Read the rest of a partial pair's open layers."""
@@ -438,7 +451,11 @@ class CostBook:
             self.flows.append(
                 Flow(deficit, kind, -rest, -value, line_id, assembly_order_id, reference)
             )
-        self._tidy(sku_id, warehouse_id)
+            self._tidy(sku_id, warehouse_id)
+        elif any(t.layer.remaining == 0 for t in taken):
+            # Nothing added, only emptied layers to drop: the rest stays in its order (taking
+            # units changes no layer's place), so no sort.
+            self.open_layers[pair] = [x for x in layers if x.remaining != 0]
         return taken
 
     # -- units arriving --------------------------------------------------------------------
@@ -619,35 +636,8 @@ class CostBook:
     def flush(self) -> None:
         """Write new layers (ids read back), changed layers, flows and settlements."""
         connection = self.connection
-        cl = schema.cost_layers
         if self.new_layers:
-            rows = [
-                {
-                    "sku_id": x.sku_id,
-                    "warehouse_id": x.warehouse_id,
-                    "quantity": x.quantity,
-                    "remaining": x.remaining,
-                    "value": x.value,
-                    "unit_cost": x.unit_cost,
-                    "currency": x.currency,
-                    "original_unit_cost": x.original_unit_cost,
-                    "rate": x.rate,
-                    "lot": x.lot,
-                    "expires_on": x.expires_on,
-                    "received_at": x.received_at,
-                    "source": x.source,
-                    "reference": x.reference,
-                    "expired": x.expired,
-                    "estimated": x.estimated,
-                    "line_id": x.line_id,
-                }
-                for x in self.new_layers
-            ]
-            ids = connection.execute(
-                cl.insert().returning(cl.c.id, sort_by_parameter_order=True), rows
-            ).scalars()
-            for layer, new_id in zip(self.new_layers, ids, strict=True):
-                layer.id = new_id
+            _insert_layers(connection, self.new_layers)
         _update_layers(connection, [(x.remaining, x.value, x.id) for x in self._touched.values()])
         at = db_time(connection, self.now)
         copy_rows(
@@ -699,6 +689,78 @@ class CostBook:
                 )
         self.new_layers, self.flows, self.settlements = [], [], []
         self._touched = {}
+
+
+#: The columns :func:`_insert_layers` writes, after the id.
+_INSERTED = tuple(c.name for c in _COLUMNS[1:])
+
+
+def _insert_layers(connection: Connection, layers: list[Layer]) -> None:
+    """Write new layers and give them their ids, in order (a later layer a larger id: the
+    FIFO tie-break). PostgreSQL: ids drawn from the sequence, then one COPY (nothing read
+    back); elsewhere one INSERT ... RETURNING."""
+    if connection.dialect.name == "postgresql":
+        [ids] = reserve_ids(connection, [("cost_layers", len(layers))])
+        ids.sort()
+        copy_rows(
+            connection,
+            "cost_layers",
+            ("id", *_INSERTED),
+            [
+                (
+                    new_id,
+                    x.sku_id,
+                    x.warehouse_id,
+                    x.quantity,
+                    x.remaining,
+                    micros(x.value),
+                    None if x.unit_cost is None else micros(x.unit_cost),
+                    x.received_at,
+                    x.source,
+                    x.reference,
+                    x.lot,
+                    x.expires_on,
+                    x.currency,
+                    None if x.original_unit_cost is None else micros(x.original_unit_cost),
+                    x.rate,
+                    x.expired,
+                    x.estimated,
+                    x.line_id,
+                )
+                for new_id, x in zip(ids, layers, strict=True)
+            ],
+        )
+        for layer, new_id in zip(layers, ids, strict=True):
+            layer.id = new_id
+        return
+    cl = schema.cost_layers
+    rows = [
+        {
+            "sku_id": x.sku_id,
+            "warehouse_id": x.warehouse_id,
+            "quantity": x.quantity,
+            "remaining": x.remaining,
+            "value": x.value,
+            "unit_cost": x.unit_cost,
+            "currency": x.currency,
+            "original_unit_cost": x.original_unit_cost,
+            "rate": x.rate,
+            "lot": x.lot,
+            "expires_on": x.expires_on,
+            "received_at": x.received_at,
+            "source": x.source,
+            "reference": x.reference,
+            "expired": x.expired,
+            "estimated": x.estimated,
+            "line_id": x.line_id,
+        }
+        for x in layers
+    ]
+    returned = connection.execute(
+        cl.insert().returning(cl.c.id, sort_by_parameter_order=True), rows
+    ).scalars()
+    for layer, new_id in zip(layers, returned, strict=True):
+        layer.id = new_id
 
 
 def _update_layers(connection: Connection, rows: list[tuple[int, Decimal, int | None]]) -> None:

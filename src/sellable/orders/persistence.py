@@ -12,11 +12,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlalchemy import (
+    Connection,
+    Table,
+    func,
+    select,
+)
 
 from sellable.core.demand import BuildStep
 from sellable.orders.model import OrderKey, OrderStatus
 from sellable.store import schema
+from sellable.store.ledger import update_rows
 from sellable.store.schema import Money, micros
 from sellable.store.sql import chunked, copy_rows, one_of, reserve_ids
 
@@ -235,24 +241,12 @@ def write_orders(
         for order, oid in zip(new_orders, ids, strict=True):
             order.id = oid
     if changed_orders:
-        connection.execute(
-            o.update()
-            .where(o.c.id == bindparam("oid"))
-            .values(
-                status=bindparam("s"),
-                warehouse_id=bindparam("w"),
-                created_at=bindparam("c"),
-                route=bindparam("rt"),
-                updated_at=now,
-            ),
+        update_rows(
+            connection,
+            o,
+            ("status", "warehouse_id", "created_at", "route", "updated_at"),
             [
-                {
-                    "oid": x.id,
-                    "s": x.status,
-                    "w": x.warehouse_id,
-                    "c": x.created_at,
-                    "rt": x.route,
-                }
+                (x.id, str(x.status), x.warehouse_id, x.created_at, x.route, now)
                 for x in changed_orders
             ],
         )
@@ -294,39 +288,39 @@ def write_orders(
         for (_, line), lid in zip(new_lines, ids, strict=True):
             line.id = lid
     if dirty_lines:
-        connection.execute(
-            ol.update()
-            .where(ol.c.id == bindparam("lid"))
-            .values(
-                sku=bindparam("k"),
-                sku_id=bindparam("sid"),
-                quantity=bindparam("q"),
-                status=bindparam("s"),
-                hold_reason=bindparam("r"),
-                options=bindparam("o"),
-                allocated_in=bindparam("a"),
-                revenue=bindparam("rv"),
-                currency=bindparam("cu"),
+        update_rows(
+            connection,
+            ol,
+            (
+                "sku",
+                "sku_id",
+                "quantity",
+                "status",
+                "hold_reason",
+                "options",
+                "allocated_in",
+                "revenue",
+                "currency",
             ),
             [
-                {
-                    "lid": x.id,
-                    "k": x.sku,
-                    "sid": x.sku_id,
-                    "q": x.quantity,
-                    "s": x.status,
-                    "r": x.reason,
-                    "o": x.options,
-                    "a": x.allocated_in,
-                    "rv": x.revenue,
-                    "cu": x.currency,
-                }
+                (
+                    x.id,
+                    x.sku,
+                    x.sku_id,
+                    x.quantity,
+                    str(x.status),
+                    x.reason,
+                    x.options,
+                    x.allocated_in,
+                    x.revenue,
+                    x.currency,
+                )
                 for x in dirty_lines
             ],
         )
     gone = [a.id for line in all_lines for a in line.allocations if a.deleted and a.id is not None]
     for chunk in chunked(gone):
-        connection.execute(la.delete().where(la.c.id.in_(chunk)))
+        connection.execute(la.delete().where(one_of(connection, la.c.id, chunk)))
     copy_rows(
         connection,
         "line_allocations",
@@ -341,7 +335,7 @@ def write_orders(
     lh = schema.line_holds
     gone = [h.id for line in all_lines for h in line.holds if h.deleted and h.id is not None]
     for chunk in chunked(gone):
-        connection.execute(lh.delete().where(lh.c.id.in_(chunk)))
+        connection.execute(lh.delete().where(one_of(connection, lh.c.id, chunk)))
     new_holds = [
         (line.id, h.sku_id, h.warehouse_id, h.quantity)
         for line in all_lines

@@ -14,7 +14,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Date,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    select,
+    tuple_,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from tenacity import (
     Retrying,
@@ -29,7 +40,7 @@ from sellable.costing.layers import CostBook, lots_text, total
 from sellable.errors import InputError
 from sellable.store import schema
 from sellable.store.live import KNOWN_STOCK_LIMIT
-from sellable.store.schema import micros
+from sellable.store.schema import Money, micros
 from sellable.store.sql import (
     chunked,
     copy_rows,
@@ -242,6 +253,52 @@ def add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int, 
             "w": [d[5] for d in deltas],
         },
     )
+
+
+def update_rows(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Set ``columns`` of the rows ``(id, *values)``. PostgreSQL: one ``UPDATE ... FROM
+    unnest(arrays)`` (one statement, not one per row); elsewhere an executemany."""
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        connection.execute(
+            table.update()
+            .where(table.c.id == bindparam("id_"))
+            .values({c: bindparam(f"{c}_") for c in columns}),
+            [{f"{c}_": v for c, v in zip(("id", *columns), row, strict=True)} for row in rows],
+        )
+        return
+    names = ("id", *columns)
+    arrays: dict[str, list[Any]] = {f"a{i}": [] for i in range(len(names))}
+    money = {i for i, c in enumerate(names) if isinstance(table.c[c].type, Money)}
+    for row in rows:
+        for i, value in enumerate(row):
+            arrays[f"a{i}"].append(micros(value) if i in money and value is not None else value)
+    casts = ", ".join(
+        f"%(a{i})s::{'bigint' if i in money else _pg_type(table.c[c].type)}[]"
+        for i, c in enumerate(names)
+    )
+    sets = ", ".join(f"{c} = d.{c}" for c in columns)
+    connection.exec_driver_sql(
+        f"UPDATE {table.name} SET {sets} FROM unnest({casts}) AS d({', '.join(names)}) "
+        f"WHERE {table.name}.id = d.id",
+        arrays,
+    )
+
+
+def _pg_type(column_type: Any) -> str:
+    """The PostgreSQL array element type of a column :func:`update_rows` sets."""
+    if isinstance(column_type, Integer | BigInteger):
+        return "bigint"
+    if isinstance(column_type, DateTime):
+        return "timestamptz" if column_type.timezone else "timestamp"
+    if isinstance(column_type, Date):
+        return "date"
+    if isinstance(column_type, String):
+        return "text"
+    raise TypeError(f"no array type for {column_type!r}")
 
 
 def write_movements(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
