@@ -10,15 +10,16 @@ https://shopify.dev/changelog/making-idempotency-mandatory-for-inventory-adjustm
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sellable.sdk import (
     Capability,
+    ChannelError,
     ChannelOrder,
     ChannelOrderLine,
     ChannelPayloadError,
@@ -33,7 +34,12 @@ from sellable.sdk import (
     PushItem,
     PushResult,
     RateLimit,
+    WebhookEvent,
+    WebhookKind,
+    WebhookRejected,
+    WebhookSubscriptions,
     collect_orders,
+    signature_matches,
     whole_quantity,
 )
 from sellable_shopify.client import (
@@ -62,6 +68,40 @@ DENY = "DENY"
 #: that slot. The leading underscore hides it from the customer at checkout
 #: (https://shopify.dev/docs/storefronts/themes/product-merchandising/line-item-properties).
 OPTION_PREFIX = "_sellable_option:"
+#: The webhook topics we subscribe to (WebhookSubscriptionTopic), and the topics of their
+#: deliveries (``X-Shopify-Topic``).
+WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_CANCELLED", "APP_UNINSTALLED")
+ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled"})
+UNINSTALL_TOPIC = "app/uninstalled"
+#: ``uri`` replaced ``callbackUrl``/``endpoint`` in 2025-10
+#: (https://shopify.dev/changelog/consolidate-webhook-graphql-surfaces).
+WEBHOOKS_QUERY = """
+query SellableWebhooks($after: String) {
+  webhookSubscriptions(first: 100, after: $after) {
+    nodes { id topic uri }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+WEBHOOKS_QUERY_COST = 102
+WEBHOOK_CREATE = """
+mutation SellableWebhookCreate(
+  $topic: WebhookSubscriptionTopic!, $webhookSubscription: WebhookSubscriptionInput!
+) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $webhookSubscription) {
+    webhookSubscription { id topic uri }
+    userErrors { field message }
+  }
+}
+"""
+WEBHOOK_DELETE = """
+mutation SellableWebhookDelete($id: ID!) {
+  webhookSubscriptionDelete(id: $id) {
+    deletedWebhookSubscriptionId
+    userErrors { field message }
+  }
+}
+"""
 
 
 class ShopifySettings(ConnectorSettings):
@@ -79,6 +119,24 @@ class ShopifySettings(ConnectorSettings):
     #: ``_sellable_option:<slot>`` (the option's SKU). Off by default: each line item then
     #: costs one more query point, so order pages are smaller.
     line_options: bool = False
+    #: Where Shopify should deliver order webhooks: the public HTTPS address of your
+    #: reverse proxy in front of ``[daemon] webhook_listen``, ending in
+    #: ``/webhooks/<channel code>``. Unset: no webhooks, orders come by the interval pull.
+    webhook_url: str | None = None
+    #: The app's client secret (the "API secret key" of the app's credentials): Shopify
+    #: signs every webhook with it (``X-Shopify-Hmac-Sha256``).
+    webhook_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> ShopifySettings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                "webhook_url needs webhook_secret: the app's client secret (API secret key), "
+                "which Shopify signs webhooks with"
+            )
+        if self.webhook_url and not self.webhook_url.startswith(("https://", "http://")):
+            raise ValueError(f"webhook_url must be an http(s) URL, got {self.webhook_url!r}")
+        return self
 
     @field_validator("api_version")
     @classmethod
@@ -148,6 +206,7 @@ class ShopifyConnector(Connector):
     max_push_batch = MAX_QUANTITIES
     supports_backorders = True
     backorders_flag = f"Shopify inventoryPolicy={CONTINUE}"
+    webhooks = True
 
     settings: ShopifySettings
 
@@ -161,6 +220,97 @@ class ShopifyConnector(Connector):
 
     def authenticate(self, request_headers: dict[str, str]) -> None:
         request_headers["X-Shopify-Access-Token"] = self.settings.access_token.get_secret_value()
+
+    # -- webhooks -------------------------------------------------------------------------------
+
+    def webhook_url(self) -> str | None:
+        return self.settings.webhook_url
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """``X-Shopify-Hmac-Sha256`` = base64(HMAC-SHA256(client secret, raw body));
+        ``X-Shopify-Webhook-Id`` is the same on every retry of one delivery."""
+        secret = self.settings.webhook_secret
+        signature = headers.get("x-shopify-hmac-sha256")
+        if secret is None or not signature_matches(secret.get_secret_value(), body, signature):
+            raise WebhookRejected(
+                "X-Shopify-Hmac-Sha256 missing"
+                if not signature
+                else "X-Shopify-Hmac-Sha256 "
+                "does not match the body (another client secret, or a body changed on the way)"
+            )
+        topic = headers.get("x-shopify-topic", "")
+        delivery = headers.get("x-shopify-webhook-id") or None
+        if topic == UNINSTALL_TOPIC:
+            kind = WebhookKind.UNINSTALLED
+        elif topic in ORDER_TOPICS:
+            kind = WebhookKind.ORDERS
+        else:
+            kind = WebhookKind.IGNORED
+        return WebhookEvent(kind, topic, delivery, delivery)
+
+    def sync_webhooks(self) -> WebhookSubscriptions:
+        """One subscription per topic of :data:`WEBHOOK_TOPICS` to ``webhook_url``. An app
+        sees only its own subscriptions; of those, the ones on our topics that point
+        elsewhere or repeat a topic are stale and removed. Shopify deletes a subscription
+        whose deliveries keep failing, so a missing one is created again here."""
+        url = self.settings.webhook_url
+        assert url is not None
+        found = WebhookSubscriptions()
+        kept: dict[str, dict[str, Any]] = {}
+        after: str | None = None
+        while True:
+            data = self.api.execute(
+                "SellableWebhooks", WEBHOOKS_QUERY, {"after": after}, WEBHOOKS_QUERY_COST
+            )
+            try:
+                connection = data["webhookSubscriptions"]
+                nodes = list(connection["nodes"])
+                page = connection["pageInfo"]
+            except (KeyError, TypeError) as err:
+                raise ChannelPayloadError(
+                    f"SellableWebhooks: unexpected answer ({err!r})", channel=self.context.channel
+                ) from err
+            for node in nodes:
+                topic = str(node.get("topic", ""))
+                if topic not in WEBHOOK_TOPICS:
+                    continue  # not a topic of ours: another feature of the app may want it
+                if node.get("uri") == url and topic not in kept:
+                    kept[topic] = node
+                else:
+                    self._webhook_mutation(
+                        "SellableWebhookDelete", WEBHOOK_DELETE, {"id": node["id"]}
+                    )
+                    found.removed += 1
+            if not page.get("hasNextPage"):
+                break
+            after = page.get("endCursor")
+        for topic in WEBHOOK_TOPICS:
+            node = kept.get(topic)
+            if node is None:
+                created = self._webhook_mutation(
+                    "SellableWebhookCreate",
+                    WEBHOOK_CREATE,
+                    {"topic": topic, "webhookSubscription": {"uri": url, "format": "JSON"}},
+                )
+                node = created.get("webhookSubscription") or {}
+                found.created += 1
+            found.subscriptions.append(
+                {"id": str(node.get("id")), "topic": topic, "url": url, "status": "active"}
+            )
+        return found
+
+    def _webhook_mutation(
+        self, name: str, document: str, variables: dict[str, Any]
+    ) -> dict[str, Any]:
+        data = self.api.execute(name, document, variables, 10)
+        payload = next(iter(data.values()), None) or {}
+        errors = payload.get("userErrors") or []
+        if errors:
+            raise ChannelError(
+                f"{name}: " + "; ".join(str(e.get("message", e)) for e in errors),
+                channel=self.context.channel,
+            )
+        return dict(payload)
 
     # -- listings -------------------------------------------------------------------------------
 

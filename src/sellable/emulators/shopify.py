@@ -44,9 +44,11 @@ import copy
 import functools
 import gzip
 import hashlib
+import hmac
 import json
 import re
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,10 +92,12 @@ except ImportError as err:  # a production install: graphql-core is the emulator
 
 from sellable.emulators.base import (
     Clock,
+    Delivery,
     EmulatorServer,
     HttpError,
     Request,
     Response,
+    WebhookSender,
 )
 
 Info = Any  # graphql-core's GraphQLResolveInfo (generic from 3.3 on); resolvers ignore it
@@ -101,6 +105,10 @@ SCHEMA_RESOURCE = "shopify_admin_2025-01.json.gz"
 PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/graphql\.json$")
 DEFAULT_TOKEN = "shpat_emulator"
 DEFAULT_VERSION = "2026-10"
+DEFAULT_CLIENT_SECRET = "shpss_emulator0000000000000000000"
+#: Shopify retries a failed delivery 8 times, then deletes a subscription made through the
+#: API ("Webhooks" > "Troubleshooting"); here each retry waits for the next flush.
+WEBHOOK_ATTEMPTS = 8
 MAX_INPUT_ARRAY = 250  # "input arrays <= 250 items" (Admin API limits)
 MUTATION_COST = 10  # rate-limits page: "Mutation | 10"
 MAX_QUERY_COST = 1000  # rate-limits page: the single-query maximum
@@ -189,6 +197,37 @@ def amend_2026(introspection: dict[str, Any]) -> dict[str, Any]:
         for name in ("CHANGE_FROM_QUANTITY_STALE", "CHANGE_FROM_QUANTITY_REQUIRED")
     ]
     schema["directives"] = [*schema["directives"], _IDEMPOTENT_DIRECTIVE]
+    # 2025-10: one ``uri`` for every kind of endpoint replaces ``callbackUrl`` and
+    # ``endpoint`` (https://shopify.dev/changelog/consolidate-webhook-graphql-surfaces).
+    uri_doc = "The URI to which the webhook subscription will send events."
+    types["WebhookSubscription"]["fields"].append(
+        {
+            "name": "uri",
+            "description": uri_doc,
+            "args": [],
+            "type": _non_null(_named("SCALAR", "String")),
+            "isDeprecated": False,
+            "deprecationReason": None,
+        }
+    )
+    types["WebhookSubscriptionInput"]["inputFields"].append(
+        {
+            "name": "uri",
+            "description": uri_doc,
+            "type": _named("SCALAR", "String"),
+            "defaultValue": None,
+        }
+    )
+    for query in types["QueryRoot"]["fields"]:
+        if query["name"] == "webhookSubscriptions":
+            query["args"].append(
+                {
+                    "name": "uri",
+                    "description": uri_doc,
+                    "type": _named("SCALAR", "String"),
+                    "defaultValue": None,
+                }
+            )
     _undeprecate_implementations(types)
     return {"__schema": schema}
 
@@ -579,6 +618,7 @@ class ShopifyEmulator(EmulatorServer):
         taxes_included: bool = False,
         presentment_currency: str | None = None,
         presentment_rate: str | Decimal = "1",
+        client_secret: str = DEFAULT_CLIENT_SECRET,
         **options: Any,
     ) -> None:
         if options:
@@ -598,7 +638,15 @@ class ShopifyEmulator(EmulatorServer):
         self.primary_location = 1
         self.variants: dict[int, Variant] = {}
         self.orders: dict[int, Order] = {}
-        self._numbers = {"product": 0, "variant": 0, "item": 0, "order": 0, "line": 0, "group": 0}
+        self._numbers = {
+            "product": 0,
+            "variant": 0,
+            "item": 0,
+            "order": 0,
+            "line": 0,
+            "group": 0,
+            "webhook": 0,
+        }
         self._items: dict[int, int] = {}  # inventory item number -> variant number
         # Keys remembered, oldest first (Shopify keeps them for a window; we keep a count).
         self._idempotent: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
@@ -608,6 +656,12 @@ class ShopifyEmulator(EmulatorServer):
         self.throttled_graphql = 0  # THROTTLED answers (HTTP 200)
         #: Called with each mutation's variables before it runs (tests move stock there).
         self.before_mutation: Callable[[dict[str, Any]], None] | None = None
+        #: The app's client secret: webhooks are signed with it (X-Shopify-Hmac-Sha256).
+        self.client_secret = client_secret
+        #: The app's webhook subscriptions (number -> topic, uri, created) and what they
+        #: send (``self.webhooks.flush()`` in tests, ``self.webhooks.start()`` live).
+        self.subscriptions: dict[int, dict[str, Any]] = {}
+        self.webhooks = WebhookSender("X-Shopify-Hmac-Sha256", on_result=self._delivered)
 
     # -- demo hooks -------------------------------------------------------------------------
 
@@ -730,6 +784,7 @@ class ShopifyEmulator(EmulatorServer):
                 discount_code=f"SAVE{percent.normalize():f}" if percent else None,
                 discount_percent=percent,
             )
+            self._order_event(self.orders[number], "orders/create")
             return gid("Order", number)
 
     def _by_primary(self, location: int) -> tuple[bool, int]:
@@ -758,6 +813,7 @@ class ShopifyEmulator(EmulatorServer):
                 line.current = line.fulfilled
             order.cancelled_at = order.updated_at = now
             order.closed = True
+            self._order_event(order, "orders/cancelled", "orders/updated")
 
     def fulfill_order(self, order_id: str) -> None:
         """Ship every open unit: committed and on hand go down (``updatedAt`` moves)."""
@@ -769,6 +825,7 @@ class ShopifyEmulator(EmulatorServer):
                 self.variants[line.variant].levels[line.location].committed -= shipped
                 line.fulfilled = line.current
             order.updated_at = now
+            self._order_event(order, "orders/fulfilled", "orders/updated")
 
     def order_name(self, order_id: str) -> str:
         """The order number the shop shows (``#1001``), for the GID ``order_id``."""
@@ -786,6 +843,7 @@ class ShopifyEmulator(EmulatorServer):
             level.available += units
             line.current -= units
             order.updated_at = self.clock.now()
+            self._order_event(order, "orders/edited", "orders/updated")
 
     def quantities(self) -> dict[str, int]:
         with self.lock:
@@ -1040,7 +1098,142 @@ class ShopifyEmulator(EmulatorServer):
             "shop": {"name": "Sellable emulator", "id": "gid://shopify/Shop/1"},
             "inventorySetQuantities": self._set_quantities,
             "productVariantsBulkUpdate": self._bulk_update_variants,
+            "webhookSubscriptions": self._webhook_subscriptions,
+            "webhookSubscriptionCreate": self._webhook_create,
+            "webhookSubscriptionDelete": self._webhook_delete,
         }
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def _webhook_node(self, number: int) -> dict[str, Any]:
+        row = self.subscriptions[number]
+        return {
+            "id": gid("WebhookSubscription", number),
+            "legacyResourceId": str(number),
+            "topic": row["topic"],
+            "uri": row["uri"],
+            "callbackUrl": row["uri"],
+            "format": "JSON",
+            "includeFields": [],
+            "metafieldNamespaces": [],
+            "createdAt": _iso(row["created"]),
+            "updatedAt": _iso(row["created"]),
+        }
+
+    def _webhook_subscriptions(self, _info: Info, **args: Any) -> dict[str, Any]:
+        topics = args.get("topics")
+        uri = args.get("uri") or args.get("callbackUrl")
+        rows = [
+            ([number], self._webhook_node(number))
+            for number, row in self.subscriptions.items()
+            if (not topics or row["topic"] in topics) and (not uri or row["uri"] == uri)
+        ]
+        return _connection(rows, args)
+
+    def _webhook_create(
+        self, _info: Info, topic: str, webhookSubscription: dict[str, Any]
+    ) -> dict[str, Any]:
+        uri = webhookSubscription.get("uri") or webhookSubscription.get("callbackUrl")
+        if not uri:
+            return {
+                "webhookSubscription": None,
+                "userErrors": [
+                    {"field": ["webhookSubscription", "uri"], "message": "Address can't be blank"}
+                ],
+            }
+        for row in self.subscriptions.values():
+            if row["topic"] == topic and row["uri"] == uri:
+                return {
+                    "webhookSubscription": None,
+                    "userErrors": [
+                        {
+                            "field": ["webhookSubscription", "callbackUrl"],
+                            "message": "Address for this topic has already been taken",
+                        }
+                    ],
+                }
+        number = self._next("webhook")
+        self.subscriptions[number] = {
+            "topic": topic,
+            "uri": uri,
+            "created": self.clock.now(),
+            "failures": 0,
+        }
+        return {"webhookSubscription": self._webhook_node(number), "userErrors": []}
+
+    def _webhook_delete(self, _info: Info, id: str) -> dict[str, Any]:
+        number = gid_number(id, "WebhookSubscription")
+        if number is None or number not in self.subscriptions:
+            return {
+                "deletedWebhookSubscriptionId": None,
+                "userErrors": [{"field": ["id"], "message": "Webhook subscription does not exist"}],
+            }
+        del self.subscriptions[number]
+        return {"deletedWebhookSubscriptionId": id, "userErrors": []}
+
+    def _order_event(self, order: Order, *topics: str) -> None:
+        """Queue a delivery of the order to every subscription of each topic (REST-style
+        order JSON, as Shopify's webhooks send it)."""
+        wanted = {t.upper().replace("/", "_"): t for t in topics}
+        rows = [(n, r) for n, r in self.subscriptions.items() if r["topic"] in wanted]
+        if not rows:
+            return
+        body = json.dumps(
+            {
+                "id": order.number,
+                "admin_graphql_api_id": gid("Order", order.number),
+                "name": order.name,
+                "created_at": _iso(order.created_at),
+                "updated_at": _iso(order.updated_at),
+                "cancelled_at": _iso(order.cancelled_at),
+                "line_items": [
+                    {
+                        "id": line.number,
+                        "variant_id": line.variant,
+                        "sku": line.sku,
+                        "quantity": line.current,
+                    }
+                    for line in order.lines
+                ],
+            }
+        ).encode()
+        signature = base64.b64encode(
+            hmac.new(self.client_secret.encode(), body, hashlib.sha256).digest()
+        ).decode()
+        for number, row in rows:
+            self.webhooks.enqueue(
+                Delivery(
+                    row["uri"],
+                    {
+                        "Content-Type": "application/json",
+                        "X-Shopify-Topic": wanted[row["topic"]],
+                        "X-Shopify-Hmac-Sha256": signature,
+                        "X-Shopify-Shop-Domain": "sellable-emulator.myshopify.com",
+                        "X-Shopify-API-Version": self.api_version,
+                        "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+                        "X-Shopify-Event-Id": str(uuid.uuid4()),
+                        "X-Shopify-Triggered-At": _iso(self.clock.now()) or "",
+                    },
+                    body,
+                    number,
+                )
+            )
+
+    def _delivered(self, delivery: Delivery, status: int | None) -> bool:
+        """A 2xx answer within the timeout is a success; a failure is retried (the same
+        X-Shopify-Webhook-Id) until WEBHOOK_ATTEMPTS, then the subscription is deleted."""
+        with self.lock:
+            row = self.subscriptions.get(delivery.subscription)
+            if row is None:
+                return False
+            if status is not None and 200 <= status < 300:
+                row["failures"] = 0
+                return False
+            row["failures"] += 1
+            if delivery.attempts >= WEBHOOK_ATTEMPTS:
+                del self.subscriptions[delivery.subscription]
+                return False
+            return True
 
     def _location_node(self, number: int | None) -> dict[str, Any] | None:
         if number is None or number not in self.locations:

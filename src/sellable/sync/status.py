@@ -12,6 +12,7 @@ from sellable.sync.engine import SyncEngine
 from sellable.sync.jobs import JOB_TABLE, repeated_listings
 from sellable.sync.jobs.push import in_step
 from sellable.sync.state import split_extra
+from sellable.sync.webhooks import webhook_status, webhooks_line
 
 MAX_LISTED = 200
 
@@ -122,6 +123,7 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                         "count": len(refused_orders),
                         "orders": refused_orders[:MAX_LISTED],
                     },
+                    "webhooks": webhook_status(engine, code),
                 }
             )
     return report
@@ -217,6 +219,7 @@ def render_status(report: list[dict[str, Any]]) -> str:
             f"  listings: {channel['listings']}; pending pushes: {channel['pending_pushes']}"
         )
         lines.append(f"  {health_line(channel)}")
+        lines.append(f"  {webhooks_line(channel['webhooks'])}")
         for key in ("unmatched_listings", "missing_listings"):
             part = channel[key]
             if part["count"]:
