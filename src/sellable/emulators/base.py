@@ -202,7 +202,9 @@ class Delivery:
     #: The emulator's id of the subscription it is for.
     subscription: Any = None
     attempts: int = 0
-    timeout: float | None = None  # None: the sender's own
+    #: The receiver answers after the channel stopped waiting (the "slow" fault): the
+    #: delivery arrives, but the channel counts it as failed.
+    late: bool = False
 
 
 #: The faults a webhook delivery can be given (``WebhookSender.inject``).
@@ -221,7 +223,8 @@ class WebhookSender:
         duplicate      sent twice, with the same delivery id
         reorder        held back and sent after the next delivery
         bad_signature  sent with a signature that does not match
-        slow           the receiver is given 1 ms to answer, so it counts as failed
+        slow           the receiver answers after the channel stopped waiting: the
+                       delivery arrives, and the channel counts it as failed
 
     ``on_result(delivery, status)`` hears every attempt: status None when no answer came
     in time (the channel's own failure accounting lives there). A delivery it returns
@@ -268,7 +271,7 @@ class WebhookSender:
                 given = delivery.headers.get(self.signature_header, "")
                 delivery.headers[self.signature_header] = "AAAA" + given[4:]
             if fault == "slow":
-                delivery.timeout = 0.001
+                delivery.late = True
             if fault == "reorder":
                 self._held = delivery
                 return
@@ -310,12 +313,12 @@ class WebhookSender:
                 delivery.url,
                 content=delivery.body,
                 headers=delivery.headers,
-                timeout=delivery.timeout if delivery.timeout is not None else self.timeout,
+                timeout=self.timeout,
             )
-            status = answer.status_code
+            status = None if delivery.late else answer.status_code
         except httpx.HTTPError:
             status = None
-        delivery.timeout = None
+        delivery.late = False
         with self._lock:
             self.sent.append((delivery, status))
         again = self.on_result(delivery, status) if self.on_result is not None else False
