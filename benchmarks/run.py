@@ -49,6 +49,7 @@ if str(HERE) not in sys.path:
 
 import bench_orders  # noqa: E402
 import bench_sync  # noqa: E402
+import bench_webhooks  # noqa: E402
 import dashboard  # noqa: E402
 import dbfill  # noqa: E402
 from catalog_gen import GEN_VERSION, SyntheticCatalog, settings_for  # noqa: E402
@@ -78,6 +79,8 @@ BENCHMARKS = (
     "valuation-postgres",
     "push",
     "latency",
+    "webhooks",
+    "webhooks-off",
     "woocommerce",
     "shopify",
     "amazon",
@@ -101,7 +104,7 @@ ALIASES = {
     "orders": ("orders-sqlite", "orders-postgres"),
     "costing": ("costing-sqlite", "costing-postgres"),
     "valuation": ("valuation-sqlite", "valuation-postgres"),
-    "sync": ("push", "latency"),
+    "sync": ("push", "latency", "webhooks", "webhooks-off"),
     "channels": CHANNEL_BENCHMARKS,
     "all": BENCHMARKS,
 }
@@ -745,6 +748,12 @@ class Runner:
     def bench_latency(self) -> None:
         bench_sync.bench_latency(self)
 
+    def bench_webhooks(self) -> None:
+        bench_webhooks.bench_webhook_latency(self)
+
+    def bench_webhooks_off(self) -> None:
+        bench_webhooks.bench_webhooks_off(self)
+
     # ---- 6. the channels' connectors against their emulators: bench_<channel>.py
 
     def bench_channel(self, channel: str) -> None:
@@ -941,6 +950,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=5,
         help="orders placed on channel a by the latency benchmark (default 5)",
+    )
+    parser.add_argument(
+        "--webhook-rounds",
+        type=int,
+        default=10,
+        help="orders placed on Shopify by the webhooks benchmarks (default 10)",
+    )
+    parser.add_argument(
+        "--webhook-off-pull",
+        type=float,
+        default=30.0,
+        help="order pull interval in seconds of the webhooks-off benchmark (default 30)",
     )
     parser.add_argument(
         "--testshop",

@@ -271,7 +271,7 @@ class DaemonSettings(_Section):
         description="largest webhook body accepted, in bytes (larger ones get HTTP 413)",
     )
     webhook_debounce: NonNegativeDuration = Field(
-        default=timedelta(seconds=0.5),
+        default=timedelta(seconds=0.25),
         description="a webhook schedules the channel's order pull this long after it came; "
         "deliveries within that time share one pull",
     )

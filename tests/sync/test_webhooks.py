@@ -253,7 +253,8 @@ def test_shopify_subscription_errors_are_channel_errors(router: respx.MockRouter
 def test_a_webhook_url_without_a_listener_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "sellable.toml"
     config.write_text(
-        '[[channels]]\ncode = "woo"\nconnector = "woocommerce"\nwarehouses = ["main"]\n[channels.settings]\n'
+        '[[channels]]\ncode = "woo"\nconnector = "woocommerce"\nwarehouses = ["main"]\n'
+        "[channels.settings]\n"
         f'base_url = "{SITE}"\nconsumer_key = "k"\nconsumer_secret = "s"\n'
         f'webhook_url = "{WOO_URL}"\nwebhook_secret = "{SECRET}"\n'
     )
