@@ -404,6 +404,9 @@ class EmulatorServer:
             self._thread.join(timeout=5)
 
     def serve_forever(self) -> None:
+        sender = getattr(self, "webhooks", None)
+        if isinstance(sender, WebhookSender):
+            sender.start()  # sellable emulate: webhooks go out as the shop changes
         try:
             self._httpd.serve_forever()
         finally:
