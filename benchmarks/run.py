@@ -48,6 +48,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import bench_orders  # noqa: E402
+import bench_memory  # noqa: E402
 import bench_sync  # noqa: E402
 import bench_webhooks  # noqa: E402
 import dashboard  # noqa: E402
@@ -81,6 +82,7 @@ BENCHMARKS = (
     "latency",
     "webhooks",
     "webhooks-off",
+    "memory",
     "woocommerce",
     "shopify",
     "amazon",
@@ -93,6 +95,7 @@ CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
 # opt-in too (--only costing --only valuation, or --only all).
 OPT_IN = (
     "import-cli",
+    "memory",
     "costing-sqlite",
     "costing-postgres",
     "valuation-sqlite",
@@ -748,6 +751,9 @@ class Runner:
     def bench_latency(self) -> None:
         bench_sync.bench_latency(self)
 
+    def bench_memory(self) -> None:
+        bench_memory.bench_memory(self)
+
     def bench_webhooks(self) -> None:
         bench_webhooks.bench_webhook_latency(self)
 
@@ -950,6 +956,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=5,
         help="orders placed on channel a by the latency benchmark (default 5)",
+    )
+    parser.add_argument(
+        "--memory-listings",
+        type=int,
+        default=100_000,
+        help="listings per channel of the memory benchmark (default 100,000)",
+    )
+    parser.add_argument(
+        "--memory-channels",
+        default="woocommerce,shopify,amazon",
+        help="emulated channels of the memory benchmark (default woocommerce,shopify,amazon)",
     )
     parser.add_argument(
         "--webhook-rounds",
