@@ -47,8 +47,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import bench_orders  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_orders  # noqa: E402
 import bench_sync  # noqa: E402
 import bench_webhooks  # noqa: E402
 import dashboard  # noqa: E402
