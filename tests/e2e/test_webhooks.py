@@ -341,3 +341,5 @@ def test_the_listener_refuses_what_it_cannot_trust(hooked: Hooked) -> None:
     hooked.hub.flush()
     shop = {c["channel"]: c["webhooks"] for c in channel_status(hooked.engine)}["shop"]
     assert shop["rejected_signatures"] == 2
+    metrics = hooked.engine.metrics.render().decode()
+    assert 'sellable_webhooks_total{channel="shop",outcome="rejected"} 2.0' in metrics

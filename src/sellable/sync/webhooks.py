@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sellable.sdk import WebhookKind, WebhookRejected, WebhookSubscriptions
+from sellable.sdk import WebhookEvent, WebhookKind, WebhookRejected, WebhookSubscriptions
 from sellable.store.sql import iso_utc
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ class WebhookHub:
         try:
             event = connector.verify_webhook(lowered, body)
         except WebhookRejected as err:
+            self.engine.metrics.webhook(code, "rejected")
             with self._lock:
                 figures.counts["rejected"] += 1
                 figures.last_rejected = now
@@ -123,6 +124,8 @@ class WebhookHub:
             )
             return 401, {"error": "signature does not verify"}
         with self._lock:
+            outcome = self._outcome(figures, event)
+            self.engine.metrics.webhook(code, outcome)
             if event.kind is WebhookKind.PING:
                 figures.counts["pings"] += 1
                 figures.dirty = True
@@ -162,6 +165,16 @@ class WebhookHub:
         # The order pull after an uninstall finds the credentials refused, and says so.
         self.pull_soon(code)
         return 200, {"ok": True}
+
+    @staticmethod
+    def _outcome(figures: ChannelWebhooks, event: WebhookEvent) -> str:
+        if event.kind is WebhookKind.PING:
+            return "ping"
+        if event.kind is WebhookKind.IGNORED:
+            return "ignored"
+        if event.dedupe_key is not None and event.dedupe_key in figures.seen:
+            return "duplicate"
+        return "received"
 
     # -- the store ------------------------------------------------------------------------------
 
