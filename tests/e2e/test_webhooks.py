@@ -343,3 +343,35 @@ def test_the_listener_refuses_what_it_cannot_trust(hooked: Hooked) -> None:
     assert shop["rejected_signatures"] == 2
     metrics = hooked.engine.metrics.render().decode()
     assert 'sellable_webhooks_total{channel="shop",outcome="rejected"} 2.0' in metrics
+
+
+def test_turning_webhooks_off_removes_our_subscriptions(hooked: Hooked, config_file: Path) -> None:
+    with hooked.woo.lock:
+        foreign = hooked.woo._create_hook(
+            {"name": "ERP sync", "topic": "order.updated", "delivery_url": "https://erp.test/"}
+        )
+    lines = [
+        line
+        for line in config_file.read_text().splitlines()
+        if not line.startswith(("webhook_url", "webhook_secret", "webhook_listen"))
+    ]
+    config_file.write_text("\n".join(lines) + "\n")
+    store = open_store(config_file)
+    engine = SyncEngine(store.engine, store.settings)
+    try:
+        for code in ("woo", "shop"):
+            result = engine.run_job(code, "listings")
+            assert result.ok, result
+            assert result.reports["webhook_subscriptions"]["removed"] == (3 if code == "woo" else 4)
+        assert list(hooked.woo.hooks) == [foreign.id]
+        assert hooked.shop.subscriptions == {}
+        # nothing of ours left: the next refresh asks nothing about webhooks
+        before = hooked.woo.request_count
+        assert engine.run_job("woo", "listings").ok
+        assert "webhook_subscriptions" not in engine.run_job("shop", "listings").reports
+        assert hooked.woo.request_count - before == 1  # the product page only
+        status = {c["channel"]: c["webhooks"] for c in channel_status(engine)}
+        assert status["woo"]["enabled"] is False
+    finally:
+        engine.close()
+        store.engine.dispose()

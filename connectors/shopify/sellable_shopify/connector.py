@@ -254,7 +254,9 @@ class ShopifyConnector(Connector):
         elsewhere or repeat a topic are stale and removed. Shopify deletes a subscription
         whose deliveries keep failing, so a missing one is created again here."""
         url = self.settings.webhook_url
-        assert url is not None
+        # Without webhook_url (webhooks turned off), ours are those pointing at a webhook
+        # listener's path for this channel: all stale.
+        ours_off = f"/webhooks/{self.context.channel}"
         found = WebhookSubscriptions()
         kept: dict[str, dict[str, Any]] = {}
         after: str | None = None
@@ -274,7 +276,10 @@ class ShopifyConnector(Connector):
                 topic = str(node.get("topic", ""))
                 if topic not in WEBHOOK_TOPICS:
                     continue  # not a topic of ours: another feature of the app may want it
-                if node.get("uri") == url and topic not in kept:
+                uri = str(node.get("uri") or "")
+                if url is None and not uri.rstrip("/").endswith(ours_off):
+                    continue  # webhooks off: not one of ours
+                if url is not None and uri == url and topic not in kept:
                     kept[topic] = node
                 else:
                     self._webhook_mutation(
@@ -284,6 +289,8 @@ class ShopifyConnector(Connector):
             if not page.get("hasNextPage"):
                 break
             after = page.get("endCursor")
+        if url is None:
+            return found
         for topic in WEBHOOK_TOPICS:
             node = kept.get(topic)
             if node is None:

@@ -277,8 +277,8 @@ class WooCommerceConnector(Connector):
         (``WC_Webhook::failed_delivery``): a disabled or paused one of ours is re-enabled."""
         url = self.settings.webhook_url
         secret = self.settings.webhook_secret
-        assert url is not None and secret is not None
-        name = f"{WEBHOOK_NAME} {_fingerprint(secret.get_secret_value())}"
+        # Without webhook_url (webhooks turned off), every webhook of ours is stale.
+        name = f"{WEBHOOK_NAME} {_fingerprint(secret.get_secret_value())}" if secret else ""
         ours: list[dict[str, Any]] = []
         page_number = 1
         while True:
@@ -291,11 +291,14 @@ class WooCommerceConnector(Connector):
         kept: dict[str, dict[str, Any]] = {}
         for hook in ours:
             topic = str(hook.get("topic", ""))
-            if topic in WEBHOOK_TOPICS and topic not in kept and hook.get("delivery_url") == url:
+            wanted = url is not None and hook.get("delivery_url") == url
+            if topic in WEBHOOK_TOPICS and topic not in kept and wanted:
                 kept[topic] = hook
             else:
                 self.client.delete_webhook(int(hook["id"]))
                 found.removed += 1
+        if url is None or secret is None:
+            return found
         for topic in WEBHOOK_TOPICS:
             known = kept.get(topic)
             if known is None:

@@ -148,7 +148,9 @@ class Connector:
     def sync_webhooks(self) -> WebhookSubscriptions:
         """Make the channel's subscriptions what :meth:`webhook_url` wants: create the
         missing ones, repair (re-enable, re-point) the broken ones, remove the stale ones
-        this connector owns. Called at start-up and at each listing refresh."""
+        this connector owns. Called at start-up and at each listing refresh; with
+        :meth:`webhook_url` None (webhooks turned off after being on), every one it owns is
+        stale and removed."""
         raise NotImplementedError
 
     def close(self) -> None:

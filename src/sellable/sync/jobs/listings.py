@@ -124,8 +124,14 @@ def check_webhooks(engine: SyncEngine, channel: Channel, result: JobResult) -> N
     repair, remove) and record their health for ``status``. A failure here is reported,
     never fatal to the listing refresh: the interval pull goes on without webhooks."""
     connector, code = channel.connector, channel.code
-    if not connector.webhooks or not connector.webhook_url():
+    if not connector.webhooks:
         return
+    if not connector.webhook_url():
+        # Webhooks turned off: remove the subscriptions we made while they were on (only
+        # then, so that a channel that never had them costs no request).
+        stored = engine.state.webhook_state(code).get("subscriptions") or {}
+        if not stored.get("active"):
+            return
     found: WebhookSubscriptions | None = None
     error: str | None = None
     try:
