@@ -10,15 +10,16 @@ Answers: 200 for a delivery taken (a duplicate, a ping and an unknown topic too)
 a bad or missing signature (counted, nothing else done), 404 for a channel that is not
 configured or takes no webhooks, 413 for a body over ``[daemon] webhook_max_body``.
 
-The figures per channel (received, rejected, duplicates, last received, the subscriptions'
-health) are kept in memory and written to the store at most once a second
-(:meth:`WebhookHub.flush`), where ``sellable status`` and the dashboard read them.
+The figures per channel (received, rejected, duplicates, last received) are kept in memory
+and written to the store at most once a second (:meth:`WebhookHub.flush`); the listing job
+writes the subscriptions' health beside them; ``sellable status`` reads both.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -41,6 +42,8 @@ log = logging.getLogger("sellable.webhooks")
 #: Delivery keys remembered per channel for de-duplication (oldest forgotten first). A
 #: forgotten key only costs one more pull if its delivery comes again.
 REMEMBERED = 10_000
+#: Seconds between two log lines about rejected deliveries of one channel.
+REJECT_LOG_EVERY = 60.0
 COUNTERS = ("received", "rejected", "duplicates", "ignored", "pings")
 
 
@@ -88,6 +91,8 @@ class WebhookHub:
         self.max_body = max_body or engine.settings.daemon.webhook_max_body
         self.now = now or engine.now
         self._lock = threading.Lock()
+        self._last_warning: dict[str, float] = {}
+        self._silenced: dict[str, int] = {}
         self.channels: dict[str, ChannelWebhooks] = {
             code: ChannelWebhooks(engine.state.webhook_state(code))
             for code, channel in engine.channels.items()
@@ -116,12 +121,21 @@ class WebhookHub:
                 figures.counts["rejected"] += 1
                 figures.last_rejected = now
                 figures.dirty = True
-            log.warning(
-                "channel=%s webhook rejected: %s",
-                code,
-                err,
-                extra={"channel": code, "job": "webhook"},
-            )
+                quiet = self._last_warning.get(code, -REJECT_LOG_EVERY)
+                loud = time.monotonic() - quiet >= REJECT_LOG_EVERY
+                if loud:
+                    self._last_warning[code] = time.monotonic()
+                    silenced, self._silenced[code] = self._silenced.get(code, 0), 0
+                else:
+                    self._silenced[code] = self._silenced.get(code, 0) + 1
+            if loud:  # a forger must not flood the log: one line a minute, with the count
+                log.warning(
+                    "channel=%s webhook rejected: %s%s",
+                    code,
+                    err,
+                    f" ({silenced} more rejected since the last such line)" if silenced else "",
+                    extra={"channel": code, "job": "webhook"},
+                )
             return 401, {"error": "signature does not verify"}
         with self._lock:
             outcome = self._outcome(figures, event)
