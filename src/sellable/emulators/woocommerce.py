@@ -684,7 +684,13 @@ class WooCommerceEmulator(EmulatorServer):
         return Response(200, body, headers)
 
     def _top_products(self, request: Request) -> list[Product]:
-        rows = [p for p in self.products.values() if not p.parent_id]
+        include = request.arg("include")
+        if include and all(x.isdigit() for x in include.split(",") if x):
+            # what _include keeps, found by id instead of by a scan of the whole shop
+            found = (self.products.get(int(x)) for x in include.split(",") if x)
+            rows = [p for p in found if p is not None and not p.parent_id]
+        else:
+            rows = [p for p in self.products.values() if not p.parent_id]
         wanted_type = request.arg("type")
         if wanted_type:
             rows = [p for p in rows if p.type == wanted_type]
