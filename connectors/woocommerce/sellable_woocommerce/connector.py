@@ -209,6 +209,7 @@ class WooCommerceConnector(Connector):
     # 250 quantities or orders per second. ``requests_per_second`` overrides the rate.
     rate_limit = RateLimit(rate=2.5, burst=20)
     max_push_batch = BATCH_LIMIT
+    max_read_batch = PER_PAGE  # one include= request reads 100
     supports_backorders = True
     backorders_flag = f"WooCommerce backorders={BACKORDERS_ON}"
     webhooks = True

@@ -68,6 +68,10 @@ class Connector:
     rate_limit: ClassVar[RateLimit | None] = None
     #: Most items one push_quantities call may carry.
     max_push_batch: ClassVar[int] = 100
+    #: Most listings one read_quantities call is given (reconcile); None: the framework's
+    #: default (250). Set it to what one request of the channel reads, so that no call
+    #: ends in a short request.
+    max_read_batch: ClassVar[int | None] = None
     #: Whether the channel has a flag that keeps a listing on sale at 0 and
     #: :meth:`push_quantities` sets it from :attr:`PushItem.backorders`. Without it
     #: ``backorders = "continue"`` is refused for the channel (``sellable check-config``).
