@@ -84,6 +84,7 @@ BENCHMARKS = (
     "woocommerce",
     "shopify",
     "amazon",
+    "amazon-100k",
     "dashboard",
 )
 # The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
@@ -93,6 +94,7 @@ CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
 # opt-in too (--only costing --only valuation, or --only all).
 OPT_IN = (
     "import-cli",
+    "amazon-100k",  # issue 14: 100,000 Amazon listings, a few minutes
     "costing-sqlite",
     "costing-postgres",
     "valuation-sqlite",
@@ -776,6 +778,9 @@ class Runner:
 
     def bench_amazon(self) -> None:
         self.bench_channel("amazon")
+
+    def bench_amazon_100k(self) -> None:
+        self.bench_channel("amazon_100k")  # benchmarks/bench_amazon_100k.py
 
     # ---- driver
 

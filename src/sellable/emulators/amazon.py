@@ -1076,11 +1076,12 @@ class AmazonEmulator(EmulatorServer):
         if size < 1:
             raise invalid("pageSize must be at least 1")
         included = params.get("includedData") or ["summaries"]
-        chosen = [
-            x
-            for x in sorted(self.listings.values(), key=lambda x: x.sku)
-            if not identifiers or (params.get("identifiersType") == "SKU" and x.sku in identifiers)
-        ]
+        if identifiers:  # looked up, not a scan: 100,000 listings stay cheap
+            found = (self.listings.get(sku) for sku in identifiers)
+            by_sku = params.get("identifiersType") == "SKU"
+            chosen = sorted((x for x in found if x is not None and by_sku), key=lambda x: x.sku)
+        else:
+            chosen = sorted(self.listings.values(), key=lambda x: x.sku)
         offset = 0
         token = params.get("pageToken")
         if token:
