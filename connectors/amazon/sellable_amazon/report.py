@@ -42,13 +42,15 @@ class DocumentError(ValueError):
 
 @dataclass(slots=True)
 class Row:
-    """One line of a tab-separated report, its cells by lower-case column name."""
+    """One line of a tab-separated report: its cells, read by lower-case column name."""
 
     line: int  # 1 is the header
-    cells: dict[str, str]
+    cells: list[str]
+    columns: dict[str, int]  # name -> position, shared by every row of the document
 
     def get(self, column: str) -> str:
-        return self.cells.get(column, "").strip()
+        at = self.columns.get(column)
+        return self.cells[at].strip() if at is not None and at < len(self.cells) else ""
 
 
 class TsvLines:
@@ -66,6 +68,7 @@ class TsvLines:
         self._rest = ""
         self._line = 0
         self.header: list[str] | None = None
+        self._columns: dict[str, int] = {}
 
     def feed(self, data: bytes, final: bool = False) -> list[Row]:
         text = self._rest + self._decode(data, final)
@@ -80,8 +83,9 @@ class TsvLines:
             cells = line.split("\t")
             if self.header is None:
                 self.header = [c.strip().lstrip("\ufeff").lower() for c in cells]
+                self._columns = {name: at for at, name in reversed(list(enumerate(self.header)))}
                 continue
-            rows.append(Row(self._line, dict(zip(self.header, cells, strict=False))))
+            rows.append(Row(self._line, cells, self._columns))
         return rows
 
 

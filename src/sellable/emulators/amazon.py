@@ -42,7 +42,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
@@ -281,6 +281,8 @@ class _Report:
     rows: int  # listings when it was requested: its processing time follows
     outcome: str | None = None  # CANCELLED or FATAL instead of DONE (the controls)
     status: str = "IN_QUEUE"
+    writer: threading.Thread | None = None  # writes the document while IN_PROGRESS
+    content: bytes = b""
     document_id: str | None = None
     processing_started: datetime | None = None
     processing_ended: datetime | None = None
@@ -1389,7 +1391,8 @@ class AmazonEmulator(EmulatorServer):
 
     def _advance(self, report: _Report, now: float) -> None:
         """IN_QUEUE for ``report_queue_seconds``, then IN_PROGRESS for base + per listing;
-        then DONE with the document made from the listings as they are at that moment,
+        then DONE with the document of the listings as they were when processing started
+        (written meanwhile by a thread, as Amazon works while the report is in progress),
         CANCELLED when there is nothing to report, or the outcome a control asked for."""
         age = now - report.created_at
         queued = self.report_queue_seconds
@@ -1399,6 +1402,8 @@ class AmazonEmulator(EmulatorServer):
                 return
             report.status = "IN_PROGRESS"
             report.processing_started = report.created + timedelta(seconds=queued)
+            if report.outcome is None and self.listings:
+                self._start_writing(report)
         took = self.report_base_seconds + self.report_seconds_per_listing * report.rows
         if report.status != "IN_PROGRESS" or age < queued + took:
             return
@@ -1409,42 +1414,24 @@ class AmazonEmulator(EmulatorServer):
             self.report_documents[document_id] = _ReportDocument(document_id, text, False)
             report.status, report.document_id = "FATAL", document_id
             return
-        if not self.listings:
+        if report.writer is None:
             report.status = "CANCELLED"  # Amazon cancels a report with no data
             return
-        text = self._listings_report()
-        content = gzip.compress(text, 6) if self.report_gzip else text
+        report.writer.join()
+        content = report.content
         self.report_documents[document_id] = _ReportDocument(document_id, content, self.report_gzip)
         report.status, report.document_id = "DONE", document_id
 
-    def _listings_report(self) -> bytes:
-        lines = ["\t".join(LISTINGS_REPORT_COLUMNS)]
-        for index, listing in enumerate(sorted(self.listings.values(), key=lambda x: x.sku)):
-            mfn = listing.channel == "DEFAULT"
-            shown = listing.quantity if mfn else max(0, listing.fulfillable)
-            cells = dict.fromkeys(LISTINGS_REPORT_COLUMNS, "")
-            cells.update(
-                {
-                    "item-name": re.sub(r"[\t\r\n]+", " ", listing.title),
-                    "listing-id": f"{1206 + index:04d}Z{index:06d}",
-                    "seller-sku": listing.sku,
-                    "price": f"{listing.price}",
-                    # Amazon leaves quantity blank for offers it fulfils.
-                    "quantity": str(listing.quantity) if mfn else "",
-                    "open-date": listing.updated.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                    "item-is-marketplace": "y",
-                    "product-id-type": "1",
-                    "item-condition": "11",
-                    "asin1": listing.asin,
-                    "product-id": listing.asin,
-                    "pending-quantity": "0",
-                    "fulfillment-channel": listing.channel,
-                    "merchant-shipping-group": "Migrated Template" if mfn else "",
-                    "status": "Active" if shown > 0 else "Inactive",
-                }
-            )
-            lines.append("\t".join(cells[c] for c in LISTINGS_REPORT_COLUMNS))
-        return ("\n".join(lines) + "\n").encode()
+    def _start_writing(self, report: _Report) -> None:
+        listings = sorted((replace(x) for x in self.listings.values()), key=lambda x: x.sku)
+        packed = self.report_gzip
+
+        def run() -> None:
+            text = _listings_report(listings)
+            report.content = gzip.compress(text, 6) if packed else text
+
+        report.writer = threading.Thread(target=run, name=f"report-{report.report_id}", daemon=True)
+        report.writer.start()
 
     def _op_getReport(self, params: dict[str, Any], body: Any) -> Response:
         report = self.reports.get(params["reportId"])
@@ -1537,3 +1524,34 @@ class AmazonEmulator(EmulatorServer):
             content[start : end + 1],
             {**kind, "Content-Range": f"bytes {start}-{end}/{len(content)}"},
         )
+
+
+def _listings_report(listings: list[_Listing]) -> bytes:
+    """The GET_MERCHANT_LISTINGS_ALL_DATA document of ``listings`` (sorted by SKU)."""
+    lines = ["\t".join(LISTINGS_REPORT_COLUMNS)]
+    for index, listing in enumerate(listings):
+        mfn = listing.channel == "DEFAULT"
+        shown = listing.quantity if mfn else max(0, listing.fulfillable)
+        cells = dict.fromkeys(LISTINGS_REPORT_COLUMNS, "")
+        cells.update(
+            {
+                "item-name": re.sub(r"[\t\r\n]+", " ", listing.title),
+                "listing-id": f"{1206 + index:04d}Z{index:06d}",
+                "seller-sku": listing.sku,
+                "price": f"{listing.price}",
+                # Amazon leaves quantity blank for offers it fulfils.
+                "quantity": str(listing.quantity) if mfn else "",
+                "open-date": listing.updated.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                "item-is-marketplace": "y",
+                "product-id-type": "1",
+                "item-condition": "11",
+                "asin1": listing.asin,
+                "product-id": listing.asin,
+                "pending-quantity": "0",
+                "fulfillment-channel": listing.channel,
+                "merchant-shipping-group": "Migrated Template" if mfn else "",
+                "status": "Active" if shown > 0 else "Inactive",
+            }
+        )
+        lines.append("\t".join(cells[c] for c in LISTINGS_REPORT_COLUMNS))
+    return ("\n".join(lines) + "\n").encode()
