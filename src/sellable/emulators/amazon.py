@@ -1241,13 +1241,10 @@ class AmazonEmulator(EmulatorServer):
         if not self.feed_bucket.take():
             self.throttled_count += 1
             return self.throttled(Request("POST", "", {}, {}, b""))
-        messages = 0
-        if document.content is not None:
-            try:
-                raw = json.loads(document.content)
-                messages = len(raw.get("messages") or [])
-            except (ValueError, AttributeError):
-                messages = 0
+        # The message count sets the processing time. Counted in the bytes (a key inside a
+        # string would be escaped): parsing 25,000 messages here, in the request, would
+        # hold up the answer; the document is parsed by the check that follows.
+        messages = document.content.count(b'"messageId"') if document.content else 0
         feed_id = str(50_000_000 + next(self._ids))
         self.feeds[feed_id] = _Feed(
             feed_id,
