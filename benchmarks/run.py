@@ -86,6 +86,7 @@ BENCHMARKS = (
     "woocommerce",
     "shopify",
     "amazon",
+    "amazon-100k",
     "dashboard",
 )
 # The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
@@ -95,7 +96,8 @@ CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
 # opt-in too (--only costing --only valuation, or --only all).
 OPT_IN = (
     "import-cli",
-    "memory",
+    "memory",  # issue 14: the daemon at 100,000 listings per channel
+    "amazon-100k",  # issue 14: 100,000 Amazon listings, a few minutes
     "costing-sqlite",
     "costing-postgres",
     "valuation-sqlite",
@@ -782,6 +784,9 @@ class Runner:
 
     def bench_amazon(self) -> None:
         self.bench_channel("amazon")
+
+    def bench_amazon_100k(self) -> None:
+        self.bench_channel("amazon_100k")  # benchmarks/bench_amazon_100k.py
 
     # ---- driver
 
