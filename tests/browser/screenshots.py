@@ -47,6 +47,8 @@ LENS-18-135,main,3,210.00
 CAMERA-BAG,main,20,25.00
 """
 
+LONG_SKU = "ESPRESSO-MACHINE-DELUXE-STAINLESS-STEEL-WITH-MILK-FROTHER-EU-PLUG"
+
 REORDER_POINTS = """\
 sku,name,kind,reorder_point,reorder_quantity
 MUG-CERAMIC,Ceramic Mug,simple,40,60
@@ -77,6 +79,9 @@ def set_up(folder: Path) -> Shop:
     (catalog / "stock.csv").write_text(STOCK_COSTS)
     shop = Shop.create(folder, examples=catalog)
     shop.import_csv("products", REORDER_POINTS)
+    # A long code, to show that SKU cells stay on one line (cut, the whole code in a title).
+    shop.import_csv("products", f"sku,name,kind\n{LONG_SKU},Espresso machine,simple\n")
+    shop.import_csv("stock", f"sku,warehouse,on_hand,unit_cost\n{LONG_SKU},main,3,310.00\n")
     shop.import_csv("orders", ORDERS)
     shop.run("build", "GIFT-SET-COFFEE", "4", "--warehouse", "main")
     return shop

@@ -1,6 +1,7 @@
 """The dashboard's safety in a real browser: actions need the CSRF token, a non-loopback
 address needs ``[daemon] dashboard_token``, a wrong token gets 401 and the login form with
-the right one lets the browser in (an HttpOnly, SameSite=Strict cookie)."""
+the right one lets the browser in (an HttpOnly, SameSite=Strict cookie); bound to loopback
+it needs no login, even with a token set."""
 
 from __future__ import annotations
 
@@ -70,3 +71,36 @@ def test_wrong_token_gets_401_and_the_login_form_lets_in(
     assert cookie["sameSite"] == "Strict"
     assert TOKEN not in cookie["value"]
     assert page.goto(guarded.url + "/orders").status == 200  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def loopback_with_token(tmp_path_factory: pytest.TempPathFactory) -> Dashboard:
+    shop = Shop.create(
+        tmp_path_factory.mktemp("loopback"), f'\n[daemon]\ndashboard_token = "{TOKEN}"\n'
+    )
+    with Dashboard(shop) as running:  # 127.0.0.1
+        yield running
+
+
+def test_loopback_bind_needs_no_login_even_with_a_token(
+    context: BrowserContext, loopback_with_token: Dashboard
+) -> None:
+    page = context.new_page()
+    response = page.goto(loopback_with_token.url + "/")
+    assert response is not None and response.status == 200
+    expect(page.locator('table#stock tr[data-sku="GIFT-SET-COFFEE"]')).to_have_count(2)
+    expect(page.get_by_label("Dashboard token")).to_have_count(0)
+    assert [c for c in context.cookies() if c["name"] == "sellable_session"] == []
+    # Actions work from the page (its form carries the CSRF token) and nowhere else.
+    page.goto(loopback_with_token.url + "/orders")
+    page.get_by_role("button", name="Retry held lines").click()
+    expect(page.locator("#action-result [role=status]")).to_contain_text("held lines retried")
+    refused = context.request.post(loopback_with_token.url + "/actions/retry-held")
+    assert refused.status == 403
+    api = context.request
+    bearer = api.get(
+        loopback_with_token.url + "/api/stock", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert bearer.status == 200
+    wrong = api.get(loopback_with_token.url + "/api/stock", headers={"Authorization": "Bearer x"})
+    assert wrong.status == 401

@@ -285,5 +285,18 @@ def test_luminous_assembly_on_demand_walk_through(store: Store) -> None:
             "options": {},
             "revenue": None,
             "currency": None,
+            "release": {
+                "ready": False,
+                "needs": [
+                    {
+                        "sku": "MUG-CERAMIC",
+                        "warehouse": "main",
+                        "more": 1,
+                        "available": 0,
+                        "needed": 1,
+                    }
+                ],
+                "text": "needs 1 more MUG-CERAMIC in main (0 available to it, 1 needed)",
+            },
         }
     ]

@@ -32,6 +32,7 @@ from sellable.imports.stock import import_stock_counts
 from sellable.logs import apply_log_settings, start_logging
 from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
 from sellable.orders.queries import describe_allocations
+from sellable.orders.release import add_release
 from sellable.store.db import (
     check_schema,
     create_db_engine,
@@ -435,9 +436,16 @@ def import_orders_command(ctx: click.Context, file: str, as_json: bool) -> None:
 @click.pass_context
 @command
 def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
-    """Orders and their lines with status; held lines with their reason."""
-    with app(ctx).engine().connect() as connection:
+    """Orders and their lines with status; held lines with their reason and what would
+    release them."""
+    application = app(ctx)
+    database = application.engine()
+    with database.connect() as connection:
         found = list_orders(connection, held_only=held)
+    if held and found:
+        live = LiveStock(database, application.settings)
+        with live.lock:
+            add_release(live, found)
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -452,6 +460,7 @@ def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
             line["status"],
             describe_allocations(line["allocations"]),
             line["hold_reason"] or "",
+            *((line["release"]["text"],) if held else ()),
         )
         for o in found
         for line in o["lines"]
@@ -466,8 +475,10 @@ def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
         "LINE STATUS",
         "ALLOCATED IN",
         "REASON",
+        *(("WOULD RELEASE",) if held else ()),
     )
-    click.echo(format_table(header, "<<<<<><<<", rows) if rows else "(no orders)")
+    aligns = "<<<<<><<<" + ("<" if held else "")
+    click.echo(format_table(header, aligns, rows) if rows else "(no orders)")
 
 
 @cli.command("ledger")

@@ -425,6 +425,8 @@ job_runs = Table(
     Column("ok", Boolean, nullable=True),
     Column("summary", Text, nullable=True),  # JSON counts
     Column("error", Text, nullable=True),
+    # HTTP 429 answers the run met (each retried or given up on); 0 for older runs.
+    Column("throttled", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_job_runs_channel_job", "channel", "job", "id"),
 )
 

@@ -195,6 +195,9 @@ class SyncEngine:
                 return result
             started = time.monotonic()
             run_id = self.state.start_run(code, job)
+            # The channel's client is shared by its jobs, which hold channel.lock: the 429s
+            # counted from here on are this run's.
+            throttled_before = channel.http.throttled
             # A failing channel gets one attempt per request, no retries: a gentle rate.
             channel.http.single_attempt = self.health.state(code) != "healthy"
             try:
@@ -211,7 +214,13 @@ class SyncEngine:
             result.seconds = time.monotonic() - started
             summary: dict[str, Any] = dict(result.counts)
             summary.update(result.reports)
-            self.state.finish_run(run_id, result.ok, summary, result.error)
+            self.state.finish_run(
+                run_id,
+                result.ok,
+                summary,
+                result.error,
+                throttled=channel.http.throttled - throttled_before,
+            )
         self._account(channel, result, refused)
         return result
 

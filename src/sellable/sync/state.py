@@ -241,7 +241,16 @@ class SyncState:
             ).all()
         return {job: (error, at) for job, ok, error, at in rows if ok is False}
 
-    def finish_run(self, run_id: int, ok: bool, summary: dict[str, Any], error: str | None) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        ok: bool,
+        summary: dict[str, Any],
+        error: str | None,
+        *,
+        throttled: int = 0,
+    ) -> None:
+        """Close a run: its outcome, counts, error and the HTTP 429 answers it met."""
         runs = schema.job_runs
         with writing(self.db) as connection:
             connection.execute(
@@ -252,6 +261,7 @@ class SyncState:
                     ok=ok,
                     summary=json.dumps(summary, sort_keys=True),
                     error=error,
+                    throttled=throttled,
                 )
             )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -15,11 +16,14 @@ from sellable.sync.state import split_extra
 from sellable.sync.webhooks import webhook_status, webhooks_line
 
 MAX_LISTED = 200
+#: How far back ``throttled_24h`` counts HTTP 429 answers.
+THROTTLE_WINDOW = timedelta(hours=24)
 
 
 def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
-    """Last successful pull and push, cursor, pending pushes, health (with the last error
-    while a job fails), listing reports."""
+    """Last successful pull and push, cursor, pending pushes, HTTP 429s (the last day's,
+    and per job its last run's), health (with the last error while a job fails), listing
+    reports."""
     runs, listings, cursors = schema.job_runs.c, schema.listings.c, schema.channel_cursors.c
     catalog = engine.book.live.catalog.catalog
     report = []
@@ -100,6 +104,7 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                 }
                 for order_id, row in engine.state.refused_orders(code).items()
             ]
+            by_job = throttled_by_job(connection, code, engine.now() - THROTTLE_WINDOW)
             channel = engine.channels[code]
             report.append(
                 {
@@ -110,6 +115,8 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                     "last_successful_push": iso_utc(push.finished_at) if push else None,
                     "cursor": cursor,
                     "pending_pushes": pending,
+                    "throttled_24h": sum(j["last_24h"] or 0 for j in by_job.values()),
+                    "throttled_by_job": by_job,
                     **health_of(failing, refused),
                     "listings": len(rows),
                     "unmatched_listings": {"count": len(unmatched), "skus": unmatched[:MAX_LISTED]},
@@ -127,6 +134,33 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                 }
             )
     return report
+
+
+def throttled_by_job(
+    connection: Connection, code: str, since: datetime
+) -> dict[str, dict[str, int | None]]:
+    """Per job of the channel: the HTTP 429 answers its latest finished run met
+    (``last_run``, None before its first run) and its runs started since ``since`` met
+    (``last_24h``)."""
+    runs = schema.job_runs.c
+    of_channel = runs.channel == code
+    recent = dict(
+        connection.execute(
+            select(runs.job, func.sum(runs.throttled))
+            .where(of_channel & (runs.started_at >= since.astimezone(UTC)))
+            .group_by(runs.job)
+        ).all()
+    )
+    found: dict[str, dict[str, int | None]] = {}
+    for spec in JOB_TABLE:
+        last = connection.execute(
+            select(runs.throttled)
+            .where(of_channel & (runs.job == spec.name) & runs.finished_at.is_not(None))
+            .order_by(runs.id.desc())
+            .limit(1)
+        ).scalar()
+        found[spec.name] = {"last_run": last, "last_24h": int(recent.get(spec.name) or 0)}
+    return found
 
 
 def failing_jobs(connection: Connection, code: str) -> dict[str, dict[str, Any]]:
@@ -216,7 +250,8 @@ def render_status(report: list[dict[str, Any]]) -> str:
             f"cursor: {channel['cursor'] or '-'}"
         )
         lines.append(
-            f"  listings: {channel['listings']}; pending pushes: {channel['pending_pushes']}"
+            f"  listings: {channel['listings']}; pending pushes: {channel['pending_pushes']}; "
+            f"429s (24 h): {channel['throttled_24h']}"
         )
         lines.append(f"  {health_line(channel)}")
         lines.append(f"  {webhooks_line(channel['webhooks'])}")

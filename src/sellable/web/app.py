@@ -84,7 +84,7 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         path = request.url.path
-        if guard.needs_login and not path.startswith(PUBLIC_PATHS):
+        if guard.token is not None and not path.startswith(PUBLIC_PATHS):
             refusal = _check_login(request, guard)
             if refusal is not None:
                 response: Response = (
@@ -159,14 +159,16 @@ def _secure(response: Response) -> None:
 
 
 def _check_login(request: Request, guard: Guard) -> str | None:
-    """None when the request carries the token (bearer) or a login cookie; else why not."""
+    """None when the request carries the token (bearer) or a login cookie, or needs neither
+    (bound to loopback); else why not. A wrong bearer token is refused even on loopback:
+    the caller meant to authenticate and should hear that its token is wrong."""
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not guard.token_ok(given.strip()):
             return "wrong token"
         return None
-    if guard.session_ok(request.cookies.get(SESSION_COOKIE)):
+    if not guard.needs_login or guard.session_ok(request.cookies.get(SESSION_COOKIE)):
         return None
     return "log in with the dashboard token ([daemon] dashboard_token)"
 

@@ -162,6 +162,11 @@ def channels_page(request: Request) -> Response:
         title="Channels",
         report=report,
         jobs=reports.job_runs(board),
+        throttled={
+            (c["channel"], job): counts
+            for c in report
+            for job, counts in c["throttled_by_job"].items()
+        },
         settings=settings,
         health_line=health_line,
         can_sync=board.sync_now is not None,

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from sellable.core import SkuKind
 from sellable.core.explain import explain_report
 from sellable.costing import reports as costing
 from sellable.orders import ledger, list_orders
+from sellable.orders.release import add_release
 from sellable.orders.reorder import reorder_report
 from sellable.store import schema
 from sellable.store.sql import iso_utc
@@ -19,6 +21,7 @@ from sellable.sync.status import channel_status
 from sellable.sync.why import explain_channel
 from sellable.sync.why import to_json as why_json
 
+from .history import daily_history
 from .state import MAX_PAGE_SIZE, BadRequest, Dashboard, NotFound
 
 LEDGER_PAGE_SIZE = 50
@@ -36,8 +39,10 @@ def sku_report(
 ) -> dict[str, Any]:
     """``/api/skus/{sku}``: its positions (``stock SKU --json``), per warehouse the BOM tree
     (``explain --warehouse --json``), per channel the offer (``explain --channel --json``),
-    the ledger newest first and paged (``ledger --json``'s rows), and its open cost layers
-    (``layers --json``)."""
+    the ledger newest first and paged (``ledger --json``'s rows), its open cost layers
+    (``layers --json``), and ``daily``: on hand, available and sellable at the end of each
+    of the last 30 days (:func:`~sellable.web.history.daily_history`; today's point is
+    ``stock SKU --json``'s)."""
     check_page(ledger_page, ledger_page_size)
     positions = board.positions_of(sku)  # NotFound naming an unknown SKU
     live = board.live
@@ -57,6 +62,8 @@ def sku_report(
                 )
         rows = ledger(connection, sku)
         layers = costing.open_layers(connection, sku)
+        with live.lock:
+            daily = daily_history(connection, live, sku)
     total = len(rows)
     pages = max(1, math.ceil(total / ledger_page_size))
     newest_first = rows[::-1]
@@ -76,6 +83,7 @@ def sku_report(
         },
         "layers": layers,
         "history": history(rows, board.warehouses),
+        "daily": daily,
     }
 
 
@@ -145,10 +153,15 @@ def job_runs(board: Dashboard) -> list[dict[str, Any]]:
 
 
 def orders_report(board: Dashboard, *, held: bool, q: str | None = None) -> list[dict[str, Any]]:
-    """``/api/orders``: ``sellable orders [--held] --json``; ``q`` keeps the orders whose
+    """``/api/orders``: ``sellable orders [--held] --json`` (held lines with ``release``:
+    :func:`~sellable.orders.release.add_release`); ``q`` keeps the orders whose
     channel:order id or one of whose line SKUs contains it."""
     with board.db.connect() as connection:
         found = list_orders(connection, held_only=held)
+    if held and found:
+        board.current()
+        with board.live.lock:
+            add_release(board.live, found)
     if q:
         text = q.strip().lower()
         found = [
@@ -161,7 +174,8 @@ def orders_report(board: Dashboard, *, held: bool, q: str | None = None) -> list
 
 
 def held_lines(board: Dashboard) -> list[dict[str, Any]]:
-    """The held lines, oldest order first, each with what would release it."""
+    """The held lines, oldest order first, each with what would release it (``release``:
+    ``sellable orders --held --json``'s)."""
     lines = []
     for order in orders_report(board, held=True):
         for line in order["lines"]:
@@ -171,11 +185,6 @@ def held_lines(board: Dashboard) -> list[dict[str, Any]]:
                     "created_at": order["created_at"],
                     "warehouse": order["warehouse"],
                     **line,
-                    "release": (
-                        f"{line['quantity']} × {line['sku']} sellable in {order['warehouse']}: "
-                        "a stock count or receipt of what the reason names, which retries "
-                        "held lines oldest first (or retry them by hand)"
-                    ),
                 }
             )
     lines.sort(key=lambda line: (line["created_at"] or "", line["order"], line["line_id"]))
@@ -192,18 +201,45 @@ def reorder(board: Dashboard) -> dict[str, Any]:
 
 def money(board: Dashboard) -> dict[str, Any]:
     """``/api/money``: the valuation per warehouse (``valuation --json``'s rows summed) and
-    the margin per channel and per kit (``cogs --json``'s lines totalled)."""
+    the margin per channel, per kit (lines whose cost came from components) and per
+    composite sold (``by_composite``: kits, assemblies, bundles and packages, however their
+    units were taken), all ``cogs --json``'s lines totalled by ``cogs_totals``."""
+    board.current()
     with board.db.connect() as connection:
         valuation = costing.valuation(connection)
         lines = costing.cogs(connection)
+    with board.live.lock:
+        kinds = {
+            line["sku"]: board.live.core.catalog.kind_of(line["sku"]).value
+            for line in lines
+            if board.live.knows(line["sku"])
+        }
     return {
         "currency": board.settings.costing.currency,
         "valuation": {
             "by_warehouse": costing.valuation_by_warehouse(valuation),
             "totals": valuation["totals"],
         },
-        "margin": {**costing.margins(lines), "totals": costing.cogs_totals(lines)},
+        "margin": {
+            **costing.margins(lines),
+            "by_composite": margin_by_composite(lines, kinds),
+            "totals": costing.cogs_totals(lines),
+        },
     }
+
+
+def margin_by_composite(lines: list[dict[str, Any]], kinds: dict[str, str]) -> list[dict[str, Any]]:
+    """``cogs`` lines of composites (a kit's cost from its components, an assembly's from
+    its own built units), totalled per SKU with its ``kind``."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        kind = kinds.get(line["sku"])
+        if "components" in line or (kind is not None and kind != SkuKind.SIMPLE.value):
+            groups.setdefault(line["sku"], []).append(line)
+    return [
+        {"sku": sku, "kind": kinds.get(sku), **costing.cogs_totals(group)}
+        for sku, group in sorted(groups.items())
+    ]
 
 
 def build(board: Dashboard, sku: str, warehouse: str, quantity: int) -> list[dict[str, Any]]:

@@ -60,17 +60,22 @@ def check_listen(listen: str, settings: Settings, where: str) -> None:
 
 
 class Guard:
-    """The login token (when set) and this process's CSRF secret."""
+    """The login token (when set), where the dashboard is bound, and this process's CSRF
+    secret."""
 
     def __init__(self, settings: Settings) -> None:
         secret = settings.daemon.dashboard_token
         self.token: str | None = None if secret is None else secret.get_secret_value()
+        #: Bound to a loopback address only (the :class:`WebServer` says so when it binds):
+        #: then nobody needs to log in. Until told, a set token is required everywhere.
+        self.loopback = False
         self._csrf_key = secrets.token_bytes(32)
         self.csrf_token = hmac.new(self._csrf_key, b"csrf", hashlib.sha256).hexdigest()
 
     @property
     def needs_login(self) -> bool:
-        return self.token is not None
+        """A token is set and the dashboard is not bound to loopback only."""
+        return self.token is not None and not self.loopback
 
     def session_value(self) -> str:
         assert self.token is not None

@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from .security import split_listen
+from .security import Guard, is_loopback, split_listen
 
 
 class WebServer:
@@ -36,6 +36,10 @@ class WebServer:
         shown = f"[{host}]" if ":" in host else host
         self.address = f"{shown}:{self.port}"
         self.url = f"http://{self.address}/"
+        # The dashboard needs no login on loopback only: tell its guard where it is bound.
+        guard = getattr(getattr(app, "state", None), "guard", None)
+        if isinstance(guard, Guard):
+            guard.loopback = is_loopback(host)
         config = uvicorn.Config(
             app,
             log_level="warning",
