@@ -1343,7 +1343,7 @@ class ShopifyEmulator(EmulatorServer):
             "Connection"
         ):
             raise GraphQLError("Bulk queries must contain at least one connection.")
-        count, depth = _connections(self.schema, connection, root, fragments)
+        count, depth = _connections(self.schema, root_type, root, fragments)
         if count > BULK_MAX_CONNECTIONS:
             raise GraphQLError(
                 f"Queries cannot contain more than {BULK_MAX_CONNECTIONS} connections."
@@ -1398,7 +1398,8 @@ class ShopifyEmulator(EmulatorServer):
         elif run.finished and processed >= total:
             if expired:
                 return "EXPIRED", total, None, None, None
-            return "COMPLETED", total, f"{base}.jsonl", None, None
+            # No object, no file: the url is null.
+            return "COMPLETED", total, f"{base}.jsonl" if total else None, None, None
         return ("CREATED" if processed == 0 else "RUNNING"), processed, None, None, None
 
     def _bulk_node(self, run: BulkRun | None) -> dict[str, Any] | None:
