@@ -314,9 +314,10 @@ class ChannelHttp:
 
         Each attempt first takes ``cost`` tokens from the named ``limiter`` (see
         :meth:`limiter`), else from the connector's ``rate_limit`` bucket.
-        ``credentials=False`` skips the connector's ``authenticate`` hook: for a pre-signed
-        URL on another host (a download link the channel handed out), which must not
-        receive the channel's credentials."""
+        ``credentials=False`` skips the connector's ``authenticate`` hook and the client's
+        ``auth``: for a pre-signed URL on another host (a download link the channel handed
+        out, e.g. Shopify's bulk results), which must not receive the channel's
+        credentials."""
         return self._retrying(
             lambda: self._send(
                 method, url, params, json, content, headers, limiter, cost, credentials
