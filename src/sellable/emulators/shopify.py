@@ -621,6 +621,8 @@ BULK_SPEED = 5000.0
 #: nested connections" (bulk operations guide, "Operation restrictions").
 BULK_MAX_CONNECTIONS = 5
 BULK_MAX_DEPTH = 2
+#: Bulk operations (and their files) the emulator remembers, the newest.
+BULK_RUNS_KEPT = 20
 #: Root objects the emulator executes per window of a bulk query.
 BULK_WINDOW = 2500
 BULK_PATH = re.compile(
@@ -1290,6 +1292,11 @@ class ShopifyEmulator(EmulatorServer):
             fail,
         )
         self.bulk_runs[number] = run
+        for old in sorted(self.bulk_runs)[:-BULK_RUNS_KEPT]:  # a long `sellable emulate`
+            if self._bulk_state(self.bulk_runs[old], now)[0] not in _ACTIVE:
+                del self.bulk_runs[old]
+                for partial in (False, True):
+                    self._bulk_files.pop((old, partial), None)
         # The first window is run now (a small shop's whole answer: deterministic in
         # tests); the others in a thread, as the operation runs.
         run.finished = last
