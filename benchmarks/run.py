@@ -13,6 +13,7 @@ Usage (from the project root, with the project's virtualenv)::
     .venv/bin/python benchmarks/run.py --only valuation   # valuation over 1,000,000 cost layers
     .venv/bin/python benchmarks/run.py --only push --only latency   # the sync layer
     .venv/bin/python benchmarks/run.py --only dashboard  # stock pages over 100,000 SKUs
+    .venv/bin/python benchmarks/run.py --only shopify-100k  # Shopify bulk operations at 100,000
 
 Each figure is printed with its target and PASS or MISS, then a summary table. The exit
 status is 0 even when a figure misses its target (these are measurements, not tests), and
@@ -85,6 +86,7 @@ BENCHMARKS = (
     "memory",
     "woocommerce",
     "shopify",
+    "shopify-100k",
     "amazon",
     "amazon-100k",
     "dashboard",
@@ -94,10 +96,12 @@ CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
 # import-cli is not one of the issue's figures and takes ~1.5-3 min at full size: opt-in.
 # The costing figures (issue 12) take 30-45 min together (shipping, filling 1,000,000 layers):
 # opt-in too (--only costing --only valuation, or --only all).
+# shopify-100k (issue 14: bulk operations at 100,000 listings) takes 5-10 minutes: opt-in.
 OPT_IN = (
     "import-cli",
     "memory",  # issue 14: the daemon at 100,000 listings per channel
     "amazon-100k",  # issue 14: 100,000 Amazon listings, a few minutes
+    "shopify-100k",
     "costing-sqlite",
     "costing-postgres",
     "valuation-sqlite",
@@ -781,6 +785,9 @@ class Runner:
 
     def bench_shopify(self) -> None:
         self.bench_channel("shopify")
+
+    def bench_shopify_100k(self) -> None:
+        self.bench_channel("shopify_bulk")
 
     def bench_amazon(self) -> None:
         self.bench_channel("amazon")
