@@ -38,11 +38,13 @@ getFeed polling granularity (one push run, about 0.5 s), and the run that reads 
 and records 10,000 confirmations in the store (about 1 s).
 
 Setup (not measured): a SQLite store of N simple SKUs with stock in ``main``, the emulator
-with N MFN offers at 0, and the listings job. searchListingsItems pages hold at most 20
-items at 5 requests/s, so a full listing refresh of 10,000 offers takes 100 s at the
-published rate; the setup raises that one operation's usage plan in the emulator (the
+with N MFN offers at 0, the listings job (the GET_MERCHANT_LISTINGS_ALL_DATA report), and
+the quantities read back as the reconcile does (searchListingsItems, 20 SKUs a request),
+which teaches the connector every listing's productType: the report has none, and a feed
+message needs it. At the published 5 requests/s that read-back takes N / 20 / 5 = 100 s
+for 10,000 offers; the setup raises that one operation's usage plan in the emulator (the
 connector follows the ``x-amzn-RateLimit-Limit`` header), which the measured phase does not
-use.
+use (a push with unknown product types would read them 20 per searchListingsItems first).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from pydantic import SecretStr
 
 from sellable.config import ChannelSettings, DatabaseSettings, Settings, WarehouseSettings
 from sellable.emulators.amazon import AmazonEmulator
+from sellable.sdk import Listing
 from sellable.store.db import create_db_engine
 from sellable.sync.engine import SyncEngine
 
@@ -156,8 +159,15 @@ def main(argv: list[str] | None = None) -> int:
             listed = engine.run_job("amazon", "listings")
             if not listed.ok or listed.counts.get("listings") != n:
                 raise RuntimeError(f"listings job: {listed.describe()}")
+            connector = engine.channels["amazon"].connector
+            codes = [f"SKU-{index:07d}" for index in range(n)]
+            if len(connector.read_quantities([Listing(code, code) for code in codes])) != n:
+                raise RuntimeError("the setup's read-back missed listings")
             setup = time.perf_counter() - started
-            print(f"  setup (emulator process, store, {n:,} offers, listings job): {setup:.1f} s")
+            print(
+                f"  setup (emulator process, store, {n:,} offers, listings job, product "
+                f"types read back): {setup:.1f} s"
+            )
             http = engine.channels["amazon"].http
             requests_before = http.requests
 

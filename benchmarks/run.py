@@ -13,6 +13,7 @@ Usage (from the project root, with the project's virtualenv)::
     .venv/bin/python benchmarks/run.py --only valuation   # valuation over 1,000,000 cost layers
     .venv/bin/python benchmarks/run.py --only push --only latency   # the sync layer
     .venv/bin/python benchmarks/run.py --only dashboard  # stock pages over 100,000 SKUs
+    .venv/bin/python benchmarks/run.py --only shopify-100k  # Shopify bulk operations at 100,000
 
 Each figure is printed with its target and PASS or MISS, then a summary table. The exit
 status is 0 even when a figure misses its target (these are measurements, not tests), and
@@ -47,8 +48,10 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+import bench_memory  # noqa: E402
 import bench_orders  # noqa: E402
 import bench_sync  # noqa: E402
+import bench_webhooks  # noqa: E402
 import dashboard  # noqa: E402
 import dbfill  # noqa: E402
 from catalog_gen import GEN_VERSION, SyntheticCatalog, settings_for  # noqa: E402
@@ -78,9 +81,14 @@ BENCHMARKS = (
     "valuation-postgres",
     "push",
     "latency",
+    "webhooks",
+    "webhooks-off",
+    "memory",
     "woocommerce",
     "shopify",
+    "shopify-100k",
     "amazon",
+    "amazon-100k",
     "dashboard",
 )
 # The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
@@ -88,8 +96,12 @@ CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
 # import-cli is not one of the issue's figures and takes ~1.5-3 min at full size: opt-in.
 # The costing figures (issue 12) take 30-45 min together (shipping, filling 1,000,000 layers):
 # opt-in too (--only costing --only valuation, or --only all).
+# shopify-100k (issue 14: bulk operations at 100,000 listings) takes 5-10 minutes: opt-in.
 OPT_IN = (
     "import-cli",
+    "memory",  # issue 14: the daemon at 100,000 listings per channel
+    "amazon-100k",  # issue 14: 100,000 Amazon listings, a few minutes
+    "shopify-100k",
     "costing-sqlite",
     "costing-postgres",
     "valuation-sqlite",
@@ -101,7 +113,7 @@ ALIASES = {
     "orders": ("orders-sqlite", "orders-postgres"),
     "costing": ("costing-sqlite", "costing-postgres"),
     "valuation": ("valuation-sqlite", "valuation-postgres"),
-    "sync": ("push", "latency"),
+    "sync": ("push", "latency", "webhooks", "webhooks-off"),
     "channels": CHANNEL_BENCHMARKS,
     "all": BENCHMARKS,
 }
@@ -745,6 +757,15 @@ class Runner:
     def bench_latency(self) -> None:
         bench_sync.bench_latency(self)
 
+    def bench_memory(self) -> None:
+        bench_memory.bench_memory(self)
+
+    def bench_webhooks(self) -> None:
+        bench_webhooks.bench_webhook_latency(self)
+
+    def bench_webhooks_off(self) -> None:
+        bench_webhooks.bench_webhooks_off(self)
+
     # ---- 6. the channels' connectors against their emulators: bench_<channel>.py
 
     def bench_channel(self, channel: str) -> None:
@@ -765,8 +786,14 @@ class Runner:
     def bench_shopify(self) -> None:
         self.bench_channel("shopify")
 
+    def bench_shopify_100k(self) -> None:
+        self.bench_channel("shopify_bulk")
+
     def bench_amazon(self) -> None:
         self.bench_channel("amazon")
+
+    def bench_amazon_100k(self) -> None:
+        self.bench_channel("amazon_100k")  # benchmarks/bench_amazon_100k.py
 
     # ---- driver
 
@@ -941,6 +968,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=5,
         help="orders placed on channel a by the latency benchmark (default 5)",
+    )
+    parser.add_argument(
+        "--memory-listings",
+        type=int,
+        default=100_000,
+        help="listings per channel of the memory benchmark (default 100,000)",
+    )
+    parser.add_argument(
+        "--memory-channels",
+        default="woocommerce,shopify,amazon",
+        help="emulated channels of the memory benchmark (default woocommerce,shopify,amazon)",
+    )
+    parser.add_argument(
+        "--webhook-rounds",
+        type=int,
+        default=10,
+        help="orders placed on Shopify by the webhooks benchmarks (default 10)",
+    )
+    parser.add_argument(
+        "--webhook-off-pull",
+        type=float,
+        default=30.0,
+        help="order pull interval in seconds of the webhooks-off benchmark (default 30)",
     )
     parser.add_argument(
         "--testshop",

@@ -260,6 +260,21 @@ class DaemonSettings(_Section):
         default=timedelta(seconds=60),
         description="a channel's job failing for longer than this makes the channel degraded",
     )
+    webhook_listen: str | None = Field(
+        default=None,
+        description="address of the webhook listener (POST /webhooks/{channel}), a listener "
+        "of its own meant to sit behind the merchant's TLS reverse proxy; unset: no webhooks",
+    )
+    webhook_max_body: int = Field(
+        default=1_048_576,
+        gt=0,
+        description="largest webhook body accepted, in bytes (larger ones get HTTP 413)",
+    )
+    webhook_debounce: NonNegativeDuration = Field(
+        default=timedelta(seconds=0.25),
+        description="a webhook schedules the channel's order pull this long after it came; "
+        "deliveries within that time share one pull",
+    )
     dashboard_token: SecretStr | None = Field(
         default=None,
         description="the dashboard's login token; required when http_listen (or sellable "
@@ -271,9 +286,11 @@ class DaemonSettings(_Section):
         "held lines) are hidden and refused",
     )
 
-    @field_validator("http_listen")
+    @field_validator("http_listen", "webhook_listen")
     @classmethod
-    def _host_and_port(cls, value: str) -> str:
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if not _LISTEN.match(value):
             raise ValueError(
                 'write HOST:PORT, e.g. "127.0.0.1:9178", "0.0.0.0:9178" or "[::1]:9178" '
@@ -389,6 +406,13 @@ class Settings(BaseSettings):
                         f"channels[{index}].warehouses[{position}]: unknown warehouse {code!r} "
                         f"(known: {', '.join(sorted(seen))})"
                     )
+            if channel.settings.get("webhook_url") and not self.daemon.webhook_listen:
+                raise ValueError(
+                    f"channels[{index}].settings.webhook_url: channel {channel.code!r} asks "
+                    "for webhooks, but [daemon] webhook_listen is not set, so nothing would "
+                    'receive them: set webhook_listen (e.g. "127.0.0.1:9179", behind your '
+                    "TLS reverse proxy) or remove webhook_url"
+                )
         return self
 
     def channel(self, code: str) -> ChannelSettings:

@@ -509,3 +509,142 @@ def test_search_orders_proceeds_split_item_discount_and_tax_and_add_up(
     assert order["proceeds"]["grandTotal"] == {"amount": "39.98", "currencyCode": usd}
     # Without includedData=PROCEEDS there are none.
     assert "proceeds" not in plain.json()["orders"][0]["orderItems"][0]
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+REPORTS = "/reports/2021-06-30/reports"
+LISTINGS_REPORT = {
+    "reportType": "GET_MERCHANT_LISTINGS_ALL_DATA",
+    "marketplaceIds": [MARKETPLACE_ID],
+}
+
+
+def report_status(api: Api, report_id: str) -> dict[str, Any]:
+    answer = api.call("GET", f"{REPORTS}/{report_id}")
+    assert answer.status_code == 200
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def test_listings_report_moves_through_its_states_and_serves_a_gzip_tsv(
+    api: Api, clock: ManualClock
+) -> None:
+    api.emulator.add_listing("MUG-RED", 7, "Red\tmug")
+    api.emulator.add_fba_listing("MUG-FBA", 4)
+    report_id = api.call("POST", REPORTS, json=LISTINGS_REPORT).json()["reportId"]
+
+    assert report_status(api, report_id)["processingStatus"] == "IN_QUEUE"
+    clock.advance(2.0)
+    assert report_status(api, report_id)["processingStatus"] == "IN_PROGRESS"
+    clock.advance(3.0)  # base 3 s + 0.1 ms x 2 listings: not yet
+    assert report_status(api, report_id)["processingStatus"] == "IN_PROGRESS"
+    clock.advance(0.001)
+    done = report_status(api, report_id)
+    assert done["processingStatus"] == "DONE"
+    info = api.call("GET", f"/reports/2021-06-30/documents/{done['reportDocumentId']}").json()
+    assert info["compressionAlgorithm"] == "GZIP"
+    assert info["url"].startswith(f"{api.emulator.url}/s3/report-documents/")
+
+    body = httpx.get(info["url"])  # presigned: no access token
+    lines = gzip.decompress(body.content).decode().splitlines()
+    header = lines[0].split("\t")
+    rows = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+    assert header[:6] == [
+        "item-name",
+        "item-description",
+        "listing-id",
+        "seller-sku",
+        "price",
+        "quantity",
+    ]
+    assert header[-3:] == ["fulfillment-channel", "merchant-shipping-group", "status"]
+    assert [(r["seller-sku"], r["quantity"], r["fulfillment-channel"]) for r in rows] == [
+        ("MUG-FBA", "", "AMAZON_NA"),
+        ("MUG-RED", "7", "DEFAULT"),
+    ]
+    assert rows[1]["item-name"] == "Red mug"  # no tab inside a cell
+    assert rows[1]["asin1"] == api.emulator.listings["MUG-RED"].asin
+
+
+def test_report_document_urls_serve_ranges_expire_and_refuse_the_access_token(
+    clock: ManualClock,
+) -> None:
+    emulator = AmazonEmulator(clock=clock, report_gzip=False)
+    emulator.start()
+    try:
+        api = Api(emulator, clock)
+        emulator.add_listing("A-1", 1)
+        report_id = api.call("POST", REPORTS, json=LISTINGS_REPORT).json()["reportId"]
+        clock.advance(10)
+        document_id = report_status(api, report_id)["reportDocumentId"]
+        info = api.call("GET", f"/reports/2021-06-30/documents/{document_id}").json()
+        assert "compressionAlgorithm" not in info
+        whole = httpx.get(info["url"]).content
+        assert whole.startswith(b"item-name\t")
+
+        part = httpx.get(info["url"], headers={"Range": "bytes=5-9"})
+        assert part.status_code == 206
+        assert part.content == whole[5:10]
+        assert part.headers["Content-Range"] == f"bytes 5-9/{len(whole)}"
+        beyond = httpx.get(info["url"], headers={"Range": f"bytes={len(whole)}-"})
+        assert beyond.status_code == 416
+
+        with_token = httpx.get(info["url"], headers={"x-amz-access-token": api.token})
+        assert with_token.status_code == 403
+        forged = httpx.get(info["url"].replace("Signature=", "Signature=0"))
+        assert forged.status_code == 403
+        clock.advance(301)
+        expired = httpx.get(info["url"])
+        assert expired.status_code == 403 and b"Request has expired" in expired.content
+        fresh = api.call("GET", f"/reports/2021-06-30/documents/{document_id}").json()["url"]
+        assert httpx.get(fresh).content == whole
+        api.http.close()
+    finally:
+        emulator.stop()
+
+
+def test_next_report_cancelled_or_fatal_by_method_and_control_and_empty_means_cancelled(
+    api: Api, clock: ManualClock
+) -> None:
+    emulator = api.emulator
+    first = api.call("POST", REPORTS, json=LISTINGS_REPORT).json()["reportId"]  # no listings
+    clock.advance(10.0)
+    assert report_status(api, first)["processingStatus"] == "CANCELLED"
+    emulator.add_listing("A-1", 1)
+    emulator.cancel_next_report()
+    cancelled = api.call("POST", REPORTS, json=LISTINGS_REPORT).json()["reportId"]
+    control = httpx.post(f"{emulator.url}/_emulator/reports/next", json={"outcome": "FATAL"})
+    assert control.json() == {"next_report": "FATAL"}
+    fatal = api.call("POST", REPORTS, json=LISTINGS_REPORT).json()["reportId"]
+    bad = httpx.post(f"{emulator.url}/_emulator/reports/next", json={"outcome": "DONE"})
+    assert bad.status_code == 400
+    clock.advance(2.0)
+    assert report_status(api, cancelled)["processingStatus"] == "CANCELLED"
+    clock.advance(10.0)
+
+    assert "reportDocumentId" not in report_status(api, first)
+    assert "reportDocumentId" not in report_status(api, cancelled)
+    failed = report_status(api, fatal)
+    assert failed["processingStatus"] == "FATAL" and failed["reportDocumentId"]
+
+
+def test_reports_are_checked_against_the_model_and_limited_at_published_rates(
+    api: Api, clock: ManualClock
+) -> None:
+    created = [api.call("POST", REPORTS, json=LISTINGS_REPORT) for _ in range(16)]
+
+    assert [r.status_code for r in created] == [202] * 15 + [429]  # createReport: burst 15
+    assert created[0].headers["x-amzn-RateLimit-Limit"] == "0.0167"
+    report_id = created[0].json()["reportId"]
+    polls = [api.call("GET", f"{REPORTS}/{report_id}").status_code for _ in range(16)]
+    assert polls == [200] * 15 + [429]  # getReport: burst 15 at 2/s
+    clock.advance(0.5)
+    assert api.call("GET", f"{REPORTS}/{report_id}").status_code == 200
+    clock.advance(60)
+    assert api.call("POST", REPORTS, json=LISTINGS_REPORT).status_code == 202  # 0.0167/s
+    clock.advance(180)
+    missing = api.call("POST", REPORTS, json={"reportType": "GET_MERCHANT_LISTINGS_ALL_DATA"})
+    assert missing.status_code == 400
+    other = api.call("POST", REPORTS, json={**LISTINGS_REPORT, "reportType": "GET_V2_SETTLEMENT"})
+    assert other.status_code == 400

@@ -3,6 +3,7 @@ swap, idempotency, orders and pagination, with a manual clock (no sleeps)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,6 +70,11 @@ class Shop:
             input={"name": "available", "reason": reason, "quantities": list(quantities)},
             key=key,
         )
+
+    def post_control(self, action: str, body: Any) -> Any:
+        response = self.client.post(f"/_emulator/{action}", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
 
     def levels(self, item: str = ITEM1, location: str = LOC1) -> dict[str, int]:
         data = self.gql(LEVEL, item=item, location=location)["data"]
@@ -458,3 +464,178 @@ def test_shopify_emulator_line_money_allocates_an_order_code_and_taxes_the_rest(
     ]
     # Tax on the discounted 33.32: 20 % on top, or the 20/120 inside it.
     assert line["taxLines"] == [{"rate": 0.2, "priceSet": {"shopMoney": {"amount": tax}}}]
+
+
+# -- bulk operations -------------------------------------------------------------------------------
+
+BULK_RUN = """
+mutation Run($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation { id status objectCount url }
+    userErrors { field message code }
+  }
+}"""
+BULK_POLL = """
+query Poll($id: ID!) {
+  bulkOperation(id: $id) {
+    id status errorCode objectCount rootObjectCount fileSize url partialDataUrl completedAt type
+  }
+  currentBulkOperation { id }
+}"""
+VARIANT_LEVELS = """{
+  productVariants {
+    edges { node { id sku inventoryItem { id inventoryLevels { edges { node {
+      location { id } quantities(names: ["available"]) { quantity }
+    } } } } } }
+  }
+}"""
+
+
+def _bulk(shop: Shop, query: str = VARIANT_LEVELS) -> dict[str, Any]:
+    payload: dict[str, Any] = shop.gql(BULK_RUN, query=query)["data"]["bulkOperationRunQuery"]
+    return payload
+
+
+def _poll(shop: Shop, operation: str) -> dict[str, Any]:
+    answer: dict[str, Any] = shop.gql(BULK_POLL, id=operation)["data"]
+    return answer
+
+
+def test_shopify_emulator_bulk_query_runs_at_its_speed_and_serves_jsonl_with_parent_ids(
+    shop: Shop,
+) -> None:
+    shop.emulator.add_variant("CAP", {1: 2}, stocked_at=[1])
+    shop.emulator.set_bulk_speed(2)  # objects per second of the emulator's clock
+
+    started = _bulk(shop)
+    operation = started["bulkOperation"]["id"]
+    shop.clock.advance(1.5)
+    running = _poll(shop, operation)
+    shop.clock.advance(2.5)  # 8 objects at 2 a second: 4 s
+    done = _poll(shop, operation)
+
+    assert started["userErrors"] == []
+    assert started["bulkOperation"]["status"] == "CREATED"
+    assert running["bulkOperation"]["status"] == "RUNNING"
+    assert running["bulkOperation"]["objectCount"] == "3"
+    assert running["bulkOperation"]["url"] is None
+    assert running["currentBulkOperation"] == {"id": operation}
+    state = done["bulkOperation"]
+    assert (state["status"], state["objectCount"], state["rootObjectCount"]) == (
+        "COMPLETED",
+        "8",
+        "3",
+    )
+    assert (state["type"], state["errorCode"], state["partialDataUrl"]) == ("QUERY", None, None)
+    body = httpx.get(state["url"]).content  # pre-signed: no token
+    assert int(state["fileSize"]) == len(body)
+    rows = [json.loads(line) for line in body.splitlines()]
+    assert rows[:3] == [
+        {
+            "id": "gid://shopify/ProductVariant/1",
+            "sku": "MUG",
+            "inventoryItem": {"id": "gid://shopify/InventoryItem/1"},
+        },
+        {
+            "location": {"id": LOC1},
+            "quantities": [{"quantity": 5}],
+            "__parentId": "gid://shopify/ProductVariant/1",
+        },
+        {
+            "location": {"id": LOC2},
+            "quantities": [{"quantity": 2}],
+            "__parentId": "gid://shopify/ProductVariant/1",
+        },
+    ]
+    assert [(row.get("sku"), row.get("__parentId", "")[-1:]) for row in rows[3:]] == [
+        ("CUP", ""),
+        (None, "2"),
+        (None, "2"),
+        ("CAP", ""),
+        (None, "3"),
+    ]
+    ranged = httpx.get(state["url"], headers={"Range": "bytes=10-19"})
+    assert ranged.status_code == 206
+    assert ranged.content == body[10:20]
+    assert ranged.headers["Content-Range"] == f"bytes 10-19/{len(body)}"
+    assert shop.emulator.bulk_downloads_with_token == 0
+
+
+def test_shopify_emulator_bulk_url_expires(shop: Shop) -> None:
+    shop.emulator.bulk_url_life = 60
+    operation = _bulk(shop)["bulkOperation"]["id"]
+    shop.clock.advance(1)
+    url = _poll(shop, operation)["bulkOperation"]["url"]
+    shop.clock.advance(60)
+
+    expired = _poll(shop, operation)["bulkOperation"]
+    refused = httpx.get(url)
+
+    assert (expired["status"], expired["url"]) == ("EXPIRED", None)
+    assert refused.status_code == 403
+    assert b"ExpiredToken" in refused.content
+
+
+def test_shopify_emulator_bulk_queries_at_once_are_limited(shop: Shop) -> None:
+    shop.emulator.bulk_queries_at_once = 1  # API versions before 2026-01
+    first = _bulk(shop)
+    second = _bulk(shop)
+    shop.clock.advance(10)
+    third = _bulk(shop)
+
+    assert first["userErrors"] == [] and third["userErrors"] == []
+    assert second["bulkOperation"] is None
+    (error,) = second["userErrors"]
+    assert error["code"] == "OPERATION_IN_PROGRESS"
+    assert first["bulkOperation"]["id"] in error["message"]
+
+
+def test_shopify_emulator_failed_bulk_query_serves_its_partial_data(shop: Shop) -> None:
+    shop.post_control("bulk", {"fail": "TIMEOUT", "after": 3, "speed": 10})
+    operation = _bulk(shop)["bulkOperation"]["id"]
+    shop.clock.advance(1)
+
+    failed = _poll(shop, operation)["bulkOperation"]
+
+    assert (failed["status"], failed["errorCode"], failed["objectCount"]) == (
+        "FAILED",
+        "TIMEOUT",
+        "3",
+    )
+    assert failed["url"] is None
+    lines = httpx.get(failed["partialDataUrl"]).content.splitlines()
+    assert [json.loads(line).get("sku") for line in lines] == ["MUG", None, None]
+    # the failure was for the next operation only
+    again = _bulk(shop)["bulkOperation"]["id"]
+    shop.clock.advance(1)
+    assert _poll(shop, again)["bulkOperation"]["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("{ shop { name } }", "Bulk queries must contain at least one connection."),
+        (
+            "{ productVariants { edges { node { id } } } locations { edges { node { id } } } }",
+            "a bulk query selects one top-level connection field",
+        ),
+        (
+            "{ orders { edges { node { id lineItems { edges { node { id "
+            "discountAllocations { allocatedAmountSet { shopMoney { amount } } } } } } "
+            "fulfillmentOrders { edges { node { id lineItems { edges { node { id "
+            "} } } } } } } } } }",
+            "nested more than 2 levels deep",
+        ),
+        ("{ productVariants { edges { node { nope } } } }", "Invalid bulk query"),
+    ],
+    ids=["no-connection", "two-roots", "too-deep", "invalid"],
+)
+def test_shopify_emulator_refuses_what_bulk_operation_restrictions_refuse(
+    shop: Shop, query: str, message: str
+) -> None:
+    payload = _bulk(shop, query)
+
+    assert payload["bulkOperation"] is None
+    (error,) = payload["userErrors"]
+    assert error["code"] == "INVALID"
+    assert message in error["message"]

@@ -9,7 +9,7 @@ It owns three things the connector should not think about:
   each operation in the saved models), updated from the ``x-amzn-RateLimit-Limit``
   header of every answer -- https://developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits
 * never sending the access token anywhere but the SP-API host (not to LWA, not to the
-  presigned S3 URLs of the Feeds API).
+  presigned S3 URLs of the Feeds and Reports APIs).
 
 Retries of 429 (``QuotaExceeded``), 5xx and transport errors are the framework's.
 """
@@ -44,7 +44,7 @@ NO_AUTH = "x-sellable-no-auth"
 
 #: Published usage plans (rate per second, burst) of every operation we call, from the
 #: "Usage Plan" tables of the saved models (orders_2026-01-01.json, fbaInventory.json,
-#: listingsItems_2021-08-01.json, feeds_2021-06-30.json).
+#: listingsItems_2021-08-01.json, feeds_2021-06-30.json, reports_2021-06-30.json).
 OPERATIONS: dict[str, tuple[float, int]] = {
     "searchOrders": (0.0056, 20),
     "getInventorySummaries": (2.0, 2),
@@ -55,6 +55,9 @@ OPERATIONS: dict[str, tuple[float, int]] = {
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
     "getFeedDocument": (0.0222, 10),
+    "createReport": (0.0167, 15),
+    "getReport": (2.0, 15),
+    "getReportDocument": (0.0167, 15),
 }
 #: JSON_LISTINGS_FEED has a limit of its own on top of createFeed: 5 feeds per 5 minutes
 #: per region (SP-API changelog, May 2025; research/channel-apis.md "Other feed facts").
@@ -314,12 +317,70 @@ class SpApiClient:
             "getFeedDocument", "GET", f"/feeds/2021-06-30/documents/{_quote(document_id)}"
         )[1]
 
+    def create_report(self, report_type: str) -> str:
+        # Reports API 2021-06-30 createReport: 202 {"reportId"}; one marketplace per report
+        # for the listings reports (report-type-values-inventory).
+        _r, data = self.call(
+            "createReport",
+            "POST",
+            "/reports/2021-06-30/reports",
+            json={"reportType": report_type, "marketplaceIds": [self.marketplace_id]},
+        )
+        return _field(data, "reportId", self)
+
+    def get_report(self, report_id: str) -> Any:
+        return self.call("getReport", "GET", f"/reports/2021-06-30/reports/{_quote(report_id)}")[1]
+
+    def get_report_document(self, document_id: str) -> Any:
+        return self.call(
+            "getReportDocument", "GET", f"/reports/2021-06-30/documents/{_quote(document_id)}"
+        )[1]
+
+    def download_range(self, url: str, start: int, size: int) -> DocumentPiece:
+        """``size`` bytes of a presigned document from ``start`` (an HTTP Range request,
+        which S3 serves as 206 with ``Content-Range``), without the access token."""
+        response = self.http.request(
+            "GET", url, headers={NO_AUTH: "1", "Range": f"bytes={start}-{start + size - 1}"}
+        )
+        total: int | None = None
+        if response.status_code == 206:
+            # Content-Range: bytes 0-1048575/73400320
+            _span, _slash, length = response.headers.get("Content-Range", "").partition("/")
+            total = int(length) if length.isdigit() else None
+        elif start == 0:  # 200: the server ignored the Range and sent it all
+            total = len(response.content)
+        else:
+            raise ChannelPayloadError(
+                f"document download: HTTP {response.status_code} to a Range request from "
+                f"byte {start}",
+                channel=self.http.channel,
+            )
+        return DocumentPiece(response.content, total, _charset(response))
+
     def download(self, url: str, compression: str | None) -> bytes:
         response = self.http.request("GET", url, headers={NO_AUTH: "1"})
         body = response.content
         if compression == "GZIP":
             body = gzip.decompress(body)
         return body
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPiece:
+    """Part of a report document: its bytes, the document's size when the server said
+    (``Content-Range``), and the charset of its ``Content-Type`` if any."""
+
+    content: bytes
+    total: int | None
+    charset: str | None
+
+
+def _charset(response: httpx.Response) -> str | None:
+    for part in response.headers.get("Content-Type", "").split(";")[1:]:
+        name, _eq, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            return str(value.strip('"'))
+    return None
 
 
 def quantity_patch(quantity: int) -> dict[str, Any]:

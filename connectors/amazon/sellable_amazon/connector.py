@@ -10,8 +10,11 @@
   channel's ``warehouses`` or left out of them (``warehouses = ["main"]``,
   ``fba_warehouse = "fba-us"``: MFN ships from main, FBA stock lives in fba-us); it must
   be a configured ``[[warehouses]]`` code.
-* Listings: ``searchListingsItems``; only merchant-fulfilled offers (channel ``DEFAULT``)
-  are ours to set, from the channel's own warehouses. Amazon sets FBA quantities itself.
+* Listings: the ``GET_MERCHANT_LISTINGS_ALL_DATA`` report (Reports API 2021-06-30),
+  requested, waited for and read piece by piece across ``list_listings`` calls; only
+  merchant-fulfilled offers (channel ``DEFAULT``) are ours to set, from the channel's own
+  warehouses. Amazon sets FBA quantities itself. The report has no ``productType``, which
+  a quantity change needs: it is read at push time (kept per SKU with its ASIN).
 * Push: ``patchListingsItem`` for a few changes, one ``JSON_LISTINGS_FEED`` for many. Both
   are asynchronous: ``ACCEPTED`` and a submitted feed only mean queued, so the item is
   answered :attr:`PushStatus.RETRY` until the change is confirmed (listing read back, or
@@ -57,8 +60,15 @@ from sellable.sdk import (
     order_time,
     whole_quantity,
 )
-from sellable_amazon.client import Credentials, SpApiClient, quantity_patch, rate_limits
+from sellable_amazon.client import (
+    Credentials,
+    DocumentPiece,
+    SpApiClient,
+    quantity_patch,
+    rate_limits,
+)
 from sellable_amazon.money import item_revenue
+from sellable_amazon.report import DocumentError, DocumentReader, Row
 
 log = logging.getLogger("sellable.amazon")
 
@@ -79,6 +89,18 @@ FULFILLMENT_STATUS = {
 #: older than this.
 INVENTORY_TOKEN_LIFE = 25.0
 FEED_DONE = ("DONE", "FATAL", "CANCELLED")
+#: The listing refresh reads this report (Reports API 2021-06-30): every listing of the
+#: seller in the marketplace, active or not, with its quantity and fulfillment channel.
+LISTINGS_REPORT = "GET_MERCHANT_LISTINGS_ALL_DATA"
+REPORT_WAITING = ("IN_QUEUE", "IN_PROGRESS")
+#: A JSON_LISTINGS_FEED PATCH message setting the DEFAULT quantity, as text with
+#: placeholders (messageId, sku and productType as JSON strings, quantity); its patch is
+#: :func:`quantity_patch`'s.
+FEED_MESSAGE = (
+    '{"messageId":%d,"sku":%s,"operationType":"PATCH","productType":%s,"patches":['
+    + json.dumps(quantity_patch(0), separators=(",", ":")).replace('"quantity":0', '"quantity":%d')
+    + "]}"
+)
 
 
 class AmazonSettings(ConnectorSettings):
@@ -127,6 +149,33 @@ class _Feed:
     outcome: dict[str, str | None] | None = None  # sku -> None (applied) or the error
     warned: bool = False
     waiting: set[str] = field(default_factory=set)  # SKUs not yet told the outcome
+
+
+@dataclass(frozen=True, slots=True)
+class _ProductType:
+    product_type: str
+    asin: str | None  # the ASIN it was read with: another ASIN means read it again
+
+
+@dataclass(slots=True)
+class _ReportRun:
+    """The listings report being read by the current listing refresh."""
+
+    id: str
+    status: str = "IN_QUEUE"
+    step: int = 0
+    document_id: str | None = None
+    url: str = ""
+    reader: DocumentReader | None = None
+
+    @property
+    def cursor(self) -> str:
+        return f"report:{self.id}:{self.step}"
+
+    def next_cursor(self) -> str:
+        # A new token each step: the framework refuses a repeated one.
+        self.step += 1
+        return self.cursor
 
 
 class AmazonConnector(Connector):
@@ -182,7 +231,9 @@ class AmazonConnector(Connector):
             s.marketplace_id,
             clock=self.clock,
         )
-        self._product_types: dict[str, str] = {}
+        self._product_types: dict[str, _ProductType] = {}
+        self._distrusted: set[str] = set()  # SKUs whose stored productType was refused
+        self._listing_report: _ReportRun | None = None
         self._pending: dict[str, _Submission] = {}
         self._feeds: dict[str, _Feed] = {}
 
@@ -336,32 +387,144 @@ class AmazonConnector(Connector):
     # -- listings -------------------------------------------------------------------------------
 
     def list_listings(self, cursor: str | None) -> ListingPage:
-        data = self.client.search_listings(cursor)
-        items = data.get("items") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise ChannelPayloadError("searchListingsItems answer lacks items", channel=self._code)
-        listings = []
-        for item in items:
-            listing = self._listing(item)
-            if listing is not None:
-                listings.append(listing)
-        token = (data.get("pagination") or {}).get("nextToken")
-        return ListingPage(listings, token or None)
+        """One step of reading the listings report: create it (no cursor), wait for it
+        (one getReport per call, paced by its limiter; an empty page and a new cursor
+        while Amazon works on it), then one piece of its document per call."""
+        if cursor is None:
+            run = _ReportRun(self.client.create_report(LISTINGS_REPORT))
+            self._listing_report = run
+            log.info("channel=%s: %s report %s requested", self._code, LISTINGS_REPORT, run.id)
+        else:
+            current = self._listing_report
+            if current is None or cursor != current.cursor:
+                # The framework reads one report through to the end in one job; a cursor
+                # from elsewhere (another process, an abandoned refresh) cannot be resumed.
+                raise TemporaryChannelError(
+                    f"listing report cursor {cursor!r} is not the report being read; the "
+                    "next listing refresh requests a new one",
+                    channel=self._code,
+                )
+            run = current
+        if run.reader is None:
+            self._check_report(run)
+            if run.reader is None:
+                if run.status in REPORT_WAITING:
+                    return ListingPage([], run.next_cursor())
+                self._listing_report = None  # CANCELLED without data: Amazon had nothing to report
+                log.info(
+                    "channel=%s: report %s CANCELLED with no data: no listings",
+                    self._code,
+                    run.id,
+                )
+                return ListingPage([], None)
+        reader = run.reader
+        try:
+            rows = reader.next_rows(lambda start, size: self._download(run, start, size))
+        except DocumentError as err:
+            self._listing_report = None
+            raise ChannelPayloadError(
+                f"{LISTINGS_REPORT} report {run.id}: {err}", channel=self._code
+            ) from err
+        listings = [x for x in map(self._report_listing, rows) if x is not None]
+        if not reader.done:
+            return ListingPage(listings, run.next_cursor())
+        self._listing_report = None
+        log.info(
+            "channel=%s: report %s read: %d row(s), %d byte(s)",
+            self._code,
+            run.id,
+            reader.rows,
+            reader.offset,
+        )
+        return ListingPage(listings, None)
+
+    def _check_report(self, run: _ReportRun) -> None:
+        """getReport once; at DONE, open its document (getReportDocument)."""
+        data = self.client.get_report(run.id)
+        status = data.get("processingStatus") if isinstance(data, dict) else None
+        run.status = str(status)
+        if status in REPORT_WAITING:
+            return
+        document = data.get("reportDocumentId")
+        if status == "DONE" and document:
+            run.document_id = str(document)
+            compression = self._open_document(run)
+            try:
+                run.reader = DocumentReader(compression)
+            except DocumentError as err:
+                raise ChannelPayloadError(
+                    f"{LISTINGS_REPORT} report {run.id}: {err}", channel=self._code
+                ) from err
+            return
+        if status == "CANCELLED" and not document:
+            return
+        self._listing_report = None
+        # FATAL (its document, when there is one, holds Amazon's reason), or an answer we
+        # cannot read: the refresh fails and the listings stay as the last refresh left them.
+        where = f"; document {document} holds Amazon's reason" if document else ""
+        raise ChannelError(
+            f"{LISTINGS_REPORT} report {run.id} ended {status}{where}", channel=self._code
+        )
+
+    def _open_document(self, run: _ReportRun) -> str | None:
+        """A (new) presigned URL of the report's document; returns its compression."""
+        assert run.document_id is not None
+        info = self.client.get_report_document(run.document_id)
+        url = info.get("url") if isinstance(info, dict) else None
+        if not isinstance(url, str):
+            raise ChannelPayloadError("getReportDocument answer lacks url", channel=self._code)
+        run.url = url
+        compression = info.get("compressionAlgorithm")
+        return str(compression) if compression else None
+
+    def _download(self, run: _ReportRun, start: int, size: int) -> DocumentPiece:
+        try:
+            return self.client.download_range(run.url, start, size)
+        except AuthenticationError:
+            # S3 answers 403 once the presigned URL expired (5 minutes, ReportDocument.url
+            # in reports_2021-06-30.json): take a new URL once and go on where we were.
+            self._open_document(run)
+            return self.client.download_range(run.url, start, size)
+
+    def _report_listing(self, row: Row) -> Listing | None:
+        sku = row.get("seller-sku")
+        if not sku:
+            raise ChannelPayloadError(
+                f"{LISTINGS_REPORT} line {row.line}: no seller-sku", channel=self._code
+            )
+        asin = row.get("asin1") or None
+        known = self._product_types.get(sku)
+        if known is not None and asin is not None and known.asin not in (None, asin):
+            # Another product behind the SKU: its product type must be read again.
+            self._forget_product_type(sku)
+            known = None
+        channel = row.get("fulfillment-channel") or "DEFAULT"
+        if channel != "DEFAULT" or not self.own:
+            # Fulfilled by Amazon (AMAZON_NA, AMAZON_EU...): Amazon sets that quantity from
+            # what it holds; only DEFAULT is settable. FBA stock comes from pull_stock.
+            return None
+        quantity = row.get("quantity")
+        return Listing(
+            listing_id=sku,
+            sku=sku,
+            warehouses=self.own,
+            quantity=int(quantity) if quantity.isdigit() else None,
+            extra={"productType": known.product_type} if known is not None else {},
+        )
 
     def _listing(self, item: Any) -> Listing | None:
+        """A listing from a Listings Items API item (searchListingsItems, for reading
+        quantities back)."""
         sku = item.get("sku") if isinstance(item, dict) else None
         if not isinstance(sku, str):
             raise ChannelPayloadError("searchListingsItems: item without sku", channel=self._code)
-        product_type = self._product_type_in(item)
-        if product_type:
-            self._product_types[sku] = product_type
+        product_type = self._remember_product_type(sku, item)
         availability = item.get("fulfillmentAvailability") or []
         default = next(
             (a for a in availability if a.get("fulfillmentChannelCode") == "DEFAULT"), None
         )
         if (default is None and availability) or not self.own:
-            # Fulfilled by Amazon (AMAZON_NA, AMAZON_EU...): Amazon sets that quantity from
-            # what it holds; only DEFAULT is settable. FBA stock comes from pull_stock.
+            # Fulfilled by Amazon: not ours to set (see _report_listing).
             # https://developer-docs.amazon.com/sp-api/docs/listings-items-api-v2021-08-01-use-case-guide
             return None
         quantity = default.get("quantity") if default else None
@@ -373,13 +536,24 @@ class AmazonConnector(Connector):
             extra={"productType": product_type} if product_type else {},
         )
 
-    def _product_type_in(self, item: dict[str, Any]) -> str | None:
+    def _remember_product_type(self, sku: str, item: dict[str, Any]) -> str | None:
+        """Keep the productType (and the ASIN it goes with) of a Listings Items API item."""
         summaries = item.get("summaries") or []
         ours = [s for s in summaries if s.get("marketplaceId") == self.settings.marketplace_id]
         for summary in ours or summaries:
             if summary.get("productType"):
-                return str(summary["productType"])
+                found = str(summary["productType"])
+                asin = summary.get("asin")
+                self._product_types[sku] = _ProductType(found, str(asin) if asin else None)
+                self._distrusted.discard(sku)
+                return found
         return None
+
+    def _forget_product_type(self, sku: str) -> None:
+        """Amazon refused a submission for ``sku`` or its ASIN changed: read its product
+        type again before the next one, not trusting the stored listing's either."""
+        self._product_types.pop(sku, None)
+        self._distrusted.add(sku)
 
     def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
         by_sku = {(x.sku or x.listing_id): x.listing_id for x in listings}
@@ -531,6 +705,7 @@ class AmazonConnector(Connector):
                 outcome[sku] = f"feed {feed.feed_id} {status}: {reason}"[:1000]
             elif sku in errors:
                 outcome[sku] = "; ".join(errors[sku])[:1000]
+                self._forget_product_type(sku)
             else:
                 outcome[sku] = None
         feed.outcome = outcome
@@ -552,21 +727,46 @@ class AmazonConnector(Connector):
         issues = report.get("issues") if isinstance(report, dict) else None
         return [i for i in issues or [] if isinstance(i, dict)]
 
-    def _product_type(self, listing: Listing) -> str:
+    def _known_product_type(self, listing: Listing) -> str | None:
         sku = listing.sku or listing.listing_id
-        found = listing.extra.get("productType") or self._product_types.get(sku)
+        known = self._product_types.get(sku)
+        if known is not None:
+            return known.product_type
+        if sku not in self._distrusted:
+            return listing.extra.get("productType") or None
+        return None
+
+    def _product_type(self, listing: Listing) -> str:
+        found = self._known_product_type(listing)
         if found:
             return found
-        # productType is required by patchListingsItem and feed PATCH messages; read it
-        # once per SKU and keep it (listings-items-api use case guide).
+        # productType is required by patchListingsItem and feed PATCH messages, and the
+        # listings report does not carry it: read it once per SKU and keep it
+        # (listings-items-api use case guide).
+        sku = listing.sku or listing.listing_id
         data = self.client.get_listings_item(sku, "summaries")
-        found = self._product_type_in(data) if isinstance(data, dict) else None
+        found = self._remember_product_type(sku, data) if isinstance(data, dict) else None
         if not found:
             raise ChannelPayloadError(
                 f"{sku}: no productType in getListingsItem", channel=self._code
             )
-        self._product_types[sku] = found
         return found
+
+    def _learn_product_types(self, items: Sequence[PushItem]) -> None:
+        """Read the unknown product types of many listings 20 SKUs per
+        searchListingsItems (5/s: 100 SKUs/s) rather than one getListingsItem each."""
+        unknown = list(
+            dict.fromkeys(
+                item.listing.sku or item.listing.listing_id
+                for item in items
+                if not self._known_product_type(item.listing)
+            )
+        )
+        for start in range(0, len(unknown), 20):  # identifiers: at most 20
+            data = self.client.search_listings(skus=unknown[start : start + 20])
+            for item in (data.get("items") if isinstance(data, dict) else None) or []:
+                if isinstance(item, dict) and isinstance(item.get("sku"), str):
+                    self._remember_product_type(item["sku"], item)
 
     def _patch(self, item: PushItem, now: float) -> PushResult:
         lid = item.listing.listing_id
@@ -584,6 +784,7 @@ class AmazonConnector(Connector):
             ref = str(data.get("submissionId", ""))
             self._pending[sku] = _Submission(sku, item.quantity, "patch", now, ref)
             return PushResult.retry(lid, f"accepted (submission {ref}), not applied yet")
+        self._forget_product_type(sku)
         issues = data.get("issues") if isinstance(data, dict) else None
         text = "; ".join(
             f"{i.get('code', '')}: {i.get('message', '')}"
@@ -594,7 +795,8 @@ class AmazonConnector(Connector):
 
     def _feed(self, items: Sequence[PushItem], now: float) -> list[PushResult]:
         results: list[PushResult] = []
-        messages: list[dict[str, Any]] = []
+        self._learn_product_types(items)
+        messages: list[str] = []
         by_id: dict[int, str] = {}
         lids: dict[str, str] = {}
         for item in items:
@@ -608,21 +810,18 @@ class AmazonConnector(Connector):
                 results.append(PushResult.failed(lid, str(err)))
                 continue
             message_id = len(messages) + 1
+            # One PATCH message (listings-feed-schema-v2.json), written as text: 25,000 of
+            # them as dicts through json.dumps cost several times more.
             messages.append(
-                {
-                    "messageId": message_id,
-                    "sku": sku,
-                    "operationType": "PATCH",
-                    "productType": product_type,
-                    "patches": [quantity_patch(item.quantity)],
-                }
+                FEED_MESSAGE
+                % (message_id, json.dumps(sku), json.dumps(product_type), int(item.quantity))
             )
             by_id[message_id] = sku
             lids[sku] = lid
         if not messages:
             return results
-        document = {"header": {"sellerId": self.settings.seller_id, "version": "2.0"}}
-        body = json.dumps({**document, "messages": messages}, separators=(",", ":")).encode()
+        header = json.dumps({"sellerId": self.settings.seller_id, "version": "2.0"})
+        body = f'{{"header":{header},"messages":[{",".join(messages)}]}}'.encode()
         document_id, url = self.client.create_feed_document()
         try:
             self.client.upload(url, body)

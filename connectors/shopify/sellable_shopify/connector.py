@@ -9,16 +9,19 @@ https://shopify.dev/changelog/making-idempotency-mandatory-for-inventory-adjustm
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sellable.sdk import (
+    AuthenticationError,
     Capability,
+    ChannelError,
     ChannelOrder,
     ChannelOrderLine,
     ChannelPayloadError,
@@ -33,8 +36,20 @@ from sellable.sdk import (
     PushItem,
     PushResult,
     RateLimit,
+    TemporaryChannelError,
+    WebhookEvent,
+    WebhookKind,
+    WebhookRejected,
+    WebhookSubscriptions,
     collect_orders,
+    signature_matches,
     whole_quantity,
+)
+from sellable_shopify.bulk import (
+    POLL_LIMITER,
+    POLL_RATE,
+    BulkLevelsReader,
+    ShopifyBulk,
 )
 from sellable_shopify.client import (
     DEFAULT_MAXIMUM,
@@ -49,6 +64,8 @@ from sellable_shopify.client import (
 )
 from sellable_shopify.money import line_revenue
 
+log = logging.getLogger("sellable.shopify")
+
 LOCATION_GID = re.compile(r"^gid://shopify/Location/\d+$")
 VERSION = re.compile(r"^(\d{4})-(01|04|07|10)$")
 #: The first version with the semantics this connector is written for.
@@ -62,6 +79,45 @@ DENY = "DENY"
 #: that slot. The leading underscore hides it from the customer at checkout
 #: (https://shopify.dev/docs/storefronts/themes/product-merchandising/line-item-properties).
 OPTION_PREFIX = "_sellable_option:"
+#: The webhook topics we subscribe to (WebhookSubscriptionTopic), and the topics of their
+#: deliveries (``X-Shopify-Topic``).
+WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_CANCELLED", "APP_UNINSTALLED")
+ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled"})
+UNINSTALL_TOPIC = "app/uninstalled"
+#: ``uri`` replaced ``callbackUrl``/``endpoint`` in 2025-10
+#: (https://shopify.dev/changelog/consolidate-webhook-graphql-surfaces).
+WEBHOOKS_QUERY = """
+query SellableWebhooks($after: String) {
+  webhookSubscriptions(first: 100, after: $after) {
+    nodes { id topic uri }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+WEBHOOKS_QUERY_COST = 102
+WEBHOOK_CREATE = """
+mutation SellableWebhookCreate(
+  $topic: WebhookSubscriptionTopic!, $webhookSubscription: WebhookSubscriptionInput!
+) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $webhookSubscription) {
+    webhookSubscription { id topic uri }
+    userErrors { field message }
+  }
+}
+"""
+VARIANTS_COUNT = "query SellableVariantsCount { productVariantsCount { count } }"
+BULK_CURSOR = "bulk:"  # list_listings cursors of the bulk path: "bulk:<operation>:<offset>"
+#: How long a reconcile snapshot (one bulk operation's quantities) answers read_quantities:
+#: the reconcile job reads every listing once, in batches, right after taking it.
+SNAPSHOT_LIFE = 600.0
+WEBHOOK_DELETE = """
+mutation SellableWebhookDelete($id: ID!) {
+  webhookSubscriptionDelete(id: $id) {
+    deletedWebhookSubscriptionId
+    userErrors { field message }
+  }
+}
+"""
 
 
 class ShopifySettings(ConnectorSettings):
@@ -79,6 +135,31 @@ class ShopifySettings(ConnectorSettings):
     #: ``_sellable_option:<slot>`` (the option's SKU). Off by default: each line item then
     #: costs one more query point, so order pages are smaller.
     line_options: bool = False
+    #: Where Shopify should deliver order webhooks: the public HTTPS address of your
+    #: reverse proxy in front of ``[daemon] webhook_listen``, ending in
+    #: ``/webhooks/<channel code>``. Unset: no webhooks, orders come by the interval pull.
+    webhook_url: str | None = None
+    #: The app's client secret (the "API secret key" of the app's credentials): Shopify
+    #: signs every webhook with it (``X-Shopify-Hmac-Sha256``).
+    webhook_secret: SecretStr | None = None
+    #: Read listings (listing refresh) and quantities (reconcile) with bulk operations:
+    #: one background query of Shopify's instead of thousands of paged ones. False: page.
+    bulk_operations: bool = True
+    #: With bulk operations, page instead when the shop has fewer variants than this (a
+    #: shop that fits one page reads it in one query, without waiting for an operation);
+    #: each refresh then first counts the variants (1 query point). 0: always bulk.
+    bulk_from: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> ShopifySettings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                "webhook_url needs webhook_secret: the app's client secret (API secret key), "
+                "which Shopify signs webhooks with"
+            )
+        if self.webhook_url and not self.webhook_url.startswith(("https://", "http://")):
+            raise ValueError(f"webhook_url must be an http(s) URL, got {self.webhook_url!r}")
+        return self
 
     @field_validator("api_version")
     @classmethod
@@ -143,24 +224,129 @@ class ShopifyConnector(Connector):
     @classmethod
     def rate_limits(cls, settings: ConnectorSettings) -> dict[str | None, RateLimit]:
         """The query-cost bucket, until the first answer's ``throttleStatus`` says more."""
-        return {LIMITER: RateLimit(rate=DEFAULT_RESTORE, burst=DEFAULT_MAXIMUM)}
+        return {
+            LIMITER: RateLimit(rate=DEFAULT_RESTORE, burst=DEFAULT_MAXIMUM),
+            POLL_LIMITER: RateLimit(rate=POLL_RATE, burst=1),
+        }
 
     max_push_batch = MAX_QUANTITIES
     supports_backorders = True
     backorders_flag = f"Shopify inventoryPolicy={CONTINUE}"
+    webhooks = True
 
     settings: ShopifySettings
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
         self.api = ShopifyGraphQL(self.http, context.channel)
+        self.bulk = ShopifyBulk(self.api, self.http, context.channel)
         self._primary: str | None = None
+        self._stream: _BulkStream | None = None
+        self._snapshot: _Snapshot | None = None
 
     def base_url(self) -> str:
         return f"{self.settings.shop_url}/admin/api/{self.settings.api_version}"
 
     def authenticate(self, request_headers: dict[str, str]) -> None:
         request_headers["X-Shopify-Access-Token"] = self.settings.access_token.get_secret_value()
+
+    # -- webhooks -------------------------------------------------------------------------------
+
+    def webhook_url(self) -> str | None:
+        return self.settings.webhook_url
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """``X-Shopify-Hmac-Sha256`` = base64(HMAC-SHA256(client secret, raw body));
+        ``X-Shopify-Webhook-Id`` is the same on every retry of one delivery."""
+        secret = self.settings.webhook_secret
+        signature = headers.get("x-shopify-hmac-sha256")
+        if secret is None or not signature_matches(secret.get_secret_value(), body, signature):
+            raise WebhookRejected(
+                "X-Shopify-Hmac-Sha256 missing"
+                if not signature
+                else "X-Shopify-Hmac-Sha256 "
+                "does not match the body (another client secret, or a body changed on the way)"
+            )
+        topic = headers.get("x-shopify-topic", "")
+        delivery = headers.get("x-shopify-webhook-id") or None
+        if topic == UNINSTALL_TOPIC:
+            kind = WebhookKind.UNINSTALLED
+        elif topic in ORDER_TOPICS:
+            kind = WebhookKind.ORDERS
+        else:
+            kind = WebhookKind.IGNORED
+        return WebhookEvent(kind, topic, delivery, delivery)
+
+    def sync_webhooks(self) -> WebhookSubscriptions:
+        """One subscription per topic of :data:`WEBHOOK_TOPICS` to ``webhook_url``. An app
+        sees only its own subscriptions; of those, the ones on our topics that point
+        elsewhere or repeat a topic are stale and removed. Shopify deletes a subscription
+        whose deliveries keep failing, so a missing one is created again here."""
+        url = self.settings.webhook_url
+        # Without webhook_url (webhooks turned off), ours are those pointing at a webhook
+        # listener's path for this channel: all stale.
+        ours_off = f"/webhooks/{self.context.channel}"
+        found = WebhookSubscriptions()
+        kept: dict[str, dict[str, Any]] = {}
+        after: str | None = None
+        while True:
+            data = self.api.execute(
+                "SellableWebhooks", WEBHOOKS_QUERY, {"after": after}, WEBHOOKS_QUERY_COST
+            )
+            try:
+                connection = data["webhookSubscriptions"]
+                nodes = list(connection["nodes"])
+                page = connection["pageInfo"]
+            except (KeyError, TypeError) as err:
+                raise ChannelPayloadError(
+                    f"SellableWebhooks: unexpected answer ({err!r})", channel=self.context.channel
+                ) from err
+            for node in nodes:
+                topic = str(node.get("topic", ""))
+                if topic not in WEBHOOK_TOPICS:
+                    continue  # not a topic of ours: another feature of the app may want it
+                uri = str(node.get("uri") or "")
+                if url is None and not uri.rstrip("/").endswith(ours_off):
+                    continue  # webhooks off: not one of ours
+                if url is not None and uri == url and topic not in kept:
+                    kept[topic] = node
+                else:
+                    self._webhook_mutation(
+                        "SellableWebhookDelete", WEBHOOK_DELETE, {"id": node["id"]}
+                    )
+                    found.removed += 1
+            if not page.get("hasNextPage"):
+                break
+            after = page.get("endCursor")
+        if url is None:
+            return found
+        for topic in WEBHOOK_TOPICS:
+            node = kept.get(topic)
+            if node is None:
+                created = self._webhook_mutation(
+                    "SellableWebhookCreate",
+                    WEBHOOK_CREATE,
+                    {"topic": topic, "webhookSubscription": {"uri": url, "format": "JSON"}},
+                )
+                node = created.get("webhookSubscription") or {}
+                found.created += 1
+            found.subscriptions.append(
+                {"id": str(node.get("id")), "topic": topic, "url": url, "status": "active"}
+            )
+        return found
+
+    def _webhook_mutation(
+        self, name: str, document: str, variables: dict[str, Any]
+    ) -> dict[str, Any]:
+        data = self.api.execute(name, document, variables, 10)
+        payload = next(iter(data.values()), None) or {}
+        errors = payload.get("userErrors") or []
+        if errors:
+            raise ChannelError(
+                f"{name}: " + "; ".join(str(e.get("message", e)) for e in errors),
+                channel=self.context.channel,
+            )
+        return dict(payload)
 
     # -- listings -------------------------------------------------------------------------------
 
@@ -173,6 +359,93 @@ class ShopifyConnector(Connector):
         return [(self._primary, None)]
 
     def list_listings(self, cursor: str | None) -> ListingPage:
+        """Every (inventory item, location) level, by bulk operation for a shop of
+        :attr:`ShopifySettings.bulk_from` variants or more, else page by page.
+
+        The bulk path runs the operation and waits for it in the first call, then each call
+        downloads the next :data:`~sellable_shopify.bulk.CHUNK_BYTES` of the result and
+        returns the listings completed so far; the cursor is ``bulk:<operation>:<offset>``
+        and the parser's state (one entry per variant) stays on the connector until the
+        last piece. Nothing holds the whole file."""
+        if cursor is None:
+            self._stream = None
+            if not self._use_bulk():
+                return self._paged_listings(None)
+            return self._bulk_page(self._start_stream())
+        if not cursor.startswith(BULK_CURSOR):
+            return self._paged_listings(cursor)
+        stream = self._stream
+        if stream is None or stream.cursor() != cursor:
+            raise ChannelError(
+                f"listing cursor {cursor!r} is not the bulk read in progress; the listing "
+                "refresh starts again from the beginning",
+                channel=self.context.channel,
+            )
+        return self._bulk_page(stream)
+
+    def _use_bulk(self) -> bool:
+        if not self.settings.bulk_operations:
+            return False
+        if self.settings.bulk_from == 0:
+            return True
+        data = self.api.execute("SellableVariantsCount", VARIANTS_COUNT, {}, 1)
+        count = (data.get("productVariantsCount") or {}).get("count")
+        return not isinstance(count, int) or count >= self.settings.bulk_from
+
+    def _wanted_locations(self) -> dict[str, str | None]:
+        return dict(self._locations())
+
+    def _start_stream(self, partial_ok: bool = False) -> _BulkStream:
+        """Run the bulk query to its end; the stream of its result file."""
+        operation = self.bulk.finished(self.bulk.start())
+        url = operation.url
+        partial = False
+        if operation.status != "COMPLETED":
+            if partial_ok and operation.status == "FAILED" and operation.partial_url:
+                url, partial = operation.partial_url, True
+                log.warning(
+                    "channel=%s: bulk operation %s failed (%s) after %d objects; reconciling "
+                    "the listings its partial data holds, the others at the next reconcile",
+                    self.context.channel,
+                    operation.id,
+                    operation.error_code,
+                    operation.object_count,
+                    extra={"channel": self.context.channel},
+                )
+            else:
+                self._refuse(operation.id, operation.status, operation.error_code)
+        reader = BulkLevelsReader(
+            self._wanted_locations(), partial=partial, channel=self.context.channel
+        )
+        stream = _BulkStream(operation.id, url, 0, reader)
+        self._stream = stream
+        return stream
+
+    def _refuse(self, operation: str, status: str, code: str | None) -> None:
+        text = f"bulk operation {operation} ended {status}" + (f" ({code})" if code else "")
+        if code == "ACCESS_DENIED":  # a missing scope (docs/connectors/shopify.md lists them)
+            raise AuthenticationError(text, channel=self.context.channel)
+        if code in ("TIMEOUT", "INTERNAL_SERVER_ERROR") or status in ("CANCELED", "EXPIRED"):
+            raise TemporaryChannelError(
+                f"{text}; tried again at the next run", channel=self.context.channel
+            )
+        raise ChannelError(text, channel=self.context.channel)
+
+    def _bulk_page(self, stream: _BulkStream) -> ListingPage:
+        if stream.url is None:  # no object at all: Shopify gives no file
+            self._stream = None
+            return ListingPage(stream.reader.finish(), None)
+        piece, following = self.bulk.download(stream.url, stream.offset)
+        listings = stream.reader.feed(piece)
+        if following is None:
+            listings.extend(stream.reader.finish())
+            self._stream = None
+            return ListingPage(listings, None)
+        stream.offset = following
+        return ListingPage(listings, stream.cursor())
+
+    def _paged_listings(self, cursor: str | None) -> ListingPage:
+        """One page of ``productVariants`` with each mapped location's level."""
         locations = self._locations()
         document, first, cost = listings_query(len(locations))
         variables: dict[str, Any] = {"first": first, "after": cursor}
@@ -421,12 +694,80 @@ class ShopifyConnector(Connector):
         }
 
     def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
+        """``available`` per listing. A shop of ``bulk_from`` variants or
+        more reads every level with one bulk operation (a snapshot) and answers the
+        reconcile's batches from it; a snapshot answers each listing once, for
+        :data:`SNAPSHOT_LIFE` seconds at most, so the next reconcile takes a new one. A
+        failed operation's partial data answers the listings it holds."""
+        snapshot = self._snapshot
+        ids = [listing.listing_id for listing in listings]
+        if snapshot is None or not snapshot.answers(ids, self.http.clock()):
+            self._snapshot = snapshot = None
+            if not self._use_bulk():
+                return self._read_paged(listings)
+            snapshot = self._snapshot = self._take_snapshot()
+        return snapshot.take(ids)
+
+    def _read_paged(self, listings: Sequence[Listing]) -> dict[str, int]:
         values = self.api.read_levels([_pair(listing) for listing in listings])
         return {
             listing.listing_id: value
             for listing, value in zip(listings, values, strict=True)
             if value is not None
         }
+
+    def _take_snapshot(self) -> _Snapshot:
+        stream = self._start_stream(partial_ok=True)
+        self._stream = None  # not a listing refresh's stream
+        quantities: dict[str, int] = {}
+
+        def keep(found: Sequence[Listing]) -> None:
+            for listing in found:
+                if listing.quantity is not None:
+                    quantities[listing.listing_id] = listing.quantity
+
+        if stream.url is not None:
+            offset: int | None = 0
+            while offset is not None:
+                piece, offset = self.bulk.download(stream.url, offset)
+                keep(stream.reader.feed(piece))
+        keep(stream.reader.finish())
+        return _Snapshot(quantities, self.http.clock())
+
+    def close(self) -> None:
+        self._stream = None
+        self._snapshot = None
+
+
+@dataclass
+class _BulkStream:
+    """A listing refresh's bulk result being read: the next byte to download."""
+
+    operation: str
+    url: str | None
+    offset: int
+    reader: BulkLevelsReader
+
+    def cursor(self) -> str:
+        return f"{BULK_CURSOR}{self.operation}:{self.offset}"
+
+
+@dataclass
+class _Snapshot:
+    """Quantities read by one bulk operation, for one reconcile."""
+
+    quantities: dict[str, int]
+    taken_at: float
+    answered: set[str] = field(default_factory=set)
+
+    def answers(self, ids: Sequence[str], now: float) -> bool:
+        """Whether this snapshot may answer ``ids``: not too old, and none of them asked
+        already (which means a new reconcile)."""
+        return now - self.taken_at <= SNAPSHOT_LIFE and self.answered.isdisjoint(ids)
+
+    def take(self, ids: Sequence[str]) -> dict[str, int]:
+        self.answered.update(ids)
+        return {i: self.quantities[i] for i in ids if i in self.quantities}
 
 
 class _Errors:

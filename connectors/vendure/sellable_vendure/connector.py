@@ -52,6 +52,10 @@ from sellable_vendure.client import (
 )
 
 PAGE_SIZE = 100
+#: Variants per listing page: the Admin API's ``adminListQueryLimit``, 1000 unless the
+#: server's configuration lowers it (``apiOptions`` in Vendure's default config); a larger
+#: ``take`` is refused. ``page_size`` sets another.
+LISTING_PAGE_SIZE = 1000
 
 #: Cancelling an order does bump its ``updatedAt`` (seen on Vendure 3.7.3), so the re-check
 #: leaves cancelled orders to the ``updatedAt`` pass. Every other state is read again: an
@@ -95,6 +99,14 @@ class VendureSettings(ConnectorSettings):
         description="placed orders that are not cancelled are read again on every pull "
         "for this many days before the pull's start (Vendure leaves updatedAt alone when an "
         "order is paid or shipped); 0 turns the re-check off",
+    )
+
+    page_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="variants per listing page: the server's adminListQueryLimit (1000 "
+        "unless its configuration changed it)",
     )
 
     @field_validator("admin_api_url")
@@ -146,7 +158,7 @@ class VendureConnector(Connector):
         """Every variant of the channel, paged by id, one listing per (variant, stock
         location): the table's locations, or the channel's default stock location."""
         skip = _int_cursor(cursor)
-        page = self.client.variants(skip, PAGE_SIZE)
+        page = self.client.variants(skip, self.settings.page_size or LISTING_PAGE_SIZE)
         locations = self._locations(page.stock_locations)
         listings = [
             Listing(

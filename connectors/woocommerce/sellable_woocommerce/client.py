@@ -141,6 +141,28 @@ class WooCommerceClient:
             raise ChannelPayloadError(f"POST {path}: expected an object with an 'update' list")
         return BatchAnswer(data["update"])
 
+    def webhooks(self, *, page: int = 1) -> Page:
+        """``GET /webhooks``: the shop's webhooks (every status), oldest first."""
+        params = {"per_page": PER_PAGE, "page": page, "orderby": "id", "order": "asc"}
+        return self._page("/webhooks", params)
+
+    def create_webhook(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """``POST /webhooks``: WooCommerce pings the delivery URL before answering."""
+        return self._object("POST", "/webhooks", fields)
+
+    def update_webhook(self, webhook_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        return self._object("PUT", f"/webhooks/{webhook_id}", fields)
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        """``DELETE /webhooks/{id}?force=true`` (webhooks have no trash)."""
+        self.http.request_json("DELETE", f"/webhooks/{webhook_id}", params={"force": "true"})
+
+    def _object(self, method: str, path: str, fields: dict[str, Any]) -> dict[str, Any]:
+        _response, data = self.http.request_json(method, path, json=fields)
+        if not isinstance(data, dict):
+            raise ChannelPayloadError(f"{method} {path}: expected an object")
+        return data
+
     def _page(self, path: str, params: dict[str, Any]) -> Page:
         response, data = self.http.request_json("GET", path, params=params)
         if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):

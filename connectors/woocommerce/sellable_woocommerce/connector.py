@@ -9,9 +9,11 @@ Every vendor quirk below cites https://woocommerce.github.io/woocommerce-rest-ap
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +21,7 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sellable.sdk import (
     Capability,
@@ -37,9 +39,14 @@ from sellable.sdk import (
     PushItem,
     PushResult,
     RateLimit,
+    WebhookEvent,
+    WebhookKind,
+    WebhookRejected,
+    WebhookSubscriptions,
     collect_orders,
     currency_code,
     money_amount,
+    signature_matches,
     whole_quantity,
 )
 from sellable_woocommerce.client import (
@@ -85,6 +92,15 @@ LISTING_OVERLAP = 1
 
 LOOPBACK_HOSTS = {"localhost"}
 
+#: The webhooks we subscribe to, and the order topics we take (``order.restored`` comes
+#: from an order taken out of the trash, if a site subscribes to it).
+WEBHOOK_TOPICS = ("order.created", "order.updated", "order.deleted")
+ORDER_TOPICS_SEEN = frozenset({*WEBHOOK_TOPICS, "order.restored"})
+#: Our webhooks' names start with this (then the secret's fingerprint).
+WEBHOOK_NAME = "sellable"
+#: WooCommerce's ping when a webhook is created: ``webhook_id=<id>``, form-encoded, unsigned.
+PING = re.compile(rb"webhook_id=\d+")
+
 #: ``backorders`` of a product or variation ("Product properties": "If managing stock,
 #: this controls if backorders are allowed. Options: ``no``, ``notify`` and ``yes``").
 #: ``notify`` keeps selling at 0 and tells the customer the item is on backorder.
@@ -103,6 +119,40 @@ class WooCommerceSettings(ConnectorSettings):
     #: The host's request limit when it publishes one (requests per second); the default
     #: is :attr:`WooCommerceConnector.rate_limit`.
     requests_per_second: float | None = Field(default=None, gt=0, le=100)
+    #: Where WooCommerce should deliver order webhooks: the public HTTPS address of your
+    #: reverse proxy in front of ``[daemon] webhook_listen``, ending in
+    #: ``/webhooks/<channel code>``. Unset: no webhooks, orders come by the interval pull.
+    webhook_url: str | None = None
+    #: The secret our webhooks are signed with. WooCommerce never shows it again (it is
+    #: write-only), so it lives here. Letters and digits only, at least 16: WooCommerce
+    #: decodes HTML entities in the secret before signing, so ``&amp;`` would sign as ``&``.
+    webhook_secret: SecretStr | None = None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _plain_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            text = value.get_secret_value()
+            if not (text.isascii() and text.isalnum() and len(text) >= 16):
+                raise ValueError(
+                    "webhook_secret must be at least 16 letters and digits only: WooCommerce "
+                    "decodes HTML entities in the secret before signing, so other characters "
+                    "can sign differently from what we check"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> WooCommerceSettings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                "webhook_url needs webhook_secret (16 or more letters and digits, e.g. from "
+                "'python -c \"import secrets; print(secrets.token_hex(24))\"')"
+            )
+        if self.webhook_url:
+            parts = urlsplit(self.webhook_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"webhook_url must be an http(s) URL, got {self.webhook_url!r}")
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -159,8 +209,10 @@ class WooCommerceConnector(Connector):
     # 250 quantities or orders per second. ``requests_per_second`` overrides the rate.
     rate_limit = RateLimit(rate=2.5, burst=20)
     max_push_batch = BATCH_LIMIT
+    max_read_batch = PER_PAGE  # one include= request reads 100
     supports_backorders = True
     backorders_flag = f"WooCommerce backorders={BACKORDERS_ON}"
+    webhooks = True
 
     settings: WooCommerceSettings
 
@@ -185,6 +237,104 @@ class WooCommerceConnector(Connector):
 
     def authenticate(self, request_headers: dict[str, str]) -> None:
         request_headers["Authorization"] = self._authorization
+
+    # -- webhooks ------------------------------------------------------------------------------
+
+    def webhook_url(self) -> str | None:
+        return self.settings.webhook_url
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """``X-WC-Webhook-Signature`` = base64(HMAC-SHA256(secret, raw body)); the body is
+        JSON escaped the PHP way (``\\/``), so only the raw bytes verify. Creating a
+        webhook first sends an unsigned form-encoded ``webhook_id=N`` ping
+        (``WC_Webhook::deliver_ping``): it gets 2xx and no pull."""
+        signature = headers.get("x-wc-webhook-signature")
+        if not signature and PING.fullmatch(body) is not None:
+            return WebhookEvent(WebhookKind.PING, "ping")
+        secret = self.settings.webhook_secret
+        if secret is None or not signature_matches(secret.get_secret_value(), body, signature):
+            raise WebhookRejected(
+                "X-WC-Webhook-Signature missing"
+                if not signature
+                else "X-WC-Webhook-Signature "
+                "does not match the body (another secret, or a body changed on the way)"
+            )
+        topic = headers.get("x-wc-webhook-topic", "")
+        delivery = headers.get("x-wc-webhook-delivery-id")
+        # The delivery id is wp_hash(webhook id . current second) (WC_Webhook::
+        # get_new_delivery_id): two deliveries of one webhook within a second share it.
+        # With the body's digest the key tells a retry (same body) from another change.
+        key = None
+        if delivery:
+            key = f"{delivery}:{hashlib.sha256(body).hexdigest()[:32]}"
+        kind = WebhookKind.ORDERS if topic in ORDER_TOPICS_SEEN else WebhookKind.IGNORED
+        return WebhookEvent(kind, topic, delivery, key)
+
+    def sync_webhooks(self) -> WebhookSubscriptions:
+        """One webhook per topic of :data:`WEBHOOK_TOPICS` to ``webhook_url``, named
+        ``sellable <fingerprint>`` so that we know ours: the fingerprint is of the secret,
+        because the secret is write-only and a changed one must be written again. WooCommerce
+        disables a webhook after more than 5 failed deliveries in a row
+        (``WC_Webhook::failed_delivery``): a disabled or paused one of ours is re-enabled."""
+        url = self.settings.webhook_url
+        secret = self.settings.webhook_secret
+        # Without webhook_url (webhooks turned off), every webhook of ours is stale.
+        name = f"{WEBHOOK_NAME} {_fingerprint(secret.get_secret_value())}" if secret else ""
+        ours: list[dict[str, Any]] = []
+        page_number = 1
+        while True:
+            page = self.client.webhooks(page=page_number)
+            ours.extend(w for w in page.items if str(w.get("name", "")).startswith(WEBHOOK_NAME))
+            if not _more_pages(page, page_number):
+                break
+            page_number += 1
+        found = WebhookSubscriptions()
+        kept: dict[str, dict[str, Any]] = {}
+        for hook in ours:
+            topic = str(hook.get("topic", ""))
+            wanted = url is not None and hook.get("delivery_url") == url
+            if topic in WEBHOOK_TOPICS and topic not in kept and wanted:
+                kept[topic] = hook
+            else:
+                self.client.delete_webhook(int(hook["id"]))
+                found.removed += 1
+        if url is None or secret is None:
+            return found
+        for topic in WEBHOOK_TOPICS:
+            known = kept.get(topic)
+            if known is None:
+                hook = self.client.create_webhook(
+                    {
+                        "name": name,
+                        "topic": topic,
+                        "delivery_url": url,
+                        "secret": secret.get_secret_value(),
+                        "status": "active",
+                    }
+                )
+                found.created += 1
+            elif known.get("status") != "active" or known.get("name") != name:
+                hook = known
+                if hook.get("status") != "active":
+                    found.problems.append(
+                        f"webhook {hook.get('id')} ({topic}) was {hook.get('status')}: "
+                        "re-enabled (WooCommerce disables one after 5 failed deliveries)"
+                    )
+                hook = self.client.update_webhook(
+                    int(hook["id"]),
+                    {"name": name, "secret": secret.get_secret_value(), "status": "active"},
+                )
+                found.repaired += 1
+            else:
+                hook = known
+            status = str(hook.get("status", ""))
+            found.subscriptions.append(
+                {"id": str(hook.get("id")), "topic": topic, "url": url, "status": status}
+            )
+            if status != "active":
+                found.healthy = False
+                found.problems.append(f"webhook {hook.get('id')} ({topic}) stays {status}")
+        return found
 
     # -- listings ------------------------------------------------------------------------------
 
@@ -633,6 +783,11 @@ def _product_id(item: dict[str, Any]) -> int:
 
 def _wc_id(listing_id: str) -> int | str:
     return int(listing_id) if listing_id.isdigit() else listing_id
+
+
+def _fingerprint(secret: str) -> str:
+    """Eight hex digits of the secret's SHA-256: tells a changed secret, reveals nothing."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:8]
 
 
 def _is_loopback(host: str) -> bool:

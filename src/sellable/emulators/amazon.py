@@ -42,7 +42,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
@@ -72,6 +72,7 @@ MODELS = (
     "fbaInventory.json",
     "listingsItems_2021-08-01.json",
     "feeds_2021-06-30.json",
+    "reports_2021-06-30.json",
 )
 #: Published usage plans (rate per second, burst), from each operation's "Usage Plan" table.
 USAGE_PLANS: dict[str, tuple[float, int]] = {
@@ -85,6 +86,10 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
     "getFeedDocument": (0.0222, 10),
+    "createReport": (0.0167, 15),
+    "getReport": (2.0, 15),
+    "getReportDocument": (0.0167, 15),
+    "cancelReport": (0.0222, 10),
 }
 LISTINGS_FEED_PLAN = (5 / 300, 5)  # JSON_LISTINGS_FEED: 5 feeds per 5 minutes
 QUOTA_EXCEEDED = {
@@ -102,6 +107,41 @@ CLIENT_ID = "amzn1.application-oa2-client.sellable-emulator"
 CLIENT_SECRET = "sellable-emulator-client-secret"
 REFRESH_TOKEN = "Atzr|sellable-emulator-refresh-token"
 FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
+LISTINGS_REPORT = "GET_MERCHANT_LISTINGS_ALL_DATA"
+#: The columns of GET_MERCHANT_LISTINGS_ALL_DATA, in Amazon's order
+#: (https://developer-docs.amazon.com/sp-api/docs/report-type-values-inventory).
+LISTINGS_REPORT_COLUMNS = (
+    "item-name",
+    "item-description",
+    "listing-id",
+    "seller-sku",
+    "price",
+    "quantity",
+    "open-date",
+    "image-url",
+    "item-is-marketplace",
+    "product-id-type",
+    "zshop-shipping-fee",
+    "item-note",
+    "item-condition",
+    "zshop-category1",
+    "zshop-browse-path",
+    "zshop-storefront-feature",
+    "asin1",
+    "asin2",
+    "asin3",
+    "will-ship-internationally",
+    "expedited-shipping",
+    "zshop-boldface",
+    "product-id",
+    "bid-for-featured-placement",
+    "add-delete",
+    "pending-quantity",
+    "fulfillment-channel",
+    "merchant-shipping-group",
+    "status",
+)
+REPORT_OUTCOMES = ("CANCELLED", "FATAL")
 
 
 def _resource(name: str) -> Any:
@@ -233,6 +273,28 @@ class _Feed:
     processing_ended: datetime | None = None
 
 
+@dataclass
+class _Report:
+    report_id: str
+    created: datetime
+    created_at: float  # monotonic
+    rows: int  # listings when it was requested: its processing time follows
+    outcome: str | None = None  # CANCELLED or FATAL instead of DONE (the controls)
+    status: str = "IN_QUEUE"
+    writer: threading.Thread | None = None  # writes the document while IN_PROGRESS
+    content: bytes = b""
+    document_id: str | None = None
+    processing_started: datetime | None = None
+    processing_ended: datetime | None = None
+
+
+@dataclass
+class _ReportDocument:
+    document_id: str
+    content: bytes  # as served: gzipped when ``gzip``
+    gzip: bool
+
+
 class AmazonEmulator(EmulatorServer):
     """The SP-API on loopback. Options (keyword arguments) and their defaults:
 
@@ -242,6 +304,10 @@ class AmazonEmulator(EmulatorServer):
     while it is true never finish),
     ``upload_url_lifetime=300`` s, ``inventory_token_lifetime=30`` s, ``inventory_page_size=50``,
     ``rate_limits`` (operation -> (rate, burst), overriding :data:`USAGE_PLANS`),
+    ``report_queue_seconds=2``, ``report_base_seconds=3`` and
+    ``report_seconds_per_listing=0.0001`` (IN_PROGRESS lasts base + per listing x
+    listings), ``report_gzip=True`` (documents served gzipped), ``report_url_lifetime=300``
+    s (the presigned document URL),
     ``fba_warehouse`` (put in :meth:`connector_settings`).
     """
 
@@ -264,6 +330,11 @@ class AmazonEmulator(EmulatorServer):
         inventory_page_size: int = 50,
         rate_limits: dict[str, tuple[float, int]] | None = None,
         fba_warehouse: str | None = None,
+        report_queue_seconds: float = 2.0,
+        report_base_seconds: float = 3.0,
+        report_seconds_per_listing: float = 0.0001,
+        report_gzip: bool = True,
+        report_url_lifetime: float = 300.0,
         currency: str = "USD",
         tax_rate: str | Decimal = "0",
         **options: Any,
@@ -282,6 +353,18 @@ class AmazonEmulator(EmulatorServer):
         self.inventory_token_lifetime = inventory_token_lifetime
         self.inventory_page_size = inventory_page_size
         self.fba_warehouse = fba_warehouse
+        self.report_queue_seconds = report_queue_seconds
+        self.report_base_seconds = report_base_seconds
+        self.report_seconds_per_listing = report_seconds_per_listing
+        self.report_gzip = report_gzip
+        self.report_url_lifetime = report_url_lifetime
+        self.reports: dict[str, _Report] = {}
+        self.report_documents: dict[str, _ReportDocument] = {}
+        #: presigned signature -> (document id, expires at)
+        self.report_urls: dict[str, tuple[str, float]] = {}
+        self.next_report_outcome: str | None = None
+        #: (status, Range header) of every report document download
+        self.report_downloads: list[tuple[int, str | None]] = []
         plans = {**USAGE_PLANS, **(rate_limits or {})}
         self.plans = plans
         self.buckets = {op: Bucket(burst, rate, self.clock) for op, (rate, burst) in plans.items()}
@@ -423,6 +506,29 @@ class AmazonEmulator(EmulatorServer):
         with self.lock:
             self.refused.pop(sku, None)
 
+    def cancel_next_report(self) -> None:
+        """The next report requested ends CANCELLED without a document, as Amazon cancels
+        a report that has nothing to report."""
+        self.next_report_as("CANCELLED")
+
+    def fail_next_report(self) -> None:
+        """The next report requested ends FATAL (with a document giving the reason)."""
+        self.next_report_as("FATAL")
+
+    def next_report_as(self, outcome: str) -> None:
+        if outcome not in REPORT_OUTCOMES:
+            raise ValueError(
+                f"outcome must be one of {', '.join(REPORT_OUTCOMES)}, got {outcome!r}"
+            )
+        with self.lock:
+            self.next_report_outcome = outcome
+
+    def expire_report_urls(self) -> None:
+        """Every presigned report document URL issued so far expires now."""
+        with self.lock:
+            now = self.clock.monotonic()
+            self.report_urls = {k: (doc, now - 1) for k, (doc, _at) in self.report_urls.items()}
+
     def quantities(self) -> dict[str, int]:
         """Merchant-fulfilled quantity as buyers see it; FBA offers: fulfillable units."""
         with self.lock:
@@ -457,9 +563,21 @@ class AmazonEmulator(EmulatorServer):
         # SP-API 429s carry only x-amzn-RequestId, no Retry-After and no rate header.
         return Response(429, QUOTA_EXCEEDED, {"x-amzn-RequestId": str(uuid.uuid4())})
 
+    def _control(self, request: Request) -> Response:
+        # POST /_emulator/reports/next {"outcome": "CANCELLED" | "FATAL"}
+        if request.method == "POST" and request.path.rstrip("/").endswith("/reports/next"):
+            try:
+                self.next_report_as(str(request.json()["outcome"]))
+            except (KeyError, TypeError, ValueError) as err:
+                return Response(400, {"error": f"bad control request: {err!r}"})
+            return Response(200, {"next_report": self.next_report_outcome})
+        return super()._control(request)
+
     def handle(self, request: Request) -> Response:
         if request.path == "/auth/o2/token" and request.method == "POST":
             return self._lwa(request)
+        if request.path.startswith("/s3/report-documents/"):
+            return self._report_download(request)
         if request.path.startswith("/s3/"):
             return self._s3(request)
         operation, path_args, spec, definitions = self._route(request)
@@ -655,6 +773,9 @@ class AmazonEmulator(EmulatorServer):
                 if listing is not None:
                     listing.quantity = quantity
                     listing.updated = self.clock.now()
+        for report in self.reports.values():
+            if report.status in {"IN_QUEUE", "IN_PROGRESS"}:
+                self._advance(report, now)
         for feed in self.feeds.values():
             if feed.status not in {"IN_QUEUE", "IN_PROGRESS"}:
                 continue
@@ -957,11 +1078,12 @@ class AmazonEmulator(EmulatorServer):
         if size < 1:
             raise invalid("pageSize must be at least 1")
         included = params.get("includedData") or ["summaries"]
-        chosen = [
-            x
-            for x in sorted(self.listings.values(), key=lambda x: x.sku)
-            if not identifiers or (params.get("identifiersType") == "SKU" and x.sku in identifiers)
-        ]
+        if identifiers:  # looked up, not a scan: 100,000 listings stay cheap
+            found = (self.listings.get(sku) for sku in identifiers)
+            by_sku = params.get("identifiersType") == "SKU"
+            chosen = sorted((x for x in found if x is not None and by_sku), key=lambda x: x.sku)
+        else:
+            chosen = sorted(self.listings.values(), key=lambda x: x.sku)
         offset = 0
         token = params.get("pageToken")
         if token:
@@ -1119,13 +1241,10 @@ class AmazonEmulator(EmulatorServer):
         if not self.feed_bucket.take():
             self.throttled_count += 1
             return self.throttled(Request("POST", "", {}, {}, b""))
-        messages = 0
-        if document.content is not None:
-            try:
-                raw = json.loads(document.content)
-                messages = len(raw.get("messages") or [])
-            except (ValueError, AttributeError):
-                messages = 0
+        # The message count sets the processing time. Counted in the bytes (a key inside a
+        # string would be escaped): parsing 25,000 messages here, in the request, would
+        # hold up the answer; the document is parsed by the check that follows.
+        messages = document.content.count(b'"messageId"') if document.content else 0
         feed_id = str(50_000_000 + next(self._ids))
         self.feeds[feed_id] = _Feed(
             feed_id,
@@ -1249,3 +1368,187 @@ class AmazonEmulator(EmulatorServer):
         if sku is not None:
             issue["sku"] = sku
         return issue
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def _op_createReport(self, params: dict[str, Any], body: Any) -> Response:
+        self._marketplace(body["marketplaceIds"])
+        if body["reportType"] != LISTINGS_REPORT:
+            raise invalid(f"reportType {body['reportType']!r} is not emulated")
+        report_id = str(70_000_000 + next(self._ids))
+        self.reports[report_id] = _Report(
+            report_id,
+            self.clock.now(),
+            self.clock.monotonic(),
+            len(self.listings),
+            outcome=self.next_report_outcome,
+        )
+        self.next_report_outcome = None
+        return Response(202, {"reportId": report_id})
+
+    def _advance(self, report: _Report, now: float) -> None:
+        """IN_QUEUE for ``report_queue_seconds``, then IN_PROGRESS for base + per listing;
+        then DONE with the document of the listings as they were when processing started
+        (written meanwhile by a thread, as Amazon works while the report is in progress),
+        CANCELLED when there is nothing to report, or the outcome a control asked for."""
+        age = now - report.created_at
+        queued = self.report_queue_seconds
+        if report.status == "IN_QUEUE" and age >= queued:
+            if report.outcome == "CANCELLED":  # cancelled before processing starts
+                report.status = "CANCELLED"
+                return
+            report.status = "IN_PROGRESS"
+            report.processing_started = report.created + timedelta(seconds=queued)
+            if report.outcome is None and self.listings:
+                self._start_writing(report)
+        took = self.report_base_seconds + self.report_seconds_per_listing * report.rows
+        if report.status != "IN_PROGRESS" or age < queued + took:
+            return
+        report.processing_ended = report.created + timedelta(seconds=queued + took)
+        document_id = f"amzn1.spdoc.1.4.na.{uuid.uuid4()}"
+        if report.outcome == "FATAL":
+            text = json.dumps({"errorDetails": "The report could not be generated."}).encode()
+            self.report_documents[document_id] = _ReportDocument(document_id, text, False)
+            report.status, report.document_id = "FATAL", document_id
+            return
+        if report.writer is None:
+            report.status = "CANCELLED"  # Amazon cancels a report with no data
+            return
+        report.writer.join()
+        content = report.content
+        self.report_documents[document_id] = _ReportDocument(document_id, content, self.report_gzip)
+        report.status, report.document_id = "DONE", document_id
+
+    def _start_writing(self, report: _Report) -> None:
+        listings = sorted((replace(x) for x in self.listings.values()), key=lambda x: x.sku)
+        packed = self.report_gzip
+
+        def run() -> None:
+            text = _listings_report(listings)
+            report.content = gzip.compress(text, 6) if packed else text
+
+        report.writer = threading.Thread(target=run, name=f"report-{report.report_id}", daemon=True)
+        report.writer.start()
+
+    def _op_getReport(self, params: dict[str, Any], body: Any) -> Response:
+        report = self.reports.get(params["reportId"])
+        if report is None:
+            raise invalid(f"Report {params['reportId']} not found", 404, "NotFound")
+        answer: dict[str, Any] = {
+            "reportId": report.report_id,
+            "reportType": LISTINGS_REPORT,
+            "marketplaceIds": [MARKETPLACE_ID],
+            "createdTime": _iso(report.created),
+            "processingStatus": report.status,
+        }
+        if report.processing_started:
+            answer["processingStartTime"] = _iso(report.processing_started)
+        if report.processing_ended:
+            answer["processingEndTime"] = _iso(report.processing_ended)
+        if report.document_id:
+            answer["reportDocumentId"] = report.document_id
+        return Response(200, answer)
+
+    def _op_cancelReport(self, params: dict[str, Any], body: Any) -> Response:
+        report = self.reports.get(params["reportId"])
+        if report is None:
+            raise invalid(f"Report {params['reportId']} not found", 404, "NotFound")
+        if report.status != "IN_QUEUE":
+            raise invalid(f"Report {report.report_id} is {report.status}; only IN_QUEUE cancels")
+        report.status = "CANCELLED"
+        return Response(200, b"")
+
+    def _op_getReportDocument(self, params: dict[str, Any], body: Any) -> Response:
+        document = self.report_documents.get(params["reportDocumentId"])
+        if document is None:
+            raise invalid(
+                f"Report document {params['reportDocumentId']} not found", 404, "NotFound"
+            )
+        signature = secrets.token_hex(16)
+        lifetime = self.report_url_lifetime
+        self.report_urls[signature] = (document.document_id, self.clock.monotonic() + lifetime)
+        answer: dict[str, Any] = {
+            "reportDocumentId": document.document_id,
+            "url": f"{self.url}/s3/report-documents/{document.document_id}"
+            f"?X-Amz-Expires={int(lifetime)}&X-Amz-Signature={signature}",
+        }
+        if document.gzip:
+            answer["compressionAlgorithm"] = "GZIP"
+        return Response(200, answer)
+
+    def _report_download(self, request: Request) -> Response:
+        """GET of a presigned report document URL, with S3's Range support (206)."""
+        with self.lock:
+            response = self._serve_report(request)
+            self.report_downloads.append((response.status, request.headers.get("range")))
+            return response
+
+    def _serve_report(self, request: Request) -> Response:
+        def denied(text: bytes) -> Response:
+            return Response(
+                403,
+                b"<Error><Code>AccessDenied</Code><Message>" + text + b"</Message></Error>",
+                {"Content-Type": "application/xml"},
+            )
+
+        if request.method != "GET":
+            return Response(405, b"<Error><Code>MethodNotAllowed</Code></Error>")
+        document_id = request.path.rsplit("/", 1)[-1]
+        signed = self.report_urls.get(request.arg("X-Amz-Signature") or "")
+        if signed is None or signed[0] != document_id:
+            return denied(b"The request signature we calculated does not match")
+        if self.clock.monotonic() > signed[1]:
+            return denied(b"Request has expired")
+        if "x-amz-access-token" in request.headers or "authorization" in request.headers:
+            # A presigned URL carries its own authority; S3 refuses other credentials.
+            return denied(b"Only one auth mechanism allowed")
+        content = self.report_documents[document_id].content
+        kind = {"Content-Type": "text/plain; charset=UTF-8"}
+        wanted = request.headers.get("range")
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", wanted or "")
+        if match is None:
+            return Response(200, content, kind)
+        start = int(match.group(1))
+        end = min(int(match.group(2) or len(content) - 1), len(content) - 1)
+        if start >= len(content):
+            return Response(
+                416,
+                b"<Error><Code>InvalidRange</Code></Error>",
+                {"Content-Range": f"bytes */{len(content)}"},
+            )
+        return Response(
+            206,
+            content[start : end + 1],
+            {**kind, "Content-Range": f"bytes {start}-{end}/{len(content)}"},
+        )
+
+
+def _listings_report(listings: list[_Listing]) -> bytes:
+    """The GET_MERCHANT_LISTINGS_ALL_DATA document of ``listings`` (sorted by SKU)."""
+    lines = ["\t".join(LISTINGS_REPORT_COLUMNS)]
+    for index, listing in enumerate(listings):
+        mfn = listing.channel == "DEFAULT"
+        shown = listing.quantity if mfn else max(0, listing.fulfillable)
+        cells = dict.fromkeys(LISTINGS_REPORT_COLUMNS, "")
+        cells.update(
+            {
+                "item-name": re.sub(r"[\t\r\n]+", " ", listing.title),
+                "listing-id": f"{1206 + index:04d}Z{index:06d}",
+                "seller-sku": listing.sku,
+                "price": f"{listing.price}",
+                # Amazon leaves quantity blank for offers it fulfils.
+                "quantity": str(listing.quantity) if mfn else "",
+                "open-date": listing.updated.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                "item-is-marketplace": "y",
+                "product-id-type": "1",
+                "item-condition": "11",
+                "asin1": listing.asin,
+                "product-id": listing.asin,
+                "pending-quantity": "0",
+                "fulfillment-channel": listing.channel,
+                "merchant-shipping-group": "Migrated Template" if mfn else "",
+                "status": "Active" if shown > 0 else "Inactive",
+            }
+        )
+        lines.append("\t".join(cells[c] for c in LISTINGS_REPORT_COLUMNS))
+    return ("\n".join(lines) + "\n").encode()

@@ -21,6 +21,9 @@ connections; :meth:`EmulatorServer.go_online` listens on the same port again.
 ``POST /_emulator/listings``  ``{"sku": "MUG", "quantity": 0, "title": "Mug"}``
 ``POST /_emulator/orders``    ``{"lines": [["MUG", 2]]}`` places an order, answers its id
 ``GET  /_emulator/state``     ``{"quantities": {sku: n}, "requests": n, "throttled": n}``
+``POST /_emulator/webhooks/faults``  ``["drop", "duplicate", "reorder", "bad_signature",
+    "slow"]``: faults of the next webhook deliveries, one each (:class:`WebhookSender`)
+``POST /_emulator/webhooks/flush``   send the queued webhook deliveries now
 
 The emulators' own dependencies (graphql-core for Shopify, jsonschema for Amazon) are the
 ``emulators`` extra, not needed by a production install: an emulator module imported
@@ -35,8 +38,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -189,6 +192,166 @@ class Fault:
         return cls(kind, seconds=float(raw.get("seconds", 0)), path=path, lasting=lasting)
 
 
+@dataclass
+class Delivery:
+    """One webhook delivery an emulator sends: to ``url``, signed in ``headers``."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    #: The emulator's id of the subscription it is for.
+    subscription: Any = None
+    attempts: int = 0
+    #: The receiver answers after the channel stopped waiting (the "slow" fault): the
+    #: delivery arrives, but the channel counts it as failed.
+    late: bool = False
+
+
+#: The faults a webhook delivery can be given (``WebhookSender.inject``).
+WEBHOOK_FAULTS = frozenset({"drop", "duplicate", "reorder", "bad_signature", "slow"})
+
+
+class WebhookSender:
+    """The webhooks an emulator sends when its shop changes.
+
+    Deliveries are queued when the shop changes and sent by :meth:`flush`, in order, one at
+    a time: tests call it (deterministic, no timing), or :meth:`start` sends them from a
+    thread as soon as they are queued (the demo, the benchmarks). Faults apply to the
+    next deliveries queued, one each (``POST /_emulator/webhooks/faults``)::
+
+        drop           never sent (a lost delivery)
+        duplicate      sent twice, with the same delivery id
+        reorder        held back and sent after the next delivery
+        bad_signature  sent with a signature that does not match
+        slow           the receiver answers after the channel stopped waiting: the
+                       delivery arrives, and the channel counts it as failed
+
+    ``on_result(delivery, status)`` hears every attempt: status None when no answer came
+    in time (the channel's own failure accounting lives there). A delivery it returns
+    True for is queued again (a channel that retries)."""
+
+    def __init__(
+        self,
+        signature_header: str,
+        *,
+        timeout: float = 5.0,
+        on_result: Callable[[Delivery, int | None], bool] | None = None,
+    ) -> None:
+        self.signature_header = signature_header
+        self.timeout = timeout
+        self.on_result = on_result
+        self.queue: deque[Delivery] = deque()
+        self.faults: deque[str] = deque()
+        self.retries: deque[Delivery] = deque()
+        self.sent: list[tuple[Delivery, int | None]] = []
+        self.dropped = 0
+        self._held: Delivery | None = None
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def inject(self, *kinds: str) -> None:
+        for kind in kinds:
+            if kind not in WEBHOOK_FAULTS:
+                raise ValueError(
+                    f"unknown webhook fault {kind!r} (known: {', '.join(sorted(WEBHOOK_FAULTS))})"
+                )
+        with self._lock:
+            self.faults.extend(kinds)
+
+    def enqueue(self, delivery: Delivery) -> None:
+        with self._lock:
+            fault = self.faults.popleft() if self.faults else None
+            if fault == "drop":
+                self.dropped += 1
+                return
+            if fault == "bad_signature":
+                given = delivery.headers.get(self.signature_header, "")
+                delivery.headers[self.signature_header] = "AAAA" + given[4:]
+            if fault == "slow":
+                delivery.late = True
+            if fault == "reorder":
+                self._held = delivery
+                return
+            self.queue.append(delivery)
+            if fault == "duplicate":
+                self.queue.append(replace(delivery, headers=dict(delivery.headers)))
+            if self._held is not None:
+                self.queue.append(self._held)
+                self._held = None
+        self._wake.set()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self.queue) + len(self.retries) + (self._held is not None)
+
+    def flush(self, *, retries: bool = True) -> list[int | None]:
+        """Send every queued delivery now (and, with ``retries``, those queued again after
+        a failure, once each); the statuses, in order."""
+        with self._flushing:
+            with self._lock:
+                batch = list(self.queue)
+                self.queue.clear()
+                if self._held is not None and not self.faults:
+                    batch.append(self._held)  # nothing came after it: it goes last
+                    self._held = None
+                if retries:
+                    batch.extend(self.retries)
+                    self.retries.clear()
+            statuses = [self._send(delivery) for delivery in batch]
+        return statuses
+
+    def _send(self, delivery: Delivery) -> int | None:
+        import httpx  # a dependency of sellable itself
+
+        delivery.attempts += 1
+        status: int | None
+        try:
+            answer = httpx.post(
+                delivery.url,
+                content=delivery.body,
+                headers=delivery.headers,
+                timeout=self.timeout,
+            )
+            status = None if delivery.late else answer.status_code
+        except httpx.HTTPError:
+            status = None
+        delivery.late = False
+        with self._lock:
+            self.sent.append((delivery, status))
+        again = self.on_result(delivery, status) if self.on_result is not None else False
+        if again:
+            with self._lock:
+                self.retries.append(delivery)
+        return status
+
+    def start(self) -> None:
+        """Send from a thread as soon as deliveries are queued (retries are left for
+        :meth:`flush`)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                self._wake.wait(0.5)
+                self._wake.clear()
+                if not self._stop.is_set():
+                    self.flush(retries=False)
+
+        self._thread = threading.Thread(target=run, name="emulator-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._wake.set()
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
 class EmulatorServer:
     """Base of the channel emulators. Use as a context manager or call ``start``/``stop``;
     ``serve_forever`` runs it in the foreground (``sellable emulate``)."""
@@ -230,6 +393,9 @@ class EmulatorServer:
         return self
 
     def stop(self) -> None:
+        sender = getattr(self, "webhooks", None)
+        if isinstance(sender, WebhookSender):
+            sender.stop()
         if self._thread is not None:  # shutdown() waits for a serve_forever that never ran
             self._httpd.shutdown()
         self._httpd.server_close()
@@ -238,6 +404,9 @@ class EmulatorServer:
             self._thread.join(timeout=5)
 
     def serve_forever(self) -> None:
+        sender = getattr(self, "webhooks", None)
+        if isinstance(sender, WebhookSender):
+            sender.start()  # sellable emulate: webhooks go out as the shop changes
         try:
             self._httpd.serve_forever()
         finally:
@@ -387,6 +556,14 @@ class EmulatorServer:
                 raw = request.json()
                 order_id = self.place_order([(str(s), int(q)) for s, q in raw["lines"]])
                 return Response(201, {"id": order_id})
+            sender = getattr(self, "webhooks", None)
+            if isinstance(sender, WebhookSender) and request.method == "POST":
+                if action == "webhooks/faults":
+                    raw = request.json()
+                    sender.inject(*(raw if isinstance(raw, list) else [raw]))
+                    return Response(200, {"queued": len(sender.faults)})
+                if action == "webhooks/flush":
+                    return Response(200, {"statuses": sender.flush()})
             if request.method == "GET" and action == "state":
                 return Response(
                     200,

@@ -44,13 +44,17 @@ import copy
 import functools
 import gzip
 import hashlib
+import hmac
 import json
 import re
+import secrets
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from typing import Any, ClassVar, cast
@@ -90,10 +94,12 @@ except ImportError as err:  # a production install: graphql-core is the emulator
 
 from sellable.emulators.base import (
     Clock,
+    Delivery,
     EmulatorServer,
     HttpError,
     Request,
     Response,
+    WebhookSender,
 )
 
 Info = Any  # graphql-core's GraphQLResolveInfo (generic from 3.3 on); resolvers ignore it
@@ -101,6 +107,10 @@ SCHEMA_RESOURCE = "shopify_admin_2025-01.json.gz"
 PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/graphql\.json$")
 DEFAULT_TOKEN = "shpat_emulator"
 DEFAULT_VERSION = "2026-10"
+DEFAULT_CLIENT_SECRET = "shpss_emulator0000000000000000000"
+#: Shopify retries a failed delivery 8 times, then deletes a subscription made through the
+#: API ("Webhooks" > "Troubleshooting"); here each retry waits for the next flush.
+WEBHOOK_ATTEMPTS = 8
 MAX_INPUT_ARRAY = 250  # "input arrays <= 250 items" (Admin API limits)
 MUTATION_COST = 10  # rate-limits page: "Mutation | 10"
 MAX_QUERY_COST = 1000  # rate-limits page: the single-query maximum
@@ -156,6 +166,8 @@ def amend_2026(introspection: dict[str, Any]) -> dict[str, Any]:
       (https://shopify.dev/changelog/compare-and-swap-redesign-for-inventory-set-quantities)
       and the ``@idempotent(key: String!)`` directive
       (https://shopify.dev/changelog/adding-idempotency-for-inventory-adjustments-and-refund-mutations);
+    * 2026-01 adds the ``bulkOperation(id:)`` query
+      (https://shopify.dev/changelog/new-queries-for-bulk-operations);
     * 2026-04 removes ``compareQuantity`` and ``ignoreCompareQuantity``, makes
       ``changeFromQuantity`` mandatory (explicit ``null`` opts out; checked at run time, it
       stays nullable in the schema) with the ``CHANGE_FROM_QUANTITY_STALE`` error
@@ -189,6 +201,57 @@ def amend_2026(introspection: dict[str, Any]) -> dict[str, Any]:
         for name in ("CHANGE_FROM_QUANTITY_STALE", "CHANGE_FROM_QUANTITY_REQUIRED")
     ]
     schema["directives"] = [*schema["directives"], _IDEMPOTENT_DIRECTIVE]
+    # 2025-10: one ``uri`` for every kind of endpoint replaces ``callbackUrl`` and
+    # ``endpoint`` (https://shopify.dev/changelog/consolidate-webhook-graphql-surfaces).
+    uri_doc = "The URI to which the webhook subscription will send events."
+    types["WebhookSubscription"]["fields"].append(
+        {
+            "name": "uri",
+            "description": uri_doc,
+            "args": [],
+            "type": _non_null(_named("SCALAR", "String")),
+            "isDeprecated": False,
+            "deprecationReason": None,
+        }
+    )
+    types["WebhookSubscriptionInput"]["inputFields"].append(
+        {
+            "name": "uri",
+            "description": uri_doc,
+            "type": _named("SCALAR", "String"),
+            "defaultValue": None,
+        }
+    )
+    for query in types["QueryRoot"]["fields"]:
+        if query["name"] == "webhookSubscriptions":
+            query["args"].append(
+                {
+                    "name": "uri",
+                    "description": uri_doc,
+                    "type": _named("SCALAR", "String"),
+                    "defaultValue": None,
+                }
+            )
+    # 2026-01: ``bulkOperation(id:)`` reads one operation by id; with up to five bulk
+    # queries running at once, ``currentBulkOperation`` (the most recent) no longer names
+    # the one a client started (https://shopify.dev/changelog/new-queries-for-bulk-operations).
+    types["QueryRoot"]["fields"].append(
+        {
+            "name": "bulkOperation",
+            "description": "Returns a BulkOperation resource by ID.",
+            "args": [
+                {
+                    "name": "id",
+                    "description": "The ID of the BulkOperation to return.",
+                    "type": _non_null(_named("SCALAR", "ID")),
+                    "defaultValue": None,
+                }
+            ],
+            "type": _named("OBJECT", "BulkOperation"),
+            "isDeprecated": False,
+            "deprecationReason": None,
+        }
+    )
     _undeprecate_implementations(types)
     return {"__schema": schema}
 
@@ -544,6 +607,65 @@ def _connection_items(
     return best
 
 
+# -- bulk operations -----------------------------------------------------------------------------
+
+#: "In API versions 2026-01 and higher, you can run up to five bulk query operations at a time
+#: per shop" (before: one); https://shopify.dev/docs/api/usage/bulk-operations/queries.
+BULK_QUERIES_AT_ONCE = 5
+#: "url and partialDataUrl values expire after seven days" (BulkOperation object).
+BULK_URL_LIFE = 7 * 24 * 3600.0
+#: The emulator's bulk-operation speed, objects (JSONL lines) per second of its clock.
+#: Shopify publishes no such figure; benchmarks state the one they ran at.
+BULK_SPEED = 5000.0
+#: "Maximum of five total connections in the query", "maximum of two levels deep for
+#: nested connections" (bulk operations guide, "Operation restrictions").
+BULK_MAX_CONNECTIONS = 5
+BULK_MAX_DEPTH = 2
+#: Bulk operations (and their files) the emulator remembers, the newest.
+BULK_RUNS_KEPT = 20
+#: Root objects the emulator executes per window of a bulk query.
+BULK_WINDOW = 2500
+BULK_PATH = re.compile(
+    r"^/bulk-results/(?P<number>\d+)/(?P<token>[0-9a-f]+)(?P<part>-partial)?\.jsonl$"
+)
+RANGE = re.compile(r"^bytes=(?P<start>\d+)-(?P<end>\d*)$")
+
+
+#: One window of a bulk query's result: its JSONL lines, which are root objects, whether last.
+_Window = tuple[list[bytes], list[bool], bool]
+
+
+@dataclass
+class BulkRun:
+    """One bulk query operation: its result computed when it is created, revealed at the
+    emulator's bulk speed."""
+
+    number: int
+    query: str
+    created_at: datetime
+    started: float  # the emulator clock's monotonic reading at creation
+    lines: list[bytes]
+    roots: list[bool]  # per line: a root object (no __parentId)
+    speed: float
+    token: str
+    fail: tuple[str, int] | None = None  # (errorCode, objects done when it fails)
+    canceled_at: float | None = None
+    downloads: int = 0
+    finished: bool = False  # every window has been run
+
+    def done_at(self) -> float:
+        """When it ends on the emulator's clock (infinity while windows remain to run)."""
+        if self.fail is not None and self.fail[1] <= len(self.lines):
+            return self.started + self.fail[1] / self.speed
+        if not self.finished:
+            return float("inf")
+        return self.started + len(self.lines) / self.speed
+
+    def body(self, partial: bool) -> bytes:
+        count = min(self.fail[1], len(self.lines)) if partial and self.fail else len(self.lines)
+        return b"".join(self.lines[:count])
+
+
 # -- the emulator --------------------------------------------------------------------------------
 
 
@@ -579,6 +701,10 @@ class ShopifyEmulator(EmulatorServer):
         taxes_included: bool = False,
         presentment_currency: str | None = None,
         presentment_rate: str | Decimal = "1",
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        bulk_speed: float = BULK_SPEED,
+        bulk_queries_at_once: int = BULK_QUERIES_AT_ONCE,
+        bulk_url_life: float = BULK_URL_LIFE,
         **options: Any,
     ) -> None:
         if options:
@@ -598,7 +724,16 @@ class ShopifyEmulator(EmulatorServer):
         self.primary_location = 1
         self.variants: dict[int, Variant] = {}
         self.orders: dict[int, Order] = {}
-        self._numbers = {"product": 0, "variant": 0, "item": 0, "order": 0, "line": 0, "group": 0}
+        self._numbers = {
+            "product": 0,
+            "variant": 0,
+            "item": 0,
+            "order": 0,
+            "line": 0,
+            "group": 0,
+            "webhook": 0,
+            "bulk": 0,
+        }
         self._items: dict[int, int] = {}  # inventory item number -> variant number
         # Keys remembered, oldest first (Shopify keeps them for a window; we keep a count).
         self._idempotent: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
@@ -608,6 +743,21 @@ class ShopifyEmulator(EmulatorServer):
         self.throttled_graphql = 0  # THROTTLED answers (HTTP 200)
         #: Called with each mutation's variables before it runs (tests move stock there).
         self.before_mutation: Callable[[dict[str, Any]], None] | None = None
+        #: The app's client secret: webhooks are signed with it (X-Shopify-Hmac-Sha256).
+        self.client_secret = client_secret
+        #: The app's webhook subscriptions (number -> topic, uri, created) and what they
+        #: send (``self.webhooks.flush()`` in tests, ``self.webhooks.start()`` live).
+        self.subscriptions: dict[int, dict[str, Any]] = {}
+        self.webhooks = WebhookSender("X-Shopify-Hmac-Sha256", on_result=self._delivered)
+        #: Bulk query operations by number; see :meth:`set_bulk_speed`, :meth:`fail_next_bulk`.
+        self.bulk_runs: dict[int, BulkRun] = {}
+        self.bulk_speed = float(bulk_speed)
+        self.bulk_queries_at_once = bulk_queries_at_once
+        self.bulk_url_life = float(bulk_url_life)
+        self._bulk_fail: tuple[str, int] | None = None
+        self._bulk_files: dict[tuple[int, bool], bytes] = {}
+        #: Result downloads that carried the access token (a pre-signed URL needs none).
+        self.bulk_downloads_with_token = 0
 
     # -- demo hooks -------------------------------------------------------------------------
 
@@ -730,6 +880,7 @@ class ShopifyEmulator(EmulatorServer):
                 discount_code=f"SAVE{percent.normalize():f}" if percent else None,
                 discount_percent=percent,
             )
+            self._order_event(self.orders[number], "orders/create")
             return gid("Order", number)
 
     def _by_primary(self, location: int) -> tuple[bool, int]:
@@ -758,6 +909,7 @@ class ShopifyEmulator(EmulatorServer):
                 line.current = line.fulfilled
             order.cancelled_at = order.updated_at = now
             order.closed = True
+            self._order_event(order, "orders/cancelled", "orders/updated")
 
     def fulfill_order(self, order_id: str) -> None:
         """Ship every open unit: committed and on hand go down (``updatedAt`` moves)."""
@@ -769,6 +921,7 @@ class ShopifyEmulator(EmulatorServer):
                 self.variants[line.variant].levels[line.location].committed -= shipped
                 line.fulfilled = line.current
             order.updated_at = now
+            self._order_event(order, "orders/fulfilled", "orders/updated")
 
     def order_name(self, order_id: str) -> str:
         """The order number the shop shows (``#1001``), for the GID ``order_id``."""
@@ -786,6 +939,7 @@ class ShopifyEmulator(EmulatorServer):
             level.available += units
             line.current -= units
             order.updated_at = self.clock.now()
+            self._order_event(order, "orders/edited", "orders/updated")
 
     def quantities(self) -> dict[str, int]:
         with self.lock:
@@ -823,6 +977,9 @@ class ShopifyEmulator(EmulatorServer):
         )
 
     def handle(self, request: Request) -> Response:
+        download = BULK_PATH.match(request.path)
+        if download is not None:
+            return self._bulk_download(request, download)
         if PATH.match(request.path) is None:
             raise HttpError(404, {"errors": "Not Found"})
         if request.method != "POST":
@@ -1040,7 +1197,447 @@ class ShopifyEmulator(EmulatorServer):
             "shop": {"name": "Sellable emulator", "id": "gid://shopify/Shop/1"},
             "inventorySetQuantities": self._set_quantities,
             "productVariantsBulkUpdate": self._bulk_update_variants,
+            "webhookSubscriptions": self._webhook_subscriptions,
+            "webhookSubscriptionCreate": self._webhook_create,
+            "webhookSubscriptionDelete": self._webhook_delete,
+            "productVariantsCount": lambda _info, **_args: {
+                "count": len(self.variants),
+                "precision": "EXACT",
+            },
+            "bulkOperationRunQuery": self._bulk_run_query,
+            "bulkOperationCancel": self._bulk_cancel,
+            "currentBulkOperation": self._current_bulk,
+            "bulkOperation": lambda _info, id: self._bulk_node(
+                self.bulk_runs.get(gid_number(id, "BulkOperation") or 0)
+            ),
         }
+
+    # -- bulk operations --------------------------------------------------------------------
+
+    def set_bulk_speed(self, objects_per_second: float) -> None:
+        """How many objects (JSONL lines) a bulk query processes per second of the
+        emulator's clock, from now on (operations already created keep theirs)."""
+        if objects_per_second <= 0:
+            raise ValueError(f"bulk speed must be > 0, got {objects_per_second}")
+        with self.lock:
+            self.bulk_speed = float(objects_per_second)
+
+    def fail_next_bulk(
+        self, error_code: str = "INTERNAL_SERVER_ERROR", after_objects: int = 0
+    ) -> None:
+        """The next bulk query fails with ``error_code`` (BulkOperationErrorCode: TIMEOUT,
+        INTERNAL_SERVER_ERROR, ACCESS_DENIED) once it has processed ``after_objects``
+        objects, which its ``partialDataUrl`` then serves (null when none)."""
+        if error_code not in ("ACCESS_DENIED", "INTERNAL_SERVER_ERROR", "TIMEOUT"):
+            raise ValueError(f"unknown BulkOperationErrorCode {error_code!r}")
+        if after_objects < 0:
+            raise ValueError(f"after_objects must be >= 0, got {after_objects}")
+        with self.lock:
+            self._bulk_fail = (error_code, after_objects)
+
+    def _control(self, request: Request) -> Response:
+        """``POST /_emulator/bulk`` ``{"speed": 2000}`` (objects per second of the emulator's
+        clock) and/or ``{"fail": "TIMEOUT", "after": 500}`` (the next bulk query fails after
+        500 objects); other actions are the base emulator's."""
+        if request.path.rstrip("/") != "/_emulator/bulk" or request.method != "POST":
+            return super()._control(request)
+        try:
+            raw = request.json()
+            if not isinstance(raw, dict):
+                raise TypeError("expected a JSON object")
+            if raw.get("speed") is not None:
+                self.set_bulk_speed(float(raw["speed"]))
+            if raw.get("fail") is not None:
+                self.fail_next_bulk(str(raw["fail"]), int(raw.get("after", 0)))
+        except (TypeError, ValueError) as err:
+            return Response(400, {"error": f"bad control request: {err!r}"})
+        return Response(
+            200, {"speed": self.bulk_speed, "fail_next": list(self._bulk_fail or ()) or None}
+        )
+
+    def _bulk_run_query(self, _info: Info, query: str, **_args: Any) -> dict[str, Any]:
+        def refuse(code: str, message: str) -> dict[str, Any]:
+            return {
+                "bulkOperation": None,
+                "userErrors": [{"field": ["query"], "message": message, "code": code}],
+            }
+
+        now = self.clock.monotonic()
+        running = [r for r in self.bulk_runs.values() if self._bulk_state(r, now)[0] in _ACTIVE]
+        if len(running) >= self.bulk_queries_at_once:
+            # The wording of Shopify's answer (community reports of the OPERATION_IN_PROGRESS
+            # userError).
+            return refuse(
+                "OPERATION_IN_PROGRESS",
+                "A bulk query operation for this app and shop is already in progress: "
+                + ", ".join(gid("BulkOperation", r.number) for r in running)
+                + ".",
+            )
+        try:
+            windows = iter(self._bulk_windows(query)())
+            lines, roots, last = next(windows)
+        except GraphQLError as err:
+            return refuse("INVALID", f"Invalid bulk query: {err.message}")
+        number = self._next("bulk")
+        fail, self._bulk_fail = self._bulk_fail, None
+        run = BulkRun(
+            number,
+            query,
+            self.clock.now(),
+            now,
+            lines,
+            roots,
+            self.bulk_speed,
+            secrets.token_hex(16),
+            fail,
+        )
+        self.bulk_runs[number] = run
+        for old in sorted(self.bulk_runs)[:-BULK_RUNS_KEPT]:  # a long `sellable emulate`
+            if self._bulk_state(self.bulk_runs[old], now)[0] not in _ACTIVE:
+                del self.bulk_runs[old]
+                for partial in (False, True):
+                    self._bulk_files.pop((old, partial), None)
+        # The first window is run now (a small shop's whole answer: deterministic in
+        # tests); the others in a thread, as the operation runs.
+        run.finished = last
+        if not last:
+            threading.Thread(
+                target=self._bulk_continue,
+                args=(run, windows),
+                name="emulator-bulk",
+                daemon=True,
+            ).start()
+        return {"bulkOperation": self._bulk_node(run), "userErrors": []}
+
+    def _bulk_continue(self, run: BulkRun, windows: Iterable[_Window]) -> None:
+        for lines, roots, _last in windows:
+            with self.lock:
+                run.lines.extend(lines)
+                run.roots.extend(roots)
+            if run.canceled_at is not None:
+                break
+        with self.lock:
+            run.finished = True
+
+    def _bulk_windows(
+        self, query: str
+    ) -> Callable[[], Iterable[tuple[list[bytes], list[bool], bool]]]:
+        """Check a bulk query (GraphQLError for what Shopify's operation restrictions
+        refuse) and return what runs it over the whole shop: windows of
+        :data:`BULK_WINDOW` root objects, each as its JSONL lines (every object of a
+        connection on a line of its own, nested connections' objects with ``__parentId``)
+        and which of them are root objects, and whether it was the last."""
+        prepared = self._prepare(query)
+        if prepared.errors or prepared.document is None:
+            raise GraphQLError("; ".join(str(e.get("message")) for e in prepared.errors))
+        document = prepared.document
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
+            raise GraphQLError("a bulk query must be one query operation")
+        operation = operations[0]
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        roots = list(_fields(operation.selection_set, fragments))
+        root_type = self.schema.query_type
+        assert root_type is not None
+        if len(roots) != 1 or roots[0].name.value in ("node", "nodes"):
+            raise GraphQLError("a bulk query selects one top-level connection field")
+        root = roots[0]
+        definition = root_type.fields.get(root.name.value)
+        connection = get_named_type(definition.type) if definition else None
+        if not isinstance(connection, GraphQLObjectType) or not connection.name.endswith(
+            "Connection"
+        ):
+            raise GraphQLError("Bulk queries must contain at least one connection.")
+        count, depth = _connections(self.schema, root_type, root, fragments)
+        if count > BULK_MAX_CONNECTIONS:
+            raise GraphQLError(
+                f"Queries cannot contain more than {BULK_MAX_CONNECTIONS} connections."
+            )
+        if depth > BULK_MAX_DEPTH:
+            raise GraphQLError(
+                f"Queries cannot contain connections nested more than {BULK_MAX_DEPTH} levels deep."
+            )
+        key = root.alias.value if root.alias else root.name.value
+
+        def windows() -> Iterable[_Window]:
+            window = _BulkWindow(BULK_WINDOW)
+            while True:
+                lines: list[bytes] = []
+                flags: list[bool] = []
+                window.root_done = False
+                token = _BULK.set(window)
+                try:
+                    with self.lock:
+                        data = _bulk_execute(
+                            root_type, operation.selection_set, self._root(), fragments
+                        )
+                finally:
+                    _BULK.reset(token)
+                for node_type, selection, node in _connection_nodes(
+                    connection, root, fragments, data.get(key)
+                ):
+                    _bulk_emit(node_type, selection, node, None, fragments, lines, flags)
+                yield lines, flags, not window.more
+                if not window.more:
+                    return
+                window.after = window.end
+
+        return windows
+
+    def _bulk_state(
+        self, run: BulkRun, now: float
+    ) -> tuple[str, int, str | None, str | None, str | None]:
+        """(status, objectCount, url, partialDataUrl, errorCode) at ``now``."""
+        total = len(run.lines)
+        base = f"{self.url}/bulk-results/{run.number}/{run.token}"
+        if run.canceled_at is not None:
+            done = min(total, int((run.canceled_at - run.started) * run.speed))
+            return "CANCELED", done, None, None, None
+        processed = min(total, int((now - run.started) * run.speed + 1e-9))
+        expired = now >= run.done_at() + self.bulk_url_life
+        if run.fail is not None and (run.finished or run.fail[1] <= total):
+            limit = min(run.fail[1], total)
+            if processed >= limit:
+                partial = f"{base}-partial.jsonl" if limit and not expired else None
+                return "FAILED", limit, None, partial, run.fail[0]
+        elif run.finished and processed >= total:
+            if expired:
+                return "EXPIRED", total, None, None, None
+            # No object, no file: the url is null.
+            return "COMPLETED", total, f"{base}.jsonl" if total else None, None, None
+        return ("CREATED" if processed == 0 else "RUNNING"), processed, None, None, None
+
+    def _bulk_node(self, run: BulkRun | None) -> dict[str, Any] | None:
+        if run is None:
+            return None
+        status, count, url, partial, error = self._bulk_state(run, self.clock.monotonic())
+        completed = None
+        if status in ("COMPLETED", "EXPIRED"):
+            completed = run.created_at + timedelta(seconds=run.done_at() - run.started)
+        size = len(self._bulk_file(run, partial=False)) if url else None
+        return {
+            "id": gid("BulkOperation", run.number),
+            "status": status,
+            "errorCode": error,
+            "type": "QUERY",
+            "query": run.query,
+            "createdAt": _iso(run.created_at),
+            "completedAt": _iso(completed),
+            # UnsignedInt64 is a string on the wire.
+            "objectCount": str(count),
+            "rootObjectCount": str(sum(run.roots[:count])),
+            "fileSize": None if size is None else str(size),
+            "url": url,
+            "partialDataUrl": partial,
+        }
+
+    def _current_bulk(self, _info: Info, type: str = "QUERY") -> dict[str, Any] | None:
+        """The app's most recent bulk operation of ``type`` (only queries are emulated)."""
+        if type != "QUERY" or not self.bulk_runs:
+            return None
+        return self._bulk_node(self.bulk_runs[max(self.bulk_runs)])
+
+    def _bulk_cancel(self, _info: Info, id: str) -> dict[str, Any]:
+        run = self.bulk_runs.get(gid_number(id, "BulkOperation") or 0)
+        if run is None:
+            return {
+                "bulkOperation": None,
+                "userErrors": [{"field": ["id"], "message": "Bulk operation does not exist"}],
+            }
+        now = self.clock.monotonic()
+        status = self._bulk_state(run, now)[0]
+        if status not in _ACTIVE:
+            return {
+                "bulkOperation": self._bulk_node(run),
+                "userErrors": [
+                    {
+                        "field": None,
+                        "message": "A bulk operation cannot be canceled when it is "
+                        + status.lower(),
+                    }
+                ],
+            }
+        run.canceled_at = now
+        return {"bulkOperation": self._bulk_node(run), "userErrors": []}
+
+    def _bulk_file(self, run: BulkRun, partial: bool) -> bytes:
+        key = (run.number, partial)
+        body = self._bulk_files.get(key)
+        if body is None:
+            body = self._bulk_files[key] = run.body(partial)
+        return body
+
+    def _bulk_download(self, request: Request, match: re.Match[str]) -> Response:
+        """A result file at its pre-signed URL (Shopify's are on Google Cloud Storage): no
+        credentials needed, 403 once it expired, ``Range`` honoured (206)."""
+        if request.method not in ("GET", "HEAD"):
+            raise HttpError(405, {"errors": "Method Not Allowed"})
+        with self.lock:
+            if "x-shopify-access-token" in request.headers:
+                self.bulk_downloads_with_token += 1
+            run = self.bulk_runs.get(int(match["number"]))
+            if run is None or not hmac.compare_digest(run.token, match["token"]):
+                raise HttpError(404, b"<Error><Code>NoSuchKey</Code></Error>")
+            partial = match["part"] is not None
+            status, _count, url, partial_url, _error = self._bulk_state(run, self.clock.monotonic())
+            if (
+                self.clock.monotonic() >= run.done_at() + self.bulk_url_life
+                and status != "CANCELED"
+            ):
+                raise HttpError(
+                    403,
+                    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>ExpiredToken</Code>"
+                    b"<Message>The provided token has expired.</Message></Error>",
+                    {"Content-Type": "application/xml; charset=UTF-8"},
+                )
+            if (partial_url if partial else url) is None:
+                raise HttpError(404, b"<Error><Code>NoSuchKey</Code></Error>")
+            run.downloads += 1
+            body = self._bulk_file(run, partial)
+        headers = {"Content-Type": "application/jsonl", "Accept-Ranges": "bytes"}
+        wanted = RANGE.match(request.headers.get("range", "").strip())
+        if wanted is None:
+            return Response(200, body, headers)
+        start = int(wanted["start"])
+        end = min(len(body) - 1, int(wanted["end"])) if wanted["end"] else len(body) - 1
+        if start >= len(body):
+            raise HttpError(416, b"", {"Content-Range": f"bytes */{len(body)}"})
+        headers["Content-Range"] = f"bytes {start}-{end}/{len(body)}"
+        return Response(206, body[start : end + 1], headers)
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def _webhook_node(self, number: int) -> dict[str, Any]:
+        row = self.subscriptions[number]
+        return {
+            "id": gid("WebhookSubscription", number),
+            "legacyResourceId": str(number),
+            "topic": row["topic"],
+            "uri": row["uri"],
+            "callbackUrl": row["uri"],
+            "format": "JSON",
+            "includeFields": [],
+            "metafieldNamespaces": [],
+            "createdAt": _iso(row["created"]),
+            "updatedAt": _iso(row["created"]),
+        }
+
+    def _webhook_subscriptions(self, _info: Info, **args: Any) -> dict[str, Any]:
+        topics = args.get("topics")
+        uri = args.get("uri") or args.get("callbackUrl")
+        rows = [
+            ([number], self._webhook_node(number))
+            for number, row in self.subscriptions.items()
+            if (not topics or row["topic"] in topics) and (not uri or row["uri"] == uri)
+        ]
+        return _connection(rows, args)
+
+    def _webhook_create(
+        self, _info: Info, topic: str, webhookSubscription: dict[str, Any]
+    ) -> dict[str, Any]:
+        uri = webhookSubscription.get("uri") or webhookSubscription.get("callbackUrl")
+        if not uri:
+            return {
+                "webhookSubscription": None,
+                "userErrors": [
+                    {"field": ["webhookSubscription", "uri"], "message": "Address can't be blank"}
+                ],
+            }
+        for row in self.subscriptions.values():
+            if row["topic"] == topic and row["uri"] == uri:
+                return {
+                    "webhookSubscription": None,
+                    "userErrors": [
+                        {
+                            "field": ["webhookSubscription", "callbackUrl"],
+                            "message": "Address for this topic has already been taken",
+                        }
+                    ],
+                }
+        number = self._next("webhook")
+        self.subscriptions[number] = {
+            "topic": topic,
+            "uri": uri,
+            "created": self.clock.now(),
+            "failures": 0,
+        }
+        return {"webhookSubscription": self._webhook_node(number), "userErrors": []}
+
+    def _webhook_delete(self, _info: Info, id: str) -> dict[str, Any]:
+        number = gid_number(id, "WebhookSubscription")
+        if number is None or number not in self.subscriptions:
+            return {
+                "deletedWebhookSubscriptionId": None,
+                "userErrors": [{"field": ["id"], "message": "Webhook subscription does not exist"}],
+            }
+        del self.subscriptions[number]
+        return {"deletedWebhookSubscriptionId": id, "userErrors": []}
+
+    def _order_event(self, order: Order, *topics: str) -> None:
+        """Queue a delivery of the order to every subscription of each topic (REST-style
+        order JSON, as Shopify's webhooks send it)."""
+        wanted = {t.upper().replace("/", "_"): t for t in topics}
+        rows = [(n, r) for n, r in self.subscriptions.items() if r["topic"] in wanted]
+        if not rows:
+            return
+        body = json.dumps(
+            {
+                "id": order.number,
+                "admin_graphql_api_id": gid("Order", order.number),
+                "name": order.name,
+                "created_at": _iso(order.created_at),
+                "updated_at": _iso(order.updated_at),
+                "cancelled_at": _iso(order.cancelled_at),
+                "line_items": [
+                    {
+                        "id": line.number,
+                        "variant_id": line.variant,
+                        "sku": line.sku,
+                        "quantity": line.current,
+                    }
+                    for line in order.lines
+                ],
+            }
+        ).encode()
+        signature = base64.b64encode(
+            hmac.new(self.client_secret.encode(), body, hashlib.sha256).digest()
+        ).decode()
+        for number, row in rows:
+            self.webhooks.enqueue(
+                Delivery(
+                    row["uri"],
+                    {
+                        "Content-Type": "application/json",
+                        "X-Shopify-Topic": wanted[row["topic"]],
+                        "X-Shopify-Hmac-Sha256": signature,
+                        "X-Shopify-Shop-Domain": "sellable-emulator.myshopify.com",
+                        "X-Shopify-API-Version": self.api_version,
+                        "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+                        "X-Shopify-Event-Id": str(uuid.uuid4()),
+                        "X-Shopify-Triggered-At": _iso(self.clock.now()) or "",
+                    },
+                    body,
+                    number,
+                )
+            )
+
+    def _delivered(self, delivery: Delivery, status: int | None) -> bool:
+        """A 2xx answer within the timeout is a success; a failure is retried (the same
+        X-Shopify-Webhook-Id) until WEBHOOK_ATTEMPTS, then the subscription is deleted."""
+        with self.lock:
+            row = self.subscriptions.get(delivery.subscription)
+            if row is None:
+                return False
+            if status is not None and 200 <= status < 300:
+                row["failures"] = 0
+                return False
+            row["failures"] += 1
+            if delivery.attempts >= WEBHOOK_ATTEMPTS:
+                del self.subscriptions[delivery.subscription]
+                return False
+            return True
 
     def _location_node(self, number: int | None) -> dict[str, Any] | None:
         if number is None or number not in self.locations:
@@ -1145,8 +1742,8 @@ class ShopifyEmulator(EmulatorServer):
             key: list[Any] = (
                 [variant.sku or "", variant.number] if sort == "SKU" else [variant.number]
             )
-            rows.append((key, self._variant_node(variant)))
-        return _connection(rows, args)
+            rows.append((key, variant))
+        return _connection(rows, args, self._variant_node)
 
     def _order_node(self, order: Order | None) -> dict[str, Any] | None:
         if order is None:
@@ -1551,13 +2148,45 @@ def _search(query: str | None, fields: Mapping[str, Callable[[Any], Any]]) -> Ca
     return lambda item: all(t(item) for t in tests)
 
 
-def _connection(rows: list[tuple[list[Any], Any]], args: Mapping[str, Any]) -> dict[str, Any]:
-    """A Relay connection over ``rows`` (sort key, node) with opaque keyset cursors."""
+@dataclass
+class _BulkWindow:
+    """While a bulk query runs: the root connection reads ``first`` objects after
+    ``after`` (the emulator executes the query in windows), nested connections read
+    everything, as a bulk query's connections take no ``first``."""
+
+    first: int
+    after: str | None = None
+    root_done: bool = False
+    end: str | None = None
+    more: bool = False
+
+
+_BULK: ContextVar[_BulkWindow | None] = ContextVar("_BULK", default=None)
+
+
+def _connection(
+    rows: list[tuple[list[Any], Any]],
+    args: Mapping[str, Any],
+    build: Callable[[Any], Any] | None = None,
+) -> dict[str, Any]:
+    """A Relay connection over ``rows`` (sort key, node) with opaque keyset cursors;
+    ``build`` makes the node of a row that made the page (instead of every row's)."""
+    window = _BULK.get()
+    root = window is not None and not window.root_done
+    if window is not None:
+        window.root_done = True
+        args = {
+            **args,
+            "first": window.first if root else len(rows),
+            "after": window.after if root else None,
+            "last": None,
+            "before": None,
+        }
     first, last = args.get("first"), args.get("last")
     if first is None and last is None:
         raise GraphQLError("you must provide one of first or last")
     for value in (first, last):
-        if value is not None and not 0 <= value <= 250:
+        if window is None and value is not None and not 0 <= value <= 250:
             raise GraphQLError("The first/last argument must be between 0 and 250.")
     rows = sorted(rows, key=lambda r: r[0], reverse=bool(args.get("reverse")))
     after, before = args.get("after"), args.get("before")
@@ -1576,6 +2205,11 @@ def _connection(rows: list[tuple[list[Any], Any]], args: Mapping[str, Any]) -> d
         has_previous = len(rows) > last
         rows = rows[-last:] if last else []
         has_next = before is not None
+    if build is not None:
+        rows = [(key, build(item)) for key, item in rows]
+    if root and window is not None:
+        window.end = _cursor(rows[-1][0]) if rows else None
+        window.more = has_next
     return {
         "nodes": [node for _key, node in rows],
         "edges": [{"cursor": _cursor(key), "node": node} for key, node in rows],
@@ -1586,6 +2220,167 @@ def _connection(rows: list[tuple[list[Any], Any]], args: Mapping[str, Any]) -> d
             "endCursor": _cursor(rows[-1][0]) if rows else None,
         },
     }
+
+
+_ACTIVE = ("CREATED", "RUNNING")
+
+
+def _connection_nodes(
+    connection: GraphQLObjectType,
+    field: FieldNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    value: Any,
+) -> Iterable[tuple[GraphQLObjectType | GraphQLInterfaceType, SelectionSetNode, Any]]:
+    """The objects of a connection's answer, whether selected by ``nodes`` or
+    ``edges { node }``: (type, selection, value) each."""
+    if not isinstance(value, Mapping) or field.selection_set is None:
+        return
+    for sub in _fields(field.selection_set, fragments):
+        key = sub.alias.value if sub.alias else sub.name.value
+        if sub.selection_set is None or sub.name.value not in ("nodes", "edges"):
+            continue
+        item_type = get_named_type(connection.fields[sub.name.value].type)
+        if sub.name.value == "nodes":
+            assert isinstance(item_type, GraphQLObjectType | GraphQLInterfaceType)
+            for item in value.get(key) or ():
+                yield item_type, sub.selection_set, item
+            continue
+        assert isinstance(item_type, GraphQLObjectType)
+        node_type = get_named_type(item_type.fields["node"].type)
+        assert isinstance(node_type, GraphQLObjectType | GraphQLInterfaceType)
+        for inner in _fields(sub.selection_set, fragments):
+            if inner.name.value != "node" or inner.selection_set is None:
+                continue
+            inner_key = inner.alias.value if inner.alias else "node"
+            for edge in value.get(key) or ():
+                if isinstance(edge, Mapping):
+                    yield node_type, inner.selection_set, edge.get(inner_key)
+
+
+def _connections(
+    schema: GraphQLSchema,
+    parent: GraphQLObjectType | GraphQLInterfaceType,
+    field: FieldNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+) -> tuple[int, int]:
+    """(connections, deepest nesting of connections) under ``field`` of ``parent``,
+    itself included when it is one."""
+    definition = parent.fields.get(field.name.value)
+    if definition is None:
+        return 0, 0
+    target = get_named_type(definition.type)
+    own = int(target.name.endswith("Connection"))
+    count, depth = own, 0
+    if field.selection_set is not None and isinstance(
+        target, GraphQLObjectType | GraphQLInterfaceType
+    ):
+        for sub in _fields(field.selection_set, fragments):
+            more, deeper = _connections(schema, target, sub, fragments)
+            count += more
+            depth = max(depth, deeper)
+    return count, depth + own
+
+
+def _bulk_execute(
+    kind: GraphQLObjectType | GraphQLInterfaceType,
+    selection: SelectionSetNode,
+    source: Any,
+    fragments: Mapping[str, FragmentDefinitionNode],
+) -> dict[str, Any]:
+    """A validated document's answer over the resolvers of :meth:`ShopifyEmulator._root`,
+    without graphql-core's executor (a bulk query reads the whole shop: its per-field
+    bookkeeping made a 100,000-variant query take a minute)."""
+    found: dict[str, Any] = {}
+    for sub in _fields(selection, fragments):
+        name = sub.name.value
+        key = sub.alias.value if sub.alias else name
+        if name == "__typename":
+            found[key] = kind.name
+            continue
+        definition = kind.fields[name]
+        value = source.get(name) if isinstance(source, Mapping) else None
+        if callable(value):
+            value = value(None, **arguments(definition.args, sub, {}))
+        target = get_named_type(definition.type)
+        if (
+            value is None
+            or sub.selection_set is None
+            or not isinstance(target, GraphQLObjectType | GraphQLInterfaceType)
+        ):
+            found[key] = value
+        elif isinstance(value, list):
+            found[key] = [
+                None if item is None else _bulk_execute(target, sub.selection_set, item, fragments)
+                for item in value
+            ]
+        else:
+            found[key] = _bulk_execute(target, sub.selection_set, value, fragments)
+    return found
+
+
+def _bulk_emit(
+    node_type: GraphQLObjectType | GraphQLInterfaceType,
+    selection: SelectionSetNode,
+    node: Any,
+    parent: str | None,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    lines: list[bytes],
+    roots: list[bool],
+) -> None:
+    """One connection object as a JSONL line, then its nested connections' objects, each
+    with ``__parentId`` = this object's id."""
+    if not isinstance(node, Mapping):
+        return
+    children: list[tuple[GraphQLObjectType, FieldNode, Any]] = []
+    line = _bulk_object(node_type, selection, node, fragments, children)
+    if parent is not None:
+        line["__parentId"] = parent
+    lines.append(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+    roots.append(parent is None)
+    own = line.get("id")
+    for connection, owner, value in children:
+        for child_type, child_selection, child in _connection_nodes(
+            connection, owner, fragments, value
+        ):
+            _bulk_emit(child_type, child_selection, child, str(own), fragments, lines, roots)
+
+
+def _bulk_object(
+    kind: GraphQLObjectType | GraphQLInterfaceType,
+    selection: SelectionSetNode,
+    value: Mapping[str, Any],
+    fragments: Mapping[str, FragmentDefinitionNode],
+    children: list[tuple[GraphQLObjectType, FieldNode, Any]],
+) -> dict[str, Any]:
+    """``value`` without its connections (collected in ``children``): the line's object."""
+    found: dict[str, Any] = {}
+    for sub in _fields(selection, fragments):
+        key = sub.alias.value if sub.alias else sub.name.value
+        if key not in value:
+            continue
+        definition = kind.fields.get(sub.name.value)
+        target = get_named_type(definition.type) if definition else None
+        item = value[key]
+        if (
+            isinstance(target, GraphQLObjectType)
+            and target.name.endswith("Connection")
+            and sub.selection_set is not None
+        ):
+            children.append((target, sub, item))
+        elif (
+            isinstance(target, GraphQLObjectType | GraphQLInterfaceType)
+            and sub.selection_set is not None
+            and item is not None
+        ):
+            if isinstance(item, list):
+                found[key] = [
+                    _bulk_object(target, sub.selection_set, x, fragments, children) for x in item
+                ]
+            else:
+                found[key] = _bulk_object(target, sub.selection_set, item, fragments, children)
+        else:
+            found[key] = item
+    return found
 
 
 def _location(node: FieldNode) -> dict[str, int]:

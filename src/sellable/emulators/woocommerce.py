@@ -57,6 +57,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import json
 import math
 import threading
 from collections.abc import Callable, Iterable
@@ -66,7 +69,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sellable.emulators.base import Bucket, Clock, EmulatorServer, HttpError, Request, Response
+from sellable.emulators.base import (
+    Bucket,
+    Clock,
+    Delivery,
+    EmulatorServer,
+    HttpError,
+    Request,
+    Response,
+    WebhookSender,
+)
 
 API = "/wp-json/wc/v3"
 DEFAULT_KEY = "ck_emulator0000000000000000000000000000000"
@@ -75,6 +87,26 @@ DEFAULT_SECRET = "cs_emulator0000000000000000000000000000000"
 REDUCING = {"processing", "on-hold", "completed"}
 #: ``backorders`` values of a product or variation (docs, "Product properties").
 BACKORDERS = ("no", "notify", "yes")
+#: Webhook topics of orders (docs, "Webhooks" > "Topics") and webhook statuses.
+WEBHOOK_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
+WEBHOOK_STATUSES = ("active", "paused", "disabled")
+#: ``WC_Webhook::failed_delivery``: "more than 5 consecutive failures" disable a webhook.
+WEBHOOK_FAILURES_ALLOWED = 5
+
+
+@dataclass
+class Webhook:
+    id: int
+    name: str
+    topic: str
+    delivery_url: str
+    secret: str
+    status: str
+    created: datetime
+    modified: datetime
+    failures: int = 0
+
+
 #: Statuses that give reduced stock back.
 RESTORING = {"cancelled", "pending"}
 CENTS = Decimal("0.01")
@@ -180,6 +212,11 @@ class WooCommerceEmulator(EmulatorServer):
         self._next_id = 10
         self._next_line = 1
         self._ids = threading.Lock()
+        #: Webhooks (``/webhooks``) and what they send (``self.webhooks.flush()`` in tests,
+        #: ``self.webhooks.start()`` to send as soon as the shop changes).
+        self.hooks: dict[int, Webhook] = {}
+        self.pings: list[tuple[str, int | None]] = []  # (delivery URL, status) per ping
+        self.webhooks = WebhookSender("X-WC-Webhook-Signature", on_result=self._delivered)
 
     # -- demo hooks ----------------------------------------------------------------------------
 
@@ -309,6 +346,7 @@ class WooCommerceEmulator(EmulatorServer):
             )
             self.orders[order.id] = order
             self._set_status(order, status)
+            self._order_event(order, "created")
             return str(order.id)
 
     def corrupt_order(self, order_id: int | str, path: str, value: Any = None) -> None:
@@ -325,10 +363,12 @@ class WooCommerceEmulator(EmulatorServer):
             self.corruptions.pop(int(order_id), None)
             if touch:
                 self.orders[int(order_id)].modified = self.clock.now()
+                self._order_event(self.orders[int(order_id)], "updated")
 
     def set_order_status(self, order_id: int | str, status: str) -> None:
         with self.lock:
             self._set_status(self.orders[int(order_id)], status)
+            self._order_event(self.orders[int(order_id)], "updated")
 
     def quantities(self) -> dict[str, int]:
         with self.lock:
@@ -407,8 +447,161 @@ class WooCommerceEmulator(EmulatorServer):
                                 "status", "status is not one of " + ", ".join(ORDER_STATUSES)
                             )
                         self._set_status(order, str(status))
+                        self._order_event(order, "updated")
                 return Response(200, self._render_order(order))
+            if parts and parts[0] == "webhooks":
+                return self._webhooks_api(request, parts[1:])
         raise self._no_route()
+
+    # -- webhooks ------------------------------------------------------------------------------
+
+    def _webhooks_api(self, request: Request, rest: list[str]) -> Response:
+        """``/webhooks`` (docs, "Webhooks"): list, create, read, update, delete. The
+        secret is write-only: never rendered."""
+        method = request.method
+        if not rest:
+            if method == "GET":
+                rows = sorted(self.hooks.values(), key=lambda h: h.id)
+                return self._list(request, rows, render=self._render_hook)
+            if method == "POST":
+                return Response(201, self._render_hook(self._create_hook(request.json() or {})))
+        elif len(rest) == 1 and rest[0].isdigit():
+            hook = self.hooks.get(int(rest[0]))
+            if hook is None:
+                raise wp_error(404, "woocommerce_rest_webhook_invalid_id", "Invalid ID.")
+            if method == "GET":
+                return Response(200, self._render_hook(hook))
+            if method in ("PUT", "PATCH", "POST"):
+                self._edit_hook(hook, request.json() or {})
+                return Response(200, self._render_hook(hook))
+            if method == "DELETE":
+                if request.arg("force") not in ("true", "1"):
+                    raise wp_error(
+                        501,
+                        "woocommerce_rest_trash_not_supported",
+                        "Webhooks do not support trashing.",
+                    )
+                del self.hooks[hook.id]
+                return Response(200, self._render_hook(hook))
+        raise self._no_route()
+
+    def _create_hook(self, fields: Any) -> Webhook:
+        if not isinstance(fields, dict):
+            raise self._invalid_param("body", "must be an object")
+        topic = str(fields.get("topic") or "")
+        url = str(fields.get("delivery_url") or "")
+        if not topic or not url:
+            raise wp_error(
+                400, "rest_missing_callback_param", "Missing parameter(s): topic, delivery_url"
+            )
+        now = self.clock.now()
+        hook = Webhook(
+            self._new_id(),
+            str(fields.get("name") or f"Webhook created on {now:%b %d, %Y}"),
+            topic,
+            url,
+            str(fields.get("secret") or ""),
+            "active",
+            now,
+            now,
+        )
+        self._edit_hook(hook, {k: v for k, v in fields.items() if k == "status"})
+        self.hooks[hook.id] = hook
+        # WC_Webhook::deliver_ping: an unsigned, form-encoded POST to the new address.
+        try:
+            import httpx
+
+            answer = httpx.post(
+                url,
+                content=f"webhook_id={hook.id}".encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=5.0,
+            )
+            self.pings.append((url, answer.status_code))
+        except Exception:  # a ping nobody answers does not stop the creation
+            self.pings.append((url, None))
+        return hook
+
+    def _edit_hook(self, hook: Webhook, fields: Any) -> None:
+        if not isinstance(fields, dict):
+            raise self._invalid_param("body", "must be an object")
+        status = fields.get("status")
+        if status is not None and status not in WEBHOOK_STATUSES:
+            raise self._invalid_param("status", "status is not one of active, paused, disabled")
+        for name in ("name", "delivery_url", "secret", "topic"):
+            if fields.get(name):
+                setattr(hook, name, str(fields[name]))
+        if status is not None:
+            hook.status = str(status)
+            if status == "active":
+                hook.failures = 0
+        hook.modified = self.clock.now()
+
+    def _render_hook(self, hook: Webhook) -> dict[str, Any]:
+        resource, _, event = hook.topic.partition(".")
+        return {
+            "id": hook.id,
+            "name": hook.name,
+            "status": hook.status,
+            "topic": hook.topic,
+            "resource": resource,
+            "event": event,
+            "hooks": [f"woocommerce_{hook.topic.replace('.', '_')}"],
+            "delivery_url": hook.delivery_url,
+            "date_created": self._local(hook.created),
+            "date_created_gmt": _gmt(hook.created),
+            "date_modified": self._local(hook.modified),
+            "date_modified_gmt": _gmt(hook.modified),
+        }
+
+    def _order_event(self, order: Order, event: str) -> None:
+        """Queue a delivery to every active webhook of ``order.<event>``; the body is the
+        order as the API renders it, JSON-encoded the PHP way (``\\/``)."""
+        topic = f"order.{event}"
+        hooks = [h for h in self.hooks.values() if h.topic == topic and h.status == "active"]
+        if not hooks:
+            return
+        body = json.dumps(self._render_order(order)).replace("/", "\\/").encode()
+        second = int(self.clock.now().timestamp())
+        for hook in hooks:
+            key = _specialchars_decode(hook.secret).encode()
+            signature = base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+            self.webhooks.enqueue(
+                Delivery(
+                    hook.delivery_url,
+                    {
+                        "Content-Type": "application/json",
+                        "User-Agent": "WooCommerce/9.0 Hookshot (WordPress/6.5)",
+                        "X-WC-Webhook-Source": f"{self.url}/",
+                        "X-WC-Webhook-Topic": topic,
+                        "X-WC-Webhook-Resource": "order",
+                        "X-WC-Webhook-Event": event,
+                        "X-WC-Webhook-Signature": signature,
+                        "X-WC-Webhook-ID": str(hook.id),
+                        # wp_hash($id . strtotime('now')): one value per webhook and second
+                        "X-WC-Webhook-Delivery-ID": hashlib.md5(
+                            f"{hook.id}{second}".encode()
+                        ).hexdigest(),
+                    },
+                    body,
+                    hook.id,
+                )
+            )
+
+    def _delivered(self, delivery: Delivery, status: int | None) -> bool:
+        """``WC_Webhook::failed_delivery``: a 2xx or 301/302 answer resets the count;
+        more than 5 failures in a row disable the webhook. No retries."""
+        with self.lock:
+            hook = self.hooks.get(delivery.subscription)
+            if hook is None:
+                return False
+            if status is not None and (200 <= status < 300 or status in (301, 302)):
+                hook.failures = 0
+            else:
+                hook.failures += 1
+                if hook.failures > WEBHOOK_FAILURES_ALLOWED:
+                    hook.status = "disabled"
+        return False
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -448,7 +641,14 @@ class WooCommerceEmulator(EmulatorServer):
 
     # -- collections ---------------------------------------------------------------------------
 
-    def _list(self, request: Request, rows: list[Any], *, orders: bool = False) -> Response:
+    def _list(
+        self,
+        request: Request,
+        rows: list[Any],
+        *,
+        orders: bool = False,
+        render: Callable[[Any], dict[str, Any]] | None = None,
+    ) -> Response:
         page = self._int_arg(request, "page", 1, 1, None)
         per_page = self._int_arg(request, "per_page", 10, 1, 100)
         offset = request.arg("offset")
@@ -460,7 +660,8 @@ class WooCommerceEmulator(EmulatorServer):
         total = len(rows)
         pages = math.ceil(total / per_page) if total else 0
         chunk = rows[start : start + per_page]
-        body = [self._render_order(r) if orders else self._render(r) for r in chunk]
+        shape = render or (self._render_order if orders else self._render)
+        body = [shape(r) for r in chunk]
         headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
         links = []
         query = {
@@ -483,7 +684,13 @@ class WooCommerceEmulator(EmulatorServer):
         return Response(200, body, headers)
 
     def _top_products(self, request: Request) -> list[Product]:
-        rows = [p for p in self.products.values() if not p.parent_id]
+        include = request.arg("include")
+        if include and all(x.isdigit() for x in include.split(",") if x):
+            # what _include keeps, found by id instead of by a scan of the whole shop
+            found = (self.products.get(int(x)) for x in include.split(",") if x)
+            rows = [p for p in found if p is not None and not p.parent_id]
+        else:
+            rows = [p for p in self.products.values() if not p.parent_id]
         wanted_type = request.arg("type")
         if wanted_type:
             rows = [p for p in rows if p.type == wanted_type]
@@ -937,6 +1144,20 @@ class WooCommerceEmulator(EmulatorServer):
         with self._ids:
             self._next_line += 1
             return self._next_line
+
+
+def _specialchars_decode(text: str) -> str:
+    """``wp_specialchars_decode($secret, ENT_QUOTES)``: what WooCommerce signs with."""
+    for entity, char in (
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&quot;", '"'),
+        ("&#039;", "'"),
+        ("&#39;", "'"),
+        ("&amp;", "&"),
+    ):
+        text = text.replace(entity, char)
+    return text
 
 
 def _second(when: datetime) -> datetime:

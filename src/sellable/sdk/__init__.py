@@ -41,6 +41,14 @@ from sellable.sdk._models import (
     order_time,
     whole_quantity,
 )
+from sellable.sdk._webhooks import (
+    WebhookEvent,
+    WebhookKind,
+    WebhookRejected,
+    WebhookSubscriptions,
+    hmac_sha256_base64,
+    signature_matches,
+)
 
 __all__ = [
     "USER_AGENT",
@@ -67,10 +75,16 @@ __all__ = [
     "StockCount",
     "TemporaryChannelError",
     "TokenBucket",
+    "WebhookEvent",
+    "WebhookKind",
+    "WebhookRejected",
+    "WebhookSubscriptions",
     "collect_orders",
     "currency_code",
+    "hmac_sha256_base64",
     "money_amount",
     "order_time",
     "parse_retry_after",
+    "signature_matches",
     "whole_quantity",
 ]

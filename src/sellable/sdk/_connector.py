@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -19,6 +19,7 @@ from sellable.sdk._models import (
     PushResult,
     StockCount,
 )
+from sellable.sdk._webhooks import WebhookEvent, WebhookSubscriptions
 
 
 class Capability(StrEnum):
@@ -67,6 +68,10 @@ class Connector:
     rate_limit: ClassVar[RateLimit | None] = None
     #: Most items one push_quantities call may carry.
     max_push_batch: ClassVar[int] = 100
+    #: Most listings one read_quantities call is given (reconcile); None: the framework's
+    #: default (250). Set it to what one request of the channel reads, so that no call
+    #: ends in a short request.
+    max_read_batch: ClassVar[int | None] = None
     #: Whether the channel has a flag that keeps a listing on sale at 0 and
     #: :meth:`push_quantities` sets it from :attr:`PushItem.backorders`. Without it
     #: ``backorders = "continue"`` is refused for the channel (``sellable check-config``).
@@ -74,6 +79,11 @@ class Connector:
     #: How that flag reads on the channel when on, for ``sellable explain --channel``
     #: (e.g. ``"WooCommerce backorders=notify"``).
     backorders_flag: ClassVar[str] = ""
+    #: Whether the channel sends webhooks this connector can verify
+    #: (:meth:`verify_webhook`) and subscribe to (:meth:`sync_webhooks`). A verified
+    #: delivery only makes the daemon pull the channel's orders now: the pull stays the
+    #: source of truth.
+    webhooks: ClassVar[bool] = False
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         self.settings = settings
@@ -126,6 +136,25 @@ class Connector:
 
     def pull_stock(self) -> list[StockCount]:
         """The warehouse's counts, for a warehouse connector."""
+        raise NotImplementedError
+
+    def webhook_url(self) -> str | None:
+        """The address the channel should deliver webhooks to (the ``webhook_url``
+        setting), or None when webhooks are off for this channel."""
+        return None
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Check one delivery before any work: the signature over the raw ``body``
+        (``headers`` have lower-case names), then what it is. Raise
+        :class:`WebhookRejected` when it is not the channel's."""
+        raise NotImplementedError
+
+    def sync_webhooks(self) -> WebhookSubscriptions:
+        """Make the channel's subscriptions what :meth:`webhook_url` wants: create the
+        missing ones, repair (re-enable, re-point) the broken ones, remove the stale ones
+        this connector owns. Called at start-up and at each listing refresh; with
+        :meth:`webhook_url` None (webhooks turned off after being on), every one it owns is
+        stale and removed."""
         raise NotImplementedError
 
     def close(self) -> None:

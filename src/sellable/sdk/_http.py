@@ -308,13 +308,21 @@ class ChannelHttp:
         retry: bool = True,
         limiter: str | None = None,
         cost: float = 1.0,
+        credentials: bool = True,
     ) -> httpx.Response:
         """Send a request, retrying transport errors, 429 and 5xx. Raises ChannelError.
 
         Each attempt first takes ``cost`` tokens from the named ``limiter`` (see
-        :meth:`limiter`), else from the connector's ``rate_limit`` bucket."""
+        :meth:`limiter`), else from the connector's ``rate_limit`` bucket.
+        ``credentials=False`` skips the connector's ``authenticate`` hook and the client's
+        ``auth``: for a pre-signed URL on another host (a download link the channel handed
+        out, e.g. Shopify's bulk results), which must not receive the channel's
+        credentials."""
         return self._retrying(
-            lambda: self._send(method, url, params, json, content, headers, limiter, cost), retry
+            lambda: self._send(
+                method, url, params, json, content, headers, limiter, cost, credentials
+            ),
+            retry,
         )
 
     def request_json(
@@ -422,18 +430,25 @@ class ChannelHttp:
         headers: Mapping[str, str] | None,
         limiter: str | None = None,
         cost: float = 1.0,
+        credentials: bool = True,
     ) -> httpx.Response:
         bucket = self._bucket(limiter)
         self._respect_hold()
         if bucket is not None:
             bucket.acquire(cost)
         merged = dict(headers or {})
-        if self.authenticate is not None:
+        if self.authenticate is not None and credentials:
             self.authenticate(merged)
         self.requests += 1
         try:
             response = self._client.request(
-                method, url, params=params, json=json, content=content, headers=merged
+                method,
+                url,
+                params=params,
+                json=json,
+                content=content,
+                headers=merged,
+                auth=httpx.USE_CLIENT_DEFAULT if credentials else None,
             )
         except httpx.TimeoutException as err:
             raise TemporaryChannelError(

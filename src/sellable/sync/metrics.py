@@ -71,6 +71,16 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.webhooks = Counter(
+            "sellable_webhooks",
+            "Webhook deliveries by outcome (received, rejected, duplicate, ignored, ping).",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+
+    def webhook(self, channel: str, outcome: str) -> None:
+        self.webhooks.labels(channel, outcome).inc()
+
     def job_finished(
         self, channel: str, job: str, ok: bool, seconds: float, counts: dict[str, int]
     ) -> None:

@@ -114,9 +114,42 @@ class Scheduler:
                     extra={"channel": channel.code, "job": "push"},
                 )
 
+    def pull_soon(self, code: str) -> None:
+        """Pull the channel's orders after ``daemon.webhook_debounce`` (a webhook came).
+
+        A pull already waiting absorbs the poke: it starts after the poke, so it reads what
+        the poke announced. A pull already running does not: it may have read the channel
+        before the change, so another is scheduled; two instances of this job may exist,
+        and the engine runs them one after the other (the channel's lock). A poke is
+        therefore never lost."""
+        if code not in self.engine.channels:
+            return
+        job_id = f"{code}:pull-soon"
+        if self._scheduler.get_job(job_id) is not None:
+            return  # waiting, not started: it will read this change too
+        run_at = datetime.now(UTC) + self.settings.daemon.webhook_debounce
+        try:
+            self._scheduler.add_job(
+                self.run,
+                DateTrigger(run_date=run_at, timezone=UTC),
+                args=(code, "orders"),
+                id=job_id,
+                name=f"{code} orders after a webhook",
+                max_instances=2,
+            )
+        except SchedulerNotRunningError:
+            log.debug("order pull for %s not scheduled: the scheduler has stopped", code)
+        except Exception:
+            log.exception(
+                "channel=%s: order pull after a webhook could not be scheduled",
+                code,
+                extra={"channel": code, "job": "orders"},
+            )
+
     def shutdown(self, wait: bool = True) -> None:
         for channel in self.settings.channels:
-            with contextlib.suppress(JobLookupError):
-                self._scheduler.remove_job(f"{channel.code}:push-soon")
+            for name in ("push-soon", "pull-soon"):
+                with contextlib.suppress(JobLookupError):
+                    self._scheduler.remove_job(f"{channel.code}:{name}")
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)

@@ -21,9 +21,11 @@ from sellable.sync.engine import SyncEngine
 from sellable.sync.locks import SingleInstance
 from sellable.sync.metrics import Metrics
 from sellable.sync.scheduler import Scheduler
+from sellable.sync.webhooks import WebhookHub
 
 if TYPE_CHECKING:
     from sellable.web import Dashboard
+    from sellable.web.server import WebServer
 
 log = logging.getLogger("sellable.daemon")
 
@@ -76,6 +78,28 @@ class HealthServer:
         self.server.stop()
 
 
+def open_webhooks(
+    engine: SyncEngine, scheduler: Scheduler, settings: Settings
+) -> tuple[WebhookHub, WebServer] | None:
+    """The webhook listener on ``daemon.webhook_listen`` (bound now, started later), or
+    None when it is not set."""
+    listen = settings.daemon.webhook_listen
+    if not listen:
+        return None
+    from sellable.web.server import WebServer
+
+    hub = WebhookHub(engine, scheduler.pull_soon)
+    try:
+        listener = WebServer(listen, hub.app())
+    except OSError as err:
+        host, _, port = listen.rpartition(":")
+        raise ConfigError(
+            f"cannot listen for webhooks on {host.strip('[]')}:{port}: {err.strerror or err}; "
+            "set daemon.webhook_listen to a free address"
+        ) from err
+    return hub, listener
+
+
 def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code (0 after a clean stop)."""
     single: SingleInstance | None = None
@@ -119,6 +143,11 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
             strict=settings.daemon.healthz_strict,
             dashboard=board,
         )
+        try:
+            hooks = open_webhooks(engine, scheduler, settings)
+        except ConfigError:
+            health.stop()
+            raise
     except ConfigError:
         engine.close()
         if single is not None:
@@ -140,6 +169,14 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
         len(settings.channels),
         health.address,
     )
+    if hooks is not None:
+        hub, listener = hooks
+        listener.start()
+        log.info(
+            "webhooks for %s on http://%s/webhooks/{channel}",
+            ", ".join(hub.channels) or "no channel (none has webhook_url)",
+            listener.address,
+        )
     notifier.notify(f"READY=1\nSTATUS=running {len(settings.channels)} channel(s)")
     if ready is not None:
         ready.set()
@@ -150,6 +187,8 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
     while not stop.wait(min(interval, 1.0) if interval else 1.0):
         if interval:
             notifier.notify("WATCHDOG=1")
+        if hooks is not None:
+            hooks[0].flush()
     notifier.notify("STOPPING=1")
     engine.stopping.set()  # jobs stop between pages; HTTP retries stop at once
     timeout = settings.daemon.shutdown_timeout.total_seconds()
@@ -157,6 +196,9 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
     finisher.start()
     finisher.join(timeout)
     health.stop()
+    if hooks is not None:
+        hooks[1].stop()
+        hooks[0].flush()
     for sig, handler in previous.items():
         signal.signal(sig, handler)
     if finisher.is_alive():

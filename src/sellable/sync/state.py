@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -59,12 +60,17 @@ def config_fingerprint(channel: ChannelSettings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: The ``channel_cursors`` row (as its ``job``) holding a channel's webhook figures.
+WEBHOOK_ROW = "webhooks"
+
+
 class SyncState:
     """The store's side of the sync engine."""
 
     def __init__(self, db: Engine, now: Callable[[], datetime]) -> None:
         self.db = db
         self.now = now
+        self._webhook_lock = threading.Lock()
 
     # -- cursors --------------------------------------------------------------------------------
 
@@ -92,6 +98,37 @@ class SyncState:
                 key=("channel", "job"),
                 update=("value", "updated_at"),
             )
+
+    # -- webhooks -------------------------------------------------------------------------------
+
+    def webhook_state(self, code: str) -> dict[str, Any]:
+        """What the webhook listener and the subscription check last recorded for the
+        channel (``{}`` before any): kept as one small JSON row among the cursors."""
+        value = self._cursor_value(code, WEBHOOK_ROW)
+        if not value:
+            return {}
+        try:
+            state = json.loads(value)
+        except ValueError:
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def update_webhook_state(self, code: str, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` into the channel's webhook figures (the listener writes its
+        counters, the listing job the subscriptions' health)."""
+        with self._webhook_lock:
+            state = {**self.webhook_state(code), **changes}
+            self._set_webhook_state(code, state)
+
+    def _set_webhook_state(self, code: str, state: dict[str, Any]) -> None:
+        text = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        if len(text) > 500:  # the column's size: the problem text is what gives way
+            subscriptions = dict(state.get("subscriptions") or {})
+            subscriptions["problem"] = str(subscriptions.get("problem") or "")[:80] + "…"
+            text = json.dumps(
+                {**state, "subscriptions": subscriptions}, sort_keys=True, separators=(",", ":")
+            )
+        self._set_cursor_value(code, WEBHOOK_ROW, text[:500])
 
     # -- refused credentials --------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from sellable.sync.engine import SyncEngine
 from sellable.sync.jobs import JOB_TABLE, repeated_listings
 from sellable.sync.jobs.push import in_step
 from sellable.sync.state import split_extra
+from sellable.sync.webhooks import webhook_status, webhooks_line
 
 MAX_LISTED = 200
 #: How far back ``throttled_24h`` counts HTTP 429 answers.
@@ -129,6 +130,7 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                         "count": len(refused_orders),
                         "orders": refused_orders[:MAX_LISTED],
                     },
+                    "webhooks": webhook_status(engine, code),
                 }
             )
     return report
@@ -252,6 +254,7 @@ def render_status(report: list[dict[str, Any]]) -> str:
             f"429s (24 h): {channel['throttled_24h']}"
         )
         lines.append(f"  {health_line(channel)}")
+        lines.append(f"  {webhooks_line(channel['webhooks'])}")
         for key in ("unmatched_listings", "missing_listings"):
             part = channel[key]
             if part["count"]:

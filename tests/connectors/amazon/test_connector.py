@@ -440,7 +440,7 @@ def test_an_expired_inventory_next_token_restarts_the_listing_cleanly(
 ITEMS = "/listings/2021-08-01/items/{sellerId}/{sku}"
 
 
-def test_search_listings_maps_the_sandbox_item_with_its_product_type(
+def test_read_quantities_maps_the_sandbox_item_and_keeps_its_product_type(
     api: respx.MockRouter, make_connector: MakeConnector
 ) -> None:
     search = "/listings/2021-08-01/items/{sellerId}"
@@ -448,24 +448,20 @@ def test_search_listings_maps_the_sandbox_item_with_its_product_type(
     route = api.get(f"{ENDPOINT}/listings/2021-08-01/items/{SELLER}").mock(
         return_value=httpx.Response(200, json=pair["response"])
     )
+    connector = make_connector(marketplace="ATVPDKIKX0DER")
 
-    result = make_connector(marketplace="ATVPDKIKX0DER").list_listings(None)
+    found = connector.read_quantities([Listing("GM-ZDPI-9B4E", "GM-ZDPI-9B4E")])
 
-    assert list(result.listings) == [
-        Listing(
-            "GM-ZDPI-9B4E",
-            "GM-ZDPI-9B4E",
-            warehouses=("main",),
-            quantity=100,
-            extra={"productType": "LUGGAGE"},
-        )
-    ]
-    assert result.next_cursor == pair["response"]["pagination"]["nextToken"]
+    assert found == {"GM-ZDPI-9B4E": 100}
     assert query(route.calls[0].request) == {
         "marketplaceIds": "ATVPDKIKX0DER",
         "includedData": "summaries,fulfillmentAvailability",
         "pageSize": "20",
+        "identifiers": "GM-ZDPI-9B4E",
+        "identifiersType": "SKU",
     }
+    # The product type came with it: a push needs no lookup.
+    assert connector._product_type(Listing("GM-ZDPI-9B4E", "GM-ZDPI-9B4E")) == "LUGGAGE"
 
 
 def test_a_small_push_patches_with_merge_on_default_and_waits_for_the_change_to_show(

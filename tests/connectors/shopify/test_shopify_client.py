@@ -270,7 +270,7 @@ def test_shopify_limiter_follows_throttle_status_and_the_server_cost(
     }
     page["extensions"]["cost"]["throttleStatus"]["maximumAvailable"] = 2000.0
     api.post(ENDPOINT).respond(200, json=page)
-    connector = make_connector(locations={LOCATION: "main"})
+    connector = make_connector(bulk_operations=False, locations={LOCATION: "main"})
 
     connector.list_listings(None)
     connector.list_listings(None)
@@ -355,7 +355,8 @@ def test_shopify_listings_one_per_mapped_location_skipping_unstocked_levels(
         },
     )
     connector = make_connector(
-        locations={"gid://shopify/Location/1": "main", "gid://shopify/Location/2": "outlet"}
+        bulk_operations=False,
+        locations={"gid://shopify/Location/1": "main", "gid://shopify/Location/2": "outlet"},
     )
 
     page = connector.list_listings("prev")
@@ -488,7 +489,7 @@ def test_shopify_read_quantities_by_alias(
             }
         },
     )
-    connector = make_connector()
+    connector = make_connector(bulk_operations=False)
 
     found = connector.read_quantities([listing(), listing(other)])
 

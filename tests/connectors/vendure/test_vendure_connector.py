@@ -93,7 +93,8 @@ def test_listings_without_a_table_use_the_oldest_stock_location_for_the_channel_
     with connector(script) as vendure:
         result = vendure.list_listings("100")
 
-    assert script.sent[1].variables["options"] == {"skip": 100, "take": 100, "sort": {"id": "ASC"}}
+    # Vendure's maximum page (adminListQueryLimit, 1000 by default)
+    assert script.sent[1].variables["options"] == {"skip": 100, "take": 1000, "sort": {"id": "ASC"}}
     assert result.next_cursor == "102"
     assert list(result.listings) == [
         Listing("1@1", "BEANS-12OZ", "1", None, 99, {"variant_id": "1", "stock_location_id": "1"}),

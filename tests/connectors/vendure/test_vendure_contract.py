@@ -42,6 +42,7 @@ class TestVendureContract(connector_tests(VendureConnector)):
     @pytest.fixture
     def contract(self, vendure: VendureServer, monkeypatch: pytest.MonkeyPatch) -> ContractSetup:
         monkeypatch.setattr(sellable_vendure.connector, "PAGE_SIZE", 2)
+        monkeypatch.setattr(sellable_vendure.connector, "LISTING_PAGE_SIZE", 2)
         user, password = SYNC_USER
         return ContractSetup(
             settings={

@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sellable.errors import ChannelError
-from sellable.sdk import Listing
+from sellable.sdk import Listing, WebhookSubscriptions
+from sellable.store.sql import iso_utc
 from sellable.sync.jobs.base import Channel, JobResult, next_token
+from sellable.sync.webhooks import subscription_summary
 
 if TYPE_CHECKING:
     from sellable.sync.engine import SyncEngine
@@ -28,6 +30,7 @@ SHOWN = 20  # items named in one log line
 
 def refresh_listings(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
     code = channel.code
+    check_webhooks(engine, channel, result)
     seen: dict[str, Listing] = {}
     cursor: str | None = None
     tokens: set[str] = set()
@@ -114,6 +117,55 @@ def refresh_listings(engine: SyncEngine, channel: Channel, result: JobResult) ->
             ", ".join(unmatched[:SHOWN]),
             extra={"channel": code, "job": result.job, "counts": {"unmatched": len(unmatched)}},
         )
+
+
+def check_webhooks(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
+    """Make the channel's webhook subscriptions what the configuration wants (create,
+    repair, remove) and record their health for ``status``. A failure here is reported,
+    never fatal to the listing refresh: the interval pull goes on without webhooks."""
+    connector, code = channel.connector, channel.code
+    if not connector.webhooks:
+        return
+    if not connector.webhook_url():
+        # Webhooks turned off: remove the subscriptions we made while they were on (only
+        # then, so that a channel that never had them costs no request).
+        stored = engine.state.webhook_state(code).get("subscriptions") or {}
+        if not stored.get("active"):
+            return
+    found: WebhookSubscriptions | None = None
+    error: str | None = None
+    try:
+        found = connector.sync_webhooks()
+    except ChannelError as err:
+        error = str(err)
+        log.warning(
+            "channel=%s: webhook subscriptions could not be checked (%s); orders still "
+            "arrive by the interval pull",
+            code,
+            err,
+            extra={"channel": code, "job": result.job},
+        )
+    summary = subscription_summary(found, error, iso_utc(engine.now()))
+    engine.state.update_webhook_state(code, {"subscriptions": summary})
+    result.reports["webhook_subscriptions"] = summary
+    if found is not None:
+        result.counts["webhooks_active"] = int(summary["active"])
+        if found.created or found.repaired or found.removed:
+            log.info(
+                "channel=%s: webhook subscriptions created=%d repaired=%d removed=%d",
+                code,
+                found.created,
+                found.repaired,
+                found.removed,
+                extra={"channel": code, "job": result.job},
+            )
+        if not found.healthy:
+            log.warning(
+                "channel=%s: webhook subscriptions unhealthy: %s",
+                code,
+                summary["problem"],
+                extra={"channel": code, "job": result.job},
+            )
 
 
 def repeated_listings(

@@ -34,8 +34,9 @@ def read_back(
             row["last_pushed"] = None
         return len(rows)
     current: dict[str, int] = {}
-    for start in range(0, len(rows), READ_BACK_BATCH):
-        part = [listing_of(row) for row in rows[start : start + READ_BACK_BATCH]]
+    size = channel.connector.max_read_batch or READ_BACK_BATCH
+    for start in range(0, len(rows), size):
+        part = [listing_of(row) for row in rows[start : start + size]]
         current.update(channel.connector.read_quantities(part))
     drifted = [
         row["listing_id"]
