@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sellable.core import (
@@ -22,14 +22,11 @@ from sellable.core import (
     WarehouseRules,
     explain,
 )
+from tests.conftest import property_settings
 
-PROPERTY_SETTINGS = settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+# 120 derandomized examples per property in CI; SELLABLE_HYPOTHESIS_PROFILE=deep runs 800
+# with a fresh seed each time (tests/conftest.py).
+PROPERTY_SETTINGS = property_settings(120, 800)
 
 COMPOSITE_KINDS = [SkuKind.KIT, SkuKind.ASSEMBLY, SkuKind.PACKAGE, SkuKind.BUNDLE]
 
