@@ -14,8 +14,6 @@ speed: the channel speed figures are the per-connector benchmarks).
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +28,7 @@ from sellable.store.db import create_db_engine
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_sync import _wait, _work_dir, simple_store  # noqa: E402
+from bench_sync import Daemon, _wait, _work_dir, simple_store  # noqa: E402
 
 GOAL_BYTES = 1 << 30
 FAST = {
@@ -98,22 +96,8 @@ def bench_memory(runner: Any) -> None:
                     text += f"{key} = {toml_value(value)}\n"
             config = work / "sellable.toml"
             config.write_text(text)
-            log_path = work / "daemon.log"
-            with log_path.open("w") as log_file:
-                daemon = subprocess.Popen(
-                    [sys.executable, "-m", "sellable", "--config", str(config), "run"],
-                    cwd=work,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                )
-
-            def alive() -> None:
-                if daemon.poll() is not None:
-                    raise RuntimeError(
-                        f"the daemon exited with {daemon.returncode}:\n"
-                        f"{log_path.read_text()[-3000:]}"
-                    )
+            daemon = Daemon(config, work, stop_timeout=60.0)
+            alive = daemon.alive
 
             expected = {code: 1_000 + i % 500 for i, code in enumerate(codes)}
             try:
@@ -132,13 +116,7 @@ def bench_memory(runner: Any) -> None:
                 peak = _status_kib(daemon.pid, "VmHWM") * 1024
                 now = _status_kib(daemon.pid, "VmRSS") * 1024
             finally:
-                if daemon.poll() is None:
-                    daemon.send_signal(signal.SIGTERM)
-                    try:
-                        daemon.wait(60)
-                    except subprocess.TimeoutExpired:
-                        daemon.kill()
-                        daemon.wait()
+                daemon.stop()
     finally:
         for emulator in emulators.values():
             emulator.stop()

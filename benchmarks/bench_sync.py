@@ -173,6 +173,55 @@ def _work_dir(data_dir: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+class Daemon:
+    """``python -m sellable --config CONFIG run`` in a subprocess, its output in
+    ``WORK/daemon.log``. ``alive()`` raises with the log's tail once it has exited;
+    ``stop()`` sends SIGTERM and waits ``stop_timeout`` s, then kills it."""
+
+    def __init__(
+        self,
+        config: Path,
+        work: Path,
+        env: dict[str, str] | None = None,
+        stop_timeout: float = 30.0,
+    ) -> None:
+        self.log_path = work / "daemon.log"
+        self.stop_timeout = stop_timeout
+        with self.log_path.open("w") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sellable", "--config", str(config), "run"],
+                env=env,
+                cwd=work,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def alive(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"the daemon exited with {self.process.returncode}:\n"
+                f"{self.log_path.read_text()[-3000:]}"
+            )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 # -- push throughput ----------------------------------------------------------------------------
 
 
@@ -399,22 +448,8 @@ def bench_latency(runner: Any) -> None:
             with state.lock:
                 return int(state.listings[lid]["quantity"])
 
-        log_path = work / "daemon.log"
-        with log_path.open("w") as log_file:
-            daemon = subprocess.Popen(
-                [sys.executable, "-m", "sellable", "--config", str(config), "run"],
-                env=_env_with(plugin),
-                cwd=work,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-
-        def alive() -> None:
-            if daemon.poll() is not None:
-                raise RuntimeError(
-                    f"the daemon exited with {daemon.returncode}:\n{log_path.read_text()[-3000:]}"
-                )
+        daemon = Daemon(config, work, env=_env_with(plugin))
+        log_path, alive = daemon.log_path, daemon.alive
 
         latencies: list[float] = []
         placed_at: list[datetime] = []
@@ -454,13 +489,7 @@ def bench_latency(runner: Any) -> None:
                     f"  round {n + 1}: {lid} {before} -> {now} on b after {seconds:.2f} s{note}"
                 )
         finally:
-            if daemon.poll() is None:
-                daemon.send_signal(signal.SIGTERM)
-                try:
-                    daemon.wait(30)
-                except subprocess.TimeoutExpired:
-                    daemon.kill()
-                    daemon.wait()
+            daemon.stop()
             runner.log(f"  daemon stopped (exit code {daemon.returncode})")
         pulls = _pulls_with_changes(log_path.read_text())
     # Split each round at the end of the first order pull on a that changed something.

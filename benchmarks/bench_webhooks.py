@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import random
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +35,7 @@ from sellable.store.db import create_db_engine
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_sync import _wait, _work_dir, simple_store  # noqa: E402
+from bench_sync import Daemon, _wait, _work_dir, simple_store  # noqa: E402
 
 WOO_SECRET = "benchWebhookSecret0123456789"
 ON_HAND = 1_000
@@ -106,22 +104,8 @@ def _run(runner: Any, name: str, webhooks: bool, pull_s: float) -> list[float]:
             for code in codes:
                 shop.add_listing(code, 0, code)
                 woo.add_listing(code, 0, code)
-            log_path = work / "daemon.log"
-            with log_path.open("w") as log_file:
-                daemon = subprocess.Popen(
-                    [sys.executable, "-m", "sellable", "--config", str(config), "run"],
-                    cwd=work,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                )
-
-            def alive() -> None:
-                if daemon.poll() is not None:
-                    raise RuntimeError(
-                        f"the daemon exited with {daemon.returncode}:\n"
-                        f"{log_path.read_text()[-3000:]}"
-                    )
+            daemon = Daemon(config, work)
+            alive = daemon.alive
 
             try:
                 _wait(
@@ -159,14 +143,8 @@ def _run(runner: Any, name: str, webhooks: bool, pull_s: float) -> list[float]:
                         f"{latencies[-1]:.2f} s{note}"
                     )
             finally:
-                if daemon.poll() is None:
-                    daemon.send_signal(signal.SIGTERM)
-                    try:
-                        daemon.wait(30)
-                    except subprocess.TimeoutExpired:
-                        daemon.kill()
-                        daemon.wait()
-                text = log_path.read_text()
+                daemon.stop()
+                text = daemon.log_path.read_text()
                 rejected = len(re.findall(r"webhook rejected", text))
                 runner.log(
                     f"  {name}: daemon stopped (exit code {daemon.returncode}); "
