@@ -376,7 +376,7 @@ def test_daemon_abandons_a_hung_request_at_shutdown_and_exits_0(
     assert "abandoning them and exiting" in daemon.output()
 
 
-def test_daemon_stops_within_2s_while_retrying_a_dead_channel(
+def test_daemon_stops_without_waiting_out_the_retries_of_a_dead_channel(
     open_site: OpenSite, tmp_path: Path
 ) -> None:
     site = open_site(sqlite_url(tmp_path))
@@ -386,7 +386,8 @@ def test_daemon_stops_within_2s_while_retrying_a_dead_channel(
     daemon = site.daemon()
     daemon.wait_running()
     # After the third failed attempt the client backs off 1-3 s, then 2-6 s: a shutdown
-    # that waited for the retries would take at least 3 s.
+    # that waited for the retries would run a fourth attempt. The log says which happened
+    # (no wall-clock bound: a loaded machine can take seconds just to exit a process).
     wait_for(
         "a job backing off after its third attempt",
         lambda: daemon.running() and "attempt 3 failed" in daemon.output(),
@@ -394,9 +395,11 @@ def test_daemon_stops_within_2s_while_retrying_a_dead_channel(
 
     code, seconds = daemon.stop()
 
-    assert code == 0, daemon.output()
-    assert seconds < 2.0, f"took {seconds:.1f}s\n{daemon.output()}"
-    assert "abandoning them" not in daemon.output()
+    output = daemon.output()
+    assert (code, seconds < EXIT_WITHIN) == (0, True), f"took {seconds:.1f}s\n{output}"
+    assert "request abandoned at shutdown" in output, output
+    assert "attempt 4 failed" not in output, output
+    assert "abandoning them" not in output
     assert "sellable daemon stopped" in daemon.output()
 
 
