@@ -39,10 +39,15 @@ Usage::
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from sellable.core.engine import StockEngine
+
+#: Units from which :func:`split_units` divides exactly rather than in floats.
+_EXACT_ABOVE = 1 << 40
 
 #: A listing's identity: (channel code, listing id).
 ListingKey = tuple[str, str]
@@ -120,15 +125,19 @@ def split_units(total: int, weights: Sequence[float], floors: Sequence[int]) -> 
     if weight_sum <= 0:
         weights = [1.0] * count
         weight_sum = float(count)
-    ideal = [remaining * w / weight_sum for w in weights]
-    given = 0
+    ideal: Sequence[float | Fraction] = [remaining * w / weight_sum for w in weights]
+    wholes = [int(x) for x in ideal]
+    if sum(wholes) > remaining or remaining >= _EXACT_ABOVE:
+        # Floats lost the units (huge quantities, or a rounding at an integer): exactly.
+        exact = [Fraction(w) for w in weights]
+        total_weight = sum(exact, Fraction(0))
+        ideal = [remaining * w / total_weight for w in exact]
+        wholes = [math.floor(x) for x in ideal]
     for i in range(count):
-        whole = int(ideal[i])
-        grants[i] += whole
-        given += whole
-    rest = remaining - given
+        grants[i] += wholes[i]
+    rest = remaining - sum(wholes)
     if rest > 0:
-        order = sorted(range(count), key=lambda k: (-(ideal[k] - int(ideal[k])), -weights[k], k))
+        order = sorted(range(count), key=lambda k: (-(ideal[k] - wholes[k]), -weights[k], k))
         for i in order[:rest]:
             grants[i] += 1
     return grants
