@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,7 @@ def test_shared_order_on_one_channel_lowers_the_other_channels_share_at_once(
         engine.close()
 
 
-def test_shared_velocity_counts_shipped_orders_not_cancelled_ones(
+def test_shared_velocity_counts_shipped_orders_in_the_window_not_cancelled_ones(
     by_velocity: tuple[Store, dict[str, EmulatorServer]],
 ) -> None:
     store, _emulators = by_velocity
@@ -157,6 +158,14 @@ def test_shared_velocity_counts_shipped_orders_not_cancelled_ones(
                     OrderStatus.CANCELLED,
                     (OrderLineIn("1", "BEANS-12OZ", 9),),
                 ),
+                OrderIn(  # shipped, but before the 14-day window
+                    "shop",
+                    "old-1",
+                    "main",
+                    OrderStatus.SHIPPED,
+                    (OrderLineIn("1", "BEANS-12OZ", 5),),
+                    created_at=datetime.now(UTC) - timedelta(days=15),
+                ),
             ]
         )
         engine.desired_offers("woo")
@@ -170,6 +179,6 @@ def test_shared_velocity_counts_shipped_orders_not_cancelled_ones(
 
         woo, shop = weight("woo"), weight("shop")
         assert woo == [4.0]  # 1 + the 3 shipped
-        assert shop == [1.0]  # the 9 cancelled do not count
+        assert shop == [1.0]  # the 9 cancelled and the 5 from 15 days ago do not count
     finally:
         engine.close()
