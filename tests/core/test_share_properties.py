@@ -230,6 +230,4 @@ def test_share_listing_alone_on_a_tree_gets_the_full_sellable(
             continue
         engine, alone = allocation(scenario, [listing], SharePolicy())
         for warehouse in dict.fromkeys(listing.warehouses):
-            assert alone.share_in(listing.key, warehouse) == engine.sellable(
-                listing.sku, warehouse
-            )
+            assert alone.share_in(listing.key, warehouse) == engine.sellable(listing.sku, warehouse)
