@@ -11,6 +11,7 @@ shipped orders and leave cancelled ones out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from sellable.emulators import EmulatorServer, emulator_class
 from sellable.orders import OrderBook
 from sellable.orders.model import OrderIn, OrderLineIn, OrderStatus
 from sellable.sync.engine import SyncEngine
-from sellable.sync.why import explain_channel, render_channel
+from sellable.sync.why import explain_channel, render_channel, to_json
 from tests.imports import Store, open_store
 
 LISTED = ("GIFT-SET-COFFEE", "GIFT-KIT-COFFEE", "MUG-CERAMIC", "BEANS-12OZ")
@@ -130,6 +131,16 @@ def test_shared_order_on_one_channel_lowers_the_other_channels_share_at_once(
         text = render_channel(report)
         assert "shared among 4 claims in main (26 units):" in text
         assert report["listings"][0]["quantity"] == second["shop"]["MUG-CERAMIC"]
+        share = json.loads(json.dumps(to_json(report)))["listings"][0]["share"]
+        assert share["total"] == 4
+        assert [
+            (c["composite"], c["weight"], c["units"]) for c in share["warehouses"][0]["claims"]
+        ] == [
+            (None, 1.0, 4),
+            (None, 1.0, 4),
+            ("GIFT-SET-COFFEE", 2.0, 9),
+            ("GIFT-KIT-COFFEE", 2.0, 9),
+        ]
     finally:
         engine.close()
 
