@@ -14,6 +14,7 @@ Usage (from the project root, with the project's virtualenv)::
     .venv/bin/python benchmarks/run.py --only push --only latency   # the sync layer
     .venv/bin/python benchmarks/run.py --only dashboard  # stock pages over 100,000 SKUs
     .venv/bin/python benchmarks/run.py --only shopify-100k  # Shopify bulk operations at 100,000
+    .venv/bin/python benchmarks/run.py --only shared-allocation  # issue 15's shared split
 
 Each figure is printed with its target and PASS or MISS, then a summary table. The exit
 status is 0 even when a figure misses its target (these are measurements, not tests), and
@@ -54,6 +55,7 @@ import bench_sync  # noqa: E402
 import bench_webhooks  # noqa: E402
 import dashboard  # noqa: E402
 import dbfill  # noqa: E402
+import shared_allocation  # noqa: E402
 from catalog_gen import GEN_VERSION, SyntheticCatalog, settings_for  # noqa: E402
 from sqlalchemy import Connection, Engine, event  # noqa: E402
 
@@ -90,6 +92,7 @@ BENCHMARKS = (
     "amazon",
     "amazon-100k",
     "dashboard",
+    "shared-allocation",
 )
 # The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
 CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
@@ -106,6 +109,7 @@ OPT_IN = (
     "costing-postgres",
     "valuation-sqlite",
     "valuation-postgres",
+    "shared-allocation",  # issue 15: the shared split, several minutes at full size
 )
 DEFAULT_BENCHMARKS = tuple(name for name in BENCHMARKS if name not in OPT_IN)
 ALIASES = {
@@ -750,6 +754,9 @@ class Runner:
 
     def bench_dashboard(self) -> None:
         dashboard.bench_dashboard(self)
+
+    def bench_shared_allocation(self) -> None:
+        shared_allocation.bench_shared_allocation(self)
 
     def bench_push(self) -> None:
         bench_sync.bench_push(self)
