@@ -31,6 +31,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, Literal
 
 from pydantic import SecretStr, ValidationInfo, field_validator
@@ -191,6 +192,8 @@ class AmazonConnector(Connector):
     )
     Settings = AmazonSettings
     rate_limit = None  # one bucket per operation instead (client.OPERATIONS)
+    #: A listing's learned productType outlives listing refreshes and restarts (see _extra).
+    kept_extra = frozenset({"productType"})
 
     @classmethod
     def rate_limits(cls, settings: ConnectorSettings) -> dict[str | None, RateLimit]:
@@ -233,6 +236,7 @@ class AmazonConnector(Connector):
         )
         self._product_types: dict[str, _ProductType] = {}
         self._distrusted: set[str] = set()  # SKUs whose stored productType was refused
+        self._learned: dict[str, dict[str, str]] = {}  # sku -> extra to store (see _extra)
         self._listing_report: _ReportRun | None = None
         self._pending: dict[str, _Submission] = {}
         self._feeds: dict[str, _Feed] = {}
@@ -509,8 +513,18 @@ class AmazonConnector(Connector):
             sku=sku,
             warehouses=self.own,
             quantity=int(quantity) if quantity.isdigit() else None,
-            extra={"productType": known.product_type} if known is not None else {},
+            extra=self._extra(sku, known),
         )
+
+    def _extra(self, sku: str, known: _ProductType | None) -> dict[str, str]:
+        """The productType we learned for the listing. The framework keeps a stored one when
+        a refresh carries none (:attr:`kept_extra`), so one learned before a restart is not
+        read again after it; a refused one is stored empty, so it is not used again."""
+        if known is not None:
+            return {"productType": known.product_type}
+        if sku in self._distrusted:
+            return {"productType": ""}
+        return {}
 
     def _listing(self, item: Any) -> Listing | None:
         """A listing from a Listings Items API item (searchListingsItems, for reading
@@ -528,12 +542,13 @@ class AmazonConnector(Connector):
             # https://developer-docs.amazon.com/sp-api/docs/listings-items-api-v2021-08-01-use-case-guide
             return None
         quantity = default.get("quantity") if default else None
+        known = self._product_types.get(sku) if product_type else None
         return Listing(
             listing_id=sku,
             sku=sku,
             warehouses=self.own,
             quantity=int(quantity) if isinstance(quantity, int) else None,
-            extra={"productType": product_type} if product_type else {},
+            extra=self._extra(sku, known),
         )
 
     def _remember_product_type(self, sku: str, item: dict[str, Any]) -> str | None:
@@ -544,16 +559,27 @@ class AmazonConnector(Connector):
             if summary.get("productType"):
                 found = str(summary["productType"])
                 asin = summary.get("asin")
-                self._product_types[sku] = _ProductType(found, str(asin) if asin else None)
+                known = _ProductType(found, str(asin) if asin else None)
+                if self._product_types.get(sku) != known:
+                    # kept in the listing's stored extra (take_learned_extra)
+                    self._learned[sku] = {"productType": found}
+                self._product_types[sku] = known
                 self._distrusted.discard(sku)
                 return found
         return None
+
+    def take_learned_extra(self) -> dict[str, dict[str, str]]:
+        """The product types learned (or refused: stored empty) since the last call, for
+        the framework to keep in the listings' extra: a restart then reads none again."""
+        learned, self._learned = self._learned, {}
+        return learned
 
     def _forget_product_type(self, sku: str) -> None:
         """Amazon refused a submission for ``sku`` or its ASIN changed: read its product
         type again before the next one, not trusting the stored listing's either."""
         self._product_types.pop(sku, None)
         self._distrusted.add(sku)
+        self._learned[sku] = {"productType": ""}
 
     def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
         by_sku = {(x.sku or x.listing_id): x.listing_id for x in listings}
@@ -732,9 +758,12 @@ class AmazonConnector(Connector):
         known = self._product_types.get(sku)
         if known is not None:
             return known.product_type
-        if sku not in self._distrusted:
-            return listing.extra.get("productType") or None
-        return None
+        if sku in self._distrusted:
+            return None
+        # Learned before, by this instance or one before a restart (the framework keeps it
+        # in the listing's extra). Its ASIN is not stored: should the SKU have become another
+        # product meanwhile, Amazon refuses the message and the type is read again.
+        return listing.extra.get("productType") or None
 
     def _product_type(self, listing: Listing) -> str:
         found = self._known_product_type(listing)
@@ -799,6 +828,7 @@ class AmazonConnector(Connector):
         messages: list[str] = []
         by_id: dict[int, str] = {}
         lids: dict[str, str] = {}
+        quoted: dict[str, str] = {}  # productType -> as a JSON string
         for item in items:
             lid = item.listing.listing_id
             sku = item.listing.sku or lid
@@ -809,12 +839,14 @@ class AmazonConnector(Connector):
             except ChannelError as err:
                 results.append(PushResult.failed(lid, str(err)))
                 continue
+            type_json = quoted.get(product_type)
+            if type_json is None:
+                type_json = quoted[product_type] = _json_string(product_type)
             message_id = len(messages) + 1
             # One PATCH message (listings-feed-schema-v2.json), written as text: 25,000 of
             # them as dicts through json.dumps cost several times more.
             messages.append(
-                FEED_MESSAGE
-                % (message_id, json.dumps(sku), json.dumps(product_type), int(item.quantity))
+                FEED_MESSAGE % (message_id, _json_string(sku), type_json, int(item.quantity))
             )
             by_id[message_id] = sku
             lids[sku] = lid
