@@ -46,6 +46,8 @@ def split_extra(text: str | None) -> tuple[str | None, bool]:
 
 def keep_extra(old: str, new: str | None, kept: frozenset[str]) -> str | None:
     """The fresh ``extra`` JSON with the ``kept`` keys of the stored one it lacks."""
+    if new == old:
+        return new  # the usual case: the connector knows what it stored (no parsing)
     carried = {k: v for k, v in json.loads(old).items() if k in kept}
     if not carried:
         return new
