@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             codes = [f"SKU-{index:07d}" for index in range(n)]
             if len(connector.read_quantities([Listing(code, code) for code in codes])) != n:
                 raise RuntimeError("the setup's read-back missed listings")
+            # stored as the reconcile job would (the engine drains them after each job)
+            engine.state.store_learned_extra("amazon", connector.take_learned_extra())
             setup = time.perf_counter() - started
             print(
                 f"  setup (emulator process, store, {n:,} offers, listings job, product "

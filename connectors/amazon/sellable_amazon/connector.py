@@ -14,14 +14,17 @@
   requested, waited for and read piece by piece across ``list_listings`` calls; only
   merchant-fulfilled offers (channel ``DEFAULT``) are ours to set, from the channel's own
   warehouses. Amazon sets FBA quantities itself. The report has no ``productType``, which
-  a quantity change needs: it is read at push time (kept per SKU with its ASIN).
+  a quantity change needs: it is read at push time (or by the reconcile's read-back) and
+  kept per SKU with its ASIN, and in the stored listing across restarts.
 * Push: ``patchListingsItem`` for a few changes, one ``JSON_LISTINGS_FEED`` for many. Both
   are asynchronous: ``ACCEPTED`` and a submitted feed only mean queued, so the item is
   answered :attr:`PushStatus.RETRY` until the change is confirmed (listing read back, or
   the feed's processing report), then OK, or FAILED with Amazon's messages.
 
 What is in flight lives in this instance's memory only. After a restart it is gone and the
-items are simply pushed again: quantities are absolute, so that is safe.
+items are simply pushed again: quantities are absolute, so that is safe. The product types
+learned are kept in the listings' stored ``extra`` (:meth:`take_learned_extra`, kept across
+refreshes by :attr:`kept_extra`): a restart does not read them again.
 """
 
 from __future__ import annotations
@@ -771,7 +774,11 @@ class AmazonConnector(Connector):
             return found
         # productType is required by patchListingsItem and feed PATCH messages, and the
         # listings report does not carry it: read it once per SKU and keep it
-        # (listings-items-api use case guide).
+        # (listings-items-api use case guide). No generic value is sent instead: the feed
+        # schema (listings-feed-schema-v2.json, messages[].productType: "Amazon product
+        # type of the listings data submission", examples LUGGAGE, SHOES; required for
+        # PATCH) names none, and Amazon's own documents we found give no generic type
+        # for a quantity PATCH of an existing listing, only community reports of "PRODUCT".
         sku = listing.sku or listing.listing_id
         data = self.client.get_listings_item(sku, "summaries")
         found = self._remember_product_type(sku, data) if isinstance(data, dict) else None
