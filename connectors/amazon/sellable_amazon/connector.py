@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_string
@@ -93,6 +94,9 @@ FULFILLMENT_STATUS = {
 #: older than this.
 INVENTORY_TOKEN_LIFE = 25.0
 FEED_DONE = ("DONE", "FATAL", "CANCELLED")
+#: JSON_LISTINGS_FEED takes at most 25,000 messages (listings-feed-schema-v2.json,
+#: messages.maxItems).
+FEED_SIZE = 25_000
 #: The listing refresh reads this report (Reports API 2021-06-30): every listing of the
 #: seller in the marketplace, active or not, with its quantity and fulfillment channel.
 LISTINGS_REPORT = "GET_MERCHANT_LISTINGS_ALL_DATA"
@@ -155,6 +159,16 @@ class _Feed:
     waiting: set[str] = field(default_factory=set)  # SKUs not yet told the outcome
 
 
+@dataclass(slots=True)
+class _Document:
+    """A feed document written, not submitted yet."""
+
+    body: bytes = b""
+    messages: dict[int, str] = field(default_factory=dict)  # messageId -> sku
+    lids: dict[str, str] = field(default_factory=dict)  # sku -> listing id
+    quantities: dict[str, int] = field(default_factory=dict)  # sku -> quantity
+
+
 @dataclass(frozen=True, slots=True)
 class _ProductType:
     product_type: str
@@ -203,8 +217,9 @@ class AmazonConnector(Connector):
         """One named limiter per SP-API operation (client.OPERATIONS) and the feed's."""
         return rate_limits()
 
-    #: JSON_LISTINGS_FEED takes at most 25,000 messages (listings-feed-schema-v2.json).
-    max_push_batch = 25_000
+    #: A push call takes up to 5 feeds' worth of changes (JSON_LISTINGS_FEED: 5 feeds per
+    #: 5 minutes), so that their feeds are submitted together (see _submit_feeds).
+    max_push_batch = 5 * FEED_SIZE
     #: Up to this many changes in one push go through patchListingsItem (5/s); more go
     #: through one feed (the feed's round trip takes minutes, the patches seconds).
     patch_limit = 20
@@ -630,7 +645,7 @@ class AmazonConnector(Connector):
         if len(submit) <= self.patch_limit:
             results.extend(self._patch(item, now) for item in submit)
         else:
-            results.extend(self._feed(submit, now))
+            results.extend(self._submit_feeds(submit, now))
         return results
 
     def _follow(self, lid: str, pending: _Submission, now: float, polled: set[str]) -> PushResult:
@@ -829,12 +844,53 @@ class AmazonConnector(Connector):
         )
         return PushResult.failed(lid, f"{status}: {text or 'refused'}"[:1000])
 
-    def _feed(self, items: Sequence[PushItem], now: float) -> list[PushResult]:
+    def _submit_feeds(self, items: Sequence[PushItem], now: float) -> list[PushResult]:
+        """One JSON_LISTINGS_FEED per 25,000 changes. A worker thread submits each feed
+        (createFeedDocument, the upload, createFeed) while this one writes the next
+        document, so the feeds of a push start moments apart and are processed side by
+        side; all are submitted (or failed) when this returns. Requests never go out from
+        both threads at once: reading unknown product types waits for the worker."""
         results: list[PushResult] = []
-        self._learn_product_types(items)
+        submitted: list[tuple[Future[str], _Document]] = []
+        with ThreadPoolExecutor(1, thread_name_prefix=f"{self._code}-feeds") as worker:
+            for start in range(0, len(items), FEED_SIZE):
+                chunk = items[start : start + FEED_SIZE]
+                if any(not self._known_product_type(item.listing) for item in chunk):
+                    wait([future for future, _document in submitted])
+                    self._learn_product_types(chunk)
+                document = self._document(chunk, results)
+                if document is not None:
+                    submitted.append((worker.submit(self._submit, document.body), document))
+        error: BaseException | None = None
+        for future, document in submitted:
+            try:
+                feed_id = future.result()
+            except Exception as err:  # raised below, once the others are recorded
+                error = error or err
+                continue
+            self._feeds[feed_id] = _Feed(
+                feed_id, now, document.messages, waiting=set(document.messages.values())
+            )
+            for sku, lid in document.lids.items():
+                self._pending[sku] = _Submission(
+                    sku, document.quantities[sku], "feed", now, feed_id
+                )
+                results.append(PushResult.retry(lid, f"in feed {feed_id}, queued"))
+            log.info(
+                "channel=%s: feed %s submitted, %d message(s)",
+                self._code,
+                feed_id,
+                len(document.messages),
+            )
+        if error is not None:
+            raise error
+        return results
+
+    def _document(self, items: Sequence[PushItem], results: list[PushResult]) -> _Document | None:
+        """The feed document of up to 25,000 changes (None: not one of them can be sent;
+        their failures are added to ``results``)."""
+        document = _Document()
         messages: list[str] = []
-        by_id: dict[int, str] = {}
-        lids: dict[str, str] = {}
         quoted: dict[str, str] = {}  # productType -> as a JSON string
         for item in items:
             lid = item.listing.listing_id
@@ -855,12 +911,17 @@ class AmazonConnector(Connector):
             messages.append(
                 FEED_MESSAGE % (message_id, _json_string(sku), type_json, int(item.quantity))
             )
-            by_id[message_id] = sku
-            lids[sku] = lid
+            document.messages[message_id] = sku
+            document.lids[sku] = lid
+            document.quantities[sku] = item.quantity
         if not messages:
-            return results
+            return None
         header = json.dumps({"sellerId": self.settings.seller_id, "version": "2.0"})
-        body = f'{{"header":{header},"messages":[{",".join(messages)}]}}'.encode()
+        document.body = f'{{"header":{header},"messages":[{",".join(messages)}]}}'.encode()
+        return document
+
+    def _submit(self, body: bytes) -> str:
+        """createFeedDocument, the upload, createFeed: the new feed's id."""
         document_id, url = self.client.create_feed_document()
         try:
             self.client.upload(url, body)
@@ -868,15 +929,7 @@ class AmazonConnector(Connector):
             # The presigned URL expired (5 minutes) before the upload: take a new one.
             document_id, url = self.client.create_feed_document()
             self.client.upload(url, body)
-        feed_id = self.client.create_feed(document_id)
-        feed = _Feed(feed_id, now, by_id, waiting=set(by_id.values()))
-        self._feeds[feed_id] = feed
-        quantities = {item.listing.sku or item.listing.listing_id: item.quantity for item in items}
-        for sku in by_id.values():
-            self._pending[sku] = _Submission(sku, quantities[sku], "feed", now, feed_id)
-            results.append(PushResult.retry(lids[sku], f"in feed {feed_id}, queued"))
-        log.info("channel=%s: feed %s submitted, %d message(s)", self._code, feed_id, len(by_id))
-        return results
+        return self.client.create_feed(document_id)
 
     @property
     def _code(self) -> str:
