@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"listings job: {listed.describe()}")
             connector = engine.channels["amazon"].connector
             codes = [f"SKU-{index:07d}" for index in range(n)]
+            # read live (searchListingsItems teaches the product types), not from the report
+            connector.report_read_back_age = -1.0
             if len(connector.read_quantities([Listing(code, code) for code in codes])) != n:
                 raise RuntimeError("the setup's read-back missed listings")
             # stored as the reconcile job would (the engine drains them after each job)

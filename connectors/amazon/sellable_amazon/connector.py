@@ -228,6 +228,9 @@ class AmazonConnector(Connector):
     stuck_after = 3600.0
     #: Times the FBA listing may restart on an expired nextToken before the job fails.
     inventory_restarts = 3
+    #: The reconcile's read-back takes the quantities of a listings report read in full
+    #: at most this many seconds ago instead of reading them again (see read_quantities).
+    report_read_back_age = 600.0
 
     settings: AmazonSettings
 
@@ -256,6 +259,9 @@ class AmazonConnector(Connector):
         self._distrusted: set[str] = set()  # SKUs whose stored productType was refused
         self._learned: dict[str, dict[str, str]] = {}  # sku -> extra to store (see _extra)
         self._listing_report: _ReportRun | None = None
+        # The DEFAULT quantities of the last listings report, once read in full (read_at).
+        self._report_quantities: dict[str, int] = {}
+        self._report_read_at: float | None = None
         self._pending: dict[str, _Submission] = {}
         self._feeds: dict[str, _Feed] = {}
 
@@ -415,6 +421,7 @@ class AmazonConnector(Connector):
         if cursor is None:
             run = _ReportRun(self.client.create_report(LISTINGS_REPORT))
             self._listing_report = run
+            self._report_quantities, self._report_read_at = {}, None
             log.info("channel=%s: %s report %s requested", self._code, LISTINGS_REPORT, run.id)
         else:
             current = self._listing_report
@@ -448,9 +455,13 @@ class AmazonConnector(Connector):
                 f"{LISTINGS_REPORT} report {run.id}: {err}", channel=self._code
             ) from err
         listings = [x for x in map(self._report_listing, rows) if x is not None]
+        self._report_quantities.update(
+            (x.listing_id, x.quantity) for x in listings if x.quantity is not None
+        )
         if not reader.done:
             return ListingPage(listings, run.next_cursor())
         self._listing_report = None
+        self._report_read_at = self.clock()
         log.info(
             "channel=%s: report %s read: %d row(s), %d byte(s)",
             self._code,
@@ -600,9 +611,17 @@ class AmazonConnector(Connector):
         self._learned[sku] = {"productType": ""}
 
     def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
+        """The quantities of the listings report read in full at most
+        :attr:`report_read_back_age` ago (a daemon start refreshes the listings right
+        before its reconcile: 100,000 quantities read back 20 per searchListingsItems at
+        5/s would take 1,000 s), else, and for listings it lacks, searchListingsItems."""
         by_sku = {(x.sku or x.listing_id): x.listing_id for x in listings}
-        skus = list(by_sku)
         found: dict[str, int] = {}
+        read_at = self._report_read_at
+        if read_at is not None and self.clock() - read_at <= self.report_read_back_age:
+            shown = self._report_quantities
+            found = {lid: shown[sku] for sku, lid in by_sku.items() if sku in shown}
+        skus = [sku for sku, lid in by_sku.items() if lid not in found]
         for start in range(0, len(skus), 20):  # identifiers: at most 20
             data = self.client.search_listings(skus=skus[start : start + 20])
             for item in data.get("items") or []:

@@ -382,7 +382,7 @@ def test_product_types_learned_before_a_restart_are_not_read_again(
     open_amazon: OpenAmazon,
 ) -> None:
     amazon = open_amazon(mfn=ALL_SKUS, fba={})
-    amazon.engine.run_once()  # the reconcile reads every productType with the quantities
+    amazon.engine.run_once()  # its push reads every productType (getListingsItem)
     amazon.settle()
     assert amazon.emulator.quantities() == dict(SELLABLE)
 
@@ -439,3 +439,27 @@ def test_product_types_learned_before_a_restart_are_not_read_again(
         assert amazon.emulator.quantities() == dict(SELLABLE)
     finally:
         engine.close()
+
+
+@SQLITE_ONLY
+def test_a_reconcile_right_after_the_listing_refresh_takes_the_reports_quantities(
+    open_amazon: OpenAmazon,
+) -> None:
+    amazon = open_amazon(mfn=ALL_SKUS, fba={})
+    amazon.engine.run_once()
+    amazon.settle()
+    with amazon.emulator.lock:  # set by hand in Seller Central
+        amazon.emulator.listings["BEANS-12OZ"].quantity = 3
+    amazon.run("listings")
+
+    searched = amazon.emulator.calls.get("searchListingsItems", 0)
+    reconciled = amazon.run("reconcile")
+    assert amazon.emulator.calls.get("searchListingsItems", 0) == searched  # nothing read again
+    assert (reconciled.counts["drifted"], reconciled.counts["pending"]) == (1, 1)
+    amazon.settle()
+    assert amazon.emulator.quantities() == dict(SELLABLE)
+
+    # Ten minutes on, the report is too old: the read-back asks Amazon (20 SKUs a call).
+    amazon.clock.advance(AmazonConnector.report_read_back_age + 1)
+    assert amazon.run("reconcile").counts["drifted"] == 0
+    assert amazon.emulator.calls.get("searchListingsItems", 0) == searched + -(-len(ALL_SKUS) // 20)
