@@ -14,14 +14,17 @@
   requested, waited for and read piece by piece across ``list_listings`` calls; only
   merchant-fulfilled offers (channel ``DEFAULT``) are ours to set, from the channel's own
   warehouses. Amazon sets FBA quantities itself. The report has no ``productType``, which
-  a quantity change needs: it is read at push time (kept per SKU with its ASIN).
+  a quantity change needs: it is read at push time (or by the reconcile's read-back) and
+  kept per SKU with its ASIN, and in the stored listing across restarts.
 * Push: ``patchListingsItem`` for a few changes, one ``JSON_LISTINGS_FEED`` for many. Both
   are asynchronous: ``ACCEPTED`` and a submitted feed only mean queued, so the item is
   answered :attr:`PushStatus.RETRY` until the change is confirmed (listing read back, or
   the feed's processing report), then OK, or FAILED with Amazon's messages.
 
 What is in flight lives in this instance's memory only. After a restart it is gone and the
-items are simply pushed again: quantities are absolute, so that is safe.
+items are simply pushed again: quantities are absolute, so that is safe. The product types
+learned are kept in the listings' stored ``extra`` (:meth:`take_learned_extra`, kept across
+refreshes by :attr:`kept_extra`): a restart does not read them again.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, Literal
 
 from pydantic import SecretStr, ValidationInfo, field_validator
@@ -89,6 +94,9 @@ FULFILLMENT_STATUS = {
 #: older than this.
 INVENTORY_TOKEN_LIFE = 25.0
 FEED_DONE = ("DONE", "FATAL", "CANCELLED")
+#: JSON_LISTINGS_FEED takes at most 25,000 messages (listings-feed-schema-v2.json,
+#: messages.maxItems).
+FEED_SIZE = 25_000
 #: The listing refresh reads this report (Reports API 2021-06-30): every listing of the
 #: seller in the marketplace, active or not, with its quantity and fulfillment channel.
 LISTINGS_REPORT = "GET_MERCHANT_LISTINGS_ALL_DATA"
@@ -151,6 +159,16 @@ class _Feed:
     waiting: set[str] = field(default_factory=set)  # SKUs not yet told the outcome
 
 
+@dataclass(slots=True)
+class _Document:
+    """A feed document written, not submitted yet."""
+
+    body: bytes = b""
+    messages: dict[int, str] = field(default_factory=dict)  # messageId -> sku
+    lids: dict[str, str] = field(default_factory=dict)  # sku -> listing id
+    quantities: dict[str, int] = field(default_factory=dict)  # sku -> quantity
+
+
 @dataclass(frozen=True, slots=True)
 class _ProductType:
     product_type: str
@@ -191,14 +209,17 @@ class AmazonConnector(Connector):
     )
     Settings = AmazonSettings
     rate_limit = None  # one bucket per operation instead (client.OPERATIONS)
+    #: A listing's learned productType outlives listing refreshes and restarts (see _extra).
+    kept_extra = frozenset({"productType"})
 
     @classmethod
     def rate_limits(cls, settings: ConnectorSettings) -> dict[str | None, RateLimit]:
         """One named limiter per SP-API operation (client.OPERATIONS) and the feed's."""
         return rate_limits()
 
-    #: JSON_LISTINGS_FEED takes at most 25,000 messages (listings-feed-schema-v2.json).
-    max_push_batch = 25_000
+    #: A push call takes up to 5 feeds' worth of changes (JSON_LISTINGS_FEED: 5 feeds per
+    #: 5 minutes), so that their feeds are submitted together (see _submit_feeds).
+    max_push_batch = 5 * FEED_SIZE
     #: Up to this many changes in one push go through patchListingsItem (5/s); more go
     #: through one feed (the feed's round trip takes minutes, the patches seconds).
     patch_limit = 20
@@ -207,6 +228,9 @@ class AmazonConnector(Connector):
     stuck_after = 3600.0
     #: Times the FBA listing may restart on an expired nextToken before the job fails.
     inventory_restarts = 3
+    #: The reconcile's read-back takes the quantities of a listings report read in full
+    #: at most this many seconds ago instead of reading them again (see read_quantities).
+    report_read_back_age = 600.0
 
     settings: AmazonSettings
 
@@ -233,7 +257,11 @@ class AmazonConnector(Connector):
         )
         self._product_types: dict[str, _ProductType] = {}
         self._distrusted: set[str] = set()  # SKUs whose stored productType was refused
+        self._learned: dict[str, dict[str, str]] = {}  # sku -> extra to store (see _extra)
         self._listing_report: _ReportRun | None = None
+        # The DEFAULT quantities of the last listings report, once read in full (read_at).
+        self._report_quantities: dict[str, int] = {}
+        self._report_read_at: float | None = None
         self._pending: dict[str, _Submission] = {}
         self._feeds: dict[str, _Feed] = {}
 
@@ -393,6 +421,7 @@ class AmazonConnector(Connector):
         if cursor is None:
             run = _ReportRun(self.client.create_report(LISTINGS_REPORT))
             self._listing_report = run
+            self._report_quantities, self._report_read_at = {}, None
             log.info("channel=%s: %s report %s requested", self._code, LISTINGS_REPORT, run.id)
         else:
             current = self._listing_report
@@ -426,9 +455,13 @@ class AmazonConnector(Connector):
                 f"{LISTINGS_REPORT} report {run.id}: {err}", channel=self._code
             ) from err
         listings = [x for x in map(self._report_listing, rows) if x is not None]
+        self._report_quantities.update(
+            (x.listing_id, x.quantity) for x in listings if x.quantity is not None
+        )
         if not reader.done:
             return ListingPage(listings, run.next_cursor())
         self._listing_report = None
+        self._report_read_at = self.clock()
         log.info(
             "channel=%s: report %s read: %d row(s), %d byte(s)",
             self._code,
@@ -509,8 +542,18 @@ class AmazonConnector(Connector):
             sku=sku,
             warehouses=self.own,
             quantity=int(quantity) if quantity.isdigit() else None,
-            extra={"productType": known.product_type} if known is not None else {},
+            extra=self._extra(sku, known),
         )
+
+    def _extra(self, sku: str, known: _ProductType | None) -> dict[str, str]:
+        """The productType we learned for the listing. The framework keeps a stored one when
+        a refresh carries none (:attr:`kept_extra`), so one learned before a restart is not
+        read again after it; a refused one is stored empty, so it is not used again."""
+        if known is not None:
+            return {"productType": known.product_type}
+        if sku in self._distrusted:
+            return {"productType": ""}
+        return {}
 
     def _listing(self, item: Any) -> Listing | None:
         """A listing from a Listings Items API item (searchListingsItems, for reading
@@ -528,12 +571,13 @@ class AmazonConnector(Connector):
             # https://developer-docs.amazon.com/sp-api/docs/listings-items-api-v2021-08-01-use-case-guide
             return None
         quantity = default.get("quantity") if default else None
+        known = self._product_types.get(sku) if product_type else None
         return Listing(
             listing_id=sku,
             sku=sku,
             warehouses=self.own,
             quantity=int(quantity) if isinstance(quantity, int) else None,
-            extra={"productType": product_type} if product_type else {},
+            extra=self._extra(sku, known),
         )
 
     def _remember_product_type(self, sku: str, item: dict[str, Any]) -> str | None:
@@ -544,21 +588,40 @@ class AmazonConnector(Connector):
             if summary.get("productType"):
                 found = str(summary["productType"])
                 asin = summary.get("asin")
-                self._product_types[sku] = _ProductType(found, str(asin) if asin else None)
+                known = _ProductType(found, str(asin) if asin else None)
+                if self._product_types.get(sku) != known:
+                    # kept in the listing's stored extra (take_learned_extra)
+                    self._learned[sku] = {"productType": found}
+                self._product_types[sku] = known
                 self._distrusted.discard(sku)
                 return found
         return None
+
+    def take_learned_extra(self) -> dict[str, dict[str, str]]:
+        """The product types learned (or refused: stored empty) since the last call, for
+        the framework to keep in the listings' extra: a restart then reads none again."""
+        learned, self._learned = self._learned, {}
+        return learned
 
     def _forget_product_type(self, sku: str) -> None:
         """Amazon refused a submission for ``sku`` or its ASIN changed: read its product
         type again before the next one, not trusting the stored listing's either."""
         self._product_types.pop(sku, None)
         self._distrusted.add(sku)
+        self._learned[sku] = {"productType": ""}
 
     def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
+        """The quantities of the listings report read in full at most
+        :attr:`report_read_back_age` ago (a daemon start refreshes the listings right
+        before its reconcile: 100,000 quantities read back 20 per searchListingsItems at
+        5/s would take 1,000 s), else, and for listings it lacks, searchListingsItems."""
         by_sku = {(x.sku or x.listing_id): x.listing_id for x in listings}
-        skus = list(by_sku)
         found: dict[str, int] = {}
+        read_at = self._report_read_at
+        if read_at is not None and self.clock() - read_at <= self.report_read_back_age:
+            shown = self._report_quantities
+            found = {lid: shown[sku] for sku, lid in by_sku.items() if sku in shown}
+        skus = [sku for sku, lid in by_sku.items() if lid not in found]
         for start in range(0, len(skus), 20):  # identifiers: at most 20
             data = self.client.search_listings(skus=skus[start : start + 20])
             for item in data.get("items") or []:
@@ -601,7 +664,7 @@ class AmazonConnector(Connector):
         if len(submit) <= self.patch_limit:
             results.extend(self._patch(item, now) for item in submit)
         else:
-            results.extend(self._feed(submit, now))
+            results.extend(self._submit_feeds(submit, now))
         return results
 
     def _follow(self, lid: str, pending: _Submission, now: float, polled: set[str]) -> PushResult:
@@ -732,9 +795,12 @@ class AmazonConnector(Connector):
         known = self._product_types.get(sku)
         if known is not None:
             return known.product_type
-        if sku not in self._distrusted:
-            return listing.extra.get("productType") or None
-        return None
+        if sku in self._distrusted:
+            return None
+        # Learned before, by this instance or one before a restart (the framework keeps it
+        # in the listing's extra). Its ASIN is not stored: should the SKU have become another
+        # product meanwhile, Amazon refuses the message and the type is read again.
+        return listing.extra.get("productType") or None
 
     def _product_type(self, listing: Listing) -> str:
         found = self._known_product_type(listing)
@@ -742,7 +808,11 @@ class AmazonConnector(Connector):
             return found
         # productType is required by patchListingsItem and feed PATCH messages, and the
         # listings report does not carry it: read it once per SKU and keep it
-        # (listings-items-api use case guide).
+        # (listings-items-api use case guide). No generic value is sent instead: the feed
+        # schema (listings-feed-schema-v2.json, messages[].productType: "Amazon product
+        # type of the listings data submission", examples LUGGAGE, SHOES; required for
+        # PATCH) names none, and Amazon's own documents we found give no generic type
+        # for a quantity PATCH of an existing listing, only community reports of "PRODUCT".
         sku = listing.sku or listing.listing_id
         data = self.client.get_listings_item(sku, "summaries")
         found = self._remember_product_type(sku, data) if isinstance(data, dict) else None
@@ -793,12 +863,54 @@ class AmazonConnector(Connector):
         )
         return PushResult.failed(lid, f"{status}: {text or 'refused'}"[:1000])
 
-    def _feed(self, items: Sequence[PushItem], now: float) -> list[PushResult]:
+    def _submit_feeds(self, items: Sequence[PushItem], now: float) -> list[PushResult]:
+        """One JSON_LISTINGS_FEED per 25,000 changes. A worker thread submits each feed
+        (createFeedDocument, the upload, createFeed) while this one writes the next
+        document, so the feeds of a push start moments apart and are processed side by
+        side; all are submitted (or failed) when this returns. Requests never go out from
+        both threads at once: reading unknown product types waits for the worker."""
         results: list[PushResult] = []
-        self._learn_product_types(items)
+        submitted: list[tuple[Future[str], _Document]] = []
+        with ThreadPoolExecutor(1, thread_name_prefix=f"{self._code}-feeds") as worker:
+            for start in range(0, len(items), FEED_SIZE):
+                chunk = items[start : start + FEED_SIZE]
+                if any(not self._known_product_type(item.listing) for item in chunk):
+                    wait([future for future, _document in submitted])
+                    self._learn_product_types(chunk)
+                document = self._document(chunk, results)
+                if document is not None:
+                    submitted.append((worker.submit(self._submit, document.body), document))
+        error: BaseException | None = None
+        for future, document in submitted:
+            try:
+                feed_id = future.result()
+            except Exception as err:  # raised below, once the others are recorded
+                error = error or err
+                continue
+            self._feeds[feed_id] = _Feed(
+                feed_id, now, document.messages, waiting=set(document.messages.values())
+            )
+            for sku, lid in document.lids.items():
+                self._pending[sku] = _Submission(
+                    sku, document.quantities[sku], "feed", now, feed_id
+                )
+                results.append(PushResult.retry(lid, f"in feed {feed_id}, queued"))
+            log.info(
+                "channel=%s: feed %s submitted, %d message(s)",
+                self._code,
+                feed_id,
+                len(document.messages),
+            )
+        if error is not None:
+            raise error
+        return results
+
+    def _document(self, items: Sequence[PushItem], results: list[PushResult]) -> _Document | None:
+        """The feed document of up to 25,000 changes (None: not one of them can be sent;
+        their failures are added to ``results``)."""
+        document = _Document()
         messages: list[str] = []
-        by_id: dict[int, str] = {}
-        lids: dict[str, str] = {}
+        quoted: dict[str, str] = {}  # productType -> as a JSON string
         for item in items:
             lid = item.listing.listing_id
             sku = item.listing.sku or lid
@@ -809,19 +921,26 @@ class AmazonConnector(Connector):
             except ChannelError as err:
                 results.append(PushResult.failed(lid, str(err)))
                 continue
+            type_json = quoted.get(product_type)
+            if type_json is None:
+                type_json = quoted[product_type] = _json_string(product_type)
             message_id = len(messages) + 1
             # One PATCH message (listings-feed-schema-v2.json), written as text: 25,000 of
             # them as dicts through json.dumps cost several times more.
             messages.append(
-                FEED_MESSAGE
-                % (message_id, json.dumps(sku), json.dumps(product_type), int(item.quantity))
+                FEED_MESSAGE % (message_id, _json_string(sku), type_json, int(item.quantity))
             )
-            by_id[message_id] = sku
-            lids[sku] = lid
+            document.messages[message_id] = sku
+            document.lids[sku] = lid
+            document.quantities[sku] = item.quantity
         if not messages:
-            return results
+            return None
         header = json.dumps({"sellerId": self.settings.seller_id, "version": "2.0"})
-        body = f'{{"header":{header},"messages":[{",".join(messages)}]}}'.encode()
+        document.body = f'{{"header":{header},"messages":[{",".join(messages)}]}}'.encode()
+        return document
+
+    def _submit(self, body: bytes) -> str:
+        """createFeedDocument, the upload, createFeed: the new feed's id."""
         document_id, url = self.client.create_feed_document()
         try:
             self.client.upload(url, body)
@@ -829,15 +948,7 @@ class AmazonConnector(Connector):
             # The presigned URL expired (5 minutes) before the upload: take a new one.
             document_id, url = self.client.create_feed_document()
             self.client.upload(url, body)
-        feed_id = self.client.create_feed(document_id)
-        feed = _Feed(feed_id, now, by_id, waiting=set(by_id.values()))
-        self._feeds[feed_id] = feed
-        quantities = {item.listing.sku or item.listing.listing_id: item.quantity for item in items}
-        for sku in by_id.values():
-            self._pending[sku] = _Submission(sku, quantities[sku], "feed", now, feed_id)
-            results.append(PushResult.retry(lids[sku], f"in feed {feed_id}, queued"))
-        log.info("channel=%s: feed %s submitted, %d message(s)", self._code, feed_id, len(by_id))
-        return results
+        return self.client.create_feed(document_id)
 
     @property
     def _code(self) -> str:

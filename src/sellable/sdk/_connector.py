@@ -84,6 +84,12 @@ class Connector:
     #: delivery only makes the daemon pull the channel's orders now: the pull stays the
     #: source of truth.
     webhooks: ClassVar[bool] = False
+    #: Keys of a listing's stored ``extra`` that a listing refresh keeps when the fresh
+    #: listing lacks them: facts the connector learned from other calls than its listing
+    #: call, which would otherwise be lost at each refresh after a restart (Amazon's
+    #: ``productType``: its listings report has none, and reading it costs 1,000 s per
+    #: 100,000 listings). A key the fresh listing carries replaces the stored one.
+    kept_extra: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         self.settings = settings
@@ -156,6 +162,13 @@ class Connector:
         :meth:`webhook_url` None (webhooks turned off after being on), every one it owns is
         stale and removed."""
         raise NotImplementedError
+
+    def take_learned_extra(self) -> dict[str, dict[str, str]]:
+        """What the connector learned about listings since the last call, to keep in their
+        stored ``extra`` (listing id -> keys and values; the other keys stay): a fact read by
+        a push or a read-back that the listing call lacks, so that it outlives a restart.
+        The framework calls this after each job; the default learns nothing."""
+        return {}
 
     def close(self) -> None:
         """Release what the connector holds; the HTTP client is closed by the framework."""

@@ -206,6 +206,9 @@ class SyncEngine:
             channel.http.single_attempt = self.health.state(code) != "healthy"
             try:
                 spec.run(self, channel, result)
+                learned = channel.connector.take_learned_extra()
+                if learned:
+                    self.state.store_learned_extra(code, learned)
             except AuthenticationError as err:
                 result.ok, result.error, refused = False, str(err), True
             except SellableError as err:

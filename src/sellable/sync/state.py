@@ -44,6 +44,17 @@ def split_extra(text: str | None) -> tuple[str | None, bool]:
     return (json.dumps(extra, sort_keys=True) if extra else None), flag
 
 
+def keep_extra(old: str, new: str | None, kept: frozenset[str]) -> str | None:
+    """The fresh ``extra`` JSON with the ``kept`` keys of the stored one it lacks."""
+    if new == old:
+        return new  # the usual case: the connector knows what it stored (no parsing)
+    carried = {k: v for k, v in json.loads(old).items() if k in kept}
+    if not carried:
+        return new
+    fresh = json.loads(new) if new else {}
+    return json.dumps({**carried, **fresh}, sort_keys=True)
+
+
 def join_extra(text: str | None, flag: bool) -> str | None:
     """The connector's ``extra`` JSON with our keep-selling flag recorded in it."""
     if not flag:
@@ -267,26 +278,34 @@ class SyncState:
 
     # -- the listing map ------------------------------------------------------------------------
 
-    def store_listings(self, code: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    def store_listings(
+        self, code: str, rows: list[dict[str, Any]], kept: frozenset[str] = frozenset()
+    ) -> tuple[list[str], list[str]]:
         """Write a full refresh of the channel's listings; returns (listing ids new or back,
         listing ids gone). A listing that comes back, or whose quantity on the channel is not
-        what it last confirmed, is pushed again at the next push (a cheap reconcile)."""
+        what it last confirmed, is pushed again at the next push (a cheap reconcile). The
+        ``kept`` keys of a stored ``extra`` (:attr:`Connector.kept_extra`) outlive a refresh
+        whose listing lacks them."""
         table = schema.listings
         seen = {row["listing_id"] for row in rows}
         with writing(self.db) as connection:
-            before = {
-                row.listing_id: (row.present, row.last_pushed, split_extra(row.extra)[1])
-                for row in connection.execute(
-                    select(
-                        table.c.listing_id, table.c.present, table.c.last_pushed, table.c.extra
-                    ).where(table.c.channel == code)
-                )
-            }
+            before: dict[str, tuple[bool, int | None, bool]] = {}
+            stored: dict[str, str] = {}  # listing id -> its extra, when keys are kept
+            for lid, present, pushed, extra in connection.execute(
+                select(
+                    table.c.listing_id, table.c.present, table.c.last_pushed, table.c.extra
+                ).where(table.c.channel == code)
+            ):
+                before[lid] = (present, pushed, split_extra(extra)[1])
+                if kept and extra:
+                    stored[lid] = extra
             for row in rows:
                 present, last_pushed, flag = before.get(row["listing_id"], (False, None, False))
                 quantity = row["channel_quantity"]
                 stale = not present or (quantity is not None and quantity != last_pushed)
                 row["last_pushed"] = None if stale else last_pushed
+                if row["listing_id"] in stored:
+                    row["extra"] = keep_extra(stored[row["listing_id"]], row["extra"], kept)
                 # the push record's flag outlives the refresh: only a push turns it off
                 row["extra"] = join_extra(row["extra"], flag)
             upsert(
@@ -319,6 +338,28 @@ class SyncState:
                 )
         added = [lid for lid in seen if lid not in before or not before[lid][0]]
         return added, removed
+
+    def store_learned_extra(self, code: str, learned: dict[str, dict[str, str]]) -> None:
+        """Merge what the connector learned into the listings' stored ``extra``
+        (:meth:`Connector.take_learned_extra`); listings not stored yet are skipped."""
+        table = schema.listings
+        with writing(self.db) as connection:
+            changes = []
+            for chunk in chunked(sorted(learned)):
+                for lid, extra in connection.execute(
+                    select(table.c.listing_id, table.c.extra).where(
+                        (table.c.channel == code) & table.c.listing_id.in_(chunk)
+                    )
+                ):
+                    merged = {**(json.loads(extra) if extra else {}), **learned[lid]}
+                    changes.append({"lid": lid, "x": json.dumps(merged, sort_keys=True)})
+            if changes:
+                connection.execute(
+                    update(table)
+                    .where((table.c.channel == code) & (table.c.listing_id == bindparam("lid")))
+                    .values(extra=bindparam("x")),
+                    changes,
+                )
 
     def matched_listings(self, code: str) -> list[dict[str, Any]]:
         """The channel's present listings matched to a SKU of ours, in a stable order;
@@ -429,5 +470,6 @@ __all__ = [
     "SyncState",
     "config_fingerprint",
     "join_extra",
+    "keep_extra",
     "split_extra",
 ]

@@ -24,6 +24,7 @@ from sellable_amazon.connector import AmazonConnector, AmazonSettings
 
 from sellable.errors import AuthenticationError
 from sellable.sdk import (
+    ChannelError,
     ChannelHttp,
     ChannelOrder,
     ChannelOrderLine,
@@ -618,6 +619,48 @@ def test_a_large_push_goes_through_one_feed_and_its_report_settles_each_item(
     assert [r.listing_id for r in settled.values() if r.status is PushStatus.OK] == [
         sku for sku in skus if sku not in {"My-SKU-B", "My-SKU-C"}
     ]
+
+
+def test_more_than_25000_changes_go_in_feeds_submitted_together_and_a_refused_one_goes_again(
+    api: respx.MockRouter, make_connector: MakeConnector
+) -> None:
+    upload_url = "https://tortuga-prod-na.s3-external-1.amazonaws.com/feed-upload"
+    api.post(f"{ENDPOINT}/feeds/2021-06-30/documents").mock(
+        return_value=httpx.Response(201, json={"feedDocumentId": "D", "url": upload_url})
+    )
+    upload = api.put(upload_url).mock(return_value=httpx.Response(200))
+    refused = {"errors": [{"code": "InvalidInput", "message": "Bad request", "details": ""}]}
+    create = api.post(f"{ENDPOINT}/feeds/2021-06-30/feeds").mock(
+        side_effect=[
+            httpx.Response(202, json={"feedId": "F1"}),
+            httpx.Response(400, json=refused),
+            httpx.Response(202, json={"feedId": "F3"}),
+            httpx.Response(202, json={"feedId": "F4"}),
+        ]
+    )
+    api.get(url__regex=rf"{ENDPOINT}/feeds/2021-06-30/feeds/F\d").mock(
+        return_value=httpx.Response(200, json={"processingStatus": "IN_PROGRESS"})
+    )
+    connector = make_connector(marketplace="ATVPDKIKX0DER")
+    items = [
+        PushItem(Listing(f"S{n}", f"S{n}", extra={"productType": "HOME"}), n % 7)
+        for n in range(50_001)
+    ]
+
+    with pytest.raises(ChannelError, match="Bad request"):
+        connector.push_quantities(items)  # the second of three feeds is refused
+
+    sent = [json.loads(call.request.content)["messages"] for call in upload.calls]
+    assert [len(messages) for messages in sent] == [25_000, 25_000, 1]
+    assert [m[0]["messageId"] for m in sent] == [1, 1, 1]
+    assert [m[0]["sku"] for m in sent] == ["S0", "S25000", "S50000"]
+    # The feeds that were created are followed; the refused one's changes go again.
+    again = {r.listing_id: r for r in connector.push_quantities(items)}
+    assert create.call_count == 4
+    assert again["S0"] == PushResult.retry("S0", "feed F1 IN_PROGRESS")
+    assert again["S50000"] == PushResult.retry("S50000", "feed F3 IN_PROGRESS")
+    assert again["S25000"] == PushResult.retry("S25000", "in feed F4, queued")
+    assert len(json.loads(upload.calls[3].request.content)["messages"]) == 25_000
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ nothing waits for real and every quantity is exact.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -371,3 +372,94 @@ def test_amazon_cogs_shows_the_proceeds_a_kit_earned(open_amazon: OpenAmazon) ->
     amazon.run("orders")
 
     assert_kit_earned(cogs_line(amazon.store.config, "amazon", order_id), "72.90", "USD", 3)
+
+
+# -- product types across restarts ---------------------------------------------------------------
+
+
+@SQLITE_ONLY
+def test_product_types_learned_before_a_restart_are_not_read_again(
+    open_amazon: OpenAmazon,
+) -> None:
+    amazon = open_amazon(mfn=ALL_SKUS, fba={})
+    amazon.engine.run_once()  # its push reads every productType (getListingsItem)
+    amazon.settle()
+    assert amazon.emulator.quantities() == dict(SELLABLE)
+
+    # The daemon stops before any later listing refresh. Meanwhile every offer is set to 0
+    # on Amazon (so each one is pushed again), and MUG-CERAMIC becomes another product.
+    amazon.engine.close()
+    with amazon.emulator.lock:
+        for sku in ALL_SKUS:
+            amazon.emulator.listings[sku].quantity = 0
+        mug = amazon.emulator.listings["MUG-CERAMIC"]
+        mug.asin, mug.product_type = "B0MUG00002", "KITCHEN"
+    clock = amazon.clock
+    engine = SyncEngine(
+        amazon.store.engine,
+        amazon.store.settings,
+        http_options={"clock": clock.monotonic, "sleep": clock.advance, "backoff_base": 0.0},
+    )
+
+    def stored(sku: str) -> Any:
+        rows = engine.state.matched_listings("amazon")
+        return next(json.loads(r["extra"]) for r in rows if r["listing_id"] == sku)
+
+    def type_reads(since: int) -> list[str]:
+        return [
+            path.rsplit("/", 1)[1]
+            for method, path, _status in list(amazon.emulator.request_log)[since:]
+            if method == "GET" and path.startswith("/listings/2021-08-01/items/")
+        ]
+
+    try:
+        before = len(amazon.emulator.request_log)
+        assert engine.run_job("amazon", "listings").ok  # a new connector: nothing in memory
+        assert stored("BEANS-12OZ") == stored("MUG-CERAMIC") == {"productType": "HOME"}
+
+        connector = engine.channels["amazon"].connector
+        assert isinstance(connector, AmazonConnector)
+        connector.patch_limit = 2  # more than 2 changes go through a feed
+        first = engine.run_job("amazon", "push")
+        assert first.counts["retry"] == len(ALL_SKUS)
+        clock.advance(30.0)
+        confirmed = engine.run_job("amazon", "push")
+        assert type_reads(before) == []  # every product type came from the store
+        # MUG-CERAMIC's stored type is now wrong: refused, and no longer trusted.
+        assert (confirmed.counts["pushed"], confirmed.counts["failed"]) == (len(ALL_SKUS) - 1, 1)
+        assert stored("MUG-CERAMIC") == {"productType": ""}
+
+        before = len(amazon.emulator.request_log)
+        again = engine.run_job("amazon", "push")  # one change: patchListingsItem
+        assert (again.counts["pending"], again.counts["retry"]) == (1, 1)
+        assert type_reads(before) == ["MUG-CERAMIC"]  # getListingsItem, summaries
+        assert stored("MUG-CERAMIC") == {"productType": "KITCHEN"}
+        clock.advance(6.0)
+        assert engine.run_job("amazon", "push").counts["pushed"] == 1
+        assert amazon.emulator.quantities() == dict(SELLABLE)
+    finally:
+        engine.close()
+
+
+@SQLITE_ONLY
+def test_a_reconcile_right_after_the_listing_refresh_takes_the_reports_quantities(
+    open_amazon: OpenAmazon,
+) -> None:
+    amazon = open_amazon(mfn=ALL_SKUS, fba={})
+    amazon.engine.run_once()
+    amazon.settle()
+    with amazon.emulator.lock:  # set by hand in Seller Central
+        amazon.emulator.listings["BEANS-12OZ"].quantity = 3
+    amazon.run("listings")
+
+    searched = amazon.emulator.calls.get("searchListingsItems", 0)
+    reconciled = amazon.run("reconcile")
+    assert amazon.emulator.calls.get("searchListingsItems", 0) == searched  # nothing read again
+    assert (reconciled.counts["drifted"], reconciled.counts["pending"]) == (1, 1)
+    amazon.settle()
+    assert amazon.emulator.quantities() == dict(SELLABLE)
+
+    # Ten minutes on, the report is too old: the read-back asks Amazon (20 SKUs a call).
+    amazon.clock.advance(AmazonConnector.report_read_back_age + 1)
+    assert amazon.run("reconcile").counts["drifted"] == 0
+    assert amazon.emulator.calls.get("searchListingsItems", 0) == searched + -(-len(ALL_SKUS) // 20)

@@ -439,7 +439,11 @@ def test_a_refused_or_reassigned_sku_has_its_product_type_read_again(
     document_answers(api, gzip_=False)
     serve(api, document(row("MUG-1", "2", asin="B0NEW")))
     listings, _calls = refresh(connector)
-    assert listings == [mfn("MUG-1", 2)]  # no product type carried for the new ASIN
+    # An empty product type for the new ASIN: the framework drops the stored one.
+    assert listings == [
+        Listing("MUG-1", "MUG-1", warehouses=("main",), quantity=2, extra={"productType": ""})
+    ]
+    assert connector.take_learned_extra() == {"MUG-1": {"productType": ""}}
     connector.push_quantities([PushItem(listings[0], 5)])
     assert json.loads(patch.calls[2].request.content)["productType"] == "KITCHEN"
     assert query(get.calls[2].request)["includedData"] == "summaries"

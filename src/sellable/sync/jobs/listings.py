@@ -71,7 +71,7 @@ def refresh_listings(engine: SyncEngine, channel: Channel, result: JobResult) ->
         ).items()
         for other in ids[1:]
     )
-    added, removed = engine.state.store_listings(code, rows)
+    added, removed = engine.state.store_listings(code, rows, kept=channel.connector.kept_extra)
     unmatched = sorted(
         {str(r["channel_sku"] or r["listing_id"]) for r in rows if r["sku_id"] is None}
     )
