@@ -343,6 +343,62 @@ class CostingSettings(_Section):
         return datetime.now(ZoneInfo(self.timezone)).date()
 
 
+class AllocationChannelSettings(_Section):
+    """``[allocation.channels.CODE]``: a channel's fixed weight and its reserve in
+    ``"shared"`` mode."""
+
+    weight: float = Field(default=1.0, ge=0, le=1e9, allow_inf_nan=False)
+    reserve: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_UNITS,
+        description="units each listing of the channel gets first, per warehouse",
+    )
+
+
+class AllocationSkuSettings(_Section):
+    """``[allocation.skus.SKU]``: a SKU's fixed weight in ``"shared"`` mode (its listings'
+    weights are multiplied by it)."""
+
+    weight: float = Field(default=1.0, ge=0, le=1e9, allow_inf_nan=False)
+
+
+class AllocationSettings(_Section):
+    """``[allocation]``: how a SKU's units are offered to the listings that draw on it
+    (docs/allocation.md). ``"full"`` (the default) offers every listing all of them;
+    ``"shared"`` divides them among the listings by weight."""
+
+    mode: Literal["full", "shared"] = "full"
+    weights: Literal["velocity", "fixed"] = Field(
+        default="velocity",
+        description=(
+            "velocity: units ordered in velocity_window (open, held and shipped lines; not "
+            "cancelled ones) + 1, times the fixed weights; fixed: the fixed weights only"
+        ),
+    )
+    velocity_window: Duration = timedelta(days=14)
+    velocity_refresh: NonNegativeDuration = Field(
+        default=timedelta(minutes=1),
+        description="the order book is read for velocities at most this often",
+    )
+    min_units: int = Field(default=0, ge=0, le=MAX_UNITS)
+    rebalance_below: int = Field(default=0, ge=0, le=MAX_UNITS)
+    channels: dict[str, AllocationChannelSettings] = Field(default_factory=dict)
+    skus: dict[str, AllocationSkuSettings] = Field(default_factory=dict)
+
+    def channel_weight(self, code: str) -> float:
+        found = self.channels.get(code)
+        return 1.0 if found is None else found.weight
+
+    def channel_reserve(self, code: str) -> int:
+        found = self.channels.get(code)
+        return 0 if found is None else found.reserve
+
+    def sku_weight(self, sku: str) -> float:
+        found = self.skus.get(sku)
+        return 1.0 if found is None else found.weight
+
+
 class Settings(BaseSettings):
     """The whole configuration file."""
 
@@ -359,6 +415,7 @@ class Settings(BaseSettings):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     costing: CostingSettings = Field(default_factory=CostingSettings)
+    allocation: AllocationSettings = Field(default_factory=AllocationSettings)
     log_level: LogLevel = "INFO"
 
     _source: Path | None = PrivateAttr(default=None)
@@ -412,6 +469,12 @@ class Settings(BaseSettings):
                     "for webhooks, but [daemon] webhook_listen is not set, so nothing would "
                     'receive them: set webhook_listen (e.g. "127.0.0.1:9179", behind your '
                     "TLS reverse proxy) or remove webhook_url"
+                )
+        for code in self.allocation.channels:
+            if code not in codes:
+                raise ValueError(
+                    f"allocation.channels.{code}: unknown channel {code!r} "
+                    f"(known: {', '.join(sorted(codes)) or 'none configured'})"
                 )
         return self
 

@@ -373,6 +373,11 @@ class StockEngine:
     def sellable(self, sku: str, warehouse: str) -> int:
         return self._sellable[self.warehouse_position(warehouse)][self.catalog.position(sku)]
 
+    def available_list(self, warehouse: str) -> list[int]:
+        """Prepackaged available stock of every SKU in ``warehouse``, by SKU position (the
+        engine's own list: read it, do not change it)."""
+        return self._available[self.warehouse_position(warehouse)]
+
     def unbounded(self, sku: str, warehouse: str) -> bool:
         """True when the order book accepts any quantity of ``sku`` in ``warehouse`` (orders
         exceeding stock are allowed for it, or for an option of every slot it is made of)."""

@@ -9,7 +9,7 @@ and owns the SKU code <-> id and warehouse code <-> id mappings.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
 from sqlalchemy import Connection, Engine, func, select, tuple_
@@ -56,6 +56,9 @@ class LiveStock:
         self.known_stock: set[StockKey] = set()
         #: The date lots were last expired for (the merchant's calendar, [costing] timezone).
         self._expired_for: date | None = None
+        #: Called with the (SKU, warehouse) pairs whose stock rows or sellable changed, each
+        #: time the core is fed (the shared allocation re-splits from them).
+        self.listeners: list[Callable[[set[SkuWarehouse]], None]] = []
         self.reload()
         self.expire_lots()
 
@@ -179,7 +182,14 @@ class LiveStock:
             if fed.get(key) != level and key[1] in codes:
                 changes[SkuWarehouse(code(key[0]), codes[key[1]])] = level
                 fed[key] = level
-        return self.core.apply(changes) if changes else set()
+        if not changes:
+            return set()
+        changed = self.core.apply(changes)
+        if self.listeners:
+            touched = changed | set(changes)
+            for listener in self.listeners:
+                listener(touched)
+        return changed
 
     def record_levels(
         self, connection: Connection, levels: Mapping[StockKey, StockLevels]

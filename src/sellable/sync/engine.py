@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from sellable.config import ChannelSettings, Settings
 from sellable.core.rules import BACKORDERS_OFF, Offer
+from sellable.core.share import SharedAllocation
 from sellable.errors import AuthenticationError, ConfigError, SellableError
 from sellable.orders import OrderBook
 from sellable.sdk import ChannelHttp, ConnectorContext
@@ -30,6 +31,7 @@ from sellable.sync.jobs import JOB_TABLE, MAX_PAGES, PROBE_JOB, Channel, JobResu
 from sellable.sync.locks import JobLocks
 from sellable.sync.metrics import Metrics
 from sellable.sync.plugins import load_connector, validate_channel_settings
+from sellable.sync.shares import SharedOffers, listing_warehouses
 from sellable.sync.state import SyncState
 
 log = logging.getLogger("sellable.sync")
@@ -76,6 +78,8 @@ class SyncEngine:
         self.locks = JobLocks(db)
         self.missing_reported: dict[str, list[str]] = {}
         self.channels: dict[str, Channel] = {}
+        #: ``[allocation] mode = "shared"``: the split, built at the first use.
+        self._shared: SharedOffers | None = None
         options = {"stopping": self.stopping, **(http_options or {})}
         for index, channel in enumerate(settings.channels):
             if channel.is_manual:  # a CSV-only channel: no connector, no jobs
@@ -360,22 +364,42 @@ class SyncEngine:
         with self.live.lock:
             self.live.refresh()
             rows = self.state.matched_listings(channel.code)
-            desired = {row["listing_id"]: self.quantity_for(channel, row) for row in rows}
+            shares = self.shared_allocation()
+            desired = {
+                row["listing_id"]: self.quantity_for(channel, row, shares) for row in rows
+            }
         return rows, desired
 
-    def quantity_for(self, channel: Channel, row: dict[str, Any]) -> Offer:
+    def shared_allocation(self) -> SharedAllocation | None:
+        """With ``[allocation] mode = "shared"``, the split of every channel's listings,
+        brought up to date (the caller holds the live stock's lock and has refreshed it);
+        None in ``"full"`` mode."""
+        if self.settings.allocation.mode != "shared":
+            return None
+        if self._shared is None:
+            self._shared = SharedOffers(
+                self.db, self.settings, self.live, self.state.matched_listings, self.now
+            )
+        return self._shared.current()
+
+    def quantity_for(
+        self, channel: Channel, row: dict[str, Any], shares: SharedAllocation | None = None
+    ) -> Offer:
         """The listing's offer: its sellable over its warehouses (the channel's, unless the
-        listing names its own) after the channel's rules, and whether the channel is asked
-        to keep selling at 0 (:meth:`ChannelRules.offer`, which ``explain --channel`` and
-        ``status`` use too)."""
-        warehouses = (
-            row["warehouses"].split(",") if row["warehouses"] else channel.settings.warehouses
-        )
+        listing names its own) — or, in ``"shared"`` mode, its share of it — after the
+        channel's rules, and whether the channel is asked to keep selling at 0
+        (:meth:`ChannelRules.offer`, which ``explain --channel`` and ``status`` use too)."""
+        warehouses = listing_warehouses(row, channel.settings.warehouses)
         sku = row["sku"]
         backorderable = channel.rules.backorders != BACKORDERS_OFF and self.live.backorderable(
             sku, warehouses
         )
-        return channel.rules.offer(self.live.sellable_in(sku, warehouses), backorderable)
+        key = (channel.code, row["listing_id"])
+        if shares is not None and key in shares:
+            total = shares.share(key)
+        else:
+            total = self.live.sellable_in(sku, warehouses)
+        return channel.rules.offer(total, backorderable)
 
     def notify(self, changed: set[tuple[str, str]]) -> None:
         """Tell the daemon which (SKU, warehouse) pairs changed sellable (it pushes soon)."""

@@ -1,0 +1,168 @@
+"""``[allocation] mode = "shared"`` in the daemon: every channel's listings in one split.
+
+:class:`SharedOffers` keeps a :class:`~sellable.core.share.SharedAllocation` of the matched
+listings of every configured channel up to date with the live stock:
+
+* stock: the live stock tells it which (SKU, warehouse) pairs moved each time the core is
+  fed (an order, a count, another process's write), and only what depends on them is split
+  again;
+* weights: each listing's weight is its channel's and its SKU's fixed weights times, with
+  ``weights = "velocity"``, ``1 +`` the units of its SKU ordered on its channel over
+  ``velocity_window`` (lines allocated, held or shipped; cancelled lines and orders do not
+  count). The order book is read for them at most every ``velocity_refresh``;
+* listings: a listing added, removed or moved to other warehouses splits everything again;
+  so does a catalog reload.
+
+Callers hold the live stock's lock and have refreshed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from sellable.config import Settings
+from sellable.core.share import ListingKey, SharedAllocation, ShareListing, SharePolicy
+from sellable.store import schema
+from sellable.store.live import LiveStock
+
+#: The line statuses that count towards a listing's velocity.
+VELOCITY_STATUSES = ("allocated", "held", "shipped")
+
+
+def listing_warehouses(row: dict[str, Any], default: list[str]) -> list[str]:
+    """The warehouses a listing sells from: its own, else its channel's."""
+    return row["warehouses"].split(",") if row["warehouses"] else list(default)
+
+
+class SharedOffers:
+    """The shared split of every channel's listings, kept current.
+
+    Usage::
+
+        offers = SharedOffers(db, settings, live, matched_listings, now)
+        with live.lock:
+            live.refresh()
+            allocation = offers.current()
+            allocation.share(("shop", "L1"))
+    """
+
+    def __init__(
+        self,
+        db: Engine,
+        settings: Settings,
+        live: LiveStock,
+        matched_listings: Callable[[str], list[dict[str, Any]]],
+        now: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.config = settings.allocation
+        self.live = live
+        self.matched_listings = matched_listings
+        self.now = now
+        self.allocation: SharedAllocation | None = None
+        self._signature: tuple[tuple[ListingKey, str, tuple[str, ...]], ...] = ()
+        self._pending: set[tuple[str, str]] = set()
+        self._velocity: dict[tuple[str, str], int] = {}
+        self._velocity_at: datetime | None = None
+        self.policy = SharePolicy(
+            min_units=self.config.min_units, rebalance_below=self.config.rebalance_below
+        )
+        live.listeners.append(self._stock_moved)
+
+    def _stock_moved(self, pairs: set[Any]) -> None:
+        if self.allocation is not None:
+            self._pending.update(pairs)
+
+    # -- keeping current ------------------------------------------------------------------------
+
+    def current(self) -> SharedAllocation:
+        """The allocation, brought up to date (stock, listings, velocities)."""
+        listings = self._listings()
+        signature = tuple((x.key, x.sku, x.warehouses) for x in listings)
+        self._refresh_velocity()
+        weighted = [self._weighted(x) for x in listings]
+        allocation = self.allocation
+        if allocation is None or allocation.core is not self.live.core or (
+            signature != self._signature
+        ):
+            allocation = SharedAllocation(self.live.core, self.policy)
+            allocation.load(weighted)
+            self.allocation = allocation
+            self._signature = signature
+            self._pending.clear()
+            return allocation
+        if self._pending:
+            pairs, self._pending = self._pending, set()
+            allocation.stock_changed(pairs)
+        allocation.set_weights({x.key: x.weight for x in weighted})
+        return allocation
+
+    def _listings(self) -> list[ShareListing]:
+        """Every channel's matched listings, with the channel's reserve (weights later)."""
+        config = self.config
+        known = self.live.core.catalog
+        out: list[ShareListing] = []
+        for channel in self.settings.channels:
+            reserve = config.channel_reserve(channel.code)
+            for row in self.matched_listings(channel.code):
+                if row["sku"] not in known:
+                    continue
+                warehouses = tuple(listing_warehouses(row, channel.warehouses))
+                out.append(
+                    ShareListing(
+                        (channel.code, row["listing_id"]),
+                        row["sku"],
+                        warehouses,
+                        reserve=reserve,
+                    )
+                )
+        return out
+
+    def _weighted(self, listing: ShareListing) -> ShareListing:
+        config = self.config
+        channel, _ = listing.key
+        weight = config.channel_weight(channel) * config.sku_weight(listing.sku)
+        if config.weights == "velocity":
+            weight *= 1 + self._velocity.get((channel, listing.sku), 0)
+        return ShareListing(listing.key, listing.sku, listing.warehouses, weight, listing.reserve)
+
+    def _refresh_velocity(self) -> None:
+        if self.config.weights != "velocity":
+            return
+        now = self.now()
+        last = self._velocity_at
+        if last is not None and now - last < self.config.velocity_refresh:
+            return
+        self._velocity = units_ordered(self.db, now - self.config.velocity_window)
+        self._velocity_at = now
+
+
+def units_ordered(db: Engine, since: datetime) -> dict[tuple[str, str], int]:
+    """Units ordered per (channel, SKU) since ``since`` (by the order's date on the channel,
+    else its import): lines allocated, held or shipped, of orders not cancelled."""
+    orders, lines, skus = schema.orders.c, schema.order_lines.c, schema.skus.c
+    when = func.coalesce(orders.created_at, orders.imported_at)
+    query = (
+        select(orders.channel, skus.sku, func.sum(lines.quantity))
+        .select_from(
+            schema.order_lines.join(schema.orders, orders.id == lines.order_id).join(
+                schema.skus, skus.id == lines.sku_id
+            )
+        )
+        .where(
+            lines.status.in_(VELOCITY_STATUSES)
+            & (orders.status != "cancelled")
+            & (when >= since.astimezone(UTC))
+        )
+        .group_by(orders.channel, skus.sku)
+    )
+    with db.connect() as connection:
+        return {(channel, sku): int(units) for channel, sku, units in connection.execute(query)}
+
+
+__all__ = ["VELOCITY_STATUSES", "SharedOffers", "listing_warehouses", "units_ordered"]
