@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -120,9 +119,7 @@ def _channel_order(order: SimOrder) -> ChannelOrder:
         updated_at=order.placed_at,
         created_at=order.placed_at,
         lines=(
-            ChannelOrderLine(
-                "1", order.sku, order.quantity, revenue=order.revenue, currency="USD"
-            ),
+            ChannelOrderLine("1", order.sku, order.quantity, revenue=order.revenue, currency="USD"),
         ),
     )
 

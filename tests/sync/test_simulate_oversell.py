@@ -102,4 +102,3 @@ def test_simulate_oversell_demand_is_the_same_for_every_mode_and_follows_the_see
     assert {a.channel for a in first} == {"c1", "c2"}
     assert all(a.quantity in (1, 2, 3) for a in first)
     assert all(timedelta(0) < a.at < timedelta(days=1) for a in first)
-
