@@ -862,6 +862,9 @@ def main(argv: list[str] | None = None) -> int:
         f"oversell simulator: {args.days:g} simulated days, seed {args.seed}, demand scale "
         f"{args.demand_scale:g}"
     )
+    if "shared" in modes:
+        extra = "".join(f", {key} = {value}" for key, value in allocation.items())
+        print(f'shared runs: [allocation] mode = "shared"{extra} (other settings: defaults)')
     print(HEADER)
     results: list[Figures] = []
     for name in scenarios:
