@@ -15,6 +15,7 @@ Usage (from the project root, with the project's virtualenv)::
     .venv/bin/python benchmarks/run.py --only dashboard  # stock pages over 100,000 SKUs
     .venv/bin/python benchmarks/run.py --only shopify-100k  # Shopify bulk operations at 100,000
     .venv/bin/python benchmarks/run.py --only oversell     # issue 15: full vs shared allocation
+    .venv/bin/python benchmarks/run.py --only shared-allocation  # issue 15's shared split
 
 Each figure is printed with its target and PASS or MISS, then a summary table. The exit
 status is 0 even when a figure misses its target (these are measurements, not tests), and
@@ -55,6 +56,7 @@ import bench_sync  # noqa: E402
 import bench_webhooks  # noqa: E402
 import dashboard  # noqa: E402
 import dbfill  # noqa: E402
+import shared_allocation  # noqa: E402
 from catalog_gen import GEN_VERSION, SyntheticCatalog, settings_for  # noqa: E402
 from sqlalchemy import Connection, Engine, event  # noqa: E402
 
@@ -92,6 +94,7 @@ BENCHMARKS = (
     "amazon-100k",
     "dashboard",
     "oversell",
+    "shared-allocation",
 )
 # The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
 CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
@@ -109,6 +112,7 @@ OPT_IN = (
     "valuation-sqlite",
     "valuation-postgres",
     "oversell",  # issue 15: simulate_oversell.py, a simulated week per scenario and mode, minutes
+    "shared-allocation",  # issue 15: the shared split, several minutes at full size
 )
 DEFAULT_BENCHMARKS = tuple(name for name in BENCHMARKS if name not in OPT_IN)
 ALIASES = {
@@ -753,6 +757,9 @@ class Runner:
 
     def bench_dashboard(self) -> None:
         dashboard.bench_dashboard(self)
+
+    def bench_shared_allocation(self) -> None:
+        shared_allocation.bench_shared_allocation(self)
 
     def bench_push(self) -> None:
         bench_sync.bench_push(self)

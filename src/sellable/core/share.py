@@ -39,10 +39,15 @@ Usage::
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from sellable.core.engine import StockEngine
+
+#: Units from which :func:`split_units` divides exactly rather than in floats.
+_EXACT_ABOVE = 1 << 40
 
 #: A listing's identity: (channel code, listing id).
 ListingKey = tuple[str, str]
@@ -120,15 +125,19 @@ def split_units(total: int, weights: Sequence[float], floors: Sequence[int]) -> 
     if weight_sum <= 0:
         weights = [1.0] * count
         weight_sum = float(count)
-    ideal = [remaining * w / weight_sum for w in weights]
-    given = 0
+    ideal: Sequence[float | Fraction] = [remaining * w / weight_sum for w in weights]
+    wholes = [int(x) for x in ideal]
+    if sum(wholes) > remaining or remaining >= _EXACT_ABOVE:
+        # Floats lost the units (huge quantities, or a rounding at an integer): exactly.
+        exact = [Fraction(w) for w in weights]
+        total_weight = sum(exact, Fraction(0))
+        ideal = [remaining * w / total_weight for w in exact]
+        wholes = [math.floor(x) for x in ideal]
     for i in range(count):
-        whole = int(ideal[i])
-        grants[i] += whole
-        given += whole
-    rest = remaining - given
+        grants[i] += wholes[i]
+    rest = remaining - sum(wholes)
     if rest > 0:
-        order = sorted(range(count), key=lambda k: (-(ideal[k] - int(ideal[k])), -weights[k], k))
+        order = sorted(range(count), key=lambda k: (-(ideal[k] - wholes[k]), -weights[k], k))
         for i in order[:rest]:
             grants[i] += 1
     return grants
@@ -144,6 +153,8 @@ class _Warehouse:
     direct: dict[int, list[int]] = field(default_factory=dict)  # pos -> listing indices
     weight: dict[int, float] = field(default_factory=dict)  # claim weight drawing on pos
     floor: dict[int, int] = field(default_factory=dict)  # floors drawing on pos, in pos units
+    #: pos -> the composites drawing on it here, with the units of pos one unit needs
+    pclaims: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     supply: dict[int, int] = field(default_factory=dict)
     made: dict[int, int] = field(default_factory=dict)
     budget: dict[tuple[int, int], int] = field(default_factory=dict)  # (child, parent)
@@ -170,6 +181,8 @@ class SharedAllocation:
         self._warehouses = [_Warehouse(w, rules.code) for w, rules in enumerate(core.warehouses)]
         #: Per composite: total units of each component per unit (over all its slots).
         self._uses: dict[int, dict[int, int]] = {}
+        #: Composites whose slots each hold one option, each component in one slot.
+        self._plain: set[int] = set()
 
     # -- building -------------------------------------------------------------------------------
 
@@ -189,26 +202,66 @@ class SharedAllocation:
         """Every share from scratch (the reference the incremental path must equal)."""
         known = {w.code: w for w in self._warehouses}
         for wh in self._warehouses:
-            wh.direct.clear()
-            wh.weight.clear()
-            wh.floor.clear()
-            wh.supply.clear()
-            wh.made.clear()
+            for part in (wh.direct, wh.weight, wh.floor, wh.pclaims, wh.supply, wh.made):
+                part.clear()
             wh.budget.clear()
             wh.granted.clear()
             wh.leftover.clear()
             wh.share.clear()
+        positions = self._positions
         for i, listing in enumerate(self.listings):
-            for code in dict.fromkeys(listing.warehouses):
+            codes = listing.warehouses
+            for code in dict.fromkeys(codes) if len(codes) > 1 else codes:
                 target = known.get(code)
                 if target is not None:
-                    target.direct.setdefault(self._positions[i], []).append(i)
+                    target.direct.setdefault(positions[i], []).append(i)
         for wh in self._warehouses:
-            drawn = self._closure(wh, list(wh.direct))
-            self._flow_down(wh, drawn)
+            explodable = self._explodable(wh)
+            # What composites draw on, with them: split in rank order. Everything else is
+            # a SKU only its own listings draw on (the fast path below).
+            nested = self._closure(wh, [p for p in wh.direct if explodable[p]])
+            self._flow_down(wh, nested)
             rank = self.catalog.rank
-            self._resplit(wh, sorted(drawn, key=rank.__getitem__))
-            self._settle(wh, drawn)
+            self._resplit(wh, sorted(nested, key=rank.__getitem__))
+            self._settle(wh, nested)
+            self._split_leaves(wh, [p for p in wh.direct if p not in nested])
+
+    def _split_leaves(self, wh: _Warehouse, leaves: Iterable[int]) -> None:
+        """Shares of SKUs that no composite draws on here and that are not made here from
+        components: their own available units, split among their listings."""
+        available = self.core.available_list(wh.code)
+        direct, supply, granted, share, leftover = (
+            wh.direct,
+            wh.supply,
+            wh.granted,
+            wh.share,
+            wh.leftover,
+        )
+        listings = self.listings
+        min_units = self.policy.min_units
+        floor_on = self.policy.rebalance_below > 0
+        for pos in leaves:
+            own = available[pos]
+            if own < 0:
+                own = 0
+            supply[pos] = own
+            mine = direct[pos]
+            if len(mine) == 1:
+                i = mine[0]
+                granted[i] = share[i] = own
+                leftover[i] = 0
+                continue
+            grants = split_units(
+                own,
+                [listings[i].weight for i in mine],
+                [listings[i].reserve + min_units for i in mine],
+            )
+            # below the floor every listing is offered it all
+            below = floor_on and self._below_floor(own)
+            for i, units in zip(mine, grants, strict=True):
+                granted[i] = units
+                share[i] = own if below else units
+                leftover[i] = 0
 
     # -- incremental ----------------------------------------------------------------------------
 
@@ -324,10 +377,13 @@ class SharedAllocation:
         uses = self._uses.get(parent)
         if uses is None:
             uses = {}
-            for slot in self.catalog.slots[parent] or ():
+            slots = self.catalog.slots[parent] or ()
+            for slot in slots:
                 for child, qty in slot:
                     uses[child] = uses.get(child, 0) + qty
             self._uses[parent] = uses
+            if all(len(slot) == 1 for slot in slots) and len(uses) == len(slots):
+                self._plain.add(parent)
         return uses
 
     def _closure(self, wh: _Warehouse, roots: Iterable[int]) -> set[int]:
@@ -358,28 +414,34 @@ class SharedAllocation:
         explodable = self._explodable(wh)
         listings = self.listings
         floor_each = self.policy.min_units
-        weight, floor, direct = wh.weight, wh.floor, wh.direct
+        weight, floor, direct, pclaims = wh.weight, wh.floor, wh.direct, wh.pclaims
         for pos in sorted(nodes, key=lambda p: -rank[p]):
-            drawn = pos in direct
             total_w = 0.0
             total_f = 0
             for i in direct.get(pos, ()):
                 total_w += listings[i].weight
                 total_f += listings[i].reserve + floor_each
+            claims: list[tuple[int, int]] = []
             for parent in parents[pos]:
                 if explodable[parent] and parent in weight:
-                    drawn = True
                     qty = self._uses_of(parent)[pos]
+                    claims.append((parent, qty))
                     total_w += weight[parent] * qty
                     total_f += floor[parent] * qty
-            if drawn:
+            if claims:
+                pclaims[pos] = claims
+            else:
+                pclaims.pop(pos, None)
+            if claims or pos in direct:
                 weight[pos] = total_w
                 floor[pos] = total_f
             else:
                 weight.pop(pos, None)
                 floor.pop(pos, None)
 
-    def _claims(self, wh: _Warehouse, pos: int) -> tuple[list[float], list[int], list[tuple[bool, int]]]:
+    def _claims(
+        self, wh: _Warehouse, pos: int
+    ) -> tuple[list[float], list[int], list[tuple[bool, int]]]:
         """The claims on ``pos``'s units: its listings, then the parents drawing on it."""
         listings = self.listings
         floor_each = self.policy.min_units
@@ -390,14 +452,11 @@ class SharedAllocation:
             weights.append(listings[i].weight)
             floors.append(listings[i].reserve + floor_each)
             claims.append((True, i))
-        explodable = self._explodable(wh)
         weight, floor = wh.weight, wh.floor
-        for parent in self.catalog.parents[pos]:
-            if explodable[parent] and parent in weight:
-                qty = self._uses_of(parent)[pos]
-                weights.append(weight[parent] * qty)
-                floors.append(floor[parent] * qty)
-                claims.append((False, parent))
+        for parent, qty in wh.pclaims.get(pos, ()):
+            weights.append(weight[parent] * qty)
+            floors.append(floor[parent] * qty)
+            claims.append((False, parent))
         return weights, floors, claims
 
     def _made(self, wh: _Warehouse, pos: int) -> int:
@@ -443,19 +502,17 @@ class SharedAllocation:
         for pos in ordered:
             self._split_one(wh, pos, available)
 
-    def _propagate(
-        self, wh: _Warehouse, touched: Iterable[int], extra: Iterable[int]
-    ) -> set[int]:
+    def _propagate(self, wh: _Warehouse, touched: Iterable[int], extra: Iterable[int]) -> set[int]:
         """Re-split ``touched`` and, in rank order, every parent whose budget moved; then
         settle the listings of what was re-split and of the components of re-split
         composites. Returns the listings whose share changed."""
         rank = self.catalog.rank
         available = self.core.available_list(wh.code)
-        weight = wh.weight
+        direct, pclaims = wh.direct, wh.pclaims
         heap: list[tuple[int, int]] = []
         queued: set[int] = set()
         for pos in touched:
-            if pos in weight and pos not in queued:
+            if (pos in direct or pos in pclaims) and pos not in queued:
                 queued.add(pos)
                 heapq.heappush(heap, (rank[pos], pos))
         done: set[int] = set()
@@ -483,7 +540,6 @@ class SharedAllocation:
         changed: set[int] = set()
         listings = self.listings
         codes = self.catalog.codes
-        explodable = self._explodable(wh)
         core = self.core
         floor_on = self.policy.rebalance_below > 0
         for pos in nodes:
@@ -491,9 +547,8 @@ class SharedAllocation:
             if not mine:
                 continue
             unused = 0
-            for parent in self.catalog.parents[pos]:
-                if explodable[parent] and (pos, parent) in wh.budget:
-                    unused += self._unused(wh, pos, parent)
+            for parent, _qty in wh.pclaims.get(pos, ()):
+                unused += self._unused(wh, pos, parent)
             if unused:
                 extra = split_units(unused, [listings[i].weight for i in mine], [0] * len(mine))
             else:
@@ -516,6 +571,9 @@ class SharedAllocation:
             return 0
         made = wh.made.get(parent, 0)
         uses = self._uses_of(parent)
+        if parent in self._plain:  # one option a slot, each component once: the formula
+            used = made * uses[child]
+            return budget - used if budget > used else 0
         used = 0
         for slot in self.catalog.slots[parent] or ():
             need = made

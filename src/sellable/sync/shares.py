@@ -74,6 +74,11 @@ class SharedOffers:
         )
         live.listeners.append(self._stock_moved)
 
+    def close(self) -> None:
+        """Stop listening to the live stock (the allocation stays readable, frozen)."""
+        if self._stock_moved in self.live.listeners:
+            self.live.listeners.remove(self._stock_moved)
+
     def _stock_moved(self, pairs: set[Any]) -> None:
         if self.allocation is not None:
             self._pending.update(pairs)
@@ -87,8 +92,10 @@ class SharedOffers:
         self._refresh_velocity()
         weighted = [self._weighted(x) for x in listings]
         allocation = self.allocation
-        if allocation is None or allocation.core is not self.live.core or (
-            signature != self._signature
+        if (
+            allocation is None
+            or allocation.core is not self.live.core
+            or (signature != self._signature)
         ):
             allocation = SharedAllocation(self.live.core, self.policy)
             allocation.load(weighted)

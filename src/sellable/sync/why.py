@@ -16,24 +16,41 @@ from sqlalchemy import Connection, select
 from sellable.config import ChannelSettings, Settings
 from sellable.core.explain import explain, render
 from sellable.core.rules import BACKORDERS_CONTINUE, BACKORDERS_OFF
+from sellable.core.share import ListingKey, SharedAllocation
 from sellable.errors import ConfigError, InputError
 from sellable.store import schema
 from sellable.store.live import LiveStock
-from sellable.store.sql import iso_utc
+from sellable.store.sql import iso_utc, utcnow
 from sellable.sync.plugins import load_connector
-from sellable.sync.state import split_extra
+from sellable.sync.shares import SharedOffers
+from sellable.sync.state import SyncState, split_extra
 
 
 def explain_channel(
-    connection: Connection, settings: Settings, live: LiveStock, code: str, sku: str
+    connection: Connection,
+    settings: Settings,
+    live: LiveStock,
+    code: str,
+    sku: str,
+    shares: SharedAllocation | None = None,
 ) -> dict[str, Any]:
     """The explanation of ``sku`` on channel ``code`` (see the module doc) as plain data.
     The offer is the push job's: :meth:`ChannelRules.offer` of the live stock's sellable
-    and backorderability over the listing's warehouses."""
+    (in ``"shared"`` mode: the listing's share of it, ``shares`` or one computed here) and
+    backorderability over the listing's warehouses."""
     channel = settings.channel(code)
     core = live.core
     if sku not in core.catalog:
         raise InputError(f"unknown SKU {sku!r}")
+    if shares is None and settings.allocation.mode == "shared":
+        with live.lock:
+            live.refresh()
+            state = SyncState(connection.engine, utcnow)
+            offers = SharedOffers(connection.engine, settings, live, state.matched_listings, utcnow)
+            try:
+                shares = offers.current()
+            finally:
+                offers.close()
     rules = channel.rules()
     flag = backorders_flag(channel)
     listings, skus = schema.listings.c, schema.skus.c
@@ -70,13 +87,23 @@ def explain_channel(
         ]
         total = live.sellable_in(sku, codes)
         backorderable = rules.backorders != BACKORDERS_OFF and live.backorderable(sku, codes)
-        offer = rules.offer(total, backorderable)
-        steps = rules.steps(total, backorderable, flag)
+        key = (code, row.listing_id) if row is not None else None
+        share: dict[str, Any] | None = None
+        if shares is not None and key is not None and key in shares:
+            share = share_report(shares, key)
+            offer = rules.offer(share["total"], backorderable)
+            steps = rules.steps(share["total"], backorderable, flag)
+            steps[0] = ("its share (shared allocation)", share["total"])
+            steps.insert(0, ("sellable over the channel's warehouses", total))
+        else:
+            offer = rules.offer(total, backorderable)
+            steps = rules.steps(total, backorderable, flag)
         entry: dict[str, Any] = {
             "listing_id": None if row is None else row.listing_id,
             "listed": row is not None and bool(row.present),
             "warehouses": contributions,
             "total_sellable": total,
+            "share": share,
             "rules": [{"rule": name, "quantity": q} for name, q in steps],
             "quantity": offer.quantity,
             "backorders": offer.backorders,
@@ -94,6 +121,68 @@ def explain_channel(
             )
         entries.append(entry)
     return {"sku": sku, "channel": code, "connector": channel.connector, "listings": entries}
+
+
+def share_report(shares: SharedAllocation, key: ListingKey) -> dict[str, Any]:
+    """The listing's share per warehouse: the SKU's units there, every claim on them (this
+    listing's, the other listings', the composites drawing on it) with weight and units."""
+    warehouses = []
+    for detail in shares.detail(key):
+        warehouses.append(
+            {
+                "warehouse": detail.warehouse,
+                "supply": detail.supply,
+                "claims": [
+                    {
+                        "listing": None if c.listing is None else f"{c.listing[0]}:{c.listing[1]}",
+                        "this": c.listing == key,
+                        "composite": c.parent,
+                        "weight": c.weight,
+                        "floor": c.floor,
+                        "units": c.units,
+                    }
+                    for c in detail.competitors
+                ],
+                "granted": detail.granted,
+                "leftover": detail.leftover,
+                "full_sellable": detail.full_sellable,
+                "below_floor": detail.below_floor,
+                "share": detail.share,
+            }
+        )
+    return {
+        "total": shares.share(key),
+        "rebalance_below": shares.policy.rebalance_below,
+        "warehouses": warehouses,
+    }
+
+
+def render_share(share: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for part in share["warehouses"]:
+        claims = part["claims"]
+        lines.append(
+            f"    shared among {len(claims)} claims in {part['warehouse']} "
+            f"({part['supply']} units):"
+        )
+        for claim in claims:
+            if claim["listing"] is not None:
+                who = f"listing {claim['listing']}" + (" (this one)" if claim["this"] else "")
+            else:
+                who = f"through {claim['composite']}"
+            floor = f", floor {claim['floor']}" if claim["floor"] else ""
+            lines.append(
+                f"      {who:<52} weight {claim['weight']:g}{floor}: {claim['units']} units"
+            )
+        if part["leftover"]:
+            lines.append(f"      + {part['leftover']} left over by the composites")
+        if part["below_floor"]:
+            lines.append(
+                f"      at or under rebalance_below {share['rebalance_below']}: offered all "
+                f"{part['full_sellable']} (whichever listing sells first takes them)"
+            )
+        lines.append(f"      => its share in {part['warehouse']}: {part['share']}")
+    return lines
 
 
 def backorders_flag(channel: ChannelSettings) -> str:
@@ -132,6 +221,8 @@ def render_channel(report: dict[str, Any]) -> str:
         for contribution in entry["warehouses"]:
             tree = render(contribution["tree"], contribution["warehouse"])
             lines.extend("    " + line for line in tree.splitlines())
+        if entry["share"] is not None:
+            lines.extend(render_share(entry["share"]))
         for step in entry["rules"]:
             lines.append(f"    {step['rule']:<44} {step['quantity']:>8}")
         lines.append(f"    {'=> offered to the channel':<44} {entry['quantity']:>8}")

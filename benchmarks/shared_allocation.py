@@ -1,0 +1,90 @@
+"""``--only shared-allocation`` (issue 15): the shared split over the benchmark catalog.
+
+Listings: channel ``shop`` lists every SKU, selling from ``main`` and ``east``; channel
+``market`` lists every other SKU, selling from ``main`` (so half the SKUs are offered on two
+channels from the same stock, and every component a composite draws on is shared with the
+composite's listings). Weights 1-7 (by position) and 2; ``min_units = 1``.
+
+Figures:
+
+* the full allocation (:meth:`SharedAllocation.load`: every share from scratch), target
+  <= 2 s at 1,000,000 SKUs;
+* an incremental rebalance after one order: one more unit of a random SKU allocated in
+  ``main`` (``StockEngine.apply_one``, then :meth:`SharedAllocation.stock_changed` with what
+  it moved), median and 99th percentile over 1,000 orders, target <= 5 ms;
+* a check that the incremental shares equal a full recompute after those orders.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from typing import Any
+
+from sellable.core import StockLevels
+from sellable.core.share import SharedAllocation, ShareListing, SharePolicy
+
+FULL_MAX_S = 2.0
+INCREMENTAL_MAX_MS = 5.0
+ORDERS = 1_000
+
+
+def bench_shared_allocation(bench: Any) -> None:
+    spec = bench.spec
+    bench.log("shared-allocation: building the engine and the listings")
+    engine = spec.build_engine()
+    engine.recompute_all()
+    codes = engine.catalog.codes
+    listings = [
+        ShareListing(("shop", code), code, ("main", "east"), float(1 + pos % 7))
+        for pos, code in enumerate(codes)
+    ]
+    listings += [ShareListing(("market", code), code, ("main",), 2.0) for code in codes[::2]]
+    bench.log(f"  {len(listings):,} listings on two channels")
+    shares = SharedAllocation(engine, SharePolicy(min_units=1))
+    started = time.perf_counter()
+    shares.load(listings)
+    seconds = time.perf_counter() - started
+    bench.figure(
+        "shared-allocation",
+        "full shared allocation",
+        f"{seconds:.2f} s for {len(listings):,} listings",
+        f"<= {FULL_MAX_S:g} s",
+        "PASS" if seconds <= FULL_MAX_S else "MISS",
+        seconds,
+    )
+    rng = random.Random(f"sellable-bench:shared:{spec.seed}")
+    times: list[float] = []
+    changed = 0
+    for _ in range(ORDERS):
+        sku = codes[rng.randrange(len(codes))]
+        levels = engine.levels(sku, "main")
+        ordered = StockLevels(
+            levels.on_hand, levels.locked, levels.allocated + 1, levels.held, levels.expired
+        )
+        started = time.perf_counter()
+        moved = engine.apply_one(sku, "main", ordered)
+        changed += len(shares.stock_changed({*moved, (sku, "main")}))
+        times.append(time.perf_counter() - started)
+    times.sort()
+    median = statistics.median(times) * 1000
+    p99 = times[int(len(times) * 0.99)] * 1000
+    bench.figure(
+        "shared-allocation",
+        "incremental rebalance after one order",
+        f"median {median:.3f} ms, p99 {p99:.3f} ms, max {times[-1] * 1000:.3f} ms "
+        f"({changed / ORDERS:.1f} shares changed per order)",
+        f"<= {INCREMENTAL_MAX_MS:g} ms",
+        "PASS" if p99 <= INCREMENTAL_MAX_MS else "MISS",
+        median,
+    )
+    after = shares.shares()
+    fresh = SharedAllocation(engine, SharePolicy(min_units=1))
+    fresh.load(shares.listings)
+    if fresh.shares() != after:
+        bench.figure(
+            "shared-allocation", "incremental == full recompute", "MISMATCH", "equal", "MISS"
+        )
+    else:
+        bench.log("  check: the shares after the orders equal a full recompute")

@@ -1,0 +1,235 @@
+"""Property tests of the shared allocation (issue 15) on random catalogs.
+
+Catalogs, warehouses and stock come from tests/core/test_engine_properties.py; on top of
+them, two or three channels sell from random sets of the warehouses, each listing a random
+subset of the SKUs with a random weight, reserve and ``min_units``.
+
+Domain, stated exactly:
+
+* the sum invariant and the joint acceptance hold with ``rebalance_below = 0`` for catalogs
+  whose slots each offer a single SKU (a slot with options lets the order book choose an
+  option other than the one whose budget the split counted on: docs/allocation.md), for
+  each listing's share in each warehouse booked in that warehouse;
+* with ``rebalance_below = F > 0``, a listing whose SKU's full sellable in a warehouse is at
+  or under ``F`` is offered exactly that full sellable there, and every other share is
+  what it is with ``F = 0`` (so the invariant holds over the listings above the floor);
+* incremental re-splits equal a full recompute for every catalog (options included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sellable.core import Catalog, StockEngine, StockLevels
+from sellable.core.demand import Plan
+from sellable.core.share import SharedAllocation, ShareListing, SharePolicy
+from tests.conftest import property_settings
+from tests.core.test_engine_properties import Scenario, scenarios, stock_levels
+
+PROPERTY_SETTINGS = property_settings(100, 800)
+
+Pair = tuple[str, str]
+
+
+def first_options_only(scenario: Scenario) -> Scenario:
+    """The scenario with every slot reduced to its first option."""
+    boms = {
+        sku: tuple((name, options[:1]) for name, options in slots)
+        for sku, slots in scenario.boms.items()
+    }
+    return Scenario(scenario.skus, boms, scenario.warehouses, scenario.stock, scenario.steps)
+
+
+@st.composite
+def listings_for(draw: st.DrawFn, scenario: Scenario) -> list[ShareListing]:
+    codes = [w.code for w in scenario.warehouses]
+    out: list[ShareListing] = []
+    for c in range(draw(st.integers(1, 3))):
+        channel_warehouses = tuple(
+            draw(st.lists(st.sampled_from(codes), min_size=1, max_size=len(codes), unique=True))
+        )
+        reserve = draw(st.integers(0, 2))
+        for sku, _ in scenario.skus:
+            if not draw(st.booleans()):
+                continue
+            own = draw(st.none() | st.lists(st.sampled_from(codes), min_size=1, unique=True))
+            out.append(
+                ShareListing(
+                    (f"C{c}", sku),
+                    sku,
+                    tuple(own) if own else channel_warehouses,
+                    weight=draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 7.0])),
+                    reserve=reserve,
+                )
+            )
+    return out
+
+
+def allocation(
+    scenario: Scenario,
+    listings: list[ShareListing],
+    policy: SharePolicy,
+    stock: Mapping[Pair, StockLevels] | None = None,
+) -> tuple[StockEngine, SharedAllocation]:
+    engine = scenario.engine(scenario.stock if stock is None else stock)
+    shares = SharedAllocation(engine, policy)
+    shares.load(listings)
+    return engine, shares
+
+
+def exploded_demand(
+    scenario: Scenario, engine: StockEngine, warehouse: str, offers: Mapping[str, int]
+) -> dict[str, tuple[int, int]]:
+    """Per SKU: (units the offers draw on it, its available units), the offers placed all
+    together in ``warehouse``: prepackaged units first at every level, the rest taken from
+    the components where the SKU may be made from them there. Slots have one option."""
+    catalog: Catalog = engine.catalog
+    w = engine.warehouse_position(warehouse)
+    explodable = engine.flags[w].explodable
+    demand = {sku: offers.get(sku, 0) for sku, _ in scenario.skus}
+    out: dict[str, tuple[int, int]] = {}
+    for pos in sorted(range(len(catalog)), key=lambda p: -catalog.rank[p]):
+        sku = catalog.codes[pos]
+        own = max(0, engine.levels(sku, warehouse).available)
+        wanted = demand[sku]
+        out[sku] = (wanted, own)
+        rest = max(0, wanted - own)
+        if rest and explodable[pos]:
+            out[sku] = (min(wanted, own), own)
+            for _name, options in scenario.boms[sku]:
+                ((component, qty),) = options
+                demand[component] += rest * qty
+    return out
+
+
+def offers_in(
+    shares: SharedAllocation, listings: list[ShareListing], warehouse: str
+) -> dict[str, int]:
+    by_sku: dict[str, int] = {}
+    for listing in listings:
+        by_sku[listing.sku] = by_sku.get(listing.sku, 0) + shares.share_in(listing.key, warehouse)
+    return by_sku
+
+
+@st.composite
+def shared_cases(
+    draw: st.DrawFn, options: bool = True
+) -> tuple[Scenario, list[ShareListing], SharePolicy]:
+    scenario = draw(scenarios())
+    if not options:
+        scenario = first_options_only(scenario)
+    listings = draw(listings_for(scenario))
+    policy = SharePolicy(min_units=draw(st.integers(0, 3)))
+    return scenario, listings, policy
+
+
+@PROPERTY_SETTINGS
+@given(shared_cases(options=False))
+def test_share_offers_never_exceed_any_skus_available_units(
+    case: tuple[Scenario, list[ShareListing], SharePolicy],
+) -> None:
+    scenario, listings, policy = case
+    engine, shares = allocation(scenario, listings, policy)
+    for warehouse in scenario.warehouses:
+        offers = offers_in(shares, listings, warehouse.code)
+        for sku, (wanted, available) in exploded_demand(
+            scenario, engine, warehouse.code, offers
+        ).items():
+            assert wanted <= available, (sku, warehouse.code, wanted, available, offers)
+
+
+@PROPERTY_SETTINGS
+@given(shared_cases(options=False))
+def test_share_offers_are_jointly_accepted_by_the_order_books_planner(
+    case: tuple[Scenario, list[ShareListing], SharePolicy],
+) -> None:
+    """The core rule: an order of exactly each listing's share, all placed together (in
+    listing order, then in the reverse order), is allocated in full."""
+    scenario, listings, policy = case
+    engine, shares = allocation(scenario, listings, policy)
+    catalog = engine.catalog
+    for warehouse in scenario.warehouses:
+        for ordering in (listings, listings[::-1]):
+            planner = engine.planner(warehouse.code)
+            for listing in ordering:
+                quantity = shares.share_in(listing.key, warehouse.code)
+                if quantity:
+                    outcome = planner.plan_line(
+                        catalog.position(listing.sku), quantity, backorders=False
+                    )
+                    assert isinstance(outcome, Plan), (listing, quantity, outcome)
+
+
+@PROPERTY_SETTINGS
+@given(shared_cases(), st.integers(1, 6))
+def test_share_rebalance_floor_offers_everything_only_to_listings_at_or_under_it(
+    case: tuple[Scenario, list[ShareListing], SharePolicy], floor: int
+) -> None:
+    scenario, listings, policy = case
+    engine, split = allocation(scenario, listings, policy)
+    floored = SharedAllocation(engine, SharePolicy(policy.min_units, rebalance_below=floor))
+    floored.load(listings)
+    for listing in listings:
+        for warehouse in dict.fromkeys(listing.warehouses):
+            full = engine.sellable(listing.sku, warehouse)
+            got = floored.share_in(listing.key, warehouse)
+            if full <= floor:
+                assert got == full
+            else:
+                assert got == split.share_in(listing.key, warehouse)
+
+
+@PROPERTY_SETTINGS
+@given(scenarios(with_steps=True), st.data())
+def test_share_incremental_rebalance_equals_a_full_recompute(
+    scenario: Scenario, data: st.DataObject
+) -> None:
+    listings = data.draw(listings_for(scenario))
+    policy = SharePolicy(
+        min_units=data.draw(st.integers(0, 2)), rebalance_below=data.draw(st.integers(0, 3))
+    )
+    engine, shares = allocation(scenario, listings, policy)
+    pairs = scenario.pairs()
+    for step in scenario.steps:
+        change = dict([step]) if isinstance(step, tuple) else dict(step)
+        moved = engine.apply(change) | set(change)
+        shares.stock_changed(moved)
+        if listings and data.draw(st.booleans()):
+            listing = data.draw(st.sampled_from(listings))
+            shares.set_weights({listing.key: data.draw(st.sampled_from([0.0, 1.0, 3.0, 9.0]))})
+        fresh = SharedAllocation(engine, policy)
+        fresh.load(shares.listings)
+        assert shares.shares() == fresh.shares()
+        for listing in listings:
+            for warehouse in listing.warehouses:
+                assert shares.share_in(listing.key, warehouse) == fresh.share_in(
+                    listing.key, warehouse
+                )
+    # one more random single change, as an order would make
+    if pairs:
+        pair = data.draw(st.sampled_from(pairs))
+        levels = data.draw(stock_levels())
+        shares.stock_changed(set(engine.apply({pair: levels})) | {pair})
+        fresh = SharedAllocation(engine, policy)
+        fresh.load(shares.listings)
+        assert shares.shares() == fresh.shares()
+
+
+@PROPERTY_SETTINGS
+@given(shared_cases())
+def test_share_listing_alone_on_a_tree_gets_the_full_sellable(
+    case: tuple[Scenario, list[ShareListing], SharePolicy],
+) -> None:
+    """With one listing and a BOM that reaches no SKU twice, sharing changes nothing."""
+    scenario, listings, _policy = case
+    for listing in listings[:3]:
+        if not scenario._is_tree(listing.sku):
+            continue
+        engine, alone = allocation(scenario, [listing], SharePolicy())
+        for warehouse in dict.fromkeys(listing.warehouses):
+            assert alone.share_in(listing.key, warehouse) == engine.sellable(
+                listing.sku, warehouse
+            )
