@@ -30,6 +30,11 @@ listings whose figure changed; every ``reconcile_every`` it does so again (a reb
 velocity can change a share without any stock change). A pull of a channel that took no
 order since its last pull is skipped (it would import nothing).
 
+The counted days follow ``--warmup-days`` (default 2) simulated alike but not counted, so
+that velocity weights start from a history, as for a merchant switching modes; the
+figures count the customers who arrive after the warm-up (and their orders, wherever the
+book stands when they are pulled).
+
 Figures, per scenario and mode (units, unless named orders):
 
 * demand: units customers asked for (accepted or not);
@@ -156,6 +161,9 @@ class Scenario:
     channels: list[ChannelSpec]
     days: float = 7.0
     arrivals: list[Arrival] | None = None
+    #: The first days of ``days`` are a warm-up: simulated alike, so that the order book
+    #: holds a history (velocity weights), but not counted in the figures.
+    warmup_days: float = 0.0
     warehouses_toml: str = (
         '[[warehouses]]\ncode = "main"\nkind = "own"\nuse_component_inventory = true\n'
         "assembly_on_demand = true\n"
@@ -527,6 +535,9 @@ class Simulation:
         self.allocation = allocation
         self.now = START
         self.end = START + timedelta(days=scenario.days)
+        self.measure_from = START + timedelta(days=scenario.warmup_days)
+        #: Orders placed since ``measure_from``: (channel, order id); only they are counted.
+        self.counted: set[tuple[str, str]] = set()
         self.figures = Figures(scenario.name, mode)
         self.specs = {c.code: c for c in scenario.channels}
         self.world = f"{scenario.name}-{mode}-{id(self)}"
@@ -637,6 +648,8 @@ class Simulation:
         figures = self.figures
         imported = 0
         for row in rows:
+            if (row.channel, row.external_id) not in self.counted:
+                continue  # a warm-up order
             imported += row.quantity
             if row.status == "held":
                 figures.held_at_end += 1
@@ -652,7 +665,9 @@ class Simulation:
     # -- events
 
     def _on_order(self, arrival: Arrival) -> None:
-        figures = self.figures
+        counted = self.now >= self.measure_from
+        # Warm-up orders go through the same paths into scratch figures.
+        figures = self.figures if counted else Figures(self.scenario.name, self.mode)
         figures.demand_orders += 1
         figures.demand_units += arrival.quantity
         channel = self.channels[arrival.channel]
@@ -672,6 +687,8 @@ class Simulation:
             return
         figures.accepted_orders += 1
         figures.accepted_units += arrival.quantity
+        if counted:
+            self.counted.add((arrival.channel, order.order_id))
         shadow_order = OrderIn(
             channel=arrival.channel,
             order_id=order.order_id,
@@ -710,7 +727,8 @@ class Simulation:
                 .join(schema.orders, orders.id == lines.order_id)
                 .where(orders.channel == code, lines.status == "held")
             ):
-                self.held.setdefault((code, row.external_id), row.quantity)
+                if (code, row.external_id) in self.counted:
+                    self.held.setdefault((code, row.external_id), row.quantity)
 
     def _on_restock(self, restock: Restock) -> None:
         receipts = [
@@ -824,7 +842,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mode", action="append", choices=MODES, help="repeatable (default: full and shared)"
     )
-    parser.add_argument("--days", type=float, default=7.0, help="simulated days (default 7)")
+    parser.add_argument(
+        "--days", type=float, default=7.0, help="simulated days counted (default 7)"
+    )
+    parser.add_argument(
+        "--warmup-days",
+        type=float,
+        default=2.0,
+        help="simulated days before them, not counted: the order book's history for velocity "
+        "weights (default 2)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="demand seed (default 42)")
     parser.add_argument(
         "--demand-scale",
@@ -844,8 +871,8 @@ def main(argv: list[str] | None = None) -> int:
         "--keep", metavar="DIR", help="keep each run's configuration and databases in DIR"
     )
     args = parser.parse_args(argv)
-    if args.days <= 0 or args.demand_scale <= 0:
-        parser.error("--days and --demand-scale must be positive")
+    if args.days <= 0 or args.demand_scale <= 0 or args.warmup_days < 0:
+        parser.error("--days and --demand-scale must be positive, --warmup-days at least 0")
     allocation: dict[str, str] = {}
     for item in args.allocation:
         key, sep, value = item.partition("=")
@@ -859,8 +886,8 @@ def main(argv: list[str] | None = None) -> int:
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     print(
-        f"oversell simulator: {args.days:g} simulated days, seed {args.seed}, demand scale "
-        f"{args.demand_scale:g}"
+        f"oversell simulator: {args.days:g} simulated days counted after {args.warmup_days:g} "
+        f"of warm-up, seed {args.seed}, demand scale {args.demand_scale:g}"
     )
     if "shared" in modes:
         extra = "".join(f", {key} = {value}" for key, value in allocation.items())
@@ -868,7 +895,8 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     results: list[Figures] = []
     for name in scenarios:
-        scenario = SCENARIOS[name](args.days, args.demand_scale)
+        scenario = SCENARIOS[name](args.warmup_days + args.days, args.demand_scale)
+        scenario.warmup_days = args.warmup_days
         by_mode: dict[str, Figures] = {}
         for mode in modes:
             figures = simulate(scenario, mode, args.seed, keep, allocation)

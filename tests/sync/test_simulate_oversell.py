@@ -90,6 +90,19 @@ def test_simulate_oversell_full_mode_counts_a_stale_channel_exactly(tmp_path: Pa
     assert figures.lost_share == pytest.approx(1 / 11)
 
 
+def test_simulate_oversell_counts_only_the_customers_after_the_warm_up(tmp_path: Path) -> None:
+    scenario = tiny_scenario()
+    scenario.warmup_days = 0.5  # counted from 12:00: the orders of 12:10, 13:00 and 14:00
+
+    figures = simulate(scenario, "full", seed=1, folder=tmp_path)
+
+    assert (figures.demand_orders, figures.demand_units) == (3, 4)
+    assert (figures.accepted_orders, figures.accepted_units) == (2, 3)
+    assert (figures.oversold_units, figures.held_orders, figures.held_at_end) == (1, 1, 1)
+    assert (figures.lost_orders, figures.lost_units, figures.refused_no_stock_units) == (1, 1, 0)
+    assert figures.revenue == Decimal("20.00")
+
+
 def test_simulate_oversell_demand_is_the_same_for_every_mode_and_follows_the_seed() -> None:
     scenario = tiny_scenario()
     scenario.arrivals = None
