@@ -30,6 +30,8 @@ from tests.conftest import property_settings
 from tests.core.test_engine_properties import Scenario, scenarios, stock_levels
 
 PROPERTY_SETTINGS = property_settings(100, 800)
+# The properties that build two or more allocations per example: fewer in CI.
+FEWER = property_settings(50, 400)
 
 Pair = tuple[str, str]
 
@@ -163,7 +165,7 @@ def test_share_offers_are_jointly_accepted_by_the_order_books_planner(
                     assert isinstance(outcome, Plan), (listing, quantity, outcome)
 
 
-@PROPERTY_SETTINGS
+@FEWER
 @given(shared_cases(), st.integers(1, 6))
 def test_share_rebalance_floor_offers_everything_only_to_listings_at_or_under_it(
     case: tuple[Scenario, list[ShareListing], SharePolicy], floor: int
@@ -182,7 +184,7 @@ def test_share_rebalance_floor_offers_everything_only_to_listings_at_or_under_it
                 assert got == split.share_in(listing.key, warehouse)
 
 
-@PROPERTY_SETTINGS
+@FEWER
 @given(scenarios(with_steps=True), st.data())
 def test_share_incremental_rebalance_equals_a_full_recompute(
     scenario: Scenario, data: st.DataObject
@@ -218,7 +220,7 @@ def test_share_incremental_rebalance_equals_a_full_recompute(
         assert shares.shares() == fresh.shares()
 
 
-@PROPERTY_SETTINGS
+@FEWER
 @given(shared_cases())
 def test_share_listing_alone_on_a_tree_gets_the_full_sellable(
     case: tuple[Scenario, list[ShareListing], SharePolicy],
@@ -230,6 +232,4 @@ def test_share_listing_alone_on_a_tree_gets_the_full_sellable(
             continue
         engine, alone = allocation(scenario, [listing], SharePolicy())
         for warehouse in dict.fromkeys(listing.warehouses):
-            assert alone.share_in(listing.key, warehouse) == engine.sellable(
-                listing.sku, warehouse
-            )
+            assert alone.share_in(listing.key, warehouse) == engine.sellable(listing.sku, warehouse)

@@ -110,7 +110,9 @@ def test_share_demo_mugs_are_promised_once_across_bundles_and_channels() -> None
     """The issue's demo: in full mode every listing is offered what all 22 mugs make."""
     engine = mugs_engine(22)
     listings = [
-        ShareListing((code, sku), sku, ("main",)) for code in CHANNELS for sku in ("MUG", "SET", "KIT")
+        ShareListing((code, sku), sku, ("main",))
+        for code in CHANNELS
+        for sku in ("MUG", "SET", "KIT")
     ]
     full = {x.key: engine.sellable(x.sku, "main") for x in listings}
     assert sum(full.values()) == 3 * 22 * 3

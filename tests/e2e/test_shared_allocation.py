@@ -11,8 +11,10 @@ shipped orders and leave cancelled ones out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from sellable.emulators import EmulatorServer, emulator_class
 from sellable.orders import OrderBook
 from sellable.orders.model import OrderIn, OrderLineIn, OrderStatus
 from sellable.sync.engine import SyncEngine
-from sellable.sync.why import explain_channel, render_channel
+from sellable.sync.why import explain_channel, render_channel, to_json
 from tests.imports import Store, open_store
 
 LISTED = ("GIFT-SET-COFFEE", "GIFT-KIT-COFFEE", "MUG-CERAMIC", "BEANS-12OZ")
@@ -129,11 +131,21 @@ def test_shared_order_on_one_channel_lowers_the_other_channels_share_at_once(
         text = render_channel(report)
         assert "shared among 4 claims in main (26 units):" in text
         assert report["listings"][0]["quantity"] == second["shop"]["MUG-CERAMIC"]
+        share = json.loads(json.dumps(to_json(report)))["listings"][0]["share"]
+        assert share["total"] == 4
+        assert [
+            (c["composite"], c["weight"], c["units"]) for c in share["warehouses"][0]["claims"]
+        ] == [
+            (None, 1.0, 4),
+            (None, 1.0, 4),
+            ("GIFT-SET-COFFEE", 2.0, 9),
+            ("GIFT-KIT-COFFEE", 2.0, 9),
+        ]
     finally:
         engine.close()
 
 
-def test_shared_velocity_counts_shipped_orders_not_cancelled_ones(
+def test_shared_velocity_counts_shipped_orders_in_the_window_not_cancelled_ones(
     by_velocity: tuple[Store, dict[str, EmulatorServer]],
 ) -> None:
     store, _emulators = by_velocity
@@ -157,6 +169,14 @@ def test_shared_velocity_counts_shipped_orders_not_cancelled_ones(
                     OrderStatus.CANCELLED,
                     (OrderLineIn("1", "BEANS-12OZ", 9),),
                 ),
+                OrderIn(  # shipped, but before the 14-day window
+                    "shop",
+                    "old-1",
+                    "main",
+                    OrderStatus.SHIPPED,
+                    (OrderLineIn("1", "BEANS-12OZ", 5),),
+                    created_at=datetime.now(UTC) - timedelta(days=15),
+                ),
             ]
         )
         engine.desired_offers("woo")
@@ -170,6 +190,6 @@ def test_shared_velocity_counts_shipped_orders_not_cancelled_ones(
 
         woo, shop = weight("woo"), weight("shop")
         assert woo == [4.0]  # 1 + the 3 shipped
-        assert shop == [1.0]  # the 9 cancelled do not count
+        assert shop == [1.0]  # the 9 cancelled and the 5 from 15 days ago do not count
     finally:
         engine.close()

@@ -466,6 +466,14 @@ class SharedAllocation:
         budget = wh.budget
         uses = self._uses_of(pos)
         best = -1
+        if pos in self._plain:
+            for child, qty in uses.items():
+                units = budget.get((child, pos), 0) // qty
+                if best < 0 or units < best:
+                    best = units
+                    if best == 0:
+                        return 0
+            return best if best > 0 else 0
         for slot in self.catalog.slots[pos] or ():
             units = 0
             for child, qty in slot:
@@ -479,14 +487,30 @@ class SharedAllocation:
         own = available[pos]
         if own < 0:
             own = 0
-        made = self._made(wh, pos) if self._explodable(wh)[pos] else 0
+        made = self._made(wh, pos) if self.core.flags[wh.index].explodable[pos] else 0
         supply = own + made
         wh.supply[pos] = supply
         wh.made[pos] = made
+        parents = wh.pclaims.get(pos)
+        if parents is None:  # only its own listings: no budget moves
+            mine = wh.direct.get(pos)
+            if mine:
+                if len(mine) == 1:
+                    wh.granted[mine[0]] = supply
+                else:
+                    listings = self.listings
+                    floor_each = self.policy.min_units
+                    grants = split_units(
+                        supply,
+                        [listings[i].weight for i in mine],
+                        [listings[i].reserve + floor_each for i in mine],
+                    )
+                    granted = wh.granted
+                    for i, units in zip(mine, grants, strict=True):
+                        granted[i] = units
+            return []
         weights, floors, claims = self._claims(wh, pos)
         moved: list[int] = []
-        if not claims:
-            return moved
         grants = split_units(supply, weights, floors)
         budget, granted = wh.budget, wh.granted
         for (is_listing, c), units in zip(claims, grants, strict=True):

@@ -365,9 +365,7 @@ class SyncEngine:
             self.live.refresh()
             rows = self.state.matched_listings(channel.code)
             shares = self.shared_allocation()
-            desired = {
-                row["listing_id"]: self.quantity_for(channel, row, shares) for row in rows
-            }
+            desired = {row["listing_id"]: self.quantity_for(channel, row, shares) for row in rows}
         return rows, desired
 
     def shared_allocation(self) -> SharedAllocation | None:
