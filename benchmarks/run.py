@@ -14,6 +14,7 @@ Usage (from the project root, with the project's virtualenv)::
     .venv/bin/python benchmarks/run.py --only push --only latency   # the sync layer
     .venv/bin/python benchmarks/run.py --only dashboard  # stock pages over 100,000 SKUs
     .venv/bin/python benchmarks/run.py --only shopify-100k  # Shopify bulk operations at 100,000
+    .venv/bin/python benchmarks/run.py --only oversell     # issue 15: full vs shared allocation
     .venv/bin/python benchmarks/run.py --only shared-allocation  # issue 15's shared split
 
 Each figure is printed with its target and PASS or MISS, then a summary table. The exit
@@ -92,6 +93,7 @@ BENCHMARKS = (
     "amazon",
     "amazon-100k",
     "dashboard",
+    "oversell",
     "shared-allocation",
 )
 # The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
@@ -109,6 +111,7 @@ OPT_IN = (
     "costing-postgres",
     "valuation-sqlite",
     "valuation-postgres",
+    "oversell",  # issue 15: simulate_oversell.py, a simulated week per scenario and mode, minutes
     "shared-allocation",  # issue 15: the shared split, several minutes at full size
 )
 DEFAULT_BENCHMARKS = tuple(name for name in BENCHMARKS if name not in OPT_IN)
@@ -802,6 +805,69 @@ class Runner:
     def bench_amazon_100k(self) -> None:
         self.bench_channel("amazon_100k")  # benchmarks/bench_amazon_100k.py
 
+    # ---- 7. issue 15: overselling against lost sales, per allocation mode
+
+    def bench_oversell(self) -> None:
+        """simulate_oversell.py in a subprocess (its table is printed as it runs); one
+        figure per scenario: shared's cut of oversold units against full, and shared's lost
+        sales as a share of demand."""
+        script = HERE / "simulate_oversell.py"
+        with tempfile.TemporaryDirectory(prefix="oversell-") as folder:
+            output = Path(folder) / "figures.json"
+            command = [
+                sys.executable,
+                str(script),
+                "--seed",
+                str(self.args.seed),
+                "--days",
+                str(self.args.oversell_days),
+                "--json",
+                str(output),
+            ]
+            self.log(f"[oversell] {script.name} (its table follows)")
+            done = subprocess.run(command, cwd=HERE.parent, check=False)
+            if done.returncode != 0 or not output.exists():
+                raise RuntimeError(f"{script.name} exited with status {done.returncode}")
+            rows = json.loads(output.read_text(encoding="utf-8"))
+        by_scenario: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in rows:
+            by_scenario.setdefault(row["scenario"], {})[row["mode"]] = row
+        for scenario, modes in by_scenario.items():
+            full, shared = modes.get("full"), modes.get("shared")
+            if full is None or shared is None or shared.get("unavailable"):
+                why = shared.get("unavailable") if shared else "not run"
+                self.figure(
+                    "oversell", f"{scenario}: shared mode", f"unavailable ({why})", "-", "info"
+                )
+                continue
+            before, after = full["oversold_units"], shared["oversold_units"]
+            if before == 0:  # nothing to cut: no verdict either way
+                self.figure(
+                    "oversell",
+                    f"{scenario}: oversold units full -> shared",
+                    f"{before} -> {after}",
+                    ">= 90% cut",
+                    "info",
+                )
+            else:
+                cut = 1 - after / before
+                self.figure(
+                    "oversell",
+                    f"{scenario}: oversold units full -> shared",
+                    f"{before} -> {after} (cut {cut:.0%})",
+                    ">= 90% cut",
+                    _verdict(cut >= 0.9),
+                    cut,
+                )
+            self.figure(
+                "oversell",
+                f"{scenario}: shared lost sales / demand",
+                f"{shared['lost_units']} / {shared['demand_units']} = {shared['lost_share']:.1%}",
+                "<= 5%",
+                _verdict(shared["lost_share"] <= 0.05),
+                shared["lost_share"],
+            )
+
     # ---- driver
 
     def run(self, selected: list[str]) -> int:
@@ -1021,6 +1087,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         action="store_true",
         help="after measuring, run each measured call once more under cProfile",
+    )
+    parser.add_argument(
+        "--oversell-days",
+        type=float,
+        default=7.0,
+        help="simulated days of the oversell benchmark (default 7)",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     parser.add_argument("--child", help=argparse.SUPPRESS)

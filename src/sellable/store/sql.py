@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -17,8 +17,15 @@ T = TypeVar("T")
 IN_CHUNK = 10_000
 
 
+#: The clock :func:`utcnow` reads; None: the wall clock. Only the oversell simulator
+#: (benchmarks/simulate_oversell.py) sets it, to replay a week of orders in minutes with
+#: every timestamp the store writes (movements, imports, velocity windows) in simulated time.
+simulated_clock: Callable[[], datetime] | None = None
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    clock = simulated_clock
+    return clock() if clock is not None else datetime.now(UTC)
 
 
 def iso_utc(moment: datetime | None) -> str | None:
