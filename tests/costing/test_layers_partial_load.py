@@ -1,6 +1,7 @@
 """``CostBook.load(pairs, demand)`` reads only the layers a batch's takes can reach (the
-FEFO/FIFO prefix covering the demand, every expired layer, every deficit); whatever goes
-beyond it (a larger take, a lot, a count, an arrival) reads the rest first. On SQLite and
+FEFO/FIFO prefix covering the demand; a pair it cannot cover is read whole, expired
+layers and deficits included); whatever goes beyond it (a larger take, a lot, a count,
+an arrival) reads the rest first. On SQLite and
 PostgreSQL, each scenario runs twice on the same stored layers, once on a book loaded
 whole and once on a book loaded for a small demand (rolled back in between), and must
 take exactly the same units: the same layers, lots, quantities and values, the same
@@ -186,7 +187,7 @@ def test_partial_load_takes_what_a_full_load_takes(stocked: Any, name: str) -> N
     full = _run(engine, pair, today, scenario, None)
     partial = _run(engine, pair, today, scenario, demand)
     assert full[3] == OPEN_LAYERS
-    # Only the prefix covering the demand, plus the expired layer, was read at first.
+    # Only the prefix covering the demand was read at first.
     assert partial[3] < OPEN_LAYERS
     assert partial[:3] == full[:3]
 
@@ -198,7 +199,7 @@ def _units(taken: list[tuple[Any, ...]]) -> list[tuple[str | None, int, Decimal]
 def test_partial_load_take_beyond_prefix_goes_on_fefo_then_fifo(stocked: Any) -> None:
     engine, pair, today = stocked
     taken, _, _, read = _run(engine, pair, today, _beyond_the_prefix, 3)
-    assert read == 2  # L-SOON covers the demand; L-GONE is expired
+    assert read == 2  # L-GONE (expired, and first by expiry), then L-SOON covers the demand
     assert _units(taken[0]) == [("L-SOON", 3, Decimal("9.00"))]
     assert _units(taken[1]) == [
         ("L-SOON", 1, Decimal("3.00")),

@@ -36,6 +36,7 @@ from sellable.store.sql import (
     db_time,
     driver_executemany,
     fetch_tuples,
+    int_array,
     one_of,
     reserve_ids,
 )
@@ -205,6 +206,9 @@ class CostBook:
     _last_cost: dict[int, Decimal | None] = field(default_factory=dict)
     _touched: dict[int, Layer] = field(default_factory=dict)  # stored layers changed
     _partial: dict[tuple[int, int], int] = field(default_factory=dict)  # pair: units read
+    # SKUs of pairs whose usable layers were short of the demand given to load: the ones
+    # likely to be sold past stock (and so to need their last known unit cost).
+    _short: set[int] = field(default_factory=set)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -216,11 +220,12 @@ class CostBook:
         """Read the open layers (remaining units, or a deficit) of ``pairs`` not yet read.
 
         With ``demand`` (units the caller is about to take, per pair), only what those takes
-        can reach is read: the unexpired layers in FEFO/FIFO order until they cover the
-        demand, every expired layer and every deficit. Such a pair is *partial*; anything
-        beyond a take of at most what was read (an arrival, a lot, a count, a larger take)
-        reads the rest first. A shipped line seldom reaches past its first layer, while a
-        SKU may have many open."""
+        can reach is read: the layers in FEFO/FIFO order until the unexpired ones among them
+        cover the demand (a pair they cannot cover is read whole, deficits and expired
+        layers included). Such a pair is *partial*; anything beyond a take of at most what
+        was read (an arrival, a lot, a count, a larger take) reads the rest first. A
+        shipped line seldom reaches past its first layer, while a SKU may have many open
+        (and the deficits of units sold past stock stay open until stock arrives)."""
         known = self.open_layers
         wanted = sorted({(s, w) for s, w in pairs if (s, w) not in known})
         if not wanted:
@@ -234,6 +239,7 @@ class CostBook:
         if bounded:
             whole = self._read(list(bounded), bounded)
             self._partial.update({p: n for p, n in bounded.items() if p not in whole})
+            self._short.update(s for s, _ in whole)
         for pair in wanted:
             self.open_layers[pair].sort(key=Layer.order_key)
 
@@ -286,13 +292,14 @@ class CostBook:
                     )
                     inner = select(*_COLUMNS, before.label("before")).where(where).subquery()
                     most = max(need[(s, warehouse_id)] for s in chunk)
-                    query = select(*inner.c).where(
-                        (inner.c.before < most) | (inner.c.remaining < 0) | inner.c.expired
-                    )
+                    # The prefix only: a pair whose usable units fall short of its need has
+                    # every row before it (deficits and expired layers too), and a take
+                    # within the prefix needs no other (the rest is read on demand).
+                    query = select(*inner.c).where(inner.c.before < most)
                     rows = (
                         row
                         for row in fetch_tuples(self.connection, query)
-                        if row[-1] < need[(row[1], warehouse_id)] or row[4] < 0 or row[15]
+                        if row[-1] < need[(row[1], warehouse_id)]
                     )
                 for row in rows:
                     layer_id = row[0]
@@ -338,9 +345,10 @@ class CostBook:
             if layer.sku_id == sku_id and layer.unit_cost is not None and not layer.estimated:
                 return layer.unit_cost
         if sku_id not in self._last_cost:
-            # Asked for one SKU sold past stock, read it for every SKU this transaction
-            # touches (one query, not a round trip per SKU).
-            wanted = sorted({s for s, _ in self.open_layers} - set(self._last_cost) | {sku_id})
+            # Asked for one SKU sold past stock, read it for every SKU whose demand the
+            # layers read did not cover (the others are unlikely to need it): one query,
+            # not a round trip per SKU, and not one walk per SKU the transaction touches.
+            wanted = sorted((self._short | {sku_id}) - set(self._last_cost))
             cl, sk = schema.cost_layers.c, schema.skus.c
             # Per SKU, its newest costed layer: a walk down the (sku_id, received_at) index.
             newest = (
@@ -772,9 +780,9 @@ def _update_layers(connection: Connection, rows: list[tuple[int, Decimal, int | 
             "FROM unnest(%(r)s::bigint[], %(v)s::bigint[], %(i)s::bigint[]) AS d(r, v, i) "
             "WHERE cost_layers.id = d.i",
             {
-                "r": [r[0] for r in rows],
-                "v": [micros(r[1]) for r in rows],
-                "i": [r[2] for r in rows],
+                "r": int_array(r[0] for r in rows),
+                "v": int_array(micros(r[1]) for r in rows),
+                "i": int_array(r[2] for r in rows),
             },
         )
         return

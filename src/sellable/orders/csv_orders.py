@@ -27,7 +27,7 @@ from sellable.imports.csvfile import (
 from sellable.orders.model import OrderIn, OrderLineIn, OrderStatus
 from sellable.store import schema
 from sellable.store.loader import StoredCatalog
-from sellable.store.sql import chunked
+from sellable.store.sql import chunked, one_of
 
 STATUSES = tuple(s.value for s in OrderStatus)
 
@@ -248,21 +248,35 @@ def _refuse_warehouse_moves(
     ]
     with engine.connect() as connection:
         for channel_code, chunk in chunks:
-            # `channel = c AND external_id IN (...)` uses both columns of the unique index
-            # (a list of (channel, id) tuples plans as an OR).
-            query = (
-                select(o.channel, o.external_id, w.code, o.status)
-                .join(schema.warehouses, w.id == o.warehouse_id)
-                .where((o.channel == channel_code) & o.external_id.in_(chunk))
-                .where(
-                    (o.status == "shipped")
-                    | select(la.id)
-                    .join(schema.order_lines, ol.id == la.line_id)
-                    .where(ol.order_id == o.id)
-                    .exists()
+            # `channel = c AND external_id = ANY(...)` uses both columns of the unique index
+            # (a list of (channel, id) tuples plans as an OR). Which of the orders hold
+            # allocations is asked in two more index lookups: as an `OR EXISTS (...)` here,
+            # PostgreSQL hashed every allocated line of every order (0.2-0.5 s a chunk).
+            found = list(
+                connection.execute(
+                    select(o.id, o.channel, o.external_id, w.code, o.status)
+                    .join(schema.warehouses, w.id == o.warehouse_id)
+                    .where((o.channel == channel_code) & one_of(connection, o.external_id, chunk))
                 )
             )
-            for channel, external_id, code, _status_now in connection.execute(query):
+            pending = [row.id for row in found if row.status != "shipped"]
+            lines: dict[int, int] = {}  # line id: order id
+            for ids in chunked(pending, 2000):
+                for line_id, order_id in connection.execute(
+                    select(ol.id, ol.order_id).where(one_of(connection, ol.order_id, ids))
+                ):
+                    lines[line_id] = order_id
+            allocated: set[int] = set()
+            for ids in chunked(list(lines), 5000):
+                allocated.update(
+                    lines[line_id]
+                    for line_id in connection.execute(
+                        select(la.line_id).where(one_of(connection, la.line_id, ids)).distinct()
+                    ).scalars()
+                )
+            for _order_id, channel, external_id, code, _status_now in (
+                row for row in found if row.status == "shipped" or row.id in allocated
+            ):
                 key = (channel, external_id)
                 order = orders[key]
                 # A routed order may stay where its stock is, if that is on its route.

@@ -47,6 +47,7 @@ from sellable.store.sql import (
     db_time,
     driver_executemany,
     fetch_tuples,
+    int_array,
     utcnow,
 )
 
@@ -191,7 +192,7 @@ def _create_stock_rows(connection: Connection, ordered: list[StockKey]) -> None:
         "INSERT INTO stock (sku_id, warehouse_id, on_hand, locked, allocated) "
         "SELECT s, w, 0, 0, 0 FROM unnest(%(s)s::bigint[], %(w)s::bigint[]) AS p(s, w) "
         "ORDER BY w, s ON CONFLICT (sku_id, warehouse_id) DO NOTHING",
-        {"s": [p[0] for p in ordered], "w": [p[1] for p in ordered]},
+        {"s": int_array(p[0] for p in ordered), "w": int_array(p[1] for p in ordered)},
     )
 
 
@@ -210,7 +211,7 @@ def _select_stock_for_update(
             "SELECT sku_id, warehouse_id, on_hand, locked, allocated, held, expired FROM stock "
             "WHERE warehouse_id = %(w)s AND sku_id = ANY(%(s)s::bigint[]) "
             "ORDER BY warehouse_id, sku_id FOR UPDATE",
-            {"w": warehouse_id, "s": by_warehouse[warehouse_id]},
+            {"w": warehouse_id, "s": int_array(by_warehouse[warehouse_id])},
         ):
             levels[_key((s, w))] = StockLevels(oh, lk, al, hd, ex)
     return levels
@@ -245,12 +246,8 @@ def add_to_stock(connection: Connection, deltas: list[tuple[int, int, int, int, 
         "%(s)s::bigint[], %(w)s::bigint[]) AS d(oh, al, hd, ex, s, w) "
         "WHERE stock.sku_id = d.s AND stock.warehouse_id = d.w",
         {
-            "oh": [d[0] for d in deltas],
-            "al": [d[1] for d in deltas],
-            "hd": [d[2] for d in deltas],
-            "ex": [d[3] for d in deltas],
-            "s": [d[4] for d in deltas],
-            "w": [d[5] for d in deltas],
+            name: int_array(d[i] for d in deltas)
+            for i, name in enumerate(("oh", "al", "hd", "ex", "s", "w"))
         },
     )
 
@@ -276,15 +273,17 @@ def update_rows(
     for row in rows:
         for i, value in enumerate(row):
             arrays[f"a{i}"].append(micros(value) if i in money and value is not None else value)
-    casts = ", ".join(
-        f"%(a{i})s::{'bigint' if i in money else _pg_type(table.c[c].type)}[]"
-        for i, c in enumerate(names)
-    )
+    types = ["bigint" if i in money else _pg_type(table.c[c].type) for i, c in enumerate(names)]
+    params: dict[str, Any] = {
+        key: int_array(values) if kind == "bigint" else values
+        for (key, values), kind in zip(arrays.items(), types, strict=True)
+    }
+    casts = ", ".join(f"%(a{i})s::{kind}[]" for i, kind in enumerate(types))
     sets = ", ".join(f"{c} = d.{c}" for c in columns)
     connection.exec_driver_sql(
         f"UPDATE {table.name} SET {sets} FROM unnest({casts}) AS d({', '.join(names)}) "
         f"WHERE {table.name}.id = d.id",
-        arrays,
+        params,
     )
 
 

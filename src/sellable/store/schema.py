@@ -199,8 +199,9 @@ line_allocations = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("line_id", Id, ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=False),
-    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
-    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    # The (SKU, warehouse) of the layers the line consumed, not checked again (0009).
+    Column("sku_id", Id, nullable=False),
+    Column("warehouse_id", Id, nullable=False),
     Column("quantity", BigInteger, nullable=False),
     Index("ix_line_allocations_line", "line_id"),
 )
@@ -212,8 +213,9 @@ line_holds = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("line_id", Id, ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=False),
-    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
-    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    # The (SKU, warehouse) of the layers the line consumed, not checked again (0009).
+    Column("sku_id", Id, nullable=False),
+    Column("warehouse_id", Id, nullable=False),
     Column("quantity", BigInteger, nullable=False),
     Index("ix_line_holds_line", "line_id"),
 )
@@ -279,11 +281,15 @@ cost_layers = Table(
     Column("expired", Boolean, nullable=False, default=False),  # counted in stock.expired
     Column("estimated", Boolean, nullable=False, default=False),
     Column("line_id", Id, nullable=True),  # a deficit's order line
-    Index("ix_cost_layers_sku_warehouse", "warehouse_id", "sku_id", "remaining"),
+    # Not on ``remaining``: every take changes it, and a changed indexed column makes
+    # PostgreSQL write a new entry in every index of the table (no heap-only update).
+    Index("ix_cost_layers_sku_warehouse", "warehouse_id", "sku_id"),
     Index("ix_cost_layers_lot", "lot"),
     # A SKU's last known unit cost (counts, selling past stock): its newest layer.
     Index("ix_cost_layers_sku_received", "sku_id", "received_at"),
     Index("ix_cost_layers_expiry", "expired", "expires_on"),
+    # Room on each page for the updated versions of its layers (migration 0009).
+    postgresql_with={"fillfactor": 80},
 )
 
 # What moved into and out of each layer, with its value: the costing ledger. The layers'
@@ -293,8 +299,9 @@ layer_flows = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("layer_id", Id, ForeignKey("cost_layers.id"), nullable=False),
-    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
-    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    # The layer's (SKU, warehouse), not checked again row by row (migration 0009).
+    Column("sku_id", Id, nullable=False),
+    Column("warehouse_id", Id, nullable=False),
     # receipt | count | opening | build_in | transfer_in | sale | build_out | transfer_out
     # | writeoff | settle
     Column("kind", String(16), nullable=False),
@@ -316,8 +323,9 @@ line_costs = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("line_id", Id, ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=False),
-    Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
-    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    # The (SKU, warehouse) of the layers the line consumed, not checked again (0009).
+    Column("sku_id", Id, nullable=False),
+    Column("warehouse_id", Id, nullable=False),
     Column("quantity", BigInteger, nullable=False),
     Column("cost", Money, nullable=False),
     Column("adjustment", Money, nullable=False, default=0, server_default="0"),

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, any_, bindparam
+from sqlalchemy import Connection, Table, Text, any_, bindparam, cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -67,10 +67,22 @@ def chunked(items: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
 
 def one_of(connection: Connection, column: Any, values: Sequence[Any]) -> Any:
     """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, one parameter however
-    many values (planned and sent faster than a list of hundreds of parameters)."""
+    many values (planned and sent faster than a list of hundreds of parameters). Integers
+    go as the array's text (:func:`int_array`)."""
     if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+        array_type = postgresql.ARRAY(column.type)
+        if values and all(type(v) is int for v in values):
+            return column == any_(cast(bindparam(None, int_array(values), type_=Text), array_type))
+        return column == any_(bindparam(None, list(values), type_=array_type))
     return column.in_(values)
+
+
+def int_array(values: Iterable[int | None]) -> str:
+    """Integers as a PostgreSQL array's text (``{1,2,NULL}``), for a parameter cast to
+    ``bigint[]``: psycopg adapts a list element by element in Python (about 1.5 µs each,
+    a sizeable part of an order batch's time), this is one join. Anything but an integer
+    or None makes PostgreSQL refuse the array (never a silent truncation)."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
 
 
 def bump_catalog_version(connection: Connection) -> None:
