@@ -89,6 +89,7 @@ BENCHMARKS = (
     "shopify-100k",
     "amazon",
     "amazon-100k",
+    "vendure-100k",
     "dashboard",
 )
 # The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
@@ -101,6 +102,7 @@ OPT_IN = (
     "import-cli",
     "memory",  # issue 14: the daemon at 100,000 listings per channel
     "amazon-100k",  # issue 14: 100,000 Amazon listings, a few minutes
+    "vendure-100k",  # issue 14: 100,000 variants on a real Vendure server, about an hour
     "shopify-100k",
     "costing-sqlite",
     "costing-postgres",
@@ -794,6 +796,9 @@ class Runner:
 
     def bench_amazon_100k(self) -> None:
         self.bench_channel("amazon_100k")  # benchmarks/bench_amazon_100k.py
+
+    def bench_vendure_100k(self) -> None:
+        self.bench_channel("vendure_100k")  # benchmarks/bench_vendure_100k.py
 
     # ---- driver
 
