@@ -175,12 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--push-replay-every",
         type=int,
-        default=1,
+        default=None,
         help="replay every K-th push batch for the push's minimum and scale its time by the "
-        "batches left out (default 1: all; the push of 100,000 takes most of an hour)",
+        "batches left out (default: one in listings / 10,000, so 10 at 100,000, where the "
+        "push takes most of an hour)",
     )
     args = parser.parse_args(argv)
     n = args.listings
+    every = args.push_replay_every or max(1, n // 10_000)
     rng = random.Random(f"sellable-bench:vendure-100k:{args.seed}:{n}")
     # Vendure starts with 0-99 of each; we sell 100-999 of each: every quantity changes.
     theirs = [rng.randrange(0, 100) for _ in range(n)]
@@ -275,12 +277,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
 
                 # -- the push's minimum, last: it leaves every level one unit higher
-                taken, scale = sample(bumped(push_sent), args.push_replay_every)
+                taken, scale = sample(bumped(push_sent), every)
                 least = replay(server.admin_api_url, taken) * scale
                 figures.insert(1, ("push", push_seconds, least, len(push_sent)))
                 print(
                     f"  push: {len(taken)} of the same {len(push_sent)} requests back to back "
-                    f"(each stockOnHand + 1; every {args.push_replay_every} batch(es), time x "
+                    f"(each stockOnHand + 1; one batch in {every}, time x "
                     f"{scale:.2f}): {least:.2f} s -> {push_seconds / least:.2f} x the "
                     f"minimum ({_load()})",
                     flush=True,
