@@ -982,8 +982,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--memory-channels",
-        default="woocommerce,shopify,amazon",
-        help="emulated channels of the memory benchmark (default woocommerce,shopify,amazon)",
+        default="woocommerce,shopify,amazon,vendure",
+        help="channels of the memory benchmark (default woocommerce,shopify,amazon,vendure; "
+        "vendure runs a real Vendure server, which needs Node.js and PostgreSQL)",
     )
     parser.add_argument(
         "--webhook-rounds",
