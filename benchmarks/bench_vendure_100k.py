@@ -20,7 +20,10 @@ is the server's own time for the very requests the connector sent: every request
 job is recorded (body and headers, at the HTTP layer) and sent again, back to back, by a
 bare httpx client that does nothing with the answers but check them for errors. For the
 push the replay adds 1 to every ``stockOnHand`` so that Vendure really changes each level
-again (replaying the same figures would let it skip the stock adjustments); it runs last.
+again (replaying the same figures would let it skip the stock adjustments); it runs last,
+and replays one batch (read and mutation) in ``--push-replay-every`` (default listings /
+10,000: one in 10 at 100,000, where the push alone takes most of an hour), its time scaled
+by the batches left out.
 The ratio measured / minimum is what the connector and the engine add: rate limiting
 (the connector paces itself at 10 requests/s), building and parsing documents, and the
 store's writes. The replay runs right after the job, on the same server and data.
