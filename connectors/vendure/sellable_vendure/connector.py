@@ -263,9 +263,11 @@ class VendureConnector(Connector):
                 stock_settings,
                 carries_threshold=self._carries_threshold(location),
             )
-            if on_hand == variant.level(location).on_hand and variant_id not in thresholds:
+            held = {level.location_id: level.on_hand for level in variant.stock_levels}
+            if held.get(location) == on_hand and variant_id not in thresholds:
                 # Vendure already holds exactly this: nothing to write (a push right after
-                # a restart, or a quantity that changed back).
+                # a restart, or a quantity that changed back). A location without a stock
+                # level row yet still gets one written.
                 results.append(PushResult.ok(lid))
                 continue
             wanted.setdefault(variant_id, {})[location] = on_hand
