@@ -102,7 +102,7 @@ OPT_IN = (
     "import-cli",
     "memory",  # issue 14: the daemon at 100,000 listings per channel
     "amazon-100k",  # issue 14: 100,000 Amazon listings, a few minutes
-    "vendure-100k",  # issue 14: 100,000 variants on a real Vendure server, about an hour
+    "vendure-100k",  # issue 14: 100,000 variants on a real Vendure server, 20+ minutes
     "shopify-100k",
     "costing-sqlite",
     "costing-postgres",
