@@ -12,9 +12,9 @@ emulators (in this process) nor Vendure's Node.js and PostgreSQL. Goal: at most 
 The emulators run in this process with their limits raised (this measures memory, not
 speed: the channel speed figures are the per-connector benchmarks). Vendure is seeded with
 SQL (tests/connectors/vendure/vendure_server.py ``seed_variants``) already holding our
-quantity for 9 SKUs in 10: its server writes about 35 variants a second on our machine,
-so a push of all 100,000 would take most of an hour (benchmarks/bench_vendure_100k.py
-measures that). The daemon still reads every variant back in the push, 100 a request, and
+quantity for 9 SKUs in 10: its server writes 8 to 133 variants a second on our shared
+machine, as its load goes, so a push of all 100,000 takes 12.5 minutes to hours
+(benchmarks/bench_vendure_100k.py measures that). The daemon still reads every variant back in the push, 100 a request, and
 writes the 10,000 that differ.
 """
 
