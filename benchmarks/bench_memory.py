@@ -1,24 +1,32 @@
-"""Issue 14: the daemon's memory with 100,000 listings on each emulated channel.
+"""Issue 14: the daemon's memory with 100,000 listings on each channel.
 
 The real daemon (``python -m sellable --config CFG run``, a subprocess) sells one catalog of
 ``--memory-listings`` simple SKUs (warehouse ``main``) on each channel of
-``--memory-channels`` (default: WooCommerce, Shopify and Amazon, the channels with an
-emulator; Vendure is tested against a real Vendure server and has none). Each emulator
-lists every SKU. The daemon starts, refreshes every listing map and pushes every
+``--memory-channels`` (default: all four, WooCommerce, Shopify and Amazon on their
+emulators, Vendure on a real Vendure 3.7.3 server, as in its end-to-end tests). Each
+channel lists every SKU. The daemon starts, refreshes every listing map and pushes every
 quantity; the figure is its peak resident set (``VmHWM`` of /proc/PID/status) once every
-channel shows every pushed quantity, and its RSS then. Goal: at most 1 GiB.
+channel shows every pushed quantity, and its RSS then: the daemon process only, not the
+emulators (in this process) nor Vendure's Node.js and PostgreSQL. Goal: at most 1 GiB.
 
 The emulators run in this process with their limits raised (this measures memory, not
-speed: the channel speed figures are the per-connector benchmarks).
+speed: the channel speed figures are the per-connector benchmarks). Vendure is seeded with
+SQL (tests/connectors/vendure/vendure_server.py ``seed_variants``) already holding our
+quantity for 9 SKUs in 10: its server writes 8 to 133 variants a second on our shared
+machine, as its load goes, so a push of all 100,000 takes 12.5 minutes to hours
+(benchmarks/bench_vendure_100k.py measures that). The daemon still reads every variant back in the push, 100 a request, and
+writes the 10,000 that differ.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from pydantic import SecretStr
 
 from sellable.config import DatabaseSettings, Settings, WarehouseSettings
@@ -27,6 +35,8 @@ from sellable.store.db import create_db_engine
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))  # tests.connectors.vendure.vendure_server
 
 from bench_sync import Daemon, _wait, _work_dir, simple_store  # noqa: E402
 
@@ -36,6 +46,57 @@ FAST = {
     "shopify": {"maximum_available": 1_000_000, "restore_rate": 1_000_000},
 }
 FAST_CONNECTOR = {"woocommerce": {"requests_per_second": 100}}
+
+
+class VendureChannel:
+    """A real Vendure server seeded with ``codes``, in the shape the benchmark asks of an
+    emulator: ``connector``, ``connector_settings()``, ``quantities()``, ``stop()``."""
+
+    connector = "vendure"
+    #: The global out-of-stock threshold vendure_server.py sets: stockOnHand = saleable + 1.
+    threshold = 1
+
+    def __init__(self, postgres_url: str) -> None:
+        from tests.connectors.vendure.vendure_server import running_vendure
+
+        self.postgres_url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+        self._work = tempfile.TemporaryDirectory(prefix="sellable-bench-memory-vendure-")
+        self._running = running_vendure(self.postgres_url, Path(self._work.name))
+        self.server = self._running.__enter__()
+        self._checked = 0.0
+        self._last: dict[str, int] = {}
+
+    def seed(self, quantities: list[int]) -> None:
+        from tests.connectors.vendure.vendure_server import seed_variants
+
+        seed_variants(self.server, self.postgres_url, [q + self.threshold for q in quantities])
+
+    def connector_settings(self) -> dict[str, Any]:
+        from tests.connectors.vendure.vendure_server import SYNC_USER
+
+        user, password = SYNC_USER
+        return {"admin_api_url": self.server.admin_api_url, "username": user, "password": password}
+
+    def quantities(self) -> dict[str, int]:
+        """SKU -> saleable stock in Vendure, read with SQL at most every 5 s."""
+        if time.monotonic() - self._checked < 5:
+            return self._last
+        info = psycopg.conninfo.conninfo_to_dict(self.postgres_url)
+        info["dbname"] = self.server.database
+        with psycopg.connect(**info) as db:  # type: ignore[arg-type]
+            rows = db.execute(
+                'SELECT v.sku, s."stockOnHand" - s."stockAllocated" FROM product_variant v '
+                'JOIN stock_level s ON s."productVariantId" = v.id WHERE v."deletedAt" IS NULL'
+            ).fetchall()
+        self._last = {sku: quantity - self.threshold for sku, quantity in rows}
+        self._checked = time.monotonic()
+        return self._last
+
+    def stop(self) -> None:
+        try:
+            self._running.__exit__(None, None, None)
+        finally:
+            self._work.cleanup()
 
 
 def _emulator(name: str) -> Any:
@@ -62,8 +123,13 @@ def bench_memory(runner: Any) -> None:
         f"memory: daemon with {len(names)} channel(s) ({', '.join(names)}) x {n:,} listings "
         "each; peak RSS after every listing refresh and push"
     )
-    emulators = {name: _emulator(name).start() for name in names}
+    emulators: dict[str, Any] = {}
     try:
+        for name in names:
+            if name == "vendure":
+                emulators[name] = VendureChannel(args.postgres_url)
+            else:
+                emulators[name] = _emulator(name).start()
         with _work_dir(runner.data_dir, "memory") as work:
             url = f"sqlite:///{work / 'daemon.db'}"
             settings = Settings(
@@ -77,6 +143,10 @@ def bench_memory(runner: Any) -> None:
                 db.dispose()
             started = time.perf_counter()
             for emulator in emulators.values():
+                if isinstance(emulator, VendureChannel):
+                    # Every 10th SKU differs from ours; the others are in step already.
+                    emulator.seed([0 if i % 10 == 0 else 1_000 + i % 500 for i in range(n)])
+                    continue
                 for code in codes:
                     emulator.add_listing(code, 0, code)
             runner.log(f"  emulators list {n:,} SKUs each ({time.perf_counter() - started:.0f} s)")

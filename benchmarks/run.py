@@ -92,6 +92,7 @@ BENCHMARKS = (
     "shopify-100k",
     "amazon",
     "amazon-100k",
+    "vendure-100k",
     "dashboard",
     "oversell",
     "shared-allocation",
@@ -106,6 +107,7 @@ OPT_IN = (
     "import-cli",
     "memory",  # issue 14: the daemon at 100,000 listings per channel
     "amazon-100k",  # issue 14: 100,000 Amazon listings, a few minutes
+    "vendure-100k",  # issue 14: 100,000 variants on a real Vendure server, 20+ minutes
     "shopify-100k",
     "costing-sqlite",
     "costing-postgres",
@@ -868,6 +870,9 @@ class Runner:
                 shared["lost_share"],
             )
 
+    def bench_vendure_100k(self) -> None:
+        self.bench_channel("vendure_100k")  # benchmarks/bench_vendure_100k.py
+
     # ---- driver
 
     def run(self, selected: list[str]) -> int:
@@ -1050,8 +1055,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--memory-channels",
-        default="woocommerce,shopify,amazon",
-        help="emulated channels of the memory benchmark (default woocommerce,shopify,amazon)",
+        default="woocommerce,shopify,amazon,vendure",
+        help="channels of the memory benchmark (default woocommerce,shopify,amazon,vendure; "
+        "vendure runs a real Vendure server, which needs Node.js and PostgreSQL)",
     )
     parser.add_argument(
         "--webhook-rounds",

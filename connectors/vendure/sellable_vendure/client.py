@@ -411,6 +411,34 @@ class VendureAdminClient:
             raise self._payload("orders", err) from err
 
     def set_stock_levels(self, updates: Sequence[StockUpdate]) -> list[StockUpdateOutcome]:
+        """``updateProductVariants`` with absolute ``stockLevels``: all of ``updates`` in one
+        field first, and only if Vendure refuses that, one aliased field per variant.
+
+        One field with a list of inputs is one transaction in Vendure (its resolver is
+        ``@Transaction()``): either every variant is updated or, on an error, none is. On
+        Vendure 3.7.3 it is about 1.8 times as fast as the same variants as aliased fields,
+        each of which is a transaction of its own (benchmarks/bench_vendure_100k.py).
+        When it fails (a variant deleted since it was read, a refused value), nothing was
+        applied, and the same updates are sent again as aliased fields
+        (:meth:`set_stock_levels_one_by_one`), so that each variant gets its own result.
+        """
+        if not updates:
+            return []
+        document, variables = _stock_mutation_together(updates)
+        data, errors = self.execute(document, variables)
+        if errors or data is None:
+            return self.set_stock_levels_one_by_one(updates)
+        answers = data.get("updateProductVariants")
+        by_id: dict[str, Any] = {}
+        if isinstance(answers, list):
+            for answer in answers:
+                if isinstance(answer, dict) and "id" in answer:
+                    by_id[str(answer["id"])] = answer
+        return [_applied(update, [by_id.get(update.variant_id)]) for update in updates]
+
+    def set_stock_levels_one_by_one(
+        self, updates: Sequence[StockUpdate]
+    ) -> list[StockUpdateOutcome]:
         """``updateProductVariants`` with absolute ``stockLevels``, one aliased field per
         variant in one request, so that each variant gets its own result.
 
@@ -457,6 +485,22 @@ class VendureAdminClient:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+#: The fields read back after a stock update (the threshold's when some update sets it).
+STOCK_ANSWER = "id stockLevels { stockLocationId stockOnHand }"
+THRESHOLD_ANSWER = " outOfStockThreshold useGlobalOutOfStockThreshold"
+
+
+def _stock_mutation_together(updates: Sequence[StockUpdate]) -> tuple[str, dict[str, Any]]:
+    answer = STOCK_ANSWER + (
+        THRESHOLD_ANSWER if any(u.threshold is not None for u in updates) else ""
+    )
+    document = (
+        "mutation SellableSetStockTogether($input: [UpdateProductVariantInput!]!) {\n"
+        f"  updateProductVariants(input: $input) {{ {answer} }}\n}}"
+    )
+    return document, {"input": [_variant_input(update) for update in updates]}
 
 
 def _stock_mutation(updates: Sequence[StockUpdate]) -> tuple[str, dict[str, Any]]:

@@ -135,6 +135,10 @@ class VendureConnector(Connector):
     # burst of 20 keeps a small server responsive for its shoppers.
     rate_limit = RateLimit(rate=10, burst=20)
     max_push_batch = PAGE_SIZE
+    # A reconcile reads as many variants a request as a listing page holds (the Admin API's
+    # adminListQueryLimit, 1000 by default); read_quantities splits a larger call by
+    # ``page_size`` when the server's limit is lower.
+    max_read_batch = LISTING_PAGE_SIZE
     # "Back orders can be enabled by setting a negative value as the Out-of-stock threshold"
     # (https://docs.vendure.io/user-guide/catalog/products, "Back orders").
     supports_backorders = True
@@ -259,6 +263,13 @@ class VendureConnector(Connector):
                 stock_settings,
                 carries_threshold=self._carries_threshold(location),
             )
+            held = {level.location_id: level.on_hand for level in variant.stock_levels}
+            if held.get(location) == on_hand and variant_id not in thresholds:
+                # Vendure already holds exactly this: nothing to write (a push right after
+                # a restart, or a quantity that changed back). A location without a stock
+                # level row yet still gets one written.
+                results.append(PushResult.ok(lid))
+                continue
             wanted.setdefault(variant_id, {})[location] = on_hand
             listing_of[(variant_id, location)] = lid
         updates = [
@@ -296,9 +307,12 @@ class VendureConnector(Connector):
         keys = {listing.listing_id: _keys(listing) for listing in listings}
         if not keys:
             return {}
-        variants, stock_settings = self.client.variants_by_id(
-            sorted({variant for variant, _ in keys.values()})
-        )
+        wanted = sorted({variant for variant, _ in keys.values()})
+        size = self.settings.page_size or LISTING_PAGE_SIZE
+        variants: dict[str, Variant] = {}
+        for start in range(0, len(wanted), size):
+            part, stock_settings = self.client.variants_by_id(wanted[start : start + size])
+            variants.update(part)
         found: dict[str, int] = {}
         for lid, (variant_id, location) in keys.items():
             variant = variants.get(variant_id)

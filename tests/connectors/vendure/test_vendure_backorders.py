@@ -37,7 +37,8 @@ def updated(variant_id: str, on_hand: int, threshold: int) -> list[dict[str, obj
 def test_push_sets_the_threshold_where_the_flag_changes_and_makes_up_for_none() -> None:
     script = Script().login().then("SellableVariantsById", variants_by_id([ON, BACKORDERING]))
     script.then(
-        "SellableSetStock", {"data": {"v0": updated("1", 2, -1000), "v1": updated("2", 0, 0)}}
+        "SellableSetStockTogether",
+        {"data": {"updateProductVariants": updated("1", 2, -1000) + updated("2", 0, 0)}},
     )
     items = [
         PushItem(listing("1", "BEANS-12OZ"), 0, backorders=True, previous_backorders=False),
@@ -48,23 +49,21 @@ def test_push_sets_the_threshold_where_the_flag_changes_and_makes_up_for_none() 
         results = vendure.push_quantities(items)
 
     assert script.sent[2].variables == {
-        "v0": [
+        "input": [
             {
                 "id": "1",
                 # 0 + 2 allocated; the global threshold 1 no longer applies to the variant
                 "stockLevels": [{"stockLocationId": "1", "stockOnHand": 2}],
                 "outOfStockThreshold": -1000,
                 "useGlobalOutOfStockThreshold": False,
-            }
-        ],
-        "v1": [
+            },
             {
                 "id": "2",
                 "stockLevels": [{"stockLocationId": "1", "stockOnHand": 0}],
                 "outOfStockThreshold": 0,
                 "useGlobalOutOfStockThreshold": False,
-            }
-        ],
+            },
+        ]
     }
     assert "outOfStockThreshold useGlobalOutOfStockThreshold }" in script.sent[2].body["query"]
     assert sorted(results, key=lambda r: r.listing_id) == [
@@ -76,9 +75,13 @@ def test_push_sets_the_threshold_where_the_flag_changes_and_makes_up_for_none() 
 def test_push_without_a_flag_change_sends_no_threshold_and_ignores_a_negative_one() -> None:
     script = Script().login().then("SellableVariantsById", variants_by_id([BACKORDERING]))
     answer = {
-        "data": {"v0": [{"id": "2", "stockLevels": [{"stockLocationId": "1", "stockOnHand": 4}]}]}
+        "data": {
+            "updateProductVariants": [
+                {"id": "2", "stockLevels": [{"stockLocationId": "1", "stockOnHand": 4}]}
+            ]
+        }
     }
-    script.then("SellableSetStock", answer)
+    script.then("SellableSetStockTogether", answer)
 
     with connector(script) as vendure:
         results = vendure.push_quantities(
@@ -86,14 +89,15 @@ def test_push_without_a_flag_change_sends_no_threshold_and_ignores_a_negative_on
         )
 
     assert script.sent[2].variables == {
-        "v0": [{"id": "2", "stockLevels": [{"stockLocationId": "1", "stockOnHand": 4}]}]
+        "input": [{"id": "2", "stockLevels": [{"stockLocationId": "1", "stockOnHand": 4}]}]
     }
+    assert "outOfStockThreshold" not in script.sent[2].body["query"]
     assert results == [PushResult.ok("2@1")]
 
 
 def test_push_fails_a_listing_whose_threshold_was_not_applied() -> None:
     script = Script().login().then("SellableVariantsById", variants_by_id([ON]))
-    script.then("SellableSetStock", {"data": {"v0": updated("1", 2, 0)}})
+    script.then("SellableSetStockTogether", {"data": {"updateProductVariants": updated("1", 2, 0)}})
 
     with connector(script, backorder_limit=1000) as vendure:
         results = vendure.push_quantities(

@@ -154,19 +154,20 @@ def test_push_sends_sellable_plus_allocated_plus_threshold_per_location() -> Non
     script = Script().login().then("SellableVariantsById", variants_by_id([MUG, BEANS]))
     answer = {
         "data": {
-            "v0": [
+            "updateProductVariants": [
+                # Vendure answers in its own order, not the input's
+                {"id": "1", "stockLevels": [{"stockLocationId": "1", "stockOnHand": 99}]},
                 {
                     "id": "2",
                     "stockLevels": [
                         {"stockLocationId": "1", "stockOnHand": 13},
                         {"stockLocationId": "2", "stockOnHand": 4},
                     ],
-                }
-            ],
-            "v1": [{"id": "1", "stockLevels": [{"stockLocationId": "1", "stockOnHand": 99}]}],
+                },
+            ]
         }
     }
-    script.then("SellableSetStock", answer)
+    script.then("SellableSetStockTogether", answer)
     items = [
         PushItem(listing("2", "1", "MUG-CERAMIC"), 10),
         PushItem(listing("2", "2", "MUG-CERAMIC"), 3),
@@ -181,16 +182,16 @@ def test_push_sends_sellable_plus_allocated_plus_threshold_per_location() -> Non
         "options": {"filter": {"id": {"in": ["1", "2", "404"]}}, "take": 3}
     }
     assert script.sent[2].variables == {
-        "v0": [
+        "input": [
             {
                 "id": "2",
                 "stockLevels": [
                     {"stockLocationId": "1", "stockOnHand": 15},  # 10 + 3 allocated + 2
                     {"stockLocationId": "2", "stockOnHand": 4},  # 3 + 1 allocated
                 ],
-            }
-        ],
-        "v1": [{"id": "1", "stockLevels": [{"stockLocationId": "1", "stockOnHand": 51}]}],
+            },
+            {"id": "1", "stockLevels": [{"stockLocationId": "1", "stockOnHand": 51}]},
+        ]
     }
     assert sorted(results, key=lambda r: r.listing_id) == [
         PushResult.failed("1@1", "Vendure holds stockOnHand 99 at location 1, not the 51 sent"),
@@ -203,14 +204,46 @@ def test_push_sends_sellable_plus_allocated_plus_threshold_per_location() -> Non
 def test_push_confirms_each_listing_vendure_now_holds() -> None:
     script = Script().login().then("SellableVariantsById", variants_by_id([BEANS]))
     answer = {
-        "data": {"v0": [{"id": "1", "stockLevels": [{"stockLocationId": "1", "stockOnHand": 51}]}]}
+        "data": {
+            "updateProductVariants": [
+                {"id": "1", "stockLevels": [{"stockLocationId": "1", "stockOnHand": 51}]}
+            ]
+        }
     }
-    script.then("SellableSetStock", answer)
+    script.then("SellableSetStockTogether", answer)
 
     with connector(script) as vendure:
         results = vendure.push_quantities([PushItem(listing("1", "1", "BEANS-12OZ"), 50)])
 
     assert results == [PushResult.ok("1@1")]
+
+
+def test_push_writes_nothing_where_vendure_already_holds_the_stock_on_hand() -> None:
+    # BEANS holds 100 on hand, 0 allocated, global threshold 1: saleable 99.
+    script = Script().login().then("SellableVariantsById", variants_by_id([BEANS]))
+
+    with connector(script) as vendure:
+        results = vendure.push_quantities([PushItem(listing("1", "1", "BEANS-12OZ"), 99)])
+
+    assert results == [PushResult.ok("1@1")]
+    assert script.operations() == ["SellableLogin", "SellableVariantsById"]
+
+
+def test_read_quantities_read_at_most_a_page_of_variants_a_request() -> None:
+    script = Script().login()
+    script.then("SellableVariantsById", variants_by_id([BEANS]))
+    script.then("SellableVariantsById", variants_by_id([MUG]))
+
+    with connector(script, page_size=1) as vendure:
+        found = vendure.read_quantities(
+            [listing("1", "1", "BEANS-12OZ"), listing("2", "1", "MUG-CERAMIC")]
+        )
+
+    assert found == {"1@1": 99, "2@1": 35}
+    assert [sent.variables for sent in script.sent[1:]] == [
+        {"options": {"filter": {"id": {"in": ["1"]}}, "take": 1}},
+        {"options": {"filter": {"id": {"in": ["2"]}}, "take": 1}},
+    ]
 
 
 def test_read_quantities_give_vendures_saleable_share_per_listing() -> None:

@@ -8,14 +8,17 @@ Vendure does not have."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sellable_vendure.connector
+from pydantic import SecretStr
+from sellable_vendure.client import StockUpdate, StockUpdateOutcome, VendureAdminClient
 from sellable_vendure.connector import VendureConnector
 
-from sellable.sdk import PushItem
+from sellable.sdk import ChannelHttp, PushItem
 from sellable.sdk.testing import ContractSetup, build_connector, connector_tests
 from tests.connectors.vendure.vendure_server import SYNC_USER, VendureServer, running_vendure
 
@@ -57,3 +60,54 @@ class TestVendureContract(connector_tests(VendureConnector)):
             min_orders=2,
             bad_settings={"admin_api_url": "ftp://vendure.example.com/admin-api"},
         )
+
+
+def test_a_stock_update_vendure_refuses_together_is_applied_variant_by_variant(
+    vendure: VendureServer,
+) -> None:
+    """One unknown variant fails the single updateProductVariants field, which Vendure rolls
+    back whole; the client sends the updates again one field each: the known variants are
+    set, the unknown one fails with Vendure's reason."""
+    user, password = SYNC_USER
+    http = ChannelHttp("vendure", base_url=vendure.admin_api_url)
+    client = VendureAdminClient(http, user, SecretStr(password))
+    http.authenticate = client.authenticate
+    tshirt, bundle = vendure.variant_ids["VENDURE-TSHIRT"], vendure.variant_ids["ALPHABET-BUNDLE"]
+    before = vendure.stock("VENDURE-TSHIRT"), vendure.stock("ALPHABET-BUNDLE")
+    sent: list[str] = []
+    http.on_response = lambda response: sent.append(json.loads(response.request.content)["query"])
+    try:
+        outcomes = client.set_stock_levels(
+            [
+                StockUpdate(tshirt, (("1", 41),)),
+                StockUpdate("999999", (("1", 42),)),
+                StockUpdate(bundle, (("1", 43),)),
+            ]
+        )
+        operations = [query.split("(")[0].split()[-1] for query in sent]
+        after = vendure.stock("VENDURE-TSHIRT"), vendure.stock("ALPHABET-BUNDLE")
+    finally:
+        client.set_stock_levels(
+            [
+                StockUpdate(tshirt, (("1", before[0][0]),)),
+                StockUpdate(bundle, (("1", before[1][0]),)),
+            ]
+        )
+        http.close()
+
+    assert outcomes == [
+        StockUpdateOutcome(tshirt, {"1": 41}),
+        StockUpdateOutcome(
+            "999999",
+            None,
+            'ENTITY_NOT_FOUND: No ProductVariant with the id "999999" could be found at v1',
+        ),
+        StockUpdateOutcome(bundle, {"1": 43}),
+    ]
+    assert after == ((41, before[0][1]), (43, before[1][1]))
+    assert operations == [
+        "SellableLogin",
+        "SellableSetStockTogether",
+        "SellableSetStock",
+        "SellableSetStock",
+    ]
