@@ -43,6 +43,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -152,6 +153,12 @@ _I64 = np.int64
 
 #: Quantities from which the arrays hold Python ints (object arrays), not int64.
 _WIDE_FROM = 1 << 40
+
+_KEY = attrgetter("key")
+_SKU = attrgetter("sku")
+_WEIGHT = attrgetter("weight")
+_RESERVE = attrgetter("reserve")
+_WAREHOUSES = attrgetter("warehouses")
 
 
 def _ints(values: Sequence[int]) -> npt.NDArray[Any]:
@@ -271,52 +278,42 @@ class _Graph:
     def __init__(self, catalog: Catalog) -> None:
         n = len(catalog)
         slots = catalog.slots
-        e_parent: list[int] = []
-        e_child: list[int] = []
-        e_qty: list[int] = []
-        o_edge: list[int] = []
-        o_qty: list[int] = []
-        slot_of: list[int] = []  # per option: its slot's number
-        slot_parent: list[int] = []  # per slot: its parent
-        plain = np.zeros(n, dtype=bool)
-        for parent in sorted(catalog.composite_order):
-            packed = slots[parent] or ()
-            uses: dict[int, int] = {}
-            for slot in packed:
-                for child, qty in slot:
-                    uses[child] = uses.get(child, 0) + qty
-            if all(len(slot) == 1 for slot in packed) and len(uses) == len(packed):
-                plain[parent] = True
-            first = len(e_parent)
-            edge_of = {}
-            for k, (child, qty) in enumerate(uses.items()):
-                edge_of[child] = first + k
-                e_parent.append(parent)
-                e_child.append(child)
-                e_qty.append(qty)
-            for slot in packed:
-                number = len(slot_parent)
-                slot_parent.append(parent)
-                for child, qty in slot:
-                    o_edge.append(edge_of[child])
-                    o_qty.append(qty)
-                    slot_of.append(number)
+        comps = sorted(catalog.composite_order)
+        packed = [slots[p] or () for p in comps]
+        flat = [slot for bom in packed for slot in bom]
+        options = [option for slot in flat for option in slot]
+        per_parent = np.fromiter(map(len, packed), _I64, len(packed))
+        per_slot = np.fromiter(map(len, flat), _I64, len(flat))
+        o_child = np.fromiter((child for child, _ in options), _I64, len(options))
+        self.o_qty = np.fromiter((qty for _, qty in options), _I64, len(options))
+        self.slot_parent = np.repeat(np.array(comps, dtype=_I64), per_parent)
+        self.o_slot = np.repeat(np.arange(len(flat), dtype=_I64), per_slot)
+        o_parent = self.slot_parent[self.o_slot]
+        # one edge per (parent, component), by parent then component position
+        pairs, self.o_edge = np.unique(o_parent * max(n, 1) + o_child, return_inverse=True)
+        self.o_edge = self.o_edge.astype(_I64).reshape(-1)
+        self.e_parent = (pairs // max(n, 1)).astype(_I64)
+        self.e_child = (pairs % max(n, 1)).astype(_I64)
+        self.e_qty = np.zeros(len(pairs), dtype=_I64)
+        np.add.at(self.e_qty, self.o_edge, self.o_qty)
+        self.o_uses = self.e_qty[self.o_edge]
         self.n = n
-        self.plain = plain
-        self.e_parent = np.array(e_parent, dtype=_I64)
-        self.e_child = np.array(e_child, dtype=_I64)
-        self.e_qty = np.array(e_qty, dtype=_I64)
+        # plain: one option a slot and each component in one slot
+        self.plain = np.zeros(n, dtype=bool)
+        if len(comps):
+            one_option = np.ones(n, dtype=bool)
+            one_option[self.slot_parent[per_slot != 1]] = False
+            edges_of = np.bincount(self.e_parent, minlength=n)
+            slots_of = np.zeros(n, dtype=_I64)
+            slots_of[comps] = per_parent
+            self.plain[comps] = (one_option & (edges_of == slots_of))[comps]
         self.pstart = np.searchsorted(self.e_parent, np.arange(n + 1)).astype(_I64)
         by_child = np.argsort(self.e_child, kind="stable").astype(_I64)
         self.cedge = by_child
         self.cstart = np.searchsorted(self.e_child[by_child], np.arange(n + 1)).astype(_I64)
-        self.o_edge = np.array(o_edge, dtype=_I64)
-        self.o_qty = np.array(o_qty, dtype=_I64)
-        self.o_uses = self.e_qty[self.o_edge] if o_edge else np.zeros(0, dtype=_I64)
-        self.o_slot = np.array(slot_of, dtype=_I64)
-        self.slot_parent = np.array(slot_parent, dtype=_I64)
         # first option of each slot, first slot of each parent (both non-empty groups)
-        self.slot_first = np.searchsorted(self.o_slot, np.arange(len(slot_parent))).astype(_I64)
+        self.slot_first = np.searchsorted(self.o_slot, np.arange(len(flat))).astype(_I64)
+        self.made_parents, self.made_first = np.unique(self.slot_parent, return_index=True)
         self.rank = np.array(catalog.rank, dtype=_I64)
 
     def made(self, budget: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -329,9 +326,8 @@ class _Graph:
         part = np.where(split, part * self.o_qty // np.maximum(self.o_uses, 1), part)
         units = np.add.reduceat(part // self.o_qty, self.slot_first)
         # slots of one parent are consecutive: min over them
-        parents, firsts = np.unique(self.slot_parent, return_index=True)
-        best = np.minimum.reduceat(units, firsts)
-        out[parents] = np.maximum(best, 0)
+        best = np.minimum.reduceat(units, self.made_first)
+        out[self.made_parents] = np.maximum(best, 0)
         return out
 
     def unused(self, budget: npt.NDArray[Any], made: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -427,22 +423,25 @@ class SharedAllocation:
     def load(self, listings: Sequence[ShareListing]) -> None:
         """Take a new set of listings and compute every share from scratch."""
         self.listings = list(listings)
-        self._index = {listing.key: i for i, listing in enumerate(self.listings)}
-        if len(self._index) != len(self.listings):
+        count = len(self.listings)
+        self._index = dict(zip(map(_KEY, self.listings), range(count), strict=True))
+        if len(self._index) != count:
             seen: set[ListingKey] = set()
             dup = next(x.key for x in self.listings if x.key in seen or seen.add(x.key))  # type: ignore[func-returns-value]
             raise ValueError(f"listing {dup} appears twice in the shared allocation")
-        count = len(self.listings)
         index = self.catalog.index
         try:
-            self._pos = np.fromiter((index[x.sku] for x in self.listings), _I64, count)
+            self._pos = np.fromiter(map(index.__getitem__, map(_SKU, self.listings)), _I64, count)
         except KeyError:
             position = self.catalog.position
             for listing in self.listings:
                 position(listing.sku)  # raises, naming the SKU
             raise
-        self._lw = np.fromiter((x.weight for x in self.listings), np.float64, count)
-        self._lf = _ints([x.reserve + self.policy.min_units for x in self.listings])
+        self._lw = np.fromiter(map(_WEIGHT, self.listings), np.float64, count)
+        self._lf = _ints(list(map(_RESERVE, self.listings)))
+        if _largest(self._lf) + abs(self.policy.min_units) >= _WIDE_FROM:
+            self._lf = self._lf.astype(object)
+        self._lf += self.policy.min_units
         self.recompute_all()
 
     def recompute_all(self) -> None:
@@ -451,10 +450,10 @@ class SharedAllocation:
         listings = self.listings
         count = len(listings)
         # per distinct warehouse tuple, which of our warehouses it sells from
-        kinds: dict[tuple[str, ...], int] = {}
-        kind = np.fromiter(
-            (kinds.setdefault(x.warehouses, len(kinds)) for x in listings), _I64, count
-        )
+        tuples = list(map(_WAREHOUSES, listings))
+        kinds = {codes: k for k, codes in enumerate(dict.fromkeys(tuples))}
+        kind = np.fromiter(map(kinds.__getitem__, tuples), _I64, count)
+        del tuples
         for wh in self._warehouses:
             sells = np.array([wh.code in codes for codes in kinds], dtype=bool)
             members = np.flatnonzero(sells[kind]) if len(kinds) else np.zeros(0, dtype=_I64)
