@@ -43,6 +43,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -192,14 +193,28 @@ def _split_rows(
     rows, count = w.shape
     if count == 1:
         return total.reshape(rows, 1).copy(), np.ones(rows, dtype=bool)
-    ok: npt.NDArray[Any] = np.asarray((f >= 0).all(axis=1), dtype=bool)
-    order = np.argsort(-w, axis=1, kind="stable")
-    fs = np.take_along_axis(f, order, axis=1)
-    # floors in descending weight order while units last: each takes min(floor, what is left)
-    left = np.maximum(total[:, None] - (np.cumsum(fs, axis=1) - fs), 0)
     grants = np.zeros((rows, count), dtype=total.dtype)
-    np.put_along_axis(grants, order, np.minimum(fs, left), axis=1)
-    remaining = np.maximum(total - f.sum(axis=1), 0)
+    if not f.any():
+        ok: npt.NDArray[Any] = np.ones(rows, dtype=bool)
+        remaining = np.maximum(total, 0)
+    else:
+        ok = np.asarray((f >= 0).all(axis=1), dtype=bool)
+        # floors in descending weight order (ties: claim order) while units last: each
+        # takes min(floor, what is left)
+        if count == 2:
+            first = w[:, 0] >= w[:, 1]
+            f_first = np.where(first, f[:, 0], f[:, 1])
+            f_second = np.where(first, f[:, 1], f[:, 0])
+            take_first = np.minimum(f_first, np.maximum(total, 0))
+            take_second = np.minimum(f_second, np.maximum(total - f_first, 0))
+            grants[:, 0] = np.where(first, take_first, take_second)
+            grants[:, 1] = np.where(first, take_second, take_first)
+        else:
+            order = np.argsort(-w, axis=1, kind="stable")
+            fs = np.take_along_axis(f, order, axis=1)
+            left = np.maximum(total[:, None] - (np.cumsum(fs, axis=1) - fs), 0)
+            np.put_along_axis(grants, order, np.minimum(fs, left), axis=1)
+        remaining = np.maximum(total - f.sum(axis=1), 0)
     active = remaining > 0
     if not active.any():
         return grants, ok
@@ -217,11 +232,18 @@ def _split_rows(
     rest = remaining - wholes.sum(axis=1)
     ok &= ~active | ((rest >= 0).astype(bool) & exact)
     frac = ideal - wholes
-    column = np.broadcast_to(np.arange(count), (rows, count))
-    ranked = np.lexsort((column, -w, -frac), axis=1)
-    place = np.empty((rows, count), dtype=_I64)
-    np.put_along_axis(place, ranked, column, axis=1)
-    bonus = place < rest[:, None]
+    # the units left over go one each by largest remainder (ties: higher weight, then claim
+    # order)
+    if count == 2 and bool((rest <= 1).all()):
+        one = rest == 1
+        zero_first = (frac[:, 0] > frac[:, 1]) | ((frac[:, 0] == frac[:, 1]) & (w[:, 0] >= w[:, 1]))
+        bonus = np.stack([one & zero_first, one & ~zero_first], axis=1)
+    else:
+        column = np.broadcast_to(np.arange(count), (rows, count))
+        ranked = np.lexsort((column, -w, -frac), axis=1)
+        place = np.empty((rows, count), dtype=_I64)
+        np.put_along_axis(place, ranked, column, axis=1)
+        bonus = place < rest[:, None]
     grants += np.where(active[:, None], wholes + bonus, 0)
     return grants, ok
 
@@ -280,12 +302,12 @@ class _Graph:
         slots = catalog.slots
         comps = sorted(catalog.composite_order)
         packed = [slots[p] or () for p in comps]
-        flat = [slot for bom in packed for slot in bom]
-        options = [option for slot in flat for option in slot]
+        flat = list(chain.from_iterable(packed))
+        options = np.fromiter(chain.from_iterable(chain.from_iterable(flat)), _I64)
         per_parent = np.fromiter(map(len, packed), _I64, len(packed))
         per_slot = np.fromiter(map(len, flat), _I64, len(flat))
-        o_child = np.fromiter((child for child, _ in options), _I64, len(options))
-        self.o_qty = np.fromiter((qty for _, qty in options), _I64, len(options))
+        o_child = options[0::2].copy()
+        self.o_qty = options[1::2].copy()
         self.slot_parent = np.repeat(np.array(comps, dtype=_I64), per_parent)
         self.o_slot = np.repeat(np.arange(len(flat), dtype=_I64), per_slot)
         o_parent = self.slot_parent[self.o_slot]
@@ -521,7 +543,7 @@ class SharedAllocation:
             rows = rows[dcount[rows] > j]
         nodes = np.flatnonzero(nested)
         node_rank = graph.rank[nodes]
-        levels = np.unique(node_rank).tolist()
+        levels = np.flatnonzero(np.bincount(node_rank)).tolist() if len(nodes) else []
         by_level = {r: nodes[node_rank == r] for r in levels}
         for r in reversed(levels):
             rows = by_level[r]
