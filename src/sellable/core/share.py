@@ -261,10 +261,14 @@ def _split_groups(
         return out
     offsets = np.zeros(len(counts), dtype=_I64)
     np.cumsum(counts[:-1], out=offsets[1:])
-    for count in np.unique(counts).tolist():
+    # the groups by size, each size in one pass
+    sizes = np.bincount(counts)
+    by_size = np.argsort(counts, kind="stable")
+    ends = np.cumsum(sizes)
+    for count in np.flatnonzero(sizes).tolist():
         if count == 0:
             continue
-        rows = np.flatnonzero(counts == count)
+        rows = by_size[ends[count] - sizes[count] : ends[count]]
         cells = offsets[rows][:, None] + np.arange(count)
         grants, ok = _split_rows(totals[rows], weights[cells], floors[cells])
         out[cells] = grants
