@@ -151,6 +151,8 @@ def split_units(total: int, weights: Sequence[float], floors: Sequence[int]) -> 
 
 
 _I64 = np.int64
+#: Index arrays (positions, edges, listings: all far below 2**31).
+_IDX = np.int32
 
 #: Quantities from which the arrays hold Python ints (object arrays), not int64.
 _WIDE_FROM = 1 << 40
@@ -285,8 +287,8 @@ def _gather(
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """Per node of ``nodes`` its items of the CSR ``(start, items)``, flat in node order,
     and the count per node."""
-    first = start[nodes]
-    counts = start[nodes + 1] - first
+    first = start[nodes].astype(_I64)
+    counts = start[nodes + 1].astype(_I64) - first
     total = int(counts.sum())
     if total == 0:
         return np.zeros(0, dtype=_I64), counts
@@ -312,14 +314,14 @@ class _Graph:
         per_slot = np.fromiter(map(len, flat), _I64, len(flat))
         o_child = options[0::2].copy()
         self.o_qty = options[1::2].copy()
-        self.slot_parent = np.repeat(np.array(comps, dtype=_I64), per_parent)
-        self.o_slot = np.repeat(np.arange(len(flat), dtype=_I64), per_slot)
-        o_parent = self.slot_parent[self.o_slot]
+        self.slot_parent = np.repeat(np.array(comps, dtype=_IDX), per_parent)
+        self.o_slot = np.repeat(np.arange(len(flat), dtype=_IDX), per_slot)
+        o_parent = self.slot_parent[self.o_slot].astype(_I64)
         # one edge per (parent, component), by parent then component position
         pairs, self.o_edge = np.unique(o_parent * max(n, 1) + o_child, return_inverse=True)
-        self.o_edge = self.o_edge.astype(_I64).reshape(-1)
-        self.e_parent = (pairs // max(n, 1)).astype(_I64)
-        self.e_child = (pairs % max(n, 1)).astype(_I64)
+        self.o_edge = self.o_edge.astype(_IDX).reshape(-1)
+        self.e_parent = (pairs // max(n, 1)).astype(_IDX)
+        self.e_child = (pairs % max(n, 1)).astype(_IDX)
         self.e_qty = np.zeros(len(pairs), dtype=_I64)
         np.add.at(self.e_qty, self.o_edge, self.o_qty)
         self.o_uses = self.e_qty[self.o_edge]
@@ -333,14 +335,14 @@ class _Graph:
             slots_of = np.zeros(n, dtype=_I64)
             slots_of[comps] = per_parent
             self.plain[comps] = (one_option & (edges_of == slots_of))[comps]
-        self.pstart = np.searchsorted(self.e_parent, np.arange(n + 1)).astype(_I64)
-        by_child = np.argsort(self.e_child, kind="stable").astype(_I64)
+        self.pstart = np.searchsorted(self.e_parent, np.arange(n + 1)).astype(_IDX)
+        by_child = np.argsort(self.e_child, kind="stable").astype(_IDX)
         self.cedge = by_child
-        self.cstart = np.searchsorted(self.e_child[by_child], np.arange(n + 1)).astype(_I64)
+        self.cstart = np.searchsorted(self.e_child[by_child], np.arange(n + 1)).astype(_IDX)
         # first option of each slot, first slot of each parent (both non-empty groups)
         self.slot_first = np.searchsorted(self.o_slot, np.arange(len(flat))).astype(_I64)
         self.made_parents, self.made_first = np.unique(self.slot_parent, return_index=True)
-        self.rank = np.array(catalog.rank, dtype=_I64)
+        self.rank = np.array(catalog.rank, dtype=_IDX)
 
     def made(self, budget: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Units of every composite its budgets can make (0 for the rest)."""
@@ -496,9 +498,9 @@ class SharedAllocation:
         lw, lf, lpos = self._lw, self._lf, self._pos
         wh.active = True
         order = members[np.argsort(lpos[members], kind="stable")]
-        wh.dmem = order
+        wh.dmem = order.astype(_IDX)
         dcount = np.bincount(lpos[order], minlength=n).astype(_I64)
-        wh.dstart = np.zeros(n + 1, dtype=_I64)
+        wh.dstart = np.zeros(n + 1, dtype=_IDX)
         np.cumsum(dcount, out=wh.dstart[1:])
         has_direct = dcount > 0
         explodable = np.array(self.core.flags[wh.index].explodable, dtype=bool)
@@ -531,9 +533,9 @@ class SharedAllocation:
         claim_edge = nested[e_parent] & explodable[e_parent]
         edges = graph.cedge[claim_edge[graph.cedge]]
         pcount = np.bincount(e_child[edges], minlength=n).astype(_I64)
-        wh.pcstart = np.zeros(n + 1, dtype=_I64)
+        wh.pcstart = np.zeros(n + 1, dtype=_IDX)
         np.cumsum(pcount, out=wh.pcstart[1:])
-        wh.pcedge = edges
+        wh.pcedge = edges.astype(_IDX)
         # claim weights and floors, parents first (in the order the incremental path adds)
         weight = np.zeros(n, dtype=np.float64)
         floor = np.zeros(n, dtype=it)
