@@ -19,13 +19,21 @@ Domain, stated exactly:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sellable.core import Catalog, StockEngine, StockLevels
 from sellable.core.demand import Plan
-from sellable.core.share import SharedAllocation, ShareListing, SharePolicy
+from sellable.core.share import (
+    SharedAllocation,
+    ShareListing,
+    SharePolicy,
+    _split_groups,
+    split_units,
+)
 from tests.conftest import property_settings
 from tests.core.test_engine_properties import Scenario, scenarios, stock_levels
 
@@ -233,3 +241,40 @@ def test_share_listing_alone_on_a_tree_gets_the_full_sellable(
         engine, alone = allocation(scenario, [listing], SharePolicy())
         for warehouse in dict.fromkeys(listing.warehouses):
             assert alone.share_in(listing.key, warehouse) == engine.sellable(listing.sku, warehouse)
+
+
+WEIGHTS = st.sampled_from([0.0, 0.5, 1.0, 1.3, 2.0, 7.0]) | st.floats(
+    0, 1e6, allow_nan=False, allow_infinity=False
+)
+
+
+@st.composite
+def split_groups(draw: st.DrawFn) -> list[tuple[int, list[float], list[int]]]:
+    """Groups of claims as ``split_units`` takes them: a total, weights, floors."""
+    totals = st.integers(0, 40) | st.integers(0, 10**6) | st.integers(2**39, 2**64)
+    groups = []
+    for _ in range(draw(st.integers(1, 30))):
+        size = draw(st.integers(1, 6))
+        weights = draw(st.lists(WEIGHTS, min_size=size, max_size=size))
+        floors = draw(st.lists(st.integers(0, 5), min_size=size, max_size=size))
+        groups.append((draw(totals), weights, floors))
+    return groups
+
+
+@PROPERTY_SETTINGS
+@given(split_groups())
+def test_share_vectorised_split_gives_split_units_own_units(
+    groups: list[tuple[int, list[float], list[int]]],
+) -> None:
+    # the full allocation splits many groups at once in arrays; every group must get
+    # exactly what split_units gives it (the incremental path's split)
+    huge = any(total >= 2**62 for total, _, _ in groups)
+    ints: Any = object if huge else np.int64
+    got = _split_groups(
+        np.array([total for total, _, _ in groups], dtype=ints),
+        np.array([w for _, weights, _ in groups for w in weights], dtype=np.float64),
+        np.array([f for _, _, floors in groups for f in floors], dtype=ints),
+        np.array([len(weights) for _, weights, _ in groups], dtype=np.int64),
+    )
+    expected = [u for total, w, f in groups for u in split_units(total, w, f)]
+    assert [int(x) for x in got] == expected

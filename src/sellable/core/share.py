@@ -41,9 +41,16 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
+from itertools import chain
+from operator import attrgetter
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from sellable.core.catalog import Catalog
 from sellable.core.engine import StockEngine
 
 #: Units from which :func:`split_units` divides exactly rather than in floats.
@@ -143,31 +150,279 @@ def split_units(total: int, weights: Sequence[float], floors: Sequence[int]) -> 
     return grants
 
 
-@dataclass(slots=True)
-class _Warehouse:
-    """The split in one warehouse; every mapping is keyed by SKU position and sparse (only
-    SKUs some listing draws on)."""
+_I64 = np.int64
+#: Index arrays (positions, edges, listings: all far below 2**31).
+_IDX = np.int32
 
-    index: int
-    code: str
-    direct: dict[int, list[int]] = field(default_factory=dict)  # pos -> listing indices
-    weight: dict[int, float] = field(default_factory=dict)  # claim weight drawing on pos
-    floor: dict[int, int] = field(default_factory=dict)  # floors drawing on pos, in pos units
-    #: pos -> the composites drawing on it here, with the units of pos one unit needs
-    pclaims: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
-    supply: dict[int, int] = field(default_factory=dict)
-    made: dict[int, int] = field(default_factory=dict)
-    budget: dict[tuple[int, int], int] = field(default_factory=dict)  # (child, parent)
-    granted: dict[int, int] = field(default_factory=dict)  # listing -> units from the split
-    leftover: dict[int, int] = field(default_factory=dict)  # listing -> unused parent budgets
-    share: dict[int, int] = field(default_factory=dict)  # listing -> offered here
+#: Quantities from which the arrays hold Python ints (object arrays), not int64.
+_WIDE_FROM = 1 << 40
+
+_KEY = attrgetter("key")
+_SKU = attrgetter("sku")
+_WEIGHT = attrgetter("weight")
+_RESERVE = attrgetter("reserve")
+_WAREHOUSES = attrgetter("warehouses")
+
+
+def _ints(values: Sequence[int]) -> npt.NDArray[Any]:
+    """``values`` as an int64 array, or an object array when one does not fit."""
+    try:
+        return np.array(values, dtype=_I64)
+    except OverflowError:
+        return np.array(values, dtype=object)
+
+
+def _largest(values: npt.NDArray[Any]) -> int:
+    """The largest magnitude in ``values`` (0 when empty)."""
+    if len(values) == 0:
+        return 0
+    return int(max(abs(values.max()), abs(values.min())))
+
+
+def _widen(wh: _Warehouse) -> None:
+    """Hold the warehouse's quantities as Python ints from now on (huge stock)."""
+    for name in ("supply", "made", "budget", "floor", "granted", "leftover", "share"):
+        setattr(wh, name, getattr(wh, name).astype(object))
+
+
+def _split_rows(
+    total: npt.NDArray[Any], w: npt.NDArray[Any], f: npt.NDArray[Any]
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """:func:`split_units` for ``G`` rows of ``k`` claims at once, in the same float
+    operations in the same order (so the same units). Returns the grants and which rows it
+    could do; a row whose floors are negative, or that needs the exact path, is left to
+    :func:`split_units`."""
+    rows, count = w.shape
+    if count == 1:
+        return total.reshape(rows, 1).copy(), np.ones(rows, dtype=bool)
+    grants = np.zeros((rows, count), dtype=total.dtype)
+    if not f.any():
+        ok: npt.NDArray[Any] = np.ones(rows, dtype=bool)
+        remaining = np.maximum(total, 0)
+    else:
+        ok = np.asarray((f >= 0).all(axis=1), dtype=bool)
+        # floors in descending weight order (ties: claim order) while units last: each
+        # takes min(floor, what is left)
+        if count == 2:
+            first = w[:, 0] >= w[:, 1]
+            f_first = np.where(first, f[:, 0], f[:, 1])
+            f_second = np.where(first, f[:, 1], f[:, 0])
+            take_first = np.minimum(f_first, np.maximum(total, 0))
+            take_second = np.minimum(f_second, np.maximum(total - f_first, 0))
+            grants[:, 0] = np.where(first, take_first, take_second)
+            grants[:, 1] = np.where(first, take_second, take_first)
+        else:
+            order = np.argsort(-w, axis=1, kind="stable")
+            fs = np.take_along_axis(f, order, axis=1)
+            left = np.maximum(total[:, None] - (np.cumsum(fs, axis=1) - fs), 0)
+            np.put_along_axis(grants, order, np.minimum(fs, left), axis=1)
+        remaining = np.maximum(total - f.sum(axis=1), 0)
+    active = remaining > 0
+    if not active.any():
+        return grants, ok
+    weight_sum = w[:, 0].copy()
+    for j in range(1, count):  # left to right, as sum() adds
+        weight_sum += w[:, j]
+    zero = weight_sum <= 0
+    if zero.any():
+        w = np.where(zero[:, None], 1.0, w)
+        weight_sum = np.where(zero, float(count), weight_sum)
+    exact = (remaining < _EXACT_ABOVE).astype(bool)
+    safe = np.where(exact, remaining, 0).astype(np.float64)
+    ideal = (safe[:, None] * w) / weight_sum[:, None]
+    wholes = ideal.astype(_I64)
+    rest = remaining - wholes.sum(axis=1)
+    ok &= ~active | ((rest >= 0).astype(bool) & exact)
+    frac = ideal - wholes
+    # the units left over go one each by largest remainder (ties: higher weight, then claim
+    # order)
+    if count == 2 and bool((rest <= 1).all()):
+        one = rest == 1
+        zero_first = (frac[:, 0] > frac[:, 1]) | ((frac[:, 0] == frac[:, 1]) & (w[:, 0] >= w[:, 1]))
+        bonus = np.stack([one & zero_first, one & ~zero_first], axis=1)
+    else:
+        column = np.broadcast_to(np.arange(count), (rows, count))
+        ranked = np.lexsort((column, -w, -frac), axis=1)
+        place = np.empty((rows, count), dtype=_I64)
+        np.put_along_axis(place, ranked, column, axis=1)
+        bonus = place < rest[:, None]
+    grants += np.where(active[:, None], wholes + bonus, 0)
+    return grants, ok
+
+
+def _split_groups(
+    totals: npt.NDArray[Any],
+    weights: npt.NDArray[Any],
+    floors: npt.NDArray[Any],
+    counts: npt.NDArray[Any],
+) -> npt.NDArray[Any]:
+    """:func:`split_units` of every group at once: group ``g`` divides ``totals[g]`` among
+    the next ``counts[g]`` claims of the flat ``weights``/``floors``. Returns the flat grants."""
+    out = np.zeros(len(weights), dtype=totals.dtype)
+    if len(counts) == 0:
+        return out
+    offsets = np.zeros(len(counts), dtype=_I64)
+    np.cumsum(counts[:-1], out=offsets[1:])
+    # the groups by size, each size in one pass
+    sizes = np.bincount(counts)
+    by_size = np.argsort(counts, kind="stable")
+    ends = np.cumsum(sizes)
+    for count in np.flatnonzero(sizes).tolist():
+        if count == 0:
+            continue
+        rows = by_size[ends[count] - sizes[count] : ends[count]]
+        cells = offsets[rows][:, None] + np.arange(count)
+        grants, ok = _split_rows(totals[rows], weights[cells], floors[cells])
+        out[cells] = grants
+        for r in np.flatnonzero(~ok).tolist():
+            idx = cells[r]
+            out[idx] = split_units(
+                int(totals[rows[r]]), weights[idx].tolist(), floors[idx].tolist()
+            )
+    return out
+
+
+def _gather(
+    start: npt.NDArray[Any], items: npt.NDArray[Any], nodes: npt.NDArray[Any]
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """Per node of ``nodes`` its items of the CSR ``(start, items)``, flat in node order,
+    and the count per node."""
+    first = start[nodes].astype(_I64)
+    counts = start[nodes + 1].astype(_I64) - first
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=_I64), counts
+    offsets = np.cumsum(counts) - counts
+    cell = np.arange(total, dtype=_I64) - np.repeat(offsets - first, counts)
+    return items[cell], counts
+
+
+class _Graph:
+    """The catalog's BOMs as flat arrays: one edge per (parent, component) with the
+    component's units per unit of the parent over all slots (edges grouped by parent, in
+    position order), the edges per component (parents in position order), and each slot's
+    options for the made/unused formulas."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        n = len(catalog)
+        slots = catalog.slots
+        comps = sorted(catalog.composite_order)
+        packed = [slots[p] or () for p in comps]
+        flat = list(chain.from_iterable(packed))
+        options = np.fromiter(chain.from_iterable(chain.from_iterable(flat)), _I64)
+        per_parent = np.fromiter(map(len, packed), _I64, len(packed))
+        per_slot = np.fromiter(map(len, flat), _I64, len(flat))
+        o_child = options[0::2].copy()
+        self.o_qty = options[1::2].copy()
+        self.slot_parent = np.repeat(np.array(comps, dtype=_IDX), per_parent)
+        self.o_slot = np.repeat(np.arange(len(flat), dtype=_IDX), per_slot)
+        o_parent = self.slot_parent[self.o_slot].astype(_I64)
+        # one edge per (parent, component), by parent then component position
+        pairs, self.o_edge = np.unique(o_parent * max(n, 1) + o_child, return_inverse=True)
+        self.o_edge = self.o_edge.astype(_IDX).reshape(-1)
+        self.e_parent = (pairs // max(n, 1)).astype(_IDX)
+        self.e_child = (pairs % max(n, 1)).astype(_IDX)
+        self.e_qty = np.zeros(len(pairs), dtype=_I64)
+        np.add.at(self.e_qty, self.o_edge, self.o_qty)
+        self.o_uses = self.e_qty[self.o_edge]
+        self.n = n
+        # plain: one option a slot and each component in one slot
+        self.plain = np.zeros(n, dtype=bool)
+        if len(comps):
+            one_option = np.ones(n, dtype=bool)
+            one_option[self.slot_parent[per_slot != 1]] = False
+            edges_of = np.bincount(self.e_parent, minlength=n)
+            slots_of = np.zeros(n, dtype=_I64)
+            slots_of[comps] = per_parent
+            self.plain[comps] = (one_option & (edges_of == slots_of))[comps]
+        self.pstart = np.searchsorted(self.e_parent, np.arange(n + 1)).astype(_IDX)
+        by_child = np.argsort(self.e_child, kind="stable").astype(_IDX)
+        self.cedge = by_child
+        self.cstart = np.searchsorted(self.e_child[by_child], np.arange(n + 1)).astype(_IDX)
+        # first option of each slot, first slot of each parent (both non-empty groups)
+        self.slot_first = np.searchsorted(self.o_slot, np.arange(len(flat))).astype(_I64)
+        self.made_parents, self.made_first = np.unique(self.slot_parent, return_index=True)
+        self.rank = np.array(catalog.rank, dtype=_IDX)
+
+    def made(self, budget: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Units of every composite its budgets can make (0 for the rest)."""
+        out = np.zeros(self.n, dtype=budget.dtype)
+        if len(self.o_edge) == 0:
+            return out
+        part = budget[self.o_edge]
+        split = self.o_qty != self.o_uses
+        part = np.where(split, part * self.o_qty // np.maximum(self.o_uses, 1), part)
+        units = np.add.reduceat(part // self.o_qty, self.slot_first)
+        # slots of one parent are consecutive: min over them
+        best = np.minimum.reduceat(units, self.made_first)
+        out[self.made_parents] = np.maximum(best, 0)
+        return out
+
+    def unused(self, budget: npt.NDArray[Any], made: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Per edge: units of the component's budget that making the parent's units leaves
+        over (options: each slot's units taken from its options in BOM order)."""
+        e_parent = self.e_parent
+        plain_e = self.plain[e_parent]
+        used = made[e_parent] * self.e_qty
+        if not plain_e.all():
+            part = budget[self.o_edge]
+            split = self.o_qty != self.o_uses
+            part = np.where(split, part * self.o_qty // np.maximum(self.o_uses, 1), part)
+            units = part // self.o_qty
+            need0 = made[self.slot_parent][self.o_slot]
+            before = np.cumsum(units) - units
+            before -= np.repeat(
+                before[self.slot_first], np.diff(np.append(self.slot_first, len(units)))
+            )
+            take = np.minimum(units, np.maximum(need0 - before, 0))
+            by_edge = np.zeros(len(e_parent), dtype=budget.dtype)
+            np.add.at(by_edge, self.o_edge, take * self.o_qty)
+            used = np.where(plain_e, used, by_edge)
+        return np.where(budget > used, budget - used, 0)
+
+
+class _Warehouse:
+    """The split in one warehouse, in arrays: by SKU position (its listings here as a CSR,
+    the composites drawing on it here as a CSR of edges, claim weight and floor, supply,
+    made), by edge (budget) and by listing (granted, leftover, share)."""
+
+    __slots__ = (
+        "active",
+        "budget",
+        "code",
+        "dmem",
+        "dstart",
+        "floor",
+        "granted",
+        "index",
+        "leftover",
+        "made",
+        "nested",
+        "pcedge",
+        "pcstart",
+        "share",
+        "supply",
+        "weight",
+    )
+
+    def __init__(self, index: int, code: str) -> None:
+        self.index = index
+        self.code = code
+        self.active = False
+        empty_i = np.zeros(0, dtype=_I64)
+        self.dstart = self.dmem = self.pcstart = self.pcedge = empty_i
+        self.supply = self.made = self.budget = self.floor = empty_i
+        self.granted = self.leftover = self.share = empty_i
+        self.nested = np.zeros(0, dtype=bool)
+        self.weight = np.zeros(0, dtype=np.float64)
 
 
 class SharedAllocation:
     """The split of every SKU's units among the listings that draw on it, kept current.
 
-    :meth:`load` computes everything; :meth:`stock_changed` and :meth:`set_weights`
-    re-derive only what depends on the change and return the listings whose share changed.
+    :meth:`load` computes everything (array by array); :meth:`stock_changed` and
+    :meth:`set_weights` re-derive only what depends on the change and return the listings
+    whose share changed.
     """
 
     def __init__(self, core: StockEngine, policy: SharePolicy | None = None) -> None:
@@ -177,91 +432,202 @@ class SharedAllocation:
         self.catalog = catalog
         self.listings: list[ShareListing] = []
         self._index: dict[ListingKey, int] = {}
-        self._positions: list[int] = []
+        self._pos = np.zeros(0, dtype=_I64)
+        self._lw = np.zeros(0, dtype=np.float64)
+        self._lf = np.zeros(0, dtype=_I64)
         self._warehouses = [_Warehouse(w, rules.code) for w, rules in enumerate(core.warehouses)]
+        self._graph: _Graph | None = None
         #: Per composite: total units of each component per unit (over all its slots).
         self._uses: dict[int, dict[int, int]] = {}
-        #: Composites whose slots each hold one option, each component in one slot.
-        self._plain: set[int] = set()
+
+    @property
+    def graph(self) -> _Graph:
+        if self._graph is None:
+            self._graph = _Graph(self.catalog)
+        return self._graph
 
     # -- building -------------------------------------------------------------------------------
 
     def load(self, listings: Sequence[ShareListing]) -> None:
         """Take a new set of listings and compute every share from scratch."""
         self.listings = list(listings)
-        self._index = {listing.key: i for i, listing in enumerate(self.listings)}
-        if len(self._index) != len(self.listings):
+        count = len(self.listings)
+        self._index = dict(zip(map(_KEY, self.listings), range(count), strict=True))
+        if len(self._index) != count:
             seen: set[ListingKey] = set()
             dup = next(x.key for x in self.listings if x.key in seen or seen.add(x.key))  # type: ignore[func-returns-value]
             raise ValueError(f"listing {dup} appears twice in the shared allocation")
-        position = self.catalog.position
-        self._positions = [position(listing.sku) for listing in self.listings]
+        index = self.catalog.index
+        try:
+            self._pos = np.fromiter(map(index.__getitem__, map(_SKU, self.listings)), _I64, count)
+        except KeyError:
+            position = self.catalog.position
+            for listing in self.listings:
+                position(listing.sku)  # raises, naming the SKU
+            raise
+        self._lw = np.fromiter(map(_WEIGHT, self.listings), np.float64, count)
+        self._lf = _ints(list(map(_RESERVE, self.listings)))
+        if _largest(self._lf) + abs(self.policy.min_units) >= _WIDE_FROM:
+            self._lf = self._lf.astype(object)
+        self._lf += self.policy.min_units
         self.recompute_all()
 
     def recompute_all(self) -> None:
         """Every share from scratch (the reference the incremental path must equal)."""
-        known = {w.code: w for w in self._warehouses}
-        for wh in self._warehouses:
-            for part in (wh.direct, wh.weight, wh.floor, wh.pclaims, wh.supply, wh.made):
-                part.clear()
-            wh.budget.clear()
-            wh.granted.clear()
-            wh.leftover.clear()
-            wh.share.clear()
-        positions = self._positions
-        for i, listing in enumerate(self.listings):
-            codes = listing.warehouses
-            for code in dict.fromkeys(codes) if len(codes) > 1 else codes:
-                target = known.get(code)
-                if target is not None:
-                    target.direct.setdefault(positions[i], []).append(i)
-        for wh in self._warehouses:
-            explodable = self._explodable(wh)
-            # What composites draw on, with them: split in rank order. Everything else is
-            # a SKU only its own listings draw on (the fast path below).
-            nested = self._closure(wh, [p for p in wh.direct if explodable[p]])
-            self._flow_down(wh, nested)
-            rank = self.catalog.rank
-            self._resplit(wh, sorted(nested, key=rank.__getitem__))
-            self._settle(wh, nested)
-            self._split_leaves(wh, [p for p in wh.direct if p not in nested])
-
-    def _split_leaves(self, wh: _Warehouse, leaves: Iterable[int]) -> None:
-        """Shares of SKUs that no composite draws on here and that are not made here from
-        components: their own available units, split among their listings."""
-        available = self.core.available_list(wh.code)
-        direct, supply, granted, share, leftover = (
-            wh.direct,
-            wh.supply,
-            wh.granted,
-            wh.share,
-            wh.leftover,
-        )
+        graph = self.graph
         listings = self.listings
-        min_units = self.policy.min_units
-        floor_on = self.policy.rebalance_below > 0
-        for pos in leaves:
-            own = available[pos]
-            if own < 0:
-                own = 0
-            supply[pos] = own
-            mine = direct[pos]
-            if len(mine) == 1:
-                i = mine[0]
-                granted[i] = share[i] = own
-                leftover[i] = 0
+        count = len(listings)
+        # per distinct warehouse tuple, which of our warehouses it sells from
+        tuples = list(map(_WAREHOUSES, listings))
+        kinds = {codes: k for k, codes in enumerate(dict.fromkeys(tuples))}
+        kind = np.fromiter(map(kinds.__getitem__, tuples), _I64, count)
+        del tuples
+        for wh in self._warehouses:
+            sells = np.array([wh.code in codes for codes in kinds], dtype=bool)
+            members = np.flatnonzero(sells[kind]) if len(kinds) else np.zeros(0, dtype=_I64)
+            if len(members) == 0:
+                _Warehouse.__init__(wh, wh.index, wh.code)
                 continue
-            grants = split_units(
-                own,
-                [listings[i].weight for i in mine],
-                [listings[i].reserve + min_units for i in mine],
+            self._recompute_warehouse(wh, graph, members.astype(_I64))
+
+    def _recompute_warehouse(
+        self, wh: _Warehouse, graph: _Graph, members: npt.NDArray[Any]
+    ) -> None:
+        n = graph.n
+        count = len(self.listings)
+        lw, lf, lpos = self._lw, self._lf, self._pos
+        wh.active = True
+        order = members[np.argsort(lpos[members], kind="stable")]
+        wh.dmem = order.astype(_IDX)
+        dcount = np.bincount(lpos[order], minlength=n).astype(_I64)
+        wh.dstart = np.zeros(n + 1, dtype=_IDX)
+        np.cumsum(dcount, out=wh.dstart[1:])
+        has_direct = dcount > 0
+        explodable = np.array(self.core.flags[wh.index].explodable, dtype=bool)
+        available = _ints(self.core.available_list(wh.code))
+        own = np.maximum(available, 0)
+        # int64 unless quantities (times BOM units down the levels) could overflow it
+        lf = self._lf
+        largest = max(_largest(available), _largest(lf), 1)
+        qty = max(_largest(graph.e_qty), 1)
+        depth = int(graph.rank.max(initial=0)) + 1
+        wide = largest >= _WIDE_FROM or largest * qty**depth * (count + 1) >= 1 << 62
+        it: Any = object if wide else _I64
+        own = own.astype(it)
+        lf = lf.astype(it)
+        # the closure: what composites with listings here draw on, through composites that
+        # may be made here
+        e_parent, e_child, e_qty = graph.e_parent, graph.e_child, graph.e_qty
+        nested = has_direct & explodable
+        frontier = nested.copy()
+        while True:
+            reach = frontier[e_parent] & explodable[e_parent]
+            found = e_child[reach]
+            found = found[~nested[found]]
+            if len(found) == 0:
+                break
+            nested[found] = True
+            frontier = np.zeros(n, dtype=bool)
+            frontier[found] = True
+        wh.nested = nested
+        claim_edge = nested[e_parent] & explodable[e_parent]
+        edges = graph.cedge[claim_edge[graph.cedge]]
+        pcount = np.bincount(e_child[edges], minlength=n).astype(_I64)
+        wh.pcstart = np.zeros(n + 1, dtype=_IDX)
+        np.cumsum(pcount, out=wh.pcstart[1:])
+        wh.pcedge = edges.astype(_IDX)
+        # claim weights and floors, parents first (in the order the incremental path adds)
+        weight = np.zeros(n, dtype=np.float64)
+        floor = np.zeros(n, dtype=it)
+        rows = np.flatnonzero(has_direct)
+        j = 0
+        while len(rows):
+            listing = order[wh.dstart[rows] + j]
+            weight[rows] += lw[listing]
+            floor[rows] += lf[listing]
+            j += 1
+            rows = rows[dcount[rows] > j]
+        nodes = np.flatnonzero(nested)
+        node_rank = graph.rank[nodes]
+        levels = np.flatnonzero(np.bincount(node_rank)).tolist() if len(nodes) else []
+        by_level = {r: nodes[node_rank == r] for r in levels}
+        for r in reversed(levels):
+            rows = by_level[r]
+            rows = rows[pcount[rows] > 0]
+            j = 0
+            while len(rows):
+                edge = edges[wh.pcstart[rows] + j]
+                parent = e_parent[edge]
+                weight[rows] += weight[parent] * e_qty[edge]
+                floor[rows] += floor[parent] * e_qty[edge]
+                j += 1
+                rows = rows[pcount[rows] > j]
+        wh.weight, wh.floor = weight, floor
+        # the split, components first
+        supply = np.zeros(n, dtype=it)
+        made = np.zeros(n, dtype=it)
+        budget = np.zeros(len(e_parent), dtype=it)
+        granted = np.zeros(count, dtype=it)
+        for r in levels:
+            rows = by_level[r]
+            if r > 0:
+                made_now = graph.made(budget)
+                made[rows] = np.where(explodable[rows], made_now[rows], 0)
+            supply[rows] = own[rows] + made[rows]
+            mine, ncount = _gather(wh.dstart, order, rows)
+            theirs, pc = _gather(wh.pcstart, edges, rows)
+            total = ncount + pc
+            flat = len(mine) + len(theirs)
+            # claims are listed node by node: listings then parents
+            group = np.concatenate(
+                [np.repeat(np.arange(len(rows)), ncount), np.repeat(np.arange(len(rows)), pc)]
             )
-            # below the floor every listing is offered it all
-            below = floor_on and self._below_floor(own)
-            for i, units in zip(mine, grants, strict=True):
-                granted[i] = units
-                share[i] = own if below else units
-                leftover[i] = 0
+            slot = np.argsort(group, kind="stable")
+            cw = np.empty(flat, dtype=np.float64)
+            cf = np.empty(flat, dtype=it)
+            cw_raw = np.concatenate([lw[mine], weight[e_parent[theirs]] * e_qty[theirs]])
+            cf_raw = np.concatenate([lf[mine], floor[e_parent[theirs]] * e_qty[theirs]])
+            cw[:] = cw_raw[slot]
+            cf[:] = cf_raw[slot]
+            grants = _split_groups(supply[rows], cw, cf, total)
+            raw = np.empty(flat, dtype=it)
+            raw[slot] = grants
+            granted[mine] = raw[: len(mine)]
+            budget[theirs] = raw[len(mine) :]
+        wh.made, wh.budget = made, budget
+        # settle the listings of nested SKUs: grant plus leftover budgets
+        unused_e = graph.unused(budget, made)
+        unused = np.zeros(n, dtype=it)
+        np.add.at(unused, e_child[edges], unused_e[edges])
+        share = np.zeros(count, dtype=it)
+        leftover = np.zeros(count, dtype=it)
+        floor_on = self.policy.rebalance_below > 0
+        below_at = self.policy.rebalance_below
+        settle = np.flatnonzero(nested & has_direct)
+        mine, ncount = _gather(wh.dstart, order, settle)
+        extra = _split_groups(unused[settle], lw[mine], np.zeros(len(mine), dtype=it), ncount)
+        leftover[mine] = extra
+        value = granted[mine] + extra
+        if floor_on:
+            sellable, codes = self.core.sellable, self.catalog.codes
+            full = np.repeat(
+                np.array([sellable(codes[p], wh.code) for p in settle.tolist()], dtype=it),
+                ncount,
+            )
+            value = np.where(full <= below_at, full, value)
+        share[mine] = value
+        # leaves: SKUs only their own listings draw on here
+        leaves = np.flatnonzero(has_direct & ~nested)
+        supply[leaves] = own[leaves]
+        mine, ncount = _gather(wh.dstart, order, leaves)
+        grants = _split_groups(own[leaves], lw[mine], lf[mine], ncount)
+        granted[mine] = grants
+        if floor_on:
+            full = np.repeat(own[leaves], ncount)
+            share[mine] = np.where(full <= below_at, full, grants)
+        else:
+            share[mine] = grants
+        wh.supply, wh.granted, wh.leftover, wh.share = supply, granted, leftover, share
 
     # -- incremental ----------------------------------------------------------------------------
 
@@ -275,7 +641,11 @@ class SharedAllocation:
         changed: set[int] = set()
         for wh in self._warehouses:
             touched = by_warehouse.get(wh.code)
-            if touched:
+            if touched and wh.active:
+                if wh.share.dtype != object:
+                    available = self.core.available_list(wh.code)
+                    if any(abs(available[p]) >= _WIDE_FROM for p in touched):
+                        _widen(wh)
                 changed |= self._propagate(wh, touched, touched)
         return {self.listings[i].key for i in changed}
 
@@ -288,13 +658,15 @@ class SharedAllocation:
                 continue
             old = self.listings[i]
             self.listings[i] = ShareListing(old.key, old.sku, old.warehouses, weight, old.reserve)
+            self._lw[i] = weight
             moved.append(i)
         changed: set[int] = set()
         if not moved:
             return set()
         for wh in self._warehouses:
-            roots = [self._positions[i] for i in moved if self._positions[i] in wh.direct]
-            roots = [p for p in roots if any(i in moved for i in wh.direct[p])]
+            if not wh.active:
+                continue
+            roots = [int(self._pos[i]) for i in moved if wh.code in self.listings[i].warehouses]
             if not roots:
                 continue
             closure = self._closure(wh, roots)
@@ -313,30 +685,35 @@ class SharedAllocation:
     def share(self, key: ListingKey) -> int:
         """Units offered to the listing over its warehouses, before the channel's rules."""
         i = self._index[key]
-        return sum(wh.share.get(i, 0) for wh in self._warehouses)
+        return sum(int(wh.share[i]) for wh in self._warehouses if wh.active)
 
     def shares(self) -> dict[ListingKey, int]:
-        return {listing.key: self.share(listing.key) for listing in self.listings}
+        total: Any = np.zeros(len(self.listings), dtype=_I64)
+        for wh in self._warehouses:
+            if wh.active:
+                total = total + wh.share
+        return dict(zip((x.key for x in self.listings), total.tolist(), strict=True))
 
     def share_in(self, key: ListingKey, warehouse: str) -> int:
         i = self._index[key]
         for wh in self._warehouses:
             if wh.code == warehouse:
-                return wh.share.get(i, 0)
+                return int(wh.share[i]) if wh.active else 0
         return 0
 
     def detail(self, key: ListingKey) -> list[ShareDetail]:
         """Per warehouse of the listing: its SKU's supply, every claim on it with its weight
         and units, and what the listing got."""
         i = self._index[key]
-        pos = self._positions[i]
+        pos = int(self._pos[i])
         out: list[ShareDetail] = []
         core, codes = self.core, self.catalog.codes
         for wh in self._warehouses:
-            if i not in wh.direct.get(pos, ()):
+            if not wh.active or i not in self._mine(wh, pos):
                 continue
             weights, floors, claims = self._claims(wh, pos)
-            grants = split_units(wh.supply.get(pos, 0), weights, floors) if claims else []
+            supply = int(wh.supply[pos])
+            grants = split_units(supply, weights, floors) if claims else []
             competitors = tuple(
                 Competitor(
                     listing=self.listings[c].key if is_listing else None,
@@ -348,48 +725,57 @@ class SharedAllocation:
                 for k, (is_listing, c) in enumerate(claims)
             )
             full = core.sellable(codes[pos], wh.code)
-            below = self._below_floor(full)
             out.append(
                 ShareDetail(
                     warehouse=wh.code,
                     sku=codes[pos],
-                    supply=wh.supply.get(pos, 0),
+                    supply=supply,
                     competitors=competitors,
-                    granted=wh.granted.get(i, 0),
-                    leftover=wh.leftover.get(i, 0),
+                    granted=int(wh.granted[i]),
+                    leftover=int(wh.leftover[i]),
                     full_sellable=full,
-                    below_floor=below,
-                    share=wh.share.get(i, 0),
+                    below_floor=self._below_floor(full),
+                    share=int(wh.share[i]),
                 )
             )
         return out
 
-    # -- internals ------------------------------------------------------------------------------
+    # -- internals (the incremental path, one SKU at a time) --------------------------------------
 
     def _below_floor(self, full: int) -> bool:
         floor = self.policy.rebalance_below
         return floor > 0 and full <= floor
 
-    def _explodable(self, wh: _Warehouse) -> list[bool]:
-        return self.core.flags[wh.index].explodable
+    def _mine(self, wh: _Warehouse, pos: int) -> list[int]:
+        """The listings of ``pos`` selling from ``wh``, in listing order."""
+        return wh.dmem[wh.dstart[pos] : wh.dstart[pos + 1]].tolist()  # type: ignore[no-any-return]
+
+    def _edges(self, wh: _Warehouse, pos: int) -> list[int]:
+        """The edges of the composites drawing on ``pos`` in ``wh``, parents in position order."""
+        return wh.pcedge[wh.pcstart[pos] : wh.pcstart[pos + 1]].tolist()  # type: ignore[no-any-return]
 
     def _uses_of(self, parent: int) -> dict[int, int]:
         uses = self._uses.get(parent)
         if uses is None:
             uses = {}
-            slots = self.catalog.slots[parent] or ()
-            for slot in slots:
+            for slot in self.catalog.slots[parent] or ():
                 for child, qty in slot:
                     uses[child] = uses.get(child, 0) + qty
             self._uses[parent] = uses
-            if all(len(slot) == 1 for slot in slots) and len(uses) == len(slots):
-                self._plain.add(parent)
         return uses
+
+    def _budget_of(self, wh: _Warehouse, child: int, parent: int) -> int:
+        graph = self.graph
+        start, end = int(graph.pstart[parent]), int(graph.pstart[parent + 1])
+        for edge in range(start, end):
+            if graph.e_child[edge] == child:
+                return int(wh.budget[edge])
+        return 0
 
     def _closure(self, wh: _Warehouse, roots: Iterable[int]) -> set[int]:
         """``roots`` and everything reached from them through composites that may be made
         from their components in this warehouse."""
-        explodable = self._explodable(wh)
+        explodable = self.core.flags[wh.index].explodable
         slots = self.catalog.slots
         seen: set[int] = set()
         stack = list(roots)
@@ -407,55 +793,41 @@ class SharedAllocation:
 
     def _flow_down(self, wh: _Warehouse, nodes: set[int]) -> None:
         """Claim weights and floors of ``nodes``, parents first: a node's own listings plus
-        what each parent that draws on it passes down (times the units per parent). A node
-        is drawn on when it has listings here or a drawn parent may be made from it here."""
+        what each parent that draws on it passes down (times the units per parent)."""
         rank = self.catalog.rank
-        parents = self.catalog.parents
-        explodable = self._explodable(wh)
-        listings = self.listings
-        floor_each = self.policy.min_units
-        weight, floor, direct, pclaims = wh.weight, wh.floor, wh.direct, wh.pclaims
+        graph = self.graph
+        lw, lf = self._lw, self._lf
+        weight, floor = wh.weight, wh.floor
         for pos in sorted(nodes, key=lambda p: -rank[p]):
             total_w = 0.0
             total_f = 0
-            for i in direct.get(pos, ()):
-                total_w += listings[i].weight
-                total_f += listings[i].reserve + floor_each
-            claims: list[tuple[int, int]] = []
-            for parent in parents[pos]:
-                if explodable[parent] and parent in weight:
-                    qty = self._uses_of(parent)[pos]
-                    claims.append((parent, qty))
-                    total_w += weight[parent] * qty
-                    total_f += floor[parent] * qty
-            if claims:
-                pclaims[pos] = claims
-            else:
-                pclaims.pop(pos, None)
-            if claims or pos in direct:
-                weight[pos] = total_w
-                floor[pos] = total_f
-            else:
-                weight.pop(pos, None)
-                floor.pop(pos, None)
+            for i in self._mine(wh, pos):
+                total_w += float(lw[i])
+                total_f += int(lf[i])
+            for edge in self._edges(wh, pos):
+                qty = int(graph.e_qty[edge])
+                parent = int(graph.e_parent[edge])
+                total_w += float(weight[parent]) * qty
+                total_f += int(floor[parent]) * qty
+            weight[pos] = total_w
+            floor[pos] = total_f
 
     def _claims(
         self, wh: _Warehouse, pos: int
     ) -> tuple[list[float], list[int], list[tuple[bool, int]]]:
         """The claims on ``pos``'s units: its listings, then the parents drawing on it."""
-        listings = self.listings
-        floor_each = self.policy.min_units
+        graph = self.graph
         weights: list[float] = []
         floors: list[int] = []
         claims: list[tuple[bool, int]] = []
-        for i in wh.direct.get(pos, ()):
-            weights.append(listings[i].weight)
-            floors.append(listings[i].reserve + floor_each)
+        for i in self._mine(wh, pos):
+            weights.append(float(self._lw[i]))
+            floors.append(int(self._lf[i]))
             claims.append((True, i))
-        weight, floor = wh.weight, wh.floor
-        for parent, qty in wh.pclaims.get(pos, ()):
-            weights.append(weight[parent] * qty)
-            floors.append(floor[parent] * qty)
+        for edge in self._edges(wh, pos):
+            parent, qty = int(graph.e_parent[edge]), int(graph.e_qty[edge])
+            weights.append(float(wh.weight[parent]) * qty)
+            floors.append(int(wh.floor[parent]) * qty)
             claims.append((False, parent))
         return weights, floors, claims
 
@@ -463,21 +835,12 @@ class SharedAllocation:
         """Units of composite ``pos`` its budgets can make: min over slots of the sum over
         options of ``budget // qty`` (a component used by several slots has its budget
         divided among them by their quantities)."""
-        budget = wh.budget
         uses = self._uses_of(pos)
         best = -1
-        if pos in self._plain:
-            for child, qty in uses.items():
-                units = budget.get((child, pos), 0) // qty
-                if best < 0 or units < best:
-                    best = units
-                    if best == 0:
-                        return 0
-            return best if best > 0 else 0
         for slot in self.catalog.slots[pos] or ():
             units = 0
             for child, qty in slot:
-                units += _slot_budget(budget.get((child, pos), 0), qty, uses[child]) // qty
+                units += _slot_budget(self._budget_of(wh, child, pos), qty, uses[child]) // qty
             if best < 0 or units < best:
                 best = units
         return best if best > 0 else 0
@@ -491,40 +854,22 @@ class SharedAllocation:
         supply = own + made
         wh.supply[pos] = supply
         wh.made[pos] = made
-        parents = wh.pclaims.get(pos)
-        if parents is None:  # only its own listings: no budget moves
-            mine = wh.direct.get(pos)
-            if mine:
-                if len(mine) == 1:
-                    wh.granted[mine[0]] = supply
-                else:
-                    listings = self.listings
-                    floor_each = self.policy.min_units
-                    grants = split_units(
-                        supply,
-                        [listings[i].weight for i in mine],
-                        [listings[i].reserve + floor_each for i in mine],
-                    )
-                    granted = wh.granted
-                    for i, units in zip(mine, grants, strict=True):
-                        granted[i] = units
-            return []
         weights, floors, claims = self._claims(wh, pos)
-        moved: list[int] = []
+        if not claims:
+            return []
         grants = split_units(supply, weights, floors)
+        moved: list[int] = []
         budget, granted = wh.budget, wh.granted
+        edges = iter(self._edges(wh, pos))
         for (is_listing, c), units in zip(claims, grants, strict=True):
             if is_listing:
                 granted[c] = units
-            elif budget.get((pos, c)) != units:
-                budget[(pos, c)] = units
+                continue
+            edge = next(edges)
+            if budget[edge] != units:
+                budget[edge] = units
                 moved.append(c)
         return moved
-
-    def _resplit(self, wh: _Warehouse, ordered: Sequence[int]) -> None:
-        available = self.core.available_list(wh.code)
-        for pos in ordered:
-            self._split_one(wh, pos, available)
 
     def _propagate(self, wh: _Warehouse, touched: Iterable[int], extra: Iterable[int]) -> set[int]:
         """Re-split ``touched`` and, in rank order, every parent whose budget moved; then
@@ -532,11 +877,12 @@ class SharedAllocation:
         composites. Returns the listings whose share changed."""
         rank = self.catalog.rank
         available = self.core.available_list(wh.code)
-        direct, pclaims = wh.direct, wh.pclaims
+        dstart, pcstart = wh.dstart, wh.pcstart
         heap: list[tuple[int, int]] = []
         queued: set[int] = set()
         for pos in touched:
-            if (pos in direct or pos in pclaims) and pos not in queued:
+            drawn = dstart[pos + 1] > dstart[pos] or pcstart[pos + 1] > pcstart[pos]
+            if drawn and pos not in queued:
                 queued.add(pos)
                 heapq.heappush(heap, (rank[pos], pos))
         done: set[int] = set()
@@ -555,54 +901,57 @@ class SharedAllocation:
                     settle.add(child)
         # Listings of SKUs whose full sellable changed may cross the floor.
         if self.policy.rebalance_below > 0:
-            settle.update(p for p in extra if p in wh.direct)
+            settle.update(p for p in extra if dstart[p + 1] > dstart[p])
         return self._settle(wh, settle)
 
     def _settle(self, wh: _Warehouse, nodes: Iterable[int]) -> set[int]:
         """Final shares of the listings of ``nodes``: their grant plus the SKU's leftover
         parent budgets split by weight, or the full sellable below the floor."""
         changed: set[int] = set()
-        listings = self.listings
         codes = self.catalog.codes
         core = self.core
         floor_on = self.policy.rebalance_below > 0
         for pos in nodes:
-            mine = wh.direct.get(pos)
+            mine = self._mine(wh, pos)
             if not mine:
                 continue
             unused = 0
-            for parent, _qty in wh.pclaims.get(pos, ()):
-                unused += self._unused(wh, pos, parent)
+            for edge in self._edges(wh, pos):
+                unused += self._unused(wh, edge)
             if unused:
-                extra = split_units(unused, [listings[i].weight for i in mine], [0] * len(mine))
+                weights = [float(self._lw[i]) for i in mine]
+                extra = split_units(unused, weights, [0] * len(mine))
             else:
                 extra = [0] * len(mine)
             full = core.sellable(codes[pos], wh.code) if floor_on else 0
             below = floor_on and self._below_floor(full)
             for i, more in zip(mine, extra, strict=True):
                 wh.leftover[i] = more
-                value = full if below else wh.granted.get(i, 0) + more
-                if wh.share.get(i) != value:
+                value = full if below else int(wh.granted[i]) + more
+                if wh.share[i] != value:
                     wh.share[i] = value
                     changed.add(i)
         return changed
 
-    def _unused(self, wh: _Warehouse, child: int, parent: int) -> int:
-        """Units of ``child``'s budget for ``parent`` that making ``parent``'s units leaves
-        over (options: the slot's units taken from its options in BOM order)."""
-        budget = wh.budget.get((child, parent), 0)
+    def _unused(self, wh: _Warehouse, edge: int) -> int:
+        """Units of a component's budget for a parent (the ``edge``) that making the
+        parent's units leaves over (options: the slot's units taken from its options in BOM
+        order)."""
+        budget = int(wh.budget[edge])
         if not budget:
             return 0
-        made = wh.made.get(parent, 0)
-        uses = self._uses_of(parent)
-        if parent in self._plain:  # one option a slot, each component once: the formula
-            used = made * uses[child]
+        graph = self.graph
+        parent, child = int(graph.e_parent[edge]), int(graph.e_child[edge])
+        made = int(wh.made[parent])
+        if graph.plain[parent]:  # one option a slot, each component once: the formula
+            used = made * int(graph.e_qty[edge])
             return budget - used if budget > used else 0
+        uses = self._uses_of(parent)
         used = 0
         for slot in self.catalog.slots[parent] or ():
             need = made
             for option, qty in slot:
-                part = _slot_budget(wh.budget.get((option, parent), 0), qty, uses[option])
+                part = _slot_budget(self._budget_of(wh, option, parent), qty, uses[option])
                 take = min(part // qty, need)
                 need -= take
                 if option == child:

@@ -378,8 +378,14 @@ class SyncEngine:
         if self.settings.allocation.mode != "shared":
             return None
         if self._shared is None:
+            state = self.state
             self._shared = SharedOffers(
-                self.db, self.settings, self.live, self.state.matched_listings, self.now
+                self.db,
+                self.settings,
+                self.live,
+                state.matched_listings,
+                self.now,
+                listings_version=lambda: state.listings_version,
             )
         return self._shared.current()
 

@@ -11,7 +11,9 @@ listings of every configured channel up to date with the live stock:
   ``velocity_window`` (lines allocated, held or shipped; cancelled lines and orders do not
   count). The order book is read for them at most every ``velocity_refresh``;
 * listings: a listing added, removed or moved to other warehouses splits everything again;
-  so does a catalog reload.
+  so does a catalog reload. Every channel's listings are read from the store only when
+  ``listings_version`` (the sync state's count of listing refreshes) moved, so a round of
+  pushes over N channels reads them once, not N times.
 
 Callers hold the live stock's lock and have refreshed it.
 """
@@ -57,6 +59,7 @@ class SharedOffers:
         live: LiveStock,
         matched_listings: Callable[[str], list[dict[str, Any]]],
         now: Callable[[], datetime],
+        listings_version: Callable[[], int] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -64,6 +67,10 @@ class SharedOffers:
         self.live = live
         self.matched_listings = matched_listings
         self.now = now
+        #: None: read the listings at every call (no one tells us when they change).
+        self.listings_version = listings_version
+        self._listings_key: tuple[int, object] | None = None
+        self._cached: list[ShareListing] = []
         self.allocation: SharedAllocation | None = None
         self._signature: tuple[tuple[ListingKey, str, tuple[str, ...]], ...] = ()
         self._pending: set[tuple[str, str]] = set()
@@ -87,26 +94,30 @@ class SharedOffers:
 
     def current(self) -> SharedAllocation:
         """The allocation, brought up to date (stock, listings, velocities)."""
-        listings = self._listings()
-        signature = tuple((x.key, x.sku, x.warehouses) for x in listings)
-        self._refresh_velocity()
-        weighted = [self._weighted(x) for x in listings]
+        core = self.live.core
+        key = None if self.listings_version is None else (self.listings_version(), core)
+        last = self._listings_key
+        fresh = key is None or last is None or key[0] != last[0] or key[1] is not last[1]
+        if fresh:
+            listings = self._listings()
+            signature = tuple((x.key, x.sku, x.warehouses) for x in listings)
+        else:
+            listings, signature = self._cached, self._signature
+        reweigh = self._refresh_velocity() or fresh
         allocation = self.allocation
-        if (
-            allocation is None
-            or allocation.core is not self.live.core
-            or (signature != self._signature)
-        ):
-            allocation = SharedAllocation(self.live.core, self.policy)
-            allocation.load(weighted)
+        if allocation is None or allocation.core is not core or signature != self._signature:
+            allocation = SharedAllocation(core, self.policy)
+            allocation.load([self._weighted(x) for x in listings])
             self.allocation = allocation
             self._signature = signature
             self._pending.clear()
-            return allocation
-        if self._pending:
-            pairs, self._pending = self._pending, set()
-            allocation.stock_changed(pairs)
-        allocation.set_weights({x.key: x.weight for x in weighted})
+        else:
+            if self._pending:
+                pairs, self._pending = self._pending, set()
+                allocation.stock_changed(pairs)
+            if reweigh:
+                allocation.set_weights({x.key: self._weighted(x).weight for x in listings})
+        self._cached, self._listings_key = listings, key
         return allocation
 
     def _listings(self) -> list[ShareListing]:
@@ -138,15 +149,17 @@ class SharedOffers:
             weight *= 1 + self._velocity.get((channel, listing.sku), 0)
         return ShareListing(listing.key, listing.sku, listing.warehouses, weight, listing.reserve)
 
-    def _refresh_velocity(self) -> None:
+    def _refresh_velocity(self) -> bool:
+        """Re-read the velocities when due; True when they were re-read."""
         if self.config.weights != "velocity":
-            return
+            return False
         now = self.now()
         last = self._velocity_at
         if last is not None and now - last < self.config.velocity_refresh:
-            return
+            return False
         self._velocity = units_ordered(self.db, now - self.config.velocity_window)
         self._velocity_at = now
+        return True
 
 
 def units_ordered(db: Engine, since: datetime) -> dict[tuple[str, str], int]:

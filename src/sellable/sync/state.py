@@ -82,6 +82,9 @@ class SyncState:
         self.db = db
         self.now = now
         self._webhook_lock = threading.Lock()
+        #: Bumped by every listing refresh written through this object (the only place a
+        #: listing's SKU, warehouses or presence changes): readers cache on it.
+        self.listings_version = 0
 
     # -- cursors --------------------------------------------------------------------------------
 
@@ -336,6 +339,7 @@ class SyncState:
                     .where((table.c.channel == code) & table.c.listing_id.in_(chunk))
                     .values(present=False)
                 )
+        self.listings_version += 1
         added = [lid for lid in seen if lid not in before or not before[lid][0]]
         return added, removed
 
