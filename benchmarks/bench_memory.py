@@ -14,8 +14,8 @@ speed: the channel speed figures are the per-connector benchmarks). Vendure is s
 SQL (tests/connectors/vendure/vendure_server.py ``seed_variants``) already holding our
 quantity for 9 SKUs in 10: its server writes 8 to 133 variants a second on our shared
 machine, as its load goes, so a push of all 100,000 takes 12.5 minutes to hours
-(benchmarks/bench_vendure_100k.py measures that). The daemon still reads every variant back in the push, 100 a request, and
-writes the 10,000 that differ.
+(benchmarks/bench_vendure_100k.py measures that). The daemon still reads every variant
+back in the push, 100 a request, and writes the 10,000 that differ.
 """
 
 from __future__ import annotations
