@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +73,32 @@ def config_fingerprint(channel: ChannelSettings) -> str:
 
 #: The ``channel_cursors`` row (as its ``job``) holding a channel's webhook figures.
 WEBHOOK_ROW = "webhooks"
+
+
+def _rewrite_extras(
+    connection: Any,
+    code: str,
+    listing_ids: Iterable[str],
+    rewrite: Callable[[str, str | None], str | None],
+) -> None:
+    """Replace the stored ``extra`` of the channel's listings ``listing_ids`` (those stored)
+    by ``rewrite(listing_id, stored extra)``, in one executemany."""
+    table = schema.listings
+    changes = []
+    for chunk in chunked(sorted(listing_ids)):
+        for lid, extra in connection.execute(
+            select(table.c.listing_id, table.c.extra).where(
+                (table.c.channel == code) & table.c.listing_id.in_(chunk)
+            )
+        ):
+            changes.append({"lid": lid, "x": rewrite(lid, extra)})
+    if changes:
+        connection.execute(
+            update(table)
+            .where((table.c.channel == code) & (table.c.listing_id == bindparam("lid")))
+            .values(extra=bindparam("x")),
+            changes,
+        )
 
 
 class SyncState:
@@ -346,24 +372,14 @@ class SyncState:
     def store_learned_extra(self, code: str, learned: dict[str, dict[str, str]]) -> None:
         """Merge what the connector learned into the listings' stored ``extra``
         (:meth:`Connector.take_learned_extra`); listings not stored yet are skipped."""
-        table = schema.listings
+
+        def merged(lid: str, extra: str | None) -> str:
+            return json.dumps(
+                {**(json.loads(extra) if extra else {}), **learned[lid]}, sort_keys=True
+            )
+
         with writing(self.db) as connection:
-            changes = []
-            for chunk in chunked(sorted(learned)):
-                for lid, extra in connection.execute(
-                    select(table.c.listing_id, table.c.extra).where(
-                        (table.c.channel == code) & table.c.listing_id.in_(chunk)
-                    )
-                ):
-                    merged = {**(json.loads(extra) if extra else {}), **learned[lid]}
-                    changes.append({"lid": lid, "x": json.dumps(merged, sort_keys=True)})
-            if changes:
-                connection.execute(
-                    update(table)
-                    .where((table.c.channel == code) & (table.c.listing_id == bindparam("lid")))
-                    .values(extra=bindparam("x")),
-                    changes,
-                )
+            _rewrite_extras(connection, code, learned, merged)
 
     def matched_listings(self, code: str) -> list[dict[str, Any]]:
         """The channel's present listings matched to a SKU of ours, in a stable order;
@@ -431,22 +447,12 @@ class SyncState:
     def _record_flags(connection: Any, code: str, flags: dict[str, bool]) -> None:
         """Write the keep-selling flags into the listings' ``extra`` (rare: only pushes
         that turned a flag on or off get here)."""
-        table = schema.listings
-        changes = []
-        for chunk in chunked(sorted(flags)):
-            for lid, extra in connection.execute(
-                select(table.c.listing_id, table.c.extra).where(
-                    (table.c.channel == code) & table.c.listing_id.in_(chunk)
-                )
-            ):
-                changes.append({"lid": lid, "x": join_extra(split_extra(extra)[0], flags[lid])})
-        if changes:
-            connection.execute(
-                update(table)
-                .where((table.c.channel == code) & (table.c.listing_id == bindparam("lid")))
-                .values(extra=bindparam("x")),
-                changes,
-            )
+        _rewrite_extras(
+            connection,
+            code,
+            flags,
+            lambda lid, extra: join_extra(split_extra(extra)[0], flags[lid]),
+        )
 
     def record_read_back(self, code: str, current: dict[str, int], drifted: list[str]) -> None:
         """Store the quantities read from the channel, and forget the last confirmed push of
