@@ -88,6 +88,35 @@ class StoredBuild:
     consumed: list[tuple[int, str | None, int, Decimal]] = field(default_factory=list)
 
 
+#: The columns of an order line that the order book writes, in :func:`_line_values` order.
+_LINE_COLUMNS = (
+    "sku",
+    "sku_id",
+    "quantity",
+    "status",
+    "hold_reason",
+    "options",
+    "allocated_in",
+    "revenue",
+    "currency",
+)
+
+
+def _line_values(line: StoredLine) -> tuple[Any, ...]:
+    """A line's values for :data:`_LINE_COLUMNS`."""
+    return (
+        line.sku,
+        line.sku_id,
+        line.quantity,
+        str(line.status),
+        line.reason,
+        line.options,
+        line.allocated_in,
+        line.revenue,
+        line.currency,
+    )
+
+
 def load_orders(connection: Connection, keys: Sequence[OrderKey]) -> dict[OrderKey, StoredOrder]:
     """The stored orders with these (channel, external id) keys, with their lines and
     allocations (locked FOR UPDATE on PostgreSQL)."""
@@ -255,35 +284,8 @@ def write_orders(
             connection,
             line_ids,
             ol,
-            (
-                "order_id",
-                "line_key",
-                "sku",
-                "sku_id",
-                "quantity",
-                "status",
-                "hold_reason",
-                "options",
-                "allocated_in",
-                "revenue",
-                "currency",
-            ),
-            [
-                (
-                    order.id,
-                    line.key,
-                    line.sku,
-                    line.sku_id,
-                    line.quantity,
-                    str(line.status),
-                    line.reason,
-                    line.options,
-                    line.allocated_in,
-                    line.revenue,
-                    line.currency,
-                )
-                for order, line in new_lines
-            ],
+            ("order_id", "line_key", *_LINE_COLUMNS),
+            [(order.id, line.key, *_line_values(line)) for order, line in new_lines],
         )
         for (_, line), lid in zip(new_lines, ids, strict=True):
             line.id = lid
@@ -291,32 +293,8 @@ def write_orders(
         update_rows(
             connection,
             ol,
-            (
-                "sku",
-                "sku_id",
-                "quantity",
-                "status",
-                "hold_reason",
-                "options",
-                "allocated_in",
-                "revenue",
-                "currency",
-            ),
-            [
-                (
-                    x.id,
-                    x.sku,
-                    x.sku_id,
-                    x.quantity,
-                    str(x.status),
-                    x.reason,
-                    x.options,
-                    x.allocated_in,
-                    x.revenue,
-                    x.currency,
-                )
-                for x in dirty_lines
-            ],
+            _LINE_COLUMNS,
+            [(x.id, *_line_values(x)) for x in dirty_lines],
         )
     gone = [a.id for line in all_lines for a in line.allocations if a.deleted and a.id is not None]
     for chunk in chunked(gone):
