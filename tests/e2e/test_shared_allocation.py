@@ -59,24 +59,27 @@ FIXED = '\n[allocation]\nmode = "shared"\nweights = "fixed"\n'
 VELOCITY = '\n[allocation]\nmode = "shared"\nweights = "velocity"\nvelocity_refresh = "0s"\n'
 
 
-@pytest.fixture
-def fixed(config_file: Path) -> Iterator[tuple[Store, dict[str, EmulatorServer]]]:
+def serving(
+    config_file: Path, allocation: str
+) -> Iterator[tuple[Store, dict[str, EmulatorServer]]]:
+    """:func:`open_channels` for the length of a test, then the emulators and the store
+    closed."""
     with ExitStack() as stack:
-        store, emulators = open_channels(config_file, FIXED, stack)
+        store, emulators = open_channels(config_file, allocation, stack)
         try:
             yield store, emulators
         finally:
             store.engine.dispose()
+
+
+@pytest.fixture
+def fixed(config_file: Path) -> Iterator[tuple[Store, dict[str, EmulatorServer]]]:
+    yield from serving(config_file, FIXED)
 
 
 @pytest.fixture
 def by_velocity(config_file: Path) -> Iterator[tuple[Store, dict[str, EmulatorServer]]]:
-    with ExitStack() as stack:
-        store, emulators = open_channels(config_file, VELOCITY, stack)
-        try:
-            yield store, emulators
-        finally:
-            store.engine.dispose()
+    yield from serving(config_file, VELOCITY)
 
 
 def shown(emulators: dict[str, EmulatorServer]) -> dict[str, dict[str, int]]:
