@@ -23,6 +23,19 @@ from sellable.errors import (
 )
 from sellable.orders.model import OrderStatus
 from sellable.sdk._connector import Capability, Connector, ConnectorContext, ConnectorSettings
+from sellable.sdk._fulfilment import (
+    CancelOutcome,
+    CancelResult,
+    FulfilmentLine,
+    FulfilmentPage,
+    FulfilmentRequest,
+    FulfilmentUpdate,
+    Shipment,
+    ShipmentStatus,
+    ShippingAddress,
+    SubmitOutcome,
+    SubmitResult,
+)
 from sellable.sdk._http import USER_AGENT, ChannelHttp, RateLimit, TokenBucket, parse_retry_after
 from sellable.sdk._models import (
     ChannelOrder,
@@ -53,6 +66,8 @@ from sellable.sdk._webhooks import (
 __all__ = [
     "USER_AGENT",
     "AuthenticationError",
+    "CancelOutcome",
+    "CancelResult",
     "Capability",
     "ChannelError",
     "ChannelHttp",
@@ -62,6 +77,10 @@ __all__ = [
     "Connector",
     "ConnectorContext",
     "ConnectorSettings",
+    "FulfilmentLine",
+    "FulfilmentPage",
+    "FulfilmentRequest",
+    "FulfilmentUpdate",
     "Listing",
     "ListingPage",
     "OrderPage",
@@ -72,7 +91,12 @@ __all__ = [
     "PushStatus",
     "RateLimit",
     "RejectedOrder",
+    "Shipment",
+    "ShipmentStatus",
+    "ShippingAddress",
     "StockCount",
+    "SubmitOutcome",
+    "SubmitResult",
     "TemporaryChannelError",
     "TokenBucket",
     "WebhookEvent",

@@ -10,6 +10,13 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from sellable.sdk._fulfilment import (
+    CancelResult,
+    FulfilmentPage,
+    FulfilmentRequest,
+    FulfilmentUpdate,
+    SubmitResult,
+)
 from sellable.sdk._http import ChannelHttp, RateLimit
 from sellable.sdk._models import (
     Listing,
@@ -28,6 +35,8 @@ class Capability(StrEnum):
     PUSH_QUANTITIES = "push_quantities"
     LIST_LISTINGS = "list_listings"
     READ_QUANTITIES = "read_quantities"
+    #: Ships orders allocated in the channel's warehouses (a 3PL): see sellable.sdk._fulfilment.
+    FULFIL_ORDERS = "fulfil_orders"
 
 
 class ConnectorSettings(BaseModel):
@@ -142,6 +151,26 @@ class Connector:
 
     def pull_stock(self) -> list[StockCount]:
         """The warehouse's counts, for a warehouse connector."""
+        raise NotImplementedError
+
+    def fulfil_orders(self, requests: Sequence[FulfilmentRequest]) -> list[SubmitResult]:
+        """Send each request to the provider; one result per request, in any order. A
+        reference the provider already holds is :attr:`SubmitOutcome.EXISTED` (never a
+        second order); no answer is :attr:`SubmitOutcome.UNKNOWN`."""
+        raise NotImplementedError
+
+    def find_fulfilments(self, references: Sequence[str]) -> dict[str, FulfilmentUpdate]:
+        """The provider's orders with these references (absent: the provider has none).
+        Called before a request whose answer was lost is sent again."""
+        raise NotImplementedError
+
+    def pull_fulfilments(self, since: datetime, cursor: str | None) -> FulfilmentPage:
+        """One page of the provider's orders updated at or after ``since``, with their
+        shipments; ``cursor`` is the previous page's ``next_cursor``."""
+        raise NotImplementedError
+
+    def cancel_fulfilment(self, remote_id: str) -> CancelResult:
+        """Cancel the provider's order ``remote_id`` (the sales channel cancelled it)."""
         raise NotImplementedError
 
     def webhook_url(self) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sellable.errors import ChannelPayloadError, OrderPayloadError
 from sellable.orders.model import OrderStatus
+from sellable.sdk._fulfilment import ShippingAddress
 
 
 def whole_quantity(value: Any, field: str = "quantity") -> int:
@@ -139,6 +140,9 @@ class ChannelOrder:
     lines: tuple[ChannelOrderLine, ...]
     created_at: datetime | None = None
     warehouse: str | None = None
+    #: Where the order ships to, where the channel gives it: stored for a fulfilment
+    #: provider (a 3PL ships the order), never logged.
+    shipping_address: ShippingAddress | None = None
 
     def __post_init__(self) -> None:
         """Refuse what the order book could not use, with an :class:`OrderPayloadError`
@@ -165,6 +169,12 @@ class ChannelOrder:
                 )
         if self.warehouse is not None:
             _text(self.warehouse, "warehouse", order_id)
+        if self.shipping_address is not None and not isinstance(
+            self.shipping_address, ShippingAddress
+        ):
+            raise OrderPayloadError(
+                "shipping_address", "is not a ShippingAddress", order_id=order_id
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,3 +358,7 @@ class StockCount:
     reserved: int = 0
     #: The warehouse counted; None: the channel's first warehouse.
     warehouse: str | None = None
+    #: Units of ``on_hand`` the warehouse has committed to orders, ours included (a 3PL's
+    #: committed quantity): what exceeds our own allocations there is locked (orders that
+    #: reached the warehouse some other way). None: the warehouse does not say.
+    committed: int | None = None

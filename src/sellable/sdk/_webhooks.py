@@ -22,6 +22,9 @@ class WebhookKind(StrEnum):
 
     #: Something about orders changed: pull the channel's orders soon.
     ORDERS = "orders"
+    #: Something about orders sent out to be shipped changed (a 3PL's shipment): poll the
+    #: channel's fulfilments soon.
+    FULFILMENTS = "fulfilments"
     #: A check that the address answers (WooCommerce's ping when a webhook is created).
     PING = "ping"
     #: The app was removed from the shop: the next pull will find the credentials refused.
