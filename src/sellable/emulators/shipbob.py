@@ -294,8 +294,10 @@ class ShipBobEmulator(EmulatorServer):
         self.violations: list[tuple[str, str, list[str]]] = []
         #: Clock readings of the requests inside the rate limit's window.
         self.window: deque[float] = deque()
-        #: Requests answered (not throttled), for the share of the limit used.
+        #: Requests answered (not throttled), and the clock reading of each, for the share
+        #: of the limit a run used (:meth:`limit_share`).
         self.accepted_count = 0
+        self.accepted_times: deque[float] = deque(maxlen=1_000_000)
         named = locations or {10: "Cicero (IL)", 21: "Moreno Valley (CA)", 30: "Bethlehem (PA)"}
         self.locations = {
             int(id_): Location(int(id_), name, _slug(name)) for id_, name in named.items()
@@ -719,7 +721,17 @@ class ShipBobEmulator(EmulatorServer):
                 return self.throttled(request, self.window[0] + self.rate_window - now)
             self.window.append(now)
             self.accepted_count += 1
+            self.accepted_times.append(now)
             return None
+
+    def limit_share(self, start: float, end: float | None = None) -> float:
+        """The share of the rate limit used between two clock readings (``monotonic()``):
+        requests answered / the requests the limit allowed in that time (1.0: all of it)."""
+        with self.lock:
+            stop = self.clock.monotonic() if end is None else end
+            used = sum(1 for t in self.accepted_times if start <= t <= stop)
+        allowed = self.rate_limit * max(stop - start, self.rate_window) / self.rate_window
+        return used / allowed if allowed else 0.0
 
     def remaining_calls(self) -> int:
         with self.lock:
