@@ -1104,6 +1104,25 @@ class ShipBobEmulator(EmulatorServer):
         if tracked:
             want = tracked.lower() == "true"
             rows = [o for o in rows if any(s.tracking for s in o.shipments) == want]
+        uploaded = _arg(request, "IsTrackingUploaded")
+        if uploaded and uploaded.lower() == "true":
+            rows = []  # no shipment is marked (shipment:batchUpdateTrackingUpload is not emulated)
+        for name, after in (
+            ("LastTrackingUpdateStartDate", True),
+            ("LastTrackingUpdateEndDate", False),
+        ):
+            raw = _arg(request, name)
+            if raw:
+                bound = _parse_stamp(name, raw)
+                rows = [
+                    o
+                    for o in rows
+                    if any(
+                        s.shipped_at is not None
+                        and (s.shipped_at >= bound if after else s.shipped_at <= bound)
+                        for s in o.shipments
+                    )
+                ]
         newest = (_arg(request, "SortOrder") or "Newest").lower() != "oldest"
         rows.sort(key=lambda o: o.id, reverse=newest)
         page = _int_arg(request, "Page", 1, 1, 2**31 - 1)

@@ -384,6 +384,12 @@ def test_get_orders_by_reference_ids_ids_last_update_and_pages(
     since = valid(
         shipbob_api.get("/2026-01/order", params={"LastUpdateStartDate": "2026-01-01T00:04:00Z"})
     )
+    shipped = valid(shipbob_api.get("/2026-01/order", params={"HasTracking": "true"}))
+    tracked_since = valid(
+        shipbob_api.get(
+            "/2026-01/order", params={"LastTrackingUpdateStartDate": "2026-01-01T00:05:00Z"}
+        )
+    )
     page_2 = shipbob_api.get(
         "/2026-01/order", params={"Page": 2, "Limit": 2, "SortOrder": "Oldest"}
     )
@@ -391,6 +397,8 @@ def test_get_orders_by_reference_ids_ids_last_update_and_pages(
     assert sorted(o["reference_id"] for o in by_reference) == ["shop:2", "shop:4"]
     assert sorted(o["id"] for o in by_id) == [ids[0], ids[3]]
     assert sorted(o["reference_id"] for o in since) == ["shop:1", "shop:4"]
+    assert [o["reference_id"] for o in shipped] == ["shop:1"]
+    assert [o["reference_id"] for o in tracked_since] == ["shop:1"]
     assert [o["reference_id"] for o in valid(page_2)] == ["shop:2", "shop:3"]
     assert page_2.headers["total-count"] == "5"
     assert shipbob.violations == []
