@@ -16,6 +16,8 @@ what makes the real API hard:
   ``orders_write`` scope; a reference id is unique per channel, and a second order with it is
   refused with 422 ``{"ReferenceId": ["Cannot insert order with existing ReferenceId"]}``
   (reported by integrators, not in the spec).
+* Fulfilment centres (``GET /location``): 10 Cicero (IL), 21 Moreno Valley (CA), 30
+  Bethlehem (PA) unless ``locations`` says otherwise.
 * Stock lives on inventory items, per fulfilment centre: ``on_hand``, ``committed`` (held by
   open shipments), ``fulfillable`` = on hand - committed, ``awaiting`` (inbound) and
   ``internal_transfer``. A bundle holds no stock: an order line of a bundle is exploded into
@@ -773,6 +775,10 @@ class ShipBobEmulator(EmulatorServer):
                         "prev": None,
                     },
                 )
+            if path == "/location" and method == "GET":
+                return Response(
+                    200, [self._render_location(loc) for loc in self.locations.values()]
+                )
             if path == "/inventory-level/locations" and method == "GET":
                 return self._inventory_page(request, by_location=True)
             if path == "/inventory-level" and method == "GET":
@@ -901,6 +907,21 @@ class ShipBobEmulator(EmulatorServer):
                 request, rows, lambda i: i.id, lambda i: self._render_item_locations(i, shown)
             )
         return self._paged(request, rows, lambda i: i.id, self._render_item_totals)
+
+    def _render_location(self, location: Location) -> dict[str, Any]:
+        return {
+            "id": location.id,
+            "name": location.name,
+            "abbreviation": location.slug.removeprefix("sb-")[:3].upper(),
+            "is_active": True,
+            "is_receiving_enabled": True,
+            "is_shipping_enabled": True,
+            "access_granted": True,
+            "timezone": "Central Standard Time",
+            "region": {"id": 1, "name": "US"},
+            "attributes": [],
+            "services": [],
+        }
 
     def _render_item_locations(self, item: InventoryItem, shown: set[int]) -> dict[str, Any]:
         return {

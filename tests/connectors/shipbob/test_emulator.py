@@ -119,6 +119,16 @@ def test_the_emulator_is_registered_for_sellable_emulate() -> None:
     assert emulator_class("shipbob") is ShipBobEmulator
 
 
+def test_locations_list_the_fulfilment_centres(shipbob_api: httpx.Client) -> None:
+    body = valid(shipbob_api.get("/2026-01/location"))
+
+    assert [(loc["id"], loc["name"], loc["is_active"]) for loc in body] == [
+        (10, "Cicero (IL)", True),
+        (21, "Moreno Valley (CA)", True),
+        (30, "Bethlehem (PA)", True),
+    ]
+
+
 # -- inventory ------------------------------------------------------------------------------
 
 
