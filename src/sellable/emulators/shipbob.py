@@ -559,12 +559,14 @@ class ShipBobEmulator(EmulatorServer):
             raise ValueError(f"shipment {shipment_id} is {shipment.status}, not {'/'.join(states)}")
         return shipment
 
-    def _detail(self, name: str, shipment: Shipment) -> dict[str, Any]:
+    def _detail(
+        self, name: str, shipment: Shipment, inventory_id: int | None = None
+    ) -> dict[str, Any]:
         return {
             "id": STATUS_DETAILS.get(name, 0),
             "name": name,
             "description": name,
-            "inventory_id": None,
+            "inventory_id": inventory_id,
             "exception_fulfillment_center_id": shipment.location_id,
             "extra_information": {"validation_messages": []},
         }
@@ -630,10 +632,12 @@ class ShipBobEmulator(EmulatorServer):
         location_id = int(pinned) if pinned is not None else self._choose_location(needs)
         now = self.clock.now()
         order = Order(self._new("order"), channel_id, reference, now, dict(body), [])
-        covered = all(
-            self.items[i].levels.get(location_id, Level()).fulfillable >= units
+        short = [
+            i
             for i, units in needs.items()
-        )
+            if self.items[i].levels.get(location_id, Level()).fulfillable < units
+        ]
+        covered = not short
         shipment_products = []
         for line, variant, parts in lines:
             order.products.append(
@@ -681,7 +685,7 @@ class ShipBobEmulator(EmulatorServer):
         )
         if not covered:
             shipment.status = "Exception"
-            shipment.status_details = [self._detail("OutOfStock", shipment)]
+            shipment.status_details = [self._detail("OutOfStock", shipment, short[0])]
         order.shipments.append(shipment)
         self.orders[order.id] = order
         self.shipments[shipment.id] = shipment

@@ -366,14 +366,16 @@ def test_an_order_line_by_product_id(shipbob: ShipBobEmulator, shipbob_api: http
 def test_an_order_short_of_stock_goes_to_exception_out_of_stock_and_commits_nothing(
     shipbob: ShipBobEmulator, shipbob_api: httpx.Client
 ) -> None:
-    shipbob.set_inventory("MUG", 10, on_hand=1)
+    mug = shipbob.set_inventory("MUG", 10, on_hand=1)
 
     order = valid(post_order(shipbob_api, order_body("shop:3", [line("MUG", 2)])))
 
     (shipment,) = order["shipments"]
     assert order["status"] == "Exception"
     assert shipment["status"] == "Exception"
-    assert [(d["id"], d["name"]) for d in shipment["status_details"]] == [(303, "OutOfStock")]
+    assert [(d["id"], d["name"], d["inventory_id"]) for d in shipment["status_details"]] == [
+        (303, "OutOfStock", mug.id)
+    ]
     assert levels(shipbob_api, "MUG") == {10: quantities(1)}
 
 
