@@ -347,28 +347,26 @@ class ShipBobConnector(Connector):
     def _item_counts(self, item: dict[str, Any]) -> list[StockCount]:
         sku = item.get("sku")
         if not isinstance(sku, str) or not sku.strip():
-            raise ChannelPayloadError("sku: missing", channel=self._code)
+            raise ChannelPayloadError("sku: missing")
         item_id = item.get("inventory_id")
         if isinstance(item_id, int) and not isinstance(item_id, bool):
             self._skus[item_id] = sku
         locations = item.get("locations") or []
         if not isinstance(locations, list):
-            raise ChannelPayloadError(f"sku {sku!r}: locations is not a list", channel=self._code)
+            raise ChannelPayloadError(f"sku {sku!r}: locations is not a list")
         counts = {
             code: StockCount(sku, 0, warehouse=code, committed=0)
             for code in self.settings.locations
         }
         for index, location in enumerate(locations):
             if not isinstance(location, dict):
-                raise ChannelPayloadError(
-                    f"sku {sku!r}: locations[{index}] is not an object", channel=self._code
-                )
+                raise ChannelPayloadError(f"sku {sku!r}: locations[{index}] is not an object")
             location_id = location.get("location_id")
             code = self._warehouse_of.get(location_id) if isinstance(location_id, int) else None
             if code is None:
                 continue  # a centre we do not map: not ours to count
-            on_hand = _units(location, "on_hand_quantity", sku, self._code)
-            committed = _units(location, "committed_quantity", sku, self._code)
+            on_hand = _units(location, "on_hand_quantity", sku)
+            committed = _units(location, "committed_quantity", sku)
             counts[code] = StockCount(sku, on_hand, warehouse=code, committed=committed)
         return list(counts.values())
 
@@ -490,10 +488,10 @@ class ShipBobConnector(Connector):
         units: dict[str, int] = {}
         names: dict[str, str] = {}
         for line in request.lines:
+            if line.name:
+                names.setdefault(line.sku, line.name)
             if self.settings.kits == "bundle" or not line.components:
                 pieces: tuple[tuple[str, int], ...] = ((line.sku, line.quantity),)
-                if line.name:
-                    names.setdefault(line.sku, line.name)
             else:
                 pieces = line.components
             for sku, quantity in pieces:
@@ -598,7 +596,7 @@ class ShipBobConnector(Connector):
     def _update(self, order: dict[str, Any], reference: str) -> FulfilmentUpdate:
         remote = order.get("id")
         if not isinstance(remote, int) or isinstance(remote, bool):
-            raise ChannelPayloadError("id: missing", channel=self._code)
+            raise ChannelPayloadError("id: missing")
         status = str(order.get("status") or "")
         shipments = [self._shipment(s) for s in _list(order.get("shipments"))]
         moments = [_time(s.get("last_update_at")) for s in _list(order.get("shipments"))]
@@ -617,7 +615,7 @@ class ShipBobConnector(Connector):
     def _shipment(self, raw: dict[str, Any]) -> Shipment:
         shipment_id = raw.get("id")
         if not isinstance(shipment_id, int):
-            raise ChannelPayloadError("shipments[].id: missing", channel=self._code)
+            raise ChannelPayloadError("shipments[].id: missing")
         status = SHIPMENT_STATUSES.get(str(raw.get("status")), ShipmentStatus.PROCESSING)
         units: dict[str, int] = {}
         for product in _list(raw.get("products")):
@@ -629,15 +627,13 @@ class ShipBobConnector(Connector):
                     sku = product.get("sku") or product.get("reference_id")
                 if not isinstance(sku, str) or not sku:
                     raise ChannelPayloadError(
-                        f"shipment {shipment_id}: inventory item {item_id} has no known SKU",
-                        channel=self._code,
+                        f"shipment {shipment_id}: inventory item {item_id} has no known SKU"
                     )
                 quantity = item.get("quantity")
                 if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
                     raise ChannelPayloadError(
                         f"shipment {shipment_id}: inventory_items[{item_id}].quantity "
-                        f"{quantity!r} is not a whole number",
-                        channel=self._code,
+                        f"{quantity!r} is not a whole number"
                     )
                 units[sku] = units.get(sku, 0) + quantity
         tracking = raw.get("tracking") if isinstance(raw.get("tracking"), dict) else {}
@@ -791,13 +787,12 @@ class ShipBobConnector(Connector):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _units(location: dict[str, Any], key: str, sku: str, channel: str) -> int:
+def _units(location: dict[str, Any], key: str, sku: str) -> int:
     value = location.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ChannelPayloadError(
             f"sku {sku!r}: location {location.get('location_id')}: {key} {value!r} is not a "
-            "whole number of 0 or more",
-            channel=channel,
+            "whole number of 0 or more"
         )
     return value
 
