@@ -406,16 +406,27 @@ class ShipBobConnector(Connector):
                         SubmitResult(later.reference, SubmitOutcome.UNKNOWN, message=str(err))
                     )
                 return results
+            except ChannelPayloadError as err:
+                # Answered 2xx but unreadable: it may exist; looked up before a resend.
+                results.append(
+                    SubmitResult(request.reference, SubmitOutcome.UNKNOWN, message=str(err))
+                )
+                continue
             except ChannelError as err:
                 results.append(self._after_error(request, err))
                 continue
             remote = created.get("id")
-            results.append(
-                SubmitResult(
-                    request.reference,
-                    SubmitOutcome.CREATED,
-                    remote_id=str(remote) if remote is not None else None,
+            if isinstance(remote, bool) or not isinstance(remote, int):
+                results.append(
+                    SubmitResult(
+                        request.reference,
+                        SubmitOutcome.UNKNOWN,
+                        message=f"POST /order answered without an order id ({remote!r})",
+                    )
                 )
+                continue
+            results.append(
+                SubmitResult(request.reference, SubmitOutcome.CREATED, remote_id=str(remote))
             )
         return results
 

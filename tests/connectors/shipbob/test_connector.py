@@ -349,6 +349,45 @@ def test_a_422_for_an_existing_reference_is_existed_never_a_second_order(
     }
 
 
+def test_a_5xx_whose_order_was_made_anyway_is_existed_on_the_retry(
+    shipbob: ShipBobConnector, router: respx.MockRouter
+) -> None:
+    post = router.post(f"{V}/order").mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(422, json={"": ["Cannot insert order with existing ReferenceId"]}),
+        ]
+    )
+    router.get(f"{V}/order").respond(200, json=[order(5001, "woo:1001")])
+
+    results = shipbob.fulfil_orders([request_for()])
+
+    assert results == [SubmitResult("woo:1001", SubmitOutcome.EXISTED, remote_id="5001")]
+    assert len(post.calls) == 2
+
+
+def test_a_422_for_a_reference_shipbob_does_not_hold_is_refused(
+    shipbob: ShipBobConnector, router: respx.MockRouter
+) -> None:
+    router.post(f"{V}/order").respond(422, json={"products": ["Unknown product"]})
+    router.get(f"{V}/order").respond(200, json=[])
+
+    [result] = shipbob.fulfil_orders([request_for()])
+
+    assert (result.outcome, result.message) == (
+        SubmitOutcome.REFUSED,
+        "ShipBob refused the order (HTTP 422): products: Unknown product",
+    )
+
+
+def test_a_created_answer_without_an_id_is_unknown(
+    shipbob: ShipBobConnector, router: respx.MockRouter
+) -> None:
+    router.post(f"{V}/order").respond(201, json={"reference_id": "woo:1001"})
+    [result] = shipbob.fulfil_orders([request_for()])
+    assert result.outcome is SubmitOutcome.UNKNOWN
+
+
 def test_a_timeout_is_unknown_and_the_requests_after_it_are_not_sent(
     shipbob: ShipBobConnector, router: respx.MockRouter
 ) -> None:
