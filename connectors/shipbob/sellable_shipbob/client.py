@@ -137,11 +137,13 @@ class ShipBobClient:
         return self._pages("/inventory-level/locations", params, "GET /inventory-level/locations")
 
     def inventory_items(self, inventory_ids: Sequence[int]) -> list[dict[str, Any]]:
-        """Get Inventory Items for these ids (``InventoryIds`` comma separated):
-        ``items[]{inventory_id, sku, name, ...}``."""
+        """These inventory items (``InventoryIds`` comma separated, active or not) as the
+        inventory-level read gives them: ``items[]{inventory_id, sku, locations}``. The
+        same endpoint as the stock pull, so that a SKU is read from one place."""
         params = {"InventoryIds": ",".join(str(i) for i in inventory_ids), "PageSize": PAGE_SIZE}
         found: list[dict[str, Any]] = []
-        for page in self._pages("/inventory", params, "GET /inventory"):
+        path = "/inventory-level/locations"
+        for page in self._pages(path, params, f"GET {path}"):
             found.extend(page)
         return found
 

@@ -91,7 +91,7 @@ SHIPMENT_STATUSES = {
 
 #: References asked per ``GET /order?ReferenceIds=`` (a URL of a few kB at most).
 REFERENCE_BATCH = 50
-#: Inventory ids asked per ``GET /inventory?InventoryIds=``.
+#: Inventory ids asked per ``GET /inventory-level/locations?InventoryIds=``.
 INVENTORY_BATCH = 100
 #: Problems of one stock pull shown in its warning (the count says how many in all).
 SHOWN = 5
@@ -588,7 +588,7 @@ class ShipBobConnector(Connector):
 
     def _learn_skus(self, orders: list[dict[str, Any]]) -> None:
         """The SKUs of the inventory items the shipments name that no stock pull showed yet
-        (``GET /inventory?InventoryIds=``)."""
+        (``GET /inventory-level/locations?InventoryIds=``)."""
         unknown: set[int] = set()
         for order in orders:
             for shipment in _list(order.get("shipments")):
