@@ -523,12 +523,12 @@ def test_shipments_come_back_with_items_per_inventory_item_tracking_and_reasons(
         order(5005, "woo:1005", channel={"id": 1, "name": "Other integration"}),
     ]
     orders_route = router.get(f"{V}/order").respond(200, json=orders)
-    inventory = router.get(f"{V}/inventory").respond(
+    inventory = router.get(f"{V}/inventory-level/locations").respond(
         200,
         json={
             "items": [
-                {"inventory_id": 1, "sku": "MUG", "name": "Mug"},
-                {"inventory_id": 5, "sku": "TEA", "name": "Tea"},
+                {"inventory_id": 1, "sku": "MUG", "name": "Mug", "locations": []},
+                {"inventory_id": 5, "sku": "TEA", "name": "Tea", "locations": []},
             ],
             "next": None,
         },
