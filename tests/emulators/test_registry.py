@@ -18,7 +18,7 @@ from sellable.demo import started_channels
 from sellable.emulators import EmulatorServer, emulator_class, installed_emulators
 from sellable.errors import ConfigError
 
-BUILT_IN = {"amazon", "shopify", "woocommerce"}
+BUILT_IN = {"amazon", "shipbob", "shopify", "woocommerce"}
 
 
 def test_built_in_emulators_are_entry_points_of_sellable() -> None:
@@ -31,6 +31,7 @@ def test_built_in_emulators_are_entry_points_of_sellable() -> None:
         "woocommerce": "sellable.emulators.woocommerce:WooCommerceEmulator",
         "shopify": "sellable.emulators.shopify:ShopifyEmulator",
         "amazon": "sellable.emulators.amazon:AmazonEmulator",
+        "shipbob": "sellable.emulators.shipbob:ShipBobEmulator",
     }
     assert set(installed_emulators()) >= BUILT_IN
     assert not hasattr(sellable.emulators, "EMULATORS")  # the hard-coded dict is gone
@@ -46,13 +47,13 @@ def test_emulator_class_loads_each_through_its_entry_point(name: str) -> None:
 def test_unknown_emulator_names_the_installed_ones() -> None:
     with pytest.raises(KeyError) as excinfo:
         emulator_class("etsy")
-    assert "no emulator 'etsy'; installed: amazon, shopify, woocommerce" in str(excinfo.value)
+    assert "no emulator 'etsy'; installed: amazon, shipbob, shopify, woocommerce" in str(excinfo.value)
 
 
 def test_emulate_command_names_the_installed_emulators_on_an_unknown_name() -> None:
     result = CliRunner().invoke(cli, ["emulate", "etsy"])
     assert result.exit_code == 2
-    assert "no emulator 'etsy'; installed: amazon, shopify, woocommerce" in result.output
+    assert "no emulator 'etsy'; installed: amazon, shipbob, shopify, woocommerce" in result.output
 
 
 def test_graphql_core_and_jsonschema_are_the_emulators_extra() -> None:

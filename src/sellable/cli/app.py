@@ -931,9 +931,9 @@ def demo(
 @click.pass_context
 @command
 def emulate(ctx: click.Context, name: str, port: int, products: str | None) -> None:
-    """Run a local emulator of a sales channel (woocommerce, shopify, amazon: those
-    installed under the sellable.emulators entry point) on loopback until Ctrl-C, and print
-    the connector settings that reach it."""
+    """Run a local emulator of a sales channel or a 3PL (woocommerce, shopify, amazon,
+    shipbob: those installed under the sellable.emulators entry point) on loopback until
+    Ctrl-C, and print the connector settings that reach it."""
     from sellable.emulators import emulator_class, installed_emulators
 
     try:
