@@ -16,6 +16,8 @@ what makes the real API hard:
   ``orders_write`` scope; a reference id is unique per channel, and a second order with it is
   refused with 422 ``{"ReferenceId": ["Cannot insert order with existing ReferenceId"]}``
   (reported by integrators, not in the spec).
+* Fulfilment centres (``GET /location``): 10 Cicero (IL), 21 Moreno Valley (CA), 30
+  Bethlehem (PA) unless ``locations`` says otherwise.
 * Stock lives on inventory items, per fulfilment centre: ``on_hand``, ``committed`` (held by
   open shipments), ``fulfillable`` = on hand - committed, ``awaiting`` (inbound) and
   ``internal_transfer``. A bundle holds no stock: an order line of a bundle is exploded into
@@ -294,8 +296,10 @@ class ShipBobEmulator(EmulatorServer):
         self.violations: list[tuple[str, str, list[str]]] = []
         #: Clock readings of the requests inside the rate limit's window.
         self.window: deque[float] = deque()
-        #: Requests answered (not throttled), for the share of the limit used.
+        #: Requests answered (not throttled), and the clock reading of each, for the share
+        #: of the limit a run used (:meth:`limit_share`).
         self.accepted_count = 0
+        self.accepted_times: deque[float] = deque(maxlen=1_000_000)
         named = locations or {10: "Cicero (IL)", 21: "Moreno Valley (CA)", 30: "Bethlehem (PA)"}
         self.locations = {
             int(id_): Location(int(id_), name, _slug(name)) for id_, name in named.items()
@@ -719,7 +723,17 @@ class ShipBobEmulator(EmulatorServer):
                 return self.throttled(request, self.window[0] + self.rate_window - now)
             self.window.append(now)
             self.accepted_count += 1
+            self.accepted_times.append(now)
             return None
+
+    def limit_share(self, start: float, end: float | None = None) -> float:
+        """The share of the rate limit used between two clock readings (``monotonic()``):
+        requests answered / the requests the limit allowed in that time (1.0: all of it)."""
+        with self.lock:
+            stop = self.clock.monotonic() if end is None else end
+            used = sum(1 for t in self.accepted_times if start <= t <= stop)
+        allowed = self.rate_limit * max(stop - start, self.rate_window) / self.rate_window
+        return used / allowed if allowed else 0.0
 
     def remaining_calls(self) -> int:
         with self.lock:
@@ -760,6 +774,10 @@ class ShipBobEmulator(EmulatorServer):
                         "next": None,
                         "prev": None,
                     },
+                )
+            if path == "/location" and method == "GET":
+                return Response(
+                    200, [self._render_location(loc) for loc in self.locations.values()]
                 )
             if path == "/inventory-level/locations" and method == "GET":
                 return self._inventory_page(request, by_location=True)
@@ -889,6 +907,21 @@ class ShipBobEmulator(EmulatorServer):
                 request, rows, lambda i: i.id, lambda i: self._render_item_locations(i, shown)
             )
         return self._paged(request, rows, lambda i: i.id, self._render_item_totals)
+
+    def _render_location(self, location: Location) -> dict[str, Any]:
+        return {
+            "id": location.id,
+            "name": location.name,
+            "abbreviation": location.slug.removeprefix("sb-")[:3].upper(),
+            "is_active": True,
+            "is_receiving_enabled": True,
+            "is_shipping_enabled": True,
+            "access_granted": True,
+            "timezone": "Central Standard Time",
+            "region": {"id": 1, "name": "US"},
+            "attributes": [],
+            "services": [],
+        }
 
     def _render_item_locations(self, item: InventoryItem, shown: set[int]) -> dict[str, Any]:
         return {
@@ -1092,6 +1125,25 @@ class ShipBobEmulator(EmulatorServer):
         if tracked:
             want = tracked.lower() == "true"
             rows = [o for o in rows if any(s.tracking for s in o.shipments) == want]
+        uploaded = _arg(request, "IsTrackingUploaded")
+        if uploaded and uploaded.lower() == "true":
+            rows = []  # no shipment is marked (shipment:batchUpdateTrackingUpload is not emulated)
+        for name, after in (
+            ("LastTrackingUpdateStartDate", True),
+            ("LastTrackingUpdateEndDate", False),
+        ):
+            raw = _arg(request, name)
+            if raw:
+                bound = _parse_stamp(name, raw)
+                rows = [
+                    o
+                    for o in rows
+                    if any(
+                        s.shipped_at is not None
+                        and (s.shipped_at >= bound if after else s.shipped_at <= bound)
+                        for s in o.shipments
+                    )
+                ]
         newest = (_arg(request, "SortOrder") or "Newest").lower() != "oldest"
         rows.sort(key=lambda o: o.id, reverse=newest)
         page = _int_arg(request, "Page", 1, 1, 2**31 - 1)

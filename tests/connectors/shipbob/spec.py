@@ -35,7 +35,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft4Validator, FormatChecker
+from jsonschema import Draft4Validator, FormatChecker  # type: ignore[import-untyped]
 
 #: A copy of shared/specs/shipbob/openapi-2026-01.json (ShipBob's published file, unchanged).
 SPEC_PATH = Path(__file__).with_name("openapi-2026-01.json")
@@ -140,19 +140,27 @@ def _root() -> dict[str, Any]:
     }
 
 
+def readings() -> list[str]:
+    """The readings the loaded spec needed (see the module docstring)."""
+    _root()
+    return list(READINGS)
+
+
 _FORMATS = FormatChecker(formats=())
 
 
-@_FORMATS.checks("date-time", raises=ValueError)
 def _is_date_time(value: object) -> bool:
     if isinstance(value, str):
         datetime.fromisoformat(value.replace("Z", "+00:00"))
     return True
 
 
-@_FORMATS.checks("int32")
 def _is_int32(value: object) -> bool:
     return not isinstance(value, int) or INT32[0] <= value <= INT32[1]
+
+
+_FORMATS.checks("date-time", raises=ValueError)(_is_date_time)
+_FORMATS.checks("int32")(_is_int32)
 
 
 @cache

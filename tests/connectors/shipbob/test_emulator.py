@@ -20,7 +20,7 @@ import pytest
 from sellable.emulators import emulator_class
 from sellable.emulators.base import ManualClock
 from sellable.emulators.shipbob import ShipBobEmulator
-from tests.connectors.shipbob.spec import check_request, check_response
+from tests.connectors.shipbob.spec import check_request, check_response, readings
 
 WRITER = "128944"  # the channel with orders_write
 READER = "128943"  # ShipBob Default: read-only
@@ -117,6 +117,16 @@ def test_a_request_without_the_accounts_bearer_token_gets_401(
 
 def test_the_emulator_is_registered_for_sellable_emulate() -> None:
     assert emulator_class("shipbob") is ShipBobEmulator
+
+
+def test_locations_list_the_fulfilment_centres(shipbob_api: httpx.Client) -> None:
+    body = valid(shipbob_api.get("/2026-01/location"))
+
+    assert [(loc["id"], loc["name"], loc["is_active"]) for loc in body] == [
+        (10, "Cicero (IL)", True),
+        (21, "Moreno Valley (CA)", True),
+        (30, "Bethlehem (PA)", True),
+    ]
 
 
 # -- inventory ------------------------------------------------------------------------------
@@ -384,6 +394,12 @@ def test_get_orders_by_reference_ids_ids_last_update_and_pages(
     since = valid(
         shipbob_api.get("/2026-01/order", params={"LastUpdateStartDate": "2026-01-01T00:04:00Z"})
     )
+    shipped = valid(shipbob_api.get("/2026-01/order", params={"HasTracking": "true"}))
+    tracked_since = valid(
+        shipbob_api.get(
+            "/2026-01/order", params={"LastTrackingUpdateStartDate": "2026-01-01T00:05:00Z"}
+        )
+    )
     page_2 = shipbob_api.get(
         "/2026-01/order", params={"Page": 2, "Limit": 2, "SortOrder": "Oldest"}
     )
@@ -391,6 +407,8 @@ def test_get_orders_by_reference_ids_ids_last_update_and_pages(
     assert sorted(o["reference_id"] for o in by_reference) == ["shop:2", "shop:4"]
     assert sorted(o["id"] for o in by_id) == [ids[0], ids[3]]
     assert sorted(o["reference_id"] for o in since) == ["shop:1", "shop:4"]
+    assert [o["reference_id"] for o in shipped] == ["shop:1"]
+    assert [o["reference_id"] for o in tracked_since] == ["shop:1"]
     assert [o["reference_id"] for o in valid(page_2)] == ["shop:2", "shop:3"]
     assert page_2.headers["total-count"] == "5"
     assert shipbob.violations == []
@@ -738,7 +756,29 @@ def test_the_limit_counts_every_endpoint_of_the_account_together(
     assert shipbob_api.get("/2026-01/order").headers["x-retry-after"] == "60"
 
 
+def test_limit_share_is_the_requests_answered_over_those_the_limit_allowed(
+    shipbob: ShipBobEmulator, shipbob_api: httpx.Client, shipbob_clock: ManualClock
+) -> None:
+    start = shipbob_clock.monotonic()
+    for _ in range(3):  # 3 minutes of 75 requests each: half the limit
+        statuses = {shipbob_api.get("/2026-01/channel").status_code for _ in range(75)}
+        assert statuses == {200}
+        shipbob_clock.advance(60)
+
+    assert shipbob.limit_share(start) == 225 / 450  # 3 minutes and 0 s: 3 x 150 allowed
+
+
 # -- faults, validation ---------------------------------------------------------------------
+
+
+def test_an_injected_reset_drops_the_connection(
+    shipbob: ShipBobEmulator, shipbob_api: httpx.Client
+) -> None:
+    shipbob.inject({"kind": "reset", "path": "/2026-01/order"})
+
+    with pytest.raises(httpx.TransportError):
+        shipbob_api.get("/2026-01/order")
+    assert shipbob_api.get("/2026-01/order").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -849,6 +889,22 @@ GOOD_ORDER = order_body("shop:1", [line("MUG", 1)])
         ),
         ("POST", "/2026-01/webhook", {}, {}, {"url": "x", "topics": ["order.made"]}, "not one of"),
         ("POST", "/2026-01/order", {}, {"shipbob_channel_id": "1"}, b"{", "not JSON"),
+        (
+            "POST",
+            "/2026-01/order",
+            {},
+            {"shipbob_channel_id": "1"},
+            {**GOOD_ORDER, "purchase_date": "yesterday"},
+            "'yesterday' is not a 'date-time'",
+        ),
+        (
+            "POST",
+            "/2026-01/webhook",
+            {},
+            {},
+            {"url": "https://x.test/h", "topics": ["order.shipped"], "secret": "whsec_short"},
+            "does not match",
+        ),
     ],
     ids=[
         "unknown-path",
@@ -868,6 +924,8 @@ GOOD_ORDER = order_body("shop:1", [line("MUG", 1)])
         "quantity",
         "topic",
         "not-json",
+        "body-date-time",
+        "webhook-secret",
     ],
 )
 def test_check_request_names_what_is_wrong(
@@ -922,3 +980,13 @@ def test_check_request_accepts_what_the_spec_allows(
     method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any
 ) -> None:
     assert check_request(method, path, query, headers, body) == []
+
+
+def test_the_readings_of_the_spec_are_the_documented_ones() -> None:
+    found = readings()
+
+    assert (
+        "Orders.AddProductToOrderByProductIdModel: required 'product_id' is not a declared property"
+        in found
+    )
+    assert all("is not a declared property" in reading for reading in found)
