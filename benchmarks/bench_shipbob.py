@@ -121,6 +121,8 @@ class Result:
     #: 429s the client saw (the emulator's count is in the phases).
     client_throttled: int = 0
     emulator_orders: int = 0
+    #: Requests the emulator's validator refused (only when one is given: the tests').
+    violations: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
     @property
     def throttled(self) -> int:
@@ -366,6 +368,7 @@ def measure(
             order_errors=check_orders(shipbob, settings, batch, remote_ids),
             client_throttled=connector.http.throttled,
             emulator_orders=len(shipbob.orders),
+            violations=list(shipbob.violations),
         )
     finally:
         if connector is not None:
