@@ -343,6 +343,13 @@ def measure(
         start = timer()
         counts = connector.pull_stock()
         stock = _phase(shipbob, before, timer() - start)
+        limit = type(connector).rate_limit
+        pace = limit.rate if limit else RATE_LIMIT / RATE_WINDOW
+        say(
+            f"stock pulled: {len(counts):,} counts in {stock.requests} requests in "
+            f"{stock.seconds:.1f} s; submitting {orders:,} orders (about "
+            f"{orders / pace / 60:.1f} min at the connector's pace)"
+        )
 
         warehouses = [w.code for w in settings.warehouses]
         batch = fulfilment_requests(skus, warehouses, orders)
