@@ -92,13 +92,14 @@ BENCHMARKS = (
     "shopify-100k",
     "amazon",
     "amazon-100k",
+    "shipbob",
     "vendure-100k",
     "dashboard",
     "oversell",
     "shared-allocation",
 )
-# The channel benchmarks (issues 5 and 6) are scripts of their own: bench_<channel>.py.
-CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon")
+# The channel benchmarks (issues 5, 6 and 17) are scripts of their own: bench_<channel>.py.
+CHANNEL_BENCHMARKS = ("woocommerce", "shopify", "amazon", "shipbob")
 # import-cli is not one of the issue's figures and takes ~1.5-3 min at full size: opt-in.
 # The costing figures (issue 12) take 30-45 min together (shipping, filling 1,000,000 layers):
 # opt-in too (--only costing --only valuation, or --only all).
@@ -107,6 +108,7 @@ OPT_IN = (
     "import-cli",
     "memory",  # issue 14: the daemon at 100,000 listings per channel
     "amazon-100k",  # issue 14: 100,000 Amazon listings, a few minutes
+    "shipbob",  # issue 17: 1,041 requests at 150/min, about 7 minutes (in --only channels)
     "vendure-100k",  # issue 14: 100,000 variants on a real Vendure server, 20+ minutes
     "shopify-100k",
     "costing-sqlite",
@@ -806,6 +808,9 @@ class Runner:
 
     def bench_amazon_100k(self) -> None:
         self.bench_channel("amazon_100k")  # benchmarks/bench_amazon_100k.py
+
+    def bench_shipbob(self) -> None:
+        self.bench_channel("shipbob")  # benchmarks/bench_shipbob.py, issue 17
 
     # ---- 7. issue 15: overselling against lost sales, per allocation mode
 

@@ -10,10 +10,11 @@ Every wait (backoff, ``Retry-After``, a limiter's pace) waits on the ``stopping`
 rather than sleeping: once the daemon sets it, the wait ends at once and no new attempt
 starts (:class:`TemporaryChannelError` "... abandoned at shutdown").
 
-A ``Retry-After`` (on a 429 or a 5xx, in seconds or as an HTTP date) is the channel's,
-not one request's: the client holds every request of the channel, from every job, until
-the time the server named. A wait no longer than ``backoff_max`` is waited; a longer one
-fails the request at once, without sending it, with "waiting until … (Retry-After)".
+A ``Retry-After`` (on a 429 or a 5xx, in seconds or as an HTTP date; ShipBob's
+``x-retry-after`` alike) is the channel's, not one request's: the client holds every
+request of the channel, from every job, until the time the server named. A wait no longer
+than ``backoff_max`` is waited; a longer one fails the request at once, without sending
+it, with "waiting until … (Retry-After)".
 
 The token bucket is ours rather than a library's because it must run on an injected
 clock (tests use a fake one, never sleeps) and change its rate when a channel announces
@@ -487,7 +488,11 @@ class ChannelHttp:
 
     def _asked_to_wait(self, response: httpx.Response, message: str) -> TemporaryChannelError:
         """The error for a 429 or 5xx; its ``Retry-After`` becomes the channel's wait."""
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall)
+        # ShipBob names it x-retry-after (seconds) on its 429s.
+        retry_after = parse_retry_after(
+            response.headers.get("Retry-After") or response.headers.get("x-retry-after"),
+            self._wall,
+        )
         if retry_after is not None:
             self.hold(retry_after)
             until = self._wall() + timedelta(seconds=retry_after)

@@ -53,7 +53,9 @@ def validate_channel_settings(
 
     ``warehouses``, the configured ``[[warehouses]]`` codes, is handed to the model as the
     validation context (``{"warehouses": (...)}``), so that a setting naming a warehouse
-    (Amazon's ``fba_warehouse``) can be refused when it names none of them."""
+    (Amazon's ``fba_warehouse``) can be refused when it names none of them. The context's
+    ``"channel_warehouses"`` are the channel's own ``warehouses``, so that a setting that
+    must map each of them (ShipBob's ``locations``) can name one it lacks."""
     try:
         connector = load_connector(channel.connector)
     except ConfigError as err:
@@ -67,7 +69,9 @@ def validate_channel_settings(
             f'{channel.code!r}); use "off" or a number of units to offer at least'
         )
     try:
-        context = None if warehouses is None else {"warehouses": tuple(warehouses)}
+        context: dict[str, tuple[str, ...]] = {"channel_warehouses": tuple(channel.warehouses)}
+        if warehouses is not None:
+            context["warehouses"] = tuple(warehouses)
         return connector.Settings.model_validate(channel.settings, context=context)
     except ValidationError as err:
         message = format_validation_error(label, err, connector.Settings)
