@@ -40,6 +40,7 @@ from sellable.orders.persistence import (
     StoredBuild,
     StoredLine,
     StoredOrder,
+    address_text,
     build_reference,
     held_order_keys,
     load_orders,
@@ -344,6 +345,7 @@ class OrderBook:
                         utc(order.created_at),
                         dirty=True,
                         route=",".join(order.route) if order.route else None,
+                        shipping_address=address_text(order.shipping_address),
                     )
                     existing[order.key] = stored_order
                     result.orders_created += 1
@@ -410,6 +412,10 @@ class OrderBook:
             return False
         if self.live.warehouse_codes.get(stored.warehouse_id) != order.warehouse:
             return False  # a move (_refusal has refused it already if stock is allocated)
+        if order.shipping_address is not None and stored.shipping_address != address_text(
+            order.shipping_address
+        ):
+            return False  # kept for a fulfilment provider (the order may still be sent)
         if stored.status == OrderStatus.CANCELLED:
             return True
         if any(line.status == LineStatus.HELD for line in stored.lines.values()):
@@ -452,6 +458,8 @@ class OrderBook:
         reopened = stored.status == OrderStatus.CANCELLED
         stored.status = order.status
         stored.route = ",".join(order.route) if order.route else None
+        if order.shipping_address is not None:
+            stored.shipping_address = address_text(order.shipping_address)
         stored.dirty = True
         if order.created_at is not None:
             stored.created_at = utc(order.created_at)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from sellable.core import SkuWarehouse
+from sellable.sdk._fulfilment import ShippingAddress
 
 
 class OrderKey(NamedTuple):
@@ -70,6 +71,8 @@ class OrderIn:
     #: only (the channel chose it: Amazon AFN, a Shopify location). When given,
     #: ``warehouse`` is its first.
     route: tuple[str, ...] = ()
+    #: Where the order ships to (a fulfilment provider needs it); stored, never logged.
+    shipping_address: ShippingAddress | None = None
 
     @property
     def warehouses(self) -> tuple[str, ...]:
