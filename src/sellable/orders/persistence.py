@@ -144,9 +144,16 @@ def load_orders(connection: Connection, keys: Sequence[OrderKey]) -> dict[OrderK
             ).where((o.channel == channel_code) & one_of(connection, o.external_id, chunk))
             if connection.dialect.name == "postgresql":
                 query = query.with_for_update()
-            for oid, channel, external_id, wid, status, created, route, address in (
-                connection.execute(query)
-            ):
+            for (
+                oid,
+                channel,
+                external_id,
+                wid,
+                status,
+                created,
+                route,
+                address,
+            ) in connection.execute(query):
                 found[OrderKey(channel, external_id)] = StoredOrder(
                     oid,
                     channel,

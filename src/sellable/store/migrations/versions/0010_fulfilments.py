@@ -45,9 +45,7 @@ def upgrade() -> None:
         sa.Column(
             "order_id",
             _id(),
-            sa.ForeignKey(
-                "orders.id", ondelete="CASCADE", name="fk_fulfilments_order_id_orders"
-            ),
+            sa.ForeignKey("orders.id", ondelete="CASCADE", name="fk_fulfilments_order_id_orders"),
             nullable=False,
         ),
         sa.Column(
