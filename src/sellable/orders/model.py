@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sellable.core import SkuWarehouse
-from sellable.sdk._fulfilment import ShippingAddress
+
+if TYPE_CHECKING:  # the SDK imports this module: no import of it at run time
+    from sellable.sdk._fulfilment import ShippingAddress
 
 
 class OrderKey(NamedTuple):

@@ -33,7 +33,6 @@ from starlette.routing import Route
 
 from sellable.sdk import WebhookEvent, WebhookKind, WebhookRejected, WebhookSubscriptions
 from sellable.store.sql import iso_utc
-from sellable.sync.jobs import SHIPMENTS_JOB
 
 if TYPE_CHECKING:
     from sellable.sync.engine import SyncEngine
@@ -181,6 +180,9 @@ class WebhookHub:
                 event.delivery_id,
                 extra={"channel": code, "job": "webhook"},
             )
+            # Imported here: the jobs import this module (listing refreshes sync webhooks).
+            from sellable.sync.jobs import SHIPMENTS_JOB
+
             if self.run_soon is not None:
                 self.run_soon(code, SHIPMENTS_JOB)
             return 200, {"ok": True}

@@ -2,8 +2,9 @@
 
 Each count is booked in the warehouse it names (``StockCount.warehouse``: Amazon's FBA
 warehouse, which need not be among the channel's own), else in the channel's first
-warehouse. A 3PL's ``committed`` units beyond our own allocations there are locked. A count naming a warehouse that is not configured is reported and skipped, so
-that one bad mapping never stops the others.
+warehouse. A count naming a warehouse that is not configured is reported and skipped, so
+that one bad mapping never stops the others. A 3PL's ``committed`` units beyond our own
+allocations there are locked.
 """
 
 from __future__ import annotations
