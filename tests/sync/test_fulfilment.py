@@ -27,6 +27,7 @@ from sellable.sync.engine import SyncEngine
 from sellable.sync.status import channel_status, render_status
 from sellable.sync.webhooks import WebhookHub
 from tests.conftest import assert_ledger_balanced
+from tests.orders.test_order_book import invoke
 from tests.sync import fake_fulfilment
 from tests.sync.fake_fulfilment import Provider
 
@@ -73,6 +74,7 @@ class World:
     def __init__(self, folder: Path, url: str) -> None:
         config = folder / "sellable.toml"
         config.write_text(CONFIG.format(url=url))
+        self.config = config
         settings = load_settings(config)
         self.db = create_db_engine(settings)
         upgrade_schema(self.db)
@@ -586,3 +588,31 @@ def test_the_address_is_stored_and_never_logged(
     for secret in ("Ada Lovelace", "Analytical", "N1 9GU"):
         assert secret not in caplog.text
     assert "Analytical" not in repr(world.provider.held("shop:1001").request)
+
+
+def test_the_cli_shows_fulfilments_and_lists_flagged_ones_as_held(sqlite_world: World) -> None:
+    world = sqlite_world
+    world.place()
+    world.place("1002", (OrderLineIn("l1", "B", 1),))
+    world.run("fulfil")
+    world.provider.ship("shop:1001", [("A", 3), ("B", 4)], tracking="1Z999")
+    world.provider.set_shipment("shop:1002", ShipmentStatus.ON_HOLD, "Address needs review")
+    world.run("shipments")
+
+    listed = invoke(world.config, "orders")
+    held = invoke(world.config, "orders", "--held")
+    status = invoke(world.config, "status")
+
+    assert listed.exit_code == 0, listed.output
+    assert "FULFILMENT" in listed.output
+    assert "sb shipped 501 (1Z999)" in listed.output
+    assert "sb on_hold 502" in listed.output
+    assert held.exit_code == 0, held.output
+    rows = [line for line in held.output.splitlines() if line.startswith("shop:")]
+    assert len(rows) == 1 and rows[0].startswith("shop:1002")
+    assert "sb on hold: Address needs review" in rows[0]
+    assert status.exit_code == 0, status.output
+    assert (
+        "fulfilments: 0 pending, 0 sent, 1 shipped, 0 cancelled, 1 flagged "
+        "(shop:1002 on_hold: Address needs review)"
+    ) in status.output

@@ -106,8 +106,19 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                 }
                 for order_id, row in engine.state.refused_orders(code).items()
             ]
-            by_job = throttled_by_job(connection, code, engine.now() - THROTTLE_WINDOW)
             channel = engine.channels[code]
+            fulfils = Capability.FULFIL_ORDERS in channel.connector.capabilities
+            by_job = throttled_by_job(
+                connection,
+                code,
+                engine.now() - THROTTLE_WINDOW,
+                # A fulfilment channel's jobs only where they can run.
+                [
+                    spec.name
+                    for spec in JOB_TABLE
+                    if fulfils or spec.capability is not Capability.FULFIL_ORDERS
+                ],
+            )
             report.append(
                 {
                     "channel": code,
@@ -133,9 +144,7 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                         "orders": refused_orders[:MAX_LISTED],
                     },
                     "webhooks": webhook_status(engine, code),
-                    "fulfilments": fulfilment_status(connection, code)
-                    if Capability.FULFIL_ORDERS in channel.connector.capabilities
-                    else None,
+                    "fulfilments": fulfilment_status(connection, code) if fulfils else None,
                 }
             )
     return report
@@ -202,7 +211,7 @@ def fulfilments_line(part: dict[str, Any]) -> str:
 
 
 def throttled_by_job(
-    connection: Connection, code: str, since: datetime
+    connection: Connection, code: str, since: datetime, jobs: list[str] | None = None
 ) -> dict[str, dict[str, int | None]]:
     """Per job of the channel: the HTTP 429 answers its latest finished run met
     (``last_run``, None before its first run) and its runs started since ``since`` met
@@ -217,14 +226,14 @@ def throttled_by_job(
         ).all()
     )
     found: dict[str, dict[str, int | None]] = {}
-    for spec in JOB_TABLE:
+    for name in jobs if jobs is not None else [spec.name for spec in JOB_TABLE]:
         last = connection.execute(
             select(runs.throttled)
-            .where(of_channel & (runs.job == spec.name) & runs.finished_at.is_not(None))
+            .where(of_channel & (runs.job == name) & runs.finished_at.is_not(None))
             .order_by(runs.id.desc())
             .limit(1)
         ).scalar()
-        found[spec.name] = {"last_run": last, "last_24h": int(recent.get(spec.name) or 0)}
+        found[name] = {"last_run": last, "last_24h": int(recent.get(name) or 0)}
     return found
 
 
