@@ -616,3 +616,23 @@ def test_the_cli_shows_fulfilments_and_lists_flagged_ones_as_held(sqlite_world: 
         "fulfilments: 0 pending, 0 sent, 1 shipped, 0 cancelled, 1 flagged "
         "(shop:1002 on_hold: Address needs review)"
     ) in status.output
+
+
+def test_an_order_pull_schedules_the_fulfilment_channels_send_soon(sqlite_world: World) -> None:
+    from sellable.sync.scheduler import Scheduler
+
+    scheduler = Scheduler(sqlite_world.engine, sqlite_world.engine.settings)
+    try:
+        # Not started: what is added waits in APScheduler's pending list, by id.
+        def waiting(job_id: str) -> bool:
+            return scheduler._scheduler.get_job(job_id) is not None
+
+        scheduler.run("sb", "stock")
+        assert not waiting("sb:fulfil-soon")
+
+        scheduler.run("sb", "orders")
+        scheduler.run_soon("sb", "shipments")
+
+        assert waiting("sb:fulfil-soon") and waiting("sb:shipments-soon")
+    finally:
+        scheduler.shutdown(wait=False)
