@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sellable.config import load_settings
 from sellable.imports import import_components, import_products, import_stock
 from sellable.orders import OrderIn, OrderLineIn, OrderStatus, list_orders
-from sellable.sdk import FulfilmentLine, ShipmentStatus, ShippingAddress, StockCount
+from sellable.sdk import FulfilmentLine, Shipment, ShipmentStatus, ShippingAddress, StockCount
 from sellable.store import schema
 from sellable.store.db import create_db_engine, sync_warehouses, upgrade_schema
 from sellable.sync.engine import SyncEngine
@@ -488,6 +488,27 @@ def test_a_shipment_the_provider_cancelled_releases_the_allocation(world: World)
         ("cancelled", "cancelled by the fulfilment channel sb"),
         ("cancelled", "cancelled by the fulfilment channel sb"),
     ]
+
+
+def test_a_cancelled_shipment_beside_a_completed_one_releases_what_did_not_ship(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place()
+    world.run("fulfil")
+    world.provider.ship("shop:1001", [("A", 1)])
+    held = world.provider.held("shop:1001")
+    held.shipments.append(Shipment("S2", ShipmentStatus.CANCELLED, (("A", 2), ("B", 4))))
+    held.updated_at = world.provider.tick()
+
+    polled = world.run("shipments")
+
+    assert (polled.counts["lines_shipped"], polled.counts["lines_released"]) == (1, 1)
+    assert world.stock("A") == (9, 0, 0) and world.stock("B") == (20, 0, 0)
+    assert world.fulfilments()[0][:2] == ("shop:1001", "shipped")
+    [order] = world.orders()
+    assert [line["status"] for line in order["lines"]] == ["cancelled", "shipped"]
+    assert order["status"] == "shipped"
 
 
 @pytest.mark.parametrize(

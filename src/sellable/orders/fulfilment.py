@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, select, update
 
 from sellable.orders.book import OrderBook
 from sellable.orders.model import LineStatus, OrderKey, OrderStatus
@@ -595,8 +595,13 @@ class Fulfilments:
                     _taken(line, pool)
             newly = _match(lines, pool)
             leftover = {sku: n for sku, n in pool.items() if n > 0}
+            # Cancelled: the whole order, or every shipment ended and one was cancelled
+            # (what none of them carries will not ship).
+            ended = (ShipmentStatus.COMPLETED, ShipmentStatus.CANCELLED)
             cancelled = item.cancelled or (
-                bool(shipments) and all(s.status is ShipmentStatus.CANCELLED for s in shipments)
+                bool(shipments)
+                and all(s.status in ended for s in shipments)
+                and any(s.status is ShipmentStatus.CANCELLED for s in shipments)
             )
             tracking = sorted({t for s in completed for t in s.tracking})
             reason: str | None = None
@@ -673,37 +678,6 @@ class Fulfilments:
             else:
                 outcome.unchanged += 1
 
-    # -- reading --------------------------------------------------------------------------------
-
-    def summary(self, channel: str) -> dict[str, Any]:
-        """Counts per status of the channel's requests, with ``flagged`` (exception, on
-        hold, cancel refused, refused) and the oldest pending request's creation time."""
-        return fulfilment_summary_of(self.engine, channel)
-
-
-def fulfilment_summary_of(engine: Engine, channel: str) -> dict[str, Any]:
-    """See :meth:`Fulfilments.summary`."""
-    f = schema.fulfilments.c
-    with engine.connect() as connection:
-        counts = {
-            status: n
-            for status, n in connection.execute(
-                select(f.status, func.count()).where(f.channel == channel).group_by(f.status)
-            )
-        }
-        oldest = connection.execute(
-            select(func.min(f.created_at)).where((f.channel == channel) & (f.status == "pending"))
-        ).scalar()
-    return {
-        "pending": counts.get("pending", 0),
-        "sent": counts.get("sent", 0) + counts.get("partially_shipped", 0),
-        "shipped": counts.get("shipped", 0),
-        "cancelled": counts.get("cancelled", 0),
-        "flagged": sum(counts.get(s, 0) for s in FLAGGED_FULFILMENTS),
-        "by_status": dict(sorted(counts.items())),
-        "oldest_pending": None if oldest is None else as_utc(oldest).isoformat(),
-    }
-
 
 def fulfilments_by_order(
     connection: Connection, order_ids: Sequence[int]
@@ -762,6 +736,5 @@ __all__ = [
     "Fulfilments",
     "SentLine",
     "UpdateOutcome",
-    "fulfilment_summary_of",
     "fulfilments_by_order",
 ]
