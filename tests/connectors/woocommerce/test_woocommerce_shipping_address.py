@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -134,3 +134,46 @@ def test_woocommerce_the_address_reaches_the_order_book_and_never_a_log_or_repr(
         assert secret not in caplog.text
         assert secret not in repr(found)
         assert secret not in str(found.shipping_address)
+
+
+def test_woocommerce_reads_the_emulated_orders_shipping_address() -> None:
+    from sellable.emulators import ManualClock
+    from sellable.emulators.woocommerce import WooCommerceEmulator
+
+    start = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    shop = WooCommerceEmulator(clock=ManualClock(start))
+    shop.start()
+    http = ChannelHttp("woo", rate=None, sleep=lambda _s: None, backoff_base=0.0)
+    try:
+        shop.add_listing("A", 5)
+        shop.place_order([("A", 1)], shipping=DOCS_SHIPPING, email="john.doe@example.com")
+        shop.place_order([("A", 1)])  # a made-up address
+        made = WooCommerceConnector(
+            WooCommerceSettings(**shop.connector_settings()),
+            ConnectorContext("woo", ("main",), http),
+        )
+        http.set_base_url(made.base_url())
+        http.authenticate = made.authenticate
+        orders, cursor = [], None
+        while True:
+            page = made.pull_orders(start - timedelta(days=1), cursor)
+            orders.extend(page.orders)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    finally:
+        http.close()
+        shop.stop()
+
+    first, second = sorted(orders, key=lambda o: int(o.order_id))
+    assert first.shipping_address == ShippingAddress(
+        name="John Doe",
+        address1="969 Market",
+        city="San Francisco",
+        country="US",
+        state="CA",
+        zip_code="94103",
+        email="john.doe@example.com",
+    )
+    assert second.shipping_address is not None
+    assert second.shipping_address.country == "US" and not second.shipping_address.missing
