@@ -10,7 +10,7 @@ search), refuse an order or a cancellation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,7 +124,7 @@ class FakeFulfilment(Connector):
     def webhook_url(self) -> str | None:
         return "http://127.0.0.1:9/webhooks/sb"
 
-    def verify_webhook(self, headers: dict[str, str], body: bytes) -> WebhookEvent:
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         return WebhookEvent(WebhookKind.FULFILMENTS, "order.shipped", headers.get("id"))
 
     def pull_stock(self) -> list[StockCount]:
