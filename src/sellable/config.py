@@ -192,6 +192,10 @@ class ChannelSettings(_Section):
     reconcile_every: Duration = timedelta(hours=24)
     refresh_listings_every: Duration = timedelta(hours=1)
     pull_stock_every: Duration = timedelta(minutes=15)
+    #: A fulfilment channel (a 3PL): how often it sends the orders allocated in its
+    #: warehouses (also right after every order pull), and how often it polls shipments.
+    fulfil_every: Duration = timedelta(minutes=1)
+    pull_shipments_every: Duration = timedelta(minutes=5)
     initial_lookback: Duration = timedelta(days=7)
     order_overlap: Duration = Field(
         default=timedelta(minutes=10),

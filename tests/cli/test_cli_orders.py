@@ -284,7 +284,9 @@ def test_orders_json_and_held(store: Store) -> None:
         "created_at",
         "updated_at",
         "lines",
+        "fulfilments",
     }
+    assert found[0]["fulfilments"] == []
     assert found[0]["lines"] == [
         {
             "line_id": "MUG",

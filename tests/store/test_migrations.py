@@ -9,7 +9,8 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from sellable.store import schema
 from sellable.store.db import _alembic_config, upgrade_schema
@@ -81,5 +82,64 @@ def test_migration_0006_opens_layers_for_the_stock_on_hand(tmp_path: Path) -> No
             )
             assert layers == [(1, 7, 0, None, "opening"), (2, -2, 0, None, "deficit")]
             assert ledger_mismatches(connection) == []
+    finally:
+        engine.dispose()
+
+
+def test_migration_0010_adds_fulfilments_and_the_shipping_address_and_takes_them_back(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        config = _alembic_config(engine)
+        command.upgrade(config, "head")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO warehouses (id, code, kind, use_component_inventory, "
+                    "assembly_on_demand) VALUES (1, 'sb', '3pl', true, false)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO orders (id, channel, external_id, warehouse_id, status, "
+                    "imported_at, updated_at, shipping_address) VALUES (1, 'shop', '1001', 1, "
+                    "'open', '2026-01-01 00:00:00', '2026-01-01 00:00:00', '{\"city\": \"X\"}')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO fulfilments (channel, order_id, warehouse_id, reference, "
+                    "status, lines, created_at, updated_at) VALUES ('sb', 1, 1, 'shop:1001', "
+                    "'pending', '[]', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                )
+            )
+        with engine.begin() as connection:
+            try:
+                connection.execute(
+                    text(
+                        "INSERT INTO fulfilments (channel, order_id, warehouse_id, reference, "
+                        "status, lines, created_at, updated_at) VALUES ('sb', 1, 1, "
+                        "'shop:1001', 'pending', '[]', '2026-01-01 00:00:00', "
+                        "'2026-01-01 00:00:00')"
+                    )
+                )
+            except IntegrityError:
+                duplicate_refused = True
+            else:
+                duplicate_refused = False
+        assert duplicate_refused
+        command.downgrade(config, "0009")
+        names = inspect(engine).get_table_names()
+        assert "fulfilments" not in names
+        assert "shipping_address" not in {c["name"] for c in inspect(engine).get_columns("orders")}
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT external_id FROM orders")).all() == [("1001",)]
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT shipping_address FROM orders")).all() == [
+                (None,)
+            ]
+            assert connection.execute(text("SELECT count(*) FROM fulfilments")).scalar() == 0
     finally:
         engine.dispose()

@@ -370,6 +370,8 @@ def test_sync_job_table_names_each_job_once_with_its_capability_and_interval() -
         ("listings", Capability.LIST_LISTINGS, "refresh_listings_every"),
         ("stock", Capability.PULL_STOCK, "pull_stock_every"),
         ("orders", Capability.PULL_ORDERS, "pull_orders_every"),
+        ("fulfil", Capability.FULFIL_ORDERS, "fulfil_every"),
+        ("shipments", Capability.FULFIL_ORDERS, "pull_shipments_every"),
         ("reconcile", Capability.PUSH_QUANTITIES, "reconcile_every"),
         ("push", Capability.PUSH_QUANTITIES, "push_every"),
     ]

@@ -57,10 +57,20 @@ LINE_MONEY = (
 LINE_MONEY_COST = 2 + 3 + 3
 
 
+#: The order's ``shippingAddress`` (a MailingAddress), for a fulfilment provider
+#: (https://shopify.dev/docs/api/admin-graphql/2025-01/objects/MailingAddress); reading it
+#: needs the protected customer data access of level 2 (name, address, phone, email).
+SHIPPING_ADDRESS = (
+    "name firstName lastName company address1 address2 city province provinceCode zip "
+    "countryCodeV2 phone"
+)
+
+
 def orders_query(with_location: bool, with_options: bool = False) -> tuple[str, int, int]:
     """The orders page document, its page size and its requested cost: order 1 + lineItems
     connection 2 + per line item 1 and its money (:data:`LINE_MONEY_COST`), 1 more with its
-    ``customAttributes`` (a list of objects); with the fulfilment location:
+    ``customAttributes`` (a list of objects); its ``shippingAddress`` 1; with the fulfilment
+    location:
     fulfillmentOrders 2 + 1 x (fulfilment order, assigned location, location) = 5 more per
     order. The page shrinks to stay under the 1000-point cap (10 orders, 9 with line
     properties)."""
@@ -74,7 +84,8 @@ query SellableOrders($first: Int!, $after: String, $query: String!) {{
   orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {{
     nodes {{
       id createdAt updatedAt cancelledAt closed displayFulfillmentStatus
-      currencyCode taxesIncluded
+      currencyCode taxesIncluded email
+      shippingAddress {{ {SHIPPING_ADDRESS} }}
       lineItems(first: {ORDER_LINES}) {{
         nodes {{ {_line_fields(with_options)} }}
         pageInfo {{ hasNextPage endCursor }}
@@ -85,7 +96,7 @@ query SellableOrders($first: Int!, $after: String, $query: String!) {{
   }}
 }}"""
     per_line = _line_cost(with_options)
-    per_order = 1 + 2 + ORDER_LINES * per_line + (5 if with_location else 0)
+    per_order = 1 + 2 + ORDER_LINES * per_line + 1 + (5 if with_location else 0)
     first = min(ORDER_PAGE, (MAX_QUERY_COST - 2) // per_order)
     return document, first, 2 + first * per_order
 

@@ -36,6 +36,7 @@ from sellable.sdk import (
     PushItem,
     PushResult,
     RateLimit,
+    ShippingAddress,
     TemporaryChannelError,
     WebhookEvent,
     WebhookKind,
@@ -554,6 +555,7 @@ class ShopifyConnector(Connector):
             created_at=_order_time(node, "createdAt"),
             lines=tuple(lines),
             warehouse=self._warehouse_of(node),
+            shipping_address=shipping_address(node),
         )
 
     def _warehouse_of(self, node: dict[str, Any]) -> str | None:
@@ -830,6 +832,34 @@ def _order_time(node: dict[str, Any], key: str) -> datetime:
         return _time(value) if isinstance(value, str) else _time("")
     except (ValueError, OverflowError):
         raise OrderPayloadError(key, f"{str(value)[:60]!r} is not an ISO 8601 date") from None
+
+
+def shipping_address(node: dict[str, Any]) -> ShippingAddress | None:
+    """The order's ``shippingAddress`` (a MailingAddress: the country as ``countryCodeV2``,
+    ISO 3166-1 alpha-2; the state as ``provinceCode``, else ``province``) with the order's
+    ``email``; None when the order ships nowhere (no shipping lines). A field of the wrong
+    type is treated as absent: the address never stops the order's stock allocation."""
+    address = node.get("shippingAddress")
+    if not isinstance(address, dict):
+        return None
+
+    def text(name: str, source: dict[str, Any] = address) -> str | None:
+        value = source.get(name)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    name = text("name") or " ".join(part for part in (text("firstName"), text("lastName")) if part)
+    return ShippingAddress(
+        name=name or text("company") or "",
+        address1=text("address1") or "",
+        city=text("city") or "",
+        country=(text("countryCodeV2") or "").upper(),
+        address2=text("address2"),
+        state=text("provinceCode") or text("province"),
+        zip_code=text("zip"),
+        company=text("company"),
+        phone=text("phone"),
+        email=text("email", node),
+    )
 
 
 def order_status(node: dict[str, Any]) -> OrderStatus:

@@ -30,6 +30,7 @@ from sellable.sdk import (
     ChannelPayloadError,
     OrderPayloadError,
     RejectedOrder,
+    ShippingAddress,
     collect_orders,
     currency_code,
     money_amount,
@@ -104,6 +105,11 @@ query SellableOrders($options: OrderListOptions) {
       id code state active createdAt updatedAt orderPlacedAt currencyCode
       lines { id quantity proratedLinePrice productVariant { id sku } }
       fulfillments { id state lines { orderLineId quantity } }
+      shippingAddress {
+        fullName company streetLine1 streetLine2 city province postalCode countryCode
+        phoneNumber
+      }
+      customer { emailAddress }
     }
   }
   globalSettings { serverConfig { moneyStrategyPrecision } }
@@ -204,6 +210,8 @@ class Order:
     fulfillments: tuple[Fulfillment, ...]
     #: ``currencyCode`` (None: absent or not a currency code).
     currency: str | None = None
+    #: ``shippingAddress`` (an OrderAddress) with the customer's email; None: none set.
+    shipping: ShippingAddress | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -717,4 +725,36 @@ def _order(item: Mapping[str, Any], precision: int = DEFAULT_MONEY_PRECISION) ->
             for fulfillment in item["fulfillments"]
         ),
         currency=_currency(item.get("currencyCode")),
+        shipping=_shipping(item),
+    )
+
+
+def _shipping(item: Mapping[str, Any]) -> ShippingAddress | None:
+    """The order's ``shippingAddress`` (OrderAddress: fullName, streetLine1, city,
+    province, postalCode, countryCode as ISO 3166-1 alpha-2, phoneNumber) with its
+    customer's ``emailAddress``; None when it has none (Vendure answers an empty object for
+    an order whose address was never set). A field of the wrong type is treated as absent:
+    the address never stops the order's stock allocation."""
+    address = item.get("shippingAddress")
+    if not isinstance(address, Mapping):
+        return None
+
+    def text(name: str, source: Mapping[str, Any] = address) -> str | None:
+        value = source.get(name)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    if not (text("fullName") or text("streetLine1") or text("city")):
+        return None
+    customer = item.get("customer")
+    return ShippingAddress(
+        name=text("fullName") or text("company") or "",
+        address1=text("streetLine1") or "",
+        city=text("city") or "",
+        country=(text("countryCode") or "").upper(),
+        address2=text("streetLine2"),
+        state=text("province"),
+        zip_code=text("postalCode"),
+        company=text("company"),
+        phone=text("phoneNumber"),
+        email=text("emailAddress", customer) if isinstance(customer, Mapping) else None,
     )

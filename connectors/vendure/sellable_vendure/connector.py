@@ -491,6 +491,7 @@ def to_channel_order(order: Order) -> ChannelOrder:
             for line in order.lines
         ),
         created_at=order.placed_at or order.created_at,
+        shipping_address=order.shipping,
     )
 
 

@@ -39,6 +39,7 @@ from sellable.sdk import (
     PushItem,
     PushResult,
     RateLimit,
+    ShippingAddress,
     WebhookEvent,
     WebhookKind,
     WebhookRejected,
@@ -617,6 +618,39 @@ def _order(raw: dict[str, Any]) -> ChannelOrder:
         updated_at=_order_time(raw, "date_modified_gmt"),
         lines=tuple(lines),
         created_at=_order_time(raw, "date_created_gmt") if created else None,
+        shipping_address=_shipping(raw),
+    )
+
+
+def _shipping(raw: dict[str, Any]) -> ShippingAddress | None:
+    """The order's ``shipping`` object ("Order - Shipping properties": first_name,
+    last_name, company, address_1, address_2, city, state, postcode, country as ISO 3166-1
+    alpha-2, phone), with the billing email; None for an order with nothing to ship to (all
+    empty, as for virtual products). A field of the wrong type is treated as absent: the
+    address never stops an order's stock from being allocated."""
+    shipping = raw.get("shipping")
+    if not isinstance(shipping, dict):
+        return None
+
+    def text(name: str, source: dict[str, Any] = shipping) -> str | None:
+        value = source.get(name)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    name = " ".join(part for part in (text("first_name"), text("last_name")) if part)
+    if not (name or text("address_1") or text("city")):
+        return None
+    billing = raw.get("billing")
+    return ShippingAddress(
+        name=name or text("company") or "",
+        address1=text("address_1") or "",
+        city=text("city") or "",
+        country=(text("country") or "").upper(),
+        address2=text("address_2"),
+        state=text("state"),
+        zip_code=text("postcode"),
+        company=text("company"),
+        phone=text("phone"),
+        email=text("email", billing) if isinstance(billing, dict) else None,
     )
 
 

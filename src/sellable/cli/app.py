@@ -31,7 +31,7 @@ from sellable.imports.csvfile import Progress
 from sellable.imports.stock import import_stock_counts
 from sellable.logs import apply_log_settings, start_logging
 from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
-from sellable.orders.queries import describe_allocations
+from sellable.orders.queries import describe_allocations, describe_fulfilments
 from sellable.orders.release import add_release
 from sellable.store.db import (
     check_schema,
@@ -45,6 +45,7 @@ from sellable.store.db import (
 )
 from sellable.store.live import LiveStock
 from sellable.store.loader import load_engine
+from sellable.store.schema import FLAGGED_FULFILMENTS
 from sellable.sync.engine import SyncEngine
 from sellable.sync.plugins import check_channels, installed_connectors, load_connector
 from sellable.sync.service import run_daemon
@@ -449,6 +450,8 @@ def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
+    # The fulfilment column only once some order was sent to a fulfilment channel.
+    sent = any(o["fulfilments"] for o in found)
     rows = [
         (
             f"{o['channel']}:{o['order_id']}",
@@ -459,8 +462,9 @@ def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
             str(line["quantity"]),
             line["status"],
             describe_allocations(line["allocations"]),
-            line["hold_reason"] or "",
-            *((line["release"]["text"],) if held else ()),
+            line["hold_reason"] or flagged_reason(o["fulfilments"]),
+            *((describe_fulfilments(o["fulfilments"]),) if sent else ()),
+            *((line.get("release", {}).get("text", ""),) if held else ()),
         )
         for o in found
         for line in o["lines"]
@@ -475,10 +479,20 @@ def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
         "LINE STATUS",
         "ALLOCATED IN",
         "REASON",
+        *(("FULFILMENT",) if sent else ()),
         *(("WOULD RELEASE",) if held else ()),
     )
-    aligns = "<<<<<><<<" + ("<" if held else "")
+    aligns = "<<<<<><<<" + ("<" if sent else "") + ("<" if held else "")
     click.echo(format_table(header, aligns, rows) if rows else "(no orders)")
+
+
+def flagged_reason(fulfilments: list[dict[str, Any]]) -> str:
+    """The reason of an order's flagged fulfilments ("" when none is flagged)."""
+    return "; ".join(
+        f"{sent['channel']} {sent['status'].replace('_', ' ')}: {sent['reason'] or '-'}"
+        for sent in fulfilments
+        if sent["status"] in FLAGGED_FULFILMENTS
+    )
 
 
 @cli.command("ledger")

@@ -346,6 +346,52 @@ class Order:
     taxes_included: bool = False
     discount_code: str | None = None
     discount_percent: Decimal = Decimal(0)
+    #: The MailingAddress fields of ``shippingAddress`` (None: the order ships nowhere).
+    shipping_address: dict[str, str] | None = None
+    email: str | None = None
+
+
+#: The MailingAddress fields an order's ``shippingAddress`` is given by (the schema's).
+_MAILING_FIELDS = (
+    "name",
+    "firstName",
+    "lastName",
+    "company",
+    "address1",
+    "address2",
+    "city",
+    "province",
+    "provinceCode",
+    "zip",
+    "country",
+    "countryCodeV2",
+    "phone",
+)
+
+
+def _mailing_address(given: dict[str, str] | None, number: int) -> dict[str, str]:
+    """An order's shipping address: ``given`` (unknown fields refused), or a made-up one."""
+    if given is None:
+        given = {
+            "firstName": "Customer",
+            "lastName": str(number),
+            "address1": f"{number} Main Street",
+            "city": "Springfield",
+            "province": "Illinois",
+            "provinceCode": "IL",
+            "zip": "62701",
+            "country": "United States",
+            "countryCodeV2": "US",
+        }
+    unknown = sorted(set(given) - set(_MAILING_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown MailingAddress field(s) {unknown} (known: {_MAILING_FIELDS})")
+    address = dict(given)
+    if "name" not in address:
+        address["name"] = " ".join(
+            part for part in (address.get("firstName"), address.get("lastName")) if part
+        )
+    return address
 
 
 def gid(kind: str, number: int) -> str:
@@ -821,10 +867,14 @@ class ShopifyEmulator(EmulatorServer):
         location: int | None = None,
         *,
         discount_percent: str | Decimal = "0",
+        shipping_address: dict[str, str] | None = None,
+        email: str | None = None,
     ) -> str:
         """A customer's order: each line takes stock from ``location`` (default: the first
         location, primary first, with enough available), moving it to committed.
-        ``discount_percent``: an order-level discount code of that percentage."""
+        ``discount_percent``: an order-level discount code of that percentage.
+        ``shipping_address``: MailingAddress fields (firstName, address1, countryCodeV2 ...;
+        the others null); None: a made-up address per order."""
         with self.lock:
             now = self.clock.now()
             items: list[LineItem] = []
@@ -879,6 +929,8 @@ class ShopifyEmulator(EmulatorServer):
                 taxes_included=self.taxes_included,
                 discount_code=f"SAVE{percent.normalize():f}" if percent else None,
                 discount_percent=percent,
+                shipping_address=_mailing_address(shipping_address, number),
+                email=email if email is not None else f"customer{number}@example.com",
             )
             self._order_event(self.orders[number], "orders/create")
             return gid("Order", number)
@@ -1800,6 +1852,14 @@ class ShopifyEmulator(EmulatorServer):
             "currencyCode": self.currency,
             "presentmentCurrencyCode": self.presentment_currency,
             "taxesIncluded": order.taxes_included,
+            "email": order.email,
+            "shippingAddress": None
+            if order.shipping_address is None
+            else {
+                **dict.fromkeys(_MAILING_FIELDS),
+                "id": f"gid://shopify/MailingAddress/{order.number}",
+                **order.shipping_address,
+            },
         }
 
     def _money_bag(self, amount: Decimal) -> dict[str, Any]:

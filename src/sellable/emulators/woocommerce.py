@@ -156,6 +156,45 @@ class Order:
     line_items: list[dict[str, Any]]
     stock_reduced: bool = False
     prices_include_tax: bool = False
+    #: "Order - Shipping properties" (and the billing email): where the order goes.
+    shipping: dict[str, str] | None = None
+    email: str = ""
+
+
+#: The fields of an order's ``shipping`` object ("Order - Shipping properties"), empty.
+_EMPTY_ADDRESS = {
+    name: ""
+    for name in (
+        "first_name",
+        "last_name",
+        "company",
+        "address_1",
+        "address_2",
+        "city",
+        "state",
+        "postcode",
+        "country",
+        "phone",
+    )
+}
+
+
+def _shipping_fields(given: dict[str, str] | None, order_id: int) -> dict[str, str]:
+    """An order's shipping fields: ``given`` (unknown names refused), or a made-up address."""
+    if given is None:
+        return {
+            "first_name": "Customer",
+            "last_name": str(order_id),
+            "address_1": f"{order_id} Main Street",
+            "city": "Springfield",
+            "state": "IL",
+            "postcode": "62701",
+            "country": "US",
+        }
+    unknown = sorted(set(given) - set(_EMPTY_ADDRESS))
+    if unknown:
+        raise ValueError(f"unknown shipping field(s) {unknown} (known: {sorted(_EMPTY_ADDRESS)})")
+    return dict(given)
 
 
 class WooCommerceEmulator(EmulatorServer):
@@ -308,9 +347,13 @@ class WooCommerceEmulator(EmulatorServer):
         status: str = "processing",
         *,
         discount_percent: str | Decimal = "0",
+        shipping: dict[str, str] | None = None,
+        email: str | None = None,
     ) -> str:
         """An order as a checkout makes it; stock is reduced when ``status`` holds stock.
-        ``discount_percent`` is a percentage coupon on every line. ValueError when a SKU is
+        ``discount_percent`` is a percentage coupon on every line. ``shipping`` gives the
+        shipping address's fields (REST names: first_name, address_1, postcode ...; the
+        others empty); None: a made-up address per order. ValueError when a SKU is
         unknown or short of stock (checkout would refuse it)."""
         with self.lock:
             items = []
@@ -341,8 +384,17 @@ class WooCommerceEmulator(EmulatorServer):
                     }
                 )
             now = self.clock.now()
+            order_id = self._new_id()
             order = Order(
-                self._new_id(), "pending", now, now, items, False, self.prices_include_tax
+                order_id,
+                "pending",
+                now,
+                now,
+                items,
+                False,
+                self.prices_include_tax,
+                shipping=_shipping_fields(shipping, order_id),
+                email=email if email is not None else f"customer{order_id}@example.com",
             )
             self.orders[order.id] = order
             self._set_status(order, status)
@@ -1032,6 +1084,8 @@ class WooCommerceEmulator(EmulatorServer):
             "total_tax": f"{total_tax:.2f}",
             "cart_tax": f"{total_tax:.2f}",
             "total": f"{items_total + total_tax:.2f}",
+            "billing": {**_EMPTY_ADDRESS, **(order.shipping or {}), "email": order.email},
+            "shipping": {**_EMPTY_ADDRESS, **(order.shipping or {})},
             "line_items": [
                 {
                     "id": line["id"],

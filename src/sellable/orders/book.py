@@ -40,6 +40,7 @@ from sellable.orders.persistence import (
     StoredBuild,
     StoredLine,
     StoredOrder,
+    address_text,
     build_reference,
     held_order_keys,
     load_orders,
@@ -344,6 +345,7 @@ class OrderBook:
                         utc(order.created_at),
                         dirty=True,
                         route=",".join(order.route) if order.route else None,
+                        shipping_address=address_text(order.shipping_address),
                     )
                     existing[order.key] = stored_order
                     result.orders_created += 1
@@ -410,6 +412,10 @@ class OrderBook:
             return False
         if self.live.warehouse_codes.get(stored.warehouse_id) != order.warehouse:
             return False  # a move (_refusal has refused it already if stock is allocated)
+        if order.shipping_address is not None and stored.shipping_address != address_text(
+            order.shipping_address
+        ):
+            return False  # kept for a fulfilment provider (the order may still be sent)
         if stored.status == OrderStatus.CANCELLED:
             return True
         if any(line.status == LineStatus.HELD for line in stored.lines.values()):
@@ -452,6 +458,8 @@ class OrderBook:
         reopened = stored.status == OrderStatus.CANCELLED
         stored.status = order.status
         stored.route = ",".join(order.route) if order.route else None
+        if order.shipping_address is not None:
+            stored.shipping_address = address_text(order.shipping_address)
         stored.dirty = True
         if order.created_at is not None:
             stored.created_at = utc(order.created_at)
@@ -718,6 +726,101 @@ class OrderBook:
             for x in (stored[key] for key in keys)
         ]
         return self.apply(snapshots)
+
+    # -- a fulfilment provider's outcome ----------------------------------------------------------
+
+    def settle_lines(
+        self,
+        connection: Connection,
+        order: OrderKey,
+        warehouse: str,
+        *,
+        ship: Sequence[str] = (),
+        release: Sequence[str] = (),
+        reason: str | None = None,
+        reference: str | None = None,
+    ) -> OrderImportResult:
+        """Inside the caller's transaction: the lines ``ship`` of ``order`` left
+        ``warehouse`` (a fulfilment provider shipped them): their allocations there become a
+        Sale, costed like any other; the lines ``release`` will not ship from there (the
+        provider cancelled): their allocations there are released, with ``reason``.
+
+        A line with nothing else allocated becomes shipped (final) or cancelled; a line
+        split across warehouses keeps its other allocations. The order is shipped once every
+        line is shipped or cancelled and one shipped. The caller holds the live stock's lock
+        and has refreshed it."""
+        result = OrderImportResult()
+        stored = load_orders(connection, [order]).get(order)
+        if stored is None:
+            result.notes.append(f"order {order.channel}:{order.external_id} is not stored")
+            return result
+        warehouse_id = self._warehouse_id(warehouse)
+        moves = [stored.lines[key] for key in (*ship, *release) if key in stored.lines]
+        pairs = {
+            StockKey(a.sku_id, a.warehouse_id)
+            for line in moves
+            for a in line.allocations
+            if a.warehouse_id == warehouse_id
+        }
+        batch = _Batch(self, connection, pairs)
+        self.live.feed(batch.levels)
+        text = reference or f"order {order.channel}:{order.external_id}"
+        shipping = set(ship)
+        for line in moves:
+            if line.status != LineStatus.ALLOCATED:
+                continue  # shipped already, or cancelled on its channel: nothing held here
+            sells = line.key in shipping
+            for allocation in line.allocations:
+                if allocation.deleted or allocation.warehouse_id != warehouse_id:
+                    continue
+                if sells:
+                    batch.move(
+                        allocation.sku_id,
+                        warehouse_id,
+                        "Sale",
+                        -allocation.quantity,
+                        -allocation.quantity,
+                        -allocation.quantity,
+                        text,
+                        line=line,
+                    )
+                else:
+                    batch.move(
+                        allocation.sku_id,
+                        warehouse_id,
+                        "Release",
+                        allocation.quantity,
+                        0,
+                        -allocation.quantity,
+                        text,
+                    )
+                allocation.deleted = True
+            line.dirty = True
+            line.allocated_in = (
+                ";".join(
+                    part
+                    for part in (line.allocated_in or "").split(";")
+                    if part and part.partition("=")[0] != warehouse
+                )
+                or None
+            )
+            if any(not a.deleted for a in line.allocations):
+                continue  # the rest of a split line is allocated elsewhere
+            if sells:
+                line.status = LineStatus.SHIPPED
+                result.lines_shipped += 1
+            else:
+                line.status, line.reason = LineStatus.CANCELLED, reason
+                result.lines_cancelled += 1
+        statuses = {line.status for line in stored.lines.values()}
+        if LineStatus.SHIPPED in statuses and statuses <= {
+            LineStatus.SHIPPED,
+            LineStatus.CANCELLED,
+        }:
+            stored.status = OrderStatus.SHIPPED
+        stored.dirty = True
+        self._write(batch, [stored], result)
+        return result
 
     # -- builds ---------------------------------------------------------------------------------
 

@@ -40,6 +40,10 @@ class CountIn:
     reserved: int = 0
     #: The unit cost (base currency) of units the count adds; None: the last known.
     unit_cost: Decimal | None = None
+    #: Units of ``on_hand`` the warehouse has committed to orders, ours included (a 3PL):
+    #: what exceeds our own allocation of the SKU there is locked (orders that reached the
+    #: warehouse some other way). None: ``locked`` as given.
+    committed: int | None = None
 
 
 @dataclass
@@ -86,11 +90,17 @@ def receive_stock_counts(
             outcome.changed.update(live.record_levels(connection, levels))
 
         with writing(book.engine) as connection:
-            allocated = _allocated(connection, by_key) if any(c.reserved for c in counts) else {}
+            allocated = (
+                _allocated(connection, by_key)
+                if any(c.reserved or c.committed is not None for c in counts)
+                else {}
+            )
             values = {
                 key: (
                     count.on_hand + min(count.reserved, max(0, allocated.get(key, 0))),
-                    count.locked,
+                    count.locked
+                    if count.committed is None
+                    else max(0, count.committed - max(0, allocated.get(key, 0))),
                 )
                 for key, count in by_key.items()
             }

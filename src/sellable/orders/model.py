@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sellable.core import SkuWarehouse
+
+if TYPE_CHECKING:  # the SDK imports this module: no import of it at run time
+    from sellable.sdk._fulfilment import ShippingAddress
 
 
 class OrderKey(NamedTuple):
@@ -70,6 +73,8 @@ class OrderIn:
     #: only (the channel chose it: Amazon AFN, a Shopify location). When given,
     #: ``warehouse`` is its first.
     route: tuple[str, ...] = ()
+    #: Where the order ships to (a fulfilment provider needs it); stored, never logged.
+    shipping_address: ShippingAddress | None = None
 
     @property
     def warehouses(self) -> tuple[str, ...]:

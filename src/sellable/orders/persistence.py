@@ -6,6 +6,7 @@ them (locking the orders on PostgreSQL) and writes each table back in one bulk s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from sqlalchemy import (
 
 from sellable.core.demand import BuildStep
 from sellable.orders.model import OrderKey, OrderStatus
+from sellable.sdk._fulfilment import ShippingAddress
 from sellable.store import schema
 from sellable.store.ledger import update_rows
 from sellable.store.schema import Money, micros
@@ -70,6 +72,8 @@ class StoredOrder:
     dirty: bool = False
     #: The warehouses its lines are routed among, comma-separated (None: its own only).
     route: str | None = None
+    #: Where it ships to, as stored (JSON, see :func:`address_text`); None: not given.
+    shipping_address: str | None = None
 
 
 @dataclass(slots=True)
@@ -129,13 +133,36 @@ def load_orders(connection: Connection, keys: Sequence[OrderKey]) -> dict[OrderK
         # `channel = c AND external_id IN (...)` uses both columns of the unique index.
         for chunk in chunked(sorted(by_channel[channel_code]), 2000):
             query = select(
-                o.id, o.channel, o.external_id, o.warehouse_id, o.status, o.created_at, o.route
+                o.id,
+                o.channel,
+                o.external_id,
+                o.warehouse_id,
+                o.status,
+                o.created_at,
+                o.route,
+                o.shipping_address,
             ).where((o.channel == channel_code) & one_of(connection, o.external_id, chunk))
             if connection.dialect.name == "postgresql":
                 query = query.with_for_update()
-            for oid, channel, external_id, wid, status, created, route in connection.execute(query):
+            for (
+                oid,
+                channel,
+                external_id,
+                wid,
+                status,
+                created,
+                route,
+                address,
+            ) in connection.execute(query):
                 found[OrderKey(channel, external_id)] = StoredOrder(
-                    oid, channel, external_id, wid, status, created, route=route
+                    oid,
+                    channel,
+                    external_id,
+                    wid,
+                    status,
+                    created,
+                    route=route,
+                    shipping_address=address,
                 )
     by_id = {order.id: order for order in found.values()}
     lines: dict[int, StoredLine] = {}
@@ -260,9 +287,25 @@ def write_orders(
             connection,
             order_ids,
             o,
-            ("channel", "external_id", "warehouse_id", "status", "created_at", "route"),
+            (
+                "channel",
+                "external_id",
+                "warehouse_id",
+                "status",
+                "created_at",
+                "route",
+                "shipping_address",
+            ),
             [
-                (x.channel, x.external_id, x.warehouse_id, str(x.status), x.created_at, x.route)
+                (
+                    x.channel,
+                    x.external_id,
+                    x.warehouse_id,
+                    str(x.status),
+                    x.created_at,
+                    x.route,
+                    x.shipping_address,
+                )
                 for x in new_orders
             ],
             {"imported_at": now, "updated_at": now},
@@ -273,9 +316,17 @@ def write_orders(
         update_rows(
             connection,
             o,
-            ("status", "warehouse_id", "created_at", "route", "updated_at"),
+            ("status", "warehouse_id", "created_at", "route", "shipping_address", "updated_at"),
             [
-                (x.id, str(x.status), x.warehouse_id, x.created_at, x.route, now)
+                (
+                    x.id,
+                    str(x.status),
+                    x.warehouse_id,
+                    x.created_at,
+                    x.route,
+                    x.shipping_address,
+                    now,
+                )
                 for x in changed_orders
             ],
         )
@@ -402,6 +453,16 @@ def _insert_rows(
         .scalars()
         .all()
     )
+
+
+def address_text(address: ShippingAddress | None) -> str | None:
+    """A shipping address as stored: its set fields as sorted JSON (None: none)."""
+    return None if address is None else json.dumps(address.to_dict(), sort_keys=True)
+
+
+def address_of(text: str | None) -> ShippingAddress | None:
+    """:func:`address_text` read back."""
+    return None if not text else ShippingAddress.from_dict(json.loads(text))
 
 
 def build_reference(build: StoredBuild) -> str:

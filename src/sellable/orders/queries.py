@@ -8,7 +8,9 @@ from sqlalchemy import Connection, select
 
 from sellable.costing.money import cents_text
 from sellable.errors import InputError
+from sellable.orders.fulfilment import fulfilments_by_order
 from sellable.store import schema
+from sellable.store.schema import FLAGGED_FULFILMENTS
 from sellable.store.sql import iso_utc
 
 
@@ -55,7 +57,10 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
 
     Each line carries ``allocations`` (``[{"warehouse", "quantity"}]``, the line's units
     allocated per warehouse: a routed line may be split) and ``options`` (``{slot: SKU}``,
-    the options the customer chose)."""
+    the options the customer chose). Each order carries ``fulfilments``: what was sent to a
+    fulfilment channel (``[{"channel", "remote_id", "reference", "status", "tracking",
+    "reason"}]``). With ``held_only``, an order whose fulfilment is flagged (exception, on
+    hold, cancel refused, refused) is listed too, with all its lines."""
     o, ol, w = schema.orders.c, schema.order_lines.c, schema.warehouses.c
     query = (
         select(
@@ -81,7 +86,11 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
         .order_by(o.id, ol.id)
     )
     if held_only:
-        query = query.where(ol.status == "held")
+        f = schema.fulfilments.c
+        query = query.where(
+            (ol.status == "held")
+            | o.id.in_(select(f.order_id).where(f.status.in_(FLAGGED_FULFILMENTS)))
+        )
     orders: dict[int, dict[str, Any]] = {}
     for (
         oid,
@@ -111,6 +120,7 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
                 "created_at": iso_utc(created),
                 "updated_at": iso_utc(updated),
                 "lines": [],
+                "fulfilments": [],
             }
         order["lines"].append(
             {
@@ -127,7 +137,22 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
                 "currency": currency,
             }
         )
+    for oid, sent in fulfilments_by_order(connection, list(orders)).items():
+        orders[oid]["fulfilments"] = sent
     return list(orders.values())
+
+
+def describe_fulfilments(fulfilments: list[dict[str, Any]]) -> str:
+    """The compact text form: "sb sent 12345" per fulfilment, tracking numbers after."""
+    parts = []
+    for sent in fulfilments:
+        text = f"{sent['channel']} {sent['status']}"
+        if sent["remote_id"]:
+            text += f" {sent['remote_id']}"
+        if sent["tracking"]:
+            text += f" ({', '.join(sent['tracking'])})"
+        parts.append(text)
+    return "; ".join(parts)
 
 
 def ledger(connection: Connection, sku: str, warehouse: str | None = None) -> list[dict[str, Any]]:

@@ -25,6 +25,10 @@ The class :func:`connector_tests` returns holds these tests:
 * an order pull is idempotent: pulling twice from the same ``since`` gives the same orders;
 * one order the channel sends corrupt (``ContractSetup.corrupt``) is refused by its id in
   ``OrderPage.rejected``, naming a field, and every other order still comes;
+* a fulfilment connector (``fulfil_orders``) answers one result per request, EXISTED (never
+  a second order) for a reference sent again, finds a created order by its reference with
+  ``find_fulfilments`` and not one never sent, and logs no shipping address
+  (``ContractSetup.fulfilment_requests``; without it these tests are skipped);
 * refused credentials raise a :class:`ChannelError`;
 * no secret of the settings (each ``SecretStr`` value) appears in any log line, error or
   push message captured while the suite runs.
@@ -46,6 +50,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from sellable.errors import ChannelError
 from sellable.sdk._connector import Capability, Connector, ConnectorContext
+from sellable.sdk._fulfilment import FulfilmentRequest, SubmitOutcome
 from sellable.sdk._http import ChannelHttp
 from sellable.sdk._models import (
     ChannelOrder,
@@ -73,6 +78,7 @@ HOOKS: dict[Capability, str] = {
     Capability.PUSH_QUANTITIES: "push_quantities",
     Capability.LIST_LISTINGS: "list_listings",
     Capability.READ_QUANTITIES: "read_quantities",
+    Capability.FULFIL_ORDERS: "fulfil_orders",
 }
 
 #: Most pages a listing or order pull may take before the suite calls it a loop.
@@ -105,6 +111,10 @@ class ContractSetup:
     ``corrupt()``: make the channel send one of the orders after ``since`` corrupt (a
     quantity ``"two"``, an emulator fault) and return its id as the connector reports it;
     without it the corrupt-order test is skipped.
+    ``fulfilment_requests()``: for a fulfilment connector, new requests the provider will
+    accept (references never sent before, warehouses among those ``build`` gives the
+    connector, SKUs the provider knows, a full recipient); at least one. Without it the
+    fulfilment tests are skipped.
     """
 
     settings: Mapping[str, Any]
@@ -118,6 +128,7 @@ class ContractSetup:
     pushable: Callable[[Listing], bool] = lambda listing: listing.sku is not None
     push_items: int = 3
     corrupt: Callable[[], str] | None = None
+    fulfilment_requests: Callable[[], Sequence[FulfilmentRequest]] | None = None
 
 
 def build_connector(
@@ -412,6 +423,58 @@ class ConnectorContractTests:
         assert list(rejected) == [order_id]
         assert rejected[order_id].field and rejected[order_id].reason
         assert after == {k: v for k, v in before.items() if k != order_id}
+
+    # -- fulfilment -----------------------------------------------------------------------------
+
+    def _requests(
+        self, connector_class: type[Connector], contract: ContractSetup
+    ) -> list[FulfilmentRequest]:
+        _needs(connector_class, Capability.FULFIL_ORDERS)
+        if contract.fulfilment_requests is None:
+            pytest.skip("ContractSetup.fulfilment_requests is not given")
+        requests = list(contract.fulfilment_requests())
+        assert requests, "fulfilment_requests() gave no request"
+        assert len({r.reference for r in requests}) == len(requests), "references repeat"
+        return requests
+
+    def test_fulfil_answers_each_request_once_and_existed_when_sent_again(
+        self,
+        connector_class: type[Connector],
+        contract: ContractSetup,
+        connector: Connector,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        requests = self._requests(connector_class, contract)
+        results = connector.fulfil_orders(requests)
+        assert sorted(r.reference for r in results) == sorted(r.reference for r in requests)
+        created = {r.reference: r for r in results}
+        for reference, result in created.items():
+            assert result.outcome is SubmitOutcome.CREATED, (reference, result)
+            assert result.remote_id, f"{reference}: CREATED without the provider's order id"
+        first = requests[0]
+        [again] = connector.fulfil_orders([first])
+        assert again.reference == first.reference
+        assert again.outcome is SubmitOutcome.EXISTED, again
+        if again.remote_id is not None:
+            assert again.remote_id == created[first.reference].remote_id
+        for request in requests:
+            for value in (request.recipient.name, request.recipient.address1):
+                assert value not in caplog.text, "a shipping address in the log"
+
+    def test_find_fulfilments_finds_a_created_order_by_its_reference(
+        self,
+        connector_class: type[Connector],
+        contract: ContractSetup,
+        connector: Connector,
+    ) -> None:
+        requests = self._requests(connector_class, contract)
+        [result] = connector.fulfil_orders(requests[:1])
+        assert result.outcome is SubmitOutcome.CREATED, result
+        never = f"{requests[0].reference}-never-sent"
+        found = connector.find_fulfilments([requests[0].reference, never])
+        assert set(found) == {requests[0].reference}
+        assert found[requests[0].reference].reference == requests[0].reference
+        assert found[requests[0].reference].remote_id == result.remote_id
 
     # -- credentials ----------------------------------------------------------------------------
 

@@ -169,6 +169,9 @@ orders = Table(
     # The warehouses a line is routed among, in order (comma-separated codes); NULL: only
     # the order's own warehouse (the channel chose it).
     Column("route", String(1000), nullable=True),
+    # Where the order ships to (ShippingAddress.to_dict as JSON), for a fulfilment provider;
+    # personal data: stored, never logged. NULL: the channel gave none (0010).
+    Column("shipping_address", Text, nullable=True),
     UniqueConstraint("channel", "external_id", name="uq_orders_channel_external_id"),
     CheckConstraint("status IN ('open', 'shipped', 'cancelled')", name="status"),
 )
@@ -251,6 +254,55 @@ assembly_order_components = Table(
     Column("sku_id", Id, ForeignKey("skus.id"), nullable=False),
     Column("quantity", BigInteger, nullable=False),
     Index("ix_assembly_order_components_order", "assembly_order_id"),
+)
+
+#: A fulfilment request's life: written ``pending`` before it is sent; ``sent`` once the
+#: provider holds it; then shipped (``partially_shipped`` on the way), ``cancelled``, or
+#: flagged for the operator (FLAGGED_FULFILMENTS).
+FULFILMENT_STATUSES = (
+    "pending",
+    "sent",
+    "shipped",
+    "partially_shipped",
+    "cancelled",
+    "cancel_requested",
+    "cancel_refused",
+    "exception",
+    "on_hold",
+    "refused",
+)
+FLAGGED_FULFILMENTS = ("exception", "on_hold", "cancel_refused", "refused")
+
+# Orders sent out to be shipped by a fulfilment channel (a 3PL), one row per (order,
+# warehouse) request (migration 0010). ``reference`` is what the provider keeps and what
+# recovery looks up; the row is written before the request is sent (exactly once).
+fulfilments = Table(
+    "fulfilments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),  # the fulfilment channel
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("warehouse_id", Id, ForeignKey("warehouses.id"), nullable=False),
+    Column("reference", String(255), nullable=False),
+    Column("remote_id", String(255), nullable=True),  # the provider's order id
+    Column("status", String(24), nullable=False),
+    Column("reason", String(1000), nullable=True),  # the provider's, for a flagged status
+    Column("tracking", Text, nullable=True),  # JSON list of tracking numbers
+    # JSON: the lines sent, [{"line_id", "sku", "quantity", "components": [[sku, n]],
+    # "shipped": bool}], as written when the request was made.
+    Column("lines", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The provider's last update applied: an older one arriving later is ignored.
+    Column("remote_updated_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("channel", "reference", name="uq_fulfilments_channel_reference"),
+    Index("ix_fulfilments_order", "order_id"),
+    Index("ix_fulfilments_channel_status", "channel", "status"),
+    CheckConstraint(
+        "status IN (" + ", ".join(f"'{x}'" for x in FULFILMENT_STATUSES) + ")", name="status"
+    ),
 )
 
 # -- costing and traceability ---------------------------------------------------------------
@@ -445,6 +497,7 @@ __all__ = [
     "channel_cursors",
     "cost_layers",
     "exchange_rates",
+    "fulfilments",
     "job_runs",
     "layer_flows",
     "line_allocations",

@@ -37,8 +37,9 @@ from sellable.sync.state import SyncState
 log = logging.getLogger("sellable.sync")
 
 #: Jobs of one pass of :meth:`SyncEngine.run_once`, in order: listing maps, then all
-#: stock pulls, then all order pulls, then reconcile (which pushes).
-PASS_ORDER = ("listings", "stock", "orders", "reconcile")
+#: stock pulls, then all order pulls, then the fulfilment channels' sends and shipments,
+#: then reconcile (which pushes).
+PASS_ORDER = ("listings", "stock", "orders", "fulfil", "shipments", "reconcile")
 
 
 class SyncEngine:

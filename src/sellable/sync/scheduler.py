@@ -21,8 +21,9 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from sellable.config import Settings
+from sellable.sdk import Capability
 from sellable.sync.engine import SyncEngine
-from sellable.sync.jobs import JOB_TABLE
+from sellable.sync.jobs import AFTER_ORDERS, JOB_TABLE
 
 log = logging.getLogger("sellable.scheduler")
 
@@ -73,6 +74,11 @@ class Scheduler:
                 job,
                 extra={"channel": code, "job": job},
             )
+        if job == "orders":
+            # New allocations in a fulfilment channel's warehouses are sent soon.
+            for other, channel in self.engine.channels.items():
+                if Capability.FULFIL_ORDERS in channel.connector.capabilities:
+                    self.run_soon(other, AFTER_ORDERS)
 
     def next_runs(self) -> dict[tuple[str, str], datetime]:
         """When each (channel, job) runs next (the dashboard's channels page)."""
@@ -122,9 +128,15 @@ class Scheduler:
         before the change, so another is scheduled; two instances of this job may exist,
         and the engine runs them one after the other (the channel's lock). A poke is
         therefore never lost."""
+        self.run_soon(code, "orders")
+
+    def run_soon(self, code: str, job: str) -> None:
+        """Run the channel's ``job`` after ``daemon.webhook_debounce``, as
+        :meth:`pull_soon` does for the order pull (a ``fulfilments`` webhook runs the
+        shipments poll; an order pull runs the fulfilment channels' sends)."""
         if code not in self.engine.channels:
             return
-        job_id = f"{code}:pull-soon"
+        job_id = f"{code}:pull-soon" if job == "orders" else f"{code}:{job}-soon"
         if self._scheduler.get_job(job_id) is not None:
             return  # waiting, not started: it will read this change too
         run_at = datetime.now(UTC) + self.settings.daemon.webhook_debounce
@@ -132,23 +144,24 @@ class Scheduler:
             self._scheduler.add_job(
                 self.run,
                 DateTrigger(run_date=run_at, timezone=UTC),
-                args=(code, "orders"),
+                args=(code, job),
                 id=job_id,
-                name=f"{code} orders after a webhook",
+                name=f"{code} {job} soon",
                 max_instances=2,
             )
         except SchedulerNotRunningError:
-            log.debug("order pull for %s not scheduled: the scheduler has stopped", code)
+            log.debug("%s for %s not scheduled: the scheduler has stopped", job, code)
         except Exception:
             log.exception(
-                "channel=%s: order pull after a webhook could not be scheduled",
+                "channel=%s: %s could not be scheduled soon",
                 code,
-                extra={"channel": code, "job": "orders"},
+                job,
+                extra={"channel": code, "job": job},
             )
 
     def shutdown(self, wait: bool = True) -> None:
         for channel in self.settings.channels:
-            for name in ("push-soon", "pull-soon"):
+            for name in ("push-soon", "pull-soon", "fulfil-soon", "shipments-soon"):
                 with contextlib.suppress(JobLookupError):
                     self._scheduler.remove_job(f"{channel.code}:{name}")
         if self._scheduler.running:

@@ -88,7 +88,7 @@ def open_webhooks(
         return None
     from sellable.web.server import WebServer
 
-    hub = WebhookHub(engine, scheduler.pull_soon)
+    hub = WebhookHub(engine, scheduler.pull_soon, run_soon=scheduler.run_soon)
     try:
         listener = WebServer(listen, hub.app())
     except OSError as err:

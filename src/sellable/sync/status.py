@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from sellable.sdk import Capability
 from sellable.store import schema
+from sellable.store.schema import FLAGGED_FULFILMENTS
 from sellable.store.sql import iso_utc
 from sellable.sync.engine import SyncEngine
 from sellable.sync.jobs import JOB_TABLE, repeated_listings
@@ -104,8 +106,19 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                 }
                 for order_id, row in engine.state.refused_orders(code).items()
             ]
-            by_job = throttled_by_job(connection, code, engine.now() - THROTTLE_WINDOW)
             channel = engine.channels[code]
+            fulfils = Capability.FULFIL_ORDERS in channel.connector.capabilities
+            by_job = throttled_by_job(
+                connection,
+                code,
+                engine.now() - THROTTLE_WINDOW,
+                # A fulfilment channel's jobs only where they can run.
+                [
+                    spec.name
+                    for spec in JOB_TABLE
+                    if fulfils or spec.capability is not Capability.FULFIL_ORDERS
+                ],
+            )
             report.append(
                 {
                     "channel": code,
@@ -131,13 +144,74 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                         "orders": refused_orders[:MAX_LISTED],
                     },
                     "webhooks": webhook_status(engine, code),
+                    "fulfilments": fulfilment_status(connection, code) if fulfils else None,
                 }
             )
     return report
 
 
+def fulfilment_status(connection: Connection, code: str) -> dict[str, Any]:
+    """A fulfilment channel's requests: counts of pending, sent (at the provider, not
+    shipped yet), shipped, cancelled and flagged ones, the oldest pending one, and the
+    flagged ones with the provider's reason (what the operator must look at)."""
+    f, o = schema.fulfilments.c, schema.orders.c
+    counts = {
+        status: n
+        for status, n in connection.execute(
+            select(f.status, func.count()).where(f.channel == code).group_by(f.status)
+        )
+    }
+    oldest = connection.execute(
+        select(func.min(f.created_at)).where((f.channel == code) & (f.status == "pending"))
+    ).scalar()
+    flagged = [
+        {
+            "reference": reference,
+            "order": f"{order_channel}:{external_id}",
+            "status": status,
+            "reason": reason,
+        }
+        for reference, order_channel, external_id, status, reason in connection.execute(
+            select(f.reference, o.channel, o.external_id, f.status, f.reason)
+            .join(schema.orders, o.id == f.order_id)
+            .where((f.channel == code) & f.status.in_(FLAGGED_FULFILMENTS))
+            .order_by(f.id)
+            .limit(MAX_LISTED)
+        )
+    ]
+    return {
+        "pending": counts.get("pending", 0) + counts.get("cancel_requested", 0),
+        "sent": counts.get("sent", 0) + counts.get("partially_shipped", 0),
+        "shipped": counts.get("shipped", 0),
+        "cancelled": counts.get("cancelled", 0),
+        "flagged": sum(counts.get(s, 0) for s in FLAGGED_FULFILMENTS),
+        "oldest_pending": iso_utc(oldest),
+        "flagged_requests": flagged,
+    }
+
+
+def fulfilments_line(part: dict[str, Any]) -> str:
+    """``fulfilments: 2 pending, 5 sent, 10 shipped, 1 flagged (…)``."""
+    text = (
+        f"fulfilments: {part['pending']} pending, {part['sent']} sent, {part['shipped']} "
+        f"shipped, {part['cancelled']} cancelled, {part['flagged']} flagged"
+    )
+    if part["oldest_pending"]:
+        text += f"; oldest pending since {part['oldest_pending']}"
+    if part["flagged_requests"]:
+        text += (
+            " ("
+            + "; ".join(
+                f"{r['reference']} {r['status']}: {r['reason']}"
+                for r in part["flagged_requests"][:10]
+            )
+            + ")"
+        )
+    return text
+
+
 def throttled_by_job(
-    connection: Connection, code: str, since: datetime
+    connection: Connection, code: str, since: datetime, jobs: list[str] | None = None
 ) -> dict[str, dict[str, int | None]]:
     """Per job of the channel: the HTTP 429 answers its latest finished run met
     (``last_run``, None before its first run) and its runs started since ``since`` met
@@ -152,14 +226,14 @@ def throttled_by_job(
         ).all()
     )
     found: dict[str, dict[str, int | None]] = {}
-    for spec in JOB_TABLE:
+    for name in jobs if jobs is not None else [spec.name for spec in JOB_TABLE]:
         last = connection.execute(
             select(runs.throttled)
-            .where(of_channel & (runs.job == spec.name) & runs.finished_at.is_not(None))
+            .where(of_channel & (runs.job == name) & runs.finished_at.is_not(None))
             .order_by(runs.id.desc())
             .limit(1)
         ).scalar()
-        found[spec.name] = {"last_run": last, "last_24h": int(recent.get(spec.name) or 0)}
+        found[name] = {"last_run": last, "last_24h": int(recent.get(name) or 0)}
     return found
 
 
@@ -255,6 +329,8 @@ def render_status(report: list[dict[str, Any]]) -> str:
         )
         lines.append(f"  {health_line(channel)}")
         lines.append(f"  {webhooks_line(channel['webhooks'])}")
+        if channel.get("fulfilments") is not None:
+            lines.append(f"  {fulfilments_line(channel['fulfilments'])}")
         for key in ("unmatched_listings", "missing_listings"):
             part = channel[key]
             if part["count"]:

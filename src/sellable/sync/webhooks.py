@@ -83,11 +83,14 @@ class WebhookHub:
         engine: SyncEngine,
         pull_soon: Callable[[str], None],
         *,
+        run_soon: Callable[[str, str], None] | None = None,
         max_body: int | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.engine = engine
         self.pull_soon = pull_soon
+        #: Runs a channel's job soon: a ``fulfilments`` delivery pokes its shipments poll.
+        self.run_soon = run_soon
         self.max_body = max_body or engine.settings.daemon.webhook_max_body
         self.now = now or engine.now
         self._lock = threading.Lock()
@@ -169,6 +172,20 @@ class WebhookHub:
                 code,
                 extra={"channel": code, "job": "webhook"},
             )
+        if event.kind is WebhookKind.FULFILMENTS:
+            log.debug(
+                "channel=%s webhook %s (%s): shipments poll soon",
+                code,
+                event.topic,
+                event.delivery_id,
+                extra={"channel": code, "job": "webhook"},
+            )
+            # Imported here: the jobs import this module (listing refreshes sync webhooks).
+            from sellable.sync.jobs import SHIPMENTS_JOB
+
+            if self.run_soon is not None:
+                self.run_soon(code, SHIPMENTS_JOB)
+            return 200, {"ok": True}
         log.debug(
             "channel=%s webhook %s (%s): order pull soon",
             code,

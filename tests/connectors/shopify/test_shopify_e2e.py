@@ -265,10 +265,10 @@ def test_shopify_sync_recovers_from_throttled_and_429(open_sync: OpenSync) -> No
     assert orders.counts["orders"] == 1
     assert sync.shop.throttled_count == 2  # the THROTTLED answer and the 429
     # The push left the bucket empty: the orders query (requested 2 + 10 x (1 + 2 + 10 x
-    # 9) = 932 points, each line 1 and 8 for its money) waits 18.64 s at 50/s; the 429
-    # drains the limiter, so after its Retry-After (2.0 s) the retry waits for the other
-    # 16.64 s of its 932 points.
-    assert sync.waits == [pytest.approx(18.64), 2.0, pytest.approx(16.64)]
+    # 9 + 1) = 942 points, each line 1 and 8 for its money, 1 for the shipping address)
+    # waits 18.84 s at 50/s; the 429 drains the limiter, so after its Retry-After (2.0 s)
+    # the retry waits for the other 16.84 s of its 942 points.
+    assert sync.waits == [pytest.approx(18.84), 2.0, pytest.approx(16.84)]
 
 
 # -- compare-and-swap ---------------------------------------------------------------------------

@@ -103,9 +103,12 @@ def order(
     updated: str = "2026-11-23T04:27:03.097Z",
     placed: str | None = "2026-11-23T04:27:03.863Z",
     active: bool = False,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """An orders item: lines (line id, sku, quantity), fulfillments (state, [(line, qty)])."""
+    """An orders item: lines (line id, sku, quantity), fulfillments (state, [(line, qty)]);
+    ``extra``: more fields (``shippingAddress``, ``customer``)."""
     return {
+        **extra,
         "id": id_,
         "code": f"CODE{id_}",
         "state": state,

@@ -209,6 +209,15 @@ def test_vendure_full_cycle_listings_push_orders_shipping_and_cancel(
             ),
             second["code"]: ("open", [("BEANS-12OZ", 1, "allocated")]),
         }
+        # The shipping address the checkout set, stored for a fulfilment provider.
+        assert stored_address(store, first["code"]) == {
+            "name": "Test Buyer",
+            "address1": "1 Loopback Road",
+            "city": "London",
+            "zip_code": "N1 1AA",
+            "country": "GB",
+            "email": "a@example.com",
+        }
         # Ours: BEANS 50-2-1 = 47, MUG 30-2-1 = 27, GIFT-KIT min(47, 27, 98) = 27.
         assert vendure_stock(vendure) == {
             "BEANS-12OZ": (49, 1),  # 47 + 1 allocated + threshold 1
@@ -321,3 +330,19 @@ def test_vendure_stock_locations_each_get_their_warehouse_and_the_threshold_once
     finally:
         engine.close()
         store.engine.dispose()
+
+
+def stored_address(store: Store, code: str) -> dict[str, str] | None:
+    """The order's stored shipping address (``orders.shipping_address``, JSON)."""
+    import json
+
+    from sqlalchemy import select
+
+    from sellable.store import schema
+
+    o = schema.orders.c
+    with store.engine.connect() as connection:
+        text = connection.execute(
+            select(o.shipping_address).where(o.external_id == code)
+        ).scalar_one()
+    return None if text is None else dict(json.loads(text))

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 from sellable.errors import ConfigError
 from sellable.sdk import Capability
 from sellable.sync.jobs.base import MAX_PAGES, Channel, JobResult, PaginationLoop
+from sellable.sync.jobs.fulfil import fulfil
 from sellable.sync.jobs.listings import refresh_listings, repeated_listings
 from sellable.sync.jobs.orders import pull_orders
 from sellable.sync.jobs.push import push
 from sellable.sync.jobs.reconcile import reconcile
+from sellable.sync.jobs.shipments import pull_shipments
 from sellable.sync.jobs.stock import pull_stock
 
 if TYPE_CHECKING:
@@ -46,6 +48,8 @@ JOB_TABLE: tuple[JobSpec, ...] = (
     JobSpec("listings", Capability.LIST_LISTINGS, "refresh_listings_every", 0.0, refresh_listings),
     JobSpec("stock", Capability.PULL_STOCK, "pull_stock_every", 0.5, pull_stock),
     JobSpec("orders", Capability.PULL_ORDERS, "pull_orders_every", 1.0, pull_orders),
+    JobSpec("fulfil", Capability.FULFIL_ORDERS, "fulfil_every", 1.2, fulfil),
+    JobSpec("shipments", Capability.FULFIL_ORDERS, "pull_shipments_every", 1.4, pull_shipments),
     JobSpec("reconcile", Capability.PUSH_QUANTITIES, "reconcile_every", 1.5, reconcile),
     JobSpec("push", Capability.PUSH_QUANTITIES, "push_every", 2.0, push),
 )
@@ -53,6 +57,11 @@ JOBS_BY_NAME = {spec.name: spec for spec in JOB_TABLE}
 
 #: The job that probes a channel whose credentials were refused (see sync.health).
 PROBE_JOB = "orders"
+#: Run on every fulfilment channel after an order pull of any channel (new allocations in
+#: its warehouses are sent soon, not at its next interval).
+AFTER_ORDERS = "fulfil"
+#: The job a channel's ``fulfilments`` webhook runs soon.
+SHIPMENTS_JOB = "shipments"
 
 
 def job_spec(name: str) -> JobSpec:
@@ -63,10 +72,12 @@ def job_spec(name: str) -> JobSpec:
 
 
 __all__ = [
+    "AFTER_ORDERS",
     "JOBS_BY_NAME",
     "JOB_TABLE",
     "MAX_PAGES",
     "PROBE_JOB",
+    "SHIPMENTS_JOB",
     "Channel",
     "JobResult",
     "JobSpec",

@@ -196,6 +196,7 @@ def order_in_for(settings: ChannelSettings, order: ChannelOrder) -> OrderIn:
         ),
         created_at=order.created_at,
         route=route,
+        shipping_address=order.shipping_address,
     )
 
 

@@ -3,7 +3,8 @@
 Each count is booked in the warehouse it names (``StockCount.warehouse``: Amazon's FBA
 warehouse, which need not be among the channel's own), else in the channel's first
 warehouse. A count naming a warehouse that is not configured is reported and skipped, so
-that one bad mapping never stops the others.
+that one bad mapping never stops the others. A 3PL's ``committed`` units beyond our own
+allocations there are locked.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
         if warehouse not in known:
             unknown_warehouses[warehouse] = unknown_warehouses.get(warehouse, 0) + 1
             continue
-        counts.append(CountIn(count.sku, warehouse, count.on_hand, reserved=count.reserved))
+        counts.append(
+            CountIn(
+                count.sku,
+                warehouse,
+                count.on_hand,
+                reserved=count.reserved,
+                committed=count.committed,
+            )
+        )
     if unknown_warehouses:
         described = ", ".join(
             f"{warehouse!r} ({n} count{'s' if n != 1 else ''})"

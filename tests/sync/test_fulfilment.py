@@ -1,0 +1,659 @@
+"""Orders sent out to a fulfilment channel (a 3PL) and its shipments coming back, through
+the real engine, order book and store (SQLite and PostgreSQL), against a fulfilment
+provider kept in memory (tests/sync/fake_fulfilment.py: a double of the external 3PL).
+
+Stock in the 3PL warehouse ``sb`` (which uses component inventory): A 10, B 20; a ``KIT`` is
+A + 2 B. The order ``shop:1001`` takes KIT × 2 and A × 1: A 3 and B 4 allocated in ``sb``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from sellable.config import load_settings
+from sellable.imports import import_components, import_products, import_stock
+from sellable.orders import OrderIn, OrderLineIn, OrderStatus, list_orders
+from sellable.sdk import FulfilmentLine, Shipment, ShipmentStatus, ShippingAddress, StockCount
+from sellable.store import schema
+from sellable.store.db import create_db_engine, sync_warehouses, upgrade_schema
+from sellable.sync.engine import SyncEngine
+from sellable.sync.status import channel_status, render_status
+from sellable.sync.webhooks import WebhookHub
+from tests.conftest import assert_ledger_balanced
+from tests.orders.test_order_book import invoke
+from tests.sync import fake_fulfilment
+from tests.sync.fake_fulfilment import Provider
+
+ADDRESS = ShippingAddress(
+    name="Ada Lovelace",
+    address1="12 Analytical Row",
+    city="London",
+    country="GB",
+    zip_code="N1 9GU",
+)
+CONFIG = """
+[database]
+url = "{url}"
+
+[[warehouses]]
+code = "main"
+kind = "own"
+
+[[warehouses]]
+code = "sb"
+kind = "3pl"
+use_component_inventory = true
+
+[[warehouses]]
+code = "sb2"
+kind = "3pl"
+use_component_inventory = true
+
+[[channels]]
+code = "shop"
+connector = "manual"
+warehouses = ["sb", "sb2"]
+
+[[channels]]
+code = "sb"
+connector = "fakefulfil"
+warehouses = ["sb", "sb2"]
+"""
+
+
+class World:
+    """The engine, the provider, and the order book's numbers."""
+
+    def __init__(self, folder: Path, url: str) -> None:
+        config = folder / "sellable.toml"
+        config.write_text(CONFIG.format(url=url))
+        self.config = config
+        settings = load_settings(config)
+        self.db = create_db_engine(settings)
+        upgrade_schema(self.db)
+        sync_warehouses(self.db, settings.warehouses)
+        for name, text in (
+            ("products.csv", "sku,name,kind\nA,A,simple\nB,B,simple\nKIT,Kit,kit\n"),
+            ("components.csv", "parent_sku,component_sku,quantity\nKIT,A,1\nKIT,B,2\n"),
+            ("stock.csv", "sku,warehouse,on_hand\nA,sb,10\nB,sb,20\nA,sb2,5\nB,sb2,5\n"),
+        ):
+            (folder / name).write_text(text)
+        import_products(self.db, folder / "products.csv")
+        import_components(self.db, folder / "components.csv")
+        import_stock(self.db, settings, folder / "stock.csv")
+        self.provider = Provider()
+        fake_fulfilment.PROVIDERS["sb"] = self.provider
+        self.engine = SyncEngine(self.db, settings)
+
+    def place(
+        self,
+        order_id: str = "1001",
+        lines: tuple[OrderLineIn, ...] = (OrderLineIn("l1", "KIT", 2), OrderLineIn("l2", "A", 1)),
+        status: OrderStatus = OrderStatus.OPEN,
+        address: ShippingAddress | None = ADDRESS,
+        route: tuple[str, ...] = ("sb",),
+    ) -> None:
+        live = self.engine.live
+        with live.lock:
+            live.refresh()
+            self.engine.book.apply(
+                [
+                    OrderIn(
+                        "shop",
+                        order_id,
+                        route[0],
+                        status,
+                        lines,
+                        route=route,
+                        shipping_address=address,
+                    )
+                ]
+            )
+
+    def run(self, job: str) -> Any:
+        return self.engine.run_job("sb", job)
+
+    def stock(self, sku: str, warehouse: str = "sb") -> tuple[int, int, int]:
+        """(on hand, locked, allocated)."""
+        s, k, w = schema.stock.c, schema.skus.c, schema.warehouses.c
+        with self.db.connect() as connection:
+            row = connection.execute(
+                select(s.on_hand, s.locked, s.allocated)
+                .join(schema.skus, k.id == s.sku_id)
+                .join(schema.warehouses, w.id == s.warehouse_id)
+                .where((k.sku == sku) & (w.code == warehouse))
+            ).one()
+        return (row[0], row[1], row[2])
+
+    def fulfilments(self) -> list[tuple[str, str, str | None, str | None]]:
+        """(reference, status, remote id, reason) of every request, in order."""
+        f = schema.fulfilments.c
+        with self.db.connect() as connection:
+            return [
+                (r.reference, r.status, r.remote_id, r.reason)
+                for r in connection.execute(
+                    select(f.reference, f.status, f.remote_id, f.reason).order_by(f.id)
+                )
+            ]
+
+    def orders(self, *, held: bool = False) -> list[dict[str, Any]]:
+        with self.db.connect() as connection:
+            return list_orders(connection, held_only=held)
+
+    def close(self) -> None:
+        self.engine.close()
+        assert_ledger_balanced(self.db)
+        self.db.dispose()
+
+
+@pytest.fixture
+def registered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    yield from fake_fulfilment.register(tmp_path_factory.mktemp("fakefulfil"))
+
+
+@pytest.fixture
+def world(registered: None, tmp_path: Path, database_url: str) -> Iterator[World]:
+    opened = World(tmp_path, database_url)
+    yield opened
+    opened.close()
+    fake_fulfilment.PROVIDERS.clear()
+
+
+@pytest.fixture
+def sqlite_world(registered: None, tmp_path: Path) -> Iterator[World]:
+    opened = World(tmp_path, f"sqlite:///{tmp_path / 'sellable.db'}")
+    yield opened
+    opened.close()
+    fake_fulfilment.PROVIDERS.clear()
+
+
+# -- sending, exactly once -------------------------------------------------------------------
+
+
+def test_an_allocated_order_is_sent_once_with_its_lines_and_their_components(
+    world: World,
+) -> None:
+    world.place()
+
+    first = world.run("fulfil")
+    again = world.run("fulfil")
+
+    assert first.ok and first.counts["sent"] == 1
+    assert again.ok and again.counts["sent"] == 0
+    assert world.provider.received == ["shop:1001"]
+    request = world.provider.held("shop:1001").request
+    assert (request.warehouse, request.order_channel, request.order_id) == ("sb", "shop", "1001")
+    assert request.recipient == ADDRESS
+    assert request.lines == (
+        FulfilmentLine("l1", "KIT", 2, (("A", 2), ("B", 4))),
+        FulfilmentLine("l2", "A", 1, (("A", 1),)),
+    )
+    assert world.fulfilments() == [("shop:1001", "sent", "501", None)]
+    assert world.orders()[0]["fulfilments"] == [
+        {
+            "channel": "sb",
+            "remote_id": "501",
+            "reference": "shop:1001",
+            "status": "sent",
+            "tracking": [],
+            "reason": None,
+        }
+    ]
+
+
+def test_a_crash_between_sending_and_recording_is_resolved_by_the_lookup_never_a_resend(
+    world: World,
+) -> None:
+    world.place()
+    world.provider.crash_after_send = True
+
+    crashed = world.run("fulfil")
+
+    assert not crashed.ok and "Crash" in str(crashed.error)
+    assert world.fulfilments() == [("shop:1001", "pending", None, None)]
+    world.provider.crash_after_send = False
+    recovered = world.run("fulfil")
+    assert recovered.ok
+    assert recovered.counts["found"] == 1 and recovered.counts["resent"] == 0
+    assert world.provider.received == ["shop:1001"]
+    assert world.fulfilments() == [("shop:1001", "sent", "501", None)]
+
+
+def test_no_answer_stays_pending_and_is_found_by_reference_next_run(sqlite_world: World) -> None:
+    world = sqlite_world
+    world.place()
+    world.provider.lose_answer = True
+
+    lost = world.run("fulfil")
+    world.provider.lose_answer = False
+    found = world.run("fulfil")
+
+    assert lost.ok and lost.counts["unknown"] == 1
+    assert found.counts["found"] == 1 and found.counts["sent"] == 0
+    assert world.provider.received == ["shop:1001"]
+    assert world.fulfilments() == [("shop:1001", "sent", "501", None)]
+
+
+def test_a_request_that_never_arrived_is_sent_again_and_a_lagging_search_gets_existed(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place()
+    world.provider.drop_before_arrival = True
+    world.run("fulfil")  # lost on the way: the provider has nothing
+    world.provider.drop_before_arrival = False
+
+    resent = world.run("fulfil")
+
+    assert resent.counts["resent"] == 1 and resent.counts["sent"] == 1
+    assert len(world.provider.orders) == 1
+    # The provider holds it, its search does not show it yet, and the answer was lost:
+    # sent again, the provider answers EXISTED, still one order.
+    world.place("1002", (OrderLineIn("l1", "A", 1),))
+    world.provider.lose_answer = True
+    world.run("fulfil")
+    world.provider.lose_answer = False
+    world.provider.search_misses = True
+    existed = world.run("fulfil")
+    assert existed.counts["existed"] == 1 and existed.counts["sent"] == 0
+    assert sorted(world.provider.orders) == ["shop:1001", "shop:1002"]
+    assert world.fulfilments() == [
+        ("shop:1001", "sent", "501", None),
+        ("shop:1002", "sent", "502", None),
+    ]
+
+
+def test_a_request_pending_for_several_runs_makes_the_channel_fail(sqlite_world: World) -> None:
+    world = sqlite_world
+    world.place()
+    world.provider.drop_before_arrival = True
+
+    runs = [world.run("fulfil") for _ in range(3)]
+
+    assert [r.ok for r in runs] == [True, True, False]
+    assert "1 fulfilment request(s) without an answer" in str(runs[-1].error)
+    assert "shop:1001" in str(runs[-1].error)
+    report = channel_status(world.engine)
+    sb = next(c for c in report if c["channel"] == "sb")
+    assert sb["health"] == "failing"
+    assert sb["fulfilments"]["pending"] == 1
+
+
+def test_an_order_without_a_shipping_address_is_reported_not_sent(
+    sqlite_world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = sqlite_world
+    world.place(address=None)
+
+    with caplog.at_level(logging.WARNING, logger="sellable.sync"):
+        result = world.run("fulfil")
+
+    assert result.counts["no_address"] == 1 and result.reports["no_address"] == ["shop:1001"]
+    assert world.provider.received == []
+    assert "shop:1001" in caplog.text
+
+
+def test_a_refused_request_is_flagged_with_the_providers_message(sqlite_world: World) -> None:
+    world = sqlite_world
+    world.place()
+    world.provider.refuse["shop:1001"] = "unknown SKU KIT"
+
+    result = world.run("fulfil")
+
+    assert result.counts["refused"] == 1
+    assert world.fulfilments() == [("shop:1001", "refused", None, "unknown SKU KIT")]
+    held = world.orders(held=True)
+    assert [o["order_id"] for o in held] == ["1001"]
+    assert held[0]["fulfilments"][0]["status"] == "refused"
+
+
+def test_an_order_split_across_two_provider_warehouses_gets_numbered_references(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    # 12 A: 10 in sb, 2 more in sb2 (routed across the channel's warehouses in order).
+    world.place("2001", (OrderLineIn("l1", "A", 12),), route=("sb", "sb2"))
+
+    world.run("fulfil")
+
+    assert sorted(world.provider.orders) == ["shop:2001:1", "shop:2001:2"]
+    assert world.provider.held("shop:2001:1").request.lines == (
+        FulfilmentLine("l1", "A", 10, (("A", 10),)),
+    )
+    assert world.provider.held("shop:2001:2").request.warehouse == "sb2"
+    assert world.provider.held("shop:2001:2").request.lines == (
+        FulfilmentLine("l1", "A", 2, (("A", 2),)),
+    )
+
+
+# -- cancellations on the sales channel ------------------------------------------------------
+
+
+def test_a_cancelled_order_is_cancelled_at_the_provider(sqlite_world: World) -> None:
+    world = sqlite_world
+    world.place()
+    world.run("fulfil")
+
+    world.place(status=OrderStatus.CANCELLED)
+    result = world.run("fulfil")
+
+    assert result.counts["cancelled"] == 1
+    assert world.provider.held("shop:1001").cancelled
+    assert world.fulfilments()[0][:2] == ("shop:1001", "cancelled")
+    assert world.stock("A") == (10, 0, 0)
+
+
+def test_a_cancellation_the_provider_refuses_is_flagged_in_held_orders_and_status(
+    world: World,
+) -> None:
+    world.place()
+    world.run("fulfil")
+    world.provider.held("shop:1001").picked = True
+
+    world.place(status=OrderStatus.CANCELLED)
+    result = world.run("fulfil")
+
+    assert result.counts["cancel_refused"] == 1
+    [(reference, status, remote_id, reason)] = world.fulfilments()
+    assert (reference, status, remote_id) == ("shop:1001", "cancel_refused", "501")
+    assert reason == (
+        "cancelled on its sales channel (shop:1001), but the fulfilment channel refused to "
+        "cancel: already picked; our allocation was released, the provider may still ship it"
+    )
+    assert world.stock("A") == (10, 0, 0) and world.stock("B") == (20, 0, 0)
+    held = world.orders(held=True)
+    assert [o["order_id"] for o in held] == ["1001"]
+    sb = next(c for c in channel_status(world.engine) if c["channel"] == "sb")
+    assert sb["fulfilments"]["flagged"] == 1
+    assert sb["fulfilments"]["flagged_requests"] == [
+        {
+            "reference": "shop:1001",
+            "order": "shop:1001",
+            "status": "cancel_refused",
+            "reason": reason,
+        }
+    ]
+    assert "cancel_refused: cancelled on its sales channel" in render_status(
+        channel_status(world.engine)
+    )
+    # Asked again next run? No: a refused cancellation stays flagged, not retried forever.
+    assert world.run("fulfil").counts["cancel_refused"] == 0
+
+
+# -- shipments back --------------------------------------------------------------------------
+
+
+def test_a_completed_shipment_books_the_sale_of_the_components(world: World) -> None:
+    world.place()
+    world.run("fulfil")
+    assert world.stock("A") == (10, 0, 3) and world.stock("B") == (20, 0, 4)
+    world.provider.ship("shop:1001", [("A", 3), ("B", 4)], tracking="1Z999")
+
+    polled = world.run("shipments")
+
+    assert polled.ok and polled.counts["lines_shipped"] == 2
+    assert world.stock("A") == (7, 0, 0) and world.stock("B") == (16, 0, 0)
+    [order] = world.orders()
+    assert order["status"] == "shipped"
+    assert [line["status"] for line in order["lines"]] == ["shipped", "shipped"]
+    assert order["fulfilments"] == [
+        {
+            "channel": "sb",
+            "remote_id": "501",
+            "reference": "shop:1001",
+            "status": "shipped",
+            "tracking": ["1Z999"],
+            "reason": None,
+        }
+    ]
+    # The same update again (the next poll overlaps), or an old one: nothing more.
+    assert world.run("shipments").counts["lines_shipped"] == 0
+    world.provider.set_shipment("shop:1001", ShipmentStatus.EXCEPTION, "late")
+    assert world.run("shipments").counts["flagged"] == 0
+    assert world.fulfilments()[0][1] == "shipped"
+    assert world.stock("A") == (7, 0, 0) and world.stock("B") == (16, 0, 0)
+
+
+def test_a_kit_shipped_whole_and_a_partial_shipment_book_the_lines_they_cover(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place()
+    world.run("fulfil")
+
+    world.provider.ship("shop:1001", [("A", 1)])
+    first = world.run("shipments")
+    world.provider.ship("shop:1001", [("KIT", 2)], tracking="TRK2")  # not exploded
+    second = world.run("shipments")
+
+    assert first.counts["lines_shipped"] == 1
+    assert second.counts["lines_shipped"] == 1
+    assert world.stock("A") == (7, 0, 0) and world.stock("B") == (16, 0, 0)
+    [order] = world.orders()
+    assert order["fulfilments"][0]["status"] == "shipped"
+    assert order["fulfilments"][0]["tracking"] == ["TRK1", "TRK2"]
+
+
+def test_a_partial_shipment_leaves_the_rest_allocated_and_the_request_partly_shipped(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place()
+    world.run("fulfil")
+    world.provider.ship("shop:1001", [("A", 2), ("B", 4)])
+
+    world.run("shipments")
+
+    assert world.stock("A") == (8, 0, 1) and world.stock("B") == (16, 0, 0)
+    assert world.fulfilments()[0][1] == "partially_shipped"
+    [order] = world.orders()
+    assert order["status"] == "open"
+    assert [line["status"] for line in order["lines"]] == ["shipped", "allocated"]
+
+
+def test_shipped_units_that_match_no_line_are_reported_not_booked(sqlite_world: World) -> None:
+    world = sqlite_world
+    world.place()
+    world.run("fulfil")
+    world.provider.ship("shop:1001", [("A", 1), ("C", 5)])
+
+    polled = world.run("shipments")
+
+    assert polled.ok
+    assert polled.reports["mismatches"] == [
+        "shop:1001: shipped units not matching the lines sent: C×5"
+    ]
+    assert world.stock("A") == (9, 0, 2)
+
+
+def test_a_shipment_the_provider_cancelled_releases_the_allocation(world: World) -> None:
+    world.place()
+    world.run("fulfil")
+    world.provider.cancel("shop:1001")
+
+    polled = world.run("shipments")
+
+    assert polled.counts["lines_released"] == 2
+    assert world.stock("A") == (10, 0, 0) and world.stock("B") == (20, 0, 0)
+    assert world.fulfilments()[0][:2] == ("shop:1001", "cancelled")
+    [order] = world.orders()
+    assert [(line["status"], line["hold_reason"]) for line in order["lines"]] == [
+        ("cancelled", "cancelled by the fulfilment channel sb"),
+        ("cancelled", "cancelled by the fulfilment channel sb"),
+    ]
+
+
+def test_a_cancelled_shipment_beside_a_completed_one_releases_what_did_not_ship(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place()
+    world.run("fulfil")
+    world.provider.ship("shop:1001", [("A", 1)])
+    held = world.provider.held("shop:1001")
+    held.shipments.append(Shipment("S2", ShipmentStatus.CANCELLED, (("A", 2), ("B", 4))))
+    held.updated_at = world.provider.tick()
+
+    polled = world.run("shipments")
+
+    assert (polled.counts["lines_shipped"], polled.counts["lines_released"]) == (1, 1)
+    assert world.stock("A") == (9, 0, 0) and world.stock("B") == (20, 0, 0)
+    assert world.fulfilments()[0][:2] == ("shop:1001", "shipped")
+    [order] = world.orders()
+    assert [line["status"] for line in order["lines"]] == ["cancelled", "shipped"]
+    assert order["status"] == "shipped"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        pytest.param(ShipmentStatus.EXCEPTION, "Out of stock at the centre", id="exception"),
+        pytest.param(ShipmentStatus.ON_HOLD, "Address needs review", id="on-hold"),
+    ],
+)
+def test_an_exception_or_a_hold_flags_the_order_with_the_providers_reason(
+    world: World, status: ShipmentStatus, reason: str
+) -> None:
+    world.place()
+    world.run("fulfil")
+    world.provider.set_shipment("shop:1001", status, reason)
+
+    polled = world.run("shipments")
+
+    assert polled.counts["flagged"] == 1
+    assert world.fulfilments() == [("shop:1001", status.value, "501", reason)]
+    held = world.orders(held=True)
+    assert [o["order_id"] for o in held] == ["1001"]
+    assert world.stock("A") == (10, 0, 3)  # still allocated: the provider holds it
+    # Released by the provider: back to sent.
+    world.provider.set_shipment("shop:1001", ShipmentStatus.PROCESSING, None)
+    world.run("shipments")
+    assert world.fulfilments() == [("shop:1001", "sent", "501", None)]
+    assert world.orders(held=True) == []
+
+
+def test_the_poll_ignores_orders_that_are_not_ours_and_moves_its_cursor(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place()
+    world.run("fulfil")
+    world.provider.page_size = 1
+    world.place("1002", (OrderLineIn("l1", "B", 1),))
+    world.run("fulfil")
+    world.provider.orders["elsewhere:9"] = fake_fulfilment.HeldOrder(
+        "elsewhere:9",
+        "900",
+        world.provider.held("shop:1001").request,
+        world.provider.tick(),
+    )
+
+    polled = world.run("shipments")
+
+    assert polled.counts["not_ours"] == 1 and polled.counts["applied"] == 0
+    assert polled.counts["unchanged"] == 2
+    assert world.engine.state.cursor("sb", "shipments") is not None
+
+
+def test_a_fulfilments_webhook_pokes_the_shipments_poll(sqlite_world: World) -> None:
+    world = sqlite_world
+    pulls: list[str] = []
+    runs: list[tuple[str, str]] = []
+    hub = WebhookHub(world.engine, pulls.append, run_soon=lambda c, j: runs.append((c, j)))
+
+    status, body = hub.receive("sb", {"id": "msg_1"}, b"{}")
+
+    assert (status, body) == (200, {"ok": True})
+    assert runs == [("sb", "shipments")] and pulls == []
+
+
+# -- stock: the provider's committed units --------------------------------------------------
+
+
+def test_committed_units_beyond_our_allocations_are_locked(world: World) -> None:
+    world.place()  # A 3, B 4 allocated in sb
+    world.provider.counts = [
+        StockCount("A", 10, warehouse="sb", committed=5),  # 2 committed to others
+        StockCount("B", 20, warehouse="sb", committed=3),  # less than ours: 0 locked
+        StockCount("A", 5, warehouse="sb2", committed=5),  # nothing of ours: all locked
+    ]
+
+    result = world.run("stock")
+
+    assert result.ok
+    assert world.stock("A") == (10, 2, 3)
+    assert world.stock("B") == (20, 0, 4)
+    assert world.stock("A", "sb2") == (5, 5, 0)
+
+
+def test_the_address_is_stored_and_never_logged(
+    sqlite_world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = sqlite_world
+    with caplog.at_level(logging.DEBUG):
+        world.place()
+        world.run("fulfil")
+        world.provider.ship("shop:1001", [("A", 3), ("B", 4)])
+        world.run("shipments")
+
+    with world.db.connect() as connection:
+        stored = connection.execute(select(schema.orders.c.shipping_address)).scalar_one()
+    assert json.loads(stored)["address1"] == "12 Analytical Row"
+    for secret in ("Ada Lovelace", "Analytical", "N1 9GU"):
+        assert secret not in caplog.text
+    assert "Analytical" not in repr(world.provider.held("shop:1001").request)
+
+
+def test_the_cli_shows_fulfilments_and_lists_flagged_ones_as_held(sqlite_world: World) -> None:
+    world = sqlite_world
+    world.place()
+    world.place("1002", (OrderLineIn("l1", "B", 1),))
+    world.run("fulfil")
+    world.provider.ship("shop:1001", [("A", 3), ("B", 4)], tracking="1Z999")
+    world.provider.set_shipment("shop:1002", ShipmentStatus.ON_HOLD, "Address needs review")
+    world.run("shipments")
+
+    listed = invoke(world.config, "orders")
+    held = invoke(world.config, "orders", "--held")
+    status = invoke(world.config, "status")
+
+    assert listed.exit_code == 0, listed.output
+    assert "FULFILMENT" in listed.output
+    assert "sb shipped 501 (1Z999)" in listed.output
+    assert "sb on_hold 502" in listed.output
+    assert held.exit_code == 0, held.output
+    rows = [line for line in held.output.splitlines() if line.startswith("shop:")]
+    assert len(rows) == 1 and rows[0].startswith("shop:1002")
+    assert "sb on hold: Address needs review" in rows[0]
+    assert status.exit_code == 0, status.output
+    assert (
+        "fulfilments: 0 pending, 0 sent, 1 shipped, 0 cancelled, 1 flagged "
+        "(shop:1002 on_hold: Address needs review)"
+    ) in status.output
+
+
+def test_an_order_pull_schedules_the_fulfilment_channels_send_soon(sqlite_world: World) -> None:
+    from sellable.sync.scheduler import Scheduler
+
+    scheduler = Scheduler(sqlite_world.engine, sqlite_world.engine.settings)
+    try:
+        # Not started: what is added waits in APScheduler's pending list, by id.
+        def waiting(job_id: str) -> bool:
+            return scheduler._scheduler.get_job(job_id) is not None
+
+        scheduler.run("sb", "stock")
+        assert not waiting("sb:fulfil-soon")
+
+        scheduler.run("sb", "orders")
+        scheduler.run_soon("sb", "shipments")
+
+        assert waiting("sb:fulfil-soon") and waiting("sb:shipments-soon")
+    finally:
+        scheduler.shutdown(wait=False)
