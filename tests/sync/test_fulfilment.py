@@ -511,6 +511,27 @@ def test_a_cancelled_shipment_beside_a_completed_one_releases_what_did_not_ship(
     assert order["status"] == "shipped"
 
 
+def test_an_order_still_open_after_the_provider_cancelled_is_sent_again_under_a_new_reference(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place()
+    world.run("fulfil")
+    world.provider.cancel("shop:1001")
+    world.run("shipments")
+    assert world.stock("A") == (10, 0, 0)
+
+    world.place()  # the storefront still says open: allocated again
+    sent = world.run("fulfil")
+
+    assert world.stock("A") == (10, 0, 3) and world.stock("B") == (20, 0, 4)
+    assert sent.counts["sent"] == 1
+    assert [row[:2] for row in world.fulfilments()] == [
+        ("shop:1001", "cancelled"),
+        ("shop:1001:2", "sent"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("status", "reason"),
     [

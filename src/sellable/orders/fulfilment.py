@@ -172,8 +172,8 @@ class Fulfilments:
 
     def due(self, channel: str, warehouses: Sequence[str]) -> Due:
         """The requests to send for the lines allocated in ``warehouses`` (the channel's
-        3PL warehouses) that no request covers yet: one per (order, warehouse), open
-        orders only, oldest order first.
+        3PL warehouses) that no request covers yet (a cancelled request covers nothing):
+        one per (order, warehouse), open orders only, oldest order first.
 
         A reference is ``"<order channel>:<order id>"``; when the order has more than one
         request at this channel (two of its warehouses, or lines added later), each gets
@@ -213,14 +213,18 @@ class Fulfilments:
             covered: set[tuple[int, int, str]] = set()
             made: Counter[int] = Counter()
             for chunk in chunked(order_ids, 2000):
-                for oid, wid, channel_code, text in connection.execute(
-                    select(f.order_id, f.warehouse_id, f.channel, f.lines).where(
+                for oid, wid, channel_code, status, text in connection.execute(
+                    select(f.order_id, f.warehouse_id, f.channel, f.status, f.lines).where(
                         one_of(connection, f.order_id, chunk)
                     )
                 ):
-                    covered.update((oid, wid, line.line_id) for line in lines_of(text))
                     if channel_code == channel:
                         made[oid] += 1
+                    if status == "cancelled":
+                        # Allocated again after a cancellation (the provider cancelled, the
+                        # order is still open on its channel): a new request.
+                        continue
+                    covered.update((oid, wid, line.line_id) for line in lines_of(text))
         groups: dict[tuple[int, int], dict[str, Any]] = {}
         for (
             oid,

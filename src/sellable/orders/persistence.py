@@ -73,7 +73,8 @@ class StoredOrder:
     #: The warehouses its lines are routed among, comma-separated (None: its own only).
     route: str | None = None
     #: Where it ships to, as stored (JSON, see :func:`address_text`); None: not given.
-    shipping_address: str | None = None
+    #: Personal data: left out of the repr, like ShippingAddress's.
+    shipping_address: str | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)

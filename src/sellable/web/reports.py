@@ -179,6 +179,8 @@ def held_lines(board: Dashboard) -> list[dict[str, Any]]:
     lines = []
     for order in orders_report(board, held=True):
         for line in order["lines"]:
+            if line["status"] != "held":
+                continue  # an order listed for its flagged fulfilment (a 3PL's exception)
             lines.append(
                 {
                     "order": f"{order['channel']}:{order['order_id']}",
