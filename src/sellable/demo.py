@@ -10,6 +10,12 @@ order on the pass after it was placed. Each pass prints the orders pulled, the a
 orders built, the quantities pushed per channel, the bottleneck of each bundle and whether
 every channel now shows what Sellable computed.
 
+With the ShipBob connector installed, a ShipBob account is emulated too: its fulfilment
+centre ``sb-chicago`` (a 3PL warehouse that uses component inventory: ShipBob keeps stock
+per component, so a bundle there is what its components can make) holds coffee
+components, WooCommerce sells from it first, its orders are sent to ShipBob, and ShipBob's
+shipments come back as sales on the next pass.
+
 Each run starts from an empty database unless ``resume`` is asked for.
 """
 
@@ -39,8 +45,18 @@ from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.plugins import load_connector
 
 EXAMPLES = Path(__file__).parent / "examples"
-#: channel code -> emulator / connector name, in the order they are shown.
-CHANNELS = {"woo": "woocommerce", "shopify": "shopify", "amazon": "amazon"}
+#: channel code -> emulator / connector name, in the order they are shown. ``shipbob`` is
+#: the fulfilment provider (a 3PL), not a storefront: no customer orders there.
+CHANNELS = {"woo": "woocommerce", "shopify": "shopify", "amazon": "amazon", "shipbob": "shipbob"}
+#: The connectors of fulfilment providers: they serve warehouses, and list nothing.
+FULFILMENT_CONNECTORS = {"shipbob"}
+#: ShipBob's fulfilment centre: our warehouse code and ShipBob's ``location_id`` (Cicero).
+SHIPBOB_CENTRE = "sb-chicago"
+SHIPBOB_LOCATION = 10
+#: Components at ShipBob's centre (it holds no bundle): 12 coffee kits can be made there.
+SHIPBOB_STOCK = {"BEANS-12OZ": 24, "MUG-CERAMIC": 12, "SCOOP-WOOD": 40}
+#: The storefront that sells from ShipBob's centre first (then from main).
+SHIPBOB_SELLER = "woo"
 #: The bundles whose figures and bottleneck each pass shows.
 BUNDLES = ("GIFT-SET-COFFEE", "GIFT-KIT-COFFEE", "ALPHABET-BUNDLE", "CAMERA-STARTER-KIT")
 #: What the simulated customers buy, and how often (relative weights).
@@ -65,6 +81,14 @@ assembly_on_demand = true
 [[warehouses]]
 code = "fba-us"
 kind = "fba"
+"""
+#: ShipBob keeps stock per component, never per bundle, and picks a kit's components at
+#: shipment: a bundle's sellable there is what its components can make.
+SHIPBOB_WAREHOUSE = f"""
+[[warehouses]]
+code = "{SHIPBOB_CENTRE}"
+kind = "3pl"
+use_component_inventory = true
 """
 
 Echo = Callable[[str], None]
@@ -106,6 +130,8 @@ class DemoChannel:
     emulator: EmulatorServer
     settings: dict[str, Any]
     warehouses: list[str] = field(default_factory=lambda: ["main"])
+    #: A fulfilment provider (ShipBob): it serves warehouses, no customer orders there.
+    fulfilment: bool = False
 
 
 @dataclass
@@ -113,6 +139,7 @@ class PassReport:
     number: int
     placed: list[str] = field(default_factory=list)
     shipped: list[str] = field(default_factory=list)
+    shipped_by_provider: list[str] = field(default_factory=list)
     results: list[JobResult] = field(default_factory=list)
     builds: list[str] = field(default_factory=list)
     new_orders: dict[str, int] = field(default_factory=dict)
@@ -124,7 +151,10 @@ class Demo:
 
     def __init__(self, folder: Path, channels: list[DemoChannel], seed: int) -> None:
         self.folder = folder
-        self.channels = channels
+        #: The storefronts (customers order there; their listings are pushed).
+        self.channels = [c for c in channels if not c.fulfilment]
+        #: The fulfilment provider, if emulated (ShipBob).
+        self.provider = next((c for c in channels if c.fulfilment), None)
         self.random = random.Random(seed)
         self.config_path = folder / "sellable.toml"
         self.config_path.write_text(self._config())
@@ -141,7 +171,9 @@ class Demo:
     def _config(self) -> str:
         database = (self.folder / DATABASE).resolve()
         parts = [f'log_level = "WARNING"\n\n[database]\nurl = "sqlite:///{database}"\n', WAREHOUSES]
-        for channel in self.channels:
+        if self.provider is not None:
+            parts.append(SHIPBOB_WAREHOUSE)
+        for channel in self.all_channels:
             parts.append(
                 f"\n[[channels]]\ncode = {toml_value(channel.code)}\n"
                 f"connector = {toml_value(channel.emulator.connector)}\n"
@@ -151,6 +183,10 @@ class Demo:
             )
             parts.extend(f"{k} = {toml_value(v)}\n" for k, v in channel.settings.items())
         return "".join(parts)
+
+    @property
+    def all_channels(self) -> list[DemoChannel]:
+        return self.channels + ([self.provider] if self.provider is not None else [])
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -207,9 +243,30 @@ class Demo:
             self._numbers[key] = str(name(order_id)) if callable(name) else f"#{order_id}"
         return self._numbers[key]
 
+    def ship_at_provider(self, report: PassReport, engine: SyncEngine) -> None:
+        """ShipBob ships every order it was sent before this pass, and its webhook pokes the
+        shipments poll at once (as in the daemon), which books them as sales."""
+        if self.provider is None:
+            return
+        shipbob: Any = self.provider.emulator
+        with shipbob.lock:
+            waiting = [
+                (s.id, shipbob.orders[s.order_id].reference_id)
+                for s in shipbob.shipments.values()
+                if s.status == "Processing"
+            ]
+        for shipment_id, reference in waiting:
+            shipbob.ship(shipment_id)
+            code, _, order_id = reference.partition(":")
+            number = self._numbers.get((code, order_id), f"#{order_id}")
+            report.shipped_by_provider.append(f"{code} {number}")
+        if waiting:
+            report.results.append(engine.run_job(self.provider.code, "shipments"))
+
     def ship(self, report: PassReport) -> None:
         """The warehouse ships every order placed before this pass; the pass's order pull
-        then sees them shipped, and their units leave the shelves."""
+        then sees them shipped, and their units leave the shelves (an order ShipBob
+        shipped is marked completed on its shop, as ShipBob's store integration does)."""
         shipping, self._to_ship = self._to_ship, []
         for channel, order_id in shipping:
             emulator: Any = channel.emulator
@@ -225,6 +282,8 @@ class Demo:
 
     def restock(self) -> None:
         import_stock(self.db, self.settings, EXAMPLES / "stock.csv")
+        if self.provider is not None:
+            stock_shipbob(self.provider.emulator)
 
     def run_pass(self, engine: SyncEngine, orders: int) -> PassReport:
         self.passes += 1
@@ -232,10 +291,11 @@ class Demo:
         if self.passes > 1 and self.passes % RESTOCK_EVERY == 0:
             self.restock()
             report.restocked = True
+        self.ship_at_provider(report, engine)
         self.ship(report)
         self.customers(report, orders)
         before = self._orders_per_channel()
-        report.results = engine.run_once()
+        report.results += engine.run_once()
         after = self._orders_per_channel()
         report.new_orders = {code: n - before.get(code, 0) for code, n in after.items()}
         report.builds = self._new_builds()
@@ -282,6 +342,8 @@ class Demo:
                 "  delivery received: main counted back to the example stock "
                 "(after the orders shipped since the last count)"
             )
+        if report.shipped_by_provider:
+            lines.append("  ShipBob shipped: " + "; ".join(report.shipped_by_provider))
         if report.shipped:
             lines.append("  shipped: " + "; ".join(report.shipped))
         lines.append(
@@ -303,6 +365,16 @@ class Demo:
             if failures:
                 text += "   FAILED: " + "; ".join(f"{r.job}: {r.error}" for r in failures)
             lines.append(text)
+        if self.provider is not None:
+            code = self.provider.code
+            ran = [r for r in report.results if r.channel == code]
+            sent = sum(r.counts.get("sent", 0) for r in ran if r.job == "fulfil")
+            shipped = sum(r.counts.get("lines_shipped", 0) for r in ran if r.job == "shipments")
+            text = f"  {code:<8} orders sent {sent:>2}   order lines shipped {shipped:>2}"
+            failures = [r for r in ran if not r.ok]
+            if failures:
+                text += "   FAILED: " + "; ".join(f"{r.job}: {r.error}" for r in failures)
+            lines.append(text)
         for build in report.builds:
             lines.append(f"  assembly order {build}")
         core = engine.book.live.core
@@ -311,11 +383,15 @@ class Demo:
         header = f"  {'bundle':<20}" + "".join(f"{c.code:>9}" for c in self.channels)
         if fba:
             header += f"{'at FBA':>9}"
+        if self.provider is not None:
+            header += f"{'at ShipBob':>11}"
         lines.append(header + "   bottleneck in main")
         for sku in BUNDLES:
             figures = "".join(f"{shown[c.code].get(sku, 0):>9}" for c in self.channels)
             if fba:  # FBA does not use component inventory: pre-packed units only
                 figures += f"{core.sellable(sku, 'fba-us'):>9}"
+            if self.provider is not None:  # ShipBob: what its components there can make
+                figures += f"{core.sellable(sku, SHIPBOB_CENTRE):>11}"
             lines.append(f"  {sku:<20}{figures}   {_bottleneck(explain(core, sku, 'main'))}")
         lagging = self.lagging(engine)
         lines.append(
@@ -371,6 +447,12 @@ def _bottleneck(node: Explanation) -> str:
     )
 
 
+def stock_shipbob(emulator: Any) -> None:
+    """ShipBob's centre counted at the demo's component stock (ShipBob's own count)."""
+    for sku, units in SHIPBOB_STOCK.items():
+        emulator.set_inventory(sku, SHIPBOB_LOCATION, on_hand=units)
+
+
 def _remove_database(folder: Path, echo: Echo) -> None:
     """A fresh start: the previous run's SQLite database and its WAL files go."""
     removed = False
@@ -403,9 +485,21 @@ def started_channels(names: list[str], echo: Echo) -> Iterator[list[DemoChannel]
                 echo(f"{name}: skipped ({err})")
                 continue
             stack.enter_context(emulator)
+            settings = emulator.connector_settings()
+            if name in FULFILMENT_CONNECTORS:
+                settings["locations"] = {SHIPBOB_CENTRE: SHIPBOB_LOCATION}
+                stock_shipbob(emulator)
+                channels.append(DemoChannel(code, emulator, settings, [SHIPBOB_CENTRE], True))
+                echo(f"{name} emulator listening on {emulator.url} (3PL, centre {SHIPBOB_CENTRE})")
+                continue
             warehouses = CHANNEL_WAREHOUSES.get(name, ["main"])
-            channels.append(DemoChannel(code, emulator, emulator.connector_settings(), warehouses))
+            channels.append(DemoChannel(code, emulator, settings, warehouses))
             echo(f"{name} emulator listening on {emulator.url}")
+        storefronts = [c for c in channels if not c.fulfilment]
+        if storefronts and len(storefronts) < len(channels):
+            # the storefront that sells from ShipBob's centre first, then from main
+            seller = next((c for c in storefronts if c.code == SHIPBOB_SELLER), storefronts[0])
+            seller.warehouses = [SHIPBOB_CENTRE, *seller.warehouses]
         yield channels
 
 
@@ -430,7 +524,7 @@ def run_demo(
         _remove_database(folder, echo)
     logging.getLogger("sellable").setLevel(logging.WARNING)
     with started_channels(names, echo) as channels:
-        if not channels:
+        if not [c for c in channels if not c.fulfilment]:
             raise ConfigError(
                 "no channel to demonstrate: install the connectors with "
                 "pip install -e connectors/woocommerce -e connectors/shopify -e connectors/amazon"

@@ -39,22 +39,26 @@ def test_demo_shows_orders_pushes_and_bottlenecks_and_every_channel_catches_up(
         "  amazon   new orders  0 (orders read  0)   listings pushed  0 "
         "(14 accepted, awaiting the channel's confirmation)" in first
     )
+    assert "  shipbob  orders sent  0   order lines shipped  0" in first
     # Amazon's column is its merchant-fulfilled offer (from main); FBA holds only the
-    # bundle's 8 pre-packed units and never counts components
+    # bundle's 8 pre-packed units and never counts components. ShipBob's centre holds
+    # components only: 12 coffee kits (12 mugs), no assembled set; WooCommerce sells from
+    # it and from main (12 + 30 kits)
     assert (
-        "  bundle                    woo  shopify   amazon   at FBA   bottleneck in main" in first
+        "  bundle                    woo  shopify   amazon   at FBA at ShipBob   "
+        "bottleneck in main" in first
     )
     assert (
-        "  GIFT-SET-COFFEE            40       40       40        0   10 assembled on the "
-        "shelf + 30 from components; limited by MUG-CERAMIC (30 left, 1 per unit)" in first
+        "  GIFT-SET-COFFEE            40       40       40        0          0   10 assembled "
+        "on the shelf + 30 from components; limited by MUG-CERAMIC (30 left, 1 per unit)" in first
     )
     assert (
-        "  GIFT-KIT-COFFEE            30       30       30        0   30 from components; "
-        "limited by MUG-CERAMIC (30 left, 1 per unit)" in first
+        "  GIFT-KIT-COFFEE            42       30       30        0         12   30 from "
+        "components; limited by MUG-CERAMIC (30 left, 1 per unit)" in first
     )
     assert (
-        "  ALPHABET-BUNDLE            50       50       50        8   50 from components; "
-        "limited by DEF (50 left, 1 per unit)" in first
+        "  ALPHABET-BUNDLE            50       50       50        8          0   50 from "
+        "components; limited by DEF (50 left, 1 per unit)" in first
     )
     later = lines[passes[1] :]
     placed = [line for line in later if line.startswith("  customers ordered: ")]
@@ -68,6 +72,14 @@ def test_demo_shows_orders_pushes_and_bottlenecks_and_every_channel_catches_up(
     # the orders of a pass ship on the next one
     shipped = [line for line in later if line.startswith("  shipped: ")]
     assert len(shipped) == 2 and all("#" in line for line in shipped)
+    # WooCommerce's coffee kits go to ShipBob first: sent, shipped the pass after, booked
+    sent = [
+        re.search(r"  shipbob  orders sent +(\d+)   order lines shipped +(\d+)$", x) for x in later
+    ]
+    figures = [(int(m[1]), int(m[2])) for m in sent if m]
+    assert len(figures) == 3
+    assert sum(n for n, _ in figures) >= 1 and sum(n for _, n in figures) >= 1
+    assert any(line.startswith("  ShipBob shipped: woo #") for line in later)
     assert (tmp_path / "demo" / "sellable.toml").exists()
     assert (tmp_path / "demo" / "sellable-demo.db").exists()
 

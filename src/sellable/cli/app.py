@@ -850,7 +850,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 )
 @click.option(
     "--channels",
-    default="woocommerce,shopify,amazon",
+    default="woocommerce,shopify,amazon,shipbob",
     show_default=True,
     help="Comma-separated channels to emulate (those with an installed connector).",
 )

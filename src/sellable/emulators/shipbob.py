@@ -294,6 +294,9 @@ class ShipBobEmulator(EmulatorServer):
         self.request_validator = request_validator
         #: Every request refused by the validator: (method, path, problems).
         self.violations: list[tuple[str, str, list[str]]] = []
+        #: Tests: called with each order ``POST /order`` created, before it is answered (a
+        #: crash between sending and recording: the hook kills the client).
+        self.after_order_created: Callable[[Order], None] | None = None
         #: Clock readings of the requests inside the rate limit's window.
         self.window: deque[float] = deque()
         #: Requests answered (not throttled), and the clock reading of each, for the share
@@ -1096,7 +1099,10 @@ class ShipBobEmulator(EmulatorServer):
         problems = _order_body_problems(body)
         if problems:
             raise HttpError(400, problems)
-        return Response(201, self._render_order(self._create_order(channel.id, body)))
+        order = self._create_order(channel.id, body)
+        if self.after_order_created is not None:
+            self.after_order_created(order)
+        return Response(201, self._render_order(order))
 
     def _get_orders(self, request: Request) -> Response:
         rows = list(self.orders.values())
