@@ -57,7 +57,7 @@ def push_pending(
             )
         result.counts["would_push"] = len(pending)
         return
-    ok, failed, retry, to_send = settle_in_flight(engine, channel, desired, pending)
+    ok, failed, retry, to_send = settle_in_flight(engine, channel, rows, desired, pending)
     batch_size = max(1, channel.connector.max_push_batch)
     for start in range(0, len(to_send), batch_size):
         if engine.stopping.is_set():
@@ -89,7 +89,7 @@ def push_pending(
             code, len(confirmed), len(refused), len(items) - len(confirmed) - len(refused)
         )
     result.counts.update(pushed=ok, failed=failed, retry=retry)
-    engine.metrics.queue_depth(code, len(pending) - ok)
+    engine.metrics.queue_depth(code, max(0, len(pending) - ok))
     if failed:
         log.warning(
             "channel=%s: %d listing(s) refused by the channel; retried next cycle",
@@ -102,23 +102,25 @@ def push_pending(
 def settle_in_flight(
     engine: SyncEngine,
     channel: Channel,
+    rows: list[dict[str, Any]],
     desired: dict[str, Offer],
     pending: list[dict[str, Any]],
 ) -> tuple[int, int, int, list[dict[str, Any]]]:
     """Ask the connector what settled of its pushes in flight
     (:meth:`~sellable.sdk.Connector.pushes_in_flight`) and record it: a confirmed quantity
-    becomes the listing's last pushed, a refusal is counted and retried next run, as from
+    becomes the listing's last pushed (also when the listing no longer wants it: it is then
+    pushed again now), a refusal is counted and sent again next run, as from
     :meth:`push_quantities`. Returns the confirmed, refused and still-waiting counts and the
-    pending rows left to hand over: a listing still waiting with the quantity it should
-    show is not asked for again (re-offering 100,000 listings in flight to learn that 4
-    feeds are still queued cost seconds a run)."""
+    rows to hand over: a listing still waiting with the offer it should show is not asked
+    for again (re-offering 100,000 listings in flight, to learn that their 4 feeds are
+    still queued, cost seconds a run)."""
     in_flight = channel.connector.pushes_in_flight()
     if in_flight is None:
         return 0, 0, 0, pending
     code = channel.settings.code
     confirmed: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
-    shown: dict[str, int] = {}  # listing id -> quantity the channel now confirmed
+    shown: dict[str, int] = {}  # listing id -> quantity the channel confirmed just now
     for outcome, quantity in in_flight.settled:
         lid = outcome.listing_id
         if outcome.status is PushStatus.OK:
@@ -132,15 +134,14 @@ def settle_in_flight(
     waiting = in_flight.waiting
     retry = 0
     left: list[dict[str, Any]] = []
-    for row in pending:
+    for row in rows if shown else pending:
         lid = row["listing_id"]
+        if lid in shown:
+            row = {**row, "last_pushed": shown[lid]}
         offer = desired[lid]
-        flag_in_step = row["last_backorders"] == offer.backorders
-        if lid in failed_now:
-            continue  # counted failed; sent again next run, as any refusal
-        if shown.get(lid) == offer.quantity and flag_in_step:
-            continue  # confirmed just now: in step
-        if waiting.get(lid) == offer.quantity and flag_in_step:
+        if in_step(row, offer) or lid in failed_now:
+            continue  # a refusal is sent again next run, as any
+        if waiting.get(lid) == offer.quantity and row["last_backorders"] == offer.backorders:
             retry += 1  # still in flight with the quantity it should show
             continue
         left.append(row)
