@@ -681,15 +681,24 @@ class AmazonConnector(Connector):
         settled: list[tuple[PushResult, int]] = []
         for feed in list(self._feeds.values()):
             self._poll(feed, polled)
-            if feed.outcome is None and now - feed.submitted_at <= self.stuck_after:
+            outcome = feed.outcome
+            if outcome is None and now - feed.submitted_at <= self.stuck_after:
                 continue
-            for sku in sorted(feed.waiting):
+            for sku in feed.messages.values():
                 pending = self._pending.get(sku)
                 if pending is None or pending.ref != feed.feed_id:
-                    continue  # superseded by a later submission
-                settled.append(
-                    (self._follow(pending.listing_id, pending, now, polled), pending.quantity)
-                )
+                    continue  # told already, or superseded by a later submission
+                if outcome is None:  # stuck: reported failed (and warned of) as _follow does
+                    result = self._follow(pending.listing_id, pending, now, polled)
+                else:
+                    del self._pending[sku]
+                    error = outcome.get(sku)
+                    result = (
+                        PushResult.ok(pending.listing_id)
+                        if error is None
+                        else PushResult.failed(pending.listing_id, error)
+                    )
+                settled.append((result, pending.quantity))
             self._feeds.pop(feed.feed_id, None)
         waiting = {
             pending.listing_id: pending.quantity

@@ -136,12 +136,17 @@ def settle_in_flight(
     left: list[dict[str, Any]] = []
     for row in rows if shown else pending:
         lid = row["listing_id"]
-        if lid in shown:
-            row = {**row, "last_pushed": shown[lid]}
         offer = desired[lid]
-        if in_step(row, offer) or lid in failed_now:
+        flag_in_step = row["last_backorders"] == offer.backorders
+        if lid in shown:
+            if shown[lid] == offer.quantity and flag_in_step:
+                continue  # confirmed just now
+            row = {**row, "last_pushed": shown[lid]}
+        elif in_step(row, offer):
+            continue
+        if lid in failed_now:
             continue  # a refusal is sent again next run, as any
-        if waiting.get(lid) == offer.quantity and row["last_backorders"] == offer.backorders:
+        if waiting.get(lid) == offer.quantity and flag_in_step:
             retry += 1  # still in flight with the quantity it should show
             continue
         left.append(row)
