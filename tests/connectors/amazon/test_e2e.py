@@ -496,3 +496,36 @@ def test_a_feed_applied_after_the_stock_went_back_is_recorded_and_corrected(
     amazon.settle()
     assert amazon.emulator.quantities() == dict(SELLABLE)
     assert amazon.run("push").counts["pending"] == 0
+
+
+@SQLITE_ONLY
+def test_a_push_run_while_a_feed_is_queued_polls_it_and_hands_nothing_over(
+    open_amazon: OpenAmazon,
+) -> None:
+    amazon = open_amazon(mfn=ALL_SKUS, fba={})
+    amazon.connector.patch_limit = 2  # more than 2 changes go through a feed
+    registry = amazon.engine.metrics.registry
+
+    def batches() -> float | None:
+        return registry.get_sample_value("sellable_push_batch_seconds_count", {"channel": "amazon"})
+
+    amazon.engine.run_once()  # the feed is submitted: one push batch
+    assert batches() == 1
+    before = len(amazon.emulator.request_log)
+
+    queued = amazon.run("push")
+    amazon.clock.advance(30.0)
+    done = amazon.run("push")
+
+    assert (queued.counts["retry"], queued.counts["pushed"]) == (len(ALL_SKUS), 0)
+    assert (done.counts["retry"], done.counts["pushed"]) == (0, len(ALL_SKUS))
+    assert batches() == 1  # neither run handed a listing to push_quantities
+    assert [
+        path.rsplit("/", 1)[0] for _m, path, _s in list(amazon.emulator.request_log)[before:]
+    ] == [
+        "/feeds/2021-06-30/feeds",  # getFeed: IN_PROGRESS
+        "/feeds/2021-06-30/feeds",  # getFeed: DONE
+        "/feeds/2021-06-30/documents",  # getFeedDocument: the processing report
+        "/s3/reports",
+    ]
+    assert amazon.emulator.quantities() == dict(SELLABLE)
