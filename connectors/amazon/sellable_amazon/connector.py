@@ -147,7 +147,7 @@ class _Submission:
     kind: Literal["patch", "feed"]
     submitted_at: float
     ref: str  # submissionId or feedId
-    listing_id: str = ""
+    listing_id: str
 
 
 @dataclass(slots=True)
