@@ -35,7 +35,9 @@ until a run leaves nothing in flight):
   minimum, target <= 1.10 with 0 throttled answers.
 * The daemon's own work is not in the minimum: reading 100,000 listings and their offers
   from the store, writing the 4 documents (each written while the one before uploads),
-  then, per push run, polling getFeed and finally reading 4 processing reports and
+  then, per push run, reading the listings and offers again (to find new changes) and
+  polling getFeed once per feed (the connector's pushes_in_flight: the 100,000 listings
+  in flight are not handed over again), and finally reading 4 processing reports and
   recording 100,000 confirmations. The timeline line shows when each feed was created and
   each run ended; the last feed cannot be DONE before its creation + the minimum.
 * Product types: the report has none and a PATCH message needs one. They are known here

@@ -55,6 +55,7 @@ from sellable.sdk import (
     OrderPage,
     OrderPayloadError,
     OrderStatus,
+    PushesInFlight,
     PushItem,
     PushResult,
     PushStatus,
@@ -146,6 +147,7 @@ class _Submission:
     kind: Literal["patch", "feed"]
     submitted_at: float
     ref: str  # submissionId or feedId
+    listing_id: str
 
 
 @dataclass(slots=True)
@@ -667,6 +669,44 @@ class AmazonConnector(Connector):
             results.extend(self._submit_feeds(submit, now))
         return results
 
+    def pushes_in_flight(self) -> PushesInFlight:
+        """The feeds in flight, each polled once (getFeed, 2/s; its processing report once
+        it is done): the outcomes of those that finished or got stuck, and the quantities
+        still queued. The push job then hands none of those over again: a push run while
+        4 feeds of 100,000 changes are queued costs 4 getFeed calls, not 100,000 items.
+        Patches (at most :attr:`patch_limit` a push) are still followed by
+        :meth:`push_quantities`, one getListingsItem each."""
+        now = self.clock()
+        polled: set[str] = set()
+        settled: list[tuple[PushResult, int]] = []
+        for feed in list(self._feeds.values()):
+            self._poll(feed, polled)
+            outcome = feed.outcome
+            if outcome is None and now - feed.submitted_at <= self.stuck_after:
+                continue
+            for sku in feed.messages.values():
+                pending = self._pending.get(sku)
+                if pending is None or pending.ref != feed.feed_id:
+                    continue  # told already, or superseded by a later submission
+                if outcome is None:  # stuck: reported failed (and warned of) as _follow does
+                    result = self._follow(pending.listing_id, pending, now, polled)
+                else:
+                    del self._pending[sku]
+                    error = outcome.get(sku)
+                    result = (
+                        PushResult.ok(pending.listing_id)
+                        if error is None
+                        else PushResult.failed(pending.listing_id, error)
+                    )
+                settled.append((result, pending.quantity))
+            self._feeds.pop(feed.feed_id, None)
+        waiting = {
+            pending.listing_id: pending.quantity
+            for pending in self._pending.values()
+            if pending.kind == "feed"
+        }
+        return PushesInFlight(settled, waiting)
+
     def _follow(self, lid: str, pending: _Submission, now: float, polled: set[str]) -> PushResult:
         """Where a submission stands: OK once applied, RETRY while queued, FAILED when
         refused or stuck."""
@@ -852,7 +892,7 @@ class AmazonConnector(Connector):
         # Always HTTP 200: ACCEPTED = queued, not applied; INVALID = refused, with issues.
         if status == "ACCEPTED":
             ref = str(data.get("submissionId", ""))
-            self._pending[sku] = _Submission(sku, item.quantity, "patch", now, ref)
+            self._pending[sku] = _Submission(sku, item.quantity, "patch", now, ref, lid)
             return PushResult.retry(lid, f"accepted (submission {ref}), not applied yet")
         self._forget_product_type(sku)
         issues = data.get("issues") if isinstance(data, dict) else None
@@ -892,7 +932,7 @@ class AmazonConnector(Connector):
             )
             for sku, lid in document.lids.items():
                 self._pending[sku] = _Submission(
-                    sku, document.quantities[sku], "feed", now, feed_id
+                    sku, document.quantities[sku], "feed", now, feed_id, lid
                 )
                 results.append(PushResult.retry(lid, f"in feed {feed_id}, queued"))
             log.info(

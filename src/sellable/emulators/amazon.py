@@ -293,6 +293,9 @@ class _Feed:
     # it processes the feed; processing joins it. (parsed document, document-level issues)
     check: threading.Thread | None = None
     checked: tuple[Any, list[dict[str, Any]]] = (None, [])
+    # What processing found, worked out by the check thread too: the quantities to set at
+    # DONE (listing, quantity), the processing report (gzipped) and the status.
+    processed: tuple[list[tuple[Any, int]], bytes, str, dict[str, Any]] | None = None
     processing_started: datetime | None = None
     processing_ended: datetime | None = None
 
@@ -1291,6 +1294,7 @@ class AmazonEmulator(EmulatorServer):
 
         def run() -> None:
             feed.checked = _check_document(content)
+            feed.processed = self._outcome(feed)
 
         feed.check = threading.Thread(target=run, name=f"feed-{feed.feed_id}", daemon=True)
         feed.check.start()
@@ -1336,23 +1340,46 @@ class AmazonEmulator(EmulatorServer):
         )
 
     def _process(self, feed: _Feed) -> None:
-        """Apply the valid messages of the checked document and write the report."""
+        """At DONE (or FATAL): set the quantities of the valid messages and publish the
+        report, both worked out by the check thread while the feed was IN_PROGRESS (as
+        Amazon processes it on machines of its own: the getFeed that sees DONE would
+        otherwise wait for 25,000 messages to be checked)."""
         if feed.check is None:  # due at once (no time in queue): check it now
             self._start_check(feed)
         assert feed.check is not None
         feed.check.join()  # the check started IN_PROGRESS (normally long done)
-        parsed, issues = feed.checked
+        applies, document, status, report = feed.processed or self._outcome(feed)
+        now = self.clock.now()
+        for listing, quantity in applies:
+            listing.quantity = quantity
+            listing.updated = now
+        result_id = str(uuid.uuid4())
+        self.documents[result_id] = _Document(
+            result_id, float("inf"), "application/json", report=document
+        )
+        feed.result_document = result_id
+        feed.status = status
+        self.last_report = report
+
+    def _outcome(self, feed: _Feed) -> tuple[list[tuple[Any, int]], bytes, str, dict[str, Any]]:
+        """The checked feed's processing: the (listing, quantity) its valid messages set,
+        its gzipped processing report, its status and the report itself."""
+        parsed, document_issues = feed.checked
+        issues = list(document_issues)
+        applies: list[tuple[Any, int]] = []
         processed = accepted = invalid_count = 0
         status = "FATAL" if issues else "DONE"
         if status == "DONE":
             for message in parsed["messages"]:
                 processed += 1
-                found = self._message_issues(message)
+                found, listing, quantity = self._message_outcome(message)
                 if found:
                     invalid_count += 1
                     issues.extend(found)
-                else:
-                    accepted += 1
+                    continue
+                accepted += 1
+                if listing is not None and quantity is not None:
+                    applies.append((listing, quantity))
         report = {
             "header": {"sellerId": SELLER_ID, "version": "2.0", "feedId": feed.feed_id},
             "issues": issues,
@@ -1364,33 +1391,32 @@ class AmazonEmulator(EmulatorServer):
                 "messagesInvalid": invalid_count,
             },
         }
-        result_id = str(uuid.uuid4())
-        self.documents[result_id] = _Document(
-            result_id,
-            float("inf"),
-            "application/json",
-            report=gzip.compress(json.dumps(report).encode()),
-        )
-        feed.result_document = result_id
-        feed.status = status
-        self.last_report = report
+        return applies, gzip.compress(json.dumps(report).encode()), status, report
 
-    def _message_issues(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+    def _message_outcome(
+        self, message: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], _Listing | None, int | None]:
+        """A message's issues, and the listing and quantity it sets when it has none."""
         message_id, sku = message["messageId"], message["sku"]
         listing = self.listings.get(sku)
         if listing is None:
-            return [self._issue(message_id, sku, "4000001", f"SKU '{sku}' does not exist.")]
+            return (
+                [self._issue(message_id, sku, "4000001", f"SKU '{sku}' does not exist.")],
+                None,
+                None,
+            )
         if message["operationType"] != "PATCH":
-            return []  # UPDATE/PARTIAL_UPDATE/DELETE: accepted, not emulated
+            return [], None, None  # UPDATE/PARTIAL_UPDATE/DELETE: accepted, not emulated
         found, quantity = self._check_patch(
             listing, message.get("productType", ""), message.get("patches") or []
         )
         if found:
-            return [self._issue(message_id, sku, i["code"], i["message"]) for i in found]
-        if quantity is not None:
-            listing.quantity = quantity
-            listing.updated = self.clock.now()
-        return []
+            return (
+                [self._issue(message_id, sku, i["code"], i["message"]) for i in found],
+                None,
+                None,
+            )
+        return [], listing, quantity
 
     @staticmethod
     def _issue(message_id: int | None, sku: str | None, code: str, text: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from sellable.sdk._models import (
     Listing,
     ListingPage,
     OrderPage,
+    PushesInFlight,
     PushItem,
     PushResult,
     StockCount,
@@ -144,6 +145,16 @@ class Connector:
     def push_quantities(self, items: Sequence[PushItem]) -> list[PushResult]:
         """Set the quantities; one result per item, in any order."""
         raise NotImplementedError
+
+    def pushes_in_flight(self) -> PushesInFlight | None:
+        """For a channel that confirms pushes later (a queued feed): look once, cheaply,
+        at what is in flight and say what settled since the last call and what still
+        waits. The push job calls it at each run before handing items over: it records
+        the settled outcomes, and a listing still waiting with the quantity it should
+        show is not handed over again (it counts as a retry). Nothing in flight outlives
+        the instance: after a restart the listings are simply pushed again. The default,
+        None, tracks nothing: every pending listing goes to :meth:`push_quantities`."""
+        return None
 
     def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:
         """The channel's current quantity per listing id (for reconcile)."""

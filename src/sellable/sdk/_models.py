@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -346,6 +346,17 @@ class PushResult:
     @classmethod
     def retry(cls, listing_id: str, message: str) -> PushResult:
         return cls(listing_id, PushStatus.RETRY, message)
+
+
+@dataclass(frozen=True, slots=True)
+class PushesInFlight:
+    """What a connector whose pushes are confirmed later knows of them
+    (:meth:`Connector.pushes_in_flight`): ``settled``, the outcomes learned since the last
+    call, each with the quantity it is about (OK: the channel shows it; FAILED: refused);
+    ``waiting``, listing id -> quantity submitted and not confirmed yet."""
+
+    settled: Sequence[tuple[PushResult, int]] = ()
+    waiting: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from sellable_amazon.connector import AmazonConnector
 
 from sellable.emulators.amazon import AmazonEmulator
 from sellable.emulators.base import ManualClock
+from sellable.imports import import_stock
 from sellable.sync.engine import JobResult, SyncEngine
 from sellable.sync.status import channel_status
 from tests.connectors.cogs import BOTH_DATABASES, KIT, assert_kit_earned, cogs_line
@@ -463,3 +464,68 @@ def test_a_reconcile_right_after_the_listing_refresh_takes_the_reports_quantitie
     amazon.clock.advance(AmazonConnector.report_read_back_age + 1)
     assert amazon.run("reconcile").counts["drifted"] == 0
     assert amazon.emulator.calls.get("searchListingsItems", 0) == searched + -(-len(ALL_SKUS) // 20)
+
+
+@SQLITE_ONLY
+def test_a_feed_applied_after_the_stock_went_back_is_recorded_and_corrected(
+    open_amazon: OpenAmazon,
+) -> None:
+    """A feed carries new quantities; before it is done the stock goes back, so the
+    listings want what was last confirmed. Amazon still applies the feed: its quantities are
+    recorded as what the offers show, and the wanted ones are pushed again at once."""
+    amazon = open_amazon(mfn=ALL_SKUS, fba={})
+    amazon.connector.patch_limit = 2  # more than 2 changes go through a feed
+    amazon.engine.run_once()
+    amazon.settle()
+    assert amazon.emulator.quantities() == dict(SELLABLE)
+
+    changed = ("BEANS-12OZ", "MUG-CERAMIC", "SCOOP-WOOD")
+    counted = {sku: amazon.store.stock_row(sku, "main") for sku in changed}
+    count = "sku,warehouse,on_hand\n"
+    more = count + "".join(f"{sku},main,{row[0] + 7}\n" for sku, row in counted.items() if row)
+    back = count + "".join(f"{sku},main,{row[0]}\n" for sku, row in counted.items() if row)
+    import_stock(amazon.store.engine, amazon.store.settings, amazon.store.csv("more.csv", more))
+    sent = amazon.run("push")
+    assert sent.counts["retry"] >= 3 and len(amazon.emulator.feeds) == 2
+    import_stock(amazon.store.engine, amazon.store.settings, amazon.store.csv("back.csv", back))
+    assert amazon.run("push").counts["pending"] == 0  # in step again, the feed still queued
+
+    corrected = amazon.settle(30)  # the feed is done: its quantities are now on Amazon
+    assert corrected.counts["pushed"] == sent.counts["retry"]
+    assert corrected.counts["pending"] == 0 and corrected.counts["retry"] >= 3  # sent again
+    amazon.settle()
+    assert amazon.emulator.quantities() == dict(SELLABLE)
+    assert amazon.run("push").counts["pending"] == 0
+
+
+@SQLITE_ONLY
+def test_a_push_run_while_a_feed_is_queued_polls_it_and_hands_nothing_over(
+    open_amazon: OpenAmazon,
+) -> None:
+    amazon = open_amazon(mfn=ALL_SKUS, fba={})
+    amazon.connector.patch_limit = 2  # more than 2 changes go through a feed
+    registry = amazon.engine.metrics.registry
+
+    def batches() -> float | None:
+        return registry.get_sample_value("sellable_push_batch_seconds_count", {"channel": "amazon"})
+
+    amazon.engine.run_once()  # the feed is submitted: one push batch
+    assert batches() == 1
+    before = len(amazon.emulator.request_log)
+
+    queued = amazon.run("push")
+    amazon.clock.advance(30.0)
+    done = amazon.run("push")
+
+    assert (queued.counts["retry"], queued.counts["pushed"]) == (len(ALL_SKUS), 0)
+    assert (done.counts["retry"], done.counts["pushed"]) == (0, len(ALL_SKUS))
+    assert batches() == 1  # neither run handed a listing to push_quantities
+    assert [
+        path.rsplit("/", 1)[0] for _m, path, _s in list(amazon.emulator.request_log)[before:]
+    ] == [
+        "/feeds/2021-06-30/feeds",  # getFeed: IN_PROGRESS
+        "/feeds/2021-06-30/feeds",  # getFeed: DONE
+        "/feeds/2021-06-30/documents",  # getFeedDocument: the processing report
+        "/s3/reports",
+    ]
+    assert amazon.emulator.quantities() == dict(SELLABLE)

@@ -122,3 +122,32 @@ def test_after_a_restart_unconfirmed_items_are_simply_sent_again(
     assert len(emulator.feeds) == 2
     assert {r.status for r in done} == {PushStatus.OK}
     assert emulator.quantities() == dict.fromkeys(SKUS, 4)
+
+
+def test_pushes_in_flight_polls_each_feed_once_and_settles_it_once_with_its_quantities(
+    clock: ManualClock, connect: Connect, emulator: AmazonEmulator
+) -> None:
+    connector = connect()
+    emulator.refuse("S-03")
+    connector.push_quantities(items(4))  # one feed of 25 changes
+    before = emulator.calls.get("getFeed", 0)
+
+    queued = connector.pushes_in_flight()
+    clock.advance(6)
+    done = connector.pushes_in_flight()
+    after = connector.pushes_in_flight()
+
+    assert (list(queued.settled), dict(queued.waiting)) == ([], dict.fromkeys(SKUS, 4))
+    assert emulator.calls["getFeed"] - before == 2  # once per call while it was queued
+    outcomes = {result.listing_id: (result.status, quantity) for result, quantity in done.settled}
+    assert outcomes == {
+        **{sku: (PushStatus.OK, 4) for sku in SKUS if sku != "S-03"},
+        "S-03": (PushStatus.FAILED, 4),
+    }
+    assert dict(done.waiting) == {}
+    assert (list(after.settled), dict(after.waiting)) == ([], {})  # told once, then forgotten
+    assert emulator.calls["getFeed"] - before == 2
+    # settled here, so push_quantities no longer holds them: a push sends anew
+    emulator.accept("S-03")
+    resent = connector.push_quantities(items(4, ["S-03"]))
+    assert resent[0].status is PushStatus.RETRY and emulator.calls["patchListingsItem"] == 1

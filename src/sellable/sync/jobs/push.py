@@ -57,13 +57,13 @@ def push_pending(
             )
         result.counts["would_push"] = len(pending)
         return
-    ok = failed = retry = 0
+    ok, failed, retry, to_send = settle_in_flight(engine, channel, rows, desired, pending)
     batch_size = max(1, channel.connector.max_push_batch)
-    for start in range(0, len(pending), batch_size):
+    for start in range(0, len(to_send), batch_size):
         if engine.stopping.is_set():
-            result.counts["abandoned"] = len(pending) - start
+            result.counts["abandoned"] = len(to_send) - start
             break
-        batch = pending[start : start + batch_size]
+        batch = to_send[start : start + batch_size]
         items = [push_item(row, desired[row["listing_id"]]) for row in batch]
         started = time.monotonic()
         results = {r.listing_id: r for r in channel.connector.push_quantities(items)}
@@ -89,7 +89,7 @@ def push_pending(
             code, len(confirmed), len(refused), len(items) - len(confirmed) - len(refused)
         )
     result.counts.update(pushed=ok, failed=failed, retry=retry)
-    engine.metrics.queue_depth(code, len(pending) - ok)
+    engine.metrics.queue_depth(code, max(0, len(pending) - ok))
     if failed:
         log.warning(
             "channel=%s: %d listing(s) refused by the channel; retried next cycle",
@@ -97,6 +97,61 @@ def push_pending(
             failed,
             extra={"channel": code, "job": result.job, "counts": {"failed": failed}},
         )
+
+
+def settle_in_flight(
+    engine: SyncEngine,
+    channel: Channel,
+    rows: list[dict[str, Any]],
+    desired: dict[str, Offer],
+    pending: list[dict[str, Any]],
+) -> tuple[int, int, int, list[dict[str, Any]]]:
+    """Ask the connector what settled of its pushes in flight
+    (:meth:`~sellable.sdk.Connector.pushes_in_flight`) and record it: a confirmed quantity
+    becomes the listing's last pushed (also when the listing no longer wants it: it is then
+    pushed again now), a refusal is counted and sent again next run, as from
+    :meth:`push_quantities`. Returns the confirmed, refused and still-waiting counts and the
+    rows to hand over: a listing still waiting with the offer it should show is not asked
+    for again (re-offering 100,000 listings in flight, to learn that their 4 feeds are
+    still queued, cost seconds a run)."""
+    in_flight = channel.connector.pushes_in_flight()
+    if in_flight is None:
+        return 0, 0, 0, pending
+    code = channel.settings.code
+    confirmed: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
+    shown: dict[str, int] = {}  # listing id -> quantity the channel confirmed just now
+    for outcome, quantity in in_flight.settled:
+        lid = outcome.listing_id
+        if outcome.status is PushStatus.OK:
+            confirmed.append({"lid": lid, "q": quantity})
+            shown[lid] = quantity
+        elif outcome.status is PushStatus.FAILED:
+            refused.append({"lid": lid, "e": (outcome.message or "refused")[:1000]})
+    if confirmed or refused:
+        engine.state.record_push(code, confirmed, refused)
+    failed_now = {r["lid"] for r in refused}
+    waiting = in_flight.waiting
+    retry = 0
+    left: list[dict[str, Any]] = []
+    for row in rows if shown else pending:
+        lid = row["listing_id"]
+        offer = desired[lid]
+        flag_in_step = row["last_backorders"] == offer.backorders
+        if lid in shown:
+            if shown[lid] == offer.quantity and flag_in_step:
+                continue  # confirmed just now
+            row = {**row, "last_pushed": shown[lid]}
+        elif in_step(row, offer):
+            continue
+        if lid in failed_now:
+            continue  # a refusal is sent again next run, as any
+        if waiting.get(lid) == offer.quantity and flag_in_step:
+            retry += 1  # still in flight with the quantity it should show
+            continue
+        left.append(row)
+    engine.metrics.pushed(code, len(confirmed), len(refused), retry)
+    return len(confirmed), len(refused), retry, left
 
 
 def push_item(row: dict[str, Any], offer: Offer) -> PushItem:
@@ -122,4 +177,4 @@ def listing_of(row: dict[str, Any]) -> Listing:
     )
 
 
-__all__ = ["in_step", "listing_of", "push", "push_item", "push_pending"]
+__all__ = ["in_step", "listing_of", "push", "push_item", "push_pending", "settle_in_flight"]
