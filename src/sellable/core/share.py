@@ -44,7 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -265,12 +265,10 @@ def _split_groups(
     np.cumsum(counts[:-1], out=offsets[1:])
     # the groups by size, each size in one pass
     sizes = np.bincount(counts)
-    by_size = np.argsort(counts, kind="stable")
-    ends = np.cumsum(sizes)
     for count in np.flatnonzero(sizes).tolist():
         if count == 0:
             continue
-        rows = by_size[ends[count] - sizes[count] : ends[count]]
+        rows = np.flatnonzero(counts == count)
         cells = offsets[rows][:, None] + np.arange(count)
         grants, ok = _split_rows(totals[rows], weights[cells], floors[cells])
         out[cells] = grants
@@ -295,6 +293,14 @@ def _gather(
     offsets = np.cumsum(counts) - counts
     cell = np.arange(total, dtype=_I64) - np.repeat(offsets - first, counts)
     return items[cell], counts
+
+
+def _starts(keys: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
+    """The CSR starts of ``keys`` (positions below ``n``) once sorted: entry ``p`` is how
+    many keys are below ``p``."""
+    out = np.zeros(n + 1, dtype=_IDX)
+    np.cumsum(np.bincount(keys, minlength=n), out=out[1:])
+    return out
 
 
 class _Graph:
@@ -335,12 +341,11 @@ class _Graph:
             slots_of = np.zeros(n, dtype=_I64)
             slots_of[comps] = per_parent
             self.plain[comps] = (one_option & (edges_of == slots_of))[comps]
-        self.pstart = np.searchsorted(self.e_parent, np.arange(n + 1)).astype(_IDX)
-        by_child = np.argsort(self.e_child, kind="stable").astype(_IDX)
-        self.cedge = by_child
-        self.cstart = np.searchsorted(self.e_child[by_child], np.arange(n + 1)).astype(_IDX)
+        self.pstart = _starts(self.e_parent, n)
+        self.cedge = np.argsort(self.e_child, kind="stable").astype(_IDX)
+        self.cstart = _starts(self.e_child, n)
         # first option of each slot, first slot of each parent (both non-empty groups)
-        self.slot_first = np.searchsorted(self.o_slot, np.arange(len(flat))).astype(_I64)
+        self.slot_first = np.cumsum(per_slot) - per_slot
         self.made_parents, self.made_first = np.unique(self.slot_parent, return_index=True)
         self.rank = np.array(catalog.rank, dtype=_IDX)
 
@@ -457,9 +462,8 @@ class SharedAllocation:
             seen: set[ListingKey] = set()
             dup = next(x.key for x in self.listings if x.key in seen or seen.add(x.key))  # type: ignore[func-returns-value]
             raise ValueError(f"listing {dup} appears twice in the shared allocation")
-        index = self.catalog.index
         try:
-            self._pos = np.fromiter(map(index.__getitem__, map(_SKU, self.listings)), _I64, count)
+            self._pos = self._positions(list(map(_SKU, self.listings)))
         except KeyError:
             position = self.catalog.position
             for listing in self.listings:
@@ -472,6 +476,12 @@ class SharedAllocation:
         self._lf += self.policy.min_units
         self.recompute_all()
 
+    def _positions(self, skus: list[str]) -> npt.NDArray[Any]:
+        """The catalog positions of ``skus`` (one C-level pass: ``itemgetter`` of them all)."""
+        if len(skus) < 2:
+            return np.array([self.catalog.index[sku] for sku in skus], dtype=_I64)
+        return np.array(itemgetter(*skus)(self.catalog.index), dtype=_I64)
+
     def recompute_all(self) -> None:
         """Every share from scratch (the reference the incremental path must equal)."""
         graph = self.graph
@@ -480,24 +490,29 @@ class SharedAllocation:
         # per distinct warehouse tuple, which of our warehouses it sells from
         tuples = list(map(_WAREHOUSES, listings))
         kinds = {codes: k for k, codes in enumerate(dict.fromkeys(tuples))}
-        kind = np.fromiter(map(kinds.__getitem__, tuples), _I64, count)
+        if count > 1:
+            kind = np.array(itemgetter(*tuples)(kinds), dtype=_I64)
+        else:
+            kind = np.array([kinds[codes] for codes in tuples], dtype=_I64)
         del tuples
+        # the listings by SKU position (ties: listing order), once for every warehouse
+        by_pos = np.argsort(self._pos, kind="stable")
+        kind_by_pos = kind[by_pos]
         for wh in self._warehouses:
             sells = np.array([wh.code in codes for codes in kinds], dtype=bool)
-            members = np.flatnonzero(sells[kind]) if len(kinds) else np.zeros(0, dtype=_I64)
-            if len(members) == 0:
+            order = by_pos[sells[kind_by_pos]] if len(kinds) else np.zeros(0, dtype=_I64)
+            if len(order) == 0:
                 _Warehouse.__init__(wh, wh.index, wh.code)
                 continue
-            self._recompute_warehouse(wh, graph, members.astype(_I64))
+            self._recompute_warehouse(wh, graph, order.astype(_I64))
 
-    def _recompute_warehouse(
-        self, wh: _Warehouse, graph: _Graph, members: npt.NDArray[Any]
-    ) -> None:
+    def _recompute_warehouse(self, wh: _Warehouse, graph: _Graph, order: npt.NDArray[Any]) -> None:
+        """Split every SKU in ``wh`` among ``order``, its listings sorted by SKU position
+        (ties: listing order)."""
         n = graph.n
         count = len(self.listings)
         lw, lf, lpos = self._lw, self._lf, self._pos
         wh.active = True
-        order = members[np.argsort(lpos[members], kind="stable")]
         wh.dmem = order.astype(_IDX)
         dcount = np.bincount(lpos[order], minlength=n).astype(_I64)
         wh.dstart = np.zeros(n + 1, dtype=_IDX)
@@ -537,16 +552,13 @@ class SharedAllocation:
         np.cumsum(pcount, out=wh.pcstart[1:])
         wh.pcedge = edges.astype(_IDX)
         # claim weights and floors, parents first (in the order the incremental path adds)
-        weight = np.zeros(n, dtype=np.float64)
+        # (bincount adds in listing order, as the incremental path does: the same floats)
+        sku_of = lpos[order]
+        weight = np.bincount(sku_of, weights=lw[order], minlength=n)
         floor = np.zeros(n, dtype=it)
         rows = np.flatnonzero(has_direct)
-        j = 0
-        while len(rows):
-            listing = order[wh.dstart[rows] + j]
-            weight[rows] += lw[listing]
-            floor[rows] += lf[listing]
-            j += 1
-            rows = rows[dcount[rows] > j]
+        if len(rows):
+            floor[rows] = np.add.reduceat(lf[order], wh.dstart[rows].astype(_I64))
         nodes = np.flatnonzero(nested)
         node_rank = graph.rank[nodes]
         levels = np.flatnonzero(np.bincount(node_rank)).tolist() if len(nodes) else []
