@@ -295,3 +295,20 @@ def test_share_headroom_incremental_equals_a_full_recompute(
                 assert shares.share_in(listing.key, warehouse) == fresh.share_in(
                     listing.key, warehouse
                 )
+
+
+def test_share_headroom_follows_a_stock_change_incrementally() -> None:
+    """The incremental path gives the figures of the parametrized cases above."""
+    engine = _engine({"MUG": 20, "BOX": 100}, {"KIT": [("MUG", 1), ("BOX", 1)]})
+    shares = SharedAllocation(engine, HEADROOM)
+    shares.load([_listing("shop", "MUG", 4.0), _listing("shop", "KIT", 0.01)])
+    assert {key[1]: units for key, units in shares.shares().items()} == {"MUG": 20, "KIT": 20}
+    pair = ("MUG", "main")
+    changed = shares.stock_changed(set(engine.apply({pair: StockLevels(10)})) | {pair})
+    assert changed == {("shop", "MUG"), ("shop", "KIT")}
+    assert {key[1]: units for key, units in shares.shares().items()} == {"MUG": 9, "KIT": 5}
+    engine_b = _engine({"MUG": 20}, {})
+    simple = SharedAllocation(engine_b, HEADROOM)
+    simple.load([_listing("a", "MUG", 4.0), _listing("b", "MUG", 0.01)])
+    simple.stock_changed(set(engine_b.apply({pair: StockLevels(10)})) | {pair})
+    assert simple.shares() == {("a", "MUG"): 9, ("b", "MUG"): 5}
