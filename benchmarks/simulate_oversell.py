@@ -916,9 +916,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = "".join(f", {key} = {value}" for key, value in allocation.items())
         print(f'shared runs: [allocation] mode = "shared"{extra} (other settings: defaults)')
     if "latency" in modes:
-        print(
-            'latency runs: the same with headroom = "latency" and each channel\'s push_latency'
-        )
+        print('latency runs: the same with headroom = "latency" and each channel\'s push_latency')
     print(HEADER)
     results: list[Figures] = []
     for name in scenarios:
