@@ -764,7 +764,17 @@ class SharedAllocation:
         below_at = self.policy.rebalance_below
         settle = np.flatnonzero(nested & has_direct)
         mine, ncount = _gather(wh.dstart, order, settle)
-        extra = _split_groups(unused[settle], lw[mine], np.zeros(len(mine), dtype=it), ncount)
+        # only the SKUs whose composites left something over have anything to split
+        left = unused[settle] > 0
+        extra = np.zeros(len(mine), dtype=it)
+        if left.any():
+            some = np.repeat(left, ncount)
+            extra[some] = _split_groups(
+                unused[settle][left],
+                lw[mine[some]],
+                np.zeros(int(some.sum()), dtype=it),
+                ncount[left],
+            )
         leftover[mine] = extra
         value = granted[mine] + extra
         if floor_on:
