@@ -343,11 +343,15 @@ def _split_rows(
         zero_first = (frac[:, 0] > frac[:, 1]) | ((frac[:, 0] == frac[:, 1]) & (w[:, 0] >= w[:, 1]))
         bonus = np.stack([one & zero_first, one & ~zero_first], axis=1)
     else:
-        column = np.broadcast_to(np.arange(count), (rows, count))
-        ranked = np.lexsort((column, -w, -frac), axis=1)
-        place = np.empty((rows, count), dtype=_I64)
-        np.put_along_axis(place, ranked, column, axis=1)
-        bonus = place < rest[:, None]
+        # ranked only where units are left over (most rows divide exactly or not at all)
+        bonus = np.zeros((rows, count), dtype=bool)
+        some = np.flatnonzero(active & (rest > 0))
+        if len(some):
+            column = np.broadcast_to(np.arange(count), (len(some), count))
+            ranked = np.lexsort((column, -w[some], -frac[some]), axis=1)
+            place = np.empty((len(some), count), dtype=_I64)
+            np.put_along_axis(place, ranked, column, axis=1)
+            bonus[some] = place < rest[some][:, None]
     grants += np.where(active[:, None], wholes + bonus, 0)
     return grants, ok
 
