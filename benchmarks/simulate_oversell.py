@@ -51,11 +51,17 @@ Figures, per scenario and mode (units, unless named orders):
 * revenue: the list price of accepted units whose line is allocated at the end of the week
   (a held line later served by a receipt counts; one still held does not).
 
+Runs (``--mode``, repeatable; default all three): "full"; "shared" (the strict split,
+every other ``[allocation]`` setting at its default); "latency" (shared with ``headroom =
+"latency"`` and each channel's ``push_latency`` set to what the simulated channel takes, as
+a merchant would configure it). ``--allocation KEY=VALUE`` adds settings to both shared
+runs.
+
 Goal (issue 15): "shared" cuts oversold units by at least 90% against "full", with lost
 sales at most 5% of demand, on each scenario. The verdict line says PASS or MISS per
-scenario; when the configuration does not accept ``[allocation] mode = "shared"`` (the mode
-is not built yet) the shared run is reported as unavailable, with the configuration's
-error, and no figure is made up.
+scenario and shared run; when the configuration does not accept ``[allocation] mode =
+"shared"`` (the mode is not built yet) the shared run is reported as unavailable, with the
+configuration's error, and no figure is made up.
 """
 
 from __future__ import annotations
