@@ -198,7 +198,11 @@ def test_shared_velocity_counts_shipped_orders_in_the_window_not_cancelled_ones(
         engine.close()
 
 
-HEADROOM = FIXED + 'headroom = "latency"\n\n[allocation.channels.shop]\npush_latency = "30m"\n'
+HEADROOM = (
+    FIXED
+    + 'velocity_refresh = "0s"\nheadroom = "latency"\n\n'
+    + '[allocation.channels.shop]\npush_latency = "30m"\n'
+)
 
 
 def test_shared_latency_headroom_offers_ample_stock_whole_and_explains_it(
@@ -235,5 +239,40 @@ def test_shared_latency_headroom_offers_ample_stock_whole_and_explains_it(
                 30,
                 1,
             )
+        finally:
+            engine.close()
+
+
+def test_shared_latency_headroom_reads_rates_over_the_history_the_book_holds(
+    config_file: Path,
+) -> None:
+    """Two days of history (the first order's date): WooCommerce's 3 beans give it
+    (1 + 3) / 48 units an hour, Shopify's none 1 / 48; the demand until seen is that over
+    the pull interval (2 min) plus the push debounce (1 s); Shopify's push latency 30 min."""
+    for store, _emulators in serving(config_file, HEADROOM):
+        engine = SyncEngine(store.engine, store.settings)
+        try:
+            assert [r for r in engine.run_once() if not r.ok] == []
+            OrderBook(store.engine, store.settings).apply(
+                [
+                    OrderIn(
+                        "woo",
+                        "shipped-1",
+                        "main",
+                        OrderStatus.SHIPPED,
+                        (OrderLineIn("1", "BEANS-12OZ", 3),),
+                        created_at=datetime.now(UTC) - timedelta(days=2),
+                    )
+                ]
+            )
+            engine.desired_offers("woo")
+            allocation = engine.shared_allocation()
+            assert allocation is not None
+            beans = {x.key[0]: x for x in allocation.listings if x.sku == "BEANS-12OZ"}
+            unseen = 121 / 3600  # hours
+            assert beans["woo"].rate == pytest.approx(4 / 48, rel=1e-3)
+            assert beans["woo"].demand == pytest.approx(4 / 48 * unseen, rel=1e-3)
+            assert beans["shop"].rate == pytest.approx(1 / 48, rel=1e-3)
+            assert (beans["woo"].latency, beans["shop"].latency) == (0.0, 1800.0)
         finally:
             engine.close()
