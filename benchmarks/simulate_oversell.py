@@ -51,11 +51,17 @@ Figures, per scenario and mode (units, unless named orders):
 * revenue: the list price of accepted units whose line is allocated at the end of the week
   (a held line later served by a receipt counts; one still held does not).
 
+Runs (``--mode``, repeatable; default all three): "full"; "shared" (the strict split,
+every other ``[allocation]`` setting at its default); "latency" (shared with ``headroom =
+"latency"`` and each channel's ``push_latency`` set to what the simulated channel takes, as
+a merchant would configure it). ``--allocation KEY=VALUE`` adds settings to both shared
+runs.
+
 Goal (issue 15): "shared" cuts oversold units by at least 90% against "full", with lost
 sales at most 5% of demand, on each scenario. The verdict line says PASS or MISS per
-scenario; when the configuration does not accept ``[allocation] mode = "shared"`` (the mode
-is not built yet) the shared run is reported as unavailable, with the configuration's
-error, and no figure is made up.
+scenario and shared run; when the configuration does not accept ``[allocation] mode =
+"shared"`` (the mode is not built yet) the shared run is reported as unavailable, with the
+configuration's error, and no figure is made up.
 """
 
 from __future__ import annotations
@@ -101,7 +107,12 @@ from sellable.store import schema  # noqa: E402
 from sellable.store.db import create_db_engine, sync_warehouses, upgrade_schema  # noqa: E402
 from sellable.sync.engine import SyncEngine  # noqa: E402
 
-MODES = ("full", "shared")
+#: The runs: "full"; "shared" (the strict split, every other setting at its default);
+#: "latency" (shared with ``headroom = "latency"``, each channel's ``push_latency`` set to
+#: what the simulated channel takes, as a merchant would configure it).
+MODES = ("full", "shared", "latency")
+#: The ``[allocation] mode`` of each run.
+ALLOCATION_MODE = {"full": "full", "shared": "shared", "latency": "shared"}
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; only its being fixed matters
 WAREHOUSE = "main"
 EXAMPLES = HERE.parent / "src" / "sellable" / "examples"
@@ -441,13 +452,24 @@ def write_config(
     allocation: dict[str, str] | None = None,
 ) -> Path:
     """The TOML configuration of one run. ``mode`` "full" writes no ``[allocation]`` table
-    (full is the default); any other mode writes ``mode`` and ``allocation`` (raw TOML
-    values) there."""
+    (full is the default); any other mode writes its ``[allocation] mode`` and ``allocation``
+    (raw TOML values) there; "latency" adds ``headroom = "latency"`` and each channel's
+    ``push_latency``."""
     url = _toml("sqlite:///" + str(folder / database))
     parts = [f'log_level = "WARNING"\n\n[database]\nurl = {url}\n\n', scenario.warehouses_toml]
     if mode != "full":
-        parts.append(f"\n[allocation]\nmode = {_toml(mode)}\n")
-        parts.extend(f"{key} = {value}\n" for key, value in (allocation or {}).items())
+        parts.append(f"\n[allocation]\nmode = {_toml(ALLOCATION_MODE.get(mode, mode))}\n")
+        settings = dict(allocation or {})
+        if mode == "latency":
+            settings.setdefault("headroom", '"latency"')
+        parts.extend(f"{key} = {value}\n" for key, value in settings.items())
+        if mode == "latency":
+            for channel in scenario.channels:
+                seconds = int(channel.push_latency.total_seconds())
+                parts.append(
+                    f"\n[allocation.channels.{_toml(channel.code)}]\n"
+                    f"push_latency = {_toml(f'{seconds}s')}\n"
+                )
     for channel in scenario.channels:
         parts.append(
             f"\n[[channels]]\ncode = {_toml(channel.code)}\nconnector = {_toml(CONNECTOR)}\n"
@@ -471,9 +493,10 @@ def load_mode_settings(path: Path, mode: str) -> Settings:
         raise SharedModeUnavailable(str(err).splitlines()[0][:300]) from err
     if mode != "full":
         allocation = getattr(settings, "allocation", None)
-        if getattr(allocation, "mode", None) != mode:
+        wanted = ALLOCATION_MODE.get(mode, mode)
+        if getattr(allocation, "mode", None) != wanted:
             raise SharedModeUnavailable(
-                f"the configuration loaded but settings.allocation.mode is not {mode!r}"
+                f"the configuration loaded but settings.allocation.mode is not {wanted!r}"
             )
     return settings
 
@@ -813,20 +836,23 @@ def row_text(f: Figures) -> str:
 
 
 def verdict(full: Figures, shared: Figures) -> str:
+    """Issue 15's goal for one scenario: ``shared`` (a shared run: "shared" or "latency")
+    against ``full``."""
+    label = f"{full.scenario} ({shared.mode})"
     if shared.unavailable is not None or full.unavailable is not None:
-        return f"{full.scenario}: no verdict (shared mode unavailable)"
+        return f"{label}: no verdict (shared mode unavailable)"
     if full.oversold_units == 0:
         return (
-            f"{full.scenario}: no verdict: full oversold nothing, shared {shared.oversold_units}; "
-            f"shared lost {shared.lost_share:.1%} of demand (goal <= 5%)"
+            f"{label}: no verdict: full oversold nothing, {shared.mode} "
+            f"{shared.oversold_units}; {shared.mode} lost {shared.lost_share:.1%} of demand "
+            "(goal <= 5%)"
         )
-    else:
-        cut = 1 - shared.oversold_units / full.oversold_units
-        cut_text, cut_ok = f"oversold cut {cut:.1%} (goal >= 90%)", cut >= OVERSOLD_CUT_GOAL
+    cut = 1 - shared.oversold_units / full.oversold_units
+    cut_text, cut_ok = f"oversold cut {cut:.1%} (goal >= 90%)", cut >= OVERSOLD_CUT_GOAL
     lost_ok = shared.lost_share <= LOST_SHARE_GOAL
     status = "PASS" if cut_ok and lost_ok else "MISS"
     return (
-        f"{full.scenario}: {status}: {cut_text}; shared lost {shared.lost_share:.1%} of "
+        f"{label}: {status}: {cut_text}; {shared.mode} lost {shared.lost_share:.1%} of "
         f"demand (goal <= 5%)"
     )
 
@@ -840,7 +866,10 @@ def main(argv: list[str] | None = None) -> int:
         help="repeatable (default: all: demo, hub, longtail)",
     )
     parser.add_argument(
-        "--mode", action="append", choices=MODES, help="repeatable (default: full and shared)"
+        "--mode",
+        action="append",
+        choices=MODES,
+        help="repeatable (default: full, shared and latency)",
     )
     parser.add_argument(
         "--days", type=float, default=7.0, help="simulated days counted (default 7)"
@@ -889,9 +918,11 @@ def main(argv: list[str] | None = None) -> int:
         f"oversell simulator: {args.days:g} simulated days counted after {args.warmup_days:g} "
         f"of warm-up, seed {args.seed}, demand scale {args.demand_scale:g}"
     )
-    if "shared" in modes:
+    if "shared" in modes or "latency" in modes:
         extra = "".join(f", {key} = {value}" for key, value in allocation.items())
         print(f'shared runs: [allocation] mode = "shared"{extra} (other settings: defaults)')
+    if "latency" in modes:
+        print('latency runs: the same with headroom = "latency" and each channel\'s push_latency')
     print(HEADER)
     results: list[Figures] = []
     for name in scenarios:
@@ -903,8 +934,9 @@ def main(argv: list[str] | None = None) -> int:
             by_mode[mode] = figures
             results.append(figures)
             print(row_text(figures), flush=True)
-        if "full" in by_mode and "shared" in by_mode:
-            print("  " + verdict(by_mode["full"], by_mode["shared"]), flush=True)
+        for variant in ("shared", "latency"):
+            if "full" in by_mode and variant in by_mode:
+                print("  " + verdict(by_mode["full"], by_mode[variant]), flush=True)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         Path(args.json).write_text(

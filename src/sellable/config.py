@@ -358,6 +358,13 @@ class AllocationChannelSettings(_Section):
         le=MAX_UNITS,
         description="units each listing of the channel gets first, per warehouse",
     )
+    push_latency: NonNegativeDuration = Field(
+        default=timedelta(0),
+        description=(
+            "how long a pushed quantity takes to show on the channel (a marketplace's feed "
+            "processing); the latency headroom's horizon"
+        ),
+    )
 
 
 class AllocationSkuSettings(_Section):
@@ -387,6 +394,15 @@ class AllocationSettings(_Section):
     )
     min_units: int = Field(default=0, ge=0, le=MAX_UNITS)
     rebalance_below: int = Field(default=0, ge=0, le=MAX_UNITS)
+    headroom: Literal["none", "latency"] = Field(
+        default="none",
+        description=(
+            "none: each listing is offered its strict share; latency: also what the other "
+            "listings cannot sell before the next sync (their expected units over their "
+            "horizon, bounded at headroom_sigmas)"
+        ),
+    )
+    headroom_sigmas: float = Field(default=3.0, ge=0, le=100, allow_inf_nan=False)
     channels: dict[str, AllocationChannelSettings] = Field(default_factory=dict)
     skus: dict[str, AllocationSkuSettings] = Field(default_factory=dict)
 
@@ -401,6 +417,10 @@ class AllocationSettings(_Section):
     def sku_weight(self, sku: str) -> float:
         found = self.skus.get(sku)
         return 1.0 if found is None else found.weight
+
+    def channel_push_latency(self, code: str) -> timedelta:
+        found = self.channels.get(code)
+        return timedelta(0) if found is None else found.push_latency
 
 
 class Settings(BaseSettings):

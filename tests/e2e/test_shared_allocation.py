@@ -196,3 +196,83 @@ def test_shared_velocity_counts_shipped_orders_in_the_window_not_cancelled_ones(
         assert shop == [1.0]  # the 9 cancelled and the 5 from 15 days ago do not count
     finally:
         engine.close()
+
+
+HEADROOM = (
+    FIXED
+    + 'velocity_refresh = "0s"\nheadroom = "latency"\n\n'
+    + '[allocation.channels.shop]\npush_latency = "30m"\n'
+)
+
+
+def test_shared_latency_headroom_offers_ample_stock_whole_and_explains_it(
+    config_file: Path,
+) -> None:
+    """With no orders yet, each listing's rate is its prior (1 unit over the 14-day
+    window): far less than one unit is expected before any offer is corrected, so every
+    listing is offered its full sellable, as in full mode, instead of the strict split
+    (10, 5, 5, 15 above); explain shows why."""
+    for store, emulators in serving(config_file, HEADROOM):
+        engine = SyncEngine(store.engine, store.settings)
+        try:
+            assert [r for r in engine.run_once() if not r.ok] == []
+            core = engine.live.core
+            full = {sku: core.sellable(sku, "main") for sku in LISTED}
+            assert full == {
+                "GIFT-SET-COFFEE": 40,
+                "GIFT-KIT-COFFEE": 30,
+                "MUG-CERAMIC": 30,
+                "BEANS-12OZ": 50,
+            }
+            assert shown(emulators) == {code: full for code in CHANNELS}
+            with store.engine.connect() as connection:
+                report = explain_channel(
+                    connection, store.settings, engine.live, "shop", "MUG-CERAMIC"
+                )
+            text = render_channel(report)
+            assert "strict share 5; latency headroom (3 sigmas), 30 units" in text
+            assert "the bound of all claims fits in 30: offered all 30" in text
+            share = json.loads(json.dumps(to_json(report)))["listings"][0]["share"]
+            headroom = share["warehouses"][0]["headroom"]
+            assert (headroom["strict"], headroom["supply"], headroom["everyone_bound"]) == (
+                5,
+                30,
+                1,
+            )
+        finally:
+            engine.close()
+
+
+def test_shared_latency_headroom_reads_rates_over_the_history_the_book_holds(
+    config_file: Path,
+) -> None:
+    """Two days of history (the first order's date): WooCommerce's 3 beans give it
+    (1 + 3) / 48 units an hour, Shopify's none 1 / 48; the demand until seen is that over
+    the pull interval (2 min) plus the push debounce (1 s); Shopify's push latency 30 min."""
+    for store, _emulators in serving(config_file, HEADROOM):
+        engine = SyncEngine(store.engine, store.settings)
+        try:
+            assert [r for r in engine.run_once() if not r.ok] == []
+            OrderBook(store.engine, store.settings).apply(
+                [
+                    OrderIn(
+                        "woo",
+                        "shipped-1",
+                        "main",
+                        OrderStatus.SHIPPED,
+                        (OrderLineIn("1", "BEANS-12OZ", 3),),
+                        created_at=datetime.now(UTC) - timedelta(days=2),
+                    )
+                ]
+            )
+            engine.desired_offers("woo")
+            allocation = engine.shared_allocation()
+            assert allocation is not None
+            beans = {x.key[0]: x for x in allocation.listings if x.sku == "BEANS-12OZ"}
+            unseen = 121 / 3600  # hours
+            assert beans["woo"].rate == pytest.approx(4 / 48, rel=1e-3)
+            assert beans["woo"].demand == pytest.approx(4 / 48 * unseen, rel=1e-3)
+            assert beans["shop"].rate == pytest.approx(1 / 48, rel=1e-3)
+            assert (beans["woo"].latency, beans["shop"].latency) == (0.0, 1800.0)
+        finally:
+            engine.close()

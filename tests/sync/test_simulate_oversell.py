@@ -41,10 +41,14 @@ sys.path.insert(0, str(BENCHMARKS))
 from simulate_oversell import (  # noqa: E402
     Arrival,
     ChannelSpec,
+    Figures,
     Restock,
     Scenario,
+    load_mode_settings,
     poisson_arrivals,
     simulate,
+    verdict,
+    write_config,
 )
 
 
@@ -115,3 +119,37 @@ def test_simulate_oversell_demand_is_the_same_for_every_mode_and_follows_the_see
     assert {a.channel for a in first} == {"c1", "c2"}
     assert all(a.quantity in (1, 2, 3) for a in first)
     assert all(timedelta(0) < a.at < timedelta(days=1) for a in first)
+
+
+def test_simulate_oversell_latency_run_sets_the_headroom_and_each_channels_push_latency(
+    tmp_path: Path,
+) -> None:
+    path = write_config(tmp_path, tiny_scenario(), "latency", "w", "sim.db", {"min_units": "1"})
+
+    allocation = load_mode_settings(path, "latency").allocation
+
+    assert (allocation.mode, allocation.headroom, allocation.min_units) == ("shared", "latency", 1)
+    assert allocation.channel_push_latency("c1") == timedelta(minutes=30)
+    assert allocation.channel_push_latency("c2") == timedelta(minutes=30)
+    full = load_mode_settings(write_config(tmp_path, tiny_scenario(), "full", "w", "f.db"), "full")
+    assert (full.allocation.mode, full.allocation.headroom) == ("full", "none")
+
+
+@pytest.mark.parametrize(
+    ("oversold", "lost", "expected"),
+    [
+        (1, 50, "tiny (latency): PASS: oversold cut 90.0% (goal >= 90%); latency lost 5.0%"),
+        (2, 50, "tiny (latency): MISS: oversold cut 80.0% (goal >= 90%); latency lost 5.0%"),
+        (0, 51, "tiny (latency): MISS: oversold cut 100.0% (goal >= 90%); latency lost 5.1%"),
+    ],
+    ids=["at-both-goals", "oversold-short", "lost-over"],
+)
+def test_simulate_oversell_verdict_names_the_shared_run_and_both_goals(
+    oversold: int, lost: int, expected: str
+) -> None:
+    full = Figures("tiny", "full", demand_units=1000, oversold_units=10)
+    latency = Figures(
+        "tiny", "latency", demand_units=1000, oversold_units=oversold, lost_units=lost
+    )
+
+    assert verdict(full, latency).startswith(expected)

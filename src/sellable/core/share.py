@@ -44,7 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -63,22 +63,33 @@ ListingKey = tuple[str, str]
 @dataclass(frozen=True, slots=True)
 class ShareListing:
     """One listing in the split: its ``key``, its SKU, the warehouses it sells from (in
-    order), its ``weight`` (>= 0) and its ``reserve`` (units it gets first, per warehouse)."""
+    order), its ``weight`` (>= 0), its ``reserve`` (units it gets first, per warehouse) and,
+    for the latency headroom, its expected sales: ``demand``, the units it is expected to
+    sell before its sales are seen (its channel's pull interval), ``rate``, its units per
+    hour, and ``latency``, the seconds a new offer takes to show on its channel. Demands and
+    rates are counted in thousandths of a unit, latencies in whole seconds."""
 
     key: ListingKey
     sku: str
     warehouses: tuple[str, ...]
     weight: float = 1.0
     reserve: int = 0
+    demand: float = 0.0
+    rate: float = 0.0
+    latency: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class SharePolicy:
     """``min_units``: each listing gets at least this many (after reserves) while units last;
-    ``rebalance_below``: the floor under which a listing is offered its full sellable."""
+    ``rebalance_below``: the floor under which a listing is offered its full sellable;
+    ``headroom``: offer a claim, beyond its strict share, what the other claims cannot take
+    within their sync horizon (:func:`demand_bound` at ``headroom_sigmas``)."""
 
     min_units: int = 0
     rebalance_below: int = 0
+    headroom: bool = False
+    headroom_sigmas: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +117,15 @@ class ShareDetail:
     full_sellable: int
     below_floor: bool
     share: int
+    #: The latency headroom (``headroom`` on): the strict share; the units this SKU's
+    #: supply reaches with the headroom of its components; the units the other claims, and
+    #: all claims, are expected to take within this listing's horizon, with their bounds.
+    strict: int = 0
+    headroom_supply: int = 0
+    others_demand: float = 0.0
+    others_bound: int = 0
+    everyone_demand: float = 0.0
+    everyone_bound: int = 0
 
 
 def split_units(total: int, weights: Sequence[float], floors: Sequence[int]) -> list[int]:
@@ -150,6 +170,72 @@ def split_units(total: int, weights: Sequence[float], floors: Sequence[int]) -> 
     return grants
 
 
+#: Thousandths of a unit: demands are held as whole numbers of them, so that sums of
+#: demands are exact and the full and incremental paths agree to the unit.
+DEMAND_SCALE = 1000
+
+
+def demand_units(demand: float) -> int:
+    """A listing's expected units, in thousandths (rounded; never negative)."""
+    if not math.isfinite(demand) or demand <= 0:
+        return 0
+    return round(demand * DEMAND_SCALE)
+
+
+def latency_seconds(latency: float) -> int:
+    """A push latency in whole seconds (rounded up; never negative)."""
+    if not math.isfinite(latency) or latency <= 0:
+        return 0
+    return math.ceil(latency)
+
+
+def others_expected(total: Any, own: Any, total_rate: Any, latency: Any) -> Any:
+    """The units (thousandths) a claim's offer is exposed to besides its own sale: the
+    other claims' demand until their sales are pulled (``total`` less the claim's ``own``),
+    plus what every claim, itself included, sells while its new offer takes ``latency``
+    seconds to show (a quantity pushed at ``t`` overwrites what the channel sold since;
+    ``total_rate`` per hour). Whole numbers, or arrays of them, alike."""
+    return total - own + latency * total_rate // 3600
+
+
+def demand_bound(millis: int, sigmas: float) -> int:
+    """The units that claims expecting ``millis`` thousandths of a unit in total may take
+    within their horizon: ``ceil(m + sigmas * sqrt(m))`` for ``m`` units (a Poisson upper
+    bound), 0 when nothing is expected."""
+    if millis <= 0:
+        return 0
+    m = millis / float(DEMAND_SCALE)
+    return math.ceil(m + sigmas * math.sqrt(m))
+
+
+def headroom_room(supply: int, others: int, everyone: int, sigmas: float) -> int:
+    """What a claim may be offered out of ``supply``: all of it when the bound of what
+    every claim (``everyone``, itself included) is expected to take within its horizon fits
+    in it; else what the bound of the ``others`` leaves (may be negative: then the strict
+    share stands)."""
+    if supply >= demand_bound(everyone, sigmas):
+        return supply
+    return supply - demand_bound(others, sigmas)
+
+
+def _rooms(
+    supply: npt.NDArray[Any], others: npt.NDArray[Any], everyone: npt.NDArray[Any], sigmas: float
+) -> npt.NDArray[Any]:
+    """:func:`headroom_room` of each entry."""
+    return np.where(supply >= _bounds(everyone, sigmas), supply, supply - _bounds(others, sigmas))
+
+
+def _bounds(millis: npt.NDArray[Any], sigmas: float) -> npt.NDArray[Any]:
+    """:func:`demand_bound` of each entry, in the same float operations."""
+    m = np.asarray(millis, dtype=np.float64) / float(DEMAND_SCALE)
+    positive = m > 0
+    root = np.sqrt(np.where(positive, m, 0.0))
+    out = np.where(positive, np.ceil(m + sigmas * root), 0.0)
+    if len(out) and float(out.max()) >= 2.0**62:
+        return np.array([demand_bound(int(x), sigmas) for x in millis], dtype=object)
+    return out.astype(np.int64)
+
+
 _I64 = np.int64
 #: Index arrays (positions, edges, listings: all far below 2**31).
 _IDX = np.int32
@@ -181,8 +267,24 @@ def _largest(values: npt.NDArray[Any]) -> int:
 
 def _widen(wh: _Warehouse) -> None:
     """Hold the warehouse's quantities as Python ints from now on (huge stock)."""
-    for name in ("supply", "made", "budget", "floor", "granted", "leftover", "share"):
+    same = wh.strict is wh.share
+    for name in (
+        "supply",
+        "made",
+        "budget",
+        "floor",
+        "granted",
+        "leftover",
+        "share",
+        "strict",
+        "demand",
+        "rate",
+    ):
         setattr(wh, name, getattr(wh, name).astype(object))
+    wh.hsupply = [x.astype(object) for x in wh.hsupply]
+    wh.hbudget = [x.astype(object) for x in wh.hbudget]
+    if same:
+        wh.strict = wh.share
 
 
 def _split_rows(
@@ -241,11 +343,15 @@ def _split_rows(
         zero_first = (frac[:, 0] > frac[:, 1]) | ((frac[:, 0] == frac[:, 1]) & (w[:, 0] >= w[:, 1]))
         bonus = np.stack([one & zero_first, one & ~zero_first], axis=1)
     else:
-        column = np.broadcast_to(np.arange(count), (rows, count))
-        ranked = np.lexsort((column, -w, -frac), axis=1)
-        place = np.empty((rows, count), dtype=_I64)
-        np.put_along_axis(place, ranked, column, axis=1)
-        bonus = place < rest[:, None]
+        # ranked only where units are left over (most rows divide exactly or not at all)
+        bonus = np.zeros((rows, count), dtype=bool)
+        some = np.flatnonzero(active & (rest > 0))
+        if len(some):
+            column = np.broadcast_to(np.arange(count), (len(some), count))
+            ranked = np.lexsort((column, -w[some], -frac[some]), axis=1)
+            place = np.empty((len(some), count), dtype=_I64)
+            np.put_along_axis(place, ranked, column, axis=1)
+            bonus[some] = place < rest[some][:, None]
     grants += np.where(active[:, None], wholes + bonus, 0)
     return grants, ok
 
@@ -265,12 +371,10 @@ def _split_groups(
     np.cumsum(counts[:-1], out=offsets[1:])
     # the groups by size, each size in one pass
     sizes = np.bincount(counts)
-    by_size = np.argsort(counts, kind="stable")
-    ends = np.cumsum(sizes)
     for count in np.flatnonzero(sizes).tolist():
         if count == 0:
             continue
-        rows = by_size[ends[count] - sizes[count] : ends[count]]
+        rows = np.flatnonzero(counts == count)
         cells = offsets[rows][:, None] + np.arange(count)
         grants, ok = _split_rows(totals[rows], weights[cells], floors[cells])
         out[cells] = grants
@@ -295,6 +399,14 @@ def _gather(
     offsets = np.cumsum(counts) - counts
     cell = np.arange(total, dtype=_I64) - np.repeat(offsets - first, counts)
     return items[cell], counts
+
+
+def _starts(keys: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
+    """The CSR starts of ``keys`` (positions below ``n``) once sorted: entry ``p`` is how
+    many keys are below ``p``."""
+    out = np.zeros(n + 1, dtype=_IDX)
+    np.cumsum(np.bincount(keys, minlength=n), out=out[1:])
+    return out
 
 
 class _Graph:
@@ -335,12 +447,11 @@ class _Graph:
             slots_of = np.zeros(n, dtype=_I64)
             slots_of[comps] = per_parent
             self.plain[comps] = (one_option & (edges_of == slots_of))[comps]
-        self.pstart = np.searchsorted(self.e_parent, np.arange(n + 1)).astype(_IDX)
-        by_child = np.argsort(self.e_child, kind="stable").astype(_IDX)
-        self.cedge = by_child
-        self.cstart = np.searchsorted(self.e_child[by_child], np.arange(n + 1)).astype(_IDX)
+        self.pstart = _starts(self.e_parent, n)
+        self.cedge = np.argsort(self.e_child, kind="stable").astype(_IDX)
+        self.cstart = _starts(self.e_child, n)
         # first option of each slot, first slot of each parent (both non-empty groups)
-        self.slot_first = np.searchsorted(self.o_slot, np.arange(len(flat))).astype(_I64)
+        self.slot_first = np.cumsum(per_slot) - per_slot
         self.made_parents, self.made_first = np.unique(self.slot_parent, return_index=True)
         self.rank = np.array(catalog.rank, dtype=_IDX)
 
@@ -383,24 +494,32 @@ class _Graph:
 
 class _Warehouse:
     """The split in one warehouse, in arrays: by SKU position (its listings here as a CSR,
-    the composites drawing on it here as a CSR of edges, claim weight and floor, supply,
-    made), by edge (budget) and by listing (granted, leftover, share)."""
+    the composites drawing on it here as a CSR of edges, claim weight, floor and demand,
+    supply, made, supply with headroom), by edge (budget, budget with headroom) and by
+    listing (granted, leftover, strict share, share offered). Without the headroom,
+    ``strict`` is ``share`` (one array)."""
 
     __slots__ = (
         "active",
         "budget",
         "code",
+        "demand",
         "dmem",
         "dstart",
         "floor",
         "granted",
+        "hbudget",
+        "hsupply",
         "index",
+        "latencies",
         "leftover",
         "made",
         "nested",
         "pcedge",
         "pcstart",
+        "rate",
         "share",
+        "strict",
         "supply",
         "weight",
     )
@@ -412,7 +531,13 @@ class _Warehouse:
         empty_i = np.zeros(0, dtype=_I64)
         self.dstart = self.dmem = self.pcstart = self.pcedge = empty_i
         self.supply = self.made = self.budget = self.floor = empty_i
-        self.granted = self.leftover = self.share = empty_i
+        self.granted = self.leftover = self.share = self.strict = empty_i
+        self.demand = self.rate = empty_i
+        #: The headroom, one pass per push latency of the listings here (every composite
+        #: claim taken at that latency): supply by SKU, budget by edge.
+        self.latencies: list[int] = []
+        self.hsupply: list[npt.NDArray[Any]] = []
+        self.hbudget: list[npt.NDArray[Any]] = []
         self.nested = np.zeros(0, dtype=bool)
         self.weight = np.zeros(0, dtype=np.float64)
 
@@ -431,14 +556,31 @@ class SharedAllocation:
         catalog = core.catalog
         self.catalog = catalog
         self.listings: list[ShareListing] = []
-        self._index: dict[ListingKey, int] = {}
+        self._keys: dict[ListingKey, int] | None = {}
         self._pos = np.zeros(0, dtype=_I64)
         self._lw = np.zeros(0, dtype=np.float64)
         self._lf = np.zeros(0, dtype=_I64)
+        #: Per listing, for the headroom: demand and rate (thousandths), latency (seconds).
+        self._ld = self._lr = self._ll = np.zeros(0, dtype=_I64)
         self._warehouses = [_Warehouse(w, rules.code) for w, rules in enumerate(core.warehouses)]
         self._graph: _Graph | None = None
         #: Per composite: total units of each component per unit (over all its slots).
         self._uses: dict[int, dict[int, int]] = {}
+
+    @property
+    def _index(self) -> dict[ListingKey, int]:
+        """Listing key -> position in :attr:`listings`, built on the first read by key (a
+        dict of 1,500,000 keys takes as long as a third of the split). A key twice is an
+        error there."""
+        if self._keys is None:
+            count = len(self.listings)
+            keys = dict(zip(map(_KEY, self.listings), range(count), strict=True))
+            if len(keys) != count:
+                seen: set[ListingKey] = set()
+                dup = next(x.key for x in self.listings if x.key in seen or seen.add(x.key))  # type: ignore[func-returns-value]
+                raise ValueError(f"listing {dup} appears twice in the shared allocation")
+            self._keys = keys
+        return self._keys
 
     @property
     def graph(self) -> _Graph:
@@ -452,14 +594,10 @@ class SharedAllocation:
         """Take a new set of listings and compute every share from scratch."""
         self.listings = list(listings)
         count = len(self.listings)
-        self._index = dict(zip(map(_KEY, self.listings), range(count), strict=True))
-        if len(self._index) != count:
-            seen: set[ListingKey] = set()
-            dup = next(x.key for x in self.listings if x.key in seen or seen.add(x.key))  # type: ignore[func-returns-value]
-            raise ValueError(f"listing {dup} appears twice in the shared allocation")
-        index = self.catalog.index
+        # the split needs no key index: it is built on the first read by key
+        self._keys = None
         try:
-            self._pos = np.fromiter(map(index.__getitem__, map(_SKU, self.listings)), _I64, count)
+            self._pos = self._positions(list(map(_SKU, self.listings)))
         except KeyError:
             position = self.catalog.position
             for listing in self.listings:
@@ -470,7 +608,19 @@ class SharedAllocation:
         if _largest(self._lf) + abs(self.policy.min_units) >= _WIDE_FROM:
             self._lf = self._lf.astype(object)
         self._lf += self.policy.min_units
+        if self.policy.headroom:
+            self._ld = _ints([demand_units(x.demand) for x in self.listings])
+            self._lr = _ints([demand_units(x.rate) for x in self.listings])
+            self._ll = _ints([latency_seconds(x.latency) for x in self.listings])
+        else:
+            self._ld = self._lr = self._ll = np.zeros(count, dtype=_I64)
         self.recompute_all()
+
+    def _positions(self, skus: list[str]) -> npt.NDArray[Any]:
+        """The catalog positions of ``skus`` (one C-level pass: ``itemgetter`` of them all)."""
+        if len(skus) < 2:
+            return np.array([self.catalog.index[sku] for sku in skus], dtype=_I64)
+        return np.array(itemgetter(*skus)(self.catalog.index), dtype=_I64)
 
     def recompute_all(self) -> None:
         """Every share from scratch (the reference the incremental path must equal)."""
@@ -480,24 +630,29 @@ class SharedAllocation:
         # per distinct warehouse tuple, which of our warehouses it sells from
         tuples = list(map(_WAREHOUSES, listings))
         kinds = {codes: k for k, codes in enumerate(dict.fromkeys(tuples))}
-        kind = np.fromiter(map(kinds.__getitem__, tuples), _I64, count)
+        if count > 1:
+            kind = np.array(itemgetter(*tuples)(kinds), dtype=_I64)
+        else:
+            kind = np.array([kinds[codes] for codes in tuples], dtype=_I64)
         del tuples
+        # the listings by SKU position (ties: listing order), once for every warehouse
+        by_pos = np.argsort(self._pos, kind="stable")
+        kind_by_pos = kind[by_pos]
         for wh in self._warehouses:
             sells = np.array([wh.code in codes for codes in kinds], dtype=bool)
-            members = np.flatnonzero(sells[kind]) if len(kinds) else np.zeros(0, dtype=_I64)
-            if len(members) == 0:
+            order = by_pos[sells[kind_by_pos]] if len(kinds) else np.zeros(0, dtype=_I64)
+            if len(order) == 0:
                 _Warehouse.__init__(wh, wh.index, wh.code)
                 continue
-            self._recompute_warehouse(wh, graph, members.astype(_I64))
+            self._recompute_warehouse(wh, graph, order.astype(_I64))
 
-    def _recompute_warehouse(
-        self, wh: _Warehouse, graph: _Graph, members: npt.NDArray[Any]
-    ) -> None:
+    def _recompute_warehouse(self, wh: _Warehouse, graph: _Graph, order: npt.NDArray[Any]) -> None:
+        """Split every SKU in ``wh`` among ``order``, its listings sorted by SKU position
+        (ties: listing order)."""
         n = graph.n
         count = len(self.listings)
         lw, lf, lpos = self._lw, self._lf, self._pos
         wh.active = True
-        order = members[np.argsort(lpos[members], kind="stable")]
         wh.dmem = order.astype(_IDX)
         dcount = np.bincount(lpos[order], minlength=n).astype(_I64)
         wh.dstart = np.zeros(n + 1, dtype=_IDX)
@@ -537,16 +692,20 @@ class SharedAllocation:
         np.cumsum(pcount, out=wh.pcstart[1:])
         wh.pcedge = edges.astype(_IDX)
         # claim weights and floors, parents first (in the order the incremental path adds)
-        weight = np.zeros(n, dtype=np.float64)
+        # (bincount adds in listing order, as the incremental path does: the same floats)
+        sku_of = lpos[order]
+        weight: npt.NDArray[Any] = np.bincount(sku_of, weights=lw[order], minlength=n)
         floor = np.zeros(n, dtype=it)
+        demand = np.zeros(n, dtype=it)
+        rate = np.zeros(n, dtype=it)
         rows = np.flatnonzero(has_direct)
-        j = 0
-        while len(rows):
-            listing = order[wh.dstart[rows] + j]
-            weight[rows] += lw[listing]
-            floor[rows] += lf[listing]
-            j += 1
-            rows = rows[dcount[rows] > j]
+        headroom = self.policy.headroom
+        if len(rows):
+            starts = wh.dstart[rows].astype(_I64)
+            floor[rows] = np.add.reduceat(lf[order], starts)
+            if headroom:
+                demand[rows] = np.add.reduceat(self._ld.astype(it)[order], starts)
+                rate[rows] = np.add.reduceat(self._lr.astype(it)[order], starts)
         nodes = np.flatnonzero(nested)
         node_rank = graph.rank[nodes]
         levels = np.flatnonzero(np.bincount(node_rank)).tolist() if len(nodes) else []
@@ -560,9 +719,13 @@ class SharedAllocation:
                 parent = e_parent[edge]
                 weight[rows] += weight[parent] * e_qty[edge]
                 floor[rows] += floor[parent] * e_qty[edge]
+                if headroom:
+                    demand[rows] += demand[parent] * e_qty[edge]
+                    rate[rows] += rate[parent] * e_qty[edge]
                 j += 1
                 rows = rows[pcount[rows] > j]
         wh.weight, wh.floor = weight, floor
+        wh.demand, wh.rate = demand, rate
         # the split, components first
         supply = np.zeros(n, dtype=it)
         made = np.zeros(n, dtype=it)
@@ -578,20 +741,20 @@ class SharedAllocation:
             theirs, pc = _gather(wh.pcstart, edges, rows)
             total = ncount + pc
             flat = len(mine) + len(theirs)
-            # claims are listed node by node: listings then parents
-            group = np.concatenate(
-                [np.repeat(np.arange(len(rows)), ncount), np.repeat(np.arange(len(rows)), pc)]
+            # claims are listed node by node: listings then parents; ``place`` is where
+            # each (listings, then parents, as gathered) goes in that order
+            first = np.cumsum(total) - total
+            place = np.concatenate(
+                [
+                    np.repeat(first - (np.cumsum(ncount) - ncount), ncount) + np.arange(len(mine)),
+                    np.repeat(first + ncount - (np.cumsum(pc) - pc), pc) + np.arange(len(theirs)),
+                ]
             )
-            slot = np.argsort(group, kind="stable")
             cw = np.empty(flat, dtype=np.float64)
             cf = np.empty(flat, dtype=it)
-            cw_raw = np.concatenate([lw[mine], weight[e_parent[theirs]] * e_qty[theirs]])
-            cf_raw = np.concatenate([lf[mine], floor[e_parent[theirs]] * e_qty[theirs]])
-            cw[:] = cw_raw[slot]
-            cf[:] = cf_raw[slot]
-            grants = _split_groups(supply[rows], cw, cf, total)
-            raw = np.empty(flat, dtype=it)
-            raw[slot] = grants
+            cw[place] = np.concatenate([lw[mine], weight[e_parent[theirs]] * e_qty[theirs]])
+            cf[place] = np.concatenate([lf[mine], floor[e_parent[theirs]] * e_qty[theirs]])
+            raw = _split_groups(supply[rows], cw, cf, total)[place]
             granted[mine] = raw[: len(mine)]
             budget[theirs] = raw[len(mine) :]
         wh.made, wh.budget = made, budget
@@ -605,7 +768,17 @@ class SharedAllocation:
         below_at = self.policy.rebalance_below
         settle = np.flatnonzero(nested & has_direct)
         mine, ncount = _gather(wh.dstart, order, settle)
-        extra = _split_groups(unused[settle], lw[mine], np.zeros(len(mine), dtype=it), ncount)
+        # only the SKUs whose composites left something over have anything to split
+        left = unused[settle] > 0
+        extra = np.zeros(len(mine), dtype=it)
+        if left.any():
+            some = np.repeat(left, ncount)
+            extra[some] = _split_groups(
+                unused[settle][left],
+                lw[mine[some]],
+                np.zeros(int(some.sum()), dtype=it),
+                ncount[left],
+            )
         leftover[mine] = extra
         value = granted[mine] + extra
         if floor_on:
@@ -627,7 +800,58 @@ class SharedAllocation:
             share[mine] = np.where(full <= below_at, full, grants)
         else:
             share[mine] = grants
-        wh.supply, wh.granted, wh.leftover, wh.share = supply, granted, leftover, share
+        wh.supply, wh.granted, wh.leftover, wh.strict = supply, granted, leftover, share
+        if not headroom:
+            wh.share = share
+            wh.latencies, wh.hsupply, wh.hbudget = [], [], []
+            return
+        # the latency headroom, components first: a claim may take what its SKU's supply
+        # (with the headroom of its components) leaves over the bound of the others'
+        # demand, or all of it when the bound of everyone's fits; one pass per latency
+        sigmas = self.policy.headroom_sigmas
+        used = budget - unused_e
+        wh.latencies = sorted(set(self._ll[order].tolist()))
+        wh.hsupply, wh.hbudget = [], []
+        offered = share.copy()
+        listed = np.flatnonzero(has_direct)
+        mine, ncount = _gather(wh.dstart, order, listed)
+        node = np.repeat(listed, ncount)
+        tree = self.core.structure.tree
+        capped = [k for k, p in enumerate(node.tolist()) if not tree[p]]
+        if capped:
+            sellable, codes = self.core.sellable, self.catalog.codes
+            cap = np.array([sellable(codes[int(node[k])], wh.code) for k in capped], dtype=it)
+        for latency in wh.latencies:
+            hbudget = np.zeros(len(e_parent), dtype=it)
+            hsupply = own.copy()
+            for r in levels:
+                rows = by_level[r]
+                if r > 0:
+                    made_now = graph.made(hbudget)
+                    hsupply[rows] = own[rows] + np.where(explodable[rows], made_now[rows], 0)
+                theirs, pc = _gather(wh.pcstart, edges, rows)
+                at = np.repeat(rows, pc)
+                parent, qty = e_parent[theirs], e_qty[theirs]
+                others = others_expected(demand[at], demand[parent] * qty, rate[at], latency)
+                everyone = others_expected(demand[at], 0, rate[at], latency)
+                room = _rooms(hsupply[at], others, everyone, sigmas)
+                hbudget[theirs] = np.maximum(used[theirs], room)
+            wh.hsupply.append(hsupply)
+            wh.hbudget.append(hbudget)
+            # the listings with this latency
+            these = self._ll[mine] == latency
+            at, them = node[these], mine[these]
+            others = others_expected(demand[at], self._ld.astype(it)[them], rate[at], latency)
+            everyone = others_expected(demand[at], 0, rate[at], latency)
+            room = _rooms(hsupply[at], others, everyone, sigmas)
+            # a BOM that reaches a SKU twice draws on it by two claims at once: never more
+            # than its full sellable (which the strict share never exceeds either)
+            if capped:
+                full = np.full(len(node), np.iinfo(np.int64).max, dtype=object)
+                full[capped] = cap
+                room = np.where(room > full[these], full[these], room)
+            offered[them] = np.maximum(share[them], room)
+        wh.share = offered
 
     # -- incremental ----------------------------------------------------------------------------
 
@@ -649,17 +873,42 @@ class SharedAllocation:
                 changed |= self._propagate(wh, touched, touched)
         return {self.listings[i].key for i in changed}
 
-    def set_weights(self, weights: Mapping[ListingKey, float]) -> set[ListingKey]:
-        """New weights for some listings; returns the listings whose share changed."""
+    def set_weights(
+        self,
+        weights: Mapping[ListingKey, float],
+        expected: Mapping[ListingKey, tuple[float, float, float]] | None = None,
+    ) -> set[ListingKey]:
+        """New weights (and, for the headroom, ``expected`` sales: demand, rate, latency)
+        for some listings; returns the listings whose share changed."""
         moved: list[int] = []
-        for key, weight in weights.items():
+        headroom = self.policy.headroom
+        relatch = False
+        for key in dict.fromkeys(chain(weights, expected or ())):
             i = self._index.get(key)
-            if i is None or self.listings[i].weight == weight:
+            if i is None:
                 continue
             old = self.listings[i]
-            self.listings[i] = ShareListing(old.key, old.sku, old.warehouses, weight, old.reserve)
+            weight = weights.get(key, old.weight)
+            sales = (old.demand, old.rate, old.latency)
+            if expected is not None:
+                sales = expected.get(key, sales)
+            units = (demand_units(sales[0]), demand_units(sales[1]), latency_seconds(sales[2]))
+            same = (int(self._ld[i]), int(self._lr[i]), int(self._ll[i])) == units
+            if weight == old.weight and (not headroom or same):
+                continue
+            self.listings[i] = ShareListing(
+                old.key, old.sku, old.warehouses, weight, old.reserve, *sales
+            )
             self._lw[i] = weight
+            if headroom:
+                relatch = relatch or int(self._ll[i]) != units[2]
+                self._ld[i], self._lr[i], self._ll[i] = units
             moved.append(i)
+        if relatch:
+            # a new push latency may need a pass of its own: everything again
+            before = self.shares()
+            self.recompute_all()
+            return {key for key, units in self.shares().items() if before[key] != units}
         changed: set[int] = set()
         if not moved:
             return set()
@@ -725,6 +974,22 @@ class SharedAllocation:
                 for k, (is_listing, c) in enumerate(claims)
             )
             full = core.sellable(codes[pos], wh.code)
+            headroom: dict[str, Any] = {}
+            if self.policy.headroom:
+                total, total_rate = int(wh.demand[pos]), int(wh.rate[pos])
+                others = others_expected(total, int(self._ld[i]), total_rate, int(self._ll[i]))
+                everyone = others_expected(total, 0, total_rate, int(self._ll[i]))
+                sigmas = self.policy.headroom_sigmas
+                headroom = {
+                    "strict": int(wh.strict[i]),
+                    "headroom_supply": int(wh.hsupply[wh.latencies.index(int(self._ll[i]))][pos]),
+                    "others_demand": others / DEMAND_SCALE,
+                    "others_bound": demand_bound(others, sigmas),
+                    "everyone_demand": everyone / DEMAND_SCALE,
+                    "everyone_bound": demand_bound(everyone, sigmas),
+                }
+            else:
+                headroom = {"strict": int(wh.share[i])}
             out.append(
                 ShareDetail(
                     warehouse=wh.code,
@@ -736,6 +1001,7 @@ class SharedAllocation:
                     full_sellable=full,
                     below_floor=self._below_floor(full),
                     share=int(wh.share[i]),
+                    **headroom,
                 )
             )
         return out
@@ -764,12 +1030,15 @@ class SharedAllocation:
             self._uses[parent] = uses
         return uses
 
-    def _budget_of(self, wh: _Warehouse, child: int, parent: int) -> int:
+    def _budget_of(
+        self, wh: _Warehouse, child: int, parent: int, budgets: npt.NDArray[Any] | None = None
+    ) -> int:
         graph = self.graph
+        values = wh.budget if budgets is None else budgets
         start, end = int(graph.pstart[parent]), int(graph.pstart[parent + 1])
         for edge in range(start, end):
             if graph.e_child[edge] == child:
-                return int(wh.budget[edge])
+                return int(values[edge])
         return 0
 
     def _closure(self, wh: _Warehouse, roots: Iterable[int]) -> set[int]:
@@ -801,16 +1070,23 @@ class SharedAllocation:
         for pos in sorted(nodes, key=lambda p: -rank[p]):
             total_w = 0.0
             total_f = 0
+            total_d = total_r = 0
             for i in self._mine(wh, pos):
                 total_w += float(lw[i])
                 total_f += int(lf[i])
+                total_d += int(self._ld[i])
+                total_r += int(self._lr[i])
             for edge in self._edges(wh, pos):
                 qty = int(graph.e_qty[edge])
                 parent = int(graph.e_parent[edge])
                 total_w += float(weight[parent]) * qty
                 total_f += int(floor[parent]) * qty
+                total_d += int(wh.demand[parent]) * qty
+                total_r += int(wh.rate[parent]) * qty
             weight[pos] = total_w
             floor[pos] = total_f
+            if self.policy.headroom:
+                wh.demand[pos], wh.rate[pos] = total_d, total_r
 
     def _claims(
         self, wh: _Warehouse, pos: int
@@ -831,16 +1107,17 @@ class SharedAllocation:
             claims.append((False, parent))
         return weights, floors, claims
 
-    def _made(self, wh: _Warehouse, pos: int) -> int:
-        """Units of composite ``pos`` its budgets can make: min over slots of the sum over
-        options of ``budget // qty`` (a component used by several slots has its budget
-        divided among them by their quantities)."""
+    def _made(self, wh: _Warehouse, pos: int, budgets: npt.NDArray[Any] | None = None) -> int:
+        """Units of composite ``pos`` its budgets (``wh.budget``, or ``budgets`` by edge) can
+        make: min over slots of the sum over options of ``budget // qty`` (a component used
+        by several slots has its budget divided among them by their quantities)."""
         uses = self._uses_of(pos)
         best = -1
         for slot in self.catalog.slots[pos] or ():
             units = 0
             for child, qty in slot:
-                units += _slot_budget(self._budget_of(wh, child, pos), qty, uses[child]) // qty
+                budget = self._budget_of(wh, child, pos, budgets)
+                units += _slot_budget(budget, qty, uses[child]) // qty
             if best < 0 or units < best:
                 best = units
         return best if best > 0 else 0
@@ -902,11 +1179,67 @@ class SharedAllocation:
         # Listings of SKUs whose full sellable changed may cross the floor.
         if self.policy.rebalance_below > 0:
             settle.update(p for p in extra if dstart[p + 1] > dstart[p])
-        return self._settle(wh, settle)
+        changed = self._settle(wh, settle)
+        if self.policy.headroom:
+            # every listing whose strict share moved is a listing of ``settle``
+            return self._headroom(wh, settle, available)
+        return changed
+
+    def _headroom(self, wh: _Warehouse, nodes: Iterable[int], available: list[int]) -> set[int]:
+        """The latency headroom of ``nodes`` and, in rank order, of every parent whose
+        budget with headroom moved, in each latency's pass; then the offers of their
+        listings. Returns the listings whose offer changed."""
+        graph, rank = self.graph, self.catalog.rank
+        explodable = self.core.flags[wh.index].explodable
+        sigmas = self.policy.headroom_sigmas
+        demand, rate = wh.demand, wh.rate
+        tree, codes = self.core.structure.tree, self.catalog.codes
+        start = set(nodes)
+        changed: set[int] = set()
+        for latency, hsupply, hbudget in zip(wh.latencies, wh.hsupply, wh.hbudget, strict=True):
+            heap = [(rank[pos], pos) for pos in start]
+            heapq.heapify(heap)
+            queued = set(start)
+            seen: list[int] = []
+            while heap:
+                _, pos = heapq.heappop(heap)
+                seen.append(pos)
+                own = available[pos] if available[pos] > 0 else 0
+                supply = own + (self._made(wh, pos, hbudget) if explodable[pos] else 0)
+                hsupply[pos] = supply
+                total, total_rate = int(demand[pos]), int(rate[pos])
+                everyone = others_expected(total, 0, total_rate, latency)
+                for edge in self._edges(wh, pos):
+                    parent, qty = int(graph.e_parent[edge]), int(graph.e_qty[edge])
+                    used = int(wh.budget[edge]) - self._unused(wh, edge)
+                    others = others_expected(total, int(demand[parent]) * qty, total_rate, latency)
+                    value = max(used, headroom_room(supply, others, everyone, sigmas))
+                    if hbudget[edge] != value:
+                        hbudget[edge] = value
+                        if parent not in queued:
+                            queued.add(parent)
+                            heapq.heappush(heap, (rank[parent], parent))
+            for pos in seen:
+                supply, total, total_rate = int(hsupply[pos]), int(demand[pos]), int(rate[pos])
+                everyone = others_expected(total, 0, total_rate, latency)
+                cap = None if tree[pos] else self.core.sellable(codes[pos], wh.code)
+                for i in self._mine(wh, pos):
+                    if int(self._ll[i]) != latency:
+                        continue
+                    others = others_expected(total, int(self._ld[i]), total_rate, latency)
+                    room = headroom_room(supply, others, everyone, sigmas)
+                    if cap is not None and room > cap:
+                        room = cap
+                    value = max(int(wh.strict[i]), room)
+                    if wh.share[i] != value:
+                        wh.share[i] = value
+                        changed.add(i)
+        return changed
 
     def _settle(self, wh: _Warehouse, nodes: Iterable[int]) -> set[int]:
-        """Final shares of the listings of ``nodes``: their grant plus the SKU's leftover
-        parent budgets split by weight, or the full sellable below the floor."""
+        """Strict shares of the listings of ``nodes``: their grant plus the SKU's leftover
+        parent budgets split by weight, or the full sellable below the floor. Returns the
+        listings whose strict share changed."""
         changed: set[int] = set()
         codes = self.catalog.codes
         core = self.core
@@ -925,11 +1258,12 @@ class SharedAllocation:
                 extra = [0] * len(mine)
             full = core.sellable(codes[pos], wh.code) if floor_on else 0
             below = floor_on and self._below_floor(full)
+            strict = wh.strict
             for i, more in zip(mine, extra, strict=True):
                 wh.leftover[i] = more
                 value = full if below else int(wh.granted[i]) + more
-                if wh.share[i] != value:
-                    wh.share[i] = value
+                if strict[i] != value:
+                    strict[i] = value
                     changed.add(i)
         return changed
 
@@ -973,5 +1307,10 @@ __all__ = [
     "ShareListing",
     "SharePolicy",
     "SharedAllocation",
+    "demand_bound",
+    "demand_units",
+    "headroom_room",
+    "latency_seconds",
+    "others_expected",
     "split_units",
 ]

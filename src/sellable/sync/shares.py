@@ -10,6 +10,11 @@ listings of every configured channel up to date with the live stock:
   ``weights = "velocity"``, ``1 +`` the units of its SKU ordered on its channel over
   ``velocity_window`` (lines allocated, held or shipped; cancelled lines and orders do not
   count). The order book is read for them at most every ``velocity_refresh``;
+* expected sales (``headroom = "latency"``): each listing's rate, from the same units
+  ordered, ``+ 1``, over the history the order book holds (``velocity_window``, or less when
+  the first order is more recent); its demand until its sales are seen (the rate over its
+  channel's ``pull_orders_every`` plus ``[daemon] push_debounce``); and its channel's
+  ``push_latency``;
 * listings: a listing added, removed or moved to other warehouses splits everything again;
   so does a catalog reload. Every channel's listings are read from the store only when
   ``listings_version`` (the sync state's count of listing refreshes) moved, so a round of
@@ -21,7 +26,7 @@ Callers hold the live stock's lock and have refreshed it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -76,9 +81,24 @@ class SharedOffers:
         self._pending: set[tuple[str, str]] = set()
         self._velocity: dict[tuple[str, str], int] = {}
         self._velocity_at: datetime | None = None
+        #: The hours of order history the velocities cover (the headroom's rates).
+        self._history_hours = self.config.velocity_window / timedelta(hours=1)
         self.policy = SharePolicy(
-            min_units=self.config.min_units, rebalance_below=self.config.rebalance_below
+            min_units=self.config.min_units,
+            rebalance_below=self.config.rebalance_below,
+            headroom=self.config.headroom == "latency",
+            headroom_sigmas=self.config.headroom_sigmas,
         )
+        #: Per channel: hours until a sale is seen (pull + debounce), push latency (s).
+        self._unseen_hours = {
+            channel.code: (channel.pull_orders_every + settings.daemon.push_debounce)
+            / timedelta(hours=1)
+            for channel in settings.channels
+        }
+        self._latency = {
+            channel.code: self.config.channel_push_latency(channel.code).total_seconds()
+            for channel in settings.channels
+        }
         live.listeners.append(self._stock_moved)
 
     def close(self) -> None:
@@ -116,7 +136,13 @@ class SharedOffers:
                 pairs, self._pending = self._pending, set()
                 allocation.stock_changed(pairs)
             if reweigh:
-                allocation.set_weights({x.key: self._weighted(x).weight for x in listings})
+                weighted = [self._weighted(x) for x in listings]
+                allocation.set_weights(
+                    {x.key: x.weight for x in weighted},
+                    {x.key: (x.demand, x.rate, x.latency) for x in weighted}
+                    if self.policy.headroom
+                    else None,
+                )
         self._cached, self._listings_key = listings, key
         return allocation
 
@@ -145,21 +171,59 @@ class SharedOffers:
         config = self.config
         channel, _ = listing.key
         weight = config.channel_weight(channel) * config.sku_weight(listing.sku)
+        units = self._velocity.get((channel, listing.sku), 0)
         if config.weights == "velocity":
-            weight *= 1 + self._velocity.get((channel, listing.sku), 0)
-        return ShareListing(listing.key, listing.sku, listing.warehouses, weight, listing.reserve)
+            weight *= 1 + units
+        if not self.policy.headroom:
+            return ShareListing(
+                listing.key, listing.sku, listing.warehouses, weight, listing.reserve
+            )
+        # units an hour over the history held (+ 1: a listing that has not sold yet may)
+        rate = (1 + units) / self._history_hours
+        return ShareListing(
+            listing.key,
+            listing.sku,
+            listing.warehouses,
+            weight,
+            listing.reserve,
+            demand=rate * self._unseen_hours.get(channel, 0.0),
+            rate=rate,
+            latency=self._latency.get(channel, 0.0),
+        )
 
     def _refresh_velocity(self) -> bool:
         """Re-read the velocities when due; True when they were re-read."""
-        if self.config.weights != "velocity":
+        if self.config.weights != "velocity" and not self.policy.headroom:
             return False
         now = self.now()
         last = self._velocity_at
         if last is not None and now - last < self.config.velocity_refresh:
             return False
-        self._velocity = units_ordered(self.db, now - self.config.velocity_window)
+        since = now - self.config.velocity_window
+        self._velocity = units_ordered(self.db, since)
+        if self.policy.headroom:
+            first = first_order_at(self.db)
+            start = since if first is None or first < since else first
+            # at least an hour: a history of minutes would give absurd rates
+            span = max(now - start, timedelta(hours=1))
+            self._history_hours = span / timedelta(hours=1)
         self._velocity_at = now
         return True
+
+
+def first_order_at(db: Engine) -> datetime | None:
+    """When the order book's first order was placed (its date on the channel, else its
+    import), or None without orders."""
+    orders = schema.orders.c
+    with db.connect() as connection:
+        first = connection.execute(
+            select(func.min(func.coalesce(orders.created_at, orders.imported_at)))
+        ).scalar()
+    if first is None:
+        return None
+    if isinstance(first, str):  # SQLite may hand back the stored text
+        first = datetime.fromisoformat(first)
+    return first if first.tzinfo is not None else first.replace(tzinfo=UTC)
 
 
 def units_ordered(db: Engine, since: datetime) -> dict[tuple[str, str], int]:
@@ -185,4 +249,10 @@ def units_ordered(db: Engine, since: datetime) -> dict[tuple[str, str], int]:
         return {(channel, sku): int(units) for channel, sku, units in connection.execute(query)}
 
 
-__all__ = ["VELOCITY_STATUSES", "SharedOffers", "listing_warehouses", "units_ordered"]
+__all__ = [
+    "VELOCITY_STATUSES",
+    "SharedOffers",
+    "first_order_at",
+    "listing_warehouses",
+    "units_ordered",
+]

@@ -150,9 +150,19 @@ def share_report(shares: SharedAllocation, key: ListingKey) -> dict[str, Any]:
                 "share": detail.share,
             }
         )
+        if shares.policy.headroom:
+            warehouses[-1]["headroom"] = {
+                "strict": detail.strict,
+                "supply": detail.headroom_supply,
+                "others_expected": detail.others_demand,
+                "others_bound": detail.others_bound,
+                "everyone_expected": detail.everyone_demand,
+                "everyone_bound": detail.everyone_bound,
+            }
     return {
         "total": shares.share(key),
         "rebalance_below": shares.policy.rebalance_below,
+        "headroom_sigmas": shares.policy.headroom_sigmas if shares.policy.headroom else None,
         "warehouses": warehouses,
     }
 
@@ -181,7 +191,34 @@ def render_share(share: dict[str, Any]) -> list[str]:
                 f"      at or under rebalance_below {share['rebalance_below']}: offered all "
                 f"{part['full_sellable']} (whichever listing sells first takes them)"
             )
+        headroom = part.get("headroom")
+        if headroom is not None:
+            lines.extend(render_headroom(headroom, share["headroom_sigmas"], part["share"]))
         lines.append(f"      => its share in {part['warehouse']}: {part['share']}")
+    return lines
+
+
+def render_headroom(headroom: dict[str, Any], sigmas: float, share: int) -> list[str]:
+    """The latency headroom's lines of ``explain``: the strict share, and what the other
+    listings (and all of them) are expected to sell before this one's offer is corrected."""
+    supply = headroom["supply"]
+    lines = [
+        f"      strict share {headroom['strict']}; latency headroom ({sigmas:g} sigmas), "
+        f"{supply} units with the components' headroom:",
+        f"        all claims expect {headroom['everyone_expected']:g} units before this "
+        f"offer is corrected (bound {headroom['everyone_bound']})",
+        f"        the other claims expect {headroom['others_expected']:g} "
+        f"(bound {headroom['others_bound']})",
+    ]
+    if headroom["everyone_bound"] <= supply:
+        lines.append(f"        the bound of all claims fits in {supply}: offered all {supply}")
+    elif supply - headroom["others_bound"] > headroom["strict"]:
+        lines.append(
+            f"        offered what the others' bound leaves: {supply} - "
+            f"{headroom['others_bound']} = {supply - headroom['others_bound']}"
+        )
+    else:
+        lines.append(f"        too short for more than the strict share: {share}")
     return lines
 
 
