@@ -113,9 +113,19 @@ def toml_value(value: Any) -> str:
 
 #: Emulator options for the demo. Amazon applies an accepted quantity change after a
 #: delay (minutes on the real service); the demo's emulator applies it at once, and the
-#: connector still confirms it by reading the listing back on the next pass.
+#: connector still confirms it by reading the listing back on the next pass. Its reports
+#: and feeds are queued and processed in tenths of a second instead of the emulator's
+#: default 5 s, so that a pass (which refreshes the listings from a report) takes about a
+#: second rather than six.
 EMULATOR_OPTIONS: dict[str, dict[str, Any]] = {
-    "amazon": {"fba_warehouse": "fba-us", "patch_delay": 0.0},
+    "amazon": {
+        "fba_warehouse": "fba-us",
+        "patch_delay": 0.0,
+        "report_queue_seconds": 0.1,
+        "report_base_seconds": 0.2,
+        "feed_queue_seconds": 0.1,
+        "feed_base_seconds": 0.2,
+    },
 }
 #: The channel's warehouses: Amazon sells merchant-fulfilled offers from ``main``; its FBA
 #: stock and FBA orders are booked in ``fba_warehouse`` (above), which need not be listed.
