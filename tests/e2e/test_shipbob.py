@@ -466,9 +466,13 @@ def test_a_kill_9_between_sending_and_recording_still_gives_one_shipbob_order(
         )
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=30) == 0
+        # Found by the lookup (the fulfil job's recovery) or by the shipments poll that the
+        # stock job runs first (ShipBob lists the order as ours): never posted again.
         log = (config_file.parent / "second.log").read_text()
-        (line,) = [x for x in log.splitlines() if "job=fulfil ok" in x and " found=1" in x]
-        assert " sent=0 " in line and " existed=0 " in line, line
+        fulfils = [x for x in log.splitlines() if "job=fulfil ok" in x]
+        assert all(" sent=0 " in x and " existed=0 " in x for x in fulfils), fulfils
+        posted = [r for r in shipbob.request_log if r[:2] == ("POST", "/2026-01/order")]
+        assert posted == [("POST", "/2026-01/order", 201)]
         assert [o.id for o in world.shipbob_orders(reference)] == [remote]
         assert len(shipbob.orders) == 1
         assert shipbob.violations == []
@@ -496,11 +500,6 @@ def test_a_stock_pull_between_the_shipment_and_its_poll_does_not_take_the_units_
     # then the shipments poll (books the Sale)
     world.sync()
     ledger_check(world.store.engine)
-    if world.stock("MUG") == (6, 0, 0):
-        pytest.xfail(
-            "framework bug (sbcore): the Sale of a shipment is booked on top of a stock count "
-            "that already left it out: MUG on hand 6 until the next stock pull, not 8"
-        )
     assert world.stock("MUG") == (8, 0, 0)
     assert world.woo.quantities() == {"KIT": 8, "MUG": 8, "BEANS": 26}
     assert world.shipbob.violations == []
@@ -595,17 +594,21 @@ def test_a_sick_shipbob_fails_its_channel_and_the_shop_keeps_syncing(
     assert [(r.job, r.ok, r.skipped is not None) for r in results] == [
         ("stock", False, False),
         ("orders", True, False),
-        ("fulfil", refused, refused),
+        # unreachable: the order is sent without an answer (unknown: pending, looked up by
+        # reference next run; the run fails once it stays pending for 3 runs)
+        ("fulfil", True, refused),
         ("shipments", refused, refused),
         ("push", True, False),
     ]
+    if refused:  # ShipBob pulls no orders: its stock pull is the probe
+        assert "; its stock pull tries the credentials again," in str(results[2].skipped)
+    else:
+        assert (results[2].counts["sent"], results[2].counts["unknown"]) == (0, 1)
     # the shop still sells what the last good count said, less its own order
     assert world.woo.quantities() == {"KIT": 6, "MUG": 6, "BEANS": 30}
     sb, woo = world.status("sb"), world.status("woo")
     expected = "authentication refused" if refused else "failing"
     assert (sb["health"], sb["healthy"]) == (expected, False)
-    assert sorted(sb["failing_jobs"]) == (
-        ["stock"] if refused else ["fulfil", "shipments", "stock"]
-    )
+    assert sorted(sb["failing_jobs"]) == (["stock"] if refused else ["shipments", "stock"])
     assert (woo["health"], woo["healthy"]) == ("healthy", True)
     assert world.shipbob.violations == []

@@ -678,3 +678,61 @@ def test_an_order_pull_schedules_the_fulfilment_channels_send_soon(sqlite_world:
         assert waiting("sb:fulfil-soon") and waiting("sb:shipments-soon")
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_shipment_booked_before_the_count_is_not_taken_twice(sqlite_world: World) -> None:
+    world = sqlite_world
+    world.place()  # A 3, B 4 allocated in sb
+    world.run("fulfil")
+    world.provider.ship("shop:1001", [("A", 3), ("B", 4)])
+    # the provider's counts already leave the shipped units out
+    world.provider.counts = [
+        StockCount("A", 7, warehouse="sb"),
+        StockCount("B", 16, warehouse="sb"),
+    ]
+
+    result = world.run("stock")
+
+    assert result.ok, result.describe()
+    assert (result.counts["shipments_applied"], result.counts["lines_shipped"]) == (1, 2)
+    assert (result.counts["movements"], result.counts["counts_deferred"]) == (0, 0)
+    assert world.stock("A") == (7, 0, 0)
+    assert world.stock("B") == (16, 0, 0)
+    assert_ledger_balanced(world.db)
+
+
+def test_a_shipment_completed_while_the_counts_are_read_is_booked_and_its_counts_wait(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place()  # A 3, B 4 allocated in sb
+    world.run("fulfil")
+    # A was read before the shipment, B after it: which is which cannot be told
+    world.provider.counts = [
+        StockCount("A", 10, warehouse="sb"),
+        StockCount("B", 16, warehouse="sb"),
+        StockCount("A", 4, warehouse="sb2"),
+    ]
+    world.provider.while_counting = lambda: world.provider.ship("shop:1001", [("A", 3), ("B", 4)])
+
+    result = world.run("stock")
+
+    assert result.ok, result.describe()
+    assert world.stock("A") == (7, 0, 0)
+    assert world.stock("B") == (16, 0, 0)
+    assert world.stock("A", "sb2") == (4, 0, 0)  # not shipped: written
+    assert result.counts["counts_deferred"] == 2
+    assert result.reports["counts_deferred"] == ["A@sb", "B@sb"]
+    assert world.fulfilments()[0][:2] == ("shop:1001", "shipped")
+
+    # the next pull writes them
+    world.provider.while_counting = None
+    world.provider.counts = [
+        StockCount("A", 6, warehouse="sb"),
+        StockCount("B", 16, warehouse="sb"),
+    ]
+    result = world.run("stock")
+    assert (result.counts["counts_deferred"], result.counts["movements"]) == (0, 1)
+    assert world.stock("A") == (6, 0, 0)
+    assert world.stock("B") == (16, 0, 0)
+    assert_ledger_balanced(world.db)

@@ -121,6 +121,9 @@ class UpdateOutcome:
     flagged: int = 0
     mismatches: list[str] = field(default_factory=list)
     changed: set[tuple[str, str]] = field(default_factory=set)
+    #: The (SKU, warehouse) pairs whose stock a booked Sale or a release moved (what the
+    #: lines took there): a stock count read while they shipped is ambiguous for them.
+    settled: set[tuple[str, str]] = field(default_factory=set)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -662,6 +665,10 @@ class Fulfilments:
                 outcome.lines_shipped += booked.lines_shipped
                 outcome.lines_released += booked.lines_cancelled
                 outcome.changed |= booked.changed_pairs
+                for line in lines:
+                    if line.line_id in ship or line.line_id in release:
+                        taken = line.components or ((line.sku, line.quantity),)
+                        outcome.settled.update((sku, warehouse) for sku, _n in taken)
             if new_status in FLAGGED_FULFILMENTS and new_status != status:
                 outcome.flagged += 1
             values: dict[str, Any] = {

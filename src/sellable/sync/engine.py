@@ -36,10 +36,15 @@ from sellable.sync.state import SyncState
 
 log = logging.getLogger("sellable.sync")
 
-#: Jobs of one pass of :meth:`SyncEngine.run_once`, in order: listing maps, then all
-#: stock pulls, then all order pulls, then the fulfilment channels' sends and shipments,
-#: then reconcile (which pushes).
-PASS_ORDER = ("listings", "stock", "orders", "fulfil", "shipments", "reconcile")
+#: Jobs of one pass of :meth:`SyncEngine.run_once`, in order: listing maps, then the
+#: fulfilment channels' shipments (booked before their counts are read, so that a count
+#: never leaves out units whose Sale is still to come), then all stock pulls, then all
+#: order pulls, then the fulfilment channels' sends, then reconcile (which pushes).
+PASS_ORDER = ("listings", "shipments", "stock", "orders", "fulfil", "reconcile")
+
+
+#: How a message names the probe job (:meth:`SyncEngine._probe_job`).
+PROBE_WORDS = {"orders": "order pull", "stock": "stock pull", "listings": "listing refresh"}
 
 
 class SyncEngine:
@@ -122,18 +127,20 @@ class SyncEngine:
                 if at is not None:
                     job_health.failing_since = at
                 self.health.note_failure(code, job, error or "failed before the restart")
+        channel = Channel(settings, connector, http, settings.rules())
         refused = self.state.auth_refused(settings)
         if refused is not None:
             since, error = refused
             self.health.refuse_auth(code, error, since)
             log.warning(
                 "channel=%s: credentials were refused at %s and the configuration is "
-                "unchanged: only its order pull runs, to try them",
+                "unchanged: only %s runs, to try them",
                 code,
                 since.isoformat(),
+                self._probe_name(channel),
                 extra={"channel": code},
             )
-        return Channel(settings, connector, http, settings.rules())
+        return channel
 
     def close(self) -> None:
         for channel in self.channels.values():
@@ -172,8 +179,9 @@ class SyncEngine:
         probing = job == self._probe_job(channel)
         if refusal is not None and not probing:
             result.skipped = (
-                f"authentication refused since {refusal.since.isoformat()}; its order pull "
-                "tries the credentials again, or fix them in the configuration and restart"
+                f"authentication refused since {refusal.since.isoformat()}; "
+                f"{self._probe_name(channel)} tries the credentials again, or fix them in the "
+                "configuration and restart"
             )
             self.metrics.job_skipped(code, job)
             return result
@@ -288,9 +296,9 @@ class SyncEngine:
                     counts,
                     result.seconds,
                     (
-                        "; credentials refused: its jobs are skipped, except its order pull "
-                        f"every {channel.settings.pull_orders_every}, until the channel "
-                        "accepts them or the configuration changes"
+                        "; credentials refused: its jobs are skipped, except "
+                        f"{self._probe_name(channel)} every {self._probe_every(channel)}, "
+                        "until the channel accepts them or the configuration changes"
                     )
                     if newly_refused
                     else "",
@@ -334,6 +342,19 @@ class SyncEngine:
         of a connector that does not pull orders."""
         capable = [s.name for s in JOB_TABLE if s.capability in channel.connector.capabilities]
         return PROBE_JOB if PROBE_JOB in capable or not capable else capable[0]
+
+    @classmethod
+    def _probe_name(cls, channel: Channel) -> str:
+        """The probe job as a message names it: "its order pull", "its stock pull"."""
+        job = cls._probe_job(channel)
+        return f"its {PROBE_WORDS.get(job, job + ' job')}"
+
+    @classmethod
+    def _probe_every(cls, channel: Channel) -> timedelta:
+        interval: timedelta = getattr(
+            channel.settings, job_spec(cls._probe_job(channel)).interval_key
+        )
+        return interval
 
     # -- health ---------------------------------------------------------------------------------
 
