@@ -336,13 +336,15 @@ def test_a_signed_shipbob_webhook_books_the_shipment(config_file: Path) -> None:
     server = WebServer(f"127.0.0.1:{port}", hub.app())
     server.start()
     try:
+        assert shipbob.hooks == {}
         world.run("woo", "listings")
-        world.run("sb", "stock")
+        # ShipBob lists no listings: its first job to run subscribes, as the daemon would
+        (stock,) = world.run("sb", "stock")
         world.run("woo", "push")
-        # The engine subscribes in the listing refresh (sync/jobs/listings.py,
-        # check_webhooks), which a ShipBob channel (no listings) never runs: a gap of the
-        # framework. The subscription is made here as that job would make it.
-        world.engine.channels["sb"].connector.sync_webhooks()
+        assert stock.reports["webhook_subscriptions"]["created"] == 1
+        subscriptions = world.status("sb")["webhooks"]["subscriptions"]
+        # one subscription of 4 topics, listed per topic
+        assert (subscriptions["healthy"], subscriptions["active"]) == (True, 4)
         assert [(h.url, sorted(h.topics)) for h in shipbob.hooks.values()] == [
             (
                 url,

@@ -30,6 +30,7 @@ from sellable.sdk import (
     SubmitResult,
     WebhookEvent,
     WebhookKind,
+    WebhookSubscriptions,
 )
 
 NAME = "fakefulfil"
@@ -71,6 +72,9 @@ class Provider:
     search_misses: bool = False
     refuse: dict[str, str] = field(default_factory=dict)
     counts: list[StockCount] = field(default_factory=list)
+    #: How often our subscriptions were checked, and whether we subscribed.
+    webhook_checks: int = 0
+    subscribed: bool = False
     #: Runs while the counts are read (a shipment completing then; ``counts`` say which
     #: of them were read before it).
     while_counting: Callable[[], None] | None = None
@@ -126,6 +130,17 @@ class FakeFulfilment(Connector):
 
     def webhook_url(self) -> str | None:
         return "http://127.0.0.1:9/webhooks/sb"
+
+    def sync_webhooks(self) -> WebhookSubscriptions:
+        provider = self.provider
+        provider.webhook_checks += 1
+        created = int(not provider.subscribed)
+        provider.subscribed = True
+        url = str(self.webhook_url())
+        return WebhookSubscriptions(
+            created=created,
+            subscriptions=[{"id": "1", "topic": "order.shipped", "url": url, "status": "active"}],
+        )
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         return WebhookEvent(WebhookKind.FULFILMENTS, "order.shipped", headers.get("id"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -736,3 +737,45 @@ def test_a_shipment_completed_while_the_counts_are_read_is_booked_and_its_counts
     assert world.stock("A") == (6, 0, 0)
     assert world.stock("B") == (16, 0, 0)
     assert_ledger_balanced(world.db)
+
+
+# -- webhooks of a channel without a listing refresh ------------------------------------------
+
+
+def test_a_fulfilment_channel_subscribes_its_webhooks_at_start_and_every_listing_interval(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    start = datetime(2026, 12, 7, 10, tzinfo=UTC)
+    clock = [start]
+    engine = SyncEngine(world.db, world.engine.settings, now=lambda: clock[0])
+    try:
+        first = engine.run_job("sb", "shipments")
+        engine.run_job("sb", "stock")
+        engine.run_job("sb", "fulfil")
+        clock[0] = start + timedelta(minutes=59)
+        engine.run_job("sb", "shipments")
+        assert (world.provider.webhook_checks, world.provider.subscribed) == (1, True)
+        subscriptions = {
+            "healthy": True,
+            "checked_at": "2026-12-07T10:00:00+00:00",
+            "active": 1,
+            "created": 1,
+            "repaired": 0,
+            "removed": 0,
+            "problem": None,
+        }
+        assert first.ok and first.reports["webhook_subscriptions"] == subscriptions
+        assert first.counts["webhooks_active"] == 1
+        (sb,) = [c for c in channel_status(engine) if c["channel"] == "sb"]
+        assert sb["webhooks"]["subscriptions"] == subscriptions
+
+        clock[0] = start + timedelta(hours=1)  # refresh_listings_every
+        later = engine.run_job("sb", "stock")
+        assert world.provider.webhook_checks == 2
+        assert later.reports["webhook_subscriptions"]["created"] == 0
+    finally:
+        engine.close()
+    # a restarted daemon checks them at its first run
+    world.run("shipments")
+    assert world.provider.webhook_checks == 3

@@ -24,10 +24,11 @@ from sellable.core.rules import BACKORDERS_OFF, Offer
 from sellable.core.share import SharedAllocation
 from sellable.errors import AuthenticationError, ConfigError, SellableError
 from sellable.orders import OrderBook
-from sellable.sdk import ChannelHttp, ConnectorContext
+from sellable.sdk import Capability, ChannelHttp, ConnectorContext
 from sellable.store.sql import utcnow
 from sellable.sync.health import Health
 from sellable.sync.jobs import JOB_TABLE, MAX_PAGES, PROBE_JOB, Channel, JobResult, job_spec
+from sellable.sync.jobs.listings import check_webhooks
 from sellable.sync.locks import JobLocks
 from sellable.sync.metrics import Metrics
 from sellable.sync.plugins import load_connector, validate_channel_settings
@@ -83,6 +84,9 @@ class SyncEngine:
         self.health = health or Health(settings.daemon.degraded_after, wall=now)
         self.locks = JobLocks(db)
         self.missing_reported: dict[str, list[str]] = {}
+        #: When the webhook subscriptions of a channel without a listing refresh were last
+        #: checked by this process (see :meth:`_check_webhooks_due`).
+        self.webhooks_checked: dict[str, datetime] = {}
         self.channels: dict[str, Channel] = {}
         #: ``[allocation] mode = "shared"``: the split, built at the first use.
         self._shared: SharedOffers | None = None
@@ -214,6 +218,7 @@ class SyncEngine:
             # A failing channel gets one attempt per request, no retries: a gentle rate.
             channel.http.single_attempt = self.health.state(code) != "healthy"
             try:
+                self._check_webhooks_due(channel, result)
                 spec.run(self, channel, result)
                 learned = channel.connector.take_learned_extra()
                 if learned:
@@ -239,6 +244,24 @@ class SyncEngine:
             )
         self._account(channel, result, refused)
         return result
+
+    def _check_webhooks_due(self, channel: Channel, result: JobResult) -> None:
+        """The webhook subscriptions of a channel that lists no listings (a 3PL such as
+        ShipBob): the listing refresh checks them for the others (create, repair, remove,
+        and their health in ``status``); here its first job to run after the start checks
+        them, then one at most every ``refresh_listings_every``. Not while its credentials
+        are refused (the check would only be refused too)."""
+        connector, code = channel.connector, channel.code
+        if not connector.webhooks or Capability.LIST_LISTINGS in connector.capabilities:
+            return
+        if self.health.auth_refused(code) is not None:
+            return
+        now = self.now()
+        last = self.webhooks_checked.get(code)
+        if last is not None and now - last < channel.settings.refresh_listings_every:
+            return
+        self.webhooks_checked[code] = now
+        check_webhooks(self, channel, result)
 
     def _account(self, channel: Channel, result: JobResult, refused: bool) -> None:
         """Metrics, the run's log line, and health. A channel's outage is logged once when
