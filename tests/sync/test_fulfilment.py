@@ -779,3 +779,67 @@ def test_a_fulfilment_channel_subscribes_its_webhooks_at_start_and_every_listing
     # a restarted daemon checks them at its first run
     world.run("shipments")
     assert world.provider.webhook_checks == 3
+
+
+# -- an order without a shipping address -----------------------------------------------------
+
+
+def test_an_order_without_an_address_is_held_in_orders_and_status_until_a_repull_brings_one(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place(address=None)
+    world.place("1002", (OrderLineIn("l1", "B", 1),))
+    assert world.run("fulfil").counts["no_address"] == 1
+
+    held = invoke(world.config, "orders", "--held", "--json")
+    text = invoke(world.config, "orders", "--held")
+    status = invoke(world.config, "status", "--json")
+
+    assert held.exit_code == 0, held.output
+    (order,) = json.loads(held.stdout)
+    assert (order["channel"], order["order_id"], order["status"]) == ("shop", "1001", "open")
+    assert [(x["line_id"], x["status"]) for x in order["lines"]] == [
+        ("l1", "allocated"),
+        ("l2", "allocated"),
+    ]
+    assert order["fulfilments"] == [
+        {
+            "channel": "sb",
+            "remote_id": None,
+            "reference": None,
+            "status": "no_address",
+            "tracking": [],
+            "reason": "no shipping address: cannot be sent to sb",
+        }
+    ]
+    assert text.exit_code == 0, text.output
+    rows = [line for line in text.output.splitlines() if line.startswith("shop:")]
+    assert len(rows) == 2 and all(row.startswith("shop:1001") for row in rows)
+    assert all("no shipping address: cannot be sent to sb" in row for row in rows)
+    assert status.exit_code == 0, status.output
+    (sb,) = [c for c in json.loads(status.stdout) if c["channel"] == "sb"]
+    assert sb["fulfilments"] == {
+        "pending": 0,
+        "sent": 1,
+        "shipped": 0,
+        "cancelled": 0,
+        "flagged": 0,
+        "oldest_pending": None,
+        "flagged_requests": [],
+        "no_address": 1,
+        "no_address_orders": ["shop:1001"],
+    }
+    assert world.fulfilments() == [("shop:1002", "sent", "501", None)]  # no row for 1001
+
+    # a re-pull brings the address: sent as any other, under its plain reference
+    world.place(address=ADDRESS)
+    assert world.run("fulfil").counts["sent"] == 1
+
+    assert world.provider.received == ["shop:1002", "shop:1001"]
+    assert world.fulfilments()[1] == ("shop:1001", "sent", "502", None)
+    held = invoke(world.config, "orders", "--held", "--json")
+    assert json.loads(held.stdout) == []
+    status = invoke(world.config, "status", "--json")
+    (sb,) = [c for c in json.loads(status.stdout) if c["channel"] == "sb"]
+    assert (sb["fulfilments"]["no_address"], sb["fulfilments"]["no_address_orders"]) == (0, [])
