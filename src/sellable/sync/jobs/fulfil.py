@@ -29,8 +29,8 @@ from sellable.errors import ChannelError, ConfigError
 from sellable.orders.book import OrderBook
 from sellable.orders.fulfilment import Fulfilments, as_utc
 from sellable.sdk import Capability, FulfilmentRequest, SubmitOutcome, SubmitResult
-from sellable.sync.plugins import load_connector
 from sellable.sync.jobs.base import Channel, JobResult
+from sellable.sync.plugins import load_connector
 
 if TYPE_CHECKING:
     from sellable.sync.engine import SyncEngine
