@@ -300,8 +300,6 @@ def test_a_kit_ordered_on_the_shop_becomes_one_shipbob_order_and_its_shipment_a_
 
     (shipment,) = sent.shipments
     world.shipbob.ship(shipment.id, carrier="UPS", tracking_number="1Z999AA10123456784")
-    # the shipments poll before the next stock pull (see test_a_stock_pull_between_...)
-    world.run("sb", "shipments")
     world.sync()
     assert world.stock("MUG") == (8, 0, 0)
     assert world.stock("BEANS") == (26, 0, 0)
@@ -498,11 +496,15 @@ def test_a_stock_pull_between_the_shipment_and_its_poll_does_not_take_the_units_
     world.sync()
     (sent,) = world.shipbob_orders(f"woo:{order_id}")
     world.shipbob.ship(sent.shipments[0].id)
-    # the daemon's pass order: stock (ShipBob's on hand already fell by the shipment),
-    # then the shipments poll (books the Sale)
+    # the stock pull comes first (ShipBob's on hand already fell by the shipment): it books
+    # the shipment before it writes the counts, so the count agrees with our ledger
+    (stock,) = world.run("sb", "stock")
+    assert (stock.counts["shipments_applied"], stock.counts["lines_shipped"]) == (1, 1)
+    assert (stock.counts["movements"], stock.counts["counts_deferred"]) == (0, 0)
     world.sync()
     ledger_check(world.store.engine)
     assert world.stock("MUG") == (8, 0, 0)
+    assert world.stock("BEANS") == (26, 0, 0)
     assert world.woo.quantities() == {"KIT": 8, "MUG": 8, "BEANS": 26}
     assert world.shipbob.violations == []
 
