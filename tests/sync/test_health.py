@@ -194,7 +194,7 @@ def test_health_refused_credentials_are_marked_once_and_cleared(fake: FakeClock)
     assert (first, second) == (True, False)
     refusal = health.auth_refused("shop")
     assert refusal is not None and (refusal.since, refusal.error) == (WALL, "HTTP 401")
-    assert health.state("shop") == "authentication refused"
+    assert health.state("shop") == "failing"
     assert health.describe("shop")["authentication_refused_since"] == WALL.isoformat()
     assert health.accept_auth("shop") is True
     assert health.accept_auth("shop") is False

@@ -184,7 +184,8 @@ def test_sync_health_refused_credentials_stop_the_channels_jobs_but_the_order_pr
     for result in (*skipped, still):
         assert str(result.skipped).startswith("authentication refused since "), result
     assert requests == 2  # the refused listing refresh and the probe, nothing in between
-    assert report["health"] == "authentication refused"
+    # "failing" like any channel that does not sync; the flag and the words say why.
+    assert (report["health"], report["authentication_refused"]) == ("failing", True)
     assert report["healthy"] is False
     line = next(x for x in text_status.stdout.splitlines() if "authentication refused" in x)
     assert line.startswith(f"  authentication refused since {report['failing_since']} (")

@@ -275,10 +275,11 @@ class Health:
         )
 
     def state(self, channel: str) -> str:
-        """``healthy``, ``failing`` (the latest run of some job failed) or ``authentication
-        refused``: the words of ``sellable status``."""
+        """``healthy`` or ``failing``: the latest run of some job failed, or the channel's
+        credentials were refused (``authentication_refused_since`` in :meth:`describe`
+        says so; ``sellable status`` says it in words)."""
         if channel in self._auth:
-            return "authentication refused"
+            return "failing"
         if any(job.failing for job in self.jobs(channel).values()):
             return "failing"
         return "healthy"

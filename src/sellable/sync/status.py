@@ -279,7 +279,10 @@ def health_of(
     if refused is not None:
         since, error = refused
         return {
-            "health": "authentication refused",
+            # "failing" like any channel that does not sync; the words of `status` and the
+            # flag below say why (issue 10: "authentication refused since ...").
+            "health": "failing",
+            "authentication_refused": True,
             "healthy": False,
             "failing_since": iso_utc(since),
             "last_error": last_error or {"job": None, "at": iso_utc(since), "error": error},
@@ -287,6 +290,7 @@ def health_of(
         }
     return {
         "health": "failing" if failing else "healthy",
+        "authentication_refused": False,
         "healthy": not failing,
         "failing_since": min(str(f["since"]) for f in failing.values()) if failing else None,
         "last_error": last_error,
@@ -298,11 +302,11 @@ def health_line(channel: dict[str, Any]) -> str:
     """``healthy``, ``failing since … (last error …)`` or ``authentication refused since …``."""
     error = channel["last_error"]
     said = f"{error['job']}: {error['error']}" if error and error["job"] else None
-    if channel["health"] == "authentication refused":
+    if channel.get("authentication_refused"):
         return (
             f"authentication refused since {channel['failing_since']} ("
             f"{said or error['error']}); its jobs wait: fix the credentials in the "
-            "configuration (the order pull tries them again)"
+            "configuration (one job a pull interval tries them again)"
         )
     if channel["health"] == "failing":
         return f"failing since {channel['failing_since']} (last error {said} at {error['at']})"
