@@ -10,7 +10,7 @@ search), refuse an order or a cancellation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +30,7 @@ from sellable.sdk import (
     SubmitResult,
     WebhookEvent,
     WebhookKind,
+    WebhookSubscriptions,
 )
 
 NAME = "fakefulfil"
@@ -71,6 +72,12 @@ class Provider:
     search_misses: bool = False
     refuse: dict[str, str] = field(default_factory=dict)
     counts: list[StockCount] = field(default_factory=list)
+    #: How often our subscriptions were checked, and whether we subscribed.
+    webhook_checks: int = 0
+    subscribed: bool = False
+    #: Runs while the counts are read (a shipment completing then; ``counts`` say which
+    #: of them were read before it).
+    while_counting: Callable[[], None] | None = None
     page_size: int = 100
     clock: datetime = field(default_factory=lambda: datetime(2026, 12, 7, 10, tzinfo=UTC))
     next_id: int = 500
@@ -124,11 +131,25 @@ class FakeFulfilment(Connector):
     def webhook_url(self) -> str | None:
         return "http://127.0.0.1:9/webhooks/sb"
 
+    def sync_webhooks(self) -> WebhookSubscriptions:
+        provider = self.provider
+        provider.webhook_checks += 1
+        created = int(not provider.subscribed)
+        provider.subscribed = True
+        url = str(self.webhook_url())
+        return WebhookSubscriptions(
+            created=created,
+            subscriptions=[{"id": "1", "topic": "order.shipped", "url": url, "status": "active"}],
+        )
+
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         return WebhookEvent(WebhookKind.FULFILMENTS, "order.shipped", headers.get("id"))
 
     def pull_stock(self) -> list[StockCount]:
-        return list(self.provider.counts)
+        provider = self.provider
+        if provider.while_counting is not None:
+            provider.while_counting()  # between the pages: the counts are as set up
+        return list(provider.counts)
 
     def fulfil_orders(self, requests: Sequence[FulfilmentRequest]) -> list[SubmitResult]:
         provider = self.provider

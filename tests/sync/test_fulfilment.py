@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -678,3 +679,167 @@ def test_an_order_pull_schedules_the_fulfilment_channels_send_soon(sqlite_world:
         assert waiting("sb:fulfil-soon") and waiting("sb:shipments-soon")
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_shipment_booked_before_the_count_is_not_taken_twice(sqlite_world: World) -> None:
+    world = sqlite_world
+    world.place()  # A 3, B 4 allocated in sb
+    world.run("fulfil")
+    world.provider.ship("shop:1001", [("A", 3), ("B", 4)])
+    # the provider's counts already leave the shipped units out
+    world.provider.counts = [
+        StockCount("A", 7, warehouse="sb"),
+        StockCount("B", 16, warehouse="sb"),
+    ]
+
+    result = world.run("stock")
+
+    assert result.ok, result.describe()
+    assert (result.counts["shipments_applied"], result.counts["lines_shipped"]) == (1, 2)
+    assert (result.counts["movements"], result.counts["counts_deferred"]) == (0, 0)
+    assert world.stock("A") == (7, 0, 0)
+    assert world.stock("B") == (16, 0, 0)
+    assert_ledger_balanced(world.db)
+
+
+def test_a_shipment_completed_while_the_counts_are_read_is_booked_and_its_counts_wait(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place()  # A 3, B 4 allocated in sb
+    world.run("fulfil")
+    # A was read before the shipment, B after it: which is which cannot be told
+    world.provider.counts = [
+        StockCount("A", 10, warehouse="sb"),
+        StockCount("B", 16, warehouse="sb"),
+        StockCount("A", 4, warehouse="sb2"),
+    ]
+    world.provider.while_counting = lambda: world.provider.ship("shop:1001", [("A", 3), ("B", 4)])
+
+    result = world.run("stock")
+
+    assert result.ok, result.describe()
+    assert world.stock("A") == (7, 0, 0)
+    assert world.stock("B") == (16, 0, 0)
+    assert world.stock("A", "sb2") == (4, 0, 0)  # not shipped: written
+    assert result.counts["counts_deferred"] == 2
+    assert result.reports["counts_deferred"] == ["A@sb", "B@sb"]
+    assert world.fulfilments()[0][:2] == ("shop:1001", "shipped")
+
+    # the next pull writes them
+    world.provider.while_counting = None
+    world.provider.counts = [
+        StockCount("A", 6, warehouse="sb"),
+        StockCount("B", 16, warehouse="sb"),
+    ]
+    result = world.run("stock")
+    assert (result.counts["counts_deferred"], result.counts["movements"]) == (0, 1)
+    assert world.stock("A") == (6, 0, 0)
+    assert world.stock("B") == (16, 0, 0)
+    assert_ledger_balanced(world.db)
+
+
+# -- webhooks of a channel without a listing refresh ------------------------------------------
+
+
+def test_a_fulfilment_channel_subscribes_its_webhooks_at_start_and_every_listing_interval(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    start = datetime(2026, 12, 7, 10, tzinfo=UTC)
+    clock = [start]
+    engine = SyncEngine(world.db, world.engine.settings, now=lambda: clock[0])
+    try:
+        first = engine.run_job("sb", "shipments")
+        engine.run_job("sb", "stock")
+        engine.run_job("sb", "fulfil")
+        clock[0] = start + timedelta(minutes=59)
+        engine.run_job("sb", "shipments")
+        assert (world.provider.webhook_checks, world.provider.subscribed) == (1, True)
+        subscriptions = {
+            "healthy": True,
+            "checked_at": "2026-12-07T10:00:00+00:00",
+            "active": 1,
+            "created": 1,
+            "repaired": 0,
+            "removed": 0,
+            "problem": None,
+        }
+        assert first.ok and first.reports["webhook_subscriptions"] == subscriptions
+        assert first.counts["webhooks_active"] == 1
+        (sb,) = [c for c in channel_status(engine) if c["channel"] == "sb"]
+        assert sb["webhooks"]["subscriptions"] == subscriptions
+
+        clock[0] = start + timedelta(hours=1)  # refresh_listings_every
+        later = engine.run_job("sb", "stock")
+        assert world.provider.webhook_checks == 2
+        assert later.reports["webhook_subscriptions"]["created"] == 0
+    finally:
+        engine.close()
+    # a restarted daemon checks them at its first run
+    world.run("shipments")
+    assert world.provider.webhook_checks == 3
+
+
+# -- an order without a shipping address -----------------------------------------------------
+
+
+def test_an_order_without_an_address_is_held_in_orders_and_status_until_a_repull_brings_one(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place(address=None)
+    world.place("1002", (OrderLineIn("l1", "B", 1),))
+    assert world.run("fulfil").counts["no_address"] == 1
+
+    held = invoke(world.config, "orders", "--held", "--json")
+    text = invoke(world.config, "orders", "--held")
+    status = invoke(world.config, "status", "--json")
+
+    assert held.exit_code == 0, held.output
+    (order,) = json.loads(held.stdout)
+    assert (order["channel"], order["order_id"], order["status"]) == ("shop", "1001", "open")
+    assert [(x["line_id"], x["status"]) for x in order["lines"]] == [
+        ("l1", "allocated"),
+        ("l2", "allocated"),
+    ]
+    assert order["fulfilments"] == [
+        {
+            "channel": "sb",
+            "remote_id": None,
+            "reference": None,
+            "status": "no_address",
+            "tracking": [],
+            "reason": "no shipping address: cannot be sent to sb",
+        }
+    ]
+    assert text.exit_code == 0, text.output
+    rows = [line for line in text.output.splitlines() if line.startswith("shop:")]
+    assert len(rows) == 2 and all(row.startswith("shop:1001") for row in rows)
+    assert all("no shipping address: cannot be sent to sb" in row for row in rows)
+    assert status.exit_code == 0, status.output
+    (sb,) = [c for c in json.loads(status.stdout) if c["channel"] == "sb"]
+    assert sb["fulfilments"] == {
+        "pending": 0,
+        "sent": 1,
+        "shipped": 0,
+        "cancelled": 0,
+        "flagged": 0,
+        "oldest_pending": None,
+        "flagged_requests": [],
+        "no_address": 1,
+        "no_address_orders": ["shop:1001"],
+    }
+    assert world.fulfilments() == [("shop:1002", "sent", "501", None)]  # no row for 1001
+
+    # a re-pull brings the address: sent as any other, under its plain reference
+    world.place(address=ADDRESS)
+    assert world.run("fulfil").counts["sent"] == 1
+
+    assert world.provider.received == ["shop:1002", "shop:1001"]
+    assert world.fulfilments()[1] == ("shop:1001", "sent", "502", None)
+    held = invoke(world.config, "orders", "--held", "--json")
+    assert json.loads(held.stdout) == []
+    status = invoke(world.config, "status", "--json")
+    (sb,) = [c for c in json.loads(status.stdout) if c["channel"] == "sb"]
+    assert (sb["fulfilments"]["no_address"], sb["fulfilments"]["no_address_orders"]) == (0, [])

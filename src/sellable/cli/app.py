@@ -31,6 +31,7 @@ from sellable.imports.csvfile import Progress
 from sellable.imports.stock import import_stock_counts
 from sellable.logs import apply_log_settings, start_logging
 from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
+from sellable.orders.fulfilment import NO_ADDRESS
 from sellable.orders.queries import describe_allocations, describe_fulfilments
 from sellable.orders.release import add_release
 from sellable.store.db import (
@@ -47,9 +48,14 @@ from sellable.store.live import LiveStock
 from sellable.store.loader import load_engine
 from sellable.store.schema import FLAGGED_FULFILMENTS
 from sellable.sync.engine import SyncEngine
+from sellable.sync.jobs.fulfil import (
+    fulfilment_warehouses,
+    no_address_by_channel,
+    without_address,
+)
 from sellable.sync.plugins import check_channels, installed_connectors, load_connector
 from sellable.sync.service import run_daemon
-from sellable.sync.status import channel_status, render_status
+from sellable.sync.status import MAX_LISTED, channel_status, render_status
 from sellable.sync.why import explain_channel, render_channel
 from sellable.sync.why import to_json as why_json
 
@@ -441,10 +447,17 @@ def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
     release them."""
     application = app(ctx)
     database = application.engine()
+    settings = application.settings
+    live: LiveStock | None = None
+    no_address: dict[int, list[str]] = {}
+    served = fulfilment_warehouses(settings)
+    if served:  # orders a fulfilment channel cannot be sent (no address): shown as held
+        live = LiveStock(database, settings)
+        no_address = without_address(OrderBook(database, settings, live=live), served)
     with database.connect() as connection:
-        found = list_orders(connection, held_only=held)
+        found = list_orders(connection, held_only=held, no_address=no_address)
     if held and found:
-        live = LiveStock(database, application.settings)
+        live = live or LiveStock(database, settings)
         with live.lock:
             add_release(live, found)
     if as_json:
@@ -489,9 +502,11 @@ def orders(ctx: click.Context, held: bool, as_json: bool) -> None:
 def flagged_reason(fulfilments: list[dict[str, Any]]) -> str:
     """The reason of an order's flagged fulfilments ("" when none is flagged)."""
     return "; ".join(
-        f"{sent['channel']} {sent['status'].replace('_', ' ')}: {sent['reason'] or '-'}"
+        str(sent["reason"])
+        if sent["status"] == NO_ADDRESS
+        else f"{sent['channel']} {sent['status'].replace('_', ' ')}: {sent['reason'] or '-'}"
         for sent in fulfilments
-        if sent["status"] in FLAGGED_FULFILMENTS
+        if sent["status"] in FLAGGED_FULFILMENTS or sent["status"] == NO_ADDRESS
     )
 
 
@@ -831,8 +846,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
     engine = SyncEngine(application.engine(), application.settings)
     try:
         report = channel_status(engine)
+        unsent = no_address_by_channel(engine)
     finally:
         engine.close()
+    for channel in report:
+        part = channel.get("fulfilments")
+        if part is not None:  # the orders it cannot be sent (no shipping address)
+            orders = unsent.get(channel["channel"], [])
+            part["no_address"] = len(orders)
+            part["no_address_orders"] = orders[:MAX_LISTED]
     if as_json:
         echo_json(ctx, report)
     else:

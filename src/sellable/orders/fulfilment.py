@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -106,6 +106,8 @@ class Due:
 
     requests: list[FulfilmentRequest] = field(default_factory=list)
     no_address: list[str] = field(default_factory=list)
+    #: The stored ids of the orders in ``no_address``, in the same order.
+    no_address_ids: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -121,6 +123,9 @@ class UpdateOutcome:
     flagged: int = 0
     mismatches: list[str] = field(default_factory=list)
     changed: set[tuple[str, str]] = field(default_factory=set)
+    #: The (SKU, warehouse) pairs whose stock a booked Sale or a release moved (what the
+    #: lines took there): a stock count read while they shipped is ambiguous for them.
+    settled: set[tuple[str, str]] = field(default_factory=set)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -272,6 +277,7 @@ class Fulfilments:
                 if recipient is None:
                     if base not in found.no_address:
                         found.no_address.append(base)
+                        found.no_address_ids.append(oid)
                     continue
                 reference = f"{base}:{made[oid] + index + 1}" if numbered else base
                 found.requests.append(
@@ -293,6 +299,17 @@ class Fulfilments:
                         created_at=created_at,
                     )
                 )
+        return found
+
+    def without_address(self, served: Mapping[str, Sequence[str]]) -> dict[int, list[str]]:
+        """Of the fulfilment channels ``served`` (code -> its 3PL warehouses), the open
+        orders with lines allocated there that cannot be sent for want of a shipping
+        address: order id -> the channels. Nothing is recorded: once a re-pull brings the
+        address, the fulfil job sends them as any other."""
+        found: dict[int, list[str]] = {}
+        for channel, warehouses in served.items():
+            for oid in self.due(channel, warehouses).no_address_ids:
+                found.setdefault(oid, []).append(channel)
         return found
 
     def write_pending(self, channel: str, requests: Sequence[FulfilmentRequest]) -> None:
@@ -662,6 +679,10 @@ class Fulfilments:
                 outcome.lines_shipped += booked.lines_shipped
                 outcome.lines_released += booked.lines_cancelled
                 outcome.changed |= booked.changed_pairs
+                for line in lines:
+                    if line.line_id in ship or line.line_id in release:
+                        taken = line.components or ((line.sku, line.quantity),)
+                        outcome.settled.update((sku, warehouse) for sku, _n in taken)
             if new_status in FLAGGED_FULFILMENTS and new_status != status:
                 outcome.flagged += 1
             values: dict[str, Any] = {
@@ -683,10 +704,23 @@ class Fulfilments:
                 outcome.unchanged += 1
 
 
+#: The status ``orders`` shows for a fulfilment that cannot be made: the order has no
+#: shipping address (no row is written, so nothing is consumed).
+NO_ADDRESS = "no_address"
+
+
+def no_address_reason(channel: str) -> str:
+    return f"no shipping address: cannot be sent to {channel}"
+
+
 def fulfilments_by_order(
-    connection: Connection, order_ids: Sequence[int]
+    connection: Connection,
+    order_ids: Sequence[int],
+    no_address: Mapping[int, Sequence[str]] | None = None,
 ) -> dict[int, list[dict[str, Any]]]:
-    """The fulfilments of these orders (``orders --json``), in the order they were made."""
+    """The fulfilments of these orders (``orders --json``), in the order they were made;
+    then, for an order in ``no_address`` (:meth:`Fulfilments.without_address`), one with
+    status ``no_address`` per fulfilment channel it cannot be sent to."""
     f = schema.fulfilments.c
     found: dict[int, list[dict[str, Any]]] = {}
     for chunk in chunked(list(order_ids), 2000):
@@ -703,6 +737,18 @@ def fulfilments_by_order(
                     "status": status,
                     "tracking": json.loads(tracking) if tracking else [],
                     "reason": reason,
+                }
+            )
+    for oid in order_ids:
+        for channel in (no_address or {}).get(oid, ()):
+            found.setdefault(oid, []).append(
+                {
+                    "channel": channel,
+                    "remote_id": None,
+                    "reference": None,
+                    "status": NO_ADDRESS,
+                    "tracking": [],
+                    "reason": no_address_reason(channel),
                 }
             )
     return found
@@ -736,9 +782,11 @@ def _clip(text: str | None) -> str | None:
 __all__ = [
     "CANCELLABLE",
     "FINAL",
+    "NO_ADDRESS",
     "Due",
     "Fulfilments",
     "SentLine",
     "UpdateOutcome",
     "fulfilments_by_order",
+    "no_address_reason",
 ]

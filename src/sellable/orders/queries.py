@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -11,7 +12,7 @@ from sellable.errors import InputError
 from sellable.orders.fulfilment import fulfilments_by_order
 from sellable.store import schema
 from sellable.store.schema import FLAGGED_FULFILMENTS
-from sellable.store.sql import iso_utc
+from sellable.store.sql import iso_utc, one_of
 
 
 def _pairs(text: str | None, where: str, column: str) -> list[tuple[str, str]]:
@@ -52,7 +53,12 @@ def describe_allocations(allocations: list[dict[str, Any]]) -> str:
     return " + ".join(f"{a['warehouse']} {a['quantity']}" for a in allocations)
 
 
-def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict[str, Any]]:
+def list_orders(
+    connection: Connection,
+    *,
+    held_only: bool = False,
+    no_address: Mapping[int, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
     """Orders with their lines; with ``held_only``, only held lines (and their orders).
 
     Each line carries ``allocations`` (``[{"warehouse", "quantity"}]``, the line's units
@@ -60,7 +66,10 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
     the options the customer chose). Each order carries ``fulfilments``: what was sent to a
     fulfilment channel (``[{"channel", "remote_id", "reference", "status", "tracking",
     "reason"}]``). With ``held_only``, an order whose fulfilment is flagged (exception, on
-    hold, cancel refused, refused) is listed too, with all its lines."""
+    hold, cancel refused, refused) is listed too, with all its lines, and so is an order in
+    ``no_address`` (order id -> the fulfilment channels it cannot be sent to for want of a
+    shipping address: :meth:`Fulfilments.without_address`), which shows a fulfilment of
+    status ``no_address`` per channel."""
     o, ol, w = schema.orders.c, schema.order_lines.c, schema.warehouses.c
     query = (
         select(
@@ -87,10 +96,12 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
     )
     if held_only:
         f = schema.fulfilments.c
-        query = query.where(
-            (ol.status == "held")
-            | o.id.in_(select(f.order_id).where(f.status.in_(FLAGGED_FULFILMENTS)))
+        shown = (ol.status == "held") | o.id.in_(
+            select(f.order_id).where(f.status.in_(FLAGGED_FULFILMENTS))
         )
+        if no_address:
+            shown |= one_of(connection, o.id, sorted(no_address))
+        query = query.where(shown)
     orders: dict[int, dict[str, Any]] = {}
     for (
         oid,
@@ -137,7 +148,7 @@ def list_orders(connection: Connection, *, held_only: bool = False) -> list[dict
                 "currency": currency,
             }
         )
-    for oid, sent in fulfilments_by_order(connection, list(orders)).items():
+    for oid, sent in fulfilments_by_order(connection, list(orders), no_address).items():
         orders[oid]["fulfilments"] = sent
     return list(orders.values())
 

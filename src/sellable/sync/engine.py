@@ -24,10 +24,11 @@ from sellable.core.rules import BACKORDERS_OFF, Offer
 from sellable.core.share import SharedAllocation
 from sellable.errors import AuthenticationError, ConfigError, SellableError
 from sellable.orders import OrderBook
-from sellable.sdk import ChannelHttp, ConnectorContext
+from sellable.sdk import Capability, ChannelHttp, ConnectorContext
 from sellable.store.sql import utcnow
 from sellable.sync.health import Health
 from sellable.sync.jobs import JOB_TABLE, MAX_PAGES, PROBE_JOB, Channel, JobResult, job_spec
+from sellable.sync.jobs.listings import check_webhooks
 from sellable.sync.locks import JobLocks
 from sellable.sync.metrics import Metrics
 from sellable.sync.plugins import load_connector, validate_channel_settings
@@ -36,10 +37,15 @@ from sellable.sync.state import SyncState
 
 log = logging.getLogger("sellable.sync")
 
-#: Jobs of one pass of :meth:`SyncEngine.run_once`, in order: listing maps, then all
-#: stock pulls, then all order pulls, then the fulfilment channels' sends and shipments,
-#: then reconcile (which pushes).
-PASS_ORDER = ("listings", "stock", "orders", "fulfil", "shipments", "reconcile")
+#: Jobs of one pass of :meth:`SyncEngine.run_once`, in order: listing maps, then the
+#: fulfilment channels' shipments (booked before their counts are read, so that a count
+#: never leaves out units whose Sale is still to come), then all stock pulls, then all
+#: order pulls, then the fulfilment channels' sends, then reconcile (which pushes).
+PASS_ORDER = ("listings", "shipments", "stock", "orders", "fulfil", "reconcile")
+
+
+#: How a message names the probe job (:meth:`SyncEngine._probe_job`).
+PROBE_WORDS = {"orders": "order pull", "stock": "stock pull", "listings": "listing refresh"}
 
 
 class SyncEngine:
@@ -78,6 +84,9 @@ class SyncEngine:
         self.health = health or Health(settings.daemon.degraded_after, wall=now)
         self.locks = JobLocks(db)
         self.missing_reported: dict[str, list[str]] = {}
+        #: When the webhook subscriptions of a channel without a listing refresh were last
+        #: checked by this process (see :meth:`_check_webhooks_due`).
+        self.webhooks_checked: dict[str, datetime] = {}
         self.channels: dict[str, Channel] = {}
         #: ``[allocation] mode = "shared"``: the split, built at the first use.
         self._shared: SharedOffers | None = None
@@ -122,18 +131,20 @@ class SyncEngine:
                 if at is not None:
                     job_health.failing_since = at
                 self.health.note_failure(code, job, error or "failed before the restart")
+        channel = Channel(settings, connector, http, settings.rules())
         refused = self.state.auth_refused(settings)
         if refused is not None:
             since, error = refused
             self.health.refuse_auth(code, error, since)
             log.warning(
                 "channel=%s: credentials were refused at %s and the configuration is "
-                "unchanged: only its order pull runs, to try them",
+                "unchanged: only %s runs, to try them",
                 code,
                 since.isoformat(),
+                self._probe_name(channel),
                 extra={"channel": code},
             )
-        return Channel(settings, connector, http, settings.rules())
+        return channel
 
     def close(self) -> None:
         for channel in self.channels.values():
@@ -172,8 +183,9 @@ class SyncEngine:
         probing = job == self._probe_job(channel)
         if refusal is not None and not probing:
             result.skipped = (
-                f"authentication refused since {refusal.since.isoformat()}; its order pull "
-                "tries the credentials again, or fix them in the configuration and restart"
+                f"authentication refused since {refusal.since.isoformat()}; "
+                f"{self._probe_name(channel)} tries the credentials again, or fix them in the "
+                "configuration and restart"
             )
             self.metrics.job_skipped(code, job)
             return result
@@ -206,6 +218,7 @@ class SyncEngine:
             # A failing channel gets one attempt per request, no retries: a gentle rate.
             channel.http.single_attempt = self.health.state(code) != "healthy"
             try:
+                self._check_webhooks_due(channel, result)
                 spec.run(self, channel, result)
                 learned = channel.connector.take_learned_extra()
                 if learned:
@@ -231,6 +244,24 @@ class SyncEngine:
             )
         self._account(channel, result, refused)
         return result
+
+    def _check_webhooks_due(self, channel: Channel, result: JobResult) -> None:
+        """The webhook subscriptions of a channel that lists no listings (a 3PL such as
+        ShipBob): the listing refresh checks them for the others (create, repair, remove,
+        and their health in ``status``); here its first job to run after the start checks
+        them, then one at most every ``refresh_listings_every``. Not while its credentials
+        are refused (the check would only be refused too)."""
+        connector, code = channel.connector, channel.code
+        if not connector.webhooks or Capability.LIST_LISTINGS in connector.capabilities:
+            return
+        if self.health.auth_refused(code) is not None:
+            return
+        now = self.now()
+        last = self.webhooks_checked.get(code)
+        if last is not None and now - last < channel.settings.refresh_listings_every:
+            return
+        self.webhooks_checked[code] = now
+        check_webhooks(self, channel, result)
 
     def _account(self, channel: Channel, result: JobResult, refused: bool) -> None:
         """Metrics, the run's log line, and health. A channel's outage is logged once when
@@ -288,9 +319,9 @@ class SyncEngine:
                     counts,
                     result.seconds,
                     (
-                        "; credentials refused: its jobs are skipped, except its order pull "
-                        f"every {channel.settings.pull_orders_every}, until the channel "
-                        "accepts them or the configuration changes"
+                        "; credentials refused: its jobs are skipped, except "
+                        f"{self._probe_name(channel)} every {self._probe_every(channel)}, "
+                        "until the channel accepts them or the configuration changes"
                     )
                     if newly_refused
                     else "",
@@ -334,6 +365,19 @@ class SyncEngine:
         of a connector that does not pull orders."""
         capable = [s.name for s in JOB_TABLE if s.capability in channel.connector.capabilities]
         return PROBE_JOB if PROBE_JOB in capable or not capable else capable[0]
+
+    @classmethod
+    def _probe_name(cls, channel: Channel) -> str:
+        """The probe job as a message names it: "its order pull", "its stock pull"."""
+        job = cls._probe_job(channel)
+        return f"its {PROBE_WORDS.get(job, job + ' job')}"
+
+    @classmethod
+    def _probe_every(cls, channel: Channel) -> timedelta:
+        interval: timedelta = getattr(
+            channel.settings, job_spec(cls._probe_job(channel)).interval_key
+        )
+        return interval
 
     # -- health ---------------------------------------------------------------------------------
 

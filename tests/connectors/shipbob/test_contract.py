@@ -73,17 +73,40 @@ class TestShipBobContract(connector_tests(ShipBobConnector)):
         emulator = ShipBobEmulator(clock=clock, request_validator=check_request)
         for n in range(ITEMS):
             emulator.set_inventory(f"SB-{n:03d}", 10, on_hand=n % 7)
+        warehouses = tuple(emulator.connector_settings()["locations"])
+        chicago = centres(emulator)[10]  # where the SB- items are stocked
+        made = iter(range(1, 1_000_000))
+
+        def fulfilment_requests() -> list[FulfilmentRequest]:
+            """Two new orders of stocked items at Chicago (references never sent)."""
+            return [
+                FulfilmentRequest(
+                    reference=f"contract:{n}",
+                    order_channel="contract",
+                    order_id=str(n),
+                    warehouse=chicago,
+                    recipient=ADDRESS,
+                    lines=(
+                        FulfilmentLine("1", "SB-001", 1, (("SB-001", 1),), name="SB-001"),
+                        FulfilmentLine("2", "SB-003", 2, (("SB-003", 2),), name="SB-003"),
+                    ),
+                )
+                for n in (next(made), next(made))
+            ]
+
         with emulator:
             yield ContractSetup(
                 settings=emulator.connector_settings(),
                 build=lambda settings: build_connector(
                     ShipBobConnector,
                     settings,
+                    warehouses=warehouses,
                     clock=clock.monotonic,
                     sleep=clock.advance,
                     backoff_base=0.0,
                 ),
                 bad_settings={"kits": "explode", "api_version": "v2"},
+                fulfilment_requests=fulfilment_requests,
             )
         assert emulator.violations == []
 

@@ -24,10 +24,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sellable.errors import ChannelError
+from sellable.config import ChannelSettings, Settings
+from sellable.errors import ChannelError, ConfigError
+from sellable.orders.book import OrderBook
 from sellable.orders.fulfilment import Fulfilments, as_utc
-from sellable.sdk import FulfilmentRequest, SubmitOutcome, SubmitResult
+from sellable.sdk import Capability, FulfilmentRequest, SubmitOutcome, SubmitResult
 from sellable.sync.jobs.base import Channel, JobResult
+from sellable.sync.plugins import load_connector
 
 if TYPE_CHECKING:
     from sellable.sync.engine import SyncEngine
@@ -42,8 +45,53 @@ MAX_ATTEMPTS = 3
 
 def served_warehouses(engine: SyncEngine, channel: Channel) -> list[str]:
     """The channel's warehouses of kind "3pl": those whose allocated lines it ships."""
-    kinds = {w.code: w.kind for w in engine.settings.warehouses}
-    return [code for code in channel.settings.warehouses if kinds.get(code) == "3pl"]
+    return _served(engine.settings, channel.settings)
+
+
+def _served(settings: Settings, channel: ChannelSettings) -> list[str]:
+    kinds = {w.code: w.kind for w in settings.warehouses}
+    return [code for code in channel.warehouses if kinds.get(code) == "3pl"]
+
+
+def fulfilment_warehouses(settings: Settings) -> dict[str, list[str]]:
+    """Each fulfilment channel of the configuration (its connector can fulfil orders) ->
+    the warehouses it serves, for the commands that show what it cannot send. A channel
+    whose connector does not load is left out (the daemon names it at its start)."""
+    found: dict[str, list[str]] = {}
+    for channel in settings.channels:
+        if channel.is_manual:
+            continue
+        try:
+            connector = load_connector(channel.connector)
+        except ConfigError:
+            continue
+        if Capability.FULFIL_ORDERS in connector.capabilities:
+            found[channel.code] = _served(settings, channel)
+    return found
+
+
+def without_address(book: OrderBook, served: dict[str, list[str]]) -> dict[int, list[str]]:
+    """The open orders allocated in the warehouses of the fulfilment channels ``served``
+    (:func:`fulfilment_warehouses`) that cannot be sent for want of a shipping address:
+    order id -> the channels (``orders``)."""
+    if not served:
+        return {}
+    with book.live.lock:
+        book.live.refresh()
+        return Fulfilments(book).without_address(served)
+
+
+def no_address_by_channel(engine: SyncEngine) -> dict[str, list[str]]:
+    """Each fulfilment channel -> the orders (``"<channel>:<order id>"``) allocated in its
+    warehouses that it cannot be sent for want of a shipping address (``status``)."""
+    found: dict[str, list[str]] = {}
+    with engine.live.lock:
+        engine.live.refresh()
+        fulfilments = Fulfilments(engine.book)
+        for code, channel in engine.channels.items():
+            if Capability.FULFIL_ORDERS in channel.connector.capabilities:
+                found[code] = fulfilments.due(code, served_warehouses(engine, channel)).no_address
+    return found
 
 
 def fulfil(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
@@ -84,7 +132,7 @@ def fulfil(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
     if due.no_address:
         log.warning(
             "channel=%s: %d order(s) allocated in its warehouses have no shipping address "
-            "and are not sent: %s",
+            "and are not sent (listed by `sellable orders --held`): %s",
             code,
             len(due.no_address),
             ", ".join(due.no_address[:10]),
@@ -166,4 +214,12 @@ def _stuck(engine: SyncEngine, channel: Channel, fulfilments: Fulfilments) -> No
         )
 
 
-__all__ = ["MAX_ATTEMPTS", "PENDING_CYCLES", "fulfil", "served_warehouses"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "PENDING_CYCLES",
+    "fulfil",
+    "fulfilment_warehouses",
+    "no_address_by_channel",
+    "served_warehouses",
+    "without_address",
+]

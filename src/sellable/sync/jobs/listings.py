@@ -122,7 +122,8 @@ def refresh_listings(engine: SyncEngine, channel: Channel, result: JobResult) ->
 def check_webhooks(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
     """Make the channel's webhook subscriptions what the configuration wants (create,
     repair, remove) and record their health for ``status``. A failure here is reported,
-    never fatal to the listing refresh: the interval pull goes on without webhooks."""
+    never fatal to the job: the interval pull goes on without webhooks. The listing refresh
+    calls it; for a channel without one, the engine does (``_check_webhooks_due``)."""
     connector, code = channel.connector, channel.code
     if not connector.webhooks:
         return
@@ -180,4 +181,4 @@ def repeated_listings(
     return {key: sorted(ids) for key, ids in groups.items() if len(ids) > 1}
 
 
-__all__ = ["refresh_listings", "repeated_listings"]
+__all__ = ["check_webhooks", "refresh_listings", "repeated_listings"]

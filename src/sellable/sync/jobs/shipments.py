@@ -7,7 +7,9 @@ the job name ``shipments``: the poll starts ``order_overlap`` before the stored 
 the cursor moves only after the last page, never past the run's start. Applying an update
 twice, or an older one after a newer one, changes nothing; provider orders whose
 reference is not one of ours are counted and ignored. A ``fulfilments`` webhook from the
-channel runs this job soon.
+channel runs this job soon. The stock job of a fulfilment channel applies the shipments
+too (:func:`apply_shipments`), before and after it reads the counts (see
+:mod:`sellable.sync.jobs.stock`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ SHIPMENTS_CURSOR = "shipments"
 
 
 def pull_shipments(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
+    total = apply_shipments(engine, channel, result.job)
+    result.counts.update(total.counts())
+    result.reports["mismatches"] = total.mismatches
+    engine.notify(total.changed)
+
+
+def apply_shipments(engine: SyncEngine, channel: Channel, job: str) -> UpdateOutcome:
+    """Poll the channel's orders updated since the cursor and apply them (the shipments
+    job, and the stock job of a fulfilment channel before and after it reads the counts).
+    The caller holds the channel's lock and tells the daemon what changed."""
     settings = channel.settings
     code = settings.code
     window = OrderWindow.open(
@@ -59,17 +71,15 @@ def pull_shipments(engine: SyncEngine, channel: Channel, result: JobResult) -> N
     moved = bookmark.advance(complete=complete)
     if moved is not None:
         engine.state.set_cursor(code, SHIPMENTS_CURSOR, moved)
-    result.counts.update(total.counts())
-    result.reports["mismatches"] = total.mismatches
     if total.mismatches:
         log.warning(
             "channel=%s: %d shipment(s) do not match the lines sent: %s",
             code,
             len(total.mismatches),
             "; ".join(total.mismatches[:10]),
-            extra={"channel": code, "job": result.job},
+            extra={"channel": code, "job": job},
         )
-    engine.notify(total.changed)
+    return total
 
 
 def _merge(total: UpdateOutcome, outcome: UpdateOutcome) -> None:
@@ -85,6 +95,7 @@ def _merge(total: UpdateOutcome, outcome: UpdateOutcome) -> None:
         setattr(total, name, getattr(total, name) + getattr(outcome, name))
     total.mismatches.extend(outcome.mismatches)
     total.changed |= outcome.changed
+    total.settled |= outcome.settled
 
 
-__all__ = ["SHIPMENTS_CURSOR", "pull_shipments"]
+__all__ = ["SHIPMENTS_CURSOR", "apply_shipments", "pull_shipments"]

@@ -5,6 +5,17 @@ warehouse, which need not be among the channel's own), else in the channel's fir
 warehouse. A count naming a warehouse that is not configured is reported and skipped, so
 that one bad mapping never stops the others. A 3PL's ``committed`` units beyond our own
 allocations there are locked.
+
+A fulfilment channel (``fulfil_orders``) ships from the warehouses it counts, so its counts
+and its shipments must agree with our ledger: a count read after a shipment already leaves
+its units out, and booking the shipment's Sale on top would take them twice. Its stock job
+therefore applies the provider's shipments first (:func:`apply_shipments`, the shipments
+job's poll), then reads the counts, then polls the shipments again: a shipment booked by
+that second poll completed while the counts were being read, so a count of what it took
+may have been read before it or after it. Those counts (the SKUs the newly booked lines
+took, in that warehouse) are not written this time; the Sale is, and the next pull counts
+them. Our ledger is then right either way, and a count that cannot be placed is never
+guessed at.
 """
 
 from __future__ import annotations
@@ -13,7 +24,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from sellable.orders.counts import CountIn, receive_stock_counts
+from sellable.orders.fulfilment import UpdateOutcome
+from sellable.sdk import Capability
 from sellable.sync.jobs.base import Channel, JobResult
+from sellable.sync.jobs.shipments import apply_shipments
 
 if TYPE_CHECKING:
     from sellable.sync.engine import SyncEngine
@@ -24,6 +38,11 @@ log = logging.getLogger("sellable.sync")
 def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
     code = channel.code
     first = channel.settings.warehouses[0]
+    ships = Capability.FULFIL_ORDERS in channel.connector.capabilities
+    before = UpdateOutcome()
+    if ships:
+        before = apply_shipments(engine, channel, result.job)
+        engine.notify(before.changed)
     known = engine.live.warehouse_ids
     counts: list[CountIn] = []
     unknown_warehouses: dict[str, int] = {}
@@ -53,6 +72,24 @@ def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
             ", ".join(known),
             extra={"channel": code, "job": result.job},
         )
+    during = UpdateOutcome()
+    deferred: list[str] = []
+    if ships:
+        during = apply_shipments(engine, channel, result.job)
+        engine.notify(during.changed)
+        deferred = sorted(
+            {f"{c.sku}@{c.warehouse}" for c in counts if (c.sku, c.warehouse) in during.settled}
+        )
+        counts = [c for c in counts if (c.sku, c.warehouse) not in during.settled]
+        if deferred:
+            log.info(
+                "channel=%s: %d count(s) not written: a shipment of theirs completed while "
+                "the counts were read (its Sale is booked; the next pull counts them): %s",
+                code,
+                len(deferred),
+                ", ".join(deferred[:20]),
+                extra={"channel": code, "job": result.job},
+            )
     outcome = receive_stock_counts(engine.book, counts, f"stock pull {code}")
     retried = outcome.retried
     unknown = set(outcome.unknown_skus)
@@ -63,6 +100,13 @@ def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
         unknown=len(outcome.unknown_skus),
         held_lines_allocated=retried.lines_allocated,
     )
+    if ships:
+        result.counts.update(
+            shipments_applied=before.applied + during.applied,
+            lines_shipped=before.lines_shipped + during.lines_shipped,
+            counts_deferred=len(deferred),
+        )
+        result.reports["counts_deferred"] = deferred
     if unknown_warehouses:
         result.counts["unknown_warehouse_counts"] = sum(unknown_warehouses.values())
     result.reports["unknown_skus"] = outcome.unknown_skus
