@@ -22,9 +22,10 @@ from sellable.config import load_settings
 from sellable.imports import import_components, import_products, import_stock
 from sellable.orders import OrderIn, OrderLineIn, OrderStatus, list_orders
 from sellable.sdk import FulfilmentLine, Shipment, ShipmentStatus, ShippingAddress, StockCount
-from sellable.store import schema
+from sellable.store import schema, sql
 from sellable.store.db import create_db_engine, sync_warehouses, upgrade_schema
 from sellable.sync.engine import SyncEngine
+from sellable.sync.jobs.stock import SHIPPED_COUNT_LAG
 from sellable.sync.status import channel_status, render_status
 from sellable.sync.webhooks import WebhookHub
 from tests.conftest import assert_ledger_balanced
@@ -736,6 +737,49 @@ def test_a_shipment_completed_while_the_counts_are_read_is_booked_and_its_counts
     assert (result.counts["counts_deferred"], result.counts["movements"]) == (0, 1)
     assert world.stock("A") == (6, 0, 0)
     assert world.stock("B") == (16, 0, 0)
+    assert_ledger_balanced(world.db)
+
+
+def test_a_count_lagging_behind_a_shipment_may_lower_on_hand_but_not_raise_it(
+    sqlite_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ShipBob's inventory levels lag its orders: a count read after the shipment was booked
+    that still shows the shipped units must not put them back on hand (an oversell)."""
+    world = sqlite_world
+    clock = [datetime(2026, 12, 7, 10, tzinfo=UTC)]
+    monkeypatch.setattr(sql, "simulated_clock", lambda: clock[0])
+    world.place()  # A 3, B 4 allocated in sb
+    world.run("fulfil")
+    world.provider.ship("shop:1001", [("A", 3), ("B", 4)])
+    world.run("shipments")
+    assert (world.stock("A"), world.stock("B")) == ((7, 0, 0), (16, 0, 0))
+    # the provider's levels do not show the shipment yet; A also lost 2 to a breakage
+    world.provider.counts = [
+        StockCount("A", 8, warehouse="sb"),
+        StockCount("B", 20, warehouse="sb"),
+        StockCount("A", 6, warehouse="sb2"),
+    ]
+
+    result = world.run("stock")
+
+    assert result.ok, result.describe()
+    assert world.stock("A") == (7, 0, 0)  # 8 would raise it: not written
+    assert world.stock("B") == (16, 0, 0)
+    assert world.stock("A", "sb2") == (6, 0, 0)  # shipped nothing: written (5 -> 6)
+    assert result.reports["counts_not_raised"] == ["A@sb", "B@sb"]
+    # a count below ours is written at once
+    world.provider.counts = [StockCount("A", 5, warehouse="sb")]
+    assert world.run("stock").counts["counts_not_raised"] == 0
+    assert world.stock("A") == (5, 0, 0)
+    # after the lag, counts are written as they come, up or down
+    clock[0] += SHIPPED_COUNT_LAG + timedelta(seconds=1)
+    world.provider.counts = [
+        StockCount("A", 9, warehouse="sb"),
+        StockCount("B", 20, warehouse="sb"),
+    ]
+    result = world.run("stock")
+    assert result.counts["counts_not_raised"] == 0
+    assert (world.stock("A"), world.stock("B")) == ((9, 0, 0), (20, 0, 0))
     assert_ledger_balanced(world.db)
 
 

@@ -8,11 +8,11 @@ lines it makes possible before anything is offered on a channel.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, tuple_
 
 from sellable.core import SkuWarehouse, StockKey, StockLevels
 from sellable.errors import InputError
@@ -21,6 +21,7 @@ from sellable.orders.model import OrderImportResult
 from sellable.store import schema
 from sellable.store.db import writing
 from sellable.store.ledger import write_stock_counts
+from sellable.store.sql import chunked
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class CountOutcome:
     updated: int = 0
     movements: int = 0
     unknown_skus: list[str] = field(default_factory=list)
+    #: "SKU@warehouse" of the counts whose rise of on hand was not written (``no_raise``).
+    not_raised: list[str] = field(default_factory=list)
     changed: set[SkuWarehouse] = field(default_factory=set)
     retried: OrderImportResult = field(default_factory=OrderImportResult)
 
@@ -63,13 +66,17 @@ def receive_stock_counts(
     *,
     problem: Callable[[CountIn, str], None] | None = None,
     check: Callable[[], None] | None = None,
+    no_raise: Collection[tuple[str, str]] = (),
 ) -> CountOutcome:
     """Write ``counts`` (an Adjustment movement per difference, one transaction), record
     the changed sellable pairs, then retry the held lines of open orders, oldest first.
 
-    Unknown SKUs are skipped and listed. ``problem(count, reason)`` is told of a count that
-    cannot be applied (else :class:`InputError`); ``check()`` runs inside the transaction
-    after the counts are written (raising rolls them back).
+    A count of a (SKU, warehouse code) pair in ``no_raise`` keeps the stored on hand where
+    it would raise it (listed in :attr:`CountOutcome.not_raised`; its locked units are still
+    written); one that lowers on hand is written. Unknown SKUs are skipped and listed.
+    ``problem(count, reason)`` is told of a count that cannot be applied (else
+    :class:`InputError`); ``check()`` runs inside the transaction after the counts are
+    written (raising rolls them back).
     """
     live = book.live
     outcome = CountOutcome()
@@ -104,6 +111,19 @@ def receive_stock_counts(
                 )
                 for key, count in by_key.items()
             }
+            guarded = {
+                key: count
+                for key, count in by_key.items()
+                if (count.sku, count.warehouse) in no_raise
+            }
+            if guarded:
+                stored = _on_hand(connection, guarded)
+                for key, count in guarded.items():
+                    on_hand, locked = values[key]
+                    if key in stored and on_hand > stored[key]:
+                        values[key] = (stored[key], locked)
+                        outcome.not_raised.append(f"{count.sku}@{count.warehouse}")
+                outcome.not_raised.sort()
             outcome.created, outcome.updated, outcome.movements = write_stock_counts(
                 connection,
                 values,
@@ -122,6 +142,20 @@ def receive_stock_counts(
                 check()
         outcome.retried = book.retry_held()
     return outcome
+
+
+def _on_hand(connection: Connection, keys: dict[StockKey, CountIn]) -> dict[StockKey, int]:
+    """The stored on hand of the rows ``keys`` (a few: the guarded counts)."""
+    st = schema.stock.c
+    found: dict[StockKey, int] = {}
+    for chunk in chunked(sorted(keys), 500):
+        for sku_id, warehouse_id, on_hand in connection.execute(
+            select(st.sku_id, st.warehouse_id, st.on_hand).where(
+                tuple_(st.sku_id, st.warehouse_id).in_(chunk)
+            )
+        ):
+            found[StockKey(sku_id, warehouse_id)] = on_hand
+    return found
 
 
 def _allocated(connection: Connection, keys: dict[StockKey, CountIn]) -> dict[StockKey, int]:

@@ -350,6 +350,29 @@ class Fulfilments:
 
         ledger.retrying(run)
 
+    def shipped_since(self, channel: str, since: datetime) -> set[tuple[str, str]]:
+        """The (SKU, warehouse code) pairs whose units the channel's shipments booked as sold
+        since ``since`` (a shipped line's components, else its SKU)."""
+        f = schema.fulfilments.c
+        pairs: set[tuple[str, str]] = set()
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(f.warehouse_id, f.lines).where(
+                    (f.channel == channel)
+                    & (f.updated_at >= since)
+                    & f.status.in_(("shipped", "partially_shipped"))
+                )
+            )
+            for warehouse_id, text in rows:
+                warehouse = self.live.warehouse_codes.get(warehouse_id)
+                if warehouse is None:
+                    continue
+                for line in lines_of(text):
+                    if line.shipped:
+                        skus = [sku for sku, _ in line.components] or [line.sku]
+                        pairs.update((sku, warehouse) for sku in skus)
+        return pairs
+
     def pending(self, channel: str) -> list[dict[str, Any]]:
         """The channel's pending requests (sent, no answer recorded), oldest first."""
         f = schema.fulfilments.c

@@ -300,6 +300,7 @@ fulfilments = Table(
     UniqueConstraint("channel", "reference", name="uq_fulfilments_channel_reference"),
     Index("ix_fulfilments_order", "order_id"),
     Index("ix_fulfilments_channel_status", "channel", "status"),
+    Index("ix_fulfilments_channel_updated", "channel", "updated_at"),
     CheckConstraint(
         "status IN (" + ", ".join(f"'{x}'" for x in FULFILMENT_STATUSES) + ")", name="status"
     ),

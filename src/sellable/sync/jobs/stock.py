@@ -21,11 +21,13 @@ guessed at.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sellable.orders.counts import CountIn, receive_stock_counts
-from sellable.orders.fulfilment import UpdateOutcome
+from sellable.orders.fulfilment import Fulfilments, UpdateOutcome
 from sellable.sdk import Capability
+from sellable.store.sql import utcnow
 from sellable.sync.jobs.base import Channel, JobResult
 from sellable.sync.jobs.shipments import apply_shipments
 
@@ -33,6 +35,10 @@ if TYPE_CHECKING:
     from sellable.sync.engine import SyncEngine
 
 log = logging.getLogger("sellable.sync")
+
+#: How long after a shipment we booked a fulfilment channel's count of what it took may only
+#: lower on hand: the provider's inventory levels lag its orders (ShipBob: about a minute).
+SHIPPED_COUNT_LAG = timedelta(minutes=5)
 
 
 def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
@@ -90,7 +96,25 @@ def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
                 ", ".join(deferred[:20]),
                 extra={"channel": code, "job": result.job},
             )
-    outcome = receive_stock_counts(engine.book, counts, f"stock pull {code}")
+    recent: set[tuple[str, str]] = set()
+    if ships:
+        # ShipBob's inventory levels lag its orders (about a minute): a count read soon
+        # after a shipment we booked may not show it yet, and writing it would put the
+        # shipped units back on hand (an oversell). Such a count may lower on hand, never
+        # raise it, until SHIPPED_COUNT_LAG has passed.
+        since = utcnow() - SHIPPED_COUNT_LAG  # the clock fulfilments are stamped by
+        recent = Fulfilments(engine.book).shipped_since(code, since)
+    outcome = receive_stock_counts(engine.book, counts, f"stock pull {code}", no_raise=recent)
+    if outcome.not_raised:
+        log.info(
+            "channel=%s: %d count(s) above our on hand not written: their SKU shipped in "
+            "the last %s and the provider's count may not show it yet: %s",
+            code,
+            len(outcome.not_raised),
+            SHIPPED_COUNT_LAG,
+            ", ".join(outcome.not_raised[:20]),
+            extra={"channel": code, "job": result.job},
+        )
     retried = outcome.retried
     unknown = set(outcome.unknown_skus)
     result.counts.update(
@@ -105,8 +129,10 @@ def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
             shipments_applied=before.applied + during.applied,
             lines_shipped=before.lines_shipped + during.lines_shipped,
             counts_deferred=len(deferred),
+            counts_not_raised=len(outcome.not_raised),
         )
         result.reports["counts_deferred"] = deferred
+        result.reports["counts_not_raised"] = outcome.not_raised
     if unknown_warehouses:
         result.counts["unknown_warehouse_counts"] = sum(unknown_warehouses.values())
     result.reports["unknown_skus"] = outcome.unknown_skus
@@ -114,4 +140,4 @@ def pull_stock(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
     engine.notify(outcome.changed | retried.changed_pairs)
 
 
-__all__ = ["pull_stock"]
+__all__ = ["SHIPPED_COUNT_LAG", "pull_stock"]

@@ -74,9 +74,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_fulfilments_order", "fulfilments", ["order_id"])
     op.create_index("ix_fulfilments_channel_status", "fulfilments", ["channel", "status"])
+    op.create_index("ix_fulfilments_channel_updated", "fulfilments", ["channel", "updated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_fulfilments_channel_updated", table_name="fulfilments")
     op.drop_index("ix_fulfilments_channel_status", table_name="fulfilments")
     op.drop_index("ix_fulfilments_order", table_name="fulfilments")
     op.drop_table("fulfilments")
