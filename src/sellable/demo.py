@@ -118,6 +118,10 @@ def toml_value(value: Any) -> str:
 #: default 5 s, so that a pass (which refreshes the listings from a report) takes about a
 #: second rather than six.
 EMULATOR_OPTIONS: dict[str, dict[str, Any]] = {
+    # WooCommerce publishes no rate limit; the emulator's default (25 requests per 10 s, a
+    # host's) would make every pass wait on it. The demo's shop allows 10 times that, and
+    # its connector is told so (DEMO_SETTINGS).
+    "woocommerce": {"rate_limit": 250},
     "amazon": {
         "fba_warehouse": "fba-us",
         "patch_delay": 0.0,
@@ -127,6 +131,8 @@ EMULATOR_OPTIONS: dict[str, dict[str, Any]] = {
         "feed_base_seconds": 0.2,
     },
 }
+#: Connector settings the demo adds to what each emulator hands out.
+DEMO_SETTINGS: dict[str, dict[str, Any]] = {"woocommerce": {"requests_per_second": 25.0}}
 #: The channel's warehouses: Amazon sells merchant-fulfilled offers from ``main``; its FBA
 #: stock and FBA orders are booked in ``fba_warehouse`` (above), which need not be listed.
 CHANNEL_WAREHOUSES = {"amazon": ["main"]}
@@ -495,7 +501,7 @@ def started_channels(names: list[str], echo: Echo) -> Iterator[list[DemoChannel]
                 echo(f"{name}: skipped ({err})")
                 continue
             stack.enter_context(emulator)
-            settings = emulator.connector_settings()
+            settings = emulator.connector_settings() | DEMO_SETTINGS.get(name, {})
             if name in FULFILMENT_CONNECTORS:
                 settings["locations"] = {SHIPBOB_CENTRE: SHIPBOB_LOCATION}
                 stock_shipbob(emulator)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from sellable.demo import toml_value
+from sellable.demo import DEMO_SETTINGS, EMULATOR_OPTIONS, toml_value
 from sellable.emulators import EmulatorServer, emulator_class
 from sellable.store import schema
 from sellable.sync.engine import SyncEngine
@@ -32,7 +32,9 @@ LISTED = (
 )
 CHANNELS = {"woo": "woocommerce", "shop": "shopify", "amz": "amazon"}
 WAREHOUSES = {"amazon": '["fba-us", "main"]'}
-OPTIONS = {"amazon": {"fba_warehouse": "fba-us", "patch_delay": 0.0}}
+#: The demo's emulator options: Amazon's reports and feeds in tenths of a second and a
+#: WooCommerce that takes 25 requests a second (the test is about propagation, not limits).
+OPTIONS = EMULATOR_OPTIONS
 
 
 @pytest.fixture
@@ -49,7 +51,8 @@ def channels(config_file: Path) -> Iterator[tuple[Store, dict[str, EmulatorServe
                     f'\n[[channels]]\ncode = "{code}"\nconnector = "{name}"\n'
                     f"warehouses = {warehouses}\n\n[channels.settings]\n"
                 )
-                for key, value in emulator.connector_settings().items():
+                settings = emulator.connector_settings() | DEMO_SETTINGS.get(name, {})
+                for key, value in settings.items():
                     handle.write(f"{key} = {toml_value(value)}\n")
         store = open_store(config_file)
         store.load_examples()
