@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import tomllib
 from importlib.metadata import entry_points, requires
 
 import pytest
@@ -118,3 +119,26 @@ def test_a_production_install_imports_without_the_emulator_dependencies() -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
+
+
+@pytest.mark.parametrize("name", ["shipbob", "woocommerce"])
+def test_emulate_prints_settings_that_paste_into_the_toml_file(name: str) -> None:
+    """The settings `sellable emulate` prints are TOML (ShipBob's `locations` is an inline
+    table), so that they can be pasted under [channels.settings] as they are."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "sellable", "emulate", name, "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            lines = [process.stdout.readline() for _ in range(2)]
+            assert lines[1].startswith("[channels.settings]"), lines
+            settings = [process.stdout.readline().strip() for _ in range(3)]
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    parsed = tomllib.loads("\n".join(settings))
+    assert parsed["base_url"].startswith("http://127.0.0.1:")
+    if name == "shipbob":
+        assert parsed["locations"] == {"sb-cicero": 10, "sb-moreno": 21, "sb-bethlehem": 30}

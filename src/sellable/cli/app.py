@@ -987,8 +987,10 @@ def emulate(ctx: click.Context, name: str, port: int, products: str | None) -> N
                     server.add_listing(row["sku"].strip(), 0, row.get("name") or None)
     click.echo(f"{name} emulator listening on {server.url} (Ctrl-C stops it)")
     click.echo(f"[channels.settings] for connector {server.connector!r}:")
+    from sellable.demo import toml_value  # the TOML the demo writes: inline tables too
+
     for key, value in server.connector_settings().items():
-        click.echo(f"  {key} = {json.dumps(value)}")
+        click.echo(f"  {key} = {toml_value(value)}")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
     with contextlib.suppress(KeyboardInterrupt):
