@@ -875,6 +875,14 @@ def test_an_order_without_an_address_is_held_in_orders_and_status_until_a_repull
         "no_address_orders": ["shop:1001"],
     }
     assert world.fulfilments() == [("shop:1002", "sent", "501", None)]  # no row for 1001
+    # the words of `status`, and the dashboard's status (channel_status) say it too
+    words = invoke(world.config, "status")
+    assert (
+        "  fulfilments: 0 pending, 1 sent, 0 shipped, 0 cancelled, 0 flagged; 1 order(s) "
+        "without a shipping address not sent (shop:1001)"
+    ) in words.stdout.splitlines()
+    (board,) = [c for c in channel_status(world.engine) if c["channel"] == "sb"]
+    assert board["fulfilments"]["no_address_orders"] == ["shop:1001"]
 
     # a re-pull brings the address: sent as any other, under its plain reference
     world.place(address=ADDRESS)

@@ -50,12 +50,11 @@ from sellable.store.schema import FLAGGED_FULFILMENTS
 from sellable.sync.engine import SyncEngine
 from sellable.sync.jobs.fulfil import (
     fulfilment_warehouses,
-    no_address_by_channel,
     without_address,
 )
 from sellable.sync.plugins import check_channels, installed_connectors, load_connector
 from sellable.sync.service import run_daemon
-from sellable.sync.status import MAX_LISTED, channel_status, render_status
+from sellable.sync.status import channel_status, render_status
 from sellable.sync.why import explain_channel, render_channel
 from sellable.sync.why import to_json as why_json
 
@@ -846,15 +845,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     engine = SyncEngine(application.engine(), application.settings)
     try:
         report = channel_status(engine)
-        unsent = no_address_by_channel(engine)
     finally:
         engine.close()
-    for channel in report:
-        part = channel.get("fulfilments")
-        if part is not None:  # the orders it cannot be sent (no shipping address)
-            orders = unsent.get(channel["channel"], [])
-            part["no_address"] = len(orders)
-            part["no_address_orders"] = orders[:MAX_LISTED]
     if as_json:
         echo_json(ctx, report)
     else:

@@ -13,6 +13,7 @@ from sellable.store.schema import FLAGGED_FULFILMENTS
 from sellable.store.sql import iso_utc
 from sellable.sync.engine import SyncEngine
 from sellable.sync.jobs import JOB_TABLE, repeated_listings
+from sellable.sync.jobs.fulfil import no_address_by_channel
 from sellable.sync.jobs.push import in_step
 from sellable.sync.state import split_extra
 from sellable.sync.webhooks import webhook_status, webhooks_line
@@ -29,6 +30,8 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
     runs, listings, cursors = schema.job_runs.c, schema.listings.c, schema.channel_cursors.c
     catalog = engine.book.live.catalog.catalog
     report = []
+    # The orders a fulfilment channel cannot be sent for want of a shipping address.
+    unsent = no_address_by_channel(engine)
     with engine.db.connect() as connection:
         for code in engine.channels:
 
@@ -144,10 +147,19 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                         "orders": refused_orders[:MAX_LISTED],
                     },
                     "webhooks": webhook_status(engine, code),
-                    "fulfilments": fulfilment_status(connection, code) if fulfils else None,
+                    "fulfilments": (
+                        fulfilment_status(connection, code) | no_address(unsent.get(code, []))
+                        if fulfils
+                        else None
+                    ),
                 }
             )
     return report
+
+
+def no_address(orders: list[str]) -> dict[str, Any]:
+    """``no_address`` (how many) and ``no_address_orders`` (the first of them)."""
+    return {"no_address": len(orders), "no_address_orders": orders[:MAX_LISTED]}
 
 
 def fulfilment_status(connection: Connection, code: str) -> dict[str, Any]:
@@ -196,6 +208,12 @@ def fulfilments_line(part: dict[str, Any]) -> str:
         f"fulfilments: {part['pending']} pending, {part['sent']} sent, {part['shipped']} "
         f"shipped, {part['cancelled']} cancelled, {part['flagged']} flagged"
     )
+    if part.get("no_address"):
+        text += (
+            f"; {part['no_address']} order(s) without a shipping address not sent ("
+            + ", ".join(part["no_address_orders"][:10])
+            + ")"
+        )
     if part["oldest_pending"]:
         text += f"; oldest pending since {part['oldest_pending']}"
     if part["flagged_requests"]:
