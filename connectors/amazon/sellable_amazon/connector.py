@@ -159,6 +159,7 @@ class _Feed:
     outcome: dict[str, str | None] | None = None  # sku -> None (applied) or the error
     warned: bool = False
     waiting: set[str] = field(default_factory=set)  # SKUs not yet told the outcome
+    polled_at: float | None = None  # when getFeed was last asked
 
 
 @dataclass(slots=True)
@@ -228,6 +229,9 @@ class AmazonConnector(Connector):
     #: A submission not confirmed after this many seconds is reported failed (and its
     #: items sent again); a feed stuck IN_QUEUE/IN_PROGRESS is logged as a warning.
     stuck_after = 3600.0
+    #: Seconds between polls of a feed while an earlier one is still processed (see
+    #: :meth:`_poll_due`).
+    later_feed_poll = 10.0
     #: Times the FBA listing may restart on an expired nextToken before the job fails.
     inventory_restarts = 3
     #: The reconcile's read-back takes the quantities of a listings report read in full
@@ -679,8 +683,12 @@ class AmazonConnector(Connector):
         now = self.clock()
         polled: set[str] = set()
         settled: list[tuple[PushResult, int]] = []
+        behind = False  # an earlier feed is still queued or in progress
         for feed in list(self._feeds.values()):
-            self._poll(feed, polled)
+            if not behind or self._poll_due(feed, now):
+                self._poll(feed, polled)
+                feed.polled_at = now
+                behind = feed.outcome is None and now - feed.submitted_at <= self.stuck_after
             outcome = feed.outcome
             if outcome is None and now - feed.submitted_at <= self.stuck_after:
                 continue
@@ -770,6 +778,14 @@ class AmazonConnector(Connector):
                 lid, f"feed {feed.feed_id} stuck {feed.status} for {_minutes(age)}"
             )
         return PushResult.retry(lid, f"feed {feed.feed_id} {feed.status}")
+
+    def _poll_due(self, feed: _Feed, now: float) -> bool:
+        """Whether a feed submitted after one still being processed is polled anyway:
+        Amazon processes a seller's feeds in the order they came, so until the earlier one
+        is done the later ones are asked for only every :attr:`later_feed_poll` seconds
+        (getFeed's 2/s then follow the feed that finishes next, instead of going round all
+        of them: the last of 4 feeds is seen done within a poll, not within 4)."""
+        return feed.polled_at is None or now - feed.polled_at >= self.later_feed_poll
 
     def _poll(self, feed: _Feed, polled: set[str]) -> None:
         """getFeed once per push call; read the processing report when it is done."""

@@ -37,6 +37,16 @@ from sellable.sync.state import SyncState
 
 log = logging.getLogger("sellable.sync")
 
+#: A listing's offer, with the SKU and warehouses (as stored) it was worked out for.
+_CachedOffer = tuple[str, str | None, Offer]
+
+
+def _same_key(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether two :meth:`SyncEngine._offers_key` name the same state: the same core object
+    (not merely an equal one), the rest equal."""
+    return a[0] is b[0] and a[1:] == b[1:]
+
+
 #: Jobs of one pass of :meth:`SyncEngine.run_once`, in order: listing maps, then the
 #: fulfilment channels' shipments (booked before their counts are read, so that a count
 #: never leaves out units whose Sale is still to come), then all stock pulls, then all
@@ -90,6 +100,12 @@ class SyncEngine:
         self.channels: dict[str, Channel] = {}
         #: ``[allocation] mode = "shared"``: the split, built at the first use.
         self._shared: SharedOffers | None = None
+        #: Per channel: the desired offers of its last push, and what they were worked out
+        #: from (see :meth:`listings_and_offers`).
+        self._offers: dict[str, tuple[tuple[Any, ...], dict[str, _CachedOffer]]] = {}
+        #: Bumped each time the in-memory core is fed changed stock rows (see :meth:`_offers_key`).
+        self._stock_moves = 0
+        self.live.listeners.append(self._stock_moved)
         options = {"stopping": self.stopping, **(http_options or {})}
         for index, channel in enumerate(settings.channels):
             if channel.is_manual:  # a CSV-only channel: no connector, no jobs
@@ -413,8 +429,51 @@ class SyncEngine:
             self.live.refresh()
             rows = self.state.matched_listings(channel.code)
             shares = self.shared_allocation()
-            desired = {row["listing_id"]: self.quantity_for(channel, row, shares) for row in rows}
+            if shares is not None:
+                desired = {
+                    row["listing_id"]: self.quantity_for(channel, row, shares) for row in rows
+                }
+                return rows, desired
+            desired = self._full_offers(channel, rows)
         return rows, desired
+
+    def _stock_moved(self, _pairs: set[Any]) -> None:
+        self._stock_moves += 1
+
+    def _offers_key(self, channel: Channel) -> tuple[Any, ...]:
+        """What every offer of a channel in ``"full"`` mode is worked out from, besides its
+        listing's SKU and warehouses: the in-memory core (a new one at every reload, as at a
+        catalog change), the count of times it was fed changed stock rows (a refresh that
+        caught another process's writes, an order, a count, expired lots), the channel's
+        rules and its default warehouses."""
+        return (
+            self.live.core,
+            self._stock_moves,
+            channel.rules,
+            tuple(channel.settings.warehouses),
+        )
+
+    def _full_offers(self, channel: Channel, rows: list[dict[str, Any]]) -> dict[str, Offer]:
+        """Each row's offer in ``"full"`` mode, taken from the channel's previous push when
+        nothing it depends on moved since (:meth:`_offers_key`, and the row's own SKU and
+        warehouses): a push run while feeds are in flight, and the one that confirms them,
+        need not work 100,000 offers out again."""
+        key = self._offers_key(channel)
+        cached = self._offers.get(channel.code)
+        before: dict[str, _CachedOffer] = {}
+        if cached is not None and _same_key(cached[0], key):
+            before = cached[1]
+        kept: dict[str, _CachedOffer] = {}
+        desired: dict[str, Offer] = {}
+        for row in rows:
+            lid, sku, warehouses = row["listing_id"], row["sku"], row["warehouses"]
+            entry = before.get(lid)
+            if entry is None or entry[0] != sku or entry[1] != warehouses:
+                entry = (sku, warehouses, self.quantity_for(channel, row))
+            kept[lid] = entry
+            desired[lid] = entry[2]
+        self._offers[channel.code] = (key, kept)
+        return desired
 
     def shared_allocation(self) -> SharedAllocation | None:
         """With ``[allocation] mode = "shared"``, the split of every channel's listings,

@@ -19,13 +19,20 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 
 from sellable.config import ChannelSettings
 from sellable.sdk import RejectedOrder
 from sellable.store import schema
 from sellable.store.db import writing
-from sellable.store.sql import chunked, upsert
+from sellable.store.sql import (
+    chunked,
+    db_time,
+    driver_executemany,
+    fetch_tuples,
+    int_array,
+    upsert,
+)
 
 #: The ``channel_cursors`` job name under which refused credentials are remembered.
 AUTH_REFUSED = "auth-refused"
@@ -99,6 +106,42 @@ def _rewrite_extras(
             .values(extra=bindparam("x")),
             changes,
         )
+
+
+#: Confirmed pushes written per statement by :func:`_record_confirmed`.
+CONFIRMED_CHUNK = 20_000
+
+
+def _record_confirmed(
+    connection: Connection, code: str, confirmed: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """Each confirmed quantity becomes its listing's last pushed and channel quantity, in
+    bulk: the driver's executemany with plain tuples on SQLite, one ``UPDATE ... FROM
+    unnest(...)`` per chunk on PostgreSQL (a push confirms 100,000 listings at once, where
+    SQLAlchemy's per-row parameter handling cost more than the database)."""
+    at = db_time(connection, now)
+    for chunk in chunked(confirmed, CONFIRMED_CHUNK):
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "UPDATE listings SET last_pushed = d.q, channel_quantity = d.q, "
+                "last_pushed_at = %(at)s, push_failures = 0, last_error = NULL "
+                "FROM unnest(%(l)s::text[], %(q)s::bigint[]) AS d(l, q) "
+                "WHERE listings.channel = %(c)s AND listings.listing_id = d.l",
+                {
+                    "at": at,
+                    "c": code,
+                    "l": [c["lid"] for c in chunk],
+                    "q": int_array(c["q"] for c in chunk),
+                },
+            )
+        else:
+            driver_executemany(
+                connection,
+                "UPDATE listings SET last_pushed = ?, channel_quantity = ?, "
+                "last_pushed_at = ?, push_failures = 0, last_error = NULL "
+                "WHERE channel = ? AND listing_id = ?",
+                [(c["q"], c["q"], at, code, c["lid"]) for c in chunk],
+            )
 
 
 class SyncState:
@@ -386,26 +429,39 @@ class SyncState:
         ``last_backorders`` is the keep-selling flag the channel last confirmed from us."""
         table, skus = schema.listings.c, schema.skus.c
         with self.db.connect() as connection:
-            rows = [
-                dict(row._mapping)
-                for row in connection.execute(
-                    select(
-                        table.listing_id,
-                        table.parent_id,
-                        table.channel_sku,
-                        table.warehouses,
-                        table.extra,
-                        table.last_pushed,
-                        table.channel_quantity,
-                        skus.sku,
-                    )
-                    .join(schema.skus, skus.id == table.sku_id)
-                    .where((table.channel == code) & table.present)
-                    .order_by(table.id)
+            found = fetch_tuples(
+                connection,
+                select(
+                    table.listing_id,
+                    table.parent_id,
+                    table.channel_sku,
+                    table.warehouses,
+                    table.extra,
+                    table.last_pushed,
+                    table.channel_quantity,
+                    skus.sku,
                 )
-            ]
-        for row in rows:
-            row["extra"], row["last_backorders"] = split_extra(row["extra"])
+                .join(schema.skus, skus.id == table.sku_id)
+                .where((table.channel == code) & table.present)
+                .order_by(table.id),
+            )
+            # Plain tuples into dict displays: a push reads 100,000 of them every run.
+            rows: list[dict[str, Any]] = []
+            for lid, parent, channel_sku, warehouses, stored, pushed, quantity, sku in found:
+                extra, flag = split_extra(stored)
+                rows.append(
+                    {
+                        "listing_id": lid,
+                        "parent_id": parent,
+                        "channel_sku": channel_sku,
+                        "warehouses": warehouses,
+                        "extra": extra,
+                        "last_pushed": pushed,
+                        "channel_quantity": quantity,
+                        "sku": sku,
+                        "last_backorders": flag,
+                    }
+                )
         return rows
 
     # -- pushes ---------------------------------------------------------------------------------
@@ -420,18 +476,7 @@ class SyncState:
         where = (table.c.channel == code) & (table.c.listing_id == bindparam("lid"))
         with writing(self.db) as connection:
             if confirmed:
-                connection.execute(
-                    update(table)
-                    .where(where)
-                    .values(
-                        last_pushed=bindparam("q"),
-                        channel_quantity=bindparam("q"),
-                        last_pushed_at=now,
-                        push_failures=0,
-                        last_error=None,
-                    ),
-                    [{"lid": c["lid"], "q": c["q"]} for c in confirmed],
-                )
+                _record_confirmed(connection, code, confirmed, now)
                 flags = {c["lid"]: bool(c["b"]) for c in confirmed if "b" in c}
                 if flags:
                     self._record_flags(connection, code, flags)

@@ -151,3 +151,39 @@ def test_pushes_in_flight_polls_each_feed_once_and_settles_it_once_with_its_quan
     emulator.accept("S-03")
     resent = connector.push_quantities(items(4, ["S-03"]))
     assert resent[0].status is PushStatus.RETRY and emulator.calls["patchListingsItem"] == 1
+
+
+def test_feeds_behind_one_still_processed_are_polled_only_every_later_feed_poll(
+    clock: ManualClock, connect: Connect, emulator: AmazonEmulator
+) -> None:
+    more = [f"T-{n:02d}" for n in range(25)]
+    for sku in more:
+        emulator.add_listing(sku, 0)
+    emulator.feed_queue_seconds = 20.0  # each feed done 23.025 s after it was created
+    connector = connect()
+    assert connector.later_feed_poll == 10.0
+    connector.push_quantities(items(4))  # feed A
+    clock.advance(1)
+    connector.push_quantities(items(6, more))  # feed B, done 1 s after A
+    polls: list[int] = []
+    settled: list[dict[str, int]] = []
+
+    def in_flight() -> None:
+        before = emulator.calls.get("getFeed", 0)
+        found = connector.pushes_in_flight()
+        polls.append(emulator.calls.get("getFeed", 0) - before)
+        assert {r.status for r, _ in found.settled} <= {PushStatus.OK}
+        settled.append({r.listing_id: q for r, q in found.settled})
+
+    in_flight()  # A queued; B never asked yet
+    in_flight()  # A still queued: B not asked again
+    clock.advance(10)
+    in_flight()  # B asked 10 s ago: due again
+    clock.advance(12.1)
+    in_flight()  # A done: B asked in the same call (not done yet)
+    clock.advance(1)
+    in_flight()  # B done
+
+    assert polls == [2, 1, 2, 2, 1]
+    assert settled == [{}, {}, {}, dict.fromkeys(SKUS, 4), dict.fromkeys(more, 6)]
+    assert emulator.quantities() == {**dict.fromkeys(SKUS, 4), **dict.fromkeys(more, 6)}
