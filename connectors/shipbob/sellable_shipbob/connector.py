@@ -25,7 +25,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from ipaddress import ip_address
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -55,6 +54,7 @@ from sellable.sdk import (
     WebhookKind,
     WebhookRejected,
     WebhookSubscriptions,
+    is_loopback_host,
 )
 from sellable_shipbob.client import ORDER_LIMIT, ShipBobClient
 
@@ -96,8 +96,6 @@ INVENTORY_BATCH = 100
 #: Problems of one stock pull shown in its warning (the count says how many in all).
 SHOWN = 5
 
-LOOPBACK_HOSTS = {"localhost"}
-
 
 class ShipBobSettings(ConnectorSettings):
     """``[channels.settings]`` of a ShipBob channel."""
@@ -135,7 +133,7 @@ class ShipBobSettings(ConnectorSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ValueError(
                 f"base_url {value!r} uses plain HTTP: the token would travel in clear "
                 "(plain HTTP is allowed to loopback addresses only)"
@@ -891,15 +889,6 @@ def _standard_signature(secret: str, delivery: str, stamp: str, body: bytes) -> 
 
 def _fingerprint(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:12]
-
-
-def _is_loopback(host: str) -> bool:
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 __all__ = ["WEBHOOK_TOPICS", "ShipBobConnector", "ShipBobSettings"]

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +45,7 @@ from sellable.sdk import (
     WebhookSubscriptions,
     collect_orders,
     currency_code,
+    is_loopback_host,
     money_amount,
     signature_matches,
     whole_quantity,
@@ -91,7 +91,6 @@ BLOCK_OVERLAP = 10
 #: went meanwhile (see list_listings).
 LISTING_OVERLAP = 1
 
-LOOPBACK_HOSTS = {"localhost"}
 
 #: The webhooks we subscribe to, and the order topics we take (``order.restored`` comes
 #: from an order taken out of the trash, if a site subscribes to it).
@@ -164,7 +163,7 @@ class WooCommerceSettings(ConnectorSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ValueError(
                 f"base_url {value!r} uses plain HTTP: WooCommerce accepts the consumer key "
                 "and secret over HTTPS only (plain HTTP is allowed to loopback addresses)"
@@ -822,12 +821,3 @@ def _wc_id(listing_id: str) -> int | str:
 def _fingerprint(secret: str) -> str:
     """Eight hex digits of the secret's SHA-256: tells a changed secret, reveals nothing."""
     return hashlib.sha256(secret.encode()).hexdigest()[:8]
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -36,7 +36,14 @@ from sellable.sdk._fulfilment import (
     SubmitOutcome,
     SubmitResult,
 )
-from sellable.sdk._http import USER_AGENT, ChannelHttp, RateLimit, TokenBucket, parse_retry_after
+from sellable.sdk._http import (
+    USER_AGENT,
+    ChannelHttp,
+    RateLimit,
+    TokenBucket,
+    is_loopback_host,
+    parse_retry_after,
+)
 from sellable.sdk._models import (
     ChannelOrder,
     ChannelOrderLine,
@@ -108,6 +115,7 @@ __all__ = [
     "collect_orders",
     "currency_code",
     "hmac_sha256_base64",
+    "is_loopback_host",
     "money_amount",
     "order_time",
     "parse_retry_after",

@@ -24,6 +24,7 @@ a new limit in a response header (Amazon's ``x-amzn-RateLimit-Limit``).
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import logging
 import random
 import threading
@@ -144,6 +145,18 @@ class _Pause:
         else:
             self.stopping.wait(seconds)
         self.check()
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a URL's host name or address) is this machine: ``localhost`` in any
+    case, or a loopback address (127.0.0.0/8, ::1). A connector allows plain HTTP only to
+    such a host (an emulator, a local site), so that credentials never travel in clear."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 
 from sellable.config import Settings
 from sellable.errors import ConfigError
+from sellable.sdk import is_loopback_host
 
 #: The cookie a login sets (the token's digest, never the token itself).
 SESSION_COOKIE = "sellable_session"
@@ -38,20 +38,11 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_listen(listen: str, settings: Settings, where: str) -> None:
     """Refuse (ConfigError: exit 2) a non-loopback address without ``[daemon]
     dashboard_token``: the dashboard shows the merchant's stock and can act on it."""
     host, _port = split_listen(listen)
-    if not is_loopback(host) and settings.daemon.dashboard_token is None:
+    if not is_loopback_host(host) and settings.daemon.dashboard_token is None:
         raise ConfigError(
             f"refusing to serve the dashboard on {listen} ({where}): it is not a loopback "
             "address and [daemon] dashboard_token is not set; set dashboard_token (or "

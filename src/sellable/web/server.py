@@ -10,7 +10,9 @@ from typing import Any
 
 import uvicorn
 
-from .security import Guard, is_loopback, split_listen
+from sellable.sdk import is_loopback_host
+
+from .security import Guard, split_listen
 
 
 class WebServer:
@@ -39,7 +41,7 @@ class WebServer:
         # The dashboard needs no login on loopback only: tell its guard where it is bound.
         guard = getattr(getattr(app, "state", None), "guard", None)
         if isinstance(guard, Guard):
-            guard.loopback = is_loopback(host)
+            guard.loopback = is_loopback_host(host)
         config = uvicorn.Config(
             app,
             log_level="warning",
