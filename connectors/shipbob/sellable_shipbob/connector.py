@@ -21,7 +21,6 @@ import hmac
 import json
 import logging
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -721,7 +720,7 @@ class ShipBobConnector(Connector):
             sent = int(stamp)
         except ValueError:
             raise WebhookRejected(f"webhook-timestamp {stamp[:20]!r} is not a number") from None
-        if abs(time.time() - sent) > WEBHOOK_TOLERANCE:
+        if abs(self.http.wall().timestamp() - sent) > WEBHOOK_TOLERANCE:
             raise WebhookRejected(
                 f"webhook-timestamp {sent} is more than {WEBHOOK_TOLERANCE // 60} minutes "
                 "away from now (a replay, or a clock off)"

@@ -267,6 +267,12 @@ class ChannelHttp:
         track expiries (tokens, queued work) should read time from it."""
         return self._clock
 
+    @property
+    def wall(self) -> Callable[[], datetime]:
+        """The wall clock (UTC) the client reads dates by (a fake one in tests): connectors
+        that compare a channel's timestamps with now (a webhook's age) should read it."""
+        return self._wall
+
     def limiter(self, name: str, rate: float, burst: int) -> TokenBucket:
         """A named token bucket for requests that pass ``limiter=name`` (e.g. one per API
         operation, as Amazon publishes them), created on first use; a later call with other

@@ -8,7 +8,8 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ URL = "https://hooks.example.com/webhooks/sb"
 BODY = json.dumps({"id": 5001, "reference_id": "woo:1001", "status": "Fulfilled"}).encode()
 
 
-def connector(**settings: Any) -> ShipBobConnector:
+def connector(wall: Callable[[], datetime] | None = None, **settings: Any) -> ShipBobConnector:
     values: dict[str, Any] = {
         "token": "pat-token",
         "channel_id": 1,
@@ -33,7 +34,7 @@ def connector(**settings: Any) -> ShipBobConnector:
         "webhook_url": URL,
         **settings,
     }
-    http = ChannelHttp("sb", sleep=lambda _s: None, backoff_base=0.0)
+    http = ChannelHttp("sb", sleep=lambda _s: None, backoff_base=0.0, wall=wall)
     made = ShipBobConnector(
         ShipBobSettings.model_validate(values), ConnectorContext("sb", ("sb-chicago",), http)
     )
@@ -113,9 +114,12 @@ def test_a_delivery_that_does_not_verify_is_rejected(
 
 @pytest.mark.parametrize("age", [-301, 301, 3600])
 def test_a_delivery_more_than_five_minutes_away_is_rejected_as_a_replay(age: int) -> None:
-    headers = signed(stamp=int(time.time()) - age)
+    now = datetime(2026, 12, 7, 10, tzinfo=UTC)  # the client's wall clock, fixed
+    headers = signed(stamp=int(now.timestamp()) - age)
     with pytest.raises(WebhookRejected, match="more than 5 minutes away"):
-        connector().verify_webhook(headers, BODY)
+        connector(wall=lambda: now).verify_webhook(headers, BODY)
+    accepted = signed(stamp=int(now.timestamp()) - (300 if age > 0 else -300))
+    assert connector(wall=lambda: now).verify_webhook(accepted, BODY).dedupe_key is not None
 
 
 def test_without_a_secret_every_delivery_is_rejected() -> None:
