@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from sellable.core import SkuKind
 from sellable.errors import InputError
+from sellable.sync.jobs.fulfil import fulfilment_warehouses
 from sellable.sync.status import health_line
 
 from . import reports
@@ -177,13 +178,18 @@ def channels_page(request: Request) -> Response:
 def orders_page(request: Request) -> Response:
     board = _board(request)
     q = request.query_params.get("q") or None
-    held = reports.held_lines(board)
+    held_orders = reports.orders_report(board, held=True)
+    held = reports.held_lines(board, held_orders)
     found = [o for o in reports.orders_report(board, held=False, q=q) if o["status"] == "open"]
+    fulfilment = bool(fulfilment_warehouses(board.settings)) or any(o["fulfilments"] for o in found)
     return page(
         request,
         "orders.html",
         title="Orders",
         held=held,
+        fulfilment=fulfilment,
+        attention=reports.fulfilment_attention(board, held_orders) if fulfilment else [],
+        fulfilment_text=reports.fulfilment_text,
         open_orders=found[:200],
         shown=len(found),
         q=q,

@@ -12,11 +12,15 @@ from sellable.core import SkuKind
 from sellable.core.explain import explain_report
 from sellable.costing import reports as costing
 from sellable.orders import ledger, list_orders
+from sellable.orders.fulfilment import NO_ADDRESS
+from sellable.orders.queries import describe_fulfilments
 from sellable.orders.release import add_release
 from sellable.orders.reorder import reorder_report
 from sellable.store import schema
+from sellable.store.schema import FLAGGED_FULFILMENTS
 from sellable.store.sql import iso_utc
 from sellable.sync.jobs import JOB_TABLE
+from sellable.sync.jobs.fulfil import fulfilment_warehouses, without_address
 from sellable.sync.status import channel_status
 from sellable.sync.why import explain_channel
 from sellable.sync.why import to_json as why_json
@@ -155,9 +159,12 @@ def job_runs(board: Dashboard) -> list[dict[str, Any]]:
 def orders_report(board: Dashboard, *, held: bool, q: str | None = None) -> list[dict[str, Any]]:
     """``/api/orders``: ``sellable orders [--held] --json`` (held lines with ``release``:
     :func:`~sellable.orders.release.add_release`); ``q`` keeps the orders whose
-    channel:order id or one of whose line SKUs contains it."""
+    channel:order id or one of whose line SKUs contains it. As the CLI, an order that a
+    fulfilment channel cannot be sent for want of a shipping address carries a fulfilment
+    of status ``no_address`` (and is listed with ``held``)."""
+    no_address = without_address(board.sync.book, fulfilment_warehouses(board.settings))
     with board.db.connect() as connection:
-        found = list_orders(connection, held_only=held)
+        found = list_orders(connection, held_only=held, no_address=no_address)
     if held and found:
         board.current()
         with board.live.lock:
@@ -173,11 +180,48 @@ def orders_report(board: Dashboard, *, held: bool, q: str | None = None) -> list
     return found
 
 
-def held_lines(board: Dashboard) -> list[dict[str, Any]]:
+#: The fulfilment statuses the orders page lists as needing someone: the provider's
+#: exception, hold, refusal or refused cancellation, and an order with no address to send.
+ATTENTION = (*FLAGGED_FULFILMENTS, NO_ADDRESS)
+
+
+def fulfilment_attention(
+    board: Dashboard, held: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The fulfilments that wait on someone (:data:`ATTENTION`), oldest order first: each
+    with its order (``channel:order id``), the order's creation time and warehouse, the
+    fulfilment channel, status, the provider's id and reason (``orders --held --json``'s,
+    which ``held`` may hold already)."""
+    rows = []
+    for order in orders_report(board, held=True) if held is None else held:
+        for sent in order["fulfilments"]:
+            if sent["status"] not in ATTENTION:
+                continue
+            rows.append(
+                {
+                    "order": f"{order['channel']}:{order['order_id']}",
+                    "created_at": order["created_at"],
+                    "warehouse": order["warehouse"],
+                    "channel": sent["channel"],
+                    "status": sent["status"],
+                    "remote_id": sent["remote_id"],
+                    "reason": sent["reason"],
+                }
+            )
+    rows.sort(key=lambda row: (row["created_at"] or "", row["order"], row["channel"]))
+    return rows
+
+
+def fulfilment_text(order: dict[str, Any]) -> str:
+    """An order's fulfilments in the CLI's compact form ("sb sent 501 (1Z…)")."""
+    return describe_fulfilments(order["fulfilments"])
+
+
+def held_lines(board: Dashboard, held: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The held lines, oldest order first, each with what would release it (``release``:
-    ``sellable orders --held --json``'s)."""
+    ``sellable orders --held --json``'s, which ``held`` may hold already)."""
     lines = []
-    for order in orders_report(board, held=True):
+    for order in orders_report(board, held=True) if held is None else held:
         for line in order["lines"]:
             if line["status"] != "held":
                 continue  # an order listed for its flagged fulfilment (a 3PL's exception)
