@@ -316,6 +316,59 @@ def test_a_refused_request_is_flagged_with_the_providers_message(sqlite_world: W
     assert held[0]["fulfilments"][0]["status"] == "refused"
 
 
+def test_a_refused_request_is_sent_again_on_request_with_the_address_as_it_is_then(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    world.place()
+    world.place("1002", (OrderLineIn("l1", "B", 1),))
+    world.provider.refuse["shop:1001"] = "address not deliverable"
+    world.provider.refuse["shop:1002"] = "unknown SKU B"
+    world.run("fulfil")
+    world.provider.refuse.clear()
+    fixed = ShippingAddress(
+        name="Ada Lovelace", address1="1 New Street", city="London", country="GB"
+    )
+    world.place(address=fixed)  # a re-pull brings the corrected address
+
+    unknown = invoke(world.config, "resend", "shop:1001", "shop:9999")
+    both = invoke(world.config, "resend", "--all", "shop:1001")
+    assert unknown.exit_code == 3 and "shop:9999" in unknown.output
+    assert both.exit_code == 2
+    assert [status for _, status, _, _ in world.fulfilments()] == ["refused", "refused"]
+
+    resent = invoke(world.config, "resend", "shop:1001", "--json")
+    sent = world.run("fulfil")
+
+    assert resent.exit_code == 0, resent.output
+    assert json.loads(resent.stdout) == [
+        {
+            "order": "shop:1001",
+            "channel": "sb",
+            "reference": "shop:1001",
+            "reason": "address not deliverable",
+        }
+    ]
+    assert sent.counts["sent"] == 1
+    # (the provider saw both refused requests first)
+    assert world.provider.received == ["shop:1001", "shop:1002", "shop:1001:2"]
+    assert world.provider.held("shop:1001:2").request.recipient == fixed
+    assert world.fulfilments() == [
+        ("shop:1001", "cancelled", None, "refused, sent again on request: address not deliverable"),
+        ("shop:1002", "refused", None, "unknown SKU B"),
+        ("shop:1001:2", "sent", "501", None),
+    ]
+    assert [o["order_id"] for o in world.orders(held=True)] == ["1002"]
+    assert world.stock("A") == (10, 0, 3)  # still allocated once
+    # --all takes the rest; then nothing is left to send again.
+    rest = invoke(world.config, "resend", "--all")
+    assert rest.exit_code == 0 and "shop:1002: request shop:1002 to sb withdrawn" in rest.output
+    assert invoke(world.config, "resend", "--all").output.startswith("no refused request")
+    world.run("fulfil")
+    assert world.provider.received[3:] == ["shop:1002:2"]
+    assert world.orders(held=True) == []
+
+
 def test_an_order_split_across_two_provider_warehouses_gets_numbered_references(
     sqlite_world: World,
 ) -> None:

@@ -31,7 +31,7 @@ from sellable.imports.csvfile import Progress
 from sellable.imports.stock import import_stock_counts
 from sellable.logs import apply_log_settings, start_logging
 from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
-from sellable.orders.fulfilment import NO_ADDRESS
+from sellable.orders.fulfilment import NO_ADDRESS, Fulfilments
 from sellable.orders.queries import describe_allocations, describe_fulfilments
 from sellable.orders.release import add_release
 from sellable.store.db import (
@@ -507,6 +507,38 @@ def flagged_reason(fulfilments: list[dict[str, Any]]) -> str:
         for sent in fulfilments
         if sent["status"] in FLAGGED_FULFILMENTS or sent["status"] == NO_ADDRESS
     )
+
+
+@cli.command()
+@click.argument("order_keys", metavar="[CHANNEL:ORDER_ID]...", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every order whose request was refused.")
+@config_option
+@json_option
+@click.pass_context
+@command
+def resend(ctx: click.Context, order_keys: tuple[str, ...], every: bool, as_json: bool) -> None:
+    """Send again to its fulfilment channel an order the provider refused, once the cause
+    (an address, a SKU unknown to the provider) is fixed.
+
+    The refused request is withdrawn; the channel's next send (its fulfil job: `sellable
+    run`, or `sellable sync --once`) makes a new one with the order's address as it is then.
+    Orders are named as `sellable orders --held` lists them; all or nothing (exit 3 when
+    one has nothing refused)."""
+    if every == bool(order_keys):
+        raise click.UsageError("name the orders (CHANNEL:ORDER_ID ...) or give --all, not both")
+    application = app(ctx)
+    book = OrderBook(application.engine(), application.settings)
+    withdrawn = Fulfilments(book).resend_refused(None if every else list(order_keys))
+    if as_json:
+        click.echo(json.dumps(withdrawn, indent=2))
+        return
+    if not withdrawn:
+        click.echo("no refused request to send again")
+    for row in withdrawn:
+        click.echo(
+            f"{row['order']}: request {row['reference']} to {row['channel']} withdrawn (it was "
+            f"refused: {row['reason'] or '-'}); {row['channel']}'s next send makes a new one"
+        )
 
 
 @cli.command("ledger")

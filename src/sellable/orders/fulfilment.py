@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from sellable.errors import InputError
 from sellable.orders.book import OrderBook
 from sellable.orders.model import LineStatus, OrderKey, OrderStatus
 from sellable.orders.persistence import address_of
@@ -503,6 +504,61 @@ class Fulfilments:
                     )
                     .values(status="cancelled", reason=reason, updated_at=utcnow())
                 )
+
+    def resend_refused(self, orders: Sequence[str] | None) -> list[dict[str, Any]]:
+        """The requests the provider refused (an address or a SKU it did not accept), of the
+        ``orders`` named ``"<channel>:<order id>"`` (None: of every order), withdrawn so
+        that the next send makes a new request for their lines, with the order's address
+        as it is then (``sellable resend``, once the cause is fixed). A withdrawn request is
+        ``cancelled`` (it never reached the provider), its reason saying so, and the new
+        one gets the next numbered reference (``<channel>:<order id>:<n>``), which the
+        provider has never seen. Nothing else moves: the lines stay allocated.
+
+        Returns what was withdrawn: ``[{"order", "channel", "reference", "reason"}]``
+        (``reason``: the provider's refusal). A named order that is unknown or has no
+        refused request is an :class:`InputError` and nothing is written."""
+        f, o = schema.fulfilments.c, schema.orders.c
+        wanted = None if orders is None else list(dict.fromkeys(orders))
+        with writing(self.engine) as connection:
+            query = (
+                select(f.id, o.channel, o.external_id, f.channel, f.reference, f.reason)
+                .join(schema.orders, o.id == f.order_id)
+                .where(f.status == "refused")
+                .order_by(f.id)
+            )
+            found: list[dict[str, Any]] = []
+            ids: list[int] = []
+            for fid, order_channel, external_id, channel, reference, reason in connection.execute(
+                query
+            ):
+                key = f"{order_channel}:{external_id}"
+                if wanted is not None and key not in wanted:
+                    continue
+                ids.append(fid)
+                found.append(
+                    {"order": key, "channel": channel, "reference": reference, "reason": reason}
+                )
+            if wanted is not None:
+                missing = [key for key in wanted if key not in {row["order"] for row in found}]
+                if missing:
+                    raise InputError(
+                        "nothing refused to send again for "
+                        + ", ".join(missing)
+                        + " (an order is named <channel>:<order id>, as `sellable orders "
+                        "--held` lists it; only a request the provider refused is sent again)"
+                    )
+            now = utcnow()
+            for row, fid in zip(found, ids, strict=True):
+                connection.execute(
+                    update(schema.fulfilments)
+                    .where((f.id == fid) & (f.status == "refused"))
+                    .values(
+                        status="cancelled",
+                        reason=_clip(f"refused, sent again on request: {row['reason'] or ''}"),
+                        updated_at=now,
+                    )
+                )
+        return found
 
     # -- cancelling -----------------------------------------------------------------------------
 
