@@ -1,6 +1,8 @@
 """A real Vendure server for the end-to-end tests: installed from npm once into a cache
-directory, started on a free loopback port over a fresh PostgreSQL database, seeded with
-Vendure's own populate/importer (``server/``), stopped and dropped afterwards.
+directory, started on a free loopback port over a fresh PostgreSQL database, stopped and
+dropped afterwards. The database is a copy of a template that Vendure's own
+populate/importer (``server/``) seeded once; the template stays on the server, one per
+content of the server files (``vendure_template_<digest>``; drop old ones at will).
 
 Nothing is skipped: without node/npm, or when the install or the start fails, the tests
 fail with the reason and the tail of the log.
