@@ -338,16 +338,35 @@ def ledger_check() -> Callable[[Engine], None]:
 HYPOTHESIS_PROFILE = os.environ.get("SELLABLE_HYPOTHESIS_PROFILE", "ci")
 
 
-def property_settings(examples: int, deep_examples: int) -> Callable[[Any], Any]:
+def property_settings(
+    examples: int,
+    deep_examples: int,
+    *,
+    postgresql_examples: int | None = None,
+    backend: str | None = None,
+) -> Callable[[Any], Any]:
     """Hypothesis settings for a property test: ``examples`` in the CI profile,
-    ``deep_examples`` in the deep one."""
+    ``deep_examples`` in the deep one.
+
+    A property that runs once per database (``database_url``) passes its ``backend``
+    (``engine.dialect.name``) and may give ``postgresql_examples``: the CI profile's count on
+    PostgreSQL. The property's logic is the same on both backends and the SQLite run explores
+    it with ``examples``; the PostgreSQL run is there to show that the same SQL behaves the
+    same on a real server (types, locking, ordering), which fewer examples show as well, at a
+    fraction of the suite's time (each example is many round trips to the server). The deep
+    profile runs ``deep_examples`` on both."""
     from hypothesis import HealthCheck, settings
 
     if HYPOTHESIS_PROFILE not in ("ci", "deep"):
         pytest.fail(f"unknown SELLABLE_HYPOTHESIS_PROFILE {HYPOTHESIS_PROFILE!r} (known: ci, deep)")
+    if backend not in (None, "sqlite", "postgresql"):
+        pytest.fail(f"unknown backend {backend!r} (known: sqlite, postgresql)")
     deep = HYPOTHESIS_PROFILE == "deep"
+    count = examples
+    if backend == "postgresql" and postgresql_examples is not None:
+        count = postgresql_examples
     return settings(
-        max_examples=deep_examples if deep else examples,
+        max_examples=deep_examples if deep else count,
         deadline=None,
         derandomize=not deep,
         database=None,

@@ -772,7 +772,12 @@ def store(database_url: str, tmp_path: Path) -> Iterator[tuple[Engine, Settings]
 def test_valuation_check_holds_after_any_sequence(store: tuple[Engine, Settings]) -> None:
     engine, settings = store
 
-    @property_settings(examples=60, deep_examples=400)
+    @property_settings(
+        examples=60,
+        deep_examples=400,
+        postgresql_examples=20,
+        backend=engine.dialect.name,
+    )
     @given(ops=scripts)
     @example(ops=ROUNDING)
     @example(ops=EVERYTHING)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
@@ -35,6 +35,7 @@ from sellable.errors import InputError
 from sellable.imports import import_stock
 from sellable.orders import OrderBook, OrderIn, OrderLineIn, OrderStatus
 from sellable.store.loader import load_engine
+from tests.conftest import property_settings
 from tests.orders.workers import (
     Levels,
     backorder_skus,
@@ -92,14 +93,6 @@ CHANNEL = "shop"
 
 # Pairs a step may take below zero; True: it may also allocate more of them (backorder).
 Allowed = dict[tuple[str, str], bool]
-
-PROPERTY_SETTINGS = settings(
-    max_examples=30,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 # -- steps ----------------------------------------------------------------------------------------
 
@@ -362,7 +355,14 @@ def test_ledger_random_orders_builds_and_counts_keep_invariants(
 ) -> None:
     app_settings, engine = open_store(config_file, PRODUCTS, COMPONENTS, tmp_path)
 
-    @PROPERTY_SETTINGS
+    # 30 derandomized examples in CI (10 on PostgreSQL, see property_settings); the deep
+    # profile (SELLABLE_HYPOTHESIS_PROFILE=deep) runs 300 on both with a fresh seed.
+    @property_settings(
+        examples=30,
+        deep_examples=300,
+        postgresql_examples=10,
+        backend=engine.dialect.name,
+    )
     @given(initial=initial_stock, sequence=steps)
     def example(initial: tuple[list[int], list[int]], sequence: list[tuple[Any, ...]]) -> None:
         clear_orders_and_stock(engine)

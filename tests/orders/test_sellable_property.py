@@ -373,7 +373,12 @@ def test_an_order_of_sellable_is_allocated_and_one_more_is_held(
 ) -> None:
     engine, settings = store
 
-    @property_settings(examples=80, deep_examples=1000)
+    @property_settings(
+        examples=80,
+        deep_examples=1000,
+        postgresql_examples=25,
+        backend=engine.dialect.name,
+    )
     @given(case=examples())
     @example(case=ISSUE_11)
     @example(case=EXPIRED_A)

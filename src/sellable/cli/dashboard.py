@@ -12,8 +12,6 @@ import click
 
 from sellable.errors import ConfigError
 from sellable.logs import apply_log_settings
-from sellable.web import Dashboard, WebServer, create_app
-from sellable.web.security import check_listen
 
 from .app import app, cli, command, config_option
 
@@ -41,6 +39,11 @@ def dashboard(ctx: click.Context, listen: str) -> None:
             f"write HOST:PORT, e.g. 127.0.0.1:9178 or [::1]:0, got {listen!r}",
             param_hint="--listen",
         )
+    # The web stack (FastAPI, Starlette, Jinja) is imported here, not at the top: it is a
+    # third of the CLI's import time, and every other command would pay it at start.
+    from sellable.web import Dashboard, WebServer, create_app
+    from sellable.web.security import check_listen
+
     application = app(ctx)
     settings = application.settings
     check_listen(listen, settings, "--listen")

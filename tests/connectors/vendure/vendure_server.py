@@ -1,6 +1,8 @@
 """A real Vendure server for the end-to-end tests: installed from npm once into a cache
-directory, started on a free loopback port over a fresh PostgreSQL database, seeded with
-Vendure's own populate/importer (``server/``), stopped and dropped afterwards.
+directory, started on a free loopback port over a fresh PostgreSQL database, stopped and
+dropped afterwards. The database is a copy of a template that Vendure's own
+populate/importer (``server/``) seeded once; the template stays on the server, one per
+content of the server files (``vendure_template_<digest>``; drop old ones at will).
 
 Nothing is skipped: without node/npm, or when the install or the start fails, the tests
 fail with the reason and the tail of the log.
@@ -334,18 +336,23 @@ def _seed(server: VendureServer) -> None:
     )
 
 
-@contextlib.contextmanager
-def running_vendure(postgres_server: str, work: Path) -> Iterator[VendureServer]:
-    """Install (cached), create a database, start and seed Vendure; stop and drop after."""
+#: Files whose content decides what a freshly populated Vendure database holds: a template
+#: database is kept per digest of them (see :func:`template_database`).
+TEMPLATE_FILES = ("server.js", "initial-data.json", "products.csv", *NPM_FILES)
+
+
+def _start(
+    postgres_server: str, run_dir: Path, database: str, *, populate: bool
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """Start ``node server.js`` in ``run_dir`` over ``database``: with ``populate``, it
+    creates the schema and seeds it (initial-data.json, products.csv); without, it serves a
+    database that was populated before (a copy of the template). Returns once it is ready:
+    the process, its port and its log."""
     modules = install_vendure()
-    run_dir = work / "vendure"
     run_dir.mkdir()
     for name in ("server.js", "initial-data.json", "products.csv"):
         shutil.copy(SERVER_FILES / name, run_dir / name)
     (run_dir / "node_modules").symlink_to(modules / "node_modules")
-    database = f"vendure_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')
     info = psycopg.conninfo.conninfo_to_dict(postgres_server)
     port = free_port()
     env = {
@@ -358,9 +365,9 @@ def running_vendure(postgres_server: str, work: Path) -> Iterator[VendureServer]
         "VENDURE_DB_USER": str(info.get("user") or "postgres"),
         "VENDURE_DB_PASSWORD": str(info.get("password") or ""),
         "VENDURE_DB_NAME": database,
+        "VENDURE_POPULATE": "1" if populate else "0",
     }
     log = run_dir / "vendure.log"
-    server: VendureServer | None = None
     with log.open("wb") as output:
         process = subprocess.Popen(
             [_tool("node"), "server.js"],
@@ -370,8 +377,78 @@ def running_vendure(postgres_server: str, work: Path) -> Iterator[VendureServer]
             stderr=subprocess.STDOUT,
         )
     try:
-        started = time.monotonic()
         _wait_ready(process, log)
+    except BaseException:
+        _stop(process)
+        raise
+    return process, port, log
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def create_from_template(postgres_server: str, work: Path, database: str) -> None:
+    """Create ``database`` on ``postgres_server`` as a copy (``CREATE DATABASE ... TEMPLATE``)
+    of a template database that Vendure populated (schema, the initial data, products.csv)
+    and that nothing connects to. Populating takes most of a Vendure start, and the
+    end-to-end modules each start a Vendure of their own. Made once per content of
+    :data:`TEMPLATE_FILES` and kept on the server, like the npm install in the cache
+    directory (a throwaway cluster goes with its session). A file lock makes concurrent
+    pytest-xdist workers wait for one build; it is only renamed to its final name once
+    Vendure has populated it and stopped, so a failed build leaves no template behind."""
+    digest = hashlib.sha256(
+        VENDURE_VERSION.encode() + b"".join((SERVER_FILES / n).read_bytes() for n in TEMPLATE_FILES)
+    ).hexdigest()
+    name = f"vendure_template_{digest[:16]}"
+    target = cache_dir()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f"{target.name}.template.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if found.fetchone() is None:
+                _build_template(admin, postgres_server, work, name)
+            admin.execute(f'CREATE DATABASE "{database}" TEMPLATE "{name}"')
+
+
+def _build_template(
+    admin: psycopg.Connection[Any], postgres_server: str, work: Path, name: str
+) -> None:
+    building = f"{name}_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{building}"')
+    try:
+        process, _port, _log = _start(
+            postgres_server, work / "vendure-template", building, populate=True
+        )
+        _stop(process)
+        # The server's backends may outlive the node process for a moment.
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (building,),
+        )
+        admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+    except BaseException:
+        admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+        raise
+
+
+@contextlib.contextmanager
+def running_vendure(postgres_server: str, work: Path) -> Iterator[VendureServer]:
+    """Install (cached), copy the populated template into a new database, start Vendure on it
+    and seed it; stop and drop after."""
+    database = f"vendure_test_{uuid.uuid4().hex[:12]}"
+    create_from_template(postgres_server, work, database)
+    server: VendureServer | None = None
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        started = time.monotonic()
+        process, port, log = _start(postgres_server, work / "vendure", database, populate=False)
         server = VendureServer(
             port, process, log, database, Session(f"http://127.0.0.1:{port}/admin-api")
         )
@@ -379,12 +456,8 @@ def running_vendure(postgres_server: str, work: Path) -> Iterator[VendureServer]
         print(f"Vendure started and seeded in {time.monotonic() - started:.1f}s")
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            _stop(process)
         if server is not None:
             for session in [server.admin, *server.sessions]:
                 session.close()

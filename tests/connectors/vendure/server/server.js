@@ -2,6 +2,7 @@
 // tests/connectors/vendure/server.py. It creates its schema in an empty PostgreSQL database
 // (synchronize), seeds it with Vendure's own populate/importer (initial-data.json and
 // products.csv) and listens on loopback. It prints "SELLABLE-VENDURE-READY" once seeded.
+// With VENDURE_POPULATE=0 it serves a database seeded before and only bootstraps.
 const path = require('path');
 const {
     bootstrap,
@@ -56,11 +57,17 @@ const config = {
     plugins: [],
 };
 
-populate(
-    () => bootstrap(config),
-    require(path.join(__dirname, 'initial-data.json')),
-    path.join(__dirname, 'products.csv'),
-)
+// VENDURE_POPULATE=0: the database is a copy of one populated before (the tests' template
+// database, see vendure_server.py's create_from_template), so only bootstrap.
+const started =
+    process.env.VENDURE_POPULATE === '0'
+        ? bootstrap(config)
+        : populate(
+              () => bootstrap(config),
+              require(path.join(__dirname, 'initial-data.json')),
+              path.join(__dirname, 'products.csv'),
+          );
+started
     .then(() => {
         console.log('SELLABLE-VENDURE-READY');
     })
