@@ -40,11 +40,13 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import chain
-from operator import attrgetter, itemgetter
+from itertools import count as count_from
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -253,7 +255,8 @@ _WAREHOUSES = attrgetter("warehouses")
 def _ints(values: Sequence[int]) -> npt.NDArray[Any]:
     """``values`` as an int64 array, or an object array when one does not fit."""
     try:
-        return np.array(values, dtype=_I64)
+        # fromiter with the count: a third faster than np.array on a list of ints
+        return np.fromiter(values, dtype=_I64, count=len(values))
     except OverflowError:
         return np.array(values, dtype=object)
 
@@ -297,28 +300,23 @@ def _split_rows(
     rows, count = w.shape
     if count == 1:
         return total.reshape(rows, 1).copy(), np.ones(rows, dtype=bool)
-    grants = np.zeros((rows, count), dtype=total.dtype)
     if not f.any():
         ok: npt.NDArray[Any] = np.ones(rows, dtype=bool)
+        grants = np.zeros((rows, count), dtype=total.dtype)
         remaining = np.maximum(total, 0)
     else:
-        ok = np.asarray((f >= 0).all(axis=1), dtype=bool)
-        # floors in descending weight order (ties: claim order) while units last: each
-        # takes min(floor, what is left)
-        if count == 2:
-            first = w[:, 0] >= w[:, 1]
-            f_first = np.where(first, f[:, 0], f[:, 1])
-            f_second = np.where(first, f[:, 1], f[:, 0])
-            take_first = np.minimum(f_first, np.maximum(total, 0))
-            take_second = np.minimum(f_second, np.maximum(total - f_first, 0))
-            grants[:, 0] = np.where(first, take_first, take_second)
-            grants[:, 1] = np.where(first, take_second, take_first)
+        if f.min() >= 0:  # (floors are never negative but in tests: no per-row check)
+            ok = np.ones(rows, dtype=bool)
         else:
-            order = np.argsort(-w, axis=1, kind="stable")
-            fs = np.take_along_axis(f, order, axis=1)
-            left = np.maximum(total[:, None] - (np.cumsum(fs, axis=1) - fs), 0)
-            np.put_along_axis(grants, order, np.minimum(fs, left), axis=1)
-        remaining = np.maximum(total - f.sum(axis=1), 0)
+            ok = np.asarray((f >= 0).all(axis=1), dtype=bool)
+        floors = f.sum(axis=1)
+        # Where the floors all fit (the usual case) each claim takes its whole floor,
+        # whatever their order: only the rows short of units need the weight order.
+        grants = f.astype(total.dtype)
+        short = np.flatnonzero(total < floors)
+        if len(short):
+            grants[short] = _floors_in_order(total[short], w[short], f[short])
+        remaining = np.maximum(total - floors, 0)
     active = remaining > 0
     if not active.any():
         return grants, ok
@@ -347,43 +345,110 @@ def _split_rows(
         bonus = np.zeros((rows, count), dtype=bool)
         some = np.flatnonzero(active & (rest > 0))
         if len(some):
-            column = np.broadcast_to(np.arange(count), (len(some), count))
-            ranked = np.lexsort((column, -w[some], -frac[some]), axis=1)
-            place = np.empty((len(some), count), dtype=_I64)
-            np.put_along_axis(place, ranked, column, axis=1)
-            bonus[some] = place < rest[some][:, None]
-    grants += np.where(active[:, None], wholes + bonus, 0)
+            bonus[some] = _ranks(frac[some], w[some]) < rest[some][:, None]
+    wholes += bonus
+    if not active.all():
+        wholes[~active] = 0
+    grants += wholes
     return grants, ok
+
+
+def _floors_in_order(
+    total: npt.NDArray[Any], w: npt.NDArray[Any], f: npt.NDArray[Any]
+) -> npt.NDArray[Any]:
+    """The floors each row's claims take in descending weight order (ties: claim order)
+    while units last: each takes min(floor, what is left)."""
+    rows, count = w.shape
+    grants = np.zeros((rows, count), dtype=total.dtype)
+    if count == 2:
+        first = w[:, 0] >= w[:, 1]
+        f_first = np.where(first, f[:, 0], f[:, 1])
+        f_second = np.where(first, f[:, 1], f[:, 0])
+        take_first = np.minimum(f_first, np.maximum(total, 0))
+        take_second = np.minimum(f_second, np.maximum(total - f_first, 0))
+        grants[:, 0] = np.where(first, take_first, take_second)
+        grants[:, 1] = np.where(first, take_second, take_first)
+        return grants
+    order = np.argsort(-w, axis=1, kind="stable")
+    fs = np.take_along_axis(f, order, axis=1)
+    left = np.maximum(total[:, None] - (np.cumsum(fs, axis=1) - fs), 0)
+    np.put_along_axis(grants, order, np.minimum(fs, left), axis=1)
+    return grants
+
+
+def _ranks(frac: npt.NDArray[Any], w: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Each claim's place in its row's order of larger remainder, then higher weight, then
+    claim order (0 first): how many claims of the row come before it. Compared a column
+    against all at once (rows hold a few claims: cheaper than sorting each row)."""
+    rows, count = frac.shape
+    place = np.zeros((rows, count), dtype=_I64)
+    for j in range(count):
+        fj, wj = frac[:, j : j + 1], w[:, j : j + 1]
+        tied = fj == frac
+        before = (fj > frac) | (tied & (wj > w))
+        # tied on both: the earlier claim comes first
+        before[:, j + 1 :] |= tied[:, j + 1 :] & (wj == w[:, j + 1 :])
+        place += before
+    return place
 
 
 def _split_groups(
     totals: npt.NDArray[Any],
-    weights: npt.NDArray[Any],
-    floors: npt.NDArray[Any],
-    counts: npt.NDArray[Any],
-) -> npt.NDArray[Any]:
-    """:func:`split_units` of every group at once: group ``g`` divides ``totals[g]`` among
-    the next ``counts[g]`` claims of the flat ``weights``/``floors``. Returns the flat grants."""
-    out = np.zeros(len(weights), dtype=totals.dtype)
-    if len(counts) == 0:
-        return out
-    offsets = np.zeros(len(counts), dtype=_I64)
-    np.cumsum(counts[:-1], out=offsets[1:])
-    # the groups by size, each size in one pass
-    sizes = np.bincount(counts)
-    for count in np.flatnonzero(sizes).tolist():
-        if count == 0:
+    parts: Sequence[tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]],
+) -> list[npt.NDArray[Any]]:
+    """:func:`split_units` of every group at once. Group ``g``'s claims are, part by part,
+    the next ``counts[g]`` claims of each part's flat ``(weights, floors, counts)`` (a SKU's
+    listings, then the composites drawing on it): it divides ``totals[g]`` among them.
+    Returns each part's flat grants."""
+    outs = [np.zeros(len(weights), dtype=totals.dtype) for weights, _, _ in parts]
+    if len(totals) == 0:
+        return outs
+    offsets = [np.cumsum(counts) - counts for _, _, counts in parts]
+    # the groups by their claims in each part, each such shape in one pass (no claim is
+    # moved to build the rows: each part's cells are read where they lie)
+    shape = np.zeros(len(totals), dtype=_I64)
+    widths: list[int] = []
+    for _, _, counts in parts:
+        width = int(counts.max()) + 1
+        shape = shape * width + counts
+        widths.append(width)
+    if len(parts) == 1 and bool((shape == 1).all()):  # one claim a group: it takes the total
+        outs[0][:] = totals
+        return outs
+    for code in np.flatnonzero(np.bincount(shape)).tolist():
+        sizes = _sizes(code, widths)
+        if sum(sizes) == 0:
             continue
-        rows = np.flatnonzero(counts == count)
-        cells = offsets[rows][:, None] + np.arange(count)
-        grants, ok = _split_rows(totals[rows], weights[cells], floors[cells])
-        out[cells] = grants
-        for r in np.flatnonzero(~ok).tolist():
-            idx = cells[r]
-            out[idx] = split_units(
-                int(totals[rows[r]]), weights[idx].tolist(), floors[idx].tolist()
-            )
-    return out
+        rows = np.flatnonzero(shape == code)
+        if sizes.count(1) == 1 and sum(sizes) == 1:  # one claim: it takes the total
+            k = sizes.index(1)
+            outs[k][offsets[k][rows]] = totals[rows]
+            continue
+        cells = [offsets[k][rows][:, None] + np.arange(size) for k, size in enumerate(sizes)]
+        if len(parts) == 1:
+            w, f = parts[0][0][cells[0]], parts[0][1][cells[0]]
+        else:
+            w = np.concatenate([part[0][c] for part, c in zip(parts, cells, strict=True)], axis=1)
+            f = np.concatenate([part[1][c] for part, c in zip(parts, cells, strict=True)], axis=1)
+        grants, ok = _split_rows(totals[rows], w, f)
+        bad = np.flatnonzero(~ok).tolist()
+        for r in bad:
+            grants[r] = split_units(int(totals[rows[r]]), w[r].tolist(), f[r].tolist())
+        at = 0
+        for out, c, size in zip(outs, cells, sizes, strict=True):
+            out[c] = grants[:, at : at + size]
+            at += size
+    return outs
+
+
+def _sizes(code: int, widths: Sequence[int]) -> list[int]:
+    """The claims in each part of the groups of shape ``code`` (see :func:`_split_groups`)."""
+    sizes: list[int] = []
+    for width in reversed(widths):
+        code, size = divmod(code, width)
+        sizes.append(size)
+    sizes.reverse()
+    return sizes
 
 
 def _gather(
@@ -409,6 +474,15 @@ def _starts(keys: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
     return out
 
 
+def _stable_order(keys: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``np.argsort(keys, kind="stable")`` of keys in ``[0, 2**31)`` (as int32): each key
+    and its index packed in one int64 and sorted, several times faster than a stable
+    argsort of keys in no order."""
+    packed = (keys.astype(_I64) << 32) | np.arange(len(keys), dtype=_I64)
+    packed.sort()
+    return (packed & 0xFFFFFFFF).astype(_IDX)
+
+
 class _Graph:
     """The catalog's BOMs as flat arrays: one edge per (parent, component) with the
     component's units per unit of the parent over all slots (edges grouped by parent, in
@@ -426,7 +500,8 @@ class _Graph:
         per_slot = np.fromiter(map(len, flat), _I64, len(flat))
         o_child = options[0::2].copy()
         self.o_qty = options[1::2].copy()
-        self.slot_parent = np.repeat(np.array(comps, dtype=_IDX), per_parent)
+        composites = np.fromiter(comps, _IDX, len(comps))
+        self.slot_parent = np.repeat(composites, per_parent)
         self.o_slot = np.repeat(np.arange(len(flat), dtype=_IDX), per_slot)
         o_parent = self.slot_parent[self.o_slot].astype(_I64)
         # one edge per (parent, component), by parent then component position
@@ -445,15 +520,18 @@ class _Graph:
             one_option[self.slot_parent[per_slot != 1]] = False
             edges_of = np.bincount(self.e_parent, minlength=n)
             slots_of = np.zeros(n, dtype=_I64)
-            slots_of[comps] = per_parent
-            self.plain[comps] = (one_option & (edges_of == slots_of))[comps]
+            slots_of[composites] = per_parent
+            self.plain[composites] = (one_option & (edges_of == slots_of))[composites]
         self.pstart = _starts(self.e_parent, n)
-        self.cedge = np.argsort(self.e_child, kind="stable").astype(_IDX)
+        self.cedge = _stable_order(self.e_child)
         self.cstart = _starts(self.e_child, n)
         # first option of each slot, first slot of each parent (both non-empty groups)
         self.slot_first = np.cumsum(per_slot) - per_slot
-        self.made_parents, self.made_first = np.unique(self.slot_parent, return_index=True)
-        self.rank = np.array(catalog.rank, dtype=_IDX)
+        # (slot_parent is sorted: a parent's first slot is where it changes)
+        changes = np.flatnonzero(self.slot_parent[1:] != self.slot_parent[:-1]) + 1
+        self.made_first = np.concatenate([np.zeros(min(len(flat), 1), dtype=_I64), changes])
+        self.made_parents = self.slot_parent[self.made_first]
+        self.rank = np.fromiter(catalog.rank, _IDX, n)
 
     def made(self, budget: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Units of every composite its budgets can make (0 for the rest)."""
@@ -604,7 +682,10 @@ class SharedAllocation:
                 position(listing.sku)  # raises, naming the SKU
             raise
         self._lw = np.fromiter(map(_WEIGHT, self.listings), np.float64, count)
-        self._lf = _ints(list(map(_RESERVE, self.listings)))
+        if any(map(_RESERVE, self.listings)):
+            self._lf = _ints(list(map(_RESERVE, self.listings)))
+        else:  # no reserves (the usual case): no array to build from the listings
+            self._lf = np.zeros(count, dtype=_I64)
         if _largest(self._lf) + abs(self.policy.min_units) >= _WIDE_FROM:
             self._lf = self._lf.astype(object)
         self._lf += self.policy.min_units
@@ -617,10 +698,9 @@ class SharedAllocation:
         self.recompute_all()
 
     def _positions(self, skus: list[str]) -> npt.NDArray[Any]:
-        """The catalog positions of ``skus`` (one C-level pass: ``itemgetter`` of them all)."""
-        if len(skus) < 2:
-            return np.array([self.catalog.index[sku] for sku in skus], dtype=_I64)
-        return np.array(itemgetter(*skus)(self.catalog.index), dtype=_I64)
+        """The catalog positions of ``skus`` (one C-level pass: the index's ``__getitem__``
+        mapped over them, straight into the array)."""
+        return np.fromiter(map(self.catalog.index.__getitem__, skus), _I64, len(skus))
 
     def recompute_all(self) -> None:
         """Every share from scratch (the reference the incremental path must equal)."""
@@ -628,23 +708,22 @@ class SharedAllocation:
         listings = self.listings
         count = len(listings)
         # per distinct warehouse tuple, which of our warehouses it sells from
-        tuples = list(map(_WAREHOUSES, listings))
-        kinds = {codes: k for k, codes in enumerate(dict.fromkeys(tuples))}
-        if count > 1:
-            kind = np.array(itemgetter(*tuples)(kinds), dtype=_I64)
-        else:
-            kind = np.array([kinds[codes] for codes in tuples], dtype=_I64)
-        del tuples
+        # (one pass: a new tuple is numbered as it is first met, in listing order)
+        kinds: dict[tuple[str, ...], int] = defaultdict(count_from().__next__)
+        kind = np.fromiter(map(kinds.__getitem__, map(_WAREHOUSES, listings)), _IDX, count)
         # the listings by SKU position (ties: listing order), once for every warehouse
         by_pos = np.argsort(self._pos, kind="stable")
         kind_by_pos = kind[by_pos]
         for wh in self._warehouses:
             sells = np.array([wh.code in codes for codes in kinds], dtype=bool)
-            order = by_pos[sells[kind_by_pos]] if len(kinds) else np.zeros(0, dtype=_I64)
+            if len(kinds) and sells.all():  # every listing sells from here: no selection
+                order = by_pos
+            else:
+                order = by_pos[sells[kind_by_pos]] if len(kinds) else np.zeros(0, dtype=_I64)
             if len(order) == 0:
                 _Warehouse.__init__(wh, wh.index, wh.code)
                 continue
-            self._recompute_warehouse(wh, graph, order.astype(_I64))
+            self._recompute_warehouse(wh, graph, order.astype(_I64, copy=False))
 
     def _recompute_warehouse(self, wh: _Warehouse, graph: _Graph, order: npt.NDArray[Any]) -> None:
         """Split every SKU in ``wh`` among ``order``, its listings sorted by SKU position
@@ -654,11 +733,13 @@ class SharedAllocation:
         lw, lf, lpos = self._lw, self._lf, self._pos
         wh.active = True
         wh.dmem = order.astype(_IDX)
-        dcount = np.bincount(lpos[order], minlength=n).astype(_I64)
+        # each listing's SKU, ascending (listings are gathered by mask over it, not by CSR)
+        sku_of = lpos[order]
+        dcount = np.bincount(sku_of, minlength=n).astype(_I64, copy=False)
         wh.dstart = np.zeros(n + 1, dtype=_IDX)
         np.cumsum(dcount, out=wh.dstart[1:])
         has_direct = dcount > 0
-        explodable = np.array(self.core.flags[wh.index].explodable, dtype=bool)
+        explodable = np.fromiter(self.core.flags[wh.index].explodable, bool, n)
         available = _ints(self.core.available_list(wh.code))
         own = np.maximum(available, 0)
         # int64 unless quantities (times BOM units down the levels) could overflow it
@@ -668,8 +749,8 @@ class SharedAllocation:
         depth = int(graph.rank.max(initial=0)) + 1
         wide = largest >= _WIDE_FROM or largest * qty**depth * (count + 1) >= 1 << 62
         it: Any = object if wide else _I64
-        own = own.astype(it)
-        lf = lf.astype(it)
+        own = own.astype(it, copy=False)
+        lf = lf.astype(it, copy=False)
         # the closure: what composites with listings here draw on, through composites that
         # may be made here
         e_parent, e_child, e_qty = graph.e_parent, graph.e_child, graph.e_qty
@@ -687,19 +768,26 @@ class SharedAllocation:
         wh.nested = nested
         claim_edge = nested[e_parent] & explodable[e_parent]
         edges = graph.cedge[claim_edge[graph.cedge]]
-        pcount = np.bincount(e_child[edges], minlength=n).astype(_I64)
+        # each claim edge's component, ascending (as ``sku_of`` for the listings)
+        edge_of = e_child[edges]
+        pcount = np.bincount(edge_of, minlength=n).astype(_I64, copy=False)
         wh.pcstart = np.zeros(n + 1, dtype=_IDX)
         np.cumsum(pcount, out=wh.pcstart[1:])
         wh.pcedge = edges.astype(_IDX)
         # claim weights and floors, parents first (in the order the incremental path adds)
         # (bincount adds in listing order, as the incremental path does: the same floats)
-        sku_of = lpos[order]
         weight: npt.NDArray[Any] = np.bincount(sku_of, weights=lw[order], minlength=n)
-        floor = np.zeros(n, dtype=it)
         demand = np.zeros(n, dtype=it)
         rate = np.zeros(n, dtype=it)
-        rows = np.flatnonzero(has_direct)
         headroom = self.policy.headroom
+        if it is _I64 and not headroom and len(lf) and lf.min() == lf.max():
+            # one floor for every listing (no reserves): a SKU's is that times its listings
+            # (no overflow: ``wide`` bounds the floor times the listings)
+            floor = dcount * int(lf[0])
+            rows = np.zeros(0, dtype=_I64)
+        else:
+            floor = np.zeros(n, dtype=it)
+            rows = np.flatnonzero(has_direct)
         if len(rows):
             starts = wh.dstart[rows].astype(_I64)
             floor[rows] = np.add.reduceat(lf[order], starts)
@@ -726,58 +814,53 @@ class SharedAllocation:
                 rows = rows[pcount[rows] > j]
         wh.weight, wh.floor = weight, floor
         wh.demand, wh.rate = demand, rate
-        # the split, components first
+        # the split, components first; a level's claims are its SKUs' listings (those of
+        # ``order`` whose SKU is at that level) and its SKUs' claim edges, each in CSR order
         supply = np.zeros(n, dtype=it)
         made = np.zeros(n, dtype=it)
         budget = np.zeros(len(e_parent), dtype=it)
         granted = np.zeros(count, dtype=it)
+        level = np.where(nested, graph.rank, -1)
+        listing_level = level[sku_of]
+        edge_level = level[edge_of]
         for r in levels:
             rows = by_level[r]
             if r > 0:
                 made_now = graph.made(budget)
                 made[rows] = np.where(explodable[rows], made_now[rows], 0)
             supply[rows] = own[rows] + made[rows]
-            mine, ncount = _gather(wh.dstart, order, rows)
-            theirs, pc = _gather(wh.pcstart, edges, rows)
-            total = ncount + pc
-            flat = len(mine) + len(theirs)
-            # claims are listed node by node: listings then parents; ``place`` is where
-            # each (listings, then parents, as gathered) goes in that order
-            first = np.cumsum(total) - total
-            place = np.concatenate(
-                [
-                    np.repeat(first - (np.cumsum(ncount) - ncount), ncount) + np.arange(len(mine)),
-                    np.repeat(first + ncount - (np.cumsum(pc) - pc), pc) + np.arange(len(theirs)),
-                ]
+            mine = order[listing_level == r]
+            theirs = edges[edge_level == r]
+            parent = e_parent[theirs]
+            grants, budgets = _split_groups(
+                supply[rows],
+                (
+                    (lw[mine], lf[mine], dcount[rows]),
+                    (weight[parent] * e_qty[theirs], floor[parent] * e_qty[theirs], pcount[rows]),
+                ),
             )
-            cw = np.empty(flat, dtype=np.float64)
-            cf = np.empty(flat, dtype=it)
-            cw[place] = np.concatenate([lw[mine], weight[e_parent[theirs]] * e_qty[theirs]])
-            cf[place] = np.concatenate([lf[mine], floor[e_parent[theirs]] * e_qty[theirs]])
-            raw = _split_groups(supply[rows], cw, cf, total)[place]
-            granted[mine] = raw[: len(mine)]
-            budget[theirs] = raw[len(mine) :]
+            granted[mine] = grants
+            budget[theirs] = budgets
         wh.made, wh.budget = made, budget
         # settle the listings of nested SKUs: grant plus leftover budgets
         unused_e = graph.unused(budget, made)
         unused = np.zeros(n, dtype=it)
-        np.add.at(unused, e_child[edges], unused_e[edges])
+        np.add.at(unused, edge_of, unused_e[edges])
         share = np.zeros(count, dtype=it)
         leftover = np.zeros(count, dtype=it)
         floor_on = self.policy.rebalance_below > 0
         below_at = self.policy.rebalance_below
         settle = np.flatnonzero(nested & has_direct)
-        mine, ncount = _gather(wh.dstart, order, settle)
+        in_nested = nested[sku_of]
+        mine, ncount = order[in_nested], dcount[settle]
         # only the SKUs whose composites left something over have anything to split
         left = unused[settle] > 0
         extra = np.zeros(len(mine), dtype=it)
         if left.any():
-            some = np.repeat(left, ncount)
-            extra[some] = _split_groups(
+            some = (unused > 0)[sku_of[in_nested]]
+            (extra[some],) = _split_groups(
                 unused[settle][left],
-                lw[mine[some]],
-                np.zeros(int(some.sum()), dtype=it),
-                ncount[left],
+                ((lw[mine[some]], np.zeros(int(some.sum()), dtype=it), ncount[left]),),
             )
         leftover[mine] = extra
         value = granted[mine] + extra
@@ -792,8 +875,8 @@ class SharedAllocation:
         # leaves: SKUs only their own listings draw on here
         leaves = np.flatnonzero(has_direct & ~nested)
         supply[leaves] = own[leaves]
-        mine, ncount = _gather(wh.dstart, order, leaves)
-        grants = _split_groups(own[leaves], lw[mine], lf[mine], ncount)
+        mine, ncount = order[~in_nested], dcount[leaves]
+        (grants,) = _split_groups(own[leaves], ((lw[mine], lf[mine], ncount),))
         granted[mine] = grants
         if floor_on:
             full = np.repeat(own[leaves], ncount)
