@@ -27,13 +27,8 @@ from hypothesis import strategies as st
 
 from sellable.core import Catalog, StockEngine, StockLevels
 from sellable.core.demand import Plan
-from sellable.core.share import (
-    SharedAllocation,
-    ShareListing,
-    SharePolicy,
-    _split_groups,
-    split_units,
-)
+from sellable.core.share import SharedAllocation, ShareListing, SharePolicy, split_units
+from sellable.core.share_units import _split_groups
 from tests.conftest import property_settings
 from tests.core.test_engine_properties import Scenario, scenarios, stock_levels
 
