@@ -206,7 +206,7 @@ class SharedAllocation(FullSplit, IncrementalSplit):
         # the split needs no key index: it is built on the first read by key
         self._keys = None
         try:
-            self._pos = self._positions(list(map(_SKU, self.listings)))
+            self._pos = self._positions(self.listings)
         except KeyError:
             position = self.catalog.position
             for listing in self.listings:
@@ -228,10 +228,11 @@ class SharedAllocation(FullSplit, IncrementalSplit):
             self._ld = self._lr = self._ll = np.zeros(count, dtype=_I64)
         self.recompute_all()
 
-    def _positions(self, skus: list[str]) -> npt.NDArray[Any]:
-        """The catalog positions of ``skus`` (one C-level pass: the index's ``__getitem__``
-        mapped over them, straight into the array)."""
-        return np.fromiter(map(self.catalog.index.__getitem__, skus), _I64, len(skus))
+    def _positions(self, listings: list[ShareListing]) -> npt.NDArray[Any]:
+        """The catalog positions of the listings' SKUs (one C-level pass: the index's
+        ``__getitem__`` mapped over them, straight into the array)."""
+        skus = map(_SKU, listings)
+        return np.fromiter(map(self.catalog.index.__getitem__, skus), _I64, len(listings))
 
     def recompute_all(self) -> None:
         """Every share from scratch (the reference the incremental path must equal)."""
@@ -244,13 +245,17 @@ class SharedAllocation(FullSplit, IncrementalSplit):
         kind = np.fromiter(map(kinds.__getitem__, map(_WAREHOUSES, listings)), _IDX, count)
         # the listings by SKU position (ties: listing order), once for every warehouse
         by_pos = np.argsort(self._pos, kind="stable")
-        kind_by_pos = kind[by_pos]
+        kind_by_pos: npt.NDArray[Any] | None = None
         for wh in self._warehouses:
             sells = np.array([wh.code in codes for codes in kinds], dtype=bool)
-            if len(kinds) and sells.all():  # every listing sells from here: no selection
+            if not len(kinds):
+                order = np.zeros(0, dtype=_I64)
+            elif sells.all():  # every listing sells from here: no selection
                 order = by_pos
             else:
-                order = by_pos[sells[kind_by_pos]] if len(kinds) else np.zeros(0, dtype=_I64)
+                if kind_by_pos is None:
+                    kind_by_pos = kind[by_pos]
+                order = by_pos[sells[kind_by_pos]]
             if len(order) == 0:
                 _Warehouse.__init__(wh, wh.index, wh.code)
                 continue

@@ -79,7 +79,10 @@ class FullSplit(SplitState):
         wh.pcedge = edges.astype(_IDX)
         # claim weights and floors, parents first (in the order the incremental path adds)
         # (bincount adds in listing order, as the incremental path does: the same floats)
-        weight: npt.NDArray[Any] = np.bincount(sku_of, weights=lw[order], minlength=n)
+        if len(order) == count:  # every listing: each SKU's in listing order all the same
+            weight: npt.NDArray[Any] = np.bincount(lpos, weights=lw, minlength=n)
+        else:
+            weight = np.bincount(sku_of, weights=lw[order], minlength=n)
         demand = np.zeros(n, dtype=it)
         rate = np.zeros(n, dtype=it)
         headroom = self.policy.headroom
