@@ -27,13 +27,8 @@ from hypothesis import strategies as st
 
 from sellable.core import Catalog, StockEngine, StockLevels
 from sellable.core.demand import Plan
-from sellable.core.share import (
-    SharedAllocation,
-    ShareListing,
-    SharePolicy,
-    _split_groups,
-    split_units,
-)
+from sellable.core.share import SharedAllocation, ShareListing, SharePolicy, split_units
+from sellable.core.share_units import _split_groups
 from tests.conftest import property_settings
 from tests.core.test_engine_properties import Scenario, scenarios, stock_levels
 
@@ -249,32 +244,57 @@ WEIGHTS = st.sampled_from([0.0, 0.5, 1.0, 1.3, 2.0, 7.0]) | st.floats(
 
 
 @st.composite
-def split_groups(draw: st.DrawFn) -> list[tuple[int, list[float], list[int]]]:
-    """Groups of claims as ``split_units`` takes them: a total, weights, floors."""
+def split_groups(draw: st.DrawFn) -> list[tuple[int, list[float], list[int], int]]:
+    """Groups of claims as ``split_units`` takes them: a total, weights, floors; and where
+    the claims pass from the first part (a SKU's listings) to the second (its parents)."""
     totals = st.integers(0, 40) | st.integers(0, 10**6) | st.integers(2**39, 2**64)
     groups = []
     for _ in range(draw(st.integers(1, 30))):
         size = draw(st.integers(1, 6))
         weights = draw(st.lists(WEIGHTS, min_size=size, max_size=size))
         floors = draw(st.lists(st.integers(0, 5), min_size=size, max_size=size))
-        groups.append((draw(totals), weights, floors))
+        groups.append((draw(totals), weights, floors, draw(st.integers(0, size))))
     return groups
 
 
 @PROPERTY_SETTINGS
 @given(split_groups())
 def test_share_vectorised_split_gives_split_units_own_units(
-    groups: list[tuple[int, list[float], list[int]]],
+    groups: list[tuple[int, list[float], list[int], int]],
 ) -> None:
     # the full allocation splits many groups at once in arrays; every group must get
-    # exactly what split_units gives it (the incremental path's split)
-    huge = any(total >= 2**62 for total, _, _ in groups)
+    # exactly what split_units gives it (the incremental path's split), whether its claims
+    # lie in one part or in two
+    huge = any(total >= 2**62 for total, _, _, _ in groups)
     ints: Any = object if huge else np.int64
-    got = _split_groups(
-        np.array([total for total, _, _ in groups], dtype=ints),
-        np.array([w for _, weights, _ in groups for w in weights], dtype=np.float64),
-        np.array([f for _, _, floors in groups for f in floors], dtype=ints),
-        np.array([len(weights) for _, weights, _ in groups], dtype=np.int64),
+    totals = np.array([total for total, _, _, _ in groups], dtype=ints)
+
+    def part(first: bool) -> tuple[Any, Any, Any]:
+        def cut(values: list[Any], at: int) -> list[Any]:
+            return values[:at] if first else values[at:]
+
+        return (
+            np.array([w for _, ws, _, at in groups for w in cut(ws, at)], dtype=np.float64),
+            np.array([f for _, _, fs, at in groups for f in cut(fs, at)], dtype=ints),
+            np.array([len(cut(ws, at)) for _, ws, _, at in groups], dtype=np.int64),
+        )
+
+    first, second = part(True), part(False)
+    expected = [split_units(total, w, f) for total, w, f, _ in groups]
+    # one part: each group's claims together
+    whole = (
+        np.array([w for _, ws, _, _ in groups for w in ws], dtype=np.float64),
+        np.array([f for _, _, fs, _ in groups for f in fs], dtype=ints),
+        np.array([len(ws) for _, ws, _, _ in groups], dtype=np.int64),
     )
-    expected = [u for total, w, f in groups for u in split_units(total, w, f)]
-    assert [int(x) for x in got] == expected
+    (got,) = _split_groups(totals, (whole,))
+    assert [int(x) for x in got] == [u for units in expected for u in units]
+    # two parts: each group's claims cut in two
+    got_first, got_second = _split_groups(totals, (first, second))
+    cuts = [at for _, _, _, at in groups]
+    assert [int(x) for x in got_first] == [
+        u for units, at in zip(expected, cuts, strict=True) for u in units[:at]
+    ]
+    assert [int(x) for x in got_second] == [
+        u for units, at in zip(expected, cuts, strict=True) for u in units[at:]
+    ]
