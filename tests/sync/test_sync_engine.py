@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
 from sellable.orders import list_orders
 from sellable.store import schema
@@ -663,6 +663,43 @@ def test_sync_reconcile_pushes_only_drifted_listings(open_sync: OpenSync) -> Non
     assert (reconciled.counts["drifted"], reconciled.counts["pushed"]) == (1, 1)
     assert sync.pushes()[1:] == [{"L-SCOOP-WOOD": 100}]
     assert sync.quantities() == sellable_of(*LISTED)
+
+
+def test_sync_reconcile_rewrites_no_listing_whose_channel_shows_what_it_was_told(
+    open_sync: OpenSync,
+) -> None:
+    """Stock moved while the channel kept the last confirmed quantities (a daemon start
+    after a while down): the read-back finds every listing drifted from its offer but not
+    from what it was told, so it writes none of them; all are pushed, as before."""
+    sync = open_sync(options="dry_run = true")
+    sync.run("listings")
+    with sync.store.engine.begin() as connection:  # as if every offer had been confirmed
+        connection.execute(
+            update(schema.listings)
+            .where(schema.listings.c.channel == "shop")
+            .values(last_pushed=0, channel_quantity=0)
+        )
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE LISTINGS"):
+            statements.append(statement)
+
+    event.listen(sync.store.engine, "before_cursor_execute", seen)
+    try:
+        reconciled = sync.run("reconcile")
+    finally:
+        event.remove(sync.store.engine, "before_cursor_execute", seen)
+
+    assert (reconciled.counts["drifted"], reconciled.counts["would_push"]) == (7, 7)
+    assert statements == []
+    with sync.store.engine.connect() as connection:
+        kept = connection.execute(
+            select(schema.listings.c.last_pushed, schema.listings.c.channel_quantity).where(
+                schema.listings.c.channel == "shop"
+            )
+        ).all()
+    assert sorted(kept) == [(0, 0)] * 7
 
 
 @SQLITE_ONLY

@@ -232,6 +232,12 @@ class AmazonConnector(Connector):
     #: Seconds between polls of a feed while an earlier one is still processed (see
     #: :meth:`_poll_due`).
     later_feed_poll = 10.0
+    #: Seconds between polls of any one feed: getFeed's published rate (2/s). Push runs
+    #: may come faster (a run with 4 feeds in flight takes a fraction of a second), and
+    #: polling each run spent getFeed's burst (15) in the half minute a feed is processed:
+    #: when the feeds of a push then finished moments apart, each one after the first
+    #: waited half a second for its getFeed. Kept, the burst polls them all at once.
+    feed_poll = 0.5
     #: Times the FBA listing may restart on an expired nextToken before the job fails.
     inventory_restarts = 3
     #: The reconcile's read-back takes the quantities of a listings report read in full
@@ -685,10 +691,10 @@ class AmazonConnector(Connector):
         settled: list[tuple[PushResult, int]] = []
         behind = False  # an earlier feed is still queued or in progress
         for feed in list(self._feeds.values()):
-            if not behind or self._poll_due(feed, now):
+            if self._poll_due(feed, now, behind):
                 self._poll(feed, polled)
                 feed.polled_at = now
-                behind = feed.outcome is None and now - feed.submitted_at <= self.stuck_after
+            behind = feed.outcome is None and now - feed.submitted_at <= self.stuck_after
             outcome = feed.outcome
             if outcome is None and now - feed.submitted_at <= self.stuck_after:
                 continue
@@ -779,13 +785,15 @@ class AmazonConnector(Connector):
             )
         return PushResult.retry(lid, f"feed {feed.feed_id} {feed.status}")
 
-    def _poll_due(self, feed: _Feed, now: float) -> bool:
-        """Whether a feed submitted after one still being processed is polled anyway:
-        Amazon processes a seller's feeds in the order they came, so until the earlier one
-        is done the later ones are asked for only every :attr:`later_feed_poll` seconds
-        (getFeed's 2/s then follow the feed that finishes next, instead of going round all
-        of them: the last of 4 feeds is seen done within a poll, not within 4)."""
-        return feed.polled_at is None or now - feed.polled_at >= self.later_feed_poll
+    def _poll_due(self, feed: _Feed, now: float, behind: bool) -> bool:
+        """Whether a feed is polled now: at most every :attr:`feed_poll` seconds, and
+        while one submitted before it is still processed (``behind``) only every
+        :attr:`later_feed_poll` seconds. Amazon processes a seller's feeds in the order
+        they came, so getFeed's 2/s then follow the feed that finishes next, instead of
+        going round all of them: the last of 4 feeds is seen done within a poll, not
+        within 4."""
+        every = self.later_feed_poll if behind else self.feed_poll
+        return feed.polled_at is None or now - feed.polled_at >= every
 
     def _poll(self, feed: _Feed, polled: set[str]) -> None:
         """getFeed once per push call; read the processing report when it is done."""

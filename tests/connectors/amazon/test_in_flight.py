@@ -176,8 +176,9 @@ def test_feeds_behind_one_still_processed_are_polled_only_every_later_feed_poll(
         settled.append({r.listing_id: q for r, q in found.settled})
 
     in_flight()  # A queued; B never asked yet
+    clock.advance(connector.feed_poll)
     in_flight()  # A still queued: B not asked again
-    clock.advance(10)
+    clock.advance(10 - connector.feed_poll)
     in_flight()  # B asked 10 s ago: due again
     clock.advance(12.1)
     in_flight()  # A done: B asked in the same call (not done yet)
@@ -187,3 +188,39 @@ def test_feeds_behind_one_still_processed_are_polled_only_every_later_feed_poll(
     assert polls == [2, 1, 2, 2, 1]
     assert settled == [{}, {}, {}, dict.fromkeys(SKUS, 4), dict.fromkeys(more, 6)]
     assert emulator.quantities() == {**dict.fromkeys(SKUS, 4), **dict.fromkeys(more, 6)}
+
+
+def test_back_to_back_runs_keep_get_feeds_burst_for_feeds_finishing_together(
+    clock: ManualClock, connect: Connect, emulator: AmazonEmulator
+) -> None:
+    """Push runs every 0.25 s while 4 feeds are processed (as a daemon's runs come back to
+    back): each feed is polled at most every feed_poll (getFeed's 2/s), so the burst is
+    still there when the feeds finish moments apart and one run confirms all 4 without
+    waiting for a getFeed request."""
+    groups = [[f"{name}-{n:02d}" for n in range(25)] for name in "ABCD"]
+    for sku in (sku for group in groups for sku in group):
+        emulator.add_listing(sku, 0)
+    emulator.feed_queue_seconds = 25.0  # each feed done 28.025 s after it was created
+    connector = connect()
+    assert connector.feed_poll == 0.5
+    for quantity, group in enumerate(groups, start=1):
+        connector.push_quantities(items(quantity, group))  # one feed each, 0.05 s apart
+        clock.advance(0.05)
+    get_feed = connector.client.http.limiters["getFeed"]
+    settled_in: list[int] = []  # the run that settled each listing
+    shown: dict[str, int] = {}
+    runs = 0
+    while len(shown) < 100 and runs < 200:
+        clock.advance(0.25)
+        runs += 1
+        found = connector.pushes_in_flight()
+        for result, quantity in found.settled:
+            assert result.status is PushStatus.OK
+            shown[result.listing_id] = quantity
+            settled_in.append(runs)
+
+    assert get_feed.waited == 0.0
+    assert settled_in == [113] * 100  # at 28.45 s (A polled every 0.5 s); all done by 28.175 s
+    expected = {sku: q for q, group in enumerate(groups, start=1) for sku in group}
+    assert shown == expected
+    assert emulator.quantities() == {**dict.fromkeys(SKUS, 0), **expected}

@@ -28,7 +28,13 @@ def read_back(
     engine: SyncEngine, channel: Channel, rows: list[dict[str, Any]], desired: dict[str, Offer]
 ) -> int:
     """Forget the last confirmed value of listings whose channel quantity drifted (or of
-    all, when the connector cannot read quantities back), so they are pushed again."""
+    all, when the connector cannot read quantities back), so they are pushed again.
+
+    Only what changed is written: a quantity read that the store already holds, and a
+    last confirmed value the channel still shows (the listing is pushed anyway, since it
+    differs from the offer, and with the same previous quantity), are left as they are. A
+    daemon start after every offer moved would otherwise rewrite 100,000 rows twice
+    before its first push."""
     if Capability.READ_QUANTITIES not in channel.connector.capabilities:
         for row in rows:
             row["last_pushed"] = None
@@ -38,19 +44,24 @@ def read_back(
     for start in range(0, len(rows), size):
         part = [listing_of(row) for row in rows[start : start + size]]
         current.update(channel.connector.read_quantities(part))
-    drifted = [
-        row["listing_id"]
-        for row in rows
-        if row["listing_id"] in current
-        and current[row["listing_id"]] != desired[row["listing_id"]].quantity
-    ]
-    engine.state.record_read_back(channel.code, current, drifted)
-    drifted_ids = set(drifted)
+    changed: dict[str, int] = {}  # listing id -> a quantity read that the store lacks
+    forget: list[str] = []  # drifted from the last confirmed value too
+    drifted = 0
     for row in rows:
-        if row["listing_id"] in drifted_ids:
+        lid = row["listing_id"]
+        shown = current.get(lid)
+        if shown is None:
+            continue
+        if shown != row["channel_quantity"]:
+            changed[lid] = shown
+        if shown != desired[lid].quantity:
+            drifted += 1
+            if row["last_pushed"] is not None and row["last_pushed"] != shown:
+                forget.append(lid)
             row["last_pushed"] = None
-            row["channel_quantity"] = current[row["listing_id"]]
-    return len(drifted)
+            row["channel_quantity"] = shown
+    engine.state.record_read_back(channel.code, changed, forget)
+    return drifted
 
 
 __all__ = ["read_back", "reconcile"]
