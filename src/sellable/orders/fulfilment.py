@@ -539,7 +539,8 @@ class Fulfilments:
                     {"order": key, "channel": channel, "reference": reference, "reason": reason}
                 )
             if wanted is not None:
-                missing = [key for key in wanted if key not in {row["order"] for row in found}]
+                listed = {row["order"] for row in found}
+                missing = [key for key in wanted if key not in listed]
                 if missing:
                     raise InputError(
                         "nothing refused to send again for "

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from sellable.core import SkuKind
 from sellable.errors import InputError
+from sellable.orders.queries import describe_fulfilments
 from sellable.sync.jobs.fulfil import fulfilment_warehouses
 from sellable.sync.status import health_line
 
@@ -178,10 +179,17 @@ def channels_page(request: Request) -> Response:
 def orders_page(request: Request) -> Response:
     board = _board(request)
     q = request.query_params.get("q") or None
-    held_orders = reports.orders_report(board, held=True)
+    # Read once for both lists: which orders cannot be sent to a fulfilment channel.
+    served = fulfilment_warehouses(board.settings)
+    no_address = reports.orders_without_address(board, served)
+    held_orders = reports.orders_report(board, held=True, no_address=no_address)
     held = reports.held_lines(board, held_orders)
-    found = [o for o in reports.orders_report(board, held=False, q=q) if o["status"] == "open"]
-    fulfilment = bool(fulfilment_warehouses(board.settings)) or any(o["fulfilments"] for o in found)
+    found = [
+        o
+        for o in reports.orders_report(board, held=False, q=q, no_address=no_address)
+        if o["status"] == "open"
+    ]
+    fulfilment = bool(served) or any(o["fulfilments"] for o in found)
     return page(
         request,
         "orders.html",
@@ -189,7 +197,7 @@ def orders_page(request: Request) -> Response:
         held=held,
         fulfilment=fulfilment,
         attention=reports.fulfilment_attention(board, held_orders) if fulfilment else [],
-        fulfilment_text=reports.fulfilment_text,
+        describe_fulfilments=describe_fulfilments,
         open_orders=found[:200],
         shown=len(found),
         q=q,

@@ -4,6 +4,7 @@ the CLI calls: the API returns them as JSON and the templates render them."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +14,6 @@ from sellable.core.explain import explain_report
 from sellable.costing import reports as costing
 from sellable.orders import ledger, list_orders
 from sellable.orders.fulfilment import NO_ADDRESS
-from sellable.orders.queries import describe_fulfilments
 from sellable.orders.release import add_release
 from sellable.orders.reorder import reorder_report
 from sellable.store import schema
@@ -156,13 +156,21 @@ def job_runs(board: Dashboard) -> list[dict[str, Any]]:
     return found
 
 
-def orders_report(board: Dashboard, *, held: bool, q: str | None = None) -> list[dict[str, Any]]:
+def orders_report(
+    board: Dashboard,
+    *,
+    held: bool,
+    q: str | None = None,
+    no_address: Mapping[int, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
     """``/api/orders``: ``sellable orders [--held] --json`` (held lines with ``release``:
     :func:`~sellable.orders.release.add_release`); ``q`` keeps the orders whose
     channel:order id or one of whose line SKUs contains it. As the CLI, an order that a
     fulfilment channel cannot be sent for want of a shipping address carries a fulfilment
-    of status ``no_address`` (and is listed with ``held``)."""
-    no_address = without_address(board.sync.book, fulfilment_warehouses(board.settings))
+    of status ``no_address`` (and is listed with ``held``); ``no_address``:
+    :func:`orders_without_address`, when the caller has it already."""
+    if no_address is None:
+        no_address = orders_without_address(board)
     with board.db.connect() as connection:
         found = list_orders(connection, held_only=held, no_address=no_address)
     if held and found:
@@ -212,9 +220,15 @@ def fulfilment_attention(
     return rows
 
 
-def fulfilment_text(order: dict[str, Any]) -> str:
-    """An order's fulfilments in the CLI's compact form ("sb sent 501 (1Z…)")."""
-    return describe_fulfilments(order["fulfilments"])
+def orders_without_address(
+    board: Dashboard, served: dict[str, list[str]] | None = None
+) -> dict[int, list[str]]:
+    """The open orders the fulfilment channels (``served``: :func:`fulfilment_warehouses`,
+    read from the settings when None) cannot be sent for want of a shipping address:
+    order id -> the channels (``sellable orders``' own)."""
+    if served is None:
+        served = fulfilment_warehouses(board.settings)
+    return without_address(board.sync.book, served)
 
 
 def held_lines(board: Dashboard, held: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
