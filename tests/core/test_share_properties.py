@@ -19,6 +19,7 @@ Domain, stated exactly:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -236,6 +237,33 @@ def test_share_listing_alone_on_a_tree_gets_the_full_sellable(
         engine, alone = allocation(scenario, [listing], SharePolicy())
         for warehouse in dict.fromkeys(listing.warehouses):
             assert alone.share_in(listing.key, warehouse) == engine.sellable(listing.sku, warehouse)
+
+
+@FEWER
+@given(shared_cases(), st.sampled_from(["right", "one wrong", "one missing"]))
+def test_share_split_in_threads_and_with_position_hints_gives_the_same_units(
+    case: tuple[Scenario, list[ShareListing], SharePolicy], hints: str
+) -> None:
+    """The warehouses split in threads (as from 50,000 listings), and the SKUs' catalog
+    positions given as hints (all right, or one wrong or missing, which the split must not
+    trust), change no unit."""
+    scenario, listings, policy = case
+    engine, plain = allocation(scenario, listings, policy)
+    index = engine.catalog.index
+    hinted = [replace(x, position=index[x.sku]) for x in listings]
+    if hinted and hints != "right":
+        wrong = (index[hinted[0].sku] + 1) % len(index) if hints == "one wrong" else None
+        hinted[0] = replace(hinted[0], position=wrong)
+    threaded = SharedAllocation(engine, policy)
+    threaded.threads_from = 0
+    threaded.load(hinted)
+    assert threaded.shares() == plain.shares()
+    for listing in listings:
+        for warehouse in dict.fromkeys(listing.warehouses):
+            assert threaded.share_in(listing.key, warehouse) == plain.share_in(
+                listing.key, warehouse
+            )
+    assert [x.position for x in threaded.listings] == [x.position for x in hinted]
 
 
 WEIGHTS = st.sampled_from([0.0, 0.5, 1.0, 1.3, 2.0, 7.0]) | st.floats(

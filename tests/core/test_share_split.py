@@ -8,6 +8,7 @@ import pytest
 
 from sellable.core import BomLine, Catalog, StockEngine, StockLevels, WarehouseRules
 from sellable.core.share import SharedAllocation, ShareListing, SharePolicy, split_units
+from sellable.errors import CatalogError
 
 CHANNELS = ("woo", "shop", "amz")
 
@@ -199,3 +200,32 @@ def test_share_weights_change_only_what_depends_on_them() -> None:
     changed = shares.set_weights({("woo", "MUG"): 3.0})
     assert changed == {("woo", "MUG"), ("shop", "MUG")}
     assert shares.shares() == {("woo", "MUG"): 15, ("shop", "MUG"): 5, ("shop", "BEANS"): 100}
+
+
+@pytest.mark.parametrize("position", [None, 0, 1, 7, -1])
+def test_a_listing_of_an_unknown_sku_is_named_whatever_position_it_claims(
+    position: int | None,
+) -> None:
+    """A position hint is checked against the SKU: an unknown SKU is refused by name even
+    where its hint points at a real SKU."""
+    engine = mugs_engine(22)
+    shares = SharedAllocation(engine, SharePolicy())
+    listings = [
+        ShareListing(("woo", "1"), "MUG", ("main",), position=0),
+        ShareListing(("woo", "2"), "GHOST", ("main",), position=position),
+    ]
+    with pytest.raises(CatalogError, match="unknown SKU 'GHOST'"):
+        shares.load(listings)
+
+
+def test_a_wrong_position_hint_is_not_trusted() -> None:
+    """A hint that points at another SKU is ignored: the share is the SKU's own."""
+    engine = mugs_engine(22)
+    listings = [
+        ShareListing(("woo", "1"), "MUG", ("main",), position=engine.catalog.index["BEANS"]),
+        ShareListing(("woo", "2"), "BEANS", ("main",), position=engine.catalog.index["BEANS"]),
+    ]
+    shares = SharedAllocation(engine, SharePolicy())
+    shares.load(listings)
+    assert shares.share(("woo", "1")) == 22
+    assert shares.share(("woo", "2")) == 100

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sellable.errors import CatalogError
 
@@ -72,6 +73,7 @@ class Catalog:
         "_slot_names",
         "codes",
         "composite_order",
+        "derived",
         "index",
         "kinds",
         "parents",
@@ -106,6 +108,10 @@ class Catalog:
         for child, of in found.items():
             self.parents[child] = tuple(of)
         self.composite_order, self.rank = _topological_order(codes, slots)
+        #: What other parts of the core derive from this (immutable) catalog, built once by
+        #: whoever needs it and kept here for the catalog's life (the shared split's BOM
+        #: graph: a new split over new listings need not rebuild it).
+        self.derived: dict[str, Any] = {}
 
     # -- construction -------------------------------------------------------------------------
 

@@ -44,12 +44,14 @@ Usage::
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from itertools import count as count_from
-from operator import attrgetter
+from operator import attrgetter, eq
 from typing import Any
 
 import numpy as np
@@ -89,7 +91,12 @@ class ShareListing:
     for the latency headroom, its expected sales: ``demand``, the units it is expected to
     sell before its sales are seen (its channel's pull interval), ``rate``, its units per
     hour, and ``latency``, the seconds a new offer takes to show on its channel. Demands and
-    rates are counted in thousandths of a unit, latencies in whole seconds."""
+    rates are counted in thousandths of a unit, latencies in whole seconds.
+
+    ``position``, optional, is the SKU's position in the catalog (``catalog.index[sku]``)
+    where the caller looked it up already (the daemon does, to drop listings of unknown
+    SKUs): a hint that saves :meth:`SharedAllocation.load` a lookup per listing. It is
+    checked against ``sku``; a wrong one is ignored, never trusted."""
 
     key: ListingKey
     sku: str
@@ -99,6 +106,7 @@ class ShareListing:
     demand: float = 0.0
     rate: float = 0.0
     latency: float = 0.0
+    position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,7 @@ class ShareDetail:
 
 _KEY = attrgetter("key")
 _SKU = attrgetter("sku")
+_POSITION = attrgetter("position")
 _WEIGHT = attrgetter("weight")
 _RESERVE = attrgetter("reserve")
 _WAREHOUSES = attrgetter("warehouses")
@@ -164,6 +173,10 @@ class SharedAllocation(FullSplit, IncrementalSplit):
     :meth:`set_weights` re-derive only what depends on the change and return the listings
     whose share changed.
     """
+
+    #: From this many listings, :meth:`recompute_all` splits the warehouses in threads, one
+    #: a core (under it, starting threads costs more than it saves).
+    threads_from = 50_000
 
     def __init__(self, core: StockEngine, policy: SharePolicy | None = None) -> None:
         self.core = core
@@ -229,10 +242,23 @@ class SharedAllocation(FullSplit, IncrementalSplit):
         self.recompute_all()
 
     def _positions(self, listings: list[ShareListing]) -> npt.NDArray[Any]:
-        """The catalog positions of the listings' SKUs (one C-level pass: the index's
-        ``__getitem__`` mapped over them, straight into the array)."""
+        """The catalog positions of the listings' SKUs: their ``position`` hints where every
+        listing has a right one (checked in C-level passes: in range, and the catalog's
+        code there equal to the SKU), else the catalog's index looked up for each (a
+        lookup in a dict of 1,000,000 codes costs about as much as all those passes)."""
+        count = len(listings)
+        codes = self.catalog.codes
+        hints = list(map(_POSITION, listings))
+        try:
+            positions = np.fromiter(hints, _I64, count)
+            if count and (positions.min() < 0 or positions.max() >= len(codes)):
+                raise IndexError
+            if all(map(eq, map(codes.__getitem__, hints), map(_SKU, listings))):
+                return positions
+        except (TypeError, ValueError, OverflowError, IndexError):  # none, or not a position
+            pass
         skus = map(_SKU, listings)
-        return np.fromiter(map(self.catalog.index.__getitem__, skus), _I64, len(listings))
+        return np.fromiter(map(self.catalog.index.__getitem__, skus), _I64, count)
 
     def recompute_all(self) -> None:
         """Every share from scratch (the reference the incremental path must equal)."""
@@ -246,6 +272,7 @@ class SharedAllocation(FullSplit, IncrementalSplit):
         # the listings by SKU position (ties: listing order), once for every warehouse
         by_pos = np.argsort(self._pos, kind="stable")
         kind_by_pos: npt.NDArray[Any] | None = None
+        jobs: list[tuple[_Warehouse, npt.NDArray[Any]]] = []
         for wh in self._warehouses:
             sells = np.array([wh.code in codes for codes in kinds], dtype=bool)
             if not len(kinds):
@@ -259,7 +286,17 @@ class SharedAllocation(FullSplit, IncrementalSplit):
             if len(order) == 0:
                 _Warehouse.__init__(wh, wh.index, wh.code)
                 continue
-            self._recompute_warehouse(wh, graph, order.astype(_I64, copy=False))
+            jobs.append((wh, order.astype(_I64, copy=False)))
+        # one thread a warehouse: the split is numpy, which leaves the GIL to the others
+        workers = min(len(jobs), os.cpu_count() or 1)
+        if workers > 1 and count >= self.threads_from:
+            with ThreadPoolExecutor(workers, thread_name_prefix="sellable-share") as pool:
+                running = [pool.submit(self._recompute_warehouse, wh, graph, o) for wh, o in jobs]
+                for job in running:
+                    job.result()
+        else:
+            for wh, order in jobs:
+                self._recompute_warehouse(wh, graph, order)
 
     # -- incremental ----------------------------------------------------------------------------
 
@@ -305,7 +342,7 @@ class SharedAllocation(FullSplit, IncrementalSplit):
             if weight == old.weight and (not headroom or same):
                 continue
             self.listings[i] = ShareListing(
-                old.key, old.sku, old.warehouses, weight, old.reserve, *sales
+                old.key, old.sku, old.warehouses, weight, old.reserve, *sales, old.position
             )
             self._lw[i] = weight
             if headroom:

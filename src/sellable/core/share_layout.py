@@ -264,6 +264,11 @@ class SplitState:
 
     @property
     def graph(self) -> _Graph:
+        """The catalog's BOM graph, built on first use and kept with the catalog (it is
+        immutable, and so is the graph), so that every split over it shares one."""
         if self._graph is None:
-            self._graph = _Graph(self.catalog)
+            graph = self.catalog.derived.get("share_graph")
+            if graph is None:
+                graph = self.catalog.derived["share_graph"] = _Graph(self.catalog)
+            self._graph = graph
         return self._graph

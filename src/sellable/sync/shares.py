@@ -149,12 +149,13 @@ class SharedOffers:
     def _listings(self) -> list[ShareListing]:
         """Every channel's matched listings, with the channel's reserve (weights later)."""
         config = self.config
-        known = self.live.core.catalog
+        index = self.live.core.catalog.index
         out: list[ShareListing] = []
         for channel in self.settings.channels:
             reserve = config.channel_reserve(channel.code)
             for row in self.matched_listings(channel.code):
-                if row["sku"] not in known:
+                position = index.get(row["sku"])
+                if position is None:
                     continue
                 warehouses = tuple(listing_warehouses(row, channel.warehouses))
                 out.append(
@@ -163,6 +164,7 @@ class SharedOffers:
                         row["sku"],
                         warehouses,
                         reserve=reserve,
+                        position=position,
                     )
                 )
         return out
@@ -176,7 +178,12 @@ class SharedOffers:
             weight *= 1 + units
         if not self.policy.headroom:
             return ShareListing(
-                listing.key, listing.sku, listing.warehouses, weight, listing.reserve
+                listing.key,
+                listing.sku,
+                listing.warehouses,
+                weight,
+                listing.reserve,
+                position=listing.position,
             )
         # units an hour over the history held (+ 1: a listing that has not sold yet may)
         rate = (1 + units) / self._history_hours
@@ -189,6 +196,7 @@ class SharedOffers:
             demand=rate * self._unseen_hours.get(channel, 0.0),
             rate=rate,
             latency=self._latency.get(channel, 0.0),
+            position=listing.position,
         )
 
     def _refresh_velocity(self) -> bool:
