@@ -9,12 +9,10 @@ answers, and follows ``next`` links.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
-from sellable.sdk import ChannelPayloadError
+from sellable.sdk import ChannelHttp, ChannelPayloadError
 
 #: Items per page of the inventory-level and inventory reads. The spec gives ``PageSize``
 #: no maximum; 250 is the largest ShipBob documents for its paged reads (``GET /product``,
@@ -28,30 +26,6 @@ WEBHOOK_PAGE = 250
 MAX_PAGES = 100_000
 
 
-class Http(Protocol):
-    """What the client needs of the framework's ``ChannelHttp``."""
-
-    def request_json(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> tuple[httpx.Response, Any]: ...
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> httpx.Response: ...
-
-
 class ShipBobClient:
     """The ShipBob calls of the connector, under the dated path prefix ``api_version``.
 
@@ -62,7 +36,9 @@ class ShipBobClient:
             ...
     """
 
-    def __init__(self, http: Http, api_version: str, *, channel: str, host: str | None) -> None:
+    def __init__(
+        self, http: ChannelHttp, api_version: str, *, channel: str, host: str | None
+    ) -> None:
         self.http = http
         self.prefix = f"/{api_version}"
         self.channel = channel

@@ -8,13 +8,13 @@ reads answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
-from sellable.sdk import ChannelError, ChannelPayloadError
+from sellable.sdk import ChannelError, ChannelHttp, ChannelPayloadError
 
 #: WooCommerce core refuses ``per_page`` above 100 (400 ``rest_invalid_param``):
 #: ``per_page`` is "1-100, default 10" in the "Pagination" section of the docs.
@@ -23,20 +23,6 @@ PER_PAGE = 100
 #: ``woocommerce_rest_request_entity_too_large`` (``WC_REST_Controller::check_batch_limit``,
 #: changeable by sites with the ``woocommerce_rest_batch_items_limit`` filter).
 BATCH_LIMIT = 100
-
-
-class Http(Protocol):
-    """What the client needs of the framework's ``ChannelHttp``."""
-
-    def request_json(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        check: Callable[[httpx.Response, Any], None] | None = None,
-    ) -> tuple[httpx.Response, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +55,7 @@ class WooCommerceClient:
         page = client.products(page=1)
     """
 
-    def __init__(self, http: Http) -> None:
+    def __init__(self, http: ChannelHttp) -> None:
         self.http = http
 
     def products(self, *, offset: int = 0, include: Sequence[str] = ()) -> Page:
