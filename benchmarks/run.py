@@ -63,6 +63,7 @@ from sqlalchemy import Connection, Engine, event  # noqa: E402
 import costing  # noqa: E402
 from sellable.core import StockEngine, StockLevels  # noqa: E402
 from sellable.imports import import_stock  # noqa: E402
+from sellable.memory import keep_freed_memory  # noqa: E402
 from sellable.store.db import create_db_engine  # noqa: E402
 from sellable.store.loader import load_engine  # noqa: E402
 
@@ -888,10 +889,15 @@ class Runner:
                 f"  (targets are set for {FULL_SIZE:,} SKUs; at this size they are indicative only)"
             )
         )
+        malloc = (
+            "keeping freed memory, as the daemon does"
+            if getattr(self.args, "malloc_kept", False)
+            else "as it comes (not glibc, or tuned by the environment)"
+        )
         self.log(
             f"Sellable benchmarks: {', '.join(selected)}; python {sys.version.split()[0]}, "
             f"{_load_average()}, project at {_project_revision()}, "
-            f"{os.cpu_count()} CPU(s){size_note}"
+            f"{os.cpu_count()} CPU(s), malloc {malloc}{size_note}"
         )
         crashed = False
         for name in selected:
@@ -1151,6 +1157,8 @@ def selected_benchmarks(only: list[str] | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # as the daemon does at start-up: freed memory is kept for reuse (sellable.memory)
+    args.malloc_kept = keep_freed_memory()
     if args.child:
         print(json.dumps(CHILDREN[args.child](args)), flush=True)
         return 0

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from sellable.core import Catalog, StockEngine, StockLevels
 from sellable.core.demand import Plan
 from sellable.core.share import SharedAllocation, ShareListing, SharePolicy, split_units
-from sellable.core.share_units import _split_groups
+from sellable.core.share_units import _split_groups, _split_in_python, _split_large
 from tests.conftest import property_settings
 from tests.core.test_engine_properties import Scenario, scenarios, stock_levels
 
@@ -241,12 +241,11 @@ def test_share_listing_alone_on_a_tree_gets_the_full_sellable(
 
 @FEWER
 @given(shared_cases(), st.sampled_from(["right", "one wrong", "one missing"]))
-def test_share_split_in_threads_and_with_position_hints_gives_the_same_units(
+def test_share_split_with_position_hints_gives_the_same_units(
     case: tuple[Scenario, list[ShareListing], SharePolicy], hints: str
 ) -> None:
-    """The warehouses split in threads (as from 50,000 listings), and the SKUs' catalog
-    positions given as hints (all right, or one wrong or missing, which the split must not
-    trust), change no unit."""
+    """The SKUs' catalog positions given as hints (all right, or one wrong or missing,
+    which the split must not trust) change no unit."""
     scenario, listings, policy = case
     engine, plain = allocation(scenario, listings, policy)
     index = engine.catalog.index
@@ -254,16 +253,13 @@ def test_share_split_in_threads_and_with_position_hints_gives_the_same_units(
     if hinted and hints != "right":
         wrong = (index[hinted[0].sku] + 1) % len(index) if hints == "one wrong" else None
         hinted[0] = replace(hinted[0], position=wrong)
-    threaded = SharedAllocation(engine, policy)
-    threaded.threads_from = 0
-    threaded.load(hinted)
-    assert threaded.shares() == plain.shares()
+    given = SharedAllocation(engine, policy)
+    given.load(hinted)
+    assert given.shares() == plain.shares()
     for listing in listings:
         for warehouse in dict.fromkeys(listing.warehouses):
-            assert threaded.share_in(listing.key, warehouse) == plain.share_in(
-                listing.key, warehouse
-            )
-    assert [x.position for x in threaded.listings] == [x.position for x in hinted]
+            assert given.share_in(listing.key, warehouse) == plain.share_in(listing.key, warehouse)
+    assert [x.position for x in given.listings] == [x.position for x in hinted]
 
 
 WEIGHTS = st.sampled_from([0.0, 0.5, 1.0, 1.3, 2.0, 7.0]) | st.floats(
@@ -283,6 +279,30 @@ def split_groups(draw: st.DrawFn) -> list[tuple[int, list[float], list[int], int
         floors = draw(st.lists(st.integers(0, 5), min_size=size, max_size=size))
         groups.append((draw(totals), weights, floors, draw(st.integers(0, size))))
     return groups
+
+
+@FEWER
+@given(
+    st.integers(64, 300).flatmap(
+        lambda size: st.tuples(
+            st.integers(0, 40) | st.integers(0, 10**6) | st.integers(2**39, 2**41),
+            st.lists(WEIGHTS, min_size=size, max_size=size)
+            | st.lists(st.sampled_from([0.0, 1.0, 3.0]), min_size=size, max_size=size),
+            st.lists(st.integers(0, 5), min_size=size, max_size=size) | st.just([0] * size),
+        )
+    )
+)
+def test_split_units_of_many_claims_in_arrays_gives_the_same_units(
+    case: tuple[int, list[float], list[int]],
+) -> None:
+    # from 64 claims (a component hundreds of composites draw on) split_units divides in
+    # arrays: exactly the units of the claim-at-a-time split, ties and leftovers included
+    total, weights, floors = case
+    expected = _split_in_python(total, weights, floors)
+    assert split_units(total, weights, floors) == expected
+    large = _split_large(total, weights, floors)
+    assert large is None or large == expected
+    assert sum(expected) == total
 
 
 @PROPERTY_SETTINGS

@@ -8,6 +8,7 @@ import pytest
 
 from sellable.core import BomLine, Catalog, StockEngine, StockLevels, WarehouseRules
 from sellable.core.share import SharedAllocation, ShareListing, SharePolicy, split_units
+from sellable.core.share_units import _split_in_python, _split_large
 from sellable.errors import CatalogError
 
 CHANNELS = ("woo", "shop", "amz")
@@ -61,6 +62,24 @@ def test_split_units_floors_then_weights_largest_remainder(
 ) -> None:
     assert split_units(total, weights, floors) == expected
     assert sum(expected) == total
+
+
+def test_split_units_of_200_claims_divides_in_arrays_as_one_at_a_time() -> None:
+    # a component 200 composites draw on: floors first by weight, the rest by largest
+    # remainder, ties to the earlier claim (split in arrays, from 64 claims)
+    weights = [1.0, 2.0] * 100
+    large = _split_large(350, weights, [1] * 200)
+    assert large is not None
+    # 200 floors, then 150 in proportion 1:2: 1 to each weight 2 (100) and half a unit to
+    # each weight 1, of which the first 50 in claim order get one
+    assert large == [2, 2] * 50 + [1, 2] * 50
+    assert (
+        large == _split_in_python(350, weights, [1] * 200) == split_units(350, weights, [1] * 200)
+    )
+    # 7 units over 200 equal claims: the first 7 in claim order
+    assert split_units(7, [1.0] * 200, [0] * 200) == [1] * 7 + [0] * 193
+    # floors short of units: descending weight, ties in claim order
+    assert split_units(3, [1.0] * 100 + [5.0] * 100, [1] * 200) == [0] * 100 + [1] * 3 + [0] * 97
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ from sellable.imports import import_components, import_products, import_stock
 from sellable.imports.csvfile import Progress
 from sellable.imports.stock import import_stock_counts
 from sellable.logs import apply_log_settings, start_logging
+from sellable.memory import keep_freed_memory
 from sellable.orders import OrderBook, ledger, list_orders, read_orders_csv
 from sellable.orders.fulfilment import NO_ADDRESS, Fulfilments
 from sellable.orders.queries import describe_allocations, describe_fulfilments
@@ -1029,6 +1030,7 @@ def run(ctx: click.Context) -> None:
     """Run the daemon until SIGTERM or SIGINT."""
     application = app(ctx)
     apply_log_settings(application.settings)
+    keep_freed_memory()  # before the threads start (sellable.memory)
     engine = application.engine()
     application.announce()  # at the start: the daemon runs until stopped
     sys.exit(run_daemon(engine, application.settings))

@@ -44,10 +44,8 @@ Usage::
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from itertools import count as count_from
@@ -174,10 +172,6 @@ class SharedAllocation(FullSplit, IncrementalSplit):
     whose share changed.
     """
 
-    #: From this many listings, :meth:`recompute_all` splits the warehouses in threads, one
-    #: a core (under it, starting threads costs more than it saves).
-    threads_from = 50_000
-
     def __init__(self, core: StockEngine, policy: SharePolicy | None = None) -> None:
         self.core = core
         self.policy = policy or SharePolicy()
@@ -272,7 +266,6 @@ class SharedAllocation(FullSplit, IncrementalSplit):
         # the listings by SKU position (ties: listing order), once for every warehouse
         by_pos = np.argsort(self._pos, kind="stable")
         kind_by_pos: npt.NDArray[Any] | None = None
-        jobs: list[tuple[_Warehouse, npt.NDArray[Any]]] = []
         for wh in self._warehouses:
             sells = np.array([wh.code in codes for codes in kinds], dtype=bool)
             if not len(kinds):
@@ -286,17 +279,7 @@ class SharedAllocation(FullSplit, IncrementalSplit):
             if len(order) == 0:
                 _Warehouse.__init__(wh, wh.index, wh.code)
                 continue
-            jobs.append((wh, order.astype(_I64, copy=False)))
-        # one thread a warehouse: the split is numpy, which leaves the GIL to the others
-        workers = min(len(jobs), os.cpu_count() or 1)
-        if workers > 1 and count >= self.threads_from:
-            with ThreadPoolExecutor(workers, thread_name_prefix="sellable-share") as pool:
-                running = [pool.submit(self._recompute_warehouse, wh, graph, o) for wh, o in jobs]
-                for job in running:
-                    job.result()
-        else:
-            for wh, order in jobs:
-                self._recompute_warehouse(wh, graph, order)
+            self._recompute_warehouse(wh, graph, order.astype(_I64, copy=False))
 
     # -- incremental ----------------------------------------------------------------------------
 
