@@ -126,6 +126,9 @@ class SharedOffers:
         reweigh = self._refresh_velocity() or fresh
         allocation = self.allocation
         if allocation is None or allocation.core is not core or signature != self._signature:
+            # the old split is dropped first: the new one reuses the memory of its arrays
+            # (sellable.memory keeps it) instead of faulting in as much again
+            self.allocation = allocation = None
             allocation = SharedAllocation(core, self.policy)
             allocation.load([self._weighted(x) for x in listings])
             self.allocation = allocation
