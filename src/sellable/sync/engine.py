@@ -26,6 +26,7 @@ from sellable.errors import AuthenticationError, ConfigError, SellableError
 from sellable.orders import OrderBook
 from sellable.sdk import Capability, ChannelHttp, ConnectorContext
 from sellable.store.sql import utcnow
+from sellable.sync.bulk import collection_paused
 from sellable.sync.health import Health
 from sellable.sync.jobs import JOB_TABLE, MAX_PAGES, PROBE_JOB, Channel, JobResult, job_spec
 from sellable.sync.jobs.listings import check_webhooks
@@ -424,8 +425,9 @@ class SyncEngine:
     def listings_and_offers(
         self, channel: Channel
     ) -> tuple[list[dict[str, Any]], dict[str, Offer]]:
-        """The channel's matched listings, and what each should be offered now."""
-        with self.live.lock:
+        """The channel's matched listings, and what each should be offered now (built
+        with collection paused: 100,000 of each, see :mod:`sellable.sync.bulk`)."""
+        with self.live.lock, collection_paused():
             self.live.refresh()
             rows = self.state.matched_listings(channel.code)
             shares = self.shared_allocation()

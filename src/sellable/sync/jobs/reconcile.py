@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sellable.core.rules import Offer
 from sellable.sdk import Capability
+from sellable.sync.bulk import collection_paused
 from sellable.sync.jobs.base import Channel, JobResult
 from sellable.sync.jobs.push import listing_of, push_pending
 
@@ -17,7 +18,7 @@ READ_BACK_BATCH = 250
 
 
 def reconcile(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
-    with engine.live.lock:
+    with engine.live.lock, collection_paused():
         engine.live.reload()
     rows, desired = engine.listings_and_offers(channel)
     result.counts["drifted"] = read_back(engine, channel, rows, desired)
@@ -41,26 +42,28 @@ def read_back(
         return len(rows)
     current: dict[str, int] = {}
     size = channel.connector.max_read_batch or READ_BACK_BATCH
-    for start in range(0, len(rows), size):
-        part = [listing_of(row) for row in rows[start : start + size]]
-        current.update(channel.connector.read_quantities(part))
-    changed: dict[str, int] = {}  # listing id -> a quantity read that the store lacks
-    forget: list[str] = []  # drifted from the last confirmed value too
-    drifted = 0
-    for row in rows:
-        lid = row["listing_id"]
-        shown = current.get(lid)
-        if shown is None:
-            continue
-        if shown != row["channel_quantity"]:
-            changed[lid] = shown
-        if shown != desired[lid].quantity:
-            drifted += 1
-            if row["last_pushed"] is not None and row["last_pushed"] != shown:
-                forget.append(lid)
-            row["last_pushed"] = None
-            row["channel_quantity"] = shown
-    engine.state.record_read_back(channel.code, changed, forget)
+    with collection_paused():  # not while the connector reads (see sellable.sync.bulk)
+        listings = [listing_of(row) for row in rows]
+    for start in range(0, len(listings), size):
+        current.update(channel.connector.read_quantities(listings[start : start + size]))
+    with collection_paused():
+        changed: dict[str, int] = {}  # listing id -> a quantity read that the store lacks
+        forget: list[str] = []  # drifted from the last confirmed value too
+        drifted = 0
+        for row in rows:
+            lid = row["listing_id"]
+            shown = current.get(lid)
+            if shown is None:
+                continue
+            if shown != row["channel_quantity"]:
+                changed[lid] = shown
+            if shown != desired[lid].quantity:
+                drifted += 1
+                if row["last_pushed"] is not None and row["last_pushed"] != shown:
+                    forget.append(lid)
+                row["last_pushed"] = None
+                row["channel_quantity"] = shown
+        engine.state.record_read_back(channel.code, changed, forget)
     return drifted
 
 
