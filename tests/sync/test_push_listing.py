@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from sellable.sync.jobs.push import listing_of
+from sellable.core.rules import Offer
+from sellable.sync.jobs.push import listing_of, push_item
 
 
 def _row(lid: str, extra: str | None, warehouses: str | None = "main,fba") -> dict[str, Any]:
@@ -63,3 +64,26 @@ def test_listing_of_reads_the_listings_own_warehouses(
     assert listing.warehouses == expected
     assert listing.extra == {}
     assert (listing.listing_id, listing.sku, listing.quantity) == ("L1", "SKU-L1", 3)
+
+
+def test_push_item_reuses_a_listing_built_from_the_row_while_it_reads_the_same() -> None:
+    row = {**_row("L1", '{"productType": "PRODUCT"}'), "last_pushed": 3, "last_backorders": False}
+    built = listing_of(row)
+
+    item = push_item(row, Offer(5), built)
+
+    assert item.listing is built
+    assert (item.quantity, item.previous) == (5, 3)
+
+
+def test_push_item_builds_the_listing_again_once_the_read_back_replaced_its_quantity() -> None:
+    row = {**_row("L1", '{"productType": "PRODUCT"}'), "last_pushed": 3, "last_backorders": False}
+    built = listing_of(row)
+    row.update(channel_quantity=4, last_pushed=None)  # as the reconcile's read-back does
+
+    item = push_item(row, Offer(5), built)
+
+    assert item.listing is not built
+    assert item.listing.quantity == 4
+    assert item.listing.extra == {"productType": "PRODUCT"}
+    assert (item.quantity, item.previous) == (5, 4)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +38,12 @@ def push_pending(
     result: JobResult,
     rows: list[dict[str, Any]],
     desired: dict[str, Offer],
+    listings: Mapping[str, Listing] | None = None,
 ) -> None:
-    """Push the ``rows`` whose last confirmed offer is not the ``desired`` one."""
+    """Push the ``rows`` whose last confirmed offer is not the ``desired`` one.
+
+    ``listings``: SDK listings already built from these rows (the reconcile's read-back),
+    reused where the row still reads the same (see :func:`push_item`)."""
     settings = channel.settings
     code = settings.code
     pending = [row for row in rows if not in_step(row, desired[row["listing_id"]])]
@@ -64,25 +69,33 @@ def push_pending(
     with collection_paused():
         ok, failed, retry, to_send = settle_in_flight(engine, channel, rows, desired, pending)
     batch_size = max(1, channel.connector.max_push_batch)
+    built = listings or {}
     for start in range(0, len(to_send), batch_size):
         if engine.stopping.is_set():
             result.counts["abandoned"] = len(to_send) - start
             break
         batch = to_send[start : start + batch_size]
         with collection_paused():
-            items = [push_item(row, desired[row["listing_id"]]) for row in batch]
+            items = [
+                push_item(row, desired[row["listing_id"]], built.get(row["listing_id"]))
+                for row in batch
+            ]
         started = time.monotonic()
         pushed = channel.connector.push_quantities(items)
         engine.metrics.push_latency(code, time.monotonic() - started)
         with collection_paused():
             results = {r.listing_id: r for r in pushed}
             confirmed, refused = [], []
-            for item in items:
+            for row, item in zip(batch, items, strict=True):
                 outcome = results.get(item.listing.listing_id)
                 if outcome is None or outcome.status is PushStatus.RETRY:
                     retry += 1
                 elif outcome.status is PushStatus.OK:
-                    done: dict[str, Any] = {"lid": item.listing.listing_id, "q": item.quantity}
+                    done: dict[str, Any] = {
+                        "lid": item.listing.listing_id,
+                        "q": item.quantity,
+                        "id": row.get("id"),
+                    }
                     if item.backorders_changed:
                         done["b"] = item.backorders
                     confirmed.append(done)
@@ -129,10 +142,11 @@ def settle_in_flight(
     confirmed: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
     shown: dict[str, int] = {}  # listing id -> quantity the channel confirmed just now
+    row_ids = {row["listing_id"]: row.get("id") for row in rows} if in_flight.settled else {}
     for outcome, quantity in in_flight.settled:
         lid = outcome.listing_id
         if outcome.status is PushStatus.OK:
-            confirmed.append({"lid": lid, "q": quantity})
+            confirmed.append({"lid": lid, "q": quantity, "id": row_ids.get(lid)})
             shown[lid] = quantity
         elif outcome.status is PushStatus.FAILED:
             refused.append({"lid": lid, "e": (outcome.message or "refused")[:1000]})
@@ -162,10 +176,14 @@ def settle_in_flight(
     return len(confirmed), len(refused), retry, left
 
 
-def push_item(row: dict[str, Any], offer: Offer) -> PushItem:
-    """What the connector is asked for one listing row."""
+def push_item(row: dict[str, Any], offer: Offer, listing: Listing | None = None) -> PushItem:
+    """What the connector is asked for one listing row; ``listing``, built from the row
+    before, is used when it still holds the row's channel quantity (the read-back may have
+    replaced it)."""
+    if listing is None or listing.quantity != row["channel_quantity"]:
+        listing = listing_of(row)
     return PushItem(
-        listing_of(row),
+        listing,
         offer.quantity,
         row["last_pushed"] if row["last_pushed"] is not None else row["channel_quantity"],
         backorders=offer.backorders,
