@@ -9,9 +9,10 @@ building itself, all of it before the push's first request. Reference counting s
 frees whatever is not in a cycle while collection is paused; cycles made meanwhile are
 collected once it resumes.
 
-The pause covers work on data already in memory or read from our own database, never a
-call to the channel (a connector's push may take minutes of requests): the collector is
-process-wide, so another thread's garbage waits as long as the pause lasts.
+The pause covers work on data already in memory or read from our own database, and no
+call to the channel that may take long (a connector's push may take minutes of requests;
+a push to a channel that confirms later only submits, see ``sync.jobs.push``): the
+collector is process-wide, so another thread's garbage waits as long as the pause lasts.
 
 Usage::
 

@@ -7,11 +7,12 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sellable.core.rules import Offer
-from sellable.sdk import Listing, PushItem, PushStatus
+from sellable.sdk import Listing, PushesInFlight, PushItem, PushStatus
 from sellable.sync.bulk import collection_paused
 from sellable.sync.jobs.base import Channel, JobResult
 
@@ -65,9 +66,16 @@ def push_pending(
         result.counts["would_push"] = len(pending)
         return
     # Collection is paused while the items and outcomes of a bulk push are built and
-    # recorded, not while the connector sends them (see sellable.sync.bulk).
+    # recorded, not while the connector sends them (see sellable.sync.bulk) -- unless it
+    # confirms later: its push only submits (Amazon: up to 5 feeds of 3 requests), and the
+    # collection deferred while 100,000 items were built would otherwise run (0.2 s and
+    # more) between the last item and the last feed.
     with collection_paused():
-        ok, failed, retry, to_send = settle_in_flight(engine, channel, rows, desired, pending)
+        in_flight = channel.connector.pushes_in_flight()
+        ok, failed, retry, to_send = settle_in_flight(
+            engine, channel, rows, desired, pending, in_flight
+        )
+    submits_only = in_flight is not None
     batch_size = max(1, channel.connector.max_push_batch)
     built = listings or {}
     for start in range(0, len(to_send), batch_size):
@@ -81,7 +89,8 @@ def push_pending(
                 for row in batch
             ]
         started = time.monotonic()
-        pushed = channel.connector.push_quantities(items)
+        with collection_paused() if submits_only else nullcontext():
+            pushed = channel.connector.push_quantities(items)
         engine.metrics.push_latency(code, time.monotonic() - started)
         with collection_paused():
             results = {r.listing_id: r for r in pushed}
@@ -126,16 +135,16 @@ def settle_in_flight(
     rows: list[dict[str, Any]],
     desired: dict[str, Offer],
     pending: list[dict[str, Any]],
+    in_flight: PushesInFlight | None,
 ) -> tuple[int, int, int, list[dict[str, Any]]]:
-    """Ask the connector what settled of its pushes in flight
-    (:meth:`~sellable.sdk.Connector.pushes_in_flight`) and record it: a confirmed quantity
+    """Record what the connector said settled of its pushes in flight (``in_flight``, from
+    :meth:`~sellable.sdk.Connector.pushes_in_flight`): a confirmed quantity
     becomes the listing's last pushed (also when the listing no longer wants it: it is then
     pushed again now), a refusal is counted and sent again next run, as from
     :meth:`push_quantities`. Returns the confirmed, refused and still-waiting counts and the
     rows to hand over: a listing still waiting with the offer it should show is not asked
     for again (re-offering 100,000 listings in flight, to learn that their 4 feeds are
     still queued, cost seconds a run)."""
-    in_flight = channel.connector.pushes_in_flight()
     if in_flight is None:
         return 0, 0, 0, pending
     code = channel.settings.code
