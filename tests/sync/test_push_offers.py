@@ -219,3 +219,27 @@ def test_record_push_writes_every_confirmed_quantity_across_chunks(
         assert abs(pushed_at.replace(tzinfo=UTC) - at) < timedelta(microseconds=1), c
         assert (failures, error) == (0, None), c
     assert stored["L-FAQ-KIT"][1:] == (2, "refused again")
+
+
+@SQLITE_ONLY
+def test_record_push_by_row_id_writes_each_listing_and_only_it(synced: Sync) -> None:
+    sync = synced
+    state = SyncState(sync.store.engine, lambda: datetime(2026, 12, 7, 3, 0, tzinfo=UTC))
+    ids = {row["listing_id"]: row["id"] for row in state.matched_listings("shop")}
+    confirmed: list[dict[str, Any]] = [
+        {"lid": "L-BEANS-12OZ", "q": 7, "id": ids["L-BEANS-12OZ"]},
+        {"lid": "L-MUG-CERAMIC", "q": 8, "id": None},  # not known: by listing id
+        # An id that is another listing's: that one is left alone, this one written.
+        {"lid": "L-SCOOP-WOOD", "q": 9, "id": ids["L-FAQ-KIT"]},
+    ]
+    before = {row["listing_id"]: row for row in state.matched_listings("shop")}
+
+    state.record_push("shop", confirmed, [])
+
+    rows = {row["listing_id"]: row for row in state.matched_listings("shop")}
+    for c in confirmed:
+        assert (rows[c["lid"]]["last_pushed"], rows[c["lid"]]["channel_quantity"]) == (
+            c["q"],
+            c["q"],
+        ), c
+    assert rows["L-FAQ-KIT"] == before["L-FAQ-KIT"]

@@ -9,6 +9,7 @@ nothing waits for real and every quantity is exact.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -528,4 +529,33 @@ def test_a_push_run_while_a_feed_is_queued_polls_it_and_hands_nothing_over(
         "/feeds/2021-06-30/documents",  # getFeedDocument: the processing report
         "/s3/reports",
     ]
+    assert amazon.emulator.quantities() == dict(SELLABLE)
+
+
+@SQLITE_ONLY
+def test_a_push_submits_its_feeds_with_collection_paused_and_leaves_it_on(
+    open_amazon: OpenAmazon,
+) -> None:
+    """Amazon confirms later: its push only submits, so the push job keeps the collection
+    it paused to build the items paused through the submission (sellable.sync.bulk)."""
+    amazon = open_amazon(mfn=ALL_SKUS, fba={})
+    amazon.connector.patch_limit = 2  # more than 2 changes go through a feed
+    collecting: list[bool] = []
+    create_feed = amazon.emulator._op_createFeed
+
+    def observed(params: dict[str, Any], body: Any) -> Any:
+        collecting.append(gc.isenabled())
+        return create_feed(params, body)
+
+    amazon.emulator._op_createFeed = observed  # type: ignore[method-assign]
+    gc.enable()
+    amazon.run("listings")
+
+    first = amazon.run("push")
+    confirmed = amazon.settle()
+
+    assert collecting == [False]
+    assert gc.isenabled()
+    assert first.counts["retry"] == len(ALL_SKUS)
+    assert confirmed.counts["pushed"] == len(ALL_SKUS)
     assert amazon.emulator.quantities() == dict(SELLABLE)
