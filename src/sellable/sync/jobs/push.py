@@ -69,7 +69,10 @@ def push_pending(
     # recorded, not while the connector sends them (see sellable.sync.bulk) -- unless it
     # confirms later: its push only submits (Amazon: up to 5 feeds of 3 requests), and the
     # collection deferred while 100,000 items were built would otherwise run (0.2 s and
-    # more) between the last item and the last feed.
+    # more) between the last item and the last feed. Its pushes_in_flight is paused too:
+    # a few getFeed polls, then the finished feeds' processing reports parsed into as many
+    # outcomes (a request the client retries can make that pause last longer; reference
+    # counting still frees everything but cycles meanwhile).
     with collection_paused():
         in_flight = channel.connector.pushes_in_flight()
         ok, failed, retry, to_send = settle_in_flight(
