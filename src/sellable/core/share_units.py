@@ -28,10 +28,7 @@ def split_units(total: int, weights: Sequence[float], floors: Sequence[int]) -> 
     claim order) while units last, then the rest in proportion to the weights (equally when
     all weights are 0), rounding by largest remainder (ties: higher weight, then claim
     order). The result always sums to ``total`` (when there is at least one claim)."""
-    count = len(weights)
-    if count == 1:
-        return [total]
-    if count >= _ARRAYS_FROM:
+    if len(weights) >= _ARRAYS_FROM:
         large = _split_large(total, weights, floors)
         if large is not None:
             return large

@@ -100,15 +100,16 @@ def bump_catalog_version(connection: Connection) -> None:
 
 def driver_executemany(
     connection: Connection, statement: str, rows: Sequence[tuple[Any, ...]]
-) -> None:
+) -> int:
     """Run ``statement`` (with ``?`` placeholders) for many tuples straight through the
     driver's executemany: the bulk path for million-row imports, where building a
-    parameter dictionary per row costs more than the database does."""
+    parameter dictionary per row costs more than the database does. Returns the rows the
+    driver says the statements affected (0 for no tuples)."""
     if not rows:
-        return
+        return 0
     if connection.dialect.paramstyle != "qmark":
         statement = statement.replace("?", "%s")
-    connection.exec_driver_sql(statement, list(rows))
+    return connection.exec_driver_sql(statement, list(rows)).rowcount
 
 
 def copy_rows(

@@ -146,15 +146,15 @@ def _record_confirmed(
                 if c.get("id") is not None
             ]
             by_lid = [(c["q"], c["q"], at, code, c["lid"]) for c in chunk if c.get("id") is None]
-            if by_id:
-                written = connection.exec_driver_sql(
-                    "UPDATE listings SET last_pushed = ?, channel_quantity = ?, "
-                    "last_pushed_at = ?, push_failures = 0, last_error = NULL "
-                    "WHERE id = ? AND channel = ? AND listing_id = ?",
-                    by_id,
-                ).rowcount
-                if written != len(by_id):
-                    by_lid.extend((q, q2, t, c, lid) for q, q2, t, _id, c, lid in by_id)
+            written = driver_executemany(
+                connection,
+                "UPDATE listings SET last_pushed = ?, channel_quantity = ?, "
+                "last_pushed_at = ?, push_failures = 0, last_error = NULL "
+                "WHERE id = ? AND channel = ? AND listing_id = ?",
+                by_id,
+            )
+            if written != len(by_id):
+                by_lid.extend((q, q2, t, c, lid) for q, q2, t, _id, c, lid in by_id)
             driver_executemany(
                 connection,
                 "UPDATE listings SET last_pushed = ?, channel_quantity = ?, "
