@@ -32,6 +32,8 @@ from sqlalchemy.engine import make_url
 
 from sellable.imports import import_stock
 from sellable.store import schema
+from sellable.sync.engine import SyncEngine
+from sellable.sync.status import channel_status
 from tests.imports import WAREHOUSES_TOML, Store, open_store
 from tests.sync.test_sync_engine import (
     LISTED,
@@ -462,6 +464,12 @@ def test_daemon_killed_during_an_order_pull_loses_and_doubles_nothing(
     )
     first.kill()
     at_kill = site.count(schema.orders)
+    # With no daemon left, status says the pull was interrupted, not that all is well (on
+    # PostgreSQL once the server has dropped the dead session and its job lock).
+    killed = wait_for(
+        "status to call the killed pull interrupted",
+        lambda: (said := offline_status(site))["health"] == "failing" and said,
+    )
     second = site.daemon()
     second.wait_running()
     wait_for(
@@ -480,9 +488,19 @@ def test_daemon_killed_during_an_order_pull_loses_and_doubles_nothing(
             GIFT_SET_COFFEE=10 + left,
         )
     )
+    healed = offline_status(site)  # while the second daemon runs
     code, _ = second.stop()
+    runs = schema.job_runs.c
+    with site.store.engine.connect() as connection:
+        closed = connection.execute(
+            select(runs.job, runs.ok).where(runs.error.startswith("interrupted: "))
+        ).all()
 
     assert 0 < committed <= at_kill < orders, "the kill must land in the middle of the pull"
+    assert killed["failing_jobs"]["orders"]["interrupted"] is True
+    assert killed["running_jobs"] == {}
+    assert ("orders", False) in closed  # the second daemon closed the killed run at its start
+    assert (healed["health"], healed["failing_jobs"], healed["stale_jobs"]) == ("healthy", {}, {})
     assert code == 0
     moves = allocation_moves(site.store)
     assert len(moves) == orders
@@ -568,3 +586,13 @@ def test_daemon_replicas_on_postgresql_run_each_job_in_one_place_and_log_no_secr
     assert "channel=shop" in logs
     for secret in (password, token):
         assert secret not in logs
+
+
+def offline_status(site: Site) -> dict[str, Any]:
+    """``sellable status``'s report of the shop, read from the store as the command does."""
+    engine = SyncEngine(site.store.engine, site.store.settings)
+    try:
+        (report,) = channel_status(engine)
+    finally:
+        engine.close()
+    return report

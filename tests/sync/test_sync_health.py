@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from sellable.config import ChannelSettings, Settings
 from sellable.errors import ConfigError
@@ -28,11 +30,12 @@ from sellable.store import schema
 from sellable.sync.engine import SyncEngine
 from sellable.sync.health import Health
 from sellable.sync.jobs import JOB_TABLE, job_spec
+from sellable.sync.locks import JobLocks, SingleInstance, run_is_live
 from sellable.sync.metrics import Metrics
 from sellable.sync.scheduler import Scheduler
 from sellable.sync.service import HealthServer
 from sellable.sync.state import AUTH_REFUSED
-from sellable.sync.status import channel_status, render_status
+from sellable.sync.status import channel_status, open_runs, render_status
 from tests.sync.test_health import WALL, FakeClock
 from tests.sync.test_sync_engine import (  # noqa: F401  (open_sync is a fixture)
     SQLITE_ONLY,
@@ -510,3 +513,193 @@ def test_sync_health_a_restarted_engine_says_failing_as_status_does_until_the_jo
     result = restarted.run_job("shop", "orders")
     assert result.ok, result
     assert restarted.health.state("shop") == "healthy"
+
+
+# -- a channel that does not sync never looks healthy ---------------------------------------------
+
+#: The default intervals (pull 2 min, push 5 min) twice, plus degraded_after (60 s).
+ORDERS_DUE, PUSH_DUE = 2 * 120 + 60, 2 * 300 + 60
+
+
+@SQLITE_ONLY
+def test_sync_health_a_pull_that_stops_succeeding_goes_stale_without_any_failed_run(
+    open_sync: OpenSync, fake: FakeClock, engines: list[SyncEngine]
+) -> None:
+    sync = open_sync()
+    engine = engine_on(sync, fake, engines)
+    assert all(r.ok for r in engine.run_once())
+    fake.advance(ORDERS_DUE)
+    within = engine.health_report()
+    (said_within,) = channel_status(engine)
+    fake.advance(1)  # a hung pull, a stopped scheduler: no run ends, none fails
+    stale = engine.health_report()
+    (said,) = channel_status(engine)
+
+    assert (within["status"], within["channels"]["shop"]["overdue_jobs"]) == ("ok", {})
+    assert (said_within["health"], said_within["stale_jobs"]) == ("healthy", {})
+    assert stale["status"] == "degraded"
+    shop = stale["channels"]["shop"]
+    assert (shop["status"], shop["degraded"], shop["jobs"]["orders"]["ok"]) == ("stale", True, True)
+    assert shop["overdue_jobs"] == {
+        "orders": {"seconds_since_success": ORDERS_DUE + 1, "due_within_seconds": ORDERS_DUE}
+    }
+    assert (said["health"], said["healthy"], said["failing_jobs"]) == ("stale", False, {})
+    assert said["stale_jobs"] == {
+        "orders": {
+            "last_success": WALL.isoformat(),
+            "never_ran": False,
+            "due_within_seconds": ORDERS_DUE,
+        }
+    }
+    assert render_status([said]).splitlines()[3] == (
+        f"  not syncing: its order pull has not succeeded since {WALL.isoformat()} (due "
+        "within 5m); is the daemon running?"
+    )
+
+    # The pull succeeds again: healthy; the reconcile's push at the start still counts
+    # for the push, until it too is overdue.
+    assert engine.run_job("shop", "orders").ok
+    assert engine.health_report()["status"] == "ok"
+    assert channel_status(engine)[0]["health"] == "healthy"
+    fake.advance(PUSH_DUE - ORDERS_DUE)
+    assert engine.run_job("shop", "orders").ok
+    late = engine.health_report()["channels"]["shop"]
+    (said_late,) = channel_status(engine)
+    assert (late["status"], list(late["overdue_jobs"])) == ("stale", ["push"])
+    assert (said_late["health"], list(said_late["stale_jobs"])) == ("stale", ["push"])
+    assert engine.run_job("shop", "push").ok
+    assert engine.health_report()["status"] == "ok"
+    assert channel_status(engine)[0]["health"] == "healthy"
+
+
+@SQLITE_ONLY
+def test_sync_health_a_daemon_that_never_pulls_is_stale_counted_from_its_start(
+    open_sync: OpenSync, fake: FakeClock, engines: list[SyncEngine]
+) -> None:
+    sync = open_sync()
+    engine = engine_on(sync, fake, engines)
+    fake.advance(ORDERS_DUE)
+    starting = engine.health_report()
+    fake.advance(1)
+    report = engine.health_report()
+
+    assert starting["status"] == "ok"
+    assert report["status"] == "degraded"
+    assert report["channels"]["shop"]["overdue_jobs"] == {
+        "orders": {"seconds_since_success": ORDERS_DUE + 1, "due_within_seconds": ORDERS_DUE}
+    }
+
+
+def test_sync_status_of_a_channel_that_never_ran_says_it_does_not_sync(
+    open_sync: OpenSync,
+) -> None:
+    sync = open_sync()
+
+    (never,) = channel_status(sync.engine)
+
+    assert (never["health"], never["healthy"], never["last_successful_pull"]) == (
+        "stale",
+        False,
+        None,
+    )
+    assert never["stale_jobs"] == {
+        "orders": {"last_success": None, "never_ran": True, "due_within_seconds": ORDERS_DUE},
+        "push": {"last_success": None, "never_ran": True, "due_within_seconds": PUSH_DUE},
+    }
+    assert render_status([never]).splitlines()[3] == (
+        "  not syncing: its order pull has never run (due within 5m); its push has never "
+        "run (due within 11m); is the daemon running?"
+    )
+    sync.run_once()
+    assert channel_status(sync.engine)[0]["health"] == "healthy"
+
+
+def test_sync_status_calls_a_run_left_open_by_a_dead_daemon_interrupted_and_a_start_closes_it(
+    open_sync: OpenSync,
+) -> None:
+    sync = open_sync()
+    assert all(r.ok for r in sync.run_once().values())
+    # What a daemon killed during an order pull leaves: a run that started, never finished.
+    run_id = sync.engine.state.start_run("shop", "orders")
+
+    (left,) = channel_status(sync.engine)
+    live = lambda _code, _job: True  # noqa: E731
+    running, interrupted = open_runs_of(sync, live)
+    closed = sync.engine.state.close_interrupted(live)
+    closed_dead = sync.engine.state.close_interrupted(lambda _code, _job: False)
+    (after,) = channel_status(sync.engine)
+    restarted = SyncEngine(sync.store.engine, sync.store.settings)
+    try:
+        restarted_state = restarted.health.state("shop")
+        recovered = restarted.run_job("shop", "orders")
+        (healed,) = channel_status(restarted)
+    finally:
+        restarted.close()
+
+    # No daemon holds the database (SQLite) / no session holds the job's lock (PostgreSQL).
+    assert (left["health"], left["running_jobs"]) == ("failing", {})
+    orders = left["failing_jobs"]["orders"]
+    assert orders["interrupted"] is True and orders["failures_in_a_row"] == 1
+    assert orders["error"].startswith("interrupted: the run started at ")
+    assert left["last_error"]["job"] == "orders"
+    assert list(running) == ["orders"] and interrupted == {}
+    assert closed == [] and closed_dead == [("shop", "orders")]
+    with sync.store.engine.connect() as connection:
+        row = connection.execute(
+            schema.job_runs.select().where(schema.job_runs.c.id == run_id)
+        ).one()
+    assert (row.ok, row.finished_at is not None) == (False, True)
+    assert row.error.startswith("interrupted: the run started at ")
+    assert after["health"] == "failing" and "interrupted" not in after["failing_jobs"]["orders"]
+    assert restarted_state == "failing"  # a restarted daemon says so until the pull succeeds
+    assert recovered.ok and healed["health"] == "healthy"
+
+
+def open_runs_of(sync: Sync, live: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    with sync.store.engine.connect() as connection:
+        return open_runs(connection, "shop", live)
+
+
+@pytest.mark.postgres
+def test_sync_run_is_live_on_postgresql_while_a_session_holds_its_job_lock(
+    postgres_url: str,
+) -> None:
+    db = create_engine(postgres_url)
+    try:
+        locks = JobLocks(db)
+        live = run_is_live(db)
+        before = live("shop", "orders")
+        with locks.hold("shop:orders") as acquired:
+            during = (live("shop", "orders"), live("shop", "push"), live("other", "orders"))
+        after = live("shop", "orders")
+    finally:
+        db.dispose()
+
+    assert acquired is True
+    assert (before, during, after) == (False, (True, False, False), False)
+
+
+def test_sync_run_is_live_on_sqlite_only_while_a_live_daemon_holds_the_database(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "s.db"
+    db = create_engine(f"sqlite:///{database}")
+    try:
+        nobody = run_is_live(db)("shop", "orders")
+        single = SingleInstance(str(database))
+        single.acquire()
+        held = run_is_live(db)("shop", "orders")
+        single.release()
+        # What a SIGKILL leaves: the pid file of a process that is gone.
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        Path(f"{database}.pid").write_text(dead)
+        killed = run_is_live(db)("shop", "orders")
+    finally:
+        db.dispose()
+
+    assert (nobody, held, killed) == (False, True, False)

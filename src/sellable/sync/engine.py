@@ -28,7 +28,15 @@ from sellable.sdk import Capability, ChannelHttp, ConnectorContext
 from sellable.store.sql import utcnow
 from sellable.sync.bulk import collection_paused
 from sellable.sync.health import Health
-from sellable.sync.jobs import JOB_TABLE, MAX_PAGES, PROBE_JOB, Channel, JobResult, job_spec
+from sellable.sync.jobs import (
+    JOB_TABLE,
+    MAX_PAGES,
+    PROBE_JOB,
+    Channel,
+    JobResult,
+    job_spec,
+    succeeds_for,
+)
 from sellable.sync.jobs.listings import check_webhooks
 from sellable.sync.locks import JobLocks
 from sellable.sync.metrics import Metrics
@@ -400,13 +408,38 @@ class SyncEngine:
 
     # -- health ---------------------------------------------------------------------------------
 
+    def sync_due(self, code: str) -> dict[str, timedelta]:
+        """The jobs whose successes say that the channel syncs, its probe (the order pull,
+        see :meth:`_probe_job`) and its push, each with how long the channel may go
+        without one before it is ``stale``: two of the job's intervals and
+        ``daemon.degraded_after``. ``sellable status`` and ``/healthz`` judge by them."""
+        channel = self.channels[code]
+        capable = {s.name for s in JOB_TABLE if s.capability in channel.connector.capabilities}
+        names = [self._probe_job(channel)] + (["push"] if "push" in capable else [])
+        grace = self.settings.daemon.degraded_after
+        found: dict[str, timedelta] = {}
+        for name in dict.fromkeys(names):
+            if name in capable:
+                interval: timedelta = getattr(channel.settings, job_spec(name).interval_key)
+                found[name] = 2 * interval + grace
+        return found
+
     def health_report(self) -> dict[str, Any]:
         """``/healthz``'s body, per channel and job. Top level: ``ok`` when every channel is
         healthy; ``failing`` when the latest run of some job of some channel failed or its
         credentials were refused (what ``sellable status`` calls failing); ``degraded``
-        when that has lasted longer than ``daemon.degraded_after``."""
-        channels = {code: self.health.describe(code) for code in self.channels}
-        if any(self.health.degraded(code) for code in self.channels):
+        when that has lasted longer than ``daemon.degraded_after``, or when a channel is
+        ``stale``: its order pull or push has not succeeded for longer than
+        :meth:`sync_due` allows (a hung run, a stopped scheduler: it does not sync)."""
+        channels = {
+            code: self.health.describe(
+                code,
+                {job: due.total_seconds() for job, due in self.sync_due(code).items()},
+                succeeds_for,
+            )
+            for code in self.channels
+        }
+        if any(report["degraded"] for report in channels.values()):
             status = "degraded"
         elif any(report["status"] != "healthy" for report in channels.values()):
             status = "failing"

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -89,6 +89,7 @@ class JobHealth:
         cooldown: float = 30.0,
         clock: Clock = time.monotonic,
         wall: Callable[[], datetime] = utcnow,
+        created: float | None = None,
     ) -> None:
         self.threshold = threshold
         self._clock = clock
@@ -101,7 +102,9 @@ class JobHealth:
         self.last_error: str | None = None
         self.last_success: datetime | None = None
         self._last_success_clock: float | None = None
-        self._created = clock()
+        #: What :meth:`seconds_since_success` counts from before the first success: when
+        #: the engine (its :class:`Health`) started.
+        self._created = clock() if created is None else created
 
     @property
     def is_open(self) -> bool:
@@ -185,6 +188,7 @@ class Health:
         self._auth: dict[str, AuthRefusal] = {}
         self._outages: dict[str, Outage] = {}
         self._lock = threading.Lock()
+        self._started = clock()
 
     def clock(self) -> float:
         """The monotonic clock health reads (a fake one in tests)."""
@@ -199,6 +203,7 @@ class Health:
                     wall=self._wall,
                     threshold=int(self._options["threshold"]),
                     cooldown=self._options["cooldown"],
+                    created=self._started,
                 )
             return found
 
@@ -277,19 +282,54 @@ class Health:
     def state(self, channel: str) -> str:
         """``healthy`` or ``failing``: the latest run of some job failed, or the channel's
         credentials were refused (``authentication_refused_since`` in :meth:`describe`
-        says so; ``sellable status`` says it in words)."""
+        says so; ``sellable status`` says it in words). :meth:`describe` adds ``stale``."""
         if channel in self._auth:
             return "failing"
         if any(job.failing for job in self.jobs(channel).values()):
             return "failing"
         return "healthy"
 
-    def describe(self, channel: str) -> dict[str, object]:
+    def overdue(
+        self,
+        channel: str,
+        due: Mapping[str, float],
+        succeeds_for: Callable[[str], tuple[str, ...]] = lambda job: (job,),
+    ) -> dict[str, dict[str, float]]:
+        """The jobs of ``due`` (name: seconds) without a success for longer than their
+        seconds (counted from the engine's start before the first success; the successes
+        of ``succeeds_for(job)`` count): a run that hangs, a scheduler that stopped, a
+        channel that keeps asking for quiet. Such a channel does not sync, whatever its
+        last finished runs said."""
+        found: dict[str, dict[str, float]] = {}
+        for job, limit in due.items():
+            since = min(self.job(channel, j).seconds_since_success() for j in succeeds_for(job))
+            if since > limit:
+                found[job] = {
+                    "seconds_since_success": round(since, 3),
+                    "due_within_seconds": round(limit, 3),
+                }
+        return found
+
+    def describe(
+        self,
+        channel: str,
+        due: Mapping[str, float] | None = None,
+        succeeds_for: Callable[[str], tuple[str, ...]] = lambda job: (job,),
+    ) -> dict[str, object]:
+        """The channel's part of ``/healthz``: ``status`` is ``failing`` (see
+        :meth:`state`), else ``stale`` when a job of ``due`` is overdue (see
+        :meth:`overdue`), else ``healthy``; a stale channel is degraded at once (it has
+        already gone a pull interval and more without syncing)."""
         refusal = self._auth.get(channel)
+        overdue = self.overdue(channel, due or {}, succeeds_for)
+        status = self.state(channel)
+        if status == "healthy" and overdue:
+            status = "stale"
         return {
-            "status": self.state(channel),
-            "degraded": self.degraded(channel),
+            "status": status,
+            "degraded": self.degraded(channel) or bool(overdue),
             "authentication_refused_since": None if refusal is None else refusal.since.isoformat(),
+            "overdue_jobs": overdue,
             "jobs": {job: health.describe() for job, health in sorted(self.jobs(channel).items())},
         }
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 
 from sellable.errors import ConfigError
 
@@ -51,8 +51,37 @@ class JobLocks:
                     connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     connection.commit()
 
+    def held(self, name: str) -> bool:
+        """Whether some session (this process's, another replica's) holds the lock of
+        ``name`` now, read from ``pg_locks`` without taking it (a run starting at that
+        moment is never turned away). PostgreSQL only."""
+        unsigned = _lock_key(name) & 0xFFFF_FFFF_FFFF_FFFF
+        with self.db.connect() as connection:
+            found = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1"
+                ),
+                {"high": unsigned >> 32, "low": unsigned & 0xFFFF_FFFF},
+            ).scalar()
+        return bool(found)
+
     def close(self) -> None:
         """Nothing to release: locks are held only while a job runs."""
+
+
+def run_is_live(db: Engine) -> Callable[[str, str], bool]:
+    """Whether a recorded run of (channel, job) that has not finished is still running
+    somewhere: on PostgreSQL, whether its job lock is held (a run starts and finishes
+    inside it); on SQLite, whether a daemon holds the database. A run that is not live
+    was interrupted: its daemon was killed, crashed or abandoned it at shutdown. (A
+    one-shot ``sellable sync`` on SQLite, with no daemon, counts as not live.)"""
+    if db.dialect.name == "postgresql":
+        locks = JobLocks(db)
+        return lambda code, job: locks.held(f"{code}:{job}")
+    database = make_url(db.url).database
+    alive = database is not None and SingleInstance(database).holder() is not None
+    return lambda _code, _job: alive
 
 
 class SingleInstance:
@@ -82,6 +111,22 @@ class SingleInstance:
                 "to run several replicas"
             ) from None
         self.pid_path.write_text(str(os.getpid()))
+
+    def holder(self) -> int | None:
+        """The pid of the live daemon holding the database, read from ``<database>.pid``
+        without taking the lock: None when no daemon runs (no file, or its process is
+        gone, as after a SIGKILL that left the file behind)."""
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # alive, another user's
+            return pid
+        return pid
 
     def release(self) -> None:
         if self._lock.is_locked:

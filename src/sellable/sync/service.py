@@ -17,10 +17,12 @@ from sqlalchemy.engine import make_url
 
 from sellable.config import Settings
 from sellable.errors import ConfigError
+from sellable.store.sql import utcnow
 from sellable.sync.engine import SyncEngine
-from sellable.sync.locks import SingleInstance
+from sellable.sync.locks import SingleInstance, run_is_live
 from sellable.sync.metrics import Metrics
 from sellable.sync.scheduler import Scheduler
+from sellable.sync.state import SyncState
 from sellable.sync.webhooks import WebhookHub
 
 if TYPE_CHECKING:
@@ -107,6 +109,17 @@ def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = N
     if url.get_backend_name() == "sqlite" and url.database:
         single = SingleInstance(url.database)
         single.acquire()
+    # Runs a killed daemon left open are failures, "interrupted", not runs in progress. On
+    # SQLite this daemon holds the database and has run nothing yet: no open run is live.
+    live = run_is_live(db) if single is None else (lambda _code, _job: False)
+    for code, job in SyncState(db, utcnow).close_interrupted(live):
+        log.warning(
+            "channel=%s job=%s: its last run was interrupted (the daemon stopped during "
+            "it); it runs again now",
+            code,
+            job,
+            extra={"channel": code, "job": job},
+        )
     metrics = Metrics()
     scheduler: Scheduler | None = None
 

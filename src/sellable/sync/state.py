@@ -31,6 +31,7 @@ from sellable.store.sql import (
     driver_executemany,
     fetch_tuples,
     int_array,
+    iso_utc,
     upsert,
 )
 
@@ -162,6 +163,15 @@ def _record_confirmed(
                 "WHERE channel = ? AND listing_id = ?",
                 by_lid,
             )
+
+
+def interrupted(started: datetime | None) -> str:
+    """The error of a run that never finished (see :meth:`SyncState.close_interrupted`)."""
+    when = f"at {iso_utc(started)} " if started is not None else ""
+    return (
+        f"interrupted: the run started {when}never finished (its daemon was killed, "
+        "crashed or stopped during it); it runs again at the daemon's next turn"
+    )
 
 
 class SyncState:
@@ -328,6 +338,31 @@ class SyncState:
                 {"channel": code, "job": job, "started_at": self.now()},
             ).scalar_one()
         return run_id
+
+    def close_interrupted(self, live: Callable[[str, str], bool]) -> list[tuple[str, str]]:
+        """Close the runs that never finished and are not running anywhere (see
+        :func:`sellable.sync.locks.run_is_live`) as failed, ``interrupted``: a daemon
+        killed, crashed or abandoned them. Done at a daemon's start, before its engine
+        reads the last runs, so that it starts failing over them like ``sellable status``
+        says, until the job runs again. Returns the (channel, job) pairs closed."""
+        runs = schema.job_runs
+        closed: list[tuple[str, str]] = []
+        with writing(self.db) as connection:
+            open_runs = connection.execute(
+                select(runs.c.id, runs.c.channel, runs.c.job, runs.c.started_at).where(
+                    runs.c.finished_at.is_(None)
+                )
+            ).all()
+            for run_id, code, job, started in open_runs:
+                if live(code, job):
+                    continue
+                connection.execute(
+                    update(runs)
+                    .where((runs.c.id == run_id) & runs.c.finished_at.is_(None))
+                    .values(finished_at=self.now(), ok=False, error=interrupted(started))
+                )
+                closed.append((code, job))
+        return closed
 
     def failed_last(self, code: str) -> dict[str, tuple[str | None, datetime | None]]:
         """Per job of the channel whose latest finished run failed: (error, finished at) —

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,9 +13,11 @@ from sellable.store import schema
 from sellable.store.schema import FLAGGED_FULFILMENTS
 from sellable.store.sql import iso_utc
 from sellable.sync.engine import SyncEngine
-from sellable.sync.jobs import JOB_TABLE, repeated_listings
+from sellable.sync.jobs import JOB_TABLE, repeated_listings, succeeds_for
 from sellable.sync.jobs.fulfil import no_address_by_channel
 from sellable.sync.jobs.push import in_step
+from sellable.sync.locks import run_is_live
+from sellable.sync.state import interrupted as interrupted_error
 from sellable.sync.state import split_extra
 from sellable.sync.webhooks import webhook_status, webhooks_line
 
@@ -32,6 +35,8 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
     report = []
     # The orders a fulfilment channel cannot be sent for want of a shipping address.
     unsent = no_address_by_channel(engine)
+    live = run_is_live(engine.db)
+    now = engine.now()
     with engine.db.connect() as connection:
         for code in engine.channels:
 
@@ -49,7 +54,15 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
 
             pull = last(("orders", "stock"), True)
             push = last(("push", "reconcile"), True)
+            running, interrupted = open_runs(connection, code, live)
             failing = failing_jobs(connection, code)
+            for job, part in interrupted.items():
+                before = failing.get(job)
+                if before is not None:
+                    part["since"] = before["since"]
+                    part["failures_in_a_row"] += before["failures_in_a_row"]
+                failing[job] = part
+            stale = stale_jobs(connection, code, engine.sync_due(code), now)
             cursor = connection.execute(
                 select(cursors.value).where((cursors.channel == code) & (cursors.job == "orders"))
             ).scalar()
@@ -133,7 +146,8 @@ def channel_status(engine: SyncEngine) -> list[dict[str, Any]]:
                     "pending_pushes": pending,
                     "throttled_24h": sum(j["last_24h"] or 0 for j in by_job.values()),
                     "throttled_by_job": by_job,
-                    **health_of(failing, refused),
+                    **health_of(failing, refused, stale),
+                    "running_jobs": running,
                     "listings": len(rows),
                     "unmatched_listings": {"count": len(unmatched), "skus": unmatched[:MAX_LISTED]},
                     "missing_listings": {"count": len(missing), "skus": missing[:MAX_LISTED]},
@@ -285,11 +299,70 @@ def failing_jobs(connection: Connection, code: str) -> dict[str, dict[str, Any]]
     return failing
 
 
+def open_runs(
+    connection: Connection, code: str, live: Callable[[str, str], bool]
+) -> tuple[dict[str, str | None], dict[str, dict[str, Any]]]:
+    """The channel's jobs whose latest run has not finished: those running now (job:
+    since) and those interrupted (not running anywhere, see
+    :func:`~sellable.sync.locks.run_is_live`), each as a failure of :func:`failing_jobs`
+    (the daemon closes them so when it starts again)."""
+    runs = schema.job_runs.c
+    latest = select(func.max(runs.id)).where(runs.channel == code).group_by(runs.job)
+    running: dict[str, str | None] = {}
+    interrupted: dict[str, dict[str, Any]] = {}
+    for job, started in connection.execute(
+        select(runs.job, runs.started_at).where(runs.id.in_(latest) & runs.finished_at.is_(None))
+    ):
+        if live(code, job):
+            running[job] = iso_utc(started)
+        else:
+            interrupted[job] = {
+                "since": iso_utc(started),
+                "failures_in_a_row": 1,
+                "at": iso_utc(started),
+                "error": interrupted_error(started),
+                "interrupted": True,
+            }
+    return running, interrupted
+
+
+def stale_jobs(
+    connection: Connection, code: str, due: dict[str, timedelta], now: datetime
+) -> dict[str, dict[str, Any]]:
+    """The jobs of :meth:`SyncEngine.sync_due` that have not succeeded for longer than it
+    allows: counted from the last success, else from the job's first run; one that never
+    ran is stale at once (the channel has never synced)."""
+    runs = schema.job_runs.c
+    found: dict[str, dict[str, Any]] = {}
+    for job, limit in due.items():
+        of_job = (runs.channel == code) & runs.job.in_(succeeds_for(job))
+        last_ok = connection.execute(
+            select(func.max(runs.finished_at)).where(of_job & runs.ok.is_(True))
+        ).scalar()
+        since = last_ok
+        if since is None:
+            since = connection.execute(select(func.min(runs.started_at)).where(of_job)).scalar()
+        if since is not None:
+            since = since if since.tzinfo else since.replace(tzinfo=UTC)
+            if now - since <= limit:
+                continue
+        found[job] = {
+            "last_success": iso_utc(last_ok),
+            "never_ran": since is None,
+            "due_within_seconds": limit.total_seconds(),
+        }
+    return found
+
+
 def health_of(
-    failing: dict[str, dict[str, Any]], refused: tuple[Any, str] | None
+    failing: dict[str, dict[str, Any]],
+    refused: tuple[Any, str] | None,
+    stale: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The health fields of one channel's report; ``last_error`` only while it fails (it is
-    cleared when the failing jobs recover)."""
+    cleared when the failing jobs recover). A channel that does not fail but whose order
+    pull or push is overdue (``stale``, see :func:`stale_jobs`) is not healthy either."""
+    stale = stale or {}
     last_error = None
     if failing:
         job, latest = max(failing.items(), key=lambda item: str(item[1]["at"]))
@@ -305,14 +378,16 @@ def health_of(
             "failing_since": iso_utc(since),
             "last_error": last_error or {"job": None, "at": iso_utc(since), "error": error},
             "failing_jobs": failing,
+            "stale_jobs": stale,
         }
     return {
-        "health": "failing" if failing else "healthy",
+        "health": "failing" if failing else "stale" if stale else "healthy",
         "authentication_refused": False,
-        "healthy": not failing,
+        "healthy": not failing and not stale,
         "failing_since": min(str(f["since"]) for f in failing.values()) if failing else None,
         "last_error": last_error,
         "failing_jobs": failing,
+        "stale_jobs": stale,
     }
 
 
@@ -328,7 +403,41 @@ def health_line(channel: dict[str, Any]) -> str:
         )
     if channel["health"] == "failing":
         return f"failing since {channel['failing_since']} (last error {said} at {error['at']})"
+    if channel["health"] == "stale":
+        return (
+            "not syncing: "
+            + "; ".join(
+                f"its {JOB_WORDS.get(job, job)} "
+                + (
+                    "has never run"
+                    if part["never_ran"]
+                    else f"has not succeeded since {part['last_success']}"
+                    if part["last_success"]
+                    else "has not succeeded since it first ran"
+                )
+                + f" (due within {humanize(part['due_within_seconds'])})"
+                for job, part in channel["stale_jobs"].items()
+            )
+            + "; is the daemon running?"
+        )
     return "healthy"
+
+
+#: Jobs as ``status`` names them in a sentence.
+JOB_WORDS = {"orders": "order pull", "stock": "stock pull", "push": "push"}
+
+
+def humanize(seconds: float) -> str:
+    """``7m``, ``2h 1m``, ``45s``: a due time in words an operator reads at a glance."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours}h"] if hours else []
+    if minutes:
+        parts.append(f"{minutes}m")
+    if secs or not parts:
+        parts.append(f"{secs}s")
+    return " ".join(parts)
 
 
 def render_status(report: list[dict[str, Any]]) -> str:

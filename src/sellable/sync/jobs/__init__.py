@@ -57,6 +57,16 @@ JOBS_BY_NAME = {spec.name: spec for spec in JOB_TABLE}
 
 #: The job that probes a channel whose credentials were refused (see sync.health).
 PROBE_JOB = "orders"
+#: The runs whose success counts as a success of a job that says a channel syncs (see
+#: :meth:`SyncEngine.sync_due`): a reconcile pushes too.
+SUCCEEDS_FOR = {"push": ("push", "reconcile")}
+
+
+def succeeds_for(job: str) -> tuple[str, ...]:
+    """The jobs whose successful runs count for ``job`` (itself, and see SUCCEEDS_FOR)."""
+    return SUCCEEDS_FOR.get(job, (job,))
+
+
 #: Run on every fulfilment channel after an order pull of any channel (new allocations in
 #: its warehouses are sent soon, not at its next interval).
 AFTER_ORDERS = "fulfil"
