@@ -264,6 +264,11 @@ class DaemonSettings(_Section):
         default=timedelta(seconds=60),
         description="a channel's job failing for longer than this makes the channel degraded",
     )
+    keep_job_runs: Duration = Field(
+        default=timedelta(days=90),
+        description="job runs older than this are deleted once a day (each job's latest run "
+        "and latest success stay: health reads them)",
+    )
     webhook_listen: str | None = Field(
         default=None,
         description="address of the webhook listener (POST /webhooks/{channel}), a listener "

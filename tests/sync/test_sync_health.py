@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from sellable.config import ChannelSettings, Settings
 from sellable.errors import ConfigError
@@ -34,7 +34,7 @@ from sellable.sync.locks import JobLocks, SingleInstance, run_is_live
 from sellable.sync.metrics import Metrics
 from sellable.sync.scheduler import Scheduler
 from sellable.sync.service import HealthServer
-from sellable.sync.state import AUTH_REFUSED
+from sellable.sync.state import AUTH_REFUSED, SyncState
 from sellable.sync.status import channel_status, open_runs, render_status
 from tests.sync.test_health import WALL, FakeClock
 from tests.sync.test_sync_engine import (  # noqa: F401  (open_sync is a fixture)
@@ -703,3 +703,49 @@ def test_sync_run_is_live_on_sqlite_only_while_a_live_daemon_holds_the_database(
         db.dispose()
 
     assert (nobody, held, killed) == (False, True, False)
+
+
+def test_sync_prune_runs_keeps_each_jobs_latest_run_and_latest_success(
+    open_sync: OpenSync,
+) -> None:
+    sync = open_sync()
+    moment = [WALL - timedelta(days=200)]
+    state = SyncState(sync.store.engine, lambda: moment[0])
+
+    def run(job: str, ok: bool) -> int:
+        run_id = state.start_run("shop", job)
+        state.finish_run(run_id, ok, {}, None if ok else "HTTP 500")
+        moment[0] += timedelta(days=1)
+        return run_id
+
+    old_ok = run("orders", True)
+    old_failed = [run("orders", False) for _ in range(3)]
+    pushes = [run("push", True) for _ in range(5)]
+    moment[0] = WALL
+    recent = run("listings", True)
+
+    deleted = state.prune_runs(WALL - timedelta(days=90), batch=2)
+    again = state.prune_runs(WALL - timedelta(days=90))
+    with sync.store.engine.connect() as connection:
+        left = set(connection.execute(select(schema.job_runs.c.id)).scalars())
+
+    assert (deleted, again) == (6, 0)
+    assert left == {old_ok, old_failed[-1], pushes[-1], recent}
+
+
+@SQLITE_ONLY
+def test_scheduler_housekeeping_deletes_old_runs_and_logs_how_many(
+    open_sync: OpenSync, caplog: pytest.LogCaptureFixture
+) -> None:
+    sync = open_sync()
+    old = SyncState(sync.store.engine, lambda: sync.engine.now() - timedelta(days=91))
+    for ok in (True, True, True):
+        old.finish_run(old.start_run("shop", "orders"), ok, {}, None)
+    scheduler = Scheduler(sync.engine, sync.store.settings)
+
+    with caplog.at_level(logging.INFO, logger="sellable.scheduler"):
+        scheduler.housekeeping()
+        scheduler.housekeeping()
+
+    said = [r.getMessage() for r in caplog.records if r.name == "sellable.scheduler"]
+    assert len(said) == 1 and said[0].startswith("housekeeping: 2 job run(s) started before ")

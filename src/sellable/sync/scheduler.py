@@ -27,6 +27,9 @@ from sellable.sync.jobs import AFTER_ORDERS, JOB_TABLE
 
 log = logging.getLogger("sellable.scheduler")
 
+#: How long after the start the first housekeeping runs (after the first pass of jobs).
+HOUSEKEEPING_FIRST = timedelta(minutes=5)
+
 
 class Scheduler:
     """Usage: ``Scheduler(engine, settings).start()``; ``push_soon(changed)``; ``shutdown()``."""
@@ -59,8 +62,27 @@ class Scheduler:
                     name=f"{channel.code} {spec.name}",
                     next_run_time=now + timedelta(seconds=spec.first_delay),
                 )
+        self._scheduler.add_job(
+            self.housekeeping,
+            IntervalTrigger(hours=24, jitter=jitter, timezone=UTC),
+            id="housekeeping",
+            name="housekeeping",
+            next_run_time=now + HOUSEKEEPING_FIRST,
+        )
         self._scheduler.start()
         log.info("scheduler started: %d channel(s)", len(self.settings.channels))
+
+    def housekeeping(self) -> None:
+        """Once a day: delete the run history older than ``daemon.keep_job_runs`` (it
+        grows by thousands of runs a day per channel; ``status`` reads it)."""
+        try:
+            before = self.engine.now() - self.settings.daemon.keep_job_runs
+            deleted = self.engine.state.prune_runs(before)
+        except Exception:
+            log.exception("housekeeping failed; it runs again in a day")
+            return
+        if deleted:
+            log.info("housekeeping: %d job run(s) started before %s deleted", deleted, before)
 
     def run(self, code: str, job: str) -> None:
         """Run one job; what escapes the engine (the store unreachable when a run is

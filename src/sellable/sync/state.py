@@ -364,6 +364,37 @@ class SyncState:
                 closed.append((code, job))
         return closed
 
+    def prune_runs(self, before: datetime, batch: int = 5000) -> int:
+        """Delete the runs started before ``before``, but each (channel, job)'s latest run
+        and latest successful one (what health and ``sellable status`` judge by), in
+        batches so that neither database holds a long write lock. Returns how many went."""
+        runs = schema.job_runs.c
+        kept = select(func.max(runs.id)).group_by(runs.channel, runs.job)
+        kept_ok = (
+            select(func.max(runs.id)).where(runs.ok.is_(True)).group_by(runs.channel, runs.job)
+        )
+        deleted = 0
+        while True:
+            with writing(self.db) as connection:
+                keep = set(connection.execute(kept).scalars()) | set(
+                    connection.execute(kept_ok).scalars()
+                )
+                ids = [
+                    run_id
+                    for run_id in connection.execute(
+                        select(runs.id)
+                        .where(runs.started_at < before)
+                        .order_by(runs.id)
+                        .limit(batch + len(keep))
+                    ).scalars()
+                    if run_id not in keep
+                ][:batch]
+                if not ids:
+                    return deleted
+                for chunk in chunked(ids):
+                    connection.execute(delete(schema.job_runs).where(runs.id.in_(chunk)))
+            deleted += len(ids)
+
     def failed_last(self, code: str) -> dict[str, tuple[str | None, datetime | None]]:
         """Per job of the channel whose latest finished run failed: (error, finished at) —
         what ``sellable status`` reports, for a daemon that starts again to say the same."""

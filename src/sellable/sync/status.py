@@ -336,12 +336,19 @@ def stale_jobs(
     found: dict[str, dict[str, Any]] = {}
     for job, limit in due.items():
         of_job = (runs.channel == code) & runs.job.in_(succeeds_for(job))
+        # By id, newest first (the index on channel, job, id), not max(finished_at): a
+        # store that has run for years holds millions of runs.
         last_ok = connection.execute(
-            select(func.max(runs.finished_at)).where(of_job & runs.ok.is_(True))
+            select(runs.finished_at)
+            .where(of_job & runs.ok.is_(True))
+            .order_by(runs.id.desc())
+            .limit(1)
         ).scalar()
         since = last_ok
         if since is None:
-            since = connection.execute(select(func.min(runs.started_at)).where(of_job)).scalar()
+            since = connection.execute(
+                select(runs.started_at).where(of_job).order_by(runs.id).limit(1)
+            ).scalar()
         if since is not None:
             since = since if since.tzinfo else since.replace(tzinfo=UTC)
             if now - since <= limit:
