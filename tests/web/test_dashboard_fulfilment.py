@@ -116,3 +116,72 @@ def test_the_orders_page_and_api_show_fulfilments_and_what_waits_on_someone(
     assert rows(html, "held") == []
     shown = {r["fulfilment"] for r in rows(html, "open-orders") if r.get("fulfilment")}
     assert shown == {"sb exception 501", "sb no_address", "sb sent 502"}
+
+
+def test_send_again_on_the_orders_page_withdraws_a_refused_request_as_sellable_resend_does(
+    world: World,
+) -> None:
+    world.place("1001")
+    world.place("1002", lines=(OrderLineIn("l1", "B", 1),))
+    world.provider.refuse["shop:1001"] = "address not deliverable"
+    world.run("fulfil")
+    world.provider.set_shipment("shop:1002", ShipmentStatus.EXCEPTION, "Address unverifiable")
+    world.run("shipments")
+    world.provider.refuse.clear()
+
+    board = Dashboard(world.db, load_settings(world.config), sync=world.engine)
+    with TestClient(create_app(board)) as client:
+        html = client.get("/orders").text
+        token = csrf(client)
+        sent = client.post("/actions/resend", data={"csrf_token": token, "order": "shop:1001"})
+        again = client.post("/actions/resend", data={"csrf_token": token, "order": "shop:1001"})
+        flagged = client.post("/actions/resend", data={"csrf_token": token, "order": "shop:1002"})
+        forged = client.post("/actions/resend", data={"order": "shop:1001"})
+        after = client.get("/orders").text
+    resent = world.run("fulfil")
+
+    # Only the refused request has the button; the exception waits on the provider.
+    assert buttons(html) == ["shop:1001"]
+    assert sent.status_code == 200
+    assert (
+        "shop:1001: request shop:1001 to sb withdrawn (it was refused: address not "
+        "deliverable); sb gets a new one within 1m, with the order&#39;s address as it is "
+        "then"
+    ) in sent.text
+    assert again.status_code == 409 and "nothing refused to send again for shop:1001" in again.text
+    assert flagged.status_code == 409
+    assert forged.status_code == 403
+    assert buttons(after) == []
+    assert resent.counts["sent"] == 1
+    assert world.provider.received[-1] == "shop:1001:2"
+
+
+def test_a_read_only_dashboard_shows_no_send_again_and_refuses_it(world: World) -> None:
+    world.place("1001")
+    world.provider.refuse["shop:1001"] = "address not deliverable"
+    world.run("fulfil")
+    settings = load_settings(world.config)
+    settings = settings.model_copy(
+        update={"daemon": settings.daemon.model_copy(update={"dashboard_read_only": True})}
+    )
+
+    board = Dashboard(world.db, settings, sync=world.engine)
+    with TestClient(create_app(board)) as client:
+        html = client.get("/orders").text
+        token = csrf(client)
+        refused = client.post("/actions/resend", data={"csrf_token": token, "order": "shop:1001"})
+
+    assert 'data-order="shop:1001"' in html and buttons(html) == []
+    assert refused.status_code == 403
+    assert [status for _, status, _, _ in world.fulfilments()] == ["refused"]
+
+
+def buttons(html: str) -> list[str]:
+    """The orders whose "Send again" button the page shows."""
+    return re.findall(r'aria-label="Send again: ([^"]+)"', html)
+
+
+def csrf(client: TestClient) -> str:
+    found = re.search(r'name="csrf-token" content="(\w+)"', client.get("/orders").text)
+    assert found is not None
+    return found.group(1)

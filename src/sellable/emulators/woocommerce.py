@@ -417,6 +417,15 @@ class WooCommerceEmulator(EmulatorServer):
                 self.orders[int(order_id)].modified = self.clock.now()
                 self._order_event(self.orders[int(order_id)], "updated")
 
+    def set_shipping(self, order_id: int | str, shipping: dict[str, str]) -> None:
+        """The shop's admin edits the order's shipping address (fields as in
+        :meth:`place_order`); a modification now, as any edit stamps."""
+        with self.lock:
+            order = self.orders[int(order_id)]
+            order.shipping = _shipping_fields(shipping, order.id)
+            order.modified = self.clock.now()
+            self._order_event(order, "updated")
+
     def set_order_status(self, order_id: int | str, status: str) -> None:
         with self.lock:
             self._set_status(self.orders[int(order_id)], status)

@@ -15,7 +15,7 @@ from sellable.core import SkuKind
 from sellable.errors import InputError
 from sellable.orders.queries import describe_fulfilments
 from sellable.sync.jobs.fulfil import fulfilment_warehouses
-from sellable.sync.status import health_line
+from sellable.sync.status import health_line, humanize
 
 from . import reports
 from .security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Guard
@@ -313,6 +313,32 @@ async def build_action(request: Request) -> Response:
         request,
         f"{last['id']}: built {last['quantity']} × {last['sku']} in {last['warehouse']} "
         f"(lot {last['lot']}); the ledger has the movements",
+    )
+
+
+@router.post("/actions/resend")
+async def resend_action(request: Request) -> Response:
+    """ "Send again" on a fulfilment request the provider refused (``sellable resend``)."""
+    form = await _action_form(request)
+    order = form.get("order", "").strip()
+    if not order:
+        raise BadRequest("name the order to send again (order=CHANNEL:ORDER_ID)")
+    try:
+        row = await _threaded(reports.resend, _board(request), order)
+    except InputError as err:
+        raise Conflict(str(err)) from err
+    channel = row["channel"]
+    every = _board(request).sync.channels.get(channel)
+    when = (
+        f"within {humanize(every.settings.fulfil_every.total_seconds())}"
+        if every is not None
+        else "at its next send"
+    )
+    return _done(
+        request,
+        f"{row['order']}: request {row['reference']} to {channel} withdrawn (it was refused: "
+        f"{row['reason'] or '-'}); {channel} gets a new one {when}, with the order's address "
+        "as it is then",
     )
 
 

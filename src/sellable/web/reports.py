@@ -13,7 +13,7 @@ from sellable.core import SkuKind
 from sellable.core.explain import explain_report
 from sellable.costing import reports as costing
 from sellable.orders import ledger, list_orders
-from sellable.orders.fulfilment import NO_ADDRESS
+from sellable.orders.fulfilment import NO_ADDRESS, Fulfilments
 from sellable.orders.release import add_release
 from sellable.orders.reorder import reorder_report
 from sellable.store import schema
@@ -300,6 +300,14 @@ def margin_by_composite(lines: list[dict[str, Any]], kinds: dict[str, str]) -> l
         {"sku": sku, "kind": kinds.get(sku), **costing.cogs_totals(group)}
         for sku, group in sorted(groups.items())
     ]
+
+
+def resend(board: Dashboard, order: str) -> dict[str, Any]:
+    """``sellable resend CHANNEL:ORDER_ID``: the order's refused fulfilment request
+    withdrawn, so that its channel's next send makes a new one (an InputError when the
+    order has nothing refused)."""
+    (withdrawn,) = Fulfilments(board.sync.book).resend_refused([order])
+    return withdrawn
 
 
 def build(board: Dashboard, sku: str, warehouse: str, quantity: int) -> list[dict[str, Any]]:
