@@ -12,7 +12,7 @@ from sellable.sdk import Capability
 from sellable.store import schema
 from sellable.store.schema import FLAGGED_FULFILMENTS
 from sellable.store.sql import iso_utc
-from sellable.sync.engine import SyncEngine
+from sellable.sync.engine import PROBE_WORDS, SyncEngine
 from sellable.sync.jobs import JOB_TABLE, repeated_listings, succeeds_for
 from sellable.sync.jobs.fulfil import no_address_by_channel
 from sellable.sync.jobs.push import in_step
@@ -414,7 +414,7 @@ def health_line(channel: dict[str, Any]) -> str:
         return (
             "not syncing: "
             + "; ".join(
-                f"its {JOB_WORDS.get(job, job)} "
+                f"its {PROBE_WORDS.get(job, job)} "
                 + (
                     "has never run"
                     if part["never_ran"]
@@ -428,10 +428,6 @@ def health_line(channel: dict[str, Any]) -> str:
             + "; is the daemon running?"
         )
     return "healthy"
-
-
-#: Jobs as ``status`` names them in a sentence.
-JOB_WORDS = {"orders": "order pull", "stock": "stock pull", "push": "push"}
 
 
 def humanize(seconds: float) -> str:
