@@ -1,39 +1,23 @@
-""" "Send again" on the orders page in a real browser: a shop order that ShipBob's connector
+"""'Send again' on the orders page in a real browser: a shop order that ShipBob's connector
 refused (its address had no street) is sent again once the address is fixed on the shop,
 from the button, without a reload; the provider then holds the new request.
 
 The world is tests/e2e/test_shipbob.py's: WooCommerce and ShipBob emulators over loopback,
 the real engine, and ``sellable dashboard`` as a subprocess on the same SQLite file."""
 
+# ruff: noqa: F811  (the test takes world, a fixture imported from tests/e2e/test_shipbob.py)
+
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.dashboard import Dashboard, Shop
-from tests.e2e.test_shipbob import SHIPPING, World, open_world
+from tests.e2e.test_shipbob import SHIPPING, World, world  # noqa: F401  (a fixture)
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def world(config_file: Path) -> Iterator[World]:
-    store, woo, shipbob = open_world(config_file)
-    made = World(store, woo, shipbob)
-    try:
-        made.run("woo", "listings")
-        made.run("sb", "stock")
-        made.run("woo", "push")
-        yield made
-    finally:
-        for engine in made.engines:
-            engine.close()
-        woo.stop()
-        shipbob.stop()
-        store.engine.dispose()
 
 
 @SQLITE_ONLY
