@@ -532,6 +532,127 @@ def test_a_push_run_while_a_feed_is_queued_polls_it_and_hands_nothing_over(
     assert amazon.emulator.quantities() == dict(SELLABLE)
 
 
+def _count_reads(amazon: Amazon, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The channels whose matched listings the engine reads from now on (a full push run
+    reads them; a waiting one does not)."""
+    reads: list[str] = []
+    state = amazon.engine.state
+    matched = state.matched_listings
+
+    def counted(code: str) -> list[dict[str, Any]]:
+        reads.append(code)
+        return matched(code)
+
+    monkeypatch.setattr(state, "matched_listings", counted)
+    return reads
+
+
+def _in_flight(amazon: Amazon) -> Amazon:
+    """The engine's first pass has submitted one feed of every listing, and one push run
+    has seen it queued: nothing else pending."""
+    amazon.connector.patch_limit = 2  # more than 2 changes go through a feed
+    amazon.engine.run_once()
+    queued = amazon.run("push")
+    assert (queued.counts["pending"], queued.counts["retry"]) == (len(ALL_SKUS), len(ALL_SKUS))
+    assert "amazon" in amazon.engine.pushes_waiting
+    return amazon
+
+
+@SQLITE_ONLY
+def test_push_runs_while_only_a_feed_is_in_flight_wait_for_its_poll_and_read_no_listings(
+    open_amazon: OpenAmazon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    amazon = _in_flight(open_amazon(mfn=ALL_SKUS, fba={}))
+    reads = _count_reads(amazon, monkeypatch)
+    n = len(ALL_SKUS)
+    before = len(amazon.emulator.request_log)
+    started = amazon.clock.monotonic()
+
+    waiting = amazon.run("push")  # the feed was polled just now: waits feed_poll, polls
+    waited = amazon.clock.monotonic() - started
+    amazon.clock.advance(30.0)  # the feed is done
+    done = amazon.run("push")  # polls at once, reads the report, confirms all
+
+    assert reads == []
+    assert waited == pytest.approx(amazon.connector.feed_poll, abs=1e-9)
+    counts = ("listings", "pending", "pushed", "failed", "retry")
+    assert [waiting.counts[k] for k in counts] == [n, n, 0, 0, n]
+    assert [done.counts[k] for k in counts] == [n, n, n, 0, 0]
+    assert [
+        path.rsplit("/", 1)[0] for _m, path, _s in list(amazon.emulator.request_log)[before:]
+    ] == [
+        "/feeds/2021-06-30/feeds",  # getFeed: IN_PROGRESS
+        "/feeds/2021-06-30/feeds",  # getFeed: DONE
+        "/feeds/2021-06-30/documents",  # getFeedDocument: the processing report
+        "/s3/reports",
+    ]
+    assert "amazon" not in amazon.engine.pushes_waiting  # nothing in flight any more
+    after = amazon.run("push")  # a full run again: everything confirmed, in step
+    assert reads == ["amazon"] and after.counts["pending"] == 0
+    assert amazon.emulator.quantities() == dict(SELLABLE)
+
+
+@SQLITE_ONLY
+def test_a_stock_move_a_listing_refresh_or_a_minute_makes_the_next_push_run_a_full_one(
+    open_amazon: OpenAmazon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    amazon = _in_flight(open_amazon(mfn=ALL_SKUS, fba={}))
+    reads = _count_reads(amazon, monkeypatch)
+    row = amazon.store.stock_row("BEANS-12OZ", "main")
+    assert row is not None
+    csv = f"sku,warehouse,on_hand\nBEANS-12OZ,main,{row[0] + 7}\n"
+
+    import_stock(amazon.store.engine, amazon.store.settings, amazon.store.csv("more.csv", csv))
+    moved = amazon.run("push")  # another writer moved the stock: read in full
+    waiting = amazon.run("push")  # BEANS-12OZ waits for the feed: handed over, no note
+    assert "amazon" not in amazon.engine.pushes_waiting
+    confirmed = amazon.settle(30.0)  # the feed is done; BEANS-12OZ's 7 more go by patch
+    amazon.settle()
+    noted = amazon.run("push")  # everything confirmed
+    assert reads == ["amazon"] * 5
+    assert (moved.counts["retry"], waiting.counts["retry"]) == (len(ALL_SKUS), len(ALL_SKUS))
+    assert confirmed.counts["pushed"] == len(ALL_SKUS)
+    assert noted.counts["pending"] == 0
+
+    amazon.connector.patch_limit = 0  # one change goes through a feed too
+    amazon.emulator.feed_queue_seconds = 120.0  # and stays queued two minutes
+    again = csv.replace(f"{row[0] + 7}", f"{row[0] + 9}")
+    import_stock(amazon.store.engine, amazon.store.settings, amazon.store.csv("again.csv", again))
+    sent = amazon.run("push")  # a feed of one change
+    noting = amazon.run("push")  # full: notes it in flight
+    learned = {"BEANS-12OZ": {"productType": "HOME"}}
+    amazon.engine.state.store_learned_extra("amazon", learned)  # the listings written
+    written = amazon.run("push")  # full again, notes it again
+    waiting_too = amazon.run("push")
+    amazon.clock.advance(61.0)  # the rows were read over a minute ago: read again
+    stale = amazon.run("push")
+    assert reads == ["amazon"] * 9
+    runs = (sent, noting, written, waiting_too, stale)
+    assert [(r.counts["pending"], r.counts["retry"]) for r in runs] == [(1, 1)] * 5
+
+
+@SQLITE_ONLY
+def test_a_refusal_seen_by_a_waiting_run_is_recorded_by_a_full_one_and_sent_again(
+    open_amazon: OpenAmazon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    amazon = open_amazon(mfn=ALL_SKUS, fba={})
+    amazon.emulator.refuse("MUG-CERAMIC")
+    amazon = _in_flight(amazon)
+    reads = _count_reads(amazon, monkeypatch)
+
+    refused = amazon.settle(30.0)  # waiting, until the report names a refusal: full run
+
+    assert reads == ["amazon"]
+    assert (refused.counts["pushed"], refused.counts["failed"]) == (len(ALL_SKUS) - 1, 1)
+    assert refused.counts["retry"] == 0
+    assert "amazon" not in amazon.engine.pushes_waiting
+    (status,) = channel_status(amazon.engine)
+    assert [f["listing_id"] for f in status["failing_listings"]] == ["MUG-CERAMIC"]
+    amazon.emulator.accept("MUG-CERAMIC")
+    again = amazon.run("push")  # sent again (a patch)
+    assert (again.counts["pending"], again.counts["retry"]) == (1, 1)
+
+
 @SQLITE_ONLY
 def test_a_push_submits_its_feeds_with_collection_paused_and_leaves_it_on(
     open_amazon: OpenAmazon,

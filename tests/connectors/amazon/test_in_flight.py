@@ -224,3 +224,62 @@ def test_back_to_back_runs_keep_get_feeds_burst_for_feeds_finishing_together(
     expected = {sku: q for q, group in enumerate(groups, start=1) for sku in group}
     assert shown == expected
     assert emulator.quantities() == {**dict.fromkeys(SKUS, 0), **expected}
+
+
+def test_next_in_flight_poll_says_when_pushes_in_flight_asks_again(
+    clock: ManualClock, connect: Connect, emulator: AmazonEmulator
+) -> None:
+    more = [f"T-{n:02d}" for n in range(25)]
+    for sku in more:
+        emulator.add_listing(sku, 0)
+    connector = connect()
+    nothing = connector.next_in_flight_poll()
+    connector.push_quantities(items(4))  # feed A
+    clock.advance(1)
+    connector.push_quantities(items(6, more))  # feed B
+    never_asked = connector.next_in_flight_poll()
+    connector.pushes_in_flight()  # both polled now
+    polled = connector.next_in_flight_poll()  # A's next poll; B, behind it, in 10 s
+    clock.advance(0.2)
+    later = connector.next_in_flight_poll()
+    clock.advance(0.3)
+    due = connector.next_in_flight_poll()
+
+    assert (nothing, never_asked, due) == (None, 0.0, 0.0)
+    assert polled == pytest.approx(connector.feed_poll, abs=1e-9)
+    assert later == pytest.approx(connector.feed_poll - 0.2, abs=1e-9)
+
+
+def test_the_next_feed_is_polled_often_around_the_time_the_one_before_took(
+    clock: ManualClock, connect: Connect, emulator: AmazonEmulator
+) -> None:
+    """Feed A is seen done 23.5 s after its creation (polled every feed_poll); B, created
+    1 s after A, is polled every feed_poll_soon from 23.0 s after its creation: it is seen
+    done 0.075 s after it was (polled every feed_poll: 0.475 s)."""
+    more = [f"T-{n:02d}" for n in range(25)]
+    for sku in more:
+        emulator.add_listing(sku, 0)
+    emulator.feed_queue_seconds = 20.0  # each feed done 23.025 s after it was created
+    connector = connect()
+    assert (connector.feed_poll, connector.feed_poll_soon) == (0.5, 0.1)
+    start = clock.monotonic()
+    connector.push_quantities(items(4))  # feed A, created at 0
+    clock.advance(1)
+    connector.push_quantities(items(6, more))  # feed B, created at 1
+    polls: list[tuple[float, int]] = []  # when each poll came, and how many getFeed calls
+    settled: list[tuple[float, int]] = []
+    while len(settled) < 2:
+        wait = connector.next_in_flight_poll()
+        assert wait is not None
+        clock.advance(wait)
+        before = emulator.calls.get("getFeed", 0)
+        found = connector.pushes_in_flight()
+        at = round(clock.monotonic() - start, 3)
+        polls.append((at, emulator.calls["getFeed"] - before))
+        if found.settled:
+            settled.append((at, len(found.settled)))
+
+    assert settled == [(23.5, 25), (24.1, 25)]
+    assert polls[:3] == [(1.0, 2), (1.5, 1), (2.0, 1)]
+    assert polls[-3:] == [(23.5, 2), (24.0, 1), (24.1, 1)]
+    assert all(calls for _at, calls in polls)  # no call came before a poll was due
