@@ -1116,17 +1116,3 @@ def test_http_check_turns_a_throttle_inside_200_into_a_retry(
     assert data == {"data": {"ok": True}}
     assert route.call_count == 2
     assert fake_time.sleeps == [3.0]
-
-
-def test_pause_waits_as_the_clients_own_waits_and_not_once_stopping(fake_time: FakeTime) -> None:
-    stopping = threading.Event()
-    http = ChannelHttp(CHANNEL, clock=fake_time.clock, sleep=fake_time.sleep, stopping=stopping)
-    try:
-        waited = http.pause(0.25)
-        stopping.set()
-        stopped = http.pause(0.5)
-    finally:
-        http.close()
-
-    assert (waited, stopped) == (True, False)
-    assert fake_time.sleeps == [0.25]

@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_string
-from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import SecretStr, ValidationInfo, field_validator
@@ -151,41 +150,6 @@ class _Submission:
     listing_id: str
 
 
-class _PendingMap(dict[str, _Submission]):
-    """SKU -> its submission not confirmed yet; ``version`` moves with every change, so
-    that the feed quantities in flight (100,000 of them) are listed again only then."""
-
-    version = 0
-
-    def __setitem__(self, key: str, value: _Submission) -> None:
-        self.version += 1
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        self.version += 1
-        super().__delitem__(key)
-
-    def pop(self, key: str, default: Any = None) -> Any:
-        self.version += 1
-        return super().pop(key, default)
-
-    def clear(self) -> None:
-        self.version += 1
-        super().clear()
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self.version += 1
-        super().update(*args, **kwargs)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        self.version += 1
-        return super().setdefault(key, default)
-
-    def popitem(self) -> tuple[str, _Submission]:
-        self.version += 1
-        return super().popitem()
-
-
 @dataclass(slots=True)
 class _Feed:
     feed_id: str
@@ -196,7 +160,6 @@ class _Feed:
     warned: bool = False
     waiting: set[str] = field(default_factory=set)  # SKUs not yet told the outcome
     polled_at: float | None = None  # when getFeed was last asked
-    created_at: float | None = None  # when createFeed answered
 
 
 @dataclass(slots=True)
@@ -236,11 +199,6 @@ class _ReportRun:
         return self.cursor
 
 
-#: A feed's poll due within this many seconds is made now: a caller that waited
-#: next_in_flight_poll() seconds is not turned away by a rounding error.
-DUE_SLACK = 0.001
-
-
 class AmazonConnector(Connector):
     name = "amazon"
     capabilities = frozenset(
@@ -272,7 +230,7 @@ class AmazonConnector(Connector):
     #: items sent again); a feed stuck IN_QUEUE/IN_PROGRESS is logged as a warning.
     stuck_after = 3600.0
     #: Seconds between polls of a feed while an earlier one is still processed (see
-    #: :meth:`_due_at`).
+    #: :meth:`_poll_due`).
     later_feed_poll = 10.0
     #: Seconds between polls of any one feed: getFeed's published rate (2/s). Push runs
     #: may come faster (a run with 4 feeds in flight takes a fraction of a second), and
@@ -280,12 +238,6 @@ class AmazonConnector(Connector):
     #: when the feeds of a push then finished moments apart, each one after the first
     #: waited half a second for its getFeed. Kept, the burst polls them all at once.
     feed_poll = 0.5
-    #: Seconds between polls of a feed around the moment it should be done: within
-    #: :attr:`feed_poll` either side of its creation + the processing time last seen
-    #: (see :meth:`_due_at`). Amazon processes the feeds of a push side by side, so the
-    #: next one is done about as long after its creation as the one before: its getFeed
-    #: comes within this, not within feed_poll (at most ~10 polls, within the burst).
-    feed_poll_soon = 0.1
     #: Times the FBA listing may restart on an expired nextToken before the job fails.
     inventory_restarts = 3
     #: The reconcile's read-back takes the quantities of a listings report read in full
@@ -322,12 +274,8 @@ class AmazonConnector(Connector):
         # The DEFAULT quantities of the last listings report, once read in full (read_at).
         self._report_quantities: dict[str, int] = {}
         self._report_read_at: float | None = None
-        self._pending = _PendingMap()
-        # The feed quantities in flight as pushes_in_flight says them, listed at a version.
-        self._waiting: tuple[int, Mapping[str, int]] = (-1, {})
+        self._pending: dict[str, _Submission] = {}
         self._feeds: dict[str, _Feed] = {}
-        #: Seconds from createFeed to the getFeed that saw DONE, for the last feed seen done.
-        self._pace: float | None = None
 
     def base_url(self) -> str:
         return self.settings.endpoint.rstrip("/")
@@ -743,11 +691,9 @@ class AmazonConnector(Connector):
         settled: list[tuple[PushResult, int]] = []
         behind = False  # an earlier feed is still queued or in progress
         for feed in list(self._feeds.values()):
-            if now >= self._due_at(feed, behind) - DUE_SLACK:
+            if self._poll_due(feed, now, behind):
                 self._poll(feed, polled)
                 feed.polled_at = now
-                if feed.status == "DONE" and feed.created_at is not None:
-                    self._pace = now - feed.created_at
             behind = feed.outcome is None and now - feed.submitted_at <= self.stuck_after
             outcome = feed.outcome
             if outcome is None and now - feed.submitted_at <= self.stuck_after:
@@ -768,16 +714,11 @@ class AmazonConnector(Connector):
                     )
                 settled.append((result, pending.quantity))
             self._feeds.pop(feed.feed_id, None)
-        version, waiting = self._waiting
-        if version != self._pending.version:  # listed again only when it changed
-            waiting = MappingProxyType(
-                {
-                    pending.listing_id: pending.quantity
-                    for pending in self._pending.values()
-                    if pending.kind == "feed"
-                }
-            )
-            self._waiting = (self._pending.version, waiting)
+        waiting = {
+            pending.listing_id: pending.quantity
+            for pending in self._pending.values()
+            if pending.kind == "feed"
+        }
         return PushesInFlight(settled, waiting)
 
     def _follow(self, lid: str, pending: _Submission, now: float, polled: set[str]) -> PushResult:
@@ -844,42 +785,15 @@ class AmazonConnector(Connector):
             )
         return PushResult.retry(lid, f"feed {feed.feed_id} {feed.status}")
 
-    def next_in_flight_poll(self) -> float | None:
-        """Seconds until :meth:`pushes_in_flight` polls a feed again (0: now); None with no
-        feed in flight (patches are followed by :meth:`push_quantities`)."""
-        if not self._feeds:
-            return None
-        now = self.clock()
-        due = float("inf")
-        behind = False
-        for feed in self._feeds.values():
-            stuck = now - feed.submitted_at > self.stuck_after
-            if feed.outcome is not None or stuck:
-                return 0.0
-            due = min(due, self._due_at(feed, behind))
-            behind = True
-        return max(0.0, due - now)
-
-    def _due_at(self, feed: _Feed, behind: bool) -> float:
-        """When a feed is polled next: :attr:`feed_poll` seconds after the last poll, and
-        while one submitted before it is still processed (``behind``) only
-        :attr:`later_feed_poll` seconds after. Amazon processes a seller's feeds in the
-        order they came, so getFeed's 2/s then follow the feed that finishes next, instead
-        of going round all of them: the last of 4 feeds is seen done within a poll, not
-        within 4. Around the moment it should be done (its creation + the processing time
-        last seen, :attr:`feed_poll` either side) it is polled every
-        :attr:`feed_poll_soon` seconds."""
-        if feed.polled_at is None:
-            return float("-inf")
-        if behind:
-            return feed.polled_at + self.later_feed_poll
-        due = feed.polled_at + self.feed_poll
-        if self._pace is not None and feed.created_at is not None:
-            expected = feed.created_at + self._pace
-            soon = max(feed.polled_at + self.feed_poll_soon, expected - self.feed_poll)
-            if soon < due and soon <= expected + self.feed_poll:
-                due = soon
-        return due
+    def _poll_due(self, feed: _Feed, now: float, behind: bool) -> bool:
+        """Whether a feed is polled now: at most every :attr:`feed_poll` seconds, and
+        while one submitted before it is still processed (``behind``) only every
+        :attr:`later_feed_poll` seconds. Amazon processes a seller's feeds in the order
+        they came, so getFeed's 2/s then follow the feed that finishes next, instead of
+        going round all of them: the last of 4 feeds is seen done within a poll, not
+        within 4."""
+        every = self.later_feed_poll if behind else self.feed_poll
+        return feed.polled_at is None or now - feed.polled_at >= every
 
     def _poll(self, feed: _Feed, polled: set[str]) -> None:
         """getFeed once per push call; read the processing report when it is done."""
@@ -1020,7 +934,7 @@ class AmazonConnector(Connector):
         side; all are submitted (or failed) when this returns. Requests never go out from
         both threads at once: reading unknown product types waits for the worker."""
         results: list[PushResult] = []
-        submitted: list[tuple[Future[tuple[str, float]], _Document]] = []
+        submitted: list[tuple[Future[str], _Document]] = []
         with ThreadPoolExecutor(1, thread_name_prefix=f"{self._code}-feeds") as worker:
             for start in range(0, len(items), FEED_SIZE):
                 chunk = items[start : start + FEED_SIZE]
@@ -1033,16 +947,12 @@ class AmazonConnector(Connector):
         error: BaseException | None = None
         for future, document in submitted:
             try:
-                feed_id, created_at = future.result()
+                feed_id = future.result()
             except Exception as err:  # raised below, once the others are recorded
                 error = error or err
                 continue
             self._feeds[feed_id] = _Feed(
-                feed_id,
-                now,
-                document.messages,
-                waiting=set(document.messages.values()),
-                created_at=created_at,
+                feed_id, now, document.messages, waiting=set(document.messages.values())
             )
             for sku, lid in document.lids.items():
                 self._pending[sku] = _Submission(
@@ -1093,9 +1003,8 @@ class AmazonConnector(Connector):
         document.body = f'{{"header":{header},"messages":[{",".join(messages)}]}}'.encode()
         return document
 
-    def _submit(self, body: bytes) -> tuple[str, float]:
-        """createFeedDocument, the upload, createFeed: the new feed's id, and when
-        createFeed answered."""
+    def _submit(self, body: bytes) -> str:
+        """createFeedDocument, the upload, createFeed: the new feed's id."""
         document_id, url = self.client.create_feed_document()
         try:
             self.client.upload(url, body)
@@ -1103,8 +1012,7 @@ class AmazonConnector(Connector):
             # The presigned URL expired (5 minutes) before the upload: take a new one.
             document_id, url = self.client.create_feed_document()
             self.client.upload(url, body)
-        feed_id = self.client.create_feed(document_id)
-        return feed_id, self.clock()
+        return self.client.create_feed(document_id)
 
     @property
     def _code(self) -> str:

@@ -151,17 +151,9 @@ class Connector:
         at what is in flight and say what settled since the last call and what still
         waits. The push job calls it at each run before handing items over: it records
         the settled outcomes, and a listing still waiting with the quantity it should
-        show is not handed over again (it counts as a retry); a listing leaves ``waiting``
-        only by being settled here or handed over again. Nothing in flight outlives
+        show is not handed over again (it counts as a retry). Nothing in flight outlives
         the instance: after a restart the listings are simply pushed again. The default,
         None, tracks nothing: every pending listing goes to :meth:`push_quantities`."""
-        return None
-
-    def next_in_flight_poll(self) -> float | None:
-        """Seconds until :meth:`pushes_in_flight` would next ask the channel anything (0:
-        now); None: nothing in flight (the default). A push run with nothing new to hand
-        over waits this long (a second at most) before it looks, instead of looking
-        early and learning nothing."""
         return None
 
     def read_quantities(self, listings: Sequence[Listing]) -> dict[str, int]:

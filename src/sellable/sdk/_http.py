@@ -273,15 +273,6 @@ class ChannelHttp:
         that compare a channel's timestamps with now (a webhook's age) should read it."""
         return self._wall
 
-    def pause(self, seconds: float) -> bool:
-        """Wait ``seconds`` as this client's own waits do (a test's fake sleep, else on the
-        stopping event); False, at once, when the daemon is stopping."""
-        try:
-            self._pause(seconds)
-        except TemporaryChannelError:
-            return False
-        return True
-
     def limiter(self, name: str, rate: float, burst: int) -> TokenBucket:
         """A named token bucket for requests that pass ``limiter=name`` (e.g. one per API
         operation, as Amazon publishes them), created on first use; a later call with other

@@ -106,9 +106,6 @@ class SyncEngine:
         #: Per channel: the desired offers of its last push, and what they were worked out
         #: from (see :meth:`listings_and_offers`).
         self._offers: dict[str, tuple[tuple[Any, ...], dict[str, _CachedOffer]]] = {}
-        #: Per channel, what its last push run left in flight and nothing else pending
-        #: (:class:`sellable.sync.jobs.push.Waiting`): the next runs only look at it.
-        self.pushes_waiting: dict[str, Any] = {}
         #: Bumped each time the in-memory core is fed changed stock rows (see :meth:`_offers_key`).
         self._stock_moves = 0
         self.live.listeners.append(self._stock_moved)
@@ -445,15 +442,6 @@ class SyncEngine:
     ) -> tuple[list[dict[str, Any]], dict[str, Offer]]:
         """The channel's matched listings, and what each should be offered now (built
         with collection paused: 100,000 of each, see :mod:`sellable.sync.bulk`)."""
-        rows, desired, _basis = self.listings_offers_basis(channel)
-        return rows, desired
-
-    def listings_offers_basis(
-        self, channel: Channel
-    ) -> tuple[list[dict[str, Any]], dict[str, Offer], tuple[Any, ...] | None]:
-        """:meth:`listings_and_offers`, and what those offers were worked out from
-        (:meth:`_offers_key`; None in ``"shared"`` mode), taken together under the live
-        stock's lock."""
         with self.live.lock, collection_paused():
             self.live.refresh()
             rows = self.state.matched_listings(channel.code)
@@ -462,21 +450,9 @@ class SyncEngine:
                 desired = {
                     row["listing_id"]: self.quantity_for(channel, row, shares) for row in rows
                 }
-                return rows, desired, None
-            basis = self._offers_key(channel)
-            desired = self._full_offers(channel, rows, basis)
-        return rows, desired, basis
-
-    def offers_unmoved(self, channel: Channel, basis: tuple[Any, ...]) -> bool:
-        """Whether the channel's offers would now be worked out from ``basis`` (from
-        :meth:`listings_offers_basis`), the live stock caught up first: the same core,
-        no stock moved since, the same rules and warehouses (:meth:`_offers_key`). Always
-        False in ``"shared"`` mode."""
-        if self.settings.allocation.mode == "shared":
-            return False
-        with self.live.lock, collection_paused():
-            self.live.refresh()
-            return _same_key(self._offers_key(channel), basis)
+                return rows, desired
+            desired = self._full_offers(channel, rows)
+        return rows, desired
 
     def _stock_moved(self, _pairs: set[Any]) -> None:
         self._stock_moves += 1
@@ -494,13 +470,12 @@ class SyncEngine:
             tuple(channel.settings.warehouses),
         )
 
-    def _full_offers(
-        self, channel: Channel, rows: list[dict[str, Any]], key: tuple[Any, ...]
-    ) -> dict[str, Offer]:
+    def _full_offers(self, channel: Channel, rows: list[dict[str, Any]]) -> dict[str, Offer]:
         """Each row's offer in ``"full"`` mode, taken from the channel's previous push when
         nothing it depends on moved since (:meth:`_offers_key`, and the row's own SKU and
         warehouses): a push run while feeds are in flight, and the one that confirms them,
         need not work 100,000 offers out again."""
+        key = self._offers_key(channel)
         cached = self._offers.get(channel.code)
         before: dict[str, _CachedOffer] = {}
         if cached is not None and _same_key(cached[0], key):

@@ -174,10 +174,6 @@ class SyncState:
         #: Bumped by every listing refresh written through this object (the only place a
         #: listing's SKU, warehouses or presence changes): readers cache on it.
         self.listings_version = 0
-        #: Per channel, bumped by every write of its listings through this object (a
-        #: refresh, learned extra, a recorded push or read-back): the push job's waiting
-        #: runs (:mod:`sellable.sync.jobs.push`) trust the rows they last read until it moves.
-        self.listings_writes: dict[str, int] = {}
 
     # -- cursors --------------------------------------------------------------------------------
 
@@ -384,7 +380,6 @@ class SyncState:
         whose listing lacks them."""
         table = schema.listings
         seen = {row["listing_id"] for row in rows}
-        self._wrote(code)
         with writing(self.db) as connection:
             before: dict[str, tuple[bool, int | None, bool]] = {}
             stored: dict[str, str] = {}  # listing id -> its extra, when keys are kept
@@ -446,12 +441,8 @@ class SyncState:
                 {**(json.loads(extra) if extra else {}), **learned[lid]}, sort_keys=True
             )
 
-        self._wrote(code)
         with writing(self.db) as connection:
             _rewrite_extras(connection, code, learned, merged)
-
-    def _wrote(self, code: str) -> None:
-        self.listings_writes[code] = self.listings_writes.get(code, 0) + 1
 
     def matched_listings(self, code: str) -> list[dict[str, Any]]:
         """The channel's present listings matched to a SKU of ours, in a stable order;
@@ -516,7 +507,6 @@ class SyncState:
         table = schema.listings
         now = self.now()
         where = (table.c.channel == code) & (table.c.listing_id == bindparam("lid"))
-        self._wrote(code)
         with writing(self.db) as connection:
             if confirmed:
                 _record_confirmed(connection, code, confirmed, now)
@@ -546,7 +536,6 @@ class SyncState:
         """Store the quantities read from the channel, and forget the last confirmed push of
         the ``drifted`` listings so that they are pushed again."""
         table = schema.listings
-        self._wrote(code)
         with writing(self.db) as connection:
             if current:
                 connection.execute(

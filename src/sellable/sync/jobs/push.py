@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -23,112 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("sellable.sync")
 
 
-#: A waiting run (see :func:`push`) trusts the listing rows the last full run read for at
-#: most this many seconds: listings written by another process (a replica's refresh, a
-#: one-off CLI run) are read again within it. Writes through this process are seen at once.
-REREAD_AFTER = 60.0
-#: The longest a waiting run waits for the connector's next look at its pushes in flight.
-LONGEST_WAIT = 1.0
-
-
-@dataclass(slots=True)
-class Waiting:
-    """What a channel's last full push run left: every listing not in step was in flight
-    with the offer it should show (its keep-selling flag already in step), nothing else to
-    hand over. Kept in :attr:`SyncEngine.pushes_waiting` while nothing it was worked out
-    from moves."""
-
-    basis: tuple[Any, ...]  # what its rows' offers were worked out from
-    writes: int  # SyncState.listings_writes of the channel after the run
-    read_at: float  # the channel clock when its rows were read
-    listings: int  # matched listings then
-    rows: dict[str, tuple[Any, int]]  # listing id -> (row id, quantity in flight)
-
-
 def push(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
-    """A full run reads every matched listing and its offer, records what the connector
-    says settled and hands over what is pending. While the last run left only pushes in
-    flight (:class:`Waiting`) and nothing moved since (the stock, the catalog, the
-    rules, the channel's listings), a run is a *waiting* one instead: it waits for the
-    connector's next look (at most :data:`LONGEST_WAIT`), and records what settled, with
-    no 100,000 rows and offers built again. Anything unexpected (a refusal, a quantity
-    other than the one in flight) makes it a full run with what the connector said."""
-    in_flight: PushesInFlight | None = None
-    waiting = engine.pushes_waiting.pop(channel.code, None)
-    if waiting is not None:
-        done, in_flight = _waiting_run(engine, channel, result, waiting)
-        if done:
-            return
-    started = channel.http.clock()
-    rows, desired, basis = engine.listings_offers_basis(channel)
-    push_pending(engine, channel, result, rows, desired, in_flight=in_flight, basis=basis)
-    note = engine.pushes_waiting.get(channel.code)
-    if note is not None:
-        note.read_at = started
-
-
-def _waiting_run(
-    engine: SyncEngine, channel: Channel, result: JobResult, waiting: Waiting
-) -> tuple[bool, PushesInFlight | None]:
-    """One waiting run (see :func:`push`): (True, None) when it is done, else (False, what
-    the connector said, if it was asked) for the full run."""
-    code = channel.code
-    connector = channel.connector
-    state = engine.state
-    if (
-        channel.settings.dry_run
-        or state.listings_writes.get(code, 0) != waiting.writes
-        or channel.http.clock() - waiting.read_at > REREAD_AFTER
-    ):
-        return False, None
-    delay = connector.next_in_flight_poll()
-    if delay is None:
-        return False, None
-    if delay > 0 and not channel.http.pause(min(delay, LONGEST_WAIT)):
-        result.counts.update(
-            listings=waiting.listings,
-            pending=len(waiting.rows),
-            pushed=0,
-            failed=0,
-            retry=len(waiting.rows),
-        )
-        return True, None  # stopping: looked at after the restart
-    if (
-        not engine.offers_unmoved(channel, waiting.basis)
-        or state.listings_writes.get(code, 0) != waiting.writes
-    ):
-        return False, None
-    rows = waiting.rows
-    pending = len(rows)
-    with collection_paused():
-        in_flight = connector.pushes_in_flight()
-        if in_flight is None:
-            return False, None
-        confirmed: list[dict[str, Any]] = []
-        for outcome, quantity in in_flight.settled:
-            lid = outcome.listing_id
-            entry = rows.get(lid)
-            if outcome.status is not PushStatus.OK or entry is None or entry[1] != quantity:
-                return False, in_flight
-            confirmed.append({"lid": lid, "q": quantity, "id": entry[0]})
-        # The others are still waiting: a connector's pushes leave its waiting only by
-        # being settled (PushesInFlight), and none were handed over since the full run
-        # that saw each of them waiting with its quantity. (Were one dropped unsaid, it
-        # would be counted a retry until the rows are read again, REREAD_AFTER at most.)
-        if confirmed:
-            state.record_push(code, confirmed, [])
-            for done in confirmed:
-                rows.pop(done["lid"], None)
-            waiting.writes = state.listings_writes.get(code, 0)
-    engine.metrics.queue_depth(code, pending)
-    engine.metrics.pushed(code, len(confirmed), 0, len(rows))
-    result.counts.update(
-        listings=waiting.listings, pending=pending, pushed=len(confirmed), failed=0, retry=len(rows)
-    )
-    engine.metrics.queue_depth(code, len(rows))
-    if rows:
-        engine.pushes_waiting[code] = waiting
-    return True, None
+    rows, desired = engine.listings_and_offers(channel)
+    push_pending(engine, channel, result, rows, desired)
 
 
 def in_step(row: dict[str, Any], offer: Offer) -> bool:
@@ -144,21 +40,13 @@ def push_pending(
     rows: list[dict[str, Any]],
     desired: dict[str, Offer],
     listings: Mapping[str, Listing] | None = None,
-    *,
-    in_flight: PushesInFlight | None = None,
-    basis: tuple[Any, ...] | None = None,
 ) -> None:
     """Push the ``rows`` whose last confirmed offer is not the ``desired`` one.
 
     ``listings``: SDK listings already built from these rows (the reconcile's read-back),
-    reused where the row still reads the same (see :func:`push_item`). ``in_flight``:
-    what :meth:`~sellable.sdk.Connector.pushes_in_flight` already said this run (else it
-    is asked here). ``basis``: what ``desired`` was worked out from
-    (:meth:`SyncEngine.listings_offers_basis`); given, a run that leaves only pushes in
-    flight notes them for the waiting runs (:class:`Waiting`)."""
+    reused where the row still reads the same (see :func:`push_item`)."""
     settings = channel.settings
     code = settings.code
-    engine.pushes_waiting.pop(code, None)
     pending = [row for row in rows if not in_step(row, desired[row["listing_id"]])]
     engine.metrics.queue_depth(code, len(pending))
     result.counts.update(listings=len(rows), pending=len(pending))
@@ -185,16 +73,10 @@ def push_pending(
     # a few getFeed polls, then the finished feeds' processing reports parsed into as many
     # outcomes (a request the client retries can make that pause last longer; reference
     # counting still frees everything but cycles meanwhile).
-    in_flight_rows: dict[str, tuple[Any, int]] = {}
     with collection_paused():
-        if in_flight is None:
-            in_flight = channel.connector.pushes_in_flight()
+        in_flight = channel.connector.pushes_in_flight()
         ok, failed, retry, to_send = settle_in_flight(
-            engine, channel, rows, desired, pending, in_flight, in_flight_rows
-        )
-    if in_flight is not None and basis is not None and not to_send and not failed:
-        engine.pushes_waiting[code] = Waiting(
-            basis, engine.state.listings_writes.get(code, 0), 0.0, len(rows), in_flight_rows
+            engine, channel, rows, desired, pending, in_flight
         )
     submits_only = in_flight is not None
     batch_size = max(1, channel.connector.max_push_batch)
@@ -257,7 +139,6 @@ def settle_in_flight(
     desired: dict[str, Offer],
     pending: list[dict[str, Any]],
     in_flight: PushesInFlight | None,
-    in_flight_rows: dict[str, tuple[Any, int]] | None = None,
 ) -> tuple[int, int, int, list[dict[str, Any]]]:
     """Record what the connector said settled of its pushes in flight (``in_flight``, from
     :meth:`~sellable.sdk.Connector.pushes_in_flight`): a confirmed quantity
@@ -266,8 +147,7 @@ def settle_in_flight(
     :meth:`push_quantities`. Returns the confirmed, refused and still-waiting counts and the
     rows to hand over: a listing still waiting with the offer it should show is not asked
     for again (re-offering 100,000 listings in flight, to learn that their 4 feeds are
-    still queued, cost seconds a run). ``in_flight_rows`` is given each of those: listing
-    id -> (row id, quantity in flight)."""
+    still queued, cost seconds a run)."""
     if in_flight is None:
         return 0, 0, 0, pending
     code = channel.settings.code
@@ -302,8 +182,6 @@ def settle_in_flight(
             continue  # a refusal is sent again next run, as any
         if waiting.get(lid) == offer.quantity and flag_in_step:
             retry += 1  # still in flight with the quantity it should show
-            if in_flight_rows is not None:
-                in_flight_rows[lid] = (row.get("id"), offer.quantity)
             continue
         left.append(row)
     engine.metrics.pushed(code, len(confirmed), len(refused), retry)
@@ -362,12 +240,4 @@ def _extra(text: str) -> dict[str, Any]:
     return dict(entries)
 
 
-__all__ = [
-    "Waiting",
-    "in_step",
-    "listing_of",
-    "push",
-    "push_item",
-    "push_pending",
-    "settle_in_flight",
-]
+__all__ = ["in_step", "listing_of", "push", "push_item", "push_pending", "settle_in_flight"]
