@@ -373,12 +373,15 @@ class SyncState:
         kept_ok = (
             select(func.max(runs.id)).where(runs.ok.is_(True)).group_by(runs.channel, runs.job)
         )
+        # Read once: runs recorded meanwhile only make more of the kept ones deletable,
+        # and those wait for the next day's prune.
+        with self.db.connect() as connection:
+            keep = set(connection.execute(kept).scalars()) | set(
+                connection.execute(kept_ok).scalars()
+            )
         deleted = 0
         while True:
             with writing(self.db) as connection:
-                keep = set(connection.execute(kept).scalars()) | set(
-                    connection.execute(kept_ok).scalars()
-                )
                 ids = [
                     run_id
                     for run_id in connection.execute(
