@@ -48,6 +48,12 @@ Forced = Mapping[tuple[int, int], int]
 STEPS_DOWN = 3
 #: The most one integer program may take (seconds of HiGHS).
 SOLVE_SECONDS = 10.0
+#: The largest stock figure or ``n`` an integer program is given. HiGHS was seen running
+#: for hours on bounds in the tens of billions, its time limit ignored (2 SKUs, 17 billion
+#: units of one); with at most a billion it answers in milliseconds. Stock above it counts
+#: as a billion there: the answer can only be fewer units, never more (fits confirms it
+#: with the real stock), and a billion is Shopify's own largest inventory quantity.
+PROGRAM_CAP = 1_000_000_000
 
 
 @dataclass(slots=True)
@@ -447,6 +453,26 @@ class Demand:
         return found
 
     def _solve_program(self, root: int, bound: int, forced: Forced) -> int:
+        n = self._program_largest(root, bound, forced)
+        if n < bound and (
+            bound > PROGRAM_CAP
+            or any(self.avail(node) > PROGRAM_CAP for node in self.structure.order(root))
+        ):
+            # The program saw at most PROGRAM_CAP of each SKU. The greedy split (most
+            # available first), which the order book tries before the program, may fit
+            # more: the largest n it fits, so that the order book accepts no unit more
+            # than is answered (below the cap the program is exact, and this finds no more).
+            low, high = n, bound
+            while low < high:
+                middle = (low + high + 1) // 2
+                if self._greedy_fits(root, middle, forced):
+                    low = middle
+                else:
+                    high = middle - 1
+            n = low
+        return n
+
+    def _program_largest(self, root: int, bound: int, forced: Forced) -> int:
         n = bound
         for _ in range(STEPS_DOWN):
             found = self._program(root, forced, maximum=n)
@@ -487,6 +513,10 @@ class Demand:
         import numpy as np
         from scipy.optimize import Bounds, LinearConstraint, milp
 
+        if maximum > PROGRAM_CAP:
+            if exactly:
+                return None  # more than the program is given: no split (see PROGRAM_CAP)
+            maximum = PROGRAM_CAP
         slots = self.catalog.slots
         explodable = self.flags.explodable
         nodes = self.structure.order(root)
@@ -494,7 +524,7 @@ class Demand:
         lower: list[float] = [float(maximum) if exactly else 0.0]
         upper: list[float] = [float(maximum)]
         for node in nodes:
-            have = max(0, self.avail(node))
+            have = min(max(0, self.avail(node)), PROGRAM_CAP)
             column[f"p{node}"] = len(lower)
             lower.append(0)
             upper.append(float(have))
