@@ -7,12 +7,12 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sellable.core.rules import Offer
-from sellable.sdk import Listing, PushesInFlight, PushItem, PushStatus
+from sellable.sdk import Connector, Listing, PushesInFlight, PushItem, PushStatus
 from sellable.sync.bulk import collection_paused
 from sellable.sync.jobs.base import Channel, JobResult
 
@@ -23,8 +23,31 @@ log = logging.getLogger("sellable.sync")
 
 
 def push(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
+    with whole_job_paused(channel):
+        _push(engine, channel, result)
+
+
+def _push(engine: SyncEngine, channel: Channel, result: JobResult) -> None:
     rows, desired = engine.listings_and_offers(channel)
     push_pending(engine, channel, result, rows, desired)
+
+
+def confirms_later(channel: Channel) -> bool:
+    """Whether the channel's connector confirms pushes later
+    (:meth:`~sellable.sdk.Connector.pushes_in_flight`): its push only submits."""
+    return type(channel.connector).pushes_in_flight is not Connector.pushes_in_flight
+
+
+def whole_job_paused(channel: Channel) -> AbstractContextManager[None]:
+    """Collection paused for a whole push job of a channel that confirms later: its job is
+    work on 100,000 rows in memory and a few requests (getFeed polls, processing reports,
+    feed submissions, each of which is paused anyway), and collection resumed between its
+    steps traversed the rows it still held. Measured with benchmarks/run.py --only
+    amazon-100k: the 4 feeds were created 0.99-1.15 s into the push instead of
+    1.19-1.36 s. Called around a function whose locals hold the rows, so that they are
+    freed before collection resumes. (Not the reconcile: its read-back may take thousands
+    of requests, and pausing it whole gained nothing measurable.)"""
+    return collection_paused() if confirms_later(channel) else nullcontext()
 
 
 def in_step(row: dict[str, Any], offer: Offer) -> bool:
