@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, make_url, select, text
 
 from sellable.config import ChannelSettings, Settings
 from sellable.errors import ConfigError
@@ -36,14 +37,18 @@ from sellable.sync.scheduler import Scheduler
 from sellable.sync.service import HealthServer
 from sellable.sync.state import AUTH_REFUSED, SyncState
 from sellable.sync.status import channel_status, open_runs, render_status
+from tests.sync.test_daemon import wait_for
 from tests.sync.test_health import WALL, FakeClock
 from tests.sync.test_sync_engine import (  # noqa: F401  (open_sync is a fixture)
+    LISTED,
     SQLITE_ONLY,
     TOKEN,
     OpenSync,
     Sync,
     open_sync,
     sellable_cli,
+    sellable_of,
+    subprocess_env,
 )
 
 FAULT_500 = {"status": 500}
@@ -749,3 +754,72 @@ def test_scheduler_housekeeping_deletes_old_runs_and_logs_how_many(
 
     said = [r.getMessage() for r in caplog.records if r.name == "sellable.scheduler"]
     assert len(said) == 1 and said[0].startswith("housekeeping: 2 job run(s) started before ")
+
+
+@SQLITE_ONLY
+def test_sync_once_holds_the_sqlite_database_so_its_run_reads_running_and_a_daemon_waits(
+    open_sync: OpenSync, config_file: Path, plugin_env: dict[str, str]
+) -> None:
+    """A one-pass ``sellable sync --once`` holds the SQLite database as the daemon does:
+    while it runs, ``status`` shows its run as running (not "interrupted", as when nobody
+    held the database), a daemon started meanwhile refuses to run beside it, and once it
+    is done the database is free again."""
+    sync = open_sync()
+    database = make_url(sync.store.settings.database.url.get_secret_value()).database
+    assert database is not None
+    holder = SingleInstance(database)
+    command = [sys.executable, "-m", "sellable", "--config", str(config_file), "sync", "--once"]
+    env = subprocess_env(plugin_env)
+    with sync.state.lock:  # every shop request waits: the one pass stops in its first job
+        one_pass = subprocess.Popen(
+            command, env=env, cwd=config_file.parent, stdout=subprocess.PIPE, text=True
+        )
+
+        def first_run() -> tuple[dict[str, Any], dict[str, Any]] | None:
+            with sync.store.engine.connect() as connection:
+                found = open_runs(connection, "shop", run_is_live(sync.store.engine))
+            return found if any(found) or one_pass.poll() is not None else None
+
+        running, interrupted = wait_for("the one pass to start its first job", first_run)
+        (shop,) = json.loads(sellable_cli(config_file, plugin_env, "status", "--json").stdout)
+        daemon = sellable_cli(config_file, plugin_env, "run")
+        held_by = holder.holder()
+    out, _ = one_pass.communicate(timeout=120)
+
+    assert list(running) == ["listings"] and interrupted == {}
+    assert list(shop["running_jobs"]) == ["listings"]
+    assert "listings" not in shop["failing_jobs"]
+    assert held_by == one_pass.pid
+    assert daemon.returncode == 2
+    assert (
+        f"another sellable sync --once (pid {one_pass.pid}) already runs on this SQLite "
+        "database" in daemon.stderr
+    )
+    assert "wait for it to finish" in daemon.stderr
+    assert one_pass.returncode == 0, out
+    assert holder.holder() is None  # released: the pid file is gone
+    assert sync.quantities() == sellable_of(*LISTED)
+
+
+@SQLITE_ONLY
+def test_sync_once_refuses_to_run_beside_a_daemon_on_sqlite(
+    open_sync: OpenSync, config_file: Path, plugin_env: dict[str, str]
+) -> None:
+    sync = open_sync()
+    database = make_url(sync.store.settings.database.url.get_secret_value()).database
+    assert database is not None
+    daemon = SingleInstance(database)  # this process holds it, as a daemon would
+    daemon.acquire()
+    try:
+        refused = sellable_cli(config_file, plugin_env, "sync", "--once")
+    finally:
+        daemon.release()
+
+    assert refused.returncode == 2
+    assert (
+        f"another sellable daemon (pid {os.getpid()}) already runs on this SQLite database"
+        in refused.stderr
+    )
+    assert "stop it to run them from here, or use PostgreSQL" in refused.stderr
+    assert sync.pushes() == []  # nothing ran
+    assert sellable_cli(config_file, plugin_env, "sync", "--once").returncode == 0

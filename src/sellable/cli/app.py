@@ -53,6 +53,7 @@ from sellable.sync.jobs.fulfil import (
     fulfilment_warehouses,
     without_address,
 )
+from sellable.sync.locks import ONE_PASS, SingleInstance
 from sellable.sync.plugins import check_channels, installed_connectors, load_connector
 from sellable.sync.service import run_daemon
 from sellable.sync.status import channel_status, render_status
@@ -819,6 +820,8 @@ def sync(ctx: click.Context, once: bool, channels: tuple[str, ...], as_json: boo
     """One pass of every job: listing maps, stock pulls, order pulls, reconcile and push.
 
     Exits 1 when any job failed (a report, such as an unknown listing, is not a failure).
+    On SQLite it holds the database as the daemon does, so it refuses to run beside one
+    (exit 2); on PostgreSQL both can run, each job in one place at a time.
     """
     if not once:
         raise click.UsageError("use 'sellable sync --once' (or 'sellable run' for the daemon)")
@@ -826,11 +829,19 @@ def sync(ctx: click.Context, once: bool, channels: tuple[str, ...], as_json: boo
     apply_log_settings(application.settings)
     for code in channels:
         known_channel(application.settings, code)
-    engine = SyncEngine(application.engine(), application.settings)
+    db = application.engine()
+    single = SingleInstance.for_url(application.settings.database.url.get_secret_value(), ONE_PASS)
+    if single is not None:
+        single.acquire()
     try:
-        results = engine.run_once(list(channels) or None)
+        engine = SyncEngine(db, application.settings)
+        try:
+            results = engine.run_once(list(channels) or None)
+        finally:
+            engine.close()
     finally:
-        engine.close()
+        if single is not None:
+            single.release()
     failed = [r for r in results if not r.ok]
     if as_json:
         click.echo(

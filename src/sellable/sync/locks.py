@@ -3,8 +3,9 @@
 * Between replicas on PostgreSQL: a session advisory lock per (channel, job), taken with
   ``pg_try_advisory_lock`` on a connection held for the job; a replica that cannot take
   it skips the run (another replica is doing it).
-* On SQLite only one daemon may run at all: :class:`SingleInstance` holds an exclusive
-  lock (``filelock``) on ``<database>.lock`` for the daemon's life.
+* On SQLite only one process runs jobs at all: :class:`SingleInstance` holds an exclusive
+  lock (``filelock``) on ``<database>.lock`` for the life of the daemon, or of a
+  ``sellable sync --once``.
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ class JobLocks:
 def run_is_live(db: Engine) -> Callable[[str, str], bool]:
     """Whether a recorded run of (channel, job) that has not finished is still running
     somewhere: on PostgreSQL, whether its job lock is held (a run starts and finishes
-    inside it); on SQLite, whether a daemon holds the database. A run that is not live
-    was interrupted: its daemon was killed, crashed or abandoned it at shutdown. (A
-    one-shot ``sellable sync`` on SQLite, with no daemon, counts as not live.)"""
+    inside it); on SQLite, whether a daemon or a ``sellable sync --once`` holds the
+    database. A run that is not live was interrupted: its process was killed, crashed or
+    abandoned it at shutdown."""
     if db.dialect.name == "postgresql":
         locks = JobLocks(db)
         return lambda code, job: locks.held(f"{code}:{job}")
@@ -84,40 +85,70 @@ def run_is_live(db: Engine) -> Callable[[str, str], bool]:
     return lambda _code, _job: alive
 
 
+#: Who holds a SQLite database (:class:`SingleInstance`), as its pid file's second line.
+DAEMON = "daemon"
+ONE_PASS = "sellable sync --once"
+
+
 class SingleInstance:
-    """An exclusive lock file beside an SQLite database, held while the daemon runs.
+    """An exclusive lock file beside an SQLite database, held while a process runs jobs on
+    it: the daemon (``role`` :data:`DAEMON`), or a one-pass ``sellable sync --once``
+    (:data:`ONE_PASS`), which would otherwise run the daemon's jobs beside it.
 
     The lock is :class:`filelock.FileLock` (``flock`` on ``<database>.lock``, released by
-    the kernel if the process dies); the holder's pid is written to ``<database>.pid`` so
-    that a second daemon can say who holds it.
+    the kernel if the process dies); the holder's pid and role are written to
+    ``<database>.pid`` so that another process can say who holds it, and ``status`` can
+    tell a run in progress from one a killed process left open.
     """
 
-    def __init__(self, database_file: str) -> None:
+    def __init__(self, database_file: str, role: str = DAEMON) -> None:
         self.path = Path(f"{database_file}.lock")
         self.pid_path = Path(f"{database_file}.pid")
+        self.role = role
         self._lock = FileLock(self.path)
+
+    @classmethod
+    def for_url(cls, url: str, role: str = DAEMON) -> SingleInstance | None:
+        """The lock of a SQLite database URL's file (None on PostgreSQL, where job locks
+        keep each job in one place, and for an in-memory database)."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite" or not parsed.database:
+            return None
+        if parsed.database == ":memory:":
+            return None
+        return cls(parsed.database, role)
 
     def acquire(self) -> None:
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
             try:
-                holder = self.pid_path.read_text().strip() or "unknown"
+                lines = self.pid_path.read_text().split("\n")
             except OSError:
-                holder = "unknown"
+                lines = []
+            holder = lines[0].strip() if lines and lines[0].strip() else "unknown"
+            role = lines[1].strip() if len(lines) > 1 and lines[1].strip() else DAEMON
+            if role != DAEMON:
+                advice = "wait for it to finish"
+            elif self.role == DAEMON:
+                advice = "SQLite supports one daemon — use PostgreSQL to run several replicas"
+            else:
+                advice = (
+                    "the daemon runs every job on its schedule; stop it to run them from "
+                    "here, or use PostgreSQL, where both can run"
+                )
             raise ConfigError(
-                f"another sellable daemon (pid {holder}) already runs on this SQLite database "
-                f"({self.path.with_suffix('')}); SQLite supports one daemon — use PostgreSQL "
-                "to run several replicas"
+                f"another {'sellable daemon' if role == DAEMON else role} (pid {holder}) "
+                f"already runs on this SQLite database ({self.path.with_suffix('')}); {advice}"
             ) from None
-        self.pid_path.write_text(str(os.getpid()))
+        self.pid_path.write_text(f"{os.getpid()}\n{self.role}\n")
 
     def holder(self) -> int | None:
         """The pid of the live daemon holding the database, read from ``<database>.pid``
         without taking the lock: None when no daemon runs (no file, or its process is
         gone, as after a SIGKILL that left the file behind)."""
         try:
-            pid = int(self.pid_path.read_text().strip())
+            pid = int(self.pid_path.read_text().split("\n")[0].strip())
         except (OSError, ValueError):
             return None
         try:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import sdnotify
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from sellable.config import Settings
 from sellable.errors import ConfigError
@@ -104,10 +103,8 @@ def open_webhooks(
 
 def run_daemon(db: Engine, settings: Settings, ready: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code (0 after a clean stop)."""
-    single: SingleInstance | None = None
-    url = make_url(settings.database.url.get_secret_value())
-    if url.get_backend_name() == "sqlite" and url.database:
-        single = SingleInstance(url.database)
+    single = SingleInstance.for_url(settings.database.url.get_secret_value())
+    if single is not None:
         single.acquire()
     # Runs a killed daemon left open are failures, "interrupted", not runs in progress. On
     # SQLite this daemon holds the database and has run nothing yet: no open run is live.
