@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sellable.imports import import_stock
-from sellable.sync.bulk import collection_paused
+from sellable.sync.bulk import collection_paused, collection_resumed
 from tests.sync.test_sync_engine import (
     LISTED,
     SQLITE_ONLY,
@@ -119,3 +119,21 @@ def test_push_jobs_send_with_collection_on_and_leave_it_on(
     assert sync.quantities() == sellable_of(
         *LISTED, MUG_CERAMIC=20, GIFT_SET_COFFEE=30, GIFT_KIT_COFFEE=20
     )
+
+
+def test_collection_resumed_runs_collection_inside_a_pause_and_pauses_it_again() -> None:
+    with collection_paused():
+        with collection_resumed():
+            inside = gc.isenabled()
+        after = gc.isenabled()
+    assert (inside, after, gc.isenabled()) == (True, False, True)
+
+
+def test_collection_resumed_changes_nothing_outside_a_pause_or_when_it_was_off() -> None:
+    with collection_resumed():
+        assert gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # turned off by someone else: a pause leaves it off, and so does this
+    with collection_paused(), collection_resumed():
+        assert not gc.isenabled()
+    assert not gc.isenabled()

@@ -63,6 +63,7 @@ from sellable.sdk import (
     StockCount,
     TemporaryChannelError,
     collect_orders,
+    collection_resumed,
     order_time,
     whole_quantity,
 )
@@ -940,7 +941,11 @@ class AmazonConnector(Connector):
                 chunk = items[start : start + FEED_SIZE]
                 if any(not self._known_product_type(item.listing) for item in chunk):
                     wait([future for future, _document in submitted])
-                    self._learn_product_types(chunk)
+                    # Up to 1,250 requests a chunk at 5/s: collection runs meanwhile (the
+                    # framework pauses it while a push only submits, see the SDK's
+                    # collection_resumed), or their cycles wait and memory grows.
+                    with collection_resumed():
+                        self._learn_product_types(chunk)
                 document = self._document(chunk, results)
                 if document is not None:
                     submitted.append((worker.submit(self._submit, document.body), document))

@@ -22,6 +22,7 @@ from sellable.errors import (
     TemporaryChannelError,
 )
 from sellable.orders.model import OrderStatus
+from sellable.sdk._collection import collection_resumed
 from sellable.sdk._connector import Capability, Connector, ConnectorContext, ConnectorSettings
 from sellable.sdk._fulfilment import (
     CancelOutcome,
@@ -113,6 +114,7 @@ __all__ = [
     "WebhookRejected",
     "WebhookSubscriptions",
     "collect_orders",
+    "collection_resumed",
     "currency_code",
     "hmac_sha256_base64",
     "is_loopback_host",
