@@ -144,9 +144,9 @@ class SingleInstance:
         self.pid_path.write_text(f"{os.getpid()}\n{self.role}\n")
 
     def holder(self) -> int | None:
-        """The pid of the live daemon holding the database, read from ``<database>.pid``
-        without taking the lock: None when no daemon runs (no file, or its process is
-        gone, as after a SIGKILL that left the file behind)."""
+        """The pid of the live process (daemon or one pass) holding the database, read from
+        ``<database>.pid`` without taking the lock: None when none runs (no file, or its
+        process is gone, as after a SIGKILL that left the file behind)."""
         try:
             pid = int(self.pid_path.read_text().split("\n")[0].strip())
         except (OSError, ValueError):
