@@ -462,14 +462,7 @@ class Demand:
             # available first), which the order book tries before the program, may fit
             # more: the largest n it fits, so that the order book accepts no unit more
             # than is answered (below the cap the program is exact, and this finds no more).
-            low, high = n, bound
-            while low < high:
-                middle = (low + high + 1) // 2
-                if self._greedy_fits(root, middle, forced):
-                    low = middle
-                else:
-                    high = middle - 1
-            n = low
+            n = _largest(bound, lambda m: self._greedy_fits(root, m, forced), low=n)
         return n
 
     def _program_largest(self, root: int, bound: int, forced: Forced) -> int:
@@ -837,12 +830,13 @@ class Demand:
         return split
 
 
-def _largest(bound: int, fits: Callable[[int], bool]) -> int:
-    """The largest ``n`` in ``[0, bound]`` with ``fits(n)``, for a monotone ``fits`` (0 always
-    fits): the bound first (usually the answer), then a binary search."""
+def _largest(bound: int, fits: Callable[[int], bool], low: int = 0) -> int:
+    """The largest ``n`` in ``[low, bound]`` with ``fits(n)``, for a monotone ``fits`` (``low``
+    is known to fit; 0 always does): the bound first (usually the answer), then a binary
+    search."""
     if fits(bound):
         return bound
-    low, high = 0, bound
+    high = bound
     while high - low > 1:
         middle = (low + high) // 2
         if fits(middle):

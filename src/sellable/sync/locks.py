@@ -122,12 +122,8 @@ class SingleInstance:
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
-            try:
-                lines = self.pid_path.read_text().split("\n")
-            except OSError:
-                lines = []
-            holder = lines[0].strip() if lines and lines[0].strip() else "unknown"
-            role = lines[1].strip() if len(lines) > 1 and lines[1].strip() else DAEMON
+            pid, role = self._pid_file()
+            holder = pid or "unknown"
             if role != DAEMON:
                 advice = "wait for it to finish"
             elif self.role == DAEMON:
@@ -148,8 +144,8 @@ class SingleInstance:
         ``<database>.pid`` without taking the lock: None when none runs (no file, or its
         process is gone, as after a SIGKILL that left the file behind)."""
         try:
-            pid = int(self.pid_path.read_text().split("\n")[0].strip())
-        except (OSError, ValueError):
+            pid = int(self._pid_file()[0])
+        except ValueError:
             return None
         try:
             os.kill(pid, 0)
@@ -158,6 +154,16 @@ class SingleInstance:
         except PermissionError:  # alive, another user's
             return pid
         return pid
+
+    def _pid_file(self) -> tuple[str, str]:
+        """The holder's pid (as written, "" when unknown) and role from ``<database>.pid``
+        (a file of an older version holds the pid alone: a daemon)."""
+        try:
+            lines = self.pid_path.read_text().split("\n")
+        except OSError:
+            return "", DAEMON
+        role = lines[1].strip() if len(lines) > 1 else ""
+        return lines[0].strip(), role or DAEMON
 
     def release(self) -> None:
         if self._lock.is_locked:
